@@ -1,0 +1,12 @@
+/**
+ * wavekv: an embeddable, eventually consistent, leaderless replicated key-value store.
+ *
+ *   import { Node } from "wavekv";
+ *   const node = await Node.open({ id: 1, dir: "./data" });
+ */
+export { Node, type NodeOptions, type MergeOutcome } from "./node.js";
+export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
+export { DEFAULT_LIMITS, type Entry, type Limits, type FsyncPolicy, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
+export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./protocol.js";
+export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION, type Envelope, type DeltaCursor } from "./envelope.js";
+export { compareKeys } from "./keyorder.js";

@@ -1,0 +1,413 @@
+/**
+ * A wavekv node: the whole data set in memory, every mutation logged (when `dir` is
+ * set), and the low-level sync calls a SyncManager drives.
+ *
+ *   const node = await Node.open({ id: 1, peers: [2, 3], dir: "./data" });
+ *   await node.put("user/1", "alice");          // resolves once durable per `fsync`
+ *   node.get("user/1")?.value;                  // Uint8Array of "alice"
+ *   for (const e of node.scan("user/")) {}      // UTF-8 key order
+ *   await node.close();
+ */
+import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
+import { type Envelope } from "./envelope.js";
+import { WaveKVError } from "./errors.js";
+import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type SyncTuning } from "./protocol.js";
+import { ReplicaState, type BatchOutcome } from "./state.js";
+import type { Storage } from "./storage.js";
+import { DEFAULT_LIMITS, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "./types.js";
+import { toBytes, utf8Length } from "./utf8.js";
+import { Watchers } from "./watch.js";
+
+export interface NodeOptions {
+  /** This node's id, uint32, unique in the cluster. */
+  id: number;
+  /** Initial peers; more are discovered. Added to the durable membership. */
+  peers?: readonly number[];
+  /** Data directory; omit for an in-memory node (no WAL, no snapshot). */
+  dir?: string;
+  fsync?: FsyncPolicy;
+  limits?: Partial<Limits>;
+  /** Return true to admit a remote entry, or a string: the reason to refuse it. Also applied to local writes. */
+  admit?: AdmitFn;
+  /** Wall clock in ms; injectable for tests and simulations. */
+  clock?: () => number;
+  /** Pagination and digest-repair tuning for sync. */
+  sync?: Partial<SyncTuning>;
+  /** WAL size that triggers an automatic snapshot (default 64 MiB). */
+  snapshotWalBytes?: number;
+  /** Recovery and background warnings (default: console.warn). */
+  onWarning?: (message: string) => void;
+}
+
+export type { MergeOutcome } from "./protocol.js";
+
+const MAX_NODE_ID = 0xffffffff;
+
+export class Node {
+  readonly id: number;
+  readonly uuid: string;
+  readonly limits: Readonly<Limits>;
+  readonly #state: ReplicaState;
+  readonly #protocol: SyncProtocol;
+  readonly #storage: Storage | null;
+  readonly #clock: () => number;
+  readonly #admit: AdmitFn | undefined;
+  readonly #warn: (message: string) => void;
+  readonly #peers = new Set<number>();
+  readonly #watchers = new Watchers();
+  #nextSeq = 1;
+  #closed = false;
+  #snapshotting: Promise<void> | null = null;
+  /** Writes issued and not yet settled; close() waits for them. */
+  readonly #inflight = new Set<Promise<unknown>>();
+
+  private constructor(opts: NodeOptions, uuid: string, storage: Storage | null) {
+    this.id = opts.id;
+    this.uuid = uuid;
+    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...opts.limits });
+    this.#clock = opts.clock ?? Date.now;
+    this.#admit = opts.admit;
+    this.#warn = opts.onWarning ?? ((m) => console.warn(`wavekv node ${opts.id}: ${m}`));
+    this.#storage = storage;
+    this.#state = new ReplicaState(opts.id);
+    this.#state.onChange = (slot) => {
+      if (this.#watchers.size > 0) this.#watchers.emit(this.#state.entryAt(slot));
+    };
+    const tuning = { ...DEFAULT_SYNC_TUNING, ...opts.sync };
+    this.#protocol = new SyncProtocol(
+      {
+        id: this.id,
+        uuid,
+        state: this.#state,
+        mergeRemote: (batch) => this.#mergeRemote(batch),
+        discoverPeer: (peer) => { void this.addPeer(peer).catch((e) => this.#warn(`could not record discovered peer ${peer}: ${(e as Error).message}`)); },
+        isPeer: (peer) => this.#peers.has(peer),
+        ensureSeqAbove: (seq) => { if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; },
+      },
+      tuning,
+    );
+  }
+
+  /** Opens (and recovers) a node. With `dir`, replays the snapshot and WAL first. */
+  static async open(opts: NodeOptions): Promise<Node> {
+    if (!Number.isInteger(opts.id) || opts.id < 0 || opts.id > MAX_NODE_ID) {
+      throw new WaveKVError("INVALID_ARGUMENT", `node id must be an integer in [0, 2^32-1], got ${opts.id}`);
+    }
+    let storage: Storage | null = null;
+    let uuid: string;
+    if (opts.dir !== undefined) {
+      // Loaded on demand: an in-memory node (browsers, edge workers) needs no file system.
+      const { openStorage } = await import("./storage.js");
+      storage = await openStorage({ dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock });
+      uuid = storage.recovered.uuid;
+    } else {
+      uuid = globalThis.crypto.randomUUID();
+    }
+    const node = new Node(opts, uuid, storage);
+    if (storage) {
+      for (const w of storage.recovered.warnings) node.#warn(w);
+      for (const batch of storage.recovered.batches) node.#replay(batch);
+    }
+    node.#nextSeq = Math.max(node.#nextSeq, node.#state.ownMaxSeq + 1);
+    node.#protocol.noteOwnWrite(node.#nextSeq - 1);
+    for (const p of opts.peers ?? []) await node.addPeer(p);
+    return node;
+  }
+
+  /**
+   * Apply our own log: entries under LWW in one kernel call (no admission: they were
+   * admitted once; the kernel skips the non-entry kinds), then membership and seq marks
+   * in log order. Entries and membership commute, so the split changes nothing.
+   */
+  #replay(batch: DecodedBatch): void {
+    this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), trusted: true });
+    for (let i = 0; i < batch.count; i++) {
+      const kind = batch.kind(i);
+      if (kind === RecordKind.AddPeer) { if (batch.node(i) !== this.id) this.#peers.add(batch.node(i)); }
+      else if (kind === RecordKind.RemovePeer) { this.#peers.delete(batch.node(i)); this.#protocol.forgetPeer(batch.node(i)); }
+      else if (kind === RecordKind.SeqMark) { if (batch.seq(i) >= this.#nextSeq) this.#nextSeq = batch.seq(i) + 1; }
+    }
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  #checkOpen(): void {
+    if (this.#closed) throw new WaveKVError("CLOSED", "the node is closed; open it again to use it");
+  }
+
+  #checkKey(key: string): number {
+    if (typeof key !== "string") throw new WaveKVError("INVALID_ARGUMENT", "keys are strings");
+    const len = utf8Length(key);
+    if (len > this.limits.maxKeyBytes) throw new WaveKVError("KEY_TOO_LARGE", `key is ${len} bytes; limits.maxKeyBytes is ${this.limits.maxKeyBytes}`);
+    return len;
+  }
+
+  #checkWrite(entry: Entry, keyLen: number): void {
+    const valueLen = entry.value?.length ?? 0;
+    if (valueLen > this.limits.maxValueBytes) throw new WaveKVError("VALUE_TOO_LARGE", `value is ${valueLen} bytes; limits.maxValueBytes is ${this.limits.maxValueBytes}`);
+    const existing = this.#state.get(entry.key);
+    if (existing === undefined) {
+      if (this.#state.keyCount + 1 > this.limits.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds limits.maxKeys = ${this.limits.maxKeys} keys (tombstones included); delete and collect garbage, or raise the limit`);
+      if (this.#state.totalBytes + keyLen + valueLen > this.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
+    } else {
+      const grow = valueLen - (existing.value?.length ?? 0);
+      if (grow > 0 && this.#state.totalBytes + grow > this.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
+    }
+    if (this.#admit) {
+      const verdict = this.#admit(entry);
+      if (verdict !== true) throw new WaveKVError("REJECTED", `admit refused ${JSON.stringify(entry.key)}: ${verdict}`);
+    }
+  }
+
+  /**
+   * Stamp, log and apply one local write. Timestamps never go backwards for this node
+   * (max of clock and our latest stamp): with a clock that steps back, a later write of
+   * ours would otherwise lose LWW to an earlier one.
+   */
+  async #write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
+    this.#checkOpen();
+    const keyLen = this.#checkKey(key);
+    let timestamp = Math.max(this.#clock(), this.#state.ownMaxTimestamp);
+    if (force) {
+      const existing = this.#state.get(key);
+      if (existing) timestamp = Math.max(timestamp, existing.timestamp + 1);
+    }
+    const entry: Entry = { key, value, timestamp, node: this.id, seq: this.#nextSeq };
+    this.#checkWrite(entry, keyLen);
+    this.#nextSeq++;
+    // Reserve the stamp now so concurrent writes keep increasing even before this one applies.
+    if (timestamp > this.#state.ownMaxTimestamp) this.#state.ownMaxTimestamp = timestamp;
+    if (this.#storage) {
+      const durable = this.#storage.append([recordOf(entry)]);
+      this.#inflight.add(durable);
+      try {
+        await durable;
+      } catch (err) {
+        throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
+      } finally {
+        this.#inflight.delete(durable);
+      }
+    }
+    // Applied only once durable, so memory never shows a write the log refused.
+    this.#state.applyOne(key, value, entry.timestamp, this.id, entry.seq);
+    this.#protocol.noteOwnWrite(entry.seq);
+    this.#maybeSnapshot();
+    return entry;
+  }
+
+  /** Write `value` (a string is stored as UTF-8) stamped now. Resolves once durable per `fsync`. */
+  put(key: string, value: string | Uint8Array): Promise<Entry> {
+    return this.#guard(() => this.#write(key, toBytes(value), false));
+  }
+
+  /** Write with `timestamp = max(existing.timestamp + 1, now)`: wins over the current value even under clock skew. */
+  forcePut(key: string, value: string | Uint8Array): Promise<Entry> {
+    return this.#guard(() => this.#write(key, toBytes(value), true));
+  }
+
+  /** Replicated delete: writes a tombstone. Resolves to it, or to undefined if the key is absent. */
+  delete(key: string): Promise<Entry | undefined> {
+    return this.#guard(async () => {
+      this.#checkOpen();
+      this.#checkKey(key);
+      if (this.get(key) === undefined) return undefined;
+      return this.#write(key, null, false);
+    });
+  }
+
+  /** Turns synchronous throws of an async API into rejections. */
+  #guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return fn();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #mergeRemote(batch: DecodedBatch): BatchOutcome {
+    this.#checkOpen();
+    const storage = this.#storage;
+    const out = this.#state.mergeBatch(batch, {
+      limits: this.limits,
+      now: this.#clock(),
+      admit: this.#admit,
+      // One log append for the whole batch. Its fsync is not awaited: acks are not
+      // durable, so an entry lost in a crash is simply sent again by its peer.
+      persist: storage ? (records) => { storage.append(records).catch((e) => this.#warn(`log append of a merged batch failed: ${(e as Error).message}`)); } : undefined,
+    });
+    const own = this.#state.ownMaxSeq;
+    if (own >= this.#nextSeq) this.#nextSeq = own + 1;
+    if (out.merged > 0) this.#maybeSnapshot();
+    return out;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The live entry of `key`, or undefined (absent or deleted). The value must not be mutated. */
+  get(key: string): Entry | undefined {
+    const e = this.#state.get(key);
+    return e && e.value !== null ? e : undefined;
+  }
+
+  getIncludingTombstones(key: string): Entry | undefined {
+    return this.#state.get(key);
+  }
+
+  /** Entries whose key starts with `prefix`, in UTF-8 key order. */
+  scan(prefix = "", opts: { includeTombstones?: boolean } = {}): IterableIterator<Entry> {
+    return this.#state.scan(prefix, opts.includeTombstones ?? false);
+  }
+
+  /** Live keys. */
+  get size(): number {
+    return this.#state.liveKeys;
+  }
+
+  /** Every change (local or merged, deletes included) under `prefix`, until `signal` aborts or the node closes. */
+  watch(prefix = "", opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<Entry> {
+    this.#checkOpen();
+    return this.#watchers.subscribe(prefix, opts.signal);
+  }
+
+  /** SPEC section 5: SHA-256 over every entry in UTF-8 key order, as 64 hex chars. Cached until the state changes. */
+  digest(): string {
+    return this.#state.digest();
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  peers(): number[] {
+    return [...this.#peers].sort((a, b) => a - b);
+  }
+
+  async addPeer(peer: number): Promise<void> {
+    this.#checkOpen();
+    if (!Number.isInteger(peer) || peer < 0 || peer > MAX_NODE_ID) throw new WaveKVError("INVALID_ARGUMENT", `peer id must be a uint32, got ${peer}`);
+    if (peer === this.id || this.#peers.has(peer)) return;
+    this.#peers.add(peer);
+    // Membership is durable: the GC watermark is a minimum over peers, and a peer forgotten
+    // in a crash would let us collect tombstones it never saw.
+    await this.#storage?.append([{ kind: RecordKind.AddPeer, key: "", value: null, timestamp: 0, node: peer, seq: 0 }]);
+  }
+
+  async removePeer(peer: number): Promise<void> {
+    this.#checkOpen();
+    if (!this.#peers.has(peer)) return;
+    this.#peers.delete(peer);
+    this.#protocol.forgetPeer(peer);
+    await this.#storage?.append([{ kind: RecordKind.RemovePeer, key: "", value: null, timestamp: 0, node: peer, seq: 0 }]);
+  }
+
+  // ---------------------------------------------------------------- sync (SPEC section 3)
+
+  /** The request to send to `peer` (or the next page of a paged round). */
+  prepareSync(peer: number): Envelope {
+    this.#checkOpen();
+    return this.#protocol.prepareSync(peer);
+  }
+
+  /** Responder: merge a request or push, build the response. Throws UUID_MISMATCH for a reused id. */
+  handleEnvelope(env: Envelope): Envelope {
+    this.#checkOpen();
+    return this.#protocol.handleEnvelope(env);
+  }
+
+  /** Requester: merge a response. */
+  applyEnvelope(env: Envelope): MergeOutcome {
+    this.#checkOpen();
+    return this.#protocol.applyEnvelope(env);
+  }
+
+  /** Abandon a round with `peer` whose response never came: nothing is adopted. */
+  abortSync(peer: number): void {
+    this.#protocol.abortRound(peer);
+  }
+
+  /** While bootstrapping a node does not adopt a requester's acks (its own coverage is unknown). */
+  beginBootstrap(): void { this.#protocol.beginBootstrap(); }
+  finishBootstrap(): void { this.#protocol.finishBootstrap(); }
+
+  /** Drops tombstones that every known peer's reported coverage includes. */
+  async collectGarbage(): Promise<number> {
+    this.#checkOpen();
+    const peers = this.peers();
+    const drop: number[] = [];
+    for (const t of this.#state.tombstoneSlots()) {
+      if (this.#protocol.collectable(peers, t.node, t.seq)) drop.push(t.slot);
+    }
+    for (const slot of drop) this.#state.release(slot);
+    return drop.length;
+  }
+
+  status(): NodeStatus {
+    return {
+      id: this.id,
+      uuid: this.uuid,
+      keys: this.#state.liveKeys,
+      tombstones: this.#state.tombstones,
+      nextSeq: this.#nextSeq,
+      digest: this.digest(),
+      wal: this.#storage !== null,
+      entriesMerged: this.#protocol.entriesMerged,
+      entriesRejected: this.#protocol.entriesRejected,
+      peers: this.peers().map((p) => this.#protocol.peerStatus(p)),
+    };
+  }
+
+  // ---------------------------------------------------------------- durability
+
+  #maybeSnapshot(): void {
+    if (this.#storage?.needsSnapshot && this.#snapshotting === null && !this.#closed) {
+      void this.persist().catch((e) => this.#warn(`automatic snapshot failed: ${(e as Error).message}`));
+    }
+  }
+
+  /** Snapshot now, then reset the WAL. A no-op for an in-memory node. */
+  async persist(): Promise<void> {
+    this.#checkOpen();
+    const storage = this.#storage;
+    if (!storage) return;
+    if (this.#snapshotting) return this.#snapshotting;
+    const run = (async () => {
+      await storage.snapshot(() => this.#snapshotRecords());
+      // The high-water mark also goes to the fresh WAL, so that losing this snapshot
+      // (falling back to .bak) can never hand out a seq a peer already holds.
+      await storage.append([seqMark(this.#nextSeq - 1)]);
+    })();
+    this.#snapshotting = run;
+    try {
+      await run;
+    } finally {
+      this.#snapshotting = null;
+    }
+  }
+
+  *#snapshotRecords(): IterableIterator<RecordInput> {
+    yield seqMark(this.#nextSeq - 1);
+    for (const p of this.peers()) yield { kind: RecordKind.AddPeer, key: "", value: null, timestamp: 0, node: p, seq: 0 };
+    yield* this.#state.records();
+  }
+
+  /** Flushes pending writes and releases the directory. Later calls reject with CLOSED. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await Promise.allSettled([...this.#inflight]);
+    if (this.#snapshotting) await this.#snapshotting.catch(() => undefined);
+    this.#closed = true;
+    this.#watchers.closeAll();
+    await this.#storage?.close();
+    this.#state.dispose();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
+
+function recordOf(e: Entry): RecordInput {
+  return { kind: e.value === null ? RecordKind.Tombstone : RecordKind.Value, key: e.key, value: e.value, timestamp: e.timestamp, node: e.node, seq: e.seq };
+}
+
+function seqMark(seq: number): RecordInput {
+  return { kind: RecordKind.SeqMark, key: "", value: null, timestamp: 0, node: 0, seq: Math.max(0, seq) };
+}

@@ -1,0 +1,291 @@
+/**
+ * Delta-state sync bookkeeping (SPEC section 3, upstream RFC 0001): what this node
+ * covers (`acks`), what each peer reported it covers (`peerAcks`), and the three calls
+ * a round is made of.
+ *
+ *   A: req  = node.prepareSync(B)            entries = delta(A, peerAcks[B]); no digest
+ *   B: resp = nodeB.handleEnvelope(req)      merge; adopt req.acks if complete (R1, R2)
+ *   A: out  = node.applyEnvelope(resp)       merge; adopt resp.acks on the final page
+ *
+ * Invariant (INV): acks[n] never exceeds what this node covers of origin n. Each rule
+ * below exists to keep it: adopt only after a whole delta merged (R1), only on a final
+ * page (R2), never from a push (R3), and entries + acks of one envelope come from one
+ * synchronous read of the state (R4 — JavaScript runs this without interleaving).
+ */
+import { decodeRecords } from "./codec.js";
+import { ENVELOPE_VERSION, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type Envelope } from "./envelope.js";
+import { WaveKVError } from "./errors.js";
+import type { BatchOutcome, ReplicaState } from "./state.js";
+import type { PeerStatus } from "./types.js";
+
+export interface SyncTuning {
+  /** Entries per envelope before the delta is paged. */
+  maxDeltaEntries: number;
+  /** Encoded entry bytes per envelope before the delta is paged. */
+  maxDeltaBytes: number;
+  /** Consecutive quiescent rounds with unequal digests before coverage is reset. */
+  digestCheckRounds: number;
+}
+
+export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
+  maxDeltaEntries: 65_536,
+  maxDeltaBytes: 8 << 20,
+  digestCheckRounds: 3,
+});
+
+export interface MergeOutcome {
+  /** Entries received in this envelope. */
+  received: number;
+  merged: number;
+  rejected: number;
+  /** Every entry was decided (rule R1). */
+  complete: boolean;
+  /** Acks were adopted from this envelope. */
+  adopted: boolean;
+  /** The responder has more pages: call prepareSync(peer) again to continue the round. */
+  more: boolean;
+  /** Response digests compared: equal or not (undefined when not comparable). */
+  digestMatch?: boolean;
+  /** Coverage for this peer was reset to repair a persistent digest mismatch. */
+  repaired: boolean;
+  reasons: string[];
+}
+
+/** What the protocol needs from its node. */
+export interface ProtocolHost {
+  readonly id: number;
+  readonly uuid: string;
+  readonly state: ReplicaState;
+  /** Admission, one log append, apply. */
+  mergeRemote(batch: ReturnType<typeof decodeRecords>): BatchOutcome;
+  /** Auto-discovery: make `peer` a (durable) member. */
+  discoverPeer(peer: number): void;
+  isPeer(peer: number): boolean;
+  /** Never hand out a seq at or below `seq` again. */
+  ensureSeqAbove(seq: number): void;
+}
+
+interface Round {
+  /** Per origin, the minimum ack over the pages of this round (see `applyEnvelope`). */
+  minAcks: Map<number, number> | null;
+  clean: boolean;
+  cursor?: DeltaCursor;
+  exchanged: number;
+}
+
+export class SyncProtocol {
+  readonly acks = new Map<number, number>();
+  readonly peerAcks = new Map<number, Map<number, number>>();
+  readonly heardFrom = new Set<number>();
+  /** The uuid on record for each node id, learned from requests and responses. */
+  readonly uuids = new Map<number, string>();
+  readonly #rounds = new Map<number, Round>();
+  readonly #mismatches = new Map<number, number>();
+  readonly #resetRequested = new Set<number>();
+  #bootstrapping = false;
+  entriesMerged = 0;
+  entriesRejected = 0;
+  digestResets = 0;
+
+  constructor(private readonly host: ProtocolHost, readonly tuning: SyncTuning) {}
+
+  /** While bootstrapping, our own coverage is unknown: never adopt a requester's acks. */
+  beginBootstrap(): void { this.#bootstrapping = true; }
+  finishBootstrap(): void { this.#bootstrapping = false; }
+  get bootstrapping(): boolean { return this.#bootstrapping; }
+
+  noteOwnWrite(seq: number): void {
+    const id = this.host.id;
+    if (seq > (this.acks.get(id) ?? 0)) this.acks.set(id, seq);
+  }
+
+  forgetPeer(peer: number): void {
+    this.acks.delete(peer);
+    this.peerAcks.delete(peer);
+    this.heardFrom.delete(peer);
+    this.#rounds.delete(peer);
+    this.#mismatches.delete(peer);
+    this.#resetRequested.delete(peer);
+  }
+
+  peerStatus(peer: number): PeerStatus {
+    return {
+      id: peer,
+      ack: this.acks.get(peer) ?? 0,
+      peerAck: this.peerAcks.get(peer)?.get(this.host.id) ?? 0,
+      heardFrom: this.heardFrom.has(peer),
+    };
+  }
+
+  #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks">, withAcks: boolean, page: ReturnType<ReplicaState["delta"]> | null): Envelope {
+    return envelopeWithEncodedEntries(
+      { version: ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid, acks: withAcks ? new Map(this.acks) : new Map(), ...fields },
+      page ? page.encoded : { bytes: new Uint8Array(0), count: 0, base: 0 },
+    );
+  }
+
+  /** The request of a round (or of the round's next page). Carries no digest. */
+  prepareSync(peer: number): Envelope {
+    if (peer === this.host.id) throw new WaveKVError("INVALID_ARGUMENT", "a node does not sync with itself");
+    const round = this.#rounds.get(peer);
+    const resetAcks = this.#resetRequested.has(peer) || undefined;
+    if (round?.cursor) {
+      // Continuing a paged response: our entries went with the first request.
+      return this.#envelope({ resumeFrom: round.cursor, page: { last: false }, resetAcks }, true, null);
+    }
+    this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: 0 });
+    const base = this.peerAcks.get(peer) ?? new Map<number, number>();
+    const page = this.host.state.delta(base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
+    this.#rounds.get(peer)!.exchanged = page.encoded.count;
+    return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks }, true, page);
+  }
+
+  #checkIdentity(env: Envelope): void {
+    if (env.senderId === this.host.id) throw new WaveKVError("BAD_ENVELOPE", `envelope claims to come from this node (${env.senderId})`);
+    const known = this.uuids.get(env.senderId);
+    if (known !== undefined && known !== env.senderUuid) {
+      throw new WaveKVError("UUID_MISMATCH", `node id ${env.senderId} is on record with uuid ${known}, but this request comes from ${env.senderUuid}: two nodes share an id; give one of them a new id`);
+    }
+  }
+
+  #merge(env: Envelope): BatchOutcome & { received: number } {
+    const enc = encodedEntriesOf(env);
+    if (enc.count === 0) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
+    const batch = decodeRecords(enc.bytes, "bare", enc.base, enc.count);
+    if (batch.count !== enc.count || batch.stop.reason !== "end") {
+      throw new WaveKVError("BAD_ENVELOPE", `entries do not decode (${batch.stop.reason} at byte ${batch.stop.offset})`);
+    }
+    const out = this.host.mergeRemote(batch);
+    this.entriesMerged += out.merged;
+    this.entriesRejected += out.rejected;
+    return { ...out, received: enc.count };
+  }
+
+  #adopt(acks: ReadonlyMap<number, number>): void {
+    for (const [origin, seq] of acks) {
+      if (seq > (this.acks.get(origin) ?? 0)) this.acks.set(origin, seq);
+    }
+    const own = this.acks.get(this.host.id) ?? 0;
+    if (own > 0) this.host.ensureSeqAbove(own);
+  }
+
+  /** Responder: merge a request (or a push) and answer with our delta against its acks. */
+  handleEnvelope(env: Envelope): Envelope {
+    this.#checkIdentity(env);
+    const sender = env.senderId;
+    this.uuids.set(sender, env.senderUuid);
+    if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
+    const outcome = this.#merge(env);
+    if (env.pushOnly) {
+      // R3: a push merges data and moves no acks, in either direction.
+      return this.#envelope({ pushOnly: true }, false, null);
+    }
+    this.heardFrom.add(sender);
+    if (env.resetAcks) {
+      this.peerAcks.delete(sender);
+      this.#resetRequested.delete(sender);
+    }
+    const requestComplete = env.page === undefined || env.page.last;
+    if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(env.acks);
+    this.peerAcks.set(sender, new Map(env.acks));
+    const page = this.host.state.delta(env.acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
+    const paged = env.resumeFrom !== undefined || !page.last;
+    return this.#envelope(
+      {
+        digest: this.host.state.digest(),
+        page: paged ? { last: page.last } : undefined,
+        resumeFrom: page.last ? undefined : page.cursor,
+      },
+      true,
+      page,
+    );
+  }
+
+  /**
+   * Requester: merge a response. Acks are adopted on the final page only, and only if
+   * every page merged completely (R1, R2). Pages are computed at different moments, so
+   * per origin the round adopts the minimum ack any page reported: an entry written on
+   * the responder after the first page may sort before the cursor and never be sent,
+   * and only an ack from before it existed is sure not to claim it.
+   */
+  applyEnvelope(env: Envelope): MergeOutcome {
+    const peer = env.senderId;
+    // Responses are not identity-checked: a node whose directory was wiped rejoins with a
+    // new uuid and can only announce it in a response. Record it so its requests pass.
+    if (peer !== this.host.id) this.uuids.set(peer, env.senderUuid);
+    const merged = this.#merge(env);
+    const base = { received: merged.received, merged: merged.merged, rejected: merged.rejected, complete: merged.complete, reasons: merged.reasons, repaired: false };
+    if (env.pushOnly) return { ...base, adopted: false, more: false };
+    this.heardFrom.add(peer);
+    const round = this.#rounds.get(peer) ?? { minAcks: null, clean: true, exchanged: 0 };
+    round.clean &&= merged.complete;
+    round.exchanged += merged.received;
+    round.minAcks = minAcks(round.minAcks, env.acks);
+    if (env.page && !env.page.last && env.resumeFrom) {
+      round.cursor = env.resumeFrom;
+      this.#rounds.set(peer, round);
+      return { ...base, adopted: false, more: true };
+    }
+    this.#rounds.delete(peer);
+    if (env.resetAcks) this.peerAcks.delete(peer);
+    else this.peerAcks.set(peer, new Map(env.acks));
+    let adopted = false;
+    if (round.clean && round.minAcks) {
+      this.#adopt(round.minAcks);
+      adopted = true;
+    }
+    let digestMatch: boolean | undefined;
+    let repaired = false;
+    if (env.digest !== undefined) {
+      digestMatch = env.digest === this.host.state.digest();
+      // Only a round that moved nothing either way says anything about divergence:
+      // otherwise the digests differ simply because the round is still converging.
+      const quiescent = round.exchanged === 0 && round.clean;
+      if (digestMatch || !quiescent) {
+        if (digestMatch) this.#mismatches.set(peer, 0);
+      } else {
+        const n = (this.#mismatches.get(peer) ?? 0) + 1;
+        this.#mismatches.set(peer, n);
+        if (n >= this.tuning.digestCheckRounds) {
+          // Repair: send the peer everything next round, re-request all of its own writes,
+          // and ask it to forget what it believes we cover (third-node entries come back
+          // through its next request). Lowering coverage is always safe.
+          this.peerAcks.delete(peer);
+          this.acks.delete(peer);
+          this.#resetRequested.add(peer);
+          this.#mismatches.set(peer, 0);
+          this.digestResets++;
+          repaired = true;
+        }
+      }
+    }
+    return { ...base, adopted, more: false, digestMatch, repaired };
+  }
+
+  /** Abandon a round in progress (timeout, peer error): nothing is adopted. */
+  abortRound(peer: number): void {
+    this.#rounds.delete(peer);
+  }
+
+  /**
+   * Tombstones every known peer's reported coverage includes: they can be dropped
+   * without resurrecting a key anywhere. No peers: everything is collectable.
+   */
+  collectable(peers: readonly number[], node: number, seq: number): boolean {
+    for (const p of peers) {
+      const reported = this.peerAcks.get(p);
+      if (!reported || (reported.get(node) ?? 0) < seq) return false;
+    }
+    return true;
+  }
+}
+
+function minAcks(current: Map<number, number> | null, next: ReadonlyMap<number, number>): Map<number, number> {
+  if (current === null) return new Map(next);
+  const out = new Map<number, number>();
+  for (const [origin, seq] of current) {
+    const other = next.get(origin);
+    if (other !== undefined) out.set(origin, Math.min(seq, other));
+  }
+  return out;
+}

@@ -1,0 +1,383 @@
+/**
+ * The replicated data of one node: every key's winning entry, tombstones included.
+ *
+ *   const state = new ReplicaState(1);
+ *   state.applyOne("k", bytes, ts, 1, seq);        // a local write, decided under LWW
+ *   state.mergeBatch(batch, { limits, now });       // a remote batch, decided in one WASM call
+ *   state.get("k"); [...state.scan("pre")]; state.digest();
+ *
+ * LWW metadata lives in the WASM index (src/merge.ts); this module keeps, by slot id,
+ * what JS callers read (key strings, values) plus counts, the UTF-8 key order and the
+ * digest cache. Invariant: a slot has a key in `#keys` iff the index holds that slot.
+ */
+import { RecordKind, type DecodedBatch, type RecordInput, encodeRecords } from "./codec.js";
+import { compareKeys } from "./keyorder.js";
+import { createMergeIndex, PrevState, type MergeIndex } from "./merge.js";
+import { DigestBuilder } from "./digest.js";
+import type { DeltaCursor, EncodedEntries } from "./envelope.js";
+import type { AdmitFn, Entry, Limits } from "./types.js";
+import { utf8Length } from "./utf8.js";
+
+export interface MergeOptions {
+  limits: Limits;
+  /** Wall clock now (ms): entries stamped after now + maxClockDriftMs are refused. */
+  now: number;
+  admit?: AdmitFn;
+  /** Our own log replaying: no admission, nothing refused. */
+  trusted?: boolean;
+  /**
+   * Called with the winners' records after admission and before anything is applied;
+   * throwing aborts the whole batch (nothing applied). The WAL append goes here.
+   */
+  persist?: (records: RecordInput[]) => void;
+}
+
+export interface BatchOutcome {
+  /** Entries that changed state. */
+  merged: number;
+  /** Entries refused by limits or `admit`. */
+  rejected: number;
+  /** Every entry was decided (none refused, persist succeeded): rule R1 allows adopting acks. */
+  complete: boolean;
+  /** Why entries were refused (first few), for logs and errors. */
+  reasons: string[];
+}
+
+export interface DeltaPage {
+  encoded: EncodedEntries;
+  /** Total entries the acks select after the cursor (this page included). */
+  total: number;
+  last: boolean;
+  /** The last (node, seq) included: where the next page resumes. */
+  cursor?: DeltaCursor;
+  bytes: number;
+}
+
+const REFUSE_TEXT = ["", "key too large", "value too large", "timestamp beyond the clock-drift limit", "masked", "bad record kind"];
+
+export class ReplicaState {
+  readonly selfId: number;
+  readonly #index: MergeIndex;
+  readonly #keys: (string | undefined)[] = [];
+  readonly #values: (Uint8Array | null)[] = [];
+  readonly #slotOf = new Map<string, number>();
+  #live = 0;
+  #tombstones = 0;
+  #bytes = 0;
+  /** Keys in UTF-8 order; `#unsorted` holds keys added since, merged in on the next scan. */
+  #sorted: string[] | null = null;
+  #unsorted: string[] = [];
+  #removedSinceSort = false;
+  #version = 0;
+  #digest: { version: number; hex: string } | null = null;
+  /** Highest seq and timestamp of our own entries ever applied (seq safety, monotone clock). */
+  ownMaxSeq = 0;
+  ownMaxTimestamp = 0;
+  /** Called after a slot changed; the node turns it into watch events. */
+  onChange: ((slot: number) => void) | null = null;
+
+  constructor(selfId: number, index: MergeIndex = createMergeIndex()) {
+    this.selfId = selfId;
+    this.#index = index;
+  }
+
+  get liveKeys(): number { return this.#live; }
+  get tombstones(): number { return this.#tombstones; }
+  /** Keys held, tombstones included: what `maxKeys` limits. */
+  get keyCount(): number { return this.#live + this.#tombstones; }
+  /** Key + value bytes of every entry: what `maxTotalBytes` limits. */
+  get totalBytes(): number { return this.#bytes; }
+  /** Changes on every state change; equal versions mean equal state. */
+  get version(): number { return this.#version; }
+
+  slotOf(key: string): number {
+    return this.#slotOf.get(key) ?? -1;
+  }
+
+  entryAt(slot: number): Entry {
+    const m = this.#index.meta(slot);
+    return { key: this.#keys[slot]!, value: this.#values[slot]!, timestamp: m.timestamp, node: m.node, seq: m.seq };
+  }
+
+  get(key: string): Entry | undefined {
+    const slot = this.#slotOf.get(key);
+    return slot === undefined ? undefined : this.entryAt(slot);
+  }
+
+  /** Decide one local (or replayed) entry under LWW now. Returns false if it lost. */
+  applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number): boolean {
+    const r = this.#index.upsert(key, timestamp, node, seq, value === null);
+    this.#noteOwn(node, seq, timestamp);
+    if (r === null) return false;
+    this.#install(r.slot, r.prev, key, value);
+    return true;
+  }
+
+  /**
+   * Merge a decoded batch (kinds 0/1) in one kernel call. Losing entries cost no JS
+   * allocation; winners are admitted (limits, capacity, `admit`), persisted, then applied.
+   * A refusal masks that entry and re-runs the batch (rare path: one more kernel pass).
+   */
+  mergeBatch(batch: DecodedBatch, opts: MergeOptions): BatchOutcome {
+    const { limits } = opts;
+    const mergeLimits = opts.trusted
+      ? { maxKeyBytes: 0x7fffffff, maxValueBytes: 0x7fffffff, maxTimestamp: Number.MAX_SAFE_INTEGER }
+      : { maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes, maxTimestamp: opts.now + limits.maxClockDriftMs };
+    let skip: Uint8Array | undefined;
+    const reasons = new Map<number, string>();
+    for (;;) {
+      const result = this.#index.merge(batch, mergeLimits, skip);
+      for (let j = 0; j < result.refused.length; j += 2) {
+        const i = result.refused[j]!, reason = result.refused[j + 1]!;
+        if (!reasons.has(i)) reasons.set(i, REFUSE_TEXT[reason] ?? "refused");
+      }
+      const w = result.winners;
+      // Rules only JS can apply run on winners alone: a losing entry changes nothing.
+      const refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons);
+      if (refusedHere.length > 0) {
+        // Undo the tentative decisions and decide again without the refused entries,
+        // so that a lower version of the same key in this batch can still win.
+        this.#index.rollback();
+        skip ??= new Uint8Array(batch.count);
+        for (const i of refusedHere) skip[i] = 1;
+        continue;
+      }
+      const rejected = reasons.size;
+      const why = [...reasons].slice(0, 8).map(([i, r]) => `${batch.key(i)}: ${r}`);
+      if (opts.persist && w.length > 0) {
+        try {
+          opts.persist(this.#winnerRecords(batch, w));
+        } catch (err) {
+          this.#index.rollback();
+          return { merged: 0, rejected, complete: false, reasons: [...why, `log append failed: ${(err as Error).message}`] };
+        }
+      }
+      this.#index.commit();
+      for (let j = 0; j < w.length; j += 3) {
+        const i = w[j]!, slot = w[j + 1]!, prev = w[j + 2]!;
+        const key = prev === PrevState.Absent ? batch.key(i) : this.#keys[slot]!;
+        this.#noteOwn(batch.node(i), batch.seq(i), batch.timestamp(i));
+        this.#install(slot, prev, key, batch.kind(i) === RecordKind.Value ? batch.value(i) : null);
+      }
+      return { merged: w.length / 3, rejected, complete: rejected === 0, reasons: why };
+    }
+  }
+
+  /** Capacity and `admit` for the winners of one pass; returns the entries refused. */
+  #admitWinners(batch: DecodedBatch, w: Uint32Array, opts: MergeOptions, reasons: Map<number, string>): number[] {
+    const { limits } = opts;
+    const refused: number[] = [];
+    let keys = this.keyCount;
+    let bytes = this.#bytes;
+    for (let j = 0; j < w.length; j += 3) {
+      const i = w[j]!, slot = w[j + 1]!, prev = w[j + 2]!;
+      const valueLen = batch.kind(i) === RecordKind.Value ? valueLengthOf(batch, i) : 0;
+      let why: string | undefined;
+      if (prev === PrevState.Absent) {
+        const keyLen = batch.keyBytes(i).length;
+        if (keys + 1 > limits.maxKeys) why = "store full (maxKeys)";
+        else if (bytes + keyLen + valueLen > limits.maxTotalBytes) why = "store full (maxTotalBytes)";
+        else { keys++; bytes += keyLen + valueLen; }
+      } else {
+        const oldLen = this.#values[slot]?.length ?? 0;
+        if (valueLen > oldLen && bytes + valueLen - oldLen > limits.maxTotalBytes) why = "store full (maxTotalBytes)";
+        else bytes += valueLen - oldLen;
+      }
+      if (why === undefined && opts.admit) {
+        const verdict = opts.admit(entryOf(batch, i));
+        if (verdict !== true) why = `rejected by admit: ${verdict}`;
+      }
+      if (why !== undefined) {
+        refused.push(i);
+        reasons.set(i, why);
+      }
+    }
+    return refused;
+  }
+
+  #winnerRecords(batch: DecodedBatch, w: Uint32Array): RecordInput[] {
+    const out: RecordInput[] = [];
+    for (let j = 0; j < w.length; j += 3) {
+      const i = w[j]!;
+      const kind = batch.kind(i);
+      out.push({ kind, key: batch.keyBytes(i), value: kind === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) });
+    }
+    return out;
+  }
+
+  #noteOwn(node: number, seq: number, timestamp: number): void {
+    if (node !== this.selfId) return;
+    if (seq > this.ownMaxSeq) this.ownMaxSeq = seq;
+    if (timestamp > this.ownMaxTimestamp) this.ownMaxTimestamp = timestamp;
+  }
+
+  #install(slot: number, prev: PrevState, key: string, value: Uint8Array | null): void {
+    if (prev === PrevState.Absent) {
+      this.#keys[slot] = key;
+      this.#slotOf.set(key, slot);
+      this.#bytes += utf8Length(key);
+      if (this.#sorted !== null) this.#unsorted.push(key);
+    } else {
+      const old = this.#values[slot];
+      if (old) this.#bytes -= old.length;
+      if (old === null) this.#tombstones--; else this.#live--;
+    }
+    this.#values[slot] = value;
+    if (value === null) this.#tombstones++; else { this.#live++; this.#bytes += value.length; }
+    this.#version++;
+    this.onChange?.(slot);
+  }
+
+  /** Drop a tombstone's slot (GC). The caller has checked the watermark. */
+  release(slot: number): void {
+    const key = this.#keys[slot]!;
+    this.#index.release(slot);
+    this.#slotOf.delete(key);
+    this.#keys[slot] = undefined;
+    this.#values[slot] = null;
+    this.#tombstones--;
+    this.#bytes -= utf8Length(key);
+    this.#removedSinceSort = true;
+    this.#version++;
+  }
+
+  /** Keys in UTF-8 order, maintained incrementally: new keys are sorted and merged in. */
+  #sortedKeys(): string[] {
+    if (this.#sorted === null || this.#removedSinceSort) {
+      this.#sorted = [...this.#slotOf.keys()].sort(compareKeys);
+      this.#unsorted = [];
+      this.#removedSinceSort = false;
+    } else if (this.#unsorted.length > 0) {
+      const add = this.#unsorted.sort(compareKeys);
+      const old = this.#sorted;
+      const merged = new Array<string>(old.length + add.length);
+      let i = 0, j = 0, k = 0;
+      while (i < old.length && j < add.length) merged[k++] = compareKeys(old[i]!, add[j]!) <= 0 ? old[i++]! : add[j++]!;
+      while (i < old.length) merged[k++] = old[i++]!;
+      while (j < add.length) merged[k++] = add[j++]!;
+      this.#sorted = merged;
+      this.#unsorted = [];
+    }
+    return this.#sorted;
+  }
+
+  /** Entries under `prefix` in UTF-8 key order; reads current values as it goes. */
+  *scan(prefix: string, includeTombstones: boolean): IterableIterator<Entry> {
+    const keys = this.#sortedKeys();
+    let lo = 0, hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys(keys[mid]!, prefix) < 0) lo = mid + 1; else hi = mid;
+    }
+    for (let i = lo; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (!key.startsWith(prefix)) break;
+      const slot = this.#slotOf.get(key);
+      if (slot === undefined) continue;
+      if (!includeTombstones && this.#values[slot] === null) continue;
+      yield this.entryAt(slot);
+    }
+  }
+
+  /** Slots in UTF-8 key order (snapshots, digest). */
+  *slotsInKeyOrder(): IterableIterator<number> {
+    for (const key of this.#sortedKeys()) {
+      const slot = this.#slotOf.get(key);
+      if (slot !== undefined) yield slot;
+    }
+  }
+
+  /** SPEC section 5 digest, cached until the state changes. */
+  digest(): string {
+    if (this.#digest?.version === this.#version) return this.#digest.hex;
+    const d = new DigestBuilder();
+    for (const slot of this.slotsInKeyOrder()) {
+      const m = this.#index.meta(slot);
+      d.add(this.#index.keyBytes(slot), m.node, m.seq, m.timestamp, this.#values[slot]!);
+    }
+    const hex = d.hex();
+    this.#digest = { version: this.#version, hex };
+    return hex;
+  }
+
+  /** Highest seq of `node`'s entries still held. */
+  maxSeqOf(node: number): number {
+    return this.#index.maxSeqOf(node);
+  }
+
+  /**
+   * The delta a peer with coverage `acks` is missing: every entry (tombstones included)
+   * whose seq is above the ack of its origin, after `after` in (node, seq) order, at
+   * most `maxEntries` entries / `maxBytes` encoded bytes (at least one entry per page).
+   */
+  delta(acks: ReadonlyMap<number, number>, after: DeltaCursor | undefined, maxEntries: number, maxBytes: number): DeltaPage {
+    let slots = this.#index.selectDelta(acks);
+    const metas = Array.from(slots, (s) => this.#index.meta(s));
+    let order = Array.from(slots.keys());
+    const paged = after !== undefined || slots.length > maxEntries;
+    if (paged) {
+      order.sort((a, b) => metas[a]!.node - metas[b]!.node || metas[a]!.seq - metas[b]!.seq);
+      if (after) order = order.filter((i) => metas[i]!.node > after.node || (metas[i]!.node === after.node && metas[i]!.seq > after.seq));
+    }
+    const total = order.length;
+    const records: RecordInput[] = [];
+    let bytes = 0;
+    let base = Number.MAX_SAFE_INTEGER;
+    for (const i of order) {
+      if (records.length >= maxEntries) break;
+      const slot = slots[i]!;
+      const m = metas[i]!;
+      const value = this.#values[slot]!;
+      const size = utf8Length(this.#keys[slot]!) + (value?.length ?? 0) + 16;
+      if (records.length > 0 && bytes + size > maxBytes) break;
+      bytes += size;
+      if (m.timestamp < base) base = m.timestamp;
+      records.push({ kind: value === null ? RecordKind.Tombstone : RecordKind.Value, key: this.#keys[slot]!, value, timestamp: m.timestamp, node: m.node, seq: m.seq });
+    }
+    if (records.length === 0) base = 0;
+    const encodedBytes = encodeRecords(records, "bare", base);
+    const lastRec = records[records.length - 1];
+    slots = new Uint32Array(0);
+    return {
+      encoded: { bytes: encodedBytes, count: records.length, base },
+      total,
+      last: records.length === total,
+      cursor: lastRec ? { node: lastRec.node, seq: lastRec.seq } : after,
+      bytes: encodedBytes.length,
+    };
+  }
+
+  /** Tombstone slots with their stamps, for GC. */
+  *tombstoneSlots(): IterableIterator<{ slot: number; node: number; seq: number }> {
+    for (const slot of this.#slotOf.values()) {
+      if (this.#values[slot] !== null) continue;
+      const m = this.#index.meta(slot);
+      yield { slot, node: m.node, seq: m.seq };
+    }
+  }
+
+  /** Every entry as a record, in key order (snapshots). */
+  *records(): IterableIterator<RecordInput> {
+    for (const slot of this.slotsInKeyOrder()) {
+      const m = this.#index.meta(slot);
+      const value = this.#values[slot]!;
+      yield { kind: value === null ? RecordKind.Tombstone : RecordKind.Value, key: this.#keys[slot]!, value, timestamp: m.timestamp, node: m.node, seq: m.seq };
+    }
+  }
+
+  dispose(): void {
+    this.#index.dispose();
+  }
+}
+
+/** Value length of entry `i`, read from its descriptor (docs/ARCHITECTURE.md) without copying the value. */
+function valueLengthOf(batch: DecodedBatch, i: number): number {
+  const d = batch.descriptors, p = i * 48 + 36;
+  return (d[p]! | (d[p + 1]! << 8) | (d[p + 2]! << 16) | (d[p + 3]! << 24)) >>> 0;
+}
+
+/** Materialise entry `i` of a decoded batch. */
+export function entryOf(batch: DecodedBatch, i: number): Entry {
+  const kind = batch.kind(i);
+  return { key: batch.key(i), value: kind === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
+}
