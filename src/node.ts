@@ -60,6 +60,8 @@ export class Node {
   #snapshotting: Promise<void> | null = null;
   /** Writes issued and not yet settled; close() waits for them. */
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Keys with a local write logged but not yet applied (awaiting its fsync), by count. */
+  readonly #pendingKeys = new Map<string, number>();
 
   private constructor(opts: NodeOptions, uuid: string, storage: Storage | null) {
     this.id = opts.id;
@@ -180,12 +182,15 @@ export class Node {
     if (this.#storage) {
       const durable = this.#storage.append([recordOf(entry)]);
       this.#inflight.add(durable);
+      this.#pendingKeys.set(key, (this.#pendingKeys.get(key) ?? 0) + 1);
       try {
         await durable;
       } catch (err) {
         throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
       } finally {
         this.#inflight.delete(durable);
+        const n = this.#pendingKeys.get(key)! - 1;
+        if (n === 0) this.#pendingKeys.delete(key); else this.#pendingKeys.set(key, n);
       }
     }
     // Applied only once durable, so memory never shows a write the log refused.
@@ -210,7 +215,9 @@ export class Node {
     return this.#guard(async () => {
       this.#checkOpen();
       this.#checkKey(key);
-      if (this.get(key) === undefined) return undefined;
+      // A put issued but not yet durable counts as present: delete must not be a no-op
+      // just because it raced the put's fsync.
+      if (this.get(key) === undefined && !this.#pendingKeys.has(key)) return undefined;
       return this.#write(key, null, false);
     });
   }

@@ -12,6 +12,7 @@ import type { Entry } from "./types.js";
 interface Subscriber {
   prefix: string;
   queue: Entry[];
+  head: number;
   wake: (() => void) | null;
   done: boolean;
 }
@@ -46,7 +47,7 @@ export class Watchers {
   }
 
   subscribe(prefix: string, signal?: AbortSignal): AsyncIterableIterator<Entry> {
-    const sub: Subscriber = { prefix, queue: [], wake: null, done: false };
+    const sub: Subscriber = { prefix, queue: [], head: 0, wake: null, done: false };
     const onAbort = () => this.#end(sub);
     if (signal?.aborted) sub.done = true;
     else {
@@ -63,7 +64,12 @@ export class Watchers {
     const iterator: AsyncIterableIterator<Entry> = {
       next: async () => {
         for (;;) {
-          if (sub.queue.length > 0) return { value: sub.queue.shift()!, done: false };
+          if (sub.head < sub.queue.length) {
+            const value = sub.queue[sub.head++]!;
+            // Compact now and then: shift() per item is O(n) on a long backlog.
+            if (sub.head > 1024 && sub.head * 2 > sub.queue.length) { sub.queue.splice(0, sub.head); sub.head = 0; }
+            return { value, done: false };
+          }
           if (sub.done) return finish();
           await new Promise<void>((resolve) => { sub.wake = resolve; });
         }

@@ -1,0 +1,183 @@
+#!/usr/bin/env node
+/**
+ * The `wavekv` command line. Every command has `--help`.
+ *
+ *   wavekv serve --id 1 --port 8001 --peer 2=http://127.0.0.1:8002 --dir ./data
+ *   wavekv put k v --url http://127.0.0.1:8001
+ *   wavekv demo
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import type { FsyncPolicy } from "./types.js";
+
+function parseId(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError("must be an integer in [0, 4294967295]");
+  return n;
+}
+function parsePeer(v: string, acc: Record<number, string> = {}): Record<number, string> {
+  const m = /^(\d+)=(https?:\/\/.+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError("expected id=url, e.g. 2=http://127.0.0.1:8002");
+  acc[parseId(m[1]!)] = m[2]!;
+  return acc;
+}
+function parseFsync(v: string): FsyncPolicy {
+  if (v === "always" || v === "never") return v;
+  const ms = Number(v);
+  if (!Number.isFinite(ms) || ms <= 0) throw new InvalidArgumentError('expected "always", "never" or an interval in ms');
+  return { intervalMs: ms };
+}
+function parsePositive(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("must be a positive number");
+  return n;
+}
+function readSecret(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  const s = readFileSync(file, "utf8").trim();
+  if (s.length < 16) throw new InvalidArgumentError(`the secret in ${file} is shorter than 16 characters`);
+  return s;
+}
+
+const program = new Command("wavekv")
+  .description("An embeddable, eventually consistent, leaderless replicated key-value store")
+  .showHelpAfterError();
+
+program
+  .command("serve")
+  .description("run a node with HTTP sync and a key-value API")
+  .requiredOption("--id <id>", "this node's id (uint32)", parseId)
+  .option("--port <port>", "port to listen on (0 picks one)", (v) => parseId(v), 8001)
+  .option("--host <host>", "address to bind", "127.0.0.1")
+  .option("--peer <id=url>", "a peer and its address (repeatable)", parsePeer, {})
+  .option("--dir <dir>", "data directory (omit for an in-memory node)")
+  .option("--secret-file <file>", "shared secret for HMAC request signing")
+  .addOption(new Option("--fsync <policy>", "always | never | <interval ms>").default("always").argParser(parseFsync))
+  .option("--interval <ms>", "sync interval", parsePositive, 30_000)
+  .option("--timeout <ms>", "per-request timeout", parsePositive, 10_000)
+  .option("--advertise <url>", "URL other nodes should use to reach this one")
+  .action(async (o) => {
+    const { startServer } = await import("./serve.js");
+    const running = await startServer({
+      id: o.id, port: o.port, host: o.host, dir: o.dir, peers: o.peer, secret: readSecret(o.secretFile),
+      fsync: o.fsync, intervalMs: o.interval, timeoutMs: o.timeout, advertise: o.advertise,
+    });
+    const shutdown = (sig: string) => {
+      console.log(`received ${sig}: stopping sync, flushing, closing`);
+      running.stop().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+    };
+    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+  });
+
+function clientCommand(name: string, description: string) {
+  return program
+    .command(name)
+    .description(description)
+    .option("--url <url>", "a running node", "http://127.0.0.1:8001")
+    .option("--secret-file <file>", "shared secret for HMAC request signing");
+}
+async function client(o: { url: string; secretFile?: string }) {
+  const { KvClient } = await import("./client.js");
+  return new KvClient(o.url, readSecret(o.secretFile));
+}
+const printEntry = (e: unknown) => console.log(JSON.stringify(e));
+
+clientCommand("put", "write a key").argument("<key>").argument("<value>").action(async (key, value, o) => printEntry(await (await client(o)).put(key, value)));
+clientCommand("get", "read a key").argument("<key>").action(async (key, o) => {
+  const e = await (await client(o)).get(key);
+  if (!e) { console.error(`${key}: not found`); process.exitCode = 1; return; }
+  printEntry(e);
+});
+clientCommand("del", "delete a key").argument("<key>").action(async (key, o) => {
+  const e = await (await client(o)).del(key);
+  if (!e) { console.error(`${key}: not found`); process.exitCode = 1; return; }
+  printEntry(e);
+});
+clientCommand("scan", "list keys under a prefix").argument("[prefix]", "key prefix", "").action(async (prefix, o) => {
+  for await (const e of (await client(o)).scan(prefix)) printEntry(e);
+});
+clientCommand("status", "show a node's status").action(async (o) => console.log(JSON.stringify(await (await client(o)).status(), null, 2)));
+
+program
+  .command("demo")
+  .description("start a local 3-node cluster, kill, restart, partition and heal nodes, and show convergence live")
+  .option("--short", "fewer writes, shorter waits")
+  .action(async (o) => {
+    const { runDemo } = await import("./demo.js");
+    const { converged } = await runDemo({ short: o.short });
+    process.exitCode = converged ? 0 : 1;
+  });
+
+const filesync = program.command("filesync").description("mirror a directory between nodes (run, or check)");
+filesync
+  .command("run", { isDefault: true })
+  .description("run a node that mirrors --dir with its peers")
+  .requiredOption("--dir <dir>", "directory to mirror")
+  .requiredOption("--id <id>", "this node's id (uint32)", parseId)
+  .option("--port <port>", "port to listen on", (v) => parseId(v), 8001)
+  .option("--peer <id=url>", "a peer and its address (repeatable)", parsePeer, {})
+  .option("--data-dir <dir>", "where the node keeps its WAL and snapshots (default: <dir>/../.wavekv-<id>)")
+  .option("--secret-file <file>", "shared secret for HMAC request signing")
+  .option("--interval <ms>", "sync interval", parsePositive, 1_000)
+  .action(async (o) => {
+    const { startServer } = await import("./serve.js");
+    const { startFileSync } = await import("./filesync.js");
+    const dataDir = o.dataDir ?? join(dirname(o.dir.replace(/\/+$/, "")), `.wavekv-${o.id}`);
+    const running = await startServer({ id: o.id, port: o.port, dir: dataDir, peers: o.peer, secret: readSecret(o.secretFile), intervalMs: o.interval });
+    const mirror = await startFileSync(running.node, o.dir);
+    console.log(`mirroring ${o.dir}`);
+    const shutdown = () => { void mirror.stop().then(() => running.stop()).then(() => process.exit(0)); };
+    process.once("SIGINT", shutdown);
+    process.once("SIGTERM", shutdown);
+  });
+filesync
+  .command("check")
+  .description("compare a directory with the files a running node holds")
+  .requiredOption("--dir <dir>", "mirrored directory")
+  .option("--url <url>", "the node", "http://127.0.0.1:8001")
+  .option("--secret-file <file>", "shared secret for HMAC request signing")
+  .action(async (o) => {
+    const { checkFileSync, FILE_PREFIX } = await import("./filesync.js");
+    const kv = await client(o);
+    async function* files() {
+      for await (const e of kv.scan(FILE_PREFIX)) {
+        const bytes = e.valueBase64 !== undefined ? new Uint8Array(Buffer.from(e.valueBase64, "base64")) : new TextEncoder().encode(e.value ?? "");
+        yield { path: e.key.slice(FILE_PREFIX.length), bytes };
+      }
+    }
+    const r = await checkFileSync(o.dir, files());
+    for (const p of r.missing) console.log(`missing   ${p}`);
+    for (const p of r.extra) console.log(`extra     ${p}`);
+    for (const p of r.different) console.log(`different ${p}`);
+    const ok = r.missing.length + r.extra.length + r.different.length === 0;
+    console.log(ok ? "in sync" : "NOT in sync");
+    process.exitCode = ok ? 0 : 1;
+  });
+
+program
+  .command("inspect")
+  .description("validate and summarize a node's WAL and snapshots")
+  .argument("<dir>", "data directory")
+  .option("--id <id>", "node id (default: every node found in the directory)", parseId)
+  .option("--json", "machine-readable output")
+  .action(async (dir, o) => {
+    const inspect = await import("./inspect.js");
+    const code = await inspect.runInspect(dir, { id: o.id, json: o.json, out: (l: string) => console.log(l) });
+    process.exitCode = code;
+  });
+
+program
+  .command("bench")
+  .description("run the benchmark suite (npm run bench)")
+  .option("--quick", "CI-sized run")
+  .action((o) => {
+    const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+    const r = spawnSync("npm", ["run", "bench", "--", ...(o.quick ? ["--quick"] : [])], { cwd: root, stdio: "inherit" });
+    process.exitCode = r.status ?? 1;
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,173 @@
+/**
+ * `wavekv demo`: a local 3-node cluster in child processes on 127.0.0.1 that writes on
+ * every node, SIGKILLs one and restarts it from its directory, partitions one
+ * (SIGSTOP: it stops answering, exactly like a cut network) and heals it, and shows
+ * convergence live — a table of keys, digest prefix and replication lag per node —
+ * until all digests are equal. Bounded in time; cleans up its processes and files.
+ *
+ *   await runDemo({ short: true, out: (line) => console.log(line) });
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { KvClient } from "./client.js";
+import type { NodeStatus } from "./types.js";
+
+export interface DemoOptions {
+  /** Fewer writes and shorter waits (the test suite uses it). */
+  short?: boolean;
+  /** Overall deadline in ms. */
+  timeoutMs?: number;
+  out?: (line: string) => void;
+}
+
+interface Proc { id: number; child: ChildProcess; url: string; dir: string }
+
+function cliCommand(): string[] {
+  // Run the CLI the way this process runs: dist/cli.js under node, src/cli.ts under tsx or bun.
+  const self = fileURLToPath(import.meta.url);
+  const cli = self.replace(/demo\.(ts|js)$/, (_m, ext) => `cli.${ext}`);
+  return [process.execPath, ...process.execArgv, cli];
+}
+
+async function startNode(id: number, root: string, secretFile: string, seed: string | undefined, interval: number): Promise<Proc> {
+  const dir = join(root, `node${id}`);
+  const [cmd, ...args] = cliCommand();
+  const argv = [...args, "serve", "--id", String(id), "--port", "0", "--dir", dir, "--secret-file", secretFile, "--interval", String(interval), "--fsync", "always"];
+  if (seed) argv.push("--peer", seed);
+  const child = spawn(cmd!, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`node ${id} did not start within 20 s:\n${buf}`)), 20_000);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = /serving (http:\/\/[^\s]+)/.exec(buf);
+      if (m) { clearTimeout(timer); resolve(m[1]!); }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (d: Buffer) => { buf += d.toString(); });
+    child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`node ${id} exited (${code}) during start:\n${buf}`)); });
+  });
+  child.removeAllListeners("exit");
+  return { id, child, url, dir };
+}
+
+export async function runDemo(opts: DemoOptions = {}): Promise<{ converged: boolean; events: string[] }> {
+  const out = opts.out ?? ((l: string) => process.stdout.write(l + "\n"));
+  const short = opts.short ?? false;
+  const deadline = Date.now() + (opts.timeoutMs ?? (short ? 60_000 : 120_000));
+  const writes = short ? 10 : 50;
+  const interval = short ? 300 : 500;
+  const root = mkdtempSync(join(tmpdir(), "wavekv-demo-"));
+  const secretFile = join(root, "secret");
+  writeFileSync(secretFile, randomBytes(24).toString("hex"), { mode: 0o600 });
+  const secret = (await import("node:fs")).readFileSync(secretFile, "utf8").trim();
+  const procs = new Map<number, Proc>();
+  const events: string[] = [];
+  const tty = process.stdout.isTTY === true && opts.out === undefined;
+  const say = (line: string) => { events.push(line); out(`» ${line}`); };
+  let lastTable = "";
+  let tableLines = 0;
+
+  const statuses = async (): Promise<Map<number, NodeStatus | null>> => {
+    const m = new Map<number, NodeStatus | null>();
+    await Promise.all([...procs.values()].map(async (p) => {
+      try { m.set(p.id, await new KvClient(p.url, secret, 1_000).status()); } catch { m.set(p.id, null); }
+    }));
+    return m;
+  };
+  const show = (st: Map<number, NodeStatus | null>) => {
+    // Lag: for every origin, how many of its writes this node does not cover yet.
+    const heads = new Map<number, number>();
+    for (const s of st.values()) if (s) heads.set(s.id, s.nextSeq - 1);
+    const rows = [...st.entries()].sort((a, b) => a[0] - b[0]).map(([id, s]) => {
+      if (!s) return `  node ${id}   ${"unreachable".padEnd(10)} ${"-".padEnd(16)} -`;
+      let lag = 0;
+      for (const [origin, head] of heads) {
+        if (origin === s.id) continue;
+        const ack = s.peers.find((p) => p.id === origin)?.ack ?? 0;
+        lag += Math.max(0, head - ack);
+      }
+      return `  node ${id}   ${String(s.keys).padEnd(10)} ${s.digest.slice(0, 16)} ${lag}`;
+    });
+    const table = [`  node     keys       digest           lag`, ...rows].join("\n");
+    if (table === lastTable) return;
+    if (tty && tableLines > 0) process.stdout.write(`\x1b[${tableLines}A\x1b[J`);
+    out(table);
+    lastTable = table;
+    tableLines = tty ? rows.length + 1 : 0;
+  };
+  const converge = async (what: string, within: number): Promise<boolean> => {
+    const until = Math.min(deadline, Date.now() + within);
+    const started = Date.now();
+    while (Date.now() < until) {
+      const st = await statuses();
+      show(st);
+      const digests = new Set([...st.values()].map((s) => s?.digest ?? "down"));
+      if (digests.size === 1 && !digests.has("down")) {
+        tableLines = 0;
+        say(`${what}: all ${st.size} digests equal after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        return true;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    tableLines = 0;
+    say(`${what}: NOT converged within ${(within / 1000).toFixed(0)} s`);
+    return false;
+  };
+  const write = async (id: number, n: number, tag: string) => {
+    const kv = new KvClient(procs.get(id)!.url, secret);
+    for (let i = 0; i < n; i++) await kv.put(`demo/${tag}/${id}/${i}`, `value ${i} from node ${id}`);
+  };
+
+  let converged = false;
+  try {
+    out(`wavekv demo: 3 nodes on 127.0.0.1, data in ${root}, HMAC secret on`);
+    procs.set(1, await startNode(1, root, secretFile, undefined, interval));
+    const seed = `1=${procs.get(1)!.url}`;
+    procs.set(2, await startNode(2, root, secretFile, seed, interval));
+    procs.set(3, await startNode(3, root, secretFile, seed, interval));
+    say(`started nodes 1, 2, 3 (${[...procs.values()].map((p) => p.url).join(", ")}); 2 and 3 know only node 1's address`);
+    await Promise.all([1, 2, 3].map((id) => write(id, writes, "a")));
+    say(`wrote ${writes} keys on each node`);
+    converged = await converge("initial writes", 20_000);
+
+    const victim = procs.get(2)!;
+    victim.child.kill("SIGKILL");
+    procs.delete(2);
+    say("SIGKILLed node 2");
+    await Promise.all([1, 3].map((id) => write(id, writes, "b")));
+    say(`wrote ${writes} more keys on nodes 1 and 3 while node 2 was down`);
+    procs.set(2, await startNode(2, root, secretFile, seed, interval));
+    say(`restarted node 2 from ${victim.dir} (new port ${procs.get(2)!.url})`);
+    converged = (await converge("after restart", 20_000)) && converged;
+
+    const cut = procs.get(3)!;
+    cut.child.kill("SIGSTOP");
+    say("partitioned node 3 (SIGSTOP: it answers nothing)");
+    await Promise.all([1, 2].map((id) => write(id, writes, "c")));
+    await new Promise((r) => setTimeout(r, interval * 3));
+    const during = await statuses();
+    show(during);
+    tableLines = 0;
+    say(`during the partition nodes 1 and 2 ${during.get(1)?.digest === during.get(2)?.digest ? "agree" : "still differ"}; node 3 is unreachable`);
+    cut.child.kill("SIGCONT");
+    say("healed node 3 (SIGCONT)");
+    converged = (await converge("after healing", 30_000)) && converged;
+    const final = await statuses();
+    const keys = [...final.values()].map((s) => s?.keys ?? 0);
+    say(`done: ${keys[0]} keys on every node, digest ${final.get(1)?.digest.slice(0, 16)}…`);
+  } finally {
+    for (const p of procs.values()) {
+      p.child.kill("SIGCONT");
+      p.child.kill("SIGKILL");
+    }
+    await Promise.all([...procs.values()].map((p) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => p.child.once("exit", r)))));
+    rmSync(root, { recursive: true, force: true });
+  }
+  out(converged ? "converged: every phase ended with equal digests" : "did NOT converge in every phase");
+  return { converged, events };
+}
