@@ -1,10 +1,33 @@
 /**
- * Batched LWW merge against a resident index (docs/ARCHITECTURE.md). CONTRACT — to be filled in.
+ * Batched LWW merge against a resident index (docs/ARCHITECTURE.md): the WASM kernel
+ * (`createMergeIndex`) and the same algorithm in TS (`createMergeIndexReference`).
+ *
+ *   const index = createMergeIndex();
+ *   const r = index.merge(decodeRecords(bytes, "bare", base), limits);
+ *   // admit r.winners (triples entryIndex, slot, PrevState) … then
+ *   index.commit();   // or index.rollback() to restore the exact prior state
+ *
+ * Index layout (identical in assembly/index.ts, in u32 words):
+ *
+ * | region | element | words |
+ * |---|---|---|
+ * | slots | 32 B per slot | 0–1 timestamp i64, 2–3 seq u64, 4 node, 5 flags (1 used, 2 tombstone), 6 keyOff, 7 keyLen; a free slot has flags 0 and word 6 = next free + 1 |
+ * | table | u64 bucket | 0 slot + 1 (0 = empty), 1 hash32; linear probing, load ≤ 1/2, doubled |
+ * | arena | key bytes | appended; compacted by `release` when half is garbage |
+ * | undo | 40 B per change | 0 slot, 1 origin (0 existing, 1 free list, 2 new), 2–9 the slot's prior 32 B |
+ *
+ * Slot ids are dense: the free list (LIFO) is used before new slots.
  */
 import type { DecodedBatch } from "./codec.js";
+import { BatchView, DESCRIPTOR_WORDS, hi32, joinI64, joinU64, lo32 } from "./wasm/batch.js";
 
 /** Stamps compared as (timestamp, node, seq); >0 when a is newer. The one TS definition of LWW. */
-export declare function compareStamps(aTs: number, aNode: number, aSeq: number, bTs: number, bNode: number, bSeq: number): number;
+export function compareStamps(aTs: number, aNode: number, aSeq: number, bTs: number, bNode: number, bSeq: number): number {
+  if (aTs !== bTs) return aTs > bTs ? 1 : -1;
+  if (aNode !== bNode) return aNode >>> 0 > bNode >>> 0 ? 1 : -1;
+  if (aSeq !== bSeq) return aSeq > bSeq ? 1 : -1;
+  return 0;
+}
 
 export const enum PrevState { Absent = 0, Value = 1, Tombstone = 2 }
 export const enum RefuseReason { KeyTooLarge = 1, ValueTooLarge = 2, ClockDrift = 3, Masked = 4, BadKind = 5 }
@@ -37,7 +60,7 @@ export interface MergeIndex {
    */
   upsert(key: string | Uint8Array, timestamp: number, node: number, seq: number, tombstone: boolean): { slot: number; prev: PrevState } | null;
   /** Slot of a key, or -1. */
-  find(key: Uint8Array): number;
+  find(key: Uint8Array | string): number;
   meta(slot: number): SlotMeta;
   keyBytes(slot: number): Uint8Array;   // a copy
   /** Drop a slot (tombstone GC); its id may be reused. */
@@ -49,5 +72,462 @@ export interface MergeIndex {
   dispose(): void;
 }
 
-export declare function createMergeIndex(): MergeIndex;            // WASM
-export declare function createMergeIndexReference(): MergeIndex;   // same algorithm, TS
+export function createMergeIndex(): MergeIndex {
+  return new ReferenceMergeIndex();
+}
+
+export function createMergeIndexReference(): MergeIndex {
+  return new ReferenceMergeIndex();
+}
+
+// ---------------------------------------------------------------------------------
+// shared constants (mirrored in assembly/index.ts)
+
+export const SLOT_WORDS = 8;
+export const UNDO_WORDS = 10;
+export const FLAG_USED = 1;
+export const FLAG_TOMBSTONE = 2;
+const ORIGIN_EXISTING = 0, ORIGIN_FREE = 1, ORIGIN_NEW = 2;
+/** Arena compaction: when at least this much and at least half of it is garbage. */
+export const ARENA_COMPACT_MIN = 1024;
+
+/** murmur3_32 (seed 0x9747b28c ^ len) over key bytes; mirrored by the kernel. */
+export function hashKey(b: Uint8Array, off: number, len: number): number {
+  let h = 0x9747b28c ^ len;
+  let i = off;
+  const end4 = off + (len & ~3);
+  for (; i < end4; i += 4) {
+    let k = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const tail = len & 3;
+  if (tail !== 0) {
+    let k = b[i]!;
+    if (tail > 1) k |= b[i + 1]! << 8;
+    if (tail > 2) k |= b[i + 2]! << 16;
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+  }
+  h ^= len;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const textEncoder = new TextEncoder();
+const EMPTY = new Uint32Array(0);
+
+function checkedDescriptors(batch: DecodedBatch): Uint32Array {
+  if (batch instanceof BatchView) return batch.words;
+  const d = batch.descriptors;
+  if (d.byteOffset % 4 === 0) return new Uint32Array(d.buffer, d.byteOffset, batch.count * DESCRIPTOR_WORDS);
+  return new Uint32Array(d.slice(0, batch.count * DESCRIPTOR_WORDS * 4).buffer);
+}
+
+// ---------------------------------------------------------------------------------
+// reference twin
+
+/**
+ * The kernel's algorithm over JS typed arrays: the oracle for the property tests and
+ * the fallback where WASM is unavailable. Same slot ids, same decisions, same metadata.
+ */
+class ReferenceMergeIndex implements MergeIndex {
+  #slots = new Uint32Array(16 * SLOT_WORDS);
+  #high = 0;
+  #size = 0;
+  #freeHead = 0; // slot + 1; 0 = none
+  #table = new Uint32Array(32 * 2);
+  #mask = 31;
+  #arena = new Uint8Array(256);
+  #arenaLen = 0;
+  #waste = 0;
+  #undo = new Uint32Array(16 * UNDO_WORDS);
+  #undoLen = 0;
+  #pending = false;
+  #saved = { arenaLen: 0, waste: 0 };
+  #winners: Uint32Array = new Uint32Array(48);
+  #refused: Uint32Array = new Uint32Array(16);
+  #disposed = false;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  #live(): void {
+    if (this.#disposed) throw new Error("MergeIndex used after dispose()");
+  }
+
+  #idle(what: string): void {
+    this.#live();
+    if (this.#pending) throw new Error(`MergeIndex.${what}() while a merge is pending: call commit() or rollback() first`);
+  }
+
+  // ---- hash table
+
+  #lookup(src: Uint8Array, off: number, len: number, h: number): number {
+    const t = this.#table, mask = this.#mask, slots = this.#slots, arena = this.#arena;
+    for (let b = h & mask; ; b = (b + 1) & mask) {
+      const ref = t[b * 2]!;
+      if (ref === 0) return -1;
+      if (t[b * 2 + 1] !== h) continue;
+      const s = (ref - 1) * SLOT_WORDS;
+      if (slots[s + 7] !== len) continue;
+      const ko = slots[s + 6]!;
+      let j = 0;
+      while (j < len && arena[ko + j] === src[off + j]) j++;
+      if (j === len) return ref - 1;
+    }
+  }
+
+  #insert(slot: number, h: number): void {
+    if ((this.#size + 1) * 2 > this.#mask + 1) this.#growTable();
+    const t = this.#table, mask = this.#mask;
+    let b = h & mask;
+    while (t[b * 2] !== 0) b = (b + 1) & mask;
+    t[b * 2] = slot + 1;
+    t[b * 2 + 1] = h;
+  }
+
+  #growTable(): void {
+    const old = this.#table;
+    const cap = (this.#mask + 1) * 2;
+    const t = new Uint32Array(cap * 2);
+    const mask = cap - 1;
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i] === 0) continue;
+      let b = old[i + 1]! & mask;
+      while (t[b * 2] !== 0) b = (b + 1) & mask;
+      t[b * 2] = old[i]!;
+      t[b * 2 + 1] = old[i + 1]!;
+    }
+    this.#table = t;
+    this.#mask = mask;
+  }
+
+  /** Backward-shift deletion: linear probing stays tombstone-free. */
+  #remove(slot: number): void {
+    const s = slot * SLOT_WORDS;
+    const h = hashKey(this.#arena, this.#slots[s + 6]!, this.#slots[s + 7]!);
+    const t = this.#table, mask = this.#mask;
+    let i = h & mask;
+    while (t[i * 2] !== slot + 1) i = (i + 1) & mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (t[j * 2] === 0) break;
+      const k = t[j * 2 + 1]! & mask;
+      // The entry at j may move to the hole at i unless its home k lies cyclically in (i, j].
+      if (i <= j ? i < k && k <= j : i < k || k <= j) continue;
+      t[i * 2] = t[j * 2]!;
+      t[i * 2 + 1] = t[j * 2 + 1]!;
+      i = j;
+    }
+    t[i * 2] = 0;
+    t[i * 2 + 1] = 0;
+  }
+
+  // ---- slots, arena, undo
+
+  /** Takes a slot id (free list first); does not touch its words. Returns the origin in #origin. */
+  #origin = 0;
+  #allocSlot(): number {
+    if (this.#freeHead !== 0) {
+      const slot = this.#freeHead - 1;
+      this.#freeHead = this.#slots[slot * SLOT_WORDS + 6]!;
+      this.#origin = ORIGIN_FREE;
+      return slot;
+    }
+    const slot = this.#high++;
+    if (this.#high * SLOT_WORDS > this.#slots.length) {
+      const g = new Uint32Array(this.#slots.length * 2);
+      g.set(this.#slots);
+      this.#slots = g;
+    }
+    this.#origin = ORIGIN_NEW;
+    return slot;
+  }
+
+  #appendKey(src: Uint8Array, off: number, len: number): number {
+    const at = this.#arenaLen;
+    if (at + len > this.#arena.length) {
+      const g = new Uint8Array(Math.max(this.#arena.length * 2, at + len));
+      g.set(this.#arena.subarray(0, at));
+      this.#arena = g;
+    }
+    this.#arena.set(src.subarray(off, off + len), at);
+    this.#arenaLen = at + len;
+    return at;
+  }
+
+  #pushUndo(slot: number, origin: number): void {
+    const at = this.#undoLen * UNDO_WORDS;
+    if (at + UNDO_WORDS > this.#undo.length) {
+      const g = new Uint32Array(this.#undo.length * 2);
+      g.set(this.#undo);
+      this.#undo = g;
+    }
+    const u = this.#undo, s = slot * SLOT_WORDS, slots = this.#slots;
+    u[at] = slot;
+    u[at + 1] = origin;
+    for (let k = 0; k < SLOT_WORDS; k++) u[at + 2 + k] = slots[s + k]!;
+    this.#undoLen++;
+  }
+
+  #create(src: Uint8Array, off: number, len: number, h: number, undo: boolean): number {
+    const slot = this.#allocSlot();
+    if (undo) this.#pushUndo(slot, this.#origin);
+    const ko = this.#appendKey(src, off, len);
+    const s = slot * SLOT_WORDS;
+    this.#slots[s + 6] = ko;
+    this.#slots[s + 7] = len;
+    this.#insert(slot, h);
+    this.#size++;
+    return slot;
+  }
+
+  // ---- merge
+
+  merge(batch: DecodedBatch, limits: MergeLimits, skip?: Uint8Array): MergeResult {
+    this.#idle("merge");
+    const d = checkedDescriptors(batch);
+    const src = batch.bytes;
+    const n = batch.count;
+    const maxKey = limits.maxKeyBytes >>> 0, maxVal = limits.maxValueBytes >>> 0;
+    // ±Infinity (no limit / refuse all) clamp to the i64 range; halves are exact below 2^53.
+    const maxTs = limits.maxTimestamp;
+    const big = maxTs >= 2 ** 63, small = maxTs < -(2 ** 63);
+    const mLo = big ? 0xffffffff : small ? 0 : lo32(maxTs);
+    const mHi = big ? 0x7fffffff : small ? -0x80000000 : hi32(maxTs);
+    this.#saved.arenaLen = this.#arenaLen;
+    this.#saved.waste = this.#waste;
+    this.#undoLen = 0;
+    this.#pending = true;
+    let nw = 0, nr = 0;
+    for (let i = 0; i < n; i++) {
+      const w = i * DESCRIPTOR_WORDS;
+      let refuse = 0;
+      const kind = d[w + 5]!;
+      const keyLen = d[w + 7]!;
+      const tsHi = d[w + 1]! | 0;
+      if (skip !== undefined && i < skip.length && skip[i] !== 0) refuse = RefuseReason.Masked;
+      else if (kind > 1) refuse = RefuseReason.BadKind;
+      else if (keyLen > maxKey) refuse = RefuseReason.KeyTooLarge;
+      else if (kind === 1 && d[w + 9]! > maxVal) refuse = RefuseReason.ValueTooLarge;
+      else if (tsHi > mHi || (tsHi === mHi && d[w]! > mLo)) refuse = RefuseReason.ClockDrift;
+      if (refuse !== 0) {
+        if (nr + 2 > this.#refused.length) this.#refused = grow32(this.#refused);
+        this.#refused[nr++] = i;
+        this.#refused[nr++] = refuse;
+        continue;
+      }
+      const keyOff = d[w + 6]!;
+      const h = hashKey(src, keyOff, keyLen);
+      let slot = this.#lookup(src, keyOff, keyLen, h);
+      let prev: PrevState;
+      if (slot >= 0) {
+        const slots = this.#slots, s = slot * SLOT_WORDS;
+        const rHi = slots[s + 1]! | 0;
+        if (tsHi !== rHi) { if (tsHi < rHi) continue; }
+        else if (d[w]! !== slots[s]) { if (d[w]! < slots[s]!) continue; }
+        else if (d[w + 4] !== slots[s + 4]) { if (d[w + 4]! < slots[s + 4]!) continue; }
+        else if (d[w + 3] !== slots[s + 3]) { if (d[w + 3]! < slots[s + 3]!) continue; }
+        else if (!(d[w + 2]! > slots[s + 2]!)) continue;
+        this.#pushUndo(slot, ORIGIN_EXISTING);
+        prev = slots[s + 5]! & FLAG_TOMBSTONE ? PrevState.Tombstone : PrevState.Value;
+      } else {
+        slot = this.#create(src, keyOff, keyLen, h, true);
+        prev = PrevState.Absent;
+      }
+      const slots = this.#slots, s = slot * SLOT_WORDS;
+      slots[s] = d[w]!;
+      slots[s + 1] = d[w + 1]!;
+      slots[s + 2] = d[w + 2]!;
+      slots[s + 3] = d[w + 3]!;
+      slots[s + 4] = d[w + 4]!;
+      slots[s + 5] = kind === 0 ? FLAG_USED | FLAG_TOMBSTONE : FLAG_USED;
+      if (nw + 3 > this.#winners.length) this.#winners = grow32(this.#winners);
+      this.#winners[nw++] = i;
+      this.#winners[nw++] = slot;
+      this.#winners[nw++] = prev;
+    }
+    return {
+      winners: nw === 0 ? EMPTY : this.#winners.slice(0, nw),
+      refused: nr === 0 ? EMPTY : this.#refused.slice(0, nr),
+    };
+  }
+
+  commit(): void {
+    this.#live();
+    this.#pending = false;
+    this.#undoLen = 0;
+  }
+
+  rollback(): void {
+    this.#live();
+    if (!this.#pending) return;
+    const u = this.#undo;
+    for (let r = this.#undoLen - 1; r >= 0; r--) {
+      const at = r * UNDO_WORDS;
+      const slot = u[at]!, origin = u[at + 1]!;
+      if (origin !== ORIGIN_EXISTING) {
+        this.#remove(slot);
+        this.#size--;
+        if (origin === ORIGIN_FREE) this.#freeHead = slot + 1;
+        else this.#high--;
+      }
+      const s = slot * SLOT_WORDS;
+      for (let k = 0; k < SLOT_WORDS; k++) this.#slots[s + k] = u[at + 2 + k]!;
+    }
+    this.#arenaLen = this.#saved.arenaLen;
+    this.#waste = this.#saved.waste;
+    this.#undoLen = 0;
+    this.#pending = false;
+  }
+
+  upsert(key: string | Uint8Array, timestamp: number, node: number, seq: number, tombstone: boolean): { slot: number; prev: PrevState } | null {
+    this.#idle("upsert");
+    const kb = typeof key === "string" ? textEncoder.encode(key) : key;
+    const h = hashKey(kb, 0, kb.length);
+    let slot = this.#lookup(kb, 0, kb.length, h);
+    let prev: PrevState;
+    const tsLo = lo32(timestamp), tsHi = hi32(timestamp), seqLo = lo32(seq), seqHi = hi32(seq) >>> 0;
+    node >>>= 0;
+    if (slot >= 0) {
+      const slots = this.#slots, s = slot * SLOT_WORDS;
+      const rHi = slots[s + 1]! | 0;
+      if (tsHi !== rHi) { if (tsHi < rHi) return null; }
+      else if (tsLo !== slots[s]) { if (tsLo < slots[s]!) return null; }
+      else if (node !== slots[s + 4]) { if (node < slots[s + 4]!) return null; }
+      else if (seqHi !== slots[s + 3]) { if (seqHi < slots[s + 3]!) return null; }
+      else if (!(seqLo > slots[s + 2]!)) return null;
+      prev = slots[s + 5]! & FLAG_TOMBSTONE ? PrevState.Tombstone : PrevState.Value;
+    } else {
+      slot = this.#create(kb, 0, kb.length, h, false);
+      prev = PrevState.Absent;
+    }
+    const slots = this.#slots, s = slot * SLOT_WORDS;
+    slots[s] = tsLo;
+    slots[s + 1] = tsHi;
+    slots[s + 2] = seqLo;
+    slots[s + 3] = seqHi;
+    slots[s + 4] = node;
+    slots[s + 5] = tombstone ? FLAG_USED | FLAG_TOMBSTONE : FLAG_USED;
+    return { slot, prev };
+  }
+
+  find(key: Uint8Array | string): number {
+    this.#live();
+    const kb = typeof key === "string" ? textEncoder.encode(key) : key;
+    return this.#lookup(kb, 0, kb.length, hashKey(kb, 0, kb.length));
+  }
+
+  #usedSlot(slot: number): number {
+    this.#live();
+    if (!(slot >= 0 && slot < this.#high) || (slot | 0) !== slot) throw new RangeError(`slot ${slot} out of range`);
+    const s = slot * SLOT_WORDS;
+    if ((this.#slots[s + 5]! & FLAG_USED) === 0) throw new RangeError(`slot ${slot} is not in use`);
+    return s;
+  }
+
+  meta(slot: number): SlotMeta {
+    const s = this.#usedSlot(slot), m = this.#slots;
+    return {
+      timestamp: joinI64(m[s]!, m[s + 1]!),
+      node: m[s + 4]!,
+      seq: joinU64(m[s + 2]!, m[s + 3]!),
+      tombstone: (m[s + 5]! & FLAG_TOMBSTONE) !== 0,
+    };
+  }
+
+  keyBytes(slot: number): Uint8Array {
+    const s = this.#usedSlot(slot);
+    const off = this.#slots[s + 6]!;
+    return this.#arena.slice(off, off + this.#slots[s + 7]!);
+  }
+
+  release(slot: number): void {
+    this.#idle("release");
+    const s = this.#usedSlot(slot);
+    this.#remove(slot);
+    this.#waste += this.#slots[s + 7]!;
+    this.#size--;
+    this.#slots.fill(0, s, s + SLOT_WORDS);
+    this.#slots[s + 6] = this.#freeHead;
+    this.#freeHead = slot + 1;
+    if (this.#waste >= ARENA_COMPACT_MIN && this.#waste * 2 >= this.#arenaLen) this.#compact();
+  }
+
+  /** Rewrites the arena with live keys only, in slot order. O(arena). */
+  #compact(): void {
+    const liveBytes = this.#arenaLen - this.#waste;
+    const next = new Uint8Array(Math.max(256, liveBytes * 2));
+    const slots = this.#slots, old = this.#arena;
+    let at = 0;
+    for (let slot = 0; slot < this.#high; slot++) {
+      const s = slot * SLOT_WORDS;
+      if ((slots[s + 5]! & FLAG_USED) === 0) continue;
+      const off = slots[s + 6]!, len = slots[s + 7]!;
+      next.set(old.subarray(off, off + len), at);
+      slots[s + 6] = at;
+      at += len;
+    }
+    this.#arena = next;
+    this.#arenaLen = at;
+    this.#waste = 0;
+  }
+
+  selectDelta(acks: ReadonlyMap<number, number>): Uint32Array {
+    this.#live();
+    const slots = this.#slots;
+    let out: Uint32Array = new Uint32Array(64);
+    let n = 0;
+    for (let slot = 0; slot < this.#high; slot++) {
+      const s = slot * SLOT_WORDS;
+      if ((slots[s + 5]! & FLAG_USED) === 0) continue;
+      const ack = acks.get(slots[s + 4]!) ?? 0;
+      if (joinU64(slots[s + 2]!, slots[s + 3]!) > ack) {
+        if (n === out.length) out = grow32(out);
+        out[n++] = slot;
+      }
+    }
+    return out.slice(0, n);
+  }
+
+  maxSeqOf(node: number): number {
+    this.#live();
+    node >>>= 0;
+    const slots = this.#slots;
+    let best = 0;
+    for (let slot = 0; slot < this.#high; slot++) {
+      const s = slot * SLOT_WORDS;
+      if ((slots[s + 5]! & FLAG_USED) === 0 || slots[s + 4] !== node) continue;
+      const seq = joinU64(slots[s + 2]!, slots[s + 3]!);
+      if (seq > best) best = seq;
+    }
+    return best;
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    this.#slots = new Uint32Array(0);
+    this.#table = new Uint32Array(0);
+    this.#arena = new Uint8Array(0);
+    this.#undo = new Uint32Array(0);
+  }
+}
+
+function grow32(a: Uint32Array): Uint32Array<ArrayBuffer> {
+  const g = new Uint32Array(a.length * 2);
+  g.set(a);
+  return g;
+}

@@ -1,0 +1,99 @@
+/**
+ * CRC-32/IEEE (zlib: reflected polynomial 0xEDB88320, init and xorout 0xFFFFFFFF).
+ *
+ *   crc32(bytes) === 0xcbf43926 for "123456789"
+ *   crc32(b, crc32(a)) === crc32(concat(a, b))      // streaming, zlib-style seed
+ *   crc32Combine(crc32(a), crc32(b), b.length) === crc32(concat(a, b))
+ *
+ * `crc32Reference` is the pure-TS twin (slicing-by-8): the test oracle and the fallback.
+ */
+
+const POLY = 0xedb88320;
+
+/** 8 tables × 256 u32 (8 KiB): T[k][b] = CRC of byte b followed by k zero bytes. */
+const TABLES: Uint32Array = (() => {
+  const t = new Uint32Array(8 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? POLY ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    let c = t[n]!;
+    for (let k = 1; k < 8; k++) {
+      c = t[c & 0xff]! ^ (c >>> 8);
+      t[k * 256 + n] = c;
+    }
+  }
+  return t;
+})();
+
+/**
+ * Slicing-by-8 in TS: one dependency chain, 8 bytes per step. ~0.9 GB/s on Node 20,
+ * ~1.4 on Bun (TOOLCHAIN). `seed` is a previous result (0 to start), as zlib's crc32.
+ */
+export function crc32Reference(data: Uint8Array, seed = 0): number {
+  const t = TABLES;
+  let c = ~seed;
+  let i = 0;
+  const n = data.length;
+  const end8 = n - (n & 7);
+  for (; i < end8; i += 8) {
+    const a = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
+    const b = data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24);
+    c = t[1792 + (a & 0xff)]! ^ t[1536 + ((a >>> 8) & 0xff)]! ^ t[1280 + ((a >>> 16) & 0xff)]! ^ t[1024 + (a >>> 24)]! ^
+      t[768 + (b & 0xff)]! ^ t[512 + ((b >>> 8) & 0xff)]! ^ t[256 + ((b >>> 16) & 0xff)]! ^ t[b >>> 24]!;
+  }
+  for (; i < n; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** (a · b) mod P over GF(2), reflected (zlib's multmodp). 32 steps. */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** X2N[k] = x^(2^k) mod P (reflected); x^(8·len) is a product of these. */
+const X2N: Uint32Array = (() => {
+  const t = new Uint32Array(32);
+  let p = 0x40000000; // x^1
+  t[0] = p;
+  for (let k = 1; k < 32; k++) t[k] = p = multModP(p, p);
+  return t;
+})();
+
+/** x^(n · 2^k) mod P. */
+function x2nModP(n: number, k: number): number {
+  let p = 0x80000000; // x^0 = 1
+  while (n > 0) {
+    if (n & 1) p = multModP(X2N[k & 31]!, p);
+    n = Math.floor(n / 2);
+    k++;
+  }
+  return p;
+}
+
+/**
+ * CRC of `A ++ B` from crc(A), crc(B) and |B| (zlib's crc32_combine): O(log len2)
+ * GF(2) multiplications, no data touched.
+ */
+export function crc32Combine(crc1: number, crc2: number, len2: number): number {
+  return (multModP(x2nModP(len2, 3), crc1 >>> 0) ^ (crc2 >>> 0)) >>> 0;
+}
+
+/**
+ * CRC-32 of `data`. Delegates to the reference until the WASM kernel is wired in.
+ */
+export function crc32(data: Uint8Array, seed = 0): number {
+  return crc32Reference(data, seed);
+}

@@ -1,0 +1,130 @@
+/**
+ * The decoded-batch view shared by the WASM decoder and its TS twin, plus the 64-bit
+ * helpers both sides use to move i64/u64 values as two u32 halves.
+ *
+ *   const batch = new BatchView(bytes, descriptors, count, { reason: "end", offset: bytes.length });
+ *   batch.key(0); batch.timestamp(0);
+ *
+ * Descriptor (48 B, little-endian; docs/ARCHITECTURE.md), as u32 words:
+ *
+ * | word | field |
+ * |---|---|
+ * | 0, 1 | timestamp i64 (lo, hi), base already added |
+ * | 2, 3 | seq u64 (lo, hi) |
+ * | 4 | node u32 |
+ * | 5 | kind u32 |
+ * | 6, 7 | keyOff, keyLen (offsets from the start of `bytes`) |
+ * | 8, 9 | valOff, valLen (0, 0 unless kind 1) |
+ * | 10, 11 | recOff, recLen (framed: the 8-byte header included) |
+ *
+ * Words are read through a Uint32Array: every runtime wavekv targets is little-endian
+ * (checked once below), so the view matches the byte layout without a DataView.
+ */
+import type { DecodedBatch, RecordKind, StopReason } from "../codec.js";
+
+export const DESCRIPTOR_WORDS = 12;
+export const TWO32 = 4294967296;
+
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+  throw new Error("wavekv needs a little-endian platform (descriptors and linear memory are LE)");
+}
+
+/** Low u32 half of an integer-valued number (two's complement for negatives). */
+export function lo32(n: number): number {
+  return (n - Math.floor(n / TWO32) * TWO32) >>> 0;
+}
+/** High half as a signed i32 (i64 view); for u64 values below 2^63 it is the same bits. */
+export function hi32(n: number): number {
+  return Math.floor(n / TWO32) | 0;
+}
+/** u64 from halves; exact below 2^53. */
+export function joinU64(lo: number, hi: number): number {
+  return (hi >>> 0) * TWO32 + (lo >>> 0);
+}
+/** i64 from halves; exact for |v| < 2^53. */
+export function joinI64(lo: number, hi: number): number {
+  return (hi | 0) * TWO32 + (lo >>> 0);
+}
+
+const textDecoder = new TextDecoder("utf-8", { fatal: false });
+
+/**
+ * UTF-8 → string. Short ASCII keys (the common case) skip TextDecoder, whose per-call
+ * cost dominates for a 10–20 byte key; anything else goes through it (U+FFFD for junk).
+ */
+export function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= 24) {
+    let s = "";
+    let i = start;
+    for (; i < end; i++) {
+      const c = bytes[i]!;
+      if (c >= 0x80) break;
+      s += String.fromCharCode(c);
+    }
+    if (i === end) return s;
+  }
+  return textDecoder.decode(bytes.subarray(start, end));
+}
+
+export class BatchView implements DecodedBatch {
+  readonly bytes: Uint8Array;
+  readonly descriptors: Uint8Array;
+  readonly count: number;
+  readonly stop: { reason: StopReason; offset: number };
+  /** Word view of `descriptors` (4-aligned: always a fresh buffer or a slice). */
+  readonly words: Uint32Array;
+
+  constructor(bytes: Uint8Array, descriptors: Uint8Array, count: number, stop: { reason: StopReason; offset: number }) {
+    this.bytes = bytes;
+    this.descriptors = descriptors;
+    this.count = count;
+    this.stop = stop;
+    this.words = new Uint32Array(descriptors.buffer, descriptors.byteOffset, count * DESCRIPTOR_WORDS);
+  }
+
+  #at(i: number): number {
+    if (!(i >= 0 && i < this.count)) throw new RangeError(`record index ${i} out of range [0, ${this.count})`);
+    return i * DESCRIPTOR_WORDS;
+  }
+
+  kind(i: number): RecordKind {
+    return this.words[this.#at(i) + 5]! as RecordKind;
+  }
+  node(i: number): number {
+    return this.words[this.#at(i) + 4]!;
+  }
+  seq(i: number): number {
+    const w = this.#at(i);
+    return joinU64(this.words[w + 2]!, this.words[w + 3]!);
+  }
+  timestamp(i: number): number {
+    const w = this.#at(i);
+    return joinI64(this.words[w]!, this.words[w + 1]!);
+  }
+  keyBytes(i: number): Uint8Array {
+    const w = this.#at(i);
+    const off = this.words[w + 6]!;
+    return this.bytes.subarray(off, off + this.words[w + 7]!);
+  }
+  key(i: number): string {
+    const w = this.#at(i);
+    const off = this.words[w + 6]!;
+    return decodeUtf8(this.bytes, off, off + this.words[w + 7]!);
+  }
+  value(i: number): Uint8Array | null {
+    const w = this.#at(i);
+    if (this.words[w + 5] !== 1) return null;
+    const off = this.words[w + 8]!;
+    return this.bytes.slice(off, off + this.words[w + 9]!);
+  }
+  /** Value length without copying (0 for non-value kinds). */
+  valueLength(i: number): number {
+    return this.words[this.#at(i) + 9]!;
+  }
+  recordOffset(i: number): number {
+    return this.words[this.#at(i) + 10]!;
+  }
+  recordLength(i: number): number {
+    return this.words[this.#at(i) + 11]!;
+  }
+}
