@@ -1,13 +1,65 @@
 /**
- * Sync envelopes (SPEC section 3). CONTRACT — implemented by the replication work
- * (issue 5); src/node.ts codes against it.
+ * Sync envelopes (SPEC section 3): the one message type of the protocol, request and
+ * response alike, and its binary encoding (docs/FORMAT.md section "Sync envelope").
  *
  *   const bytes = encodeEnvelope(node.prepareSync(2));
  *   const env = decodeEnvelope(bytes);   // WaveKVError BAD_ENVELOPE on junk
+ *   env.entries;                         // Entry[], materialised on first access
+ *
+ * Layout (all integers little-endian; `varu` unsigned LEB128, `zvar` zigzag varint):
+ *
+ *   envelope := "WKVE" • u8 version • u8 flags • varu senderId • uuid[16]
+ *               • varu ackCount • ackCount × (varu origin • varu seq)   origins ascending
+ *               • digest[32]                    if flags & DIGEST
+ *               • varu node • varu seq          if flags & RESUME (resumeFrom)
+ *               • varu extCount • extCount × (varu tag • varu len • len bytes)   if flags & EXT
+ *               • varu entryCount • zvar base • entryCount bare record bodies (FORMAT §1)
+ *               • u32 crc                       CRC-32 of every byte before it
+ *
+ *   flags: 0x01 DIGEST, 0x02 PAGE, 0x04 LAST (page.last; only with PAGE), 0x08 RESUME,
+ *          0x10 RESET_ACKS, 0x20 PUSH_ONLY, 0x40 EXT, 0x80 reserved (must be 0)
+ *
+ * Decoding trusts nothing: magic, version and CRC first, then every count and length is
+ * checked against the bytes that remain before anything is allocated, varints must be
+ * minimal and exact in a JS number (< 2^53), and the entries must parse exactly — the
+ * claimed count, kinds 0/1 only, seqs and timestamps exact in a JS number, no trailing
+ * bytes — in one WASM call. Any failure is
+ * `BAD_ENVELOPE`; nothing else escapes. Accepted envelopes re-encode to the same bytes
+ * (extensions aside), which the property tests pin.
+ *
+ * A decoded envelope aliases the input buffer (its entries section is a subarray, no
+ * copy): do not overwrite the buffer while the envelope is in use.
  */
+import { DESCRIPTOR_BYTES, RecordKind, decodeRecords, encodeRecords, type RecordInput } from "./codec.js";
+import { crc32 } from "./crc.js";
+import { WaveKVError } from "./errors.js";
 import type { Entry } from "./types.js";
 
 export const ENVELOPE_VERSION = 1;
+export const ENVELOPE_MAGIC = Object.freeze([0x57, 0x4b, 0x56, 0x45] as const); // "WKVE"
+
+/** Flag bits of byte 5. Frozen: new optional fields go to extensions, not new bits. */
+export const enum EnvelopeFlag {
+  Digest = 0x01,
+  Page = 0x02,
+  Last = 0x04,
+  Resume = 0x08,
+  ResetAcks = 0x10,
+  PushOnly = 0x20,
+  Ext = 0x40,
+}
+const KNOWN_FLAGS = 0x7f;
+
+/**
+ * Smallest valid envelope: magic 4, version 1, flags 1, senderId 1, uuid 16,
+ * ackCount 1, entryCount 1, base 1, crc 4.
+ */
+export const MIN_ENVELOPE_BYTES = 30;
+/** Smallest entry body (a tombstone with 1-byte varints and an empty key): bounds a claimed count. */
+const MIN_BODY_BYTES = 5;
+const MAX_U32 = 0xffffffff;
+/** zvar values are exact in a JS number only while |v| < 2^52 (zigzag doubles them). */
+const MAX_ZIGZAG_ABS = 2 ** 52 - 1;
 
 /** A cursor in (origin node, seq) order: the last entry a page included. */
 export interface DeltaCursor { node: number; seq: number }
@@ -38,11 +90,369 @@ export interface Envelope {
  * merges it without materialising `Entry` objects; encodeEnvelope writes it as is.
  */
 export interface EncodedEntries { bytes: Uint8Array; count: number; base: number }
-export declare const ENCODED_ENTRIES: unique symbol;
+
+/**
+ * Key of the encoded entries attached to an envelope (non-enumerable, so `{ ...env }`
+ * yields a plain envelope whose `entries` were materialised). Registered with
+ * `Symbol.for` so that two copies of this module agree on it.
+ */
+export const ENCODED_ENTRIES: unique symbol = Symbol.for("wavekv.envelope.encodedEntries");
+
+type WithEncoded = Envelope & { [ENCODED_ENTRIES]?: EncodedEntries };
+
+const EMPTY: EncodedEntries = Object.freeze({ bytes: new Uint8Array(0), count: 0, base: 0 }) as EncodedEntries;
+
+function bad(message: string, cause?: unknown): WaveKVError {
+  return new WaveKVError("BAD_ENVELOPE", `${message}; the peer sent a malformed sync envelope (or one from an incompatible wavekv)`, cause === undefined ? undefined : { cause });
+}
+
+function invalid(message: string): WaveKVError {
+  return new WaveKVError("INVALID_ARGUMENT", `cannot encode envelope: ${message}`);
+}
+
+// ------------------------------------------------------------------ lazy entries
+
+/** Entries of already validated bodies, materialised now (one kernel call). */
+function materialise(enc: EncodedEntries): Entry[] {
+  if (enc.count === 0) return [];
+  const batch = decodeRecords(enc.bytes, "bare", enc.base, enc.count);
+  const out = new Array<Entry>(batch.count);
+  for (let i = 0; i < batch.count; i++) {
+    const value = batch.kind(i) === RecordKind.Value ? batch.value(i) : null;
+    out[i] = { key: batch.key(i), value, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
+  }
+  return out;
+}
+
+/**
+ * Defines `entries` as a getter that decodes `encoded` on first access and caches the
+ * result; assigning `entries` replaces them and detaches the encoded form.
+ */
+function attachEncoded(env: Record<PropertyKey, unknown>, encoded: EncodedEntries): void {
+  let cache: Entry[] | null = null;
+  Object.defineProperty(env, ENCODED_ENTRIES, { value: encoded, enumerable: false, configurable: true, writable: true });
+  Object.defineProperty(env, "entries", {
+    enumerable: true,
+    configurable: true,
+    get: () => (cache ??= materialise(encoded)),
+    set: (entries: Entry[]) => {
+      delete env[ENCODED_ENTRIES];
+      Object.defineProperty(env, "entries", { value: entries, enumerable: true, configurable: true, writable: true });
+    },
+  });
+}
 
 /** Builds an envelope whose `entries` decode lazily from `encoded`. */
-export declare function envelopeWithEncodedEntries(fields: Omit<Envelope, "entries">, encoded: EncodedEntries): Envelope;
+export function envelopeWithEncodedEntries(fields: Omit<Envelope, "entries">, encoded: EncodedEntries): Envelope {
+  const env = { ...fields } as Record<PropertyKey, unknown>;
+  delete env.entries;
+  attachEncoded(env, encoded);
+  return env as unknown as Envelope;
+}
+
 /** The encoded entries of an envelope: attached ones, or `entries` encoded now. */
-export declare function encodedEntriesOf(env: Envelope): EncodedEntries;
-export declare function encodeEnvelope(env: Envelope): Uint8Array;
-export declare function decodeEnvelope(bytes: Uint8Array): Envelope;
+export function encodedEntriesOf(env: Envelope): EncodedEntries {
+  const attached = (env as WithEncoded)[ENCODED_ENTRIES];
+  if (attached) return attached;
+  const entries = env.entries;
+  if (!Array.isArray(entries)) throw invalid("entries must be an array");
+  if (entries.length === 0) return EMPTY;
+  let base = Infinity;
+  const records = new Array<RecordInput>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (!Number.isSafeInteger(e.timestamp)) throw invalid(`entry ${i} has timestamp ${e.timestamp}`);
+    if (e.timestamp < base) base = e.timestamp;
+    records[i] = { kind: e.value === null ? RecordKind.Tombstone : RecordKind.Value, key: e.key, value: e.value, timestamp: e.timestamp, node: e.node, seq: e.seq };
+  }
+  return { bytes: encodeRecords(records, "bare", base), count: entries.length, base };
+}
+
+// ------------------------------------------------------------------ varints
+
+function varuLength(v: number): number {
+  let n = 1;
+  while (v >= 0x80) { v = Math.floor(v / 128); n++; }
+  return n;
+}
+
+function writeVaru(out: Uint8Array, pos: number, v: number): number {
+  // Division, not shifts: values go up to 2^53 - 1, past 32-bit bitwise operators.
+  while (v >= 0x80) {
+    out[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[pos++] = v;
+  return pos;
+}
+
+function zigzag(v: number): number {
+  return v >= 0 ? v * 2 : -v * 2 - 1;
+}
+
+function unzigzag(z: number): number {
+  return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+}
+
+/** Bounds-checked reader; every failure is BAD_ENVELOPE naming the field. */
+class Reader {
+  pos: number;
+  constructor(readonly bytes: Uint8Array, start: number, readonly end: number) { this.pos = start; }
+
+  get remaining(): number { return this.end - this.pos; }
+
+  /** A minimal LEB128 varint whose value is exact in a JS number (≤ 2^53 − 1). */
+  varu(field: string): number {
+    const b = this.bytes;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; ; i++) {
+      if (this.pos >= this.end) throw bad(`${field}: truncated varint at byte ${this.pos}`);
+      if (i === 8) throw bad(`${field}: varint longer than 8 bytes at byte ${this.pos} (values above 2^53 are not supported)`);
+      const byte = b[this.pos++]!;
+      value += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) throw bad(`${field}: non-minimal varint ending at byte ${this.pos - 1}`);
+        if (value > Number.MAX_SAFE_INTEGER) throw bad(`${field}: ${value} exceeds 2^53 - 1`);
+        return value;
+      }
+      scale *= 128;
+    }
+  }
+
+  u32(field: string): number {
+    const v = this.varu(field);
+    if (v > MAX_U32) throw bad(`${field}: ${v} is not a uint32`);
+    return v;
+  }
+
+  zvar(field: string): number {
+    const z = this.varu(field);
+    return unzigzag(z);
+  }
+
+  take(n: number, field: string): Uint8Array {
+    if (n > this.remaining) throw bad(`${field}: needs ${n} bytes, ${this.remaining} remain`);
+    const out = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+}
+
+// ------------------------------------------------------------------ uuid and digest
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const DIGEST_RE = /^[0-9a-fA-F]{64}$/;
+
+function writeHex(out: Uint8Array, pos: number, hex: string): number {
+  for (let i = 0; i < hex.length; i += 2) out[pos++] = parseInt(hex.slice(i, i + 2), 16);
+  return pos;
+}
+
+function hexOf(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]!];
+  return s;
+}
+
+/** Canonical lowercase 8-4-4-4-12 form of 16 raw bytes. */
+function uuidOf(bytes: Uint8Array): string {
+  const h = hexOf(bytes);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+// ------------------------------------------------------------------ encode
+
+function checkU32(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_U32) throw invalid(`${what} must be a uint32, got ${String(v)}`);
+  return v;
+}
+
+function checkSeq(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw invalid(`${what} must be a non-negative safe integer, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * The bytes of `env`. Cost: one allocation of the exact size, one copy of the encoded
+ * entries (encoded now unless attached), one CRC pass. Throws INVALID_ARGUMENT for a
+ * field that cannot be represented (a non-uuid sender, a digest that is not 64 hex).
+ */
+export function encodeEnvelope(env: Envelope): Uint8Array {
+  if (env.version !== ENVELOPE_VERSION) throw invalid(`version ${env.version} (this build writes ${ENVELOPE_VERSION})`);
+  const senderId = checkU32(env.senderId, "senderId");
+  if (typeof env.senderUuid !== "string" || !UUID_RE.test(env.senderUuid)) throw invalid(`senderUuid must be a uuid (8-4-4-4-12 hex), got ${JSON.stringify(env.senderUuid)}`);
+  const acks = [...env.acks].sort((a, b) => a[0] - b[0]);
+  let size = 4 + 1 + 1 + varuLength(senderId) + 16 + varuLength(acks.length);
+  for (const [origin, seq] of acks) size += varuLength(checkU32(origin, "ack origin")) + varuLength(checkSeq(seq, `ack of ${origin}`));
+  let flags = 0;
+  if (env.digest !== undefined) {
+    if (typeof env.digest !== "string" || !DIGEST_RE.test(env.digest)) throw invalid("digest must be 64 hex characters");
+    flags |= EnvelopeFlag.Digest;
+    size += 32;
+  }
+  if (env.page !== undefined) flags |= EnvelopeFlag.Page | (env.page.last ? EnvelopeFlag.Last : 0);
+  if (env.resumeFrom !== undefined) {
+    flags |= EnvelopeFlag.Resume;
+    size += varuLength(checkU32(env.resumeFrom.node, "resumeFrom.node")) + varuLength(checkSeq(env.resumeFrom.seq, "resumeFrom.seq"));
+  }
+  if (env.resetAcks) flags |= EnvelopeFlag.ResetAcks;
+  if (env.pushOnly) flags |= EnvelopeFlag.PushOnly;
+  const enc = encodedEntriesOf(env);
+  const base = enc.count === 0 ? 0 : enc.base;
+  if (!Number.isSafeInteger(base) || Math.abs(base) > MAX_ZIGZAG_ABS) throw invalid(`base timestamp ${base} out of range`);
+  size += varuLength(enc.count) + varuLength(zigzag(base)) + enc.bytes.length + 4;
+
+  const out = new Uint8Array(size);
+  out.set(ENVELOPE_MAGIC, 0);
+  out[4] = ENVELOPE_VERSION;
+  out[5] = flags;
+  let pos = writeVaru(out, 6, senderId);
+  pos = writeHex(out, pos, env.senderUuid.replace(/-/g, ""));
+  pos = writeVaru(out, pos, acks.length);
+  for (const [origin, seq] of acks) {
+    pos = writeVaru(out, pos, origin);
+    pos = writeVaru(out, pos, seq);
+  }
+  if (env.digest !== undefined) pos = writeHex(out, pos, env.digest);
+  if (env.resumeFrom !== undefined) {
+    pos = writeVaru(out, pos, env.resumeFrom.node);
+    pos = writeVaru(out, pos, env.resumeFrom.seq);
+  }
+  pos = writeVaru(out, pos, enc.count);
+  pos = writeVaru(out, pos, zigzag(base));
+  out.set(enc.bytes, pos);
+  pos += enc.bytes.length;
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(pos, crc32(out.subarray(0, pos)) >>> 0, true);
+  return out;
+}
+
+// ------------------------------------------------------------------ decode
+
+/**
+ * Parses and validates `bytes`. Throws `WaveKVError("BAD_ENVELOPE")` for anything but
+ * a well-formed envelope of a version this build understands — never another error.
+ * Allocation is bounded by the input: a claimed count or length is checked against
+ * the bytes that remain before it is used.
+ */
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  try {
+    return decodeUnchecked(bytes);
+  } catch (err) {
+    if (err instanceof WaveKVError && err.code === "BAD_ENVELOPE") throw err;
+    // A kernel or runtime failure on hostile input is still the peer's bad envelope.
+    throw bad(`undecodable (${(err as Error)?.message ?? String(err)})`, err);
+  }
+}
+
+function decodeUnchecked(bytes: Uint8Array): Envelope {
+  if (!(bytes instanceof Uint8Array)) throw bad("not a byte array");
+  const n = bytes.length;
+  if (n < MIN_ENVELOPE_BYTES) throw bad(`${n} bytes is shorter than the smallest envelope (${MIN_ENVELOPE_BYTES})`);
+  for (let i = 0; i < 4; i++) if (bytes[i] !== ENVELOPE_MAGIC[i]) throw bad("wrong magic (not a wavekv sync envelope)");
+  const version = bytes[4]!;
+  if (version !== ENVELOPE_VERSION) throw bad(`unsupported envelope version ${version} (this build understands ${ENVELOPE_VERSION})`);
+  const stored = (bytes[n - 4]! | (bytes[n - 3]! << 8) | (bytes[n - 2]! << 16) | (bytes[n - 1]! << 24)) >>> 0;
+  const actual = crc32(bytes.subarray(0, n - 4)) >>> 0;
+  if (stored !== actual) throw bad(`checksum mismatch (stored ${stored.toString(16)}, computed ${actual.toString(16)})`);
+
+  const flags = bytes[5]!;
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw bad(`unknown flag bits 0x${(flags & ~KNOWN_FLAGS).toString(16)}`);
+  if ((flags & EnvelopeFlag.Last) !== 0 && (flags & EnvelopeFlag.Page) === 0) throw bad("LAST flag without PAGE");
+  const r = new Reader(bytes, 6, n - 4);
+  const senderId = r.u32("senderId");
+  const senderUuid = uuidOf(r.take(16, "senderUuid"));
+
+  const ackCount = r.varu("ackCount");
+  // Each ack takes at least 2 bytes: check the claim before building anything.
+  if (ackCount * 2 > r.remaining) throw bad(`ackCount ${ackCount} exceeds the ${r.remaining} bytes that remain`);
+  const acks = new Map<number, number>();
+  let prev = -1;
+  for (let i = 0; i < ackCount; i++) {
+    const origin = r.u32("ack origin");
+    if (origin <= prev) throw bad(`ack origins not strictly ascending (${origin} after ${prev})`);
+    prev = origin;
+    acks.set(origin, r.varu(`ack of ${origin}`));
+  }
+
+  const env: Record<string, unknown> = { version, senderId, senderUuid, acks };
+  if (flags & EnvelopeFlag.Digest) env.digest = hexOf(r.take(32, "digest"));
+  if (flags & EnvelopeFlag.Page) env.page = { last: (flags & EnvelopeFlag.Last) !== 0 };
+  if (flags & EnvelopeFlag.Resume) env.resumeFrom = { node: r.u32("resumeFrom.node"), seq: r.varu("resumeFrom.seq") };
+  if (flags & EnvelopeFlag.ResetAcks) env.resetAcks = true;
+  if (flags & EnvelopeFlag.PushOnly) env.pushOnly = true;
+  if (flags & EnvelopeFlag.Ext) skipExtensions(r);
+
+  const count = r.varu("entryCount");
+  const zbase = r.varu("base");
+  const base = unzigzag(zbase);
+  const bodies = r.take(r.remaining, "entries");
+  if (count * MIN_BODY_BYTES > bodies.length) throw bad(`entryCount ${count} cannot fit in ${bodies.length} bytes`);
+  if (count === 0) {
+    if (bodies.length !== 0) throw bad(`${bodies.length} trailing bytes after an empty entry list`);
+    if (zbase !== 0) throw bad("non-zero base timestamp with no entries");
+    attachEncoded(env, EMPTY);
+    return env as unknown as Envelope;
+  }
+  // One kernel call decodes and validates every body. Asking for one record more than
+  // claimed is how "no trailing records" is seen: the stop must be a clean end.
+  const batch = decodeRecords(bodies, "bare", base, count + 1);
+  if (batch.count !== count || batch.stop.reason !== "end") {
+    throw bad(`entries: ${batch.count} of ${count} claimed records parsed, then ${batch.stop.reason} at byte ${batch.stop.offset}`);
+  }
+  const desc = new DataView(batch.descriptors.buffer, batch.descriptors.byteOffset, batch.descriptors.byteLength);
+  for (let i = 0; i < count; i++) {
+    const kind = batch.kind(i);
+    if (kind !== RecordKind.Tombstone && kind !== RecordKind.Value) throw bad(`entry ${i} has record kind ${kind}; envelopes carry only kinds 0 and 1`);
+    // The wire allows 64-bit seqs and timestamps; a JS number is exact to 2^53. Merging
+    // an inexact one would put acks into the state that no envelope can carry again.
+    if (!Number.isSafeInteger(batch.seq(i))) throw bad(`entry ${i} has a seq beyond 2^53 - 1`);
+    if (!Number.isSafeInteger(batch.timestamp(i))) throw bad(`entry ${i} has a timestamp beyond ±2^53`);
+    // Keys are compared by bytes in the index and by string in JS: bytes that are not
+    // UTF-8 would decode to a string whose encoding differs, splitting one key in two.
+    const keyOff = desc.getUint32(i * DESCRIPTOR_BYTES + 24, true), keyLen = desc.getUint32(i * DESCRIPTOR_BYTES + 28, true);
+    if (!isUtf8(bodies, keyOff, keyOff + keyLen)) throw bad(`entry ${i} has a key that is not valid UTF-8`);
+  }
+  attachEncoded(env, { bytes: bodies, count, base });
+  return env as unknown as Envelope;
+}
+
+/** Extensions: additive fields an older build skips. v1 defines no tags; tags ascend. */
+function skipExtensions(r: Reader): void {
+  const count = r.varu("extCount");
+  if (count * 2 > r.remaining) throw bad(`extCount ${count} exceeds the ${r.remaining} bytes that remain`);
+  let prev = -1;
+  for (let i = 0; i < count; i++) {
+    const tag = r.u32("extension tag");
+    if (tag <= prev) throw bad(`extension tags not strictly ascending (${tag} after ${prev})`);
+    prev = tag;
+    r.take(r.varu(`extension ${tag} length`), `extension ${tag}`);
+  }
+}
+
+/**
+ * Whether bytes[start, end) is well-formed UTF-8 (no overlongs, no surrogates, nothing
+ * above U+10FFFF). ASCII costs one compare per byte; nothing is allocated.
+ */
+export function isUtf8(bytes: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  while (i < end) {
+    const b = bytes[i]!;
+    if (b < 0x80) { i++; continue; }
+    let need: number, min: number, cp: number;
+    if (b >= 0xc2 && b <= 0xdf) { need = 1; min = 0x80; cp = b & 0x1f; }
+    else if (b >= 0xe0 && b <= 0xef) { need = 2; min = 0x800; cp = b & 0x0f; }
+    else if (b >= 0xf0 && b <= 0xf4) { need = 3; min = 0x10000; cp = b & 0x07; }
+    else return false;
+    if (end - i - 1 < need) return false;
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k]!;
+      if ((c & 0xc0) !== 0x80) return false;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += need + 1;
+  }
+  return true;
+}
