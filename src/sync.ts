@@ -1,0 +1,445 @@
+/**
+ * SyncManager: drives a node's sync rounds over a `Transport` and serves its peers'.
+ *
+ *   const sync = new SyncManager(node, transport, { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200 });
+ *   await sync.bootstrap();          // pull from every peer once (relearns our spent seqs)
+ *   sync.start();                    // a round with every peer each interval, plus push
+ *   const reports = await sync.syncOnce();   // one round now, per-peer reports
+ *   server.on("request", async (body) => reply(await sync.handle(body)));  // serve peers
+ *   await sync.stop();
+ *
+ * What lives here and what does not: the node owns every protocol decision (deltas,
+ * acks, R1–R4, pagination cursors, digest repair — src/protocol.ts); this module owns
+ * time and the network: concurrency across peers, one round at a time per peer, the
+ * per-round deadline, backoff, the push channel, encoding and decoding.
+ *
+ * Costs and guarantees:
+ * - Rounds with all peers run concurrently; each is bounded by `timeoutMs` (all of its
+ *   pages together), so a dead or slow peer costs its own round and stalls nobody. A
+ *   timed-out round is abandoned on the node (`abortSync`): nothing is adopted.
+ * - A failing peer is retried by the periodic loop after an exponential backoff with
+ *   jitter (doubling from `intervalMs` up to `maxBackoffMs`); `syncOnce` always tries.
+ * - Push: local writes are collected from the node's change feed, coalesced per key for
+ *   `pushWindowMs`, and sent to every peer as one `pushOnly` envelope (rule R3: merged,
+ *   never moves acks). The queue is bounded (`maxPushEntries`, `maxPushBytes`; the
+ *   oldest are evicted — the periodic round still delivers them), and a peer with a
+ *   push still in flight is skipped, so a dead peer cannot pile pushes up.
+ * - Timers are unref'd: a forgotten manager never keeps a process alive.
+ */
+import { ENVELOPE_VERSION, decodeEnvelope, encodeEnvelope, encodedEntriesOf } from "./envelope.js";
+import { WaveKVError } from "./errors.js";
+import type { Node } from "./node.js";
+import { deadline, raceAbort, unrefTimer, type SyncHandler, type Transport } from "./transport.js";
+import type { Entry } from "./types.js";
+import { utf8Length } from "./utf8.js";
+
+export interface SyncOptions {
+  /** Period of the background round with every peer (start()). Default 30 000. */
+  intervalMs?: number;
+  /** Deadline of one round with one peer, all pages included; also bounds a push. Default 10 000. */
+  timeoutMs?: number;
+  /** Coalescing window of the push channel. Default 200. */
+  pushWindowMs?: number;
+  /** Opportunistic push of local writes (started by start()). Default true. */
+  push?: boolean;
+  /** Bound on distinct keys waiting to be pushed. Default 4 096. */
+  maxPushEntries?: number;
+  /** Bound on key + value bytes waiting to be pushed. Default 4 MiB. */
+  maxPushBytes?: number;
+  /** Longest backoff of a failing peer. Default max(intervalMs, 300 000). */
+  maxBackoffMs?: number;
+  /** Jitter source in [0, 1); inject a seeded one for reproducible runs. Default Math.random. */
+  random?: () => number;
+  /** Called with every periodic round's reports (start()). */
+  onRound?: (reports: PeerReport[]) => void;
+  /** A peer that starts failing, recovers, or a background failure. Default console.warn. */
+  onWarning?: (message: string) => void;
+}
+
+/** What one round with one peer did. */
+export interface PeerReport {
+  peer: number;
+  ok: boolean;
+  error?: Error;
+  /** Entries and bytes of our requests (every page). */
+  sentEntries: number;
+  sentBytes: number;
+  /** Entries and bytes of the peer's responses. */
+  receivedEntries: number;
+  receivedBytes: number;
+  /** Received entries that changed our state / that we refused (limits, admit, clock drift). */
+  merged: number;
+  rejected: number;
+  /** Request/response exchanges in the round (more than 1 when the delta was paged). */
+  pages: number;
+  /** The peer's digest equals ours after the round (undefined: not compared, or the round failed). */
+  digestMatch?: boolean;
+  /** The peer's coverage was adopted (rule R1: every page merged completely). */
+  adopted: boolean;
+  /** A persistent digest mismatch reset coverage for this peer: the next round repairs it. */
+  repaired: boolean;
+  durationMs: number;
+}
+
+export interface SyncStats {
+  rounds: number;
+  roundFailures: number;
+  handled: number;
+  handleFailures: number;
+  pushesSent: number;
+  pushFailures: number;
+  /** Queued entries evicted by the push bound (the periodic round delivers them). */
+  pushEvicted: number;
+  /** Pushes not sent to a peer because its previous push was still in flight or it was backing off. */
+  pushSkipped: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export interface PeerLinkStatus {
+  peer: number;
+  consecutiveFailures: number;
+  /** Epoch ms before which the periodic loop leaves this peer alone (0: no backoff). */
+  retryAt: number;
+  lastError?: string;
+}
+
+interface Link {
+  failures: number;
+  retryAt: number;
+  lastError?: string;
+  pushing: boolean;
+}
+
+const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20 };
+
+export class SyncManager implements SyncHandler {
+  readonly node: Node;
+  readonly transport: Transport;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly pushWindowMs: number;
+  readonly #push: boolean;
+  readonly #maxPushEntries: number;
+  readonly #maxPushBytes: number;
+  readonly #maxBackoffMs: number;
+  readonly #random: () => number;
+  readonly #onRound: ((reports: PeerReport[]) => void) | undefined;
+  readonly #warn: (message: string) => void;
+  readonly #links = new Map<number, Link>();
+  /** Per peer, the tail of its round chain: rounds with one peer never overlap (the node keeps one round per peer). */
+  readonly #peerChains = new Map<number, Promise<unknown>>();
+  /** Everything in flight (rounds, pushes), for stop() to await. */
+  readonly #inflight = new Set<Promise<unknown>>();
+  /** Aborted by stop(): cancels rounds, pushes and the change feed. */
+  #life = new AbortController();
+  #running = false;
+  #tickTimer: ReturnType<typeof setTimeout> | null = null;
+  #pushTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Coalesced own writes waiting for the push window, by key (insertion order = age). */
+  readonly #queue = new Map<string, Entry>();
+  #queueBytes = 0;
+  readonly stats: SyncStats = { rounds: 0, roundFailures: 0, handled: 0, handleFailures: 0, pushesSent: 0, pushFailures: 0, pushEvicted: 0, pushSkipped: 0, bytesSent: 0, bytesReceived: 0 };
+
+  constructor(node: Node, transport: Transport, opts: SyncOptions = {}) {
+    this.node = node;
+    this.transport = transport;
+    this.intervalMs = positive(opts.intervalMs ?? DEFAULTS.intervalMs, "intervalMs");
+    this.timeoutMs = positive(opts.timeoutMs ?? DEFAULTS.timeoutMs, "timeoutMs");
+    this.pushWindowMs = nonNegative(opts.pushWindowMs ?? DEFAULTS.pushWindowMs, "pushWindowMs");
+    this.#push = opts.push ?? true;
+    this.#maxPushEntries = positive(opts.maxPushEntries ?? DEFAULTS.maxPushEntries, "maxPushEntries");
+    this.#maxPushBytes = positive(opts.maxPushBytes ?? DEFAULTS.maxPushBytes, "maxPushBytes");
+    this.#maxBackoffMs = positive(opts.maxBackoffMs ?? Math.max(this.intervalMs, 300_000), "maxBackoffMs");
+    this.#random = opts.random ?? Math.random;
+    this.#onRound = opts.onRound;
+    this.#warn = opts.onWarning ?? ((m) => console.warn(`wavekv sync ${node.id}: ${m}`));
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  // ---------------------------------------------------------------- server side
+
+  /**
+   * Serves one request (or push) from a peer: decode, merge and answer. Rejects with
+   * BAD_ENVELOPE for malformed bytes and UUID_MISMATCH for a sender whose uuid
+   * disagrees with the one on record for its id; in both cases nothing was merged.
+   */
+  async handle(body: Uint8Array): Promise<Uint8Array> {
+    try {
+      const request = decodeEnvelope(body);
+      const response = encodeEnvelope(this.node.handleEnvelope(request));
+      this.stats.handled++;
+      this.stats.bytesReceived += body.length;
+      this.stats.bytesSent += response.length;
+      return response;
+    } catch (err) {
+      this.stats.handleFailures++;
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------- rounds
+
+  /**
+   * Pulls from every peer once before the node serves writes, with adoption of
+   * requesters' coverage suspended meanwhile (a node whose directory was lost does not
+   * know what it covers). Our own ack comes back in the responses, which moves the
+   * node's next seq past every seq a peer already holds. Resolves with the reports even
+   * when peers fail (the periodic loop retries them).
+   */
+  async bootstrap(): Promise<PeerReport[]> {
+    this.node.beginBootstrap();
+    try {
+      return await this.syncOnce();
+    } finally {
+      this.node.finishBootstrap();
+    }
+  }
+
+  /** One round with every peer now, concurrently (backoff is ignored). */
+  syncOnce(): Promise<PeerReport[]> {
+    return this.#roundAll(false);
+  }
+
+  async #roundAll(respectBackoff: boolean): Promise<PeerReport[]> {
+    if (this.node.closed) throw new WaveKVError("CLOSED", "the node is closed; open it again and make a new SyncManager");
+    const now = Date.now();
+    const peers = this.node.peers().filter((p) => !respectBackoff || (this.#links.get(p)?.retryAt ?? 0) <= now);
+    return Promise.all(peers.map((p) => this.#exclusive(p, () => this.#roundWith(p))));
+  }
+
+  /** Runs `fn` after every earlier round with `peer` finished. */
+  #exclusive<T>(peer: number, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#peerChains.get(peer) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.#peerChains.set(peer, tail);
+    this.#track(tail);
+    void tail.then(() => { if (this.#peerChains.get(peer) === tail) this.#peerChains.delete(peer); });
+    return run;
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#inflight.add(p);
+    void p.finally(() => this.#inflight.delete(p)).catch(() => undefined);
+  }
+
+  async #roundWith(peer: number): Promise<PeerReport> {
+    const started = Date.now();
+    const report: PeerReport = { peer, ok: false, sentEntries: 0, sentBytes: 0, receivedEntries: 0, receivedBytes: 0, merged: 0, rejected: 0, pages: 0, adopted: false, repaired: false, durationMs: 0 };
+    const limit = deadline(this.#life.signal, this.timeoutMs, `sync round with peer ${peer}`);
+    try {
+      for (;;) {
+        // prepareSync continues a paged round by itself (the node keeps the cursor).
+        const request = this.node.prepareSync(peer);
+        const body = encodeEnvelope(request);
+        report.sentEntries += encodedEntriesOf(request).count;
+        report.sentBytes += body.length;
+        const bytes = await raceAbort(this.transport.request(peer, body, { signal: limit.signal }), limit.signal);
+        report.receivedBytes += bytes.length;
+        const response = decodeEnvelope(bytes);
+        if (response.senderId !== peer) throw new WaveKVError("BAD_ENVELOPE", `a request to peer ${peer} was answered by node ${response.senderId}; check the transport's addressing`);
+        if (response.pushOnly) throw new WaveKVError("BAD_ENVELOPE", `peer ${peer} answered a sync request with a push acknowledgement`);
+        const outcome = this.node.applyEnvelope(response);
+        report.pages++;
+        report.receivedEntries += outcome.received;
+        report.merged += outcome.merged;
+        report.rejected += outcome.rejected;
+        if (!outcome.more) {
+          report.adopted = outcome.adopted;
+          report.repaired = outcome.repaired;
+          if (outcome.digestMatch !== undefined) report.digestMatch = outcome.digestMatch;
+          break;
+        }
+      }
+      report.ok = true;
+    } catch (err) {
+      // Nothing of a broken round may be adopted later: forget its cursor and pages.
+      this.node.abortSync(peer);
+      report.error = err instanceof Error ? err : new Error(String(err));
+    } finally {
+      limit.dispose();
+    }
+    report.durationMs = Date.now() - started;
+    this.#account(report);
+    return report;
+  }
+
+  #link(peer: number): Link {
+    let link = this.#links.get(peer);
+    if (!link) this.#links.set(peer, (link = { failures: 0, retryAt: 0, pushing: false }));
+    return link;
+  }
+
+  #account(r: PeerReport): void {
+    this.stats.rounds++;
+    this.stats.bytesSent += r.sentBytes;
+    this.stats.bytesReceived += r.receivedBytes;
+    const link = this.#link(r.peer);
+    if (r.ok) {
+      if (link.failures > 0) this.#warn(`peer ${r.peer} reachable again after ${link.failures} failed round(s)`);
+      link.failures = 0;
+      link.retryAt = 0;
+      link.lastError = undefined;
+      return;
+    }
+    this.stats.roundFailures++;
+    link.failures++;
+    link.lastError = r.error?.message;
+    // Exponential backoff with "equal jitter": half fixed, half random, so that peers
+    // failing together do not retry in lockstep.
+    const full = Math.min(this.#maxBackoffMs, this.intervalMs * 2 ** Math.min(link.failures - 1, 30));
+    link.retryAt = Date.now() + full / 2 + this.#random() * (full / 2);
+    if (link.failures === 1 && !this.#life.signal.aborted) this.#warn(`round with peer ${r.peer} failed: ${r.error?.message} (retrying with backoff)`);
+  }
+
+  /** Backoff state of every peer this manager has talked to. */
+  links(): PeerLinkStatus[] {
+    return [...this.#links].sort((a, b) => a[0] - b[0]).map(([peer, l]) => ({ peer, consecutiveFailures: l.failures, retryAt: l.retryAt, ...(l.lastError ? { lastError: l.lastError } : {}) }));
+  }
+
+  // ---------------------------------------------------------------- loop
+
+  /** Starts the periodic rounds (first one after about `intervalMs`) and the push channel. */
+  start(): void {
+    if (this.#running) return;
+    if (this.node.closed) throw new WaveKVError("CLOSED", "the node is closed");
+    this.#running = true;
+    this.#scheduleTick();
+    if (this.#push) this.#watchOwnWrites(this.#life.signal);
+  }
+
+  /** Stops the loop, aborts rounds and pushes in flight and waits for them to wind down. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#tickTimer) clearTimeout(this.#tickTimer);
+    if (this.#pushTimer) clearTimeout(this.#pushTimer);
+    this.#tickTimer = this.#pushTimer = null;
+    this.#queue.clear();
+    this.#queueBytes = 0;
+    this.#life.abort(new WaveKVError("IO", "sync manager stopped"));
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    // A stopped manager can still serve, sync once, or be started again.
+    this.#life = new AbortController();
+  }
+
+  #scheduleTick(): void {
+    if (!this.#running || this.#tickTimer !== null) return;
+    // ±10 % so that nodes started together drift apart instead of colliding every round.
+    const delay = this.intervalMs * (0.9 + 0.2 * this.#random());
+    this.#tickTimer = setTimeout(() => void this.#tick(), delay);
+    unrefTimer(this.#tickTimer);
+  }
+
+  async #tick(): Promise<void> {
+    this.#tickTimer = null;
+    if (!this.#running) return;
+    if (this.node.closed) {
+      this.#running = false;
+      return;
+    }
+    try {
+      const reports = await this.#roundAll(true);
+      this.#onRound?.(reports);
+    } catch (err) {
+      this.#warn(`periodic round failed: ${(err as Error).message}`);
+    }
+    this.#scheduleTick();
+  }
+
+  // ---------------------------------------------------------------- push
+
+  #watchOwnWrites(signal: AbortSignal): void {
+    const feed = this.node.watch("", { signal });
+    const id = this.node.id;
+    const run = (async () => {
+      for await (const e of feed) {
+        if (e.node === id) this.#enqueue(e);
+      }
+    })().catch((err: unknown) => {
+      if (!signal.aborted) this.#warn(`change feed ended: ${(err as Error).message}`);
+    });
+    this.#track(run);
+  }
+
+  #enqueue(e: Entry): void {
+    const old = this.#queue.get(e.key);
+    if (old) {
+      if (old.seq >= e.seq) return;
+      this.#queue.delete(e.key);
+      this.#queueBytes -= entryBytes(old);
+    }
+    this.#queue.set(e.key, e);
+    this.#queueBytes += entryBytes(e);
+    while (this.#queue.size > this.#maxPushEntries || (this.#queueBytes > this.#maxPushBytes && this.#queue.size > 1)) {
+      const [key, oldest] = this.#queue.entries().next().value as [string, Entry];
+      this.#queue.delete(key);
+      this.#queueBytes -= entryBytes(oldest);
+      this.stats.pushEvicted++;
+    }
+    if (this.#pushTimer === null && this.#running) {
+      this.#pushTimer = setTimeout(() => this.#flush(), this.pushWindowMs);
+      unrefTimer(this.#pushTimer);
+    }
+  }
+
+  /** Entries waiting for the push window (bounded by maxPushEntries / maxPushBytes). */
+  get pushQueueSize(): number {
+    return this.#queue.size;
+  }
+
+  #flush(): void {
+    this.#pushTimer = null;
+    if (this.#queue.size === 0 || !this.#running || this.node.closed) return;
+    const entries = [...this.#queue.values()];
+    this.#queue.clear();
+    this.#queueBytes = 0;
+    // R3: no acks ride a push; the receiver merges and moves nothing.
+    const body = encodeEnvelope({ version: ENVELOPE_VERSION, senderId: this.node.id, senderUuid: this.node.uuid, acks: new Map(), entries, pushOnly: true });
+    const now = Date.now();
+    for (const peer of this.node.peers()) {
+      const link = this.#link(peer);
+      if (link.pushing || link.retryAt > now) {
+        this.stats.pushSkipped++;
+        continue;
+      }
+      link.pushing = true;
+      this.#track(this.#pushTo(peer, body).finally(() => { link.pushing = false; }));
+    }
+  }
+
+  async #pushTo(peer: number, body: Uint8Array): Promise<void> {
+    const limit = deadline(this.#life.signal, this.timeoutMs, `push to peer ${peer}`);
+    try {
+      const send = this.transport.push ?? this.transport.request;
+      const bytes = await raceAbort(send.call(this.transport, peer, body, { signal: limit.signal }), limit.signal);
+      const ack = decodeEnvelope(bytes);
+      if (ack.senderId !== peer || !ack.pushOnly) throw new WaveKVError("BAD_ENVELOPE", `peer ${peer} did not acknowledge the push as one`);
+      this.stats.pushesSent++;
+      this.stats.bytesSent += body.length;
+      this.stats.bytesReceived += bytes.length;
+    } catch {
+      // Best effort by design: the periodic round is the backstop for anything lost here.
+      this.stats.pushFailures++;
+    } finally {
+      limit.dispose();
+    }
+  }
+}
+
+function entryBytes(e: Entry): number {
+  return utf8Length(e.key) + (e.value?.length ?? 0);
+}
+
+function positive(v: number, name: string): number {
+  if (!(typeof v === "number" && v > 0 && Number.isFinite(v))) throw new WaveKVError("INVALID_ARGUMENT", `${name} must be a positive number, got ${v}`);
+  return v;
+}
+
+function nonNegative(v: number, name: string): number {
+  if (!(typeof v === "number" && v >= 0 && Number.isFinite(v))) throw new WaveKVError("INVALID_ARGUMENT", `${name} must be a non-negative number, got ${v}`);
+  return v;
+}
