@@ -16,14 +16,11 @@ import { RequestVerifier, signRequest } from "./auth.js";
 import { WaveKVError, isWaveKVError } from "./errors.js";
 import { compareKeys } from "./keyorder.js";
 import type { Node } from "./node.js";
+import type { SyncHandler } from "./transport.js";
 import type { Entry } from "./types.js";
 
 /** Learned peer addresses live in the store under this prefix, so one seed address finds everyone. */
 export const PEER_ADDRESS_PREFIX = "__wavekv/peers/";
-
-export interface SyncHandler {
-  handle(body: Uint8Array): Promise<Uint8Array>;
-}
 
 export interface ServeOptions {
   port?: number;

@@ -10,3 +10,7 @@ export { DEFAULT_LIMITS, type Entry, type Limits, type FsyncPolicy, type AdmitFn
 export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./protocol.js";
 export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION, type Envelope, type DeltaCursor } from "./envelope.js";
 export { compareKeys } from "./keyorder.js";
+export { SyncManager, type SyncOptions, type PeerReport, type SyncStats } from "./sync.js";
+export { MemoryNetwork, type MemoryNetworkOptions, type NetworkFaults } from "./memnet.js";
+export { type Transport, type SyncHandler } from "./transport.js";
+export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOptions, type ServeOptions, type HttpServer } from "./http.js";
