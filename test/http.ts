@@ -1,0 +1,184 @@
+// HTTP transport and server on 127.0.0.1: auth, body limits, error codes, sync.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { request as httpRequest } from "node:http";
+import { Node } from "../src/node.js";
+import { SyncManager } from "../src/sync.js";
+import { HttpTransport, serveHttp, type HttpServer } from "../src/http.js";
+import { signRequest } from "../src/auth.js";
+import { encodeEnvelope } from "../src/envelope.js";
+import { KvClient } from "../src/client.js";
+
+const SECRET = "a-shared-secret-of-some-length";
+const quiet = () => undefined;
+
+async function startPair(secret: string | undefined, maxBodyBytes?: number) {
+  const a = await Node.open({ id: 1, peers: [2] });
+  const b = await Node.open({ id: 2, peers: [1] });
+  const transportA = new HttpTransport({ secret, timeoutMs: 3_000 });
+  const transportB = new HttpTransport({ secret, timeoutMs: 3_000 });
+  const syncA = new SyncManager(a, transportA, { onWarning: quiet });
+  const syncB = new SyncManager(b, transportB, { onWarning: quiet });
+  const serverA = await serveHttp(syncA, { node: a, secret, maxBodyBytes, onWarning: quiet });
+  const serverB = await serveHttp(syncB, { node: b, secret, maxBodyBytes, onWarning: quiet });
+  transportA.setPeer(2, serverB.url);
+  transportB.setPeer(1, serverA.url);
+  const close = async () => {
+    await Promise.all([syncA.stop(), syncB.stop()]);
+    await Promise.all([serverA.close(), serverB.close()]);
+    await Promise.all([a.close(), b.close()]);
+  };
+  return { a, b, syncA, syncB, serverA, serverB, close };
+}
+
+async function raw(server: HttpServer, method: string, path: string, body?: Uint8Array, headers: Record<string, string> = {}) {
+  const res = await fetch(server.url + path, { method, body: body as Uint8Array<ArrayBuffer> | undefined, headers });
+  const text = await res.text();
+  let json: any;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.status, json };
+}
+
+test("two nodes converge over HTTP with a shared secret", async () => {
+  const p = await startPair(SECRET);
+  try {
+    await p.a.put("x", "from a");
+    await p.b.put("y", "from b");
+    await p.b.delete("y");
+    const reports = await p.syncA.syncOnce();
+    assert.is(reports.length, 1);
+    assert.ok(reports[0]!.ok, reports[0]!.error);
+    assert.is(p.a.digest(), p.b.digest());
+    assert.is(new TextDecoder().decode(p.b.get("x")!.value!), "from a");
+    assert.is(p.a.getIncludingTombstones("y")!.value, null);
+  } finally {
+    await p.close();
+  }
+});
+
+test("unsigned, wrongly signed, stale and replayed requests get 401 and change nothing", async () => {
+  const p = await startPair(SECRET);
+  try {
+    const digest = p.a.digest();
+    const body = new TextEncoder().encode("v");
+    assert.is((await raw(p.serverA, "PUT", "/kv/k", body)).status, 401);
+    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, signRequest("wrong-secret-wrong-secret", "PUT", "/kv/k", body))).status, 401);
+    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, signRequest(SECRET, "PUT", "/kv/k", body, Date.now() - 120_000))).status, 401);
+    // A signature for another body or path does not verify.
+    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, signRequest(SECRET, "PUT", "/kv/other", body))).status, 401);
+    assert.is((await raw(p.serverA, "GET", "/kv?prefix=")).status, 401, "reads need a signature too");
+    // A sync request signed with the wrong secret: refused, nothing merged.
+    await p.b.put("from-b", "1");
+    const wrong = new HttpTransport({ peers: { 1: p.serverA.url }, secret: "not-the-secret-at-all" });
+    let failed = false;
+    try { await wrong.request(1, encodeEnvelope(p.b.prepareSync(1))); } catch { failed = true; }
+    assert.ok(failed);
+    assert.is(p.a.digest(), digest);
+    assert.is(p.a.get("k"), undefined);
+    // The same signed request twice: the replay is refused.
+    const headers = signRequest(SECRET, "PUT", "/kv/k", body);
+    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, headers)).status, 200);
+    await p.a.put("k", "newer");
+    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, headers)).status, 401);
+    assert.is(new TextDecoder().decode(p.a.get("k")!.value!), "newer");
+    // /status and /metrics stay open.
+    assert.is((await raw(p.serverA, "GET", "/status")).status, 200);
+    const metrics = await raw(p.serverA, "GET", "/metrics");
+    assert.is(metrics.status, 200);
+    assert.match(String(metrics.json), /wavekv_http_unauthorized_total [1-9]/);
+  } finally {
+    await p.close();
+  }
+});
+
+test("malformed sync bodies get 400 BAD_ENVELOPE, a reused node id 409", async () => {
+  const p = await startPair(undefined);
+  try {
+    const junk = await raw(p.serverA, "POST", "/sync", new Uint8Array([1, 2, 3, 4, 5]));
+    assert.is(junk.status, 400);
+    assert.is(junk.json.error, "BAD_ENVELOPE");
+    await p.syncB.syncOnce(); // node 2's uuid is now on record at node 1
+    const impostor = await Node.open({ id: 2 });
+    const res = await raw(p.serverA, "POST", "/sync", encodeEnvelope(impostor.prepareSync(1)));
+    assert.is(res.status, 409);
+    assert.is(res.json.error, "UUID_MISMATCH");
+    await impostor.close();
+  } finally {
+    await p.close();
+  }
+});
+
+test("an oversized body is refused with 413 before it is buffered", async () => {
+  const p = await startPair(undefined, 1 << 20);
+  try {
+    // Declared too large: refused from the header alone.
+    const declared = await raw(p.serverA, "POST", "/sync", new Uint8Array((1 << 20) + 1));
+    assert.is(declared.status, 413);
+    // Streamed without a length: the server stops reading past the limit. Offer 1 GiB
+    // of junk in 1 MiB chunks and count how much the server let us send.
+    const chunk = new Uint8Array(1 << 20).fill(0x61);
+    const before = process.memoryUsage().rss;
+    const result = await new Promise<{ status?: number; sent: number }>((resolve) => {
+      let sent = 0;
+      let status: number | undefined;
+      const req = httpRequest(p.serverA.url + "/sync", { method: "POST", headers: { "transfer-encoding": "chunked" } }, (res) => {
+        status = res.statusCode;
+        res.resume();
+        res.on("end", () => resolve({ status, sent }));
+      });
+      req.on("error", () => resolve({ status, sent }));
+      const pump = () => {
+        while (sent < 1024 * (1 << 20)) {
+          if (status !== undefined || req.destroyed) return;
+          sent += chunk.length;
+          if (!req.write(chunk)) { req.once("drain", pump); return; }
+        }
+        req.end();
+      };
+      pump();
+    });
+    assert.ok(result.sent < 256 * (1 << 20), `the server read ${result.sent >> 20} MiB before refusing`);
+    if (result.status !== undefined) assert.is(result.status, 413);
+    assert.ok(process.memoryUsage().rss - before < 512 * (1 << 20), "memory stayed bounded");
+    assert.is(p.a.size, 0);
+  } finally {
+    await p.close();
+  }
+});
+
+test("the key-value API and its client", async () => {
+  const p = await startPair(SECRET);
+  try {
+    const kv = new KvClient(p.serverA.url, SECRET);
+    const put = await kv.put("dir/a", "1");
+    assert.is(put.node, 1);
+    await kv.put("dir/b", new Uint8Array([0xff, 0xfe]));
+    await kv.put("dir/c", "3");
+    assert.is((await kv.get("dir/a"))!.value, "1");
+    assert.is((await kv.get("dir/b"))!.valueBase64, Buffer.from([0xff, 0xfe]).toString("base64"));
+    assert.is(await kv.get("missing"), undefined);
+    await kv.del("dir/c");
+    const keys: string[] = [];
+    for await (const e of kv.scan("dir/", 1)) keys.push(e.key);
+    assert.equal(keys, ["dir/a", "dir/b"]);
+    const st = await kv.status();
+    assert.is(st.keys, 2);
+    assert.is(st.digest, p.a.digest());
+  } finally {
+    await p.close();
+  }
+});
+
+test("a dead peer fails the round within the timeout", async () => {
+  const a = await Node.open({ id: 1, peers: [9] });
+  // 127.0.0.1 port 9 (discard) is closed here: connection refused, or the timeout.
+  const sync = new SyncManager(a, new HttpTransport({ peers: { 9: "http://127.0.0.1:9" }, timeoutMs: 500 }), { timeoutMs: 1_000, onWarning: quiet });
+  const t = Date.now();
+  const [r] = await sync.syncOnce();
+  assert.is(r!.ok, false);
+  assert.ok(Date.now() - t < 3_000);
+  await sync.stop();
+  await a.close();
+});
+
+test.run();
