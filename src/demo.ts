@@ -55,7 +55,16 @@ async function startNode(id: number, root: string, secretFile: string, seed: str
   return { id, child, url, dir };
 }
 
-export async function runDemo(opts: DemoOptions = {}): Promise<{ converged: boolean; events: string[] }> {
+export interface DemoResult {
+  converged: boolean;
+  events: string[];
+  /** Writes the cluster acknowledged. */
+  acknowledged: number;
+  /** Acknowledged writes absent from some node at the end, as "node:key" (must be empty). */
+  missing: string[];
+}
+
+export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const out = opts.out ?? ((l: string) => process.stdout.write(l + "\n"));
   const short = opts.short ?? false;
   const deadline = Date.now() + (opts.timeoutMs ?? (short ? 60_000 : 120_000));
@@ -118,9 +127,15 @@ export async function runDemo(opts: DemoOptions = {}): Promise<{ converged: bool
     say(`${what}: NOT converged within ${(within / 1000).toFixed(0)} s`);
     return false;
   };
+  const acknowledged = new Map<string, string>();
+  const missing: string[] = [];
   const write = async (id: number, n: number, tag: string) => {
     const kv = new KvClient(procs.get(id)!.url, secret);
-    for (let i = 0; i < n; i++) await kv.put(`demo/${tag}/${id}/${i}`, `value ${i} from node ${id}`);
+    for (let i = 0; i < n; i++) {
+      const key = `demo/${tag}/${id}/${i}`, value = `value ${i} from node ${id}`;
+      await kv.put(key, value);
+      acknowledged.set(key, value);
+    }
   };
 
   let converged = false;
@@ -158,8 +173,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<{ converged: bool
     say("healed node 3 (SIGCONT)");
     converged = (await converge("after healing", 30_000)) && converged;
     const final = await statuses();
+    for (const p of procs.values()) {
+      const held = new Map<string, string | undefined>();
+      for await (const e of new KvClient(p.url, secret).scan("demo/")) held.set(e.key, e.value);
+      for (const [key, value] of acknowledged) if (held.get(key) !== value) missing.push(`${p.id}:${key}`);
+    }
     const keys = [...final.values()].map((s) => s?.keys ?? 0);
-    say(`done: ${keys[0]} keys on every node, digest ${final.get(1)?.digest.slice(0, 16)}…`);
+    say(`done: ${keys[0]} keys on every node, digest ${final.get(1)?.digest.slice(0, 16)}…; ${acknowledged.size} acknowledged writes, ${missing.length} missing anywhere`);
   } finally {
     for (const p of procs.values()) {
       p.child.kill("SIGCONT");
@@ -168,6 +188,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<{ converged: bool
     await Promise.all([...procs.values()].map((p) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => p.child.once("exit", r)))));
     rmSync(root, { recursive: true, force: true });
   }
-  out(converged ? "converged: every phase ended with equal digests" : "did NOT converge in every phase");
-  return { converged, events };
+  const ok = converged && missing.length === 0;
+  out(ok ? "converged: every phase ended with equal digests and every acknowledged write is on every node" : `FAILED: converged=${converged}, missing=${missing.slice(0, 5).join(", ")}`);
+  return { converged: ok, events, acknowledged: acknowledged.size, missing };
 }
