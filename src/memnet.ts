@@ -193,7 +193,7 @@ export class MemoryNetwork {
     return (this.#groups.get(from) ?? -1) === (this.#groups.get(to) ?? -1);
   }
 
-  /** Resolves once no delivery or handler call (duplicates included) is in flight. */
+  /** Resolves once no delivery or handler call (duplicates included) is in flight, and the last response was taken in. */
   settled(): Promise<void> {
     if (this.#inflight === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
@@ -214,11 +214,15 @@ export class MemoryNetwork {
   }
 
   #end(): void {
-    if (--this.#inflight === 0) {
+    if (--this.#inflight > 0) return;
+    // One macrotask later, so the requester has processed the last response (its
+    // continuation is queued behind this one) before settled() resolves.
+    setImmediate(() => {
+      if (this.#inflight > 0) return;
       const idle = this.#idle;
       this.#idle = [];
       for (const r of idle) r();
-    }
+    });
   }
 
   /** Draws one leg's fate: three draws per leg, always, so fates do not shift with rates. */

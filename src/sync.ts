@@ -134,6 +134,9 @@ export class SyncManager implements SyncHandler {
   /** Aborted by stop(): cancels rounds, pushes and the change feed. */
   #life = new AbortController();
   #running = false;
+  #bootstrapping = false;
+  /** bootstrap() ended with every peer failing: the first successful round finishes it. */
+  #bootstrapPending = false;
   #tickTimer: ReturnType<typeof setTimeout> | null = null;
   #pushTimer: ReturnType<typeof setTimeout> | null = null;
   /** Coalesced own writes waiting for the push window, by key (insertion order = age). */
@@ -188,15 +191,36 @@ export class SyncManager implements SyncHandler {
    * requesters' coverage suspended meanwhile (a node whose directory was lost does not
    * know what it covers). Our own ack comes back in the responses, which moves the
    * node's next seq past every seq a peer already holds. Resolves with the reports even
-   * when peers fail (the periodic loop retries them).
+   * when peers fail (the periodic loop retries them); if every peer failed, adoption of
+   * requesters' coverage stays suspended until the first round that succeeds.
    */
   async bootstrap(): Promise<PeerReport[]> {
     this.node.beginBootstrap();
+    this.#bootstrapping = true;
+    this.#bootstrapPending = false;
+    let reports: PeerReport[] = [];
     try {
-      return await this.syncOnce();
+      reports = await this.syncOnce();
     } finally {
-      this.node.finishBootstrap();
+      // With no peer reached our coverage is still unknown: the guard stays armed until
+      // some later round succeeds (#account). Disarming here would let the first peer
+      // that asks talk us into claiming coverage of data we do not hold.
+      if (reports.length === 0 || reports.some((r) => r.ok) || this.node.closed) this.#finishBootstrap();
+      else this.#bootstrapPending = true;
     }
+    return reports;
+  }
+
+  #finishBootstrap(): void {
+    this.#bootstrapPending = false;
+    if (!this.#bootstrapping) return;
+    this.#bootstrapping = false;
+    if (!this.node.closed) this.node.finishBootstrap();
+  }
+
+  /** True from bootstrap() until a round with some peer has succeeded (bootstrap's own, or a later one). */
+  get bootstrapping(): boolean {
+    return this.#bootstrapping;
   }
 
   /** One round with every peer now, concurrently (backoff is ignored). */
@@ -280,6 +304,7 @@ export class SyncManager implements SyncHandler {
     this.stats.bytesReceived += r.receivedBytes;
     const link = this.#link(r.peer);
     if (r.ok) {
+      if (this.#bootstrapPending) this.#finishBootstrap();
       if (link.failures > 0) this.#warn(`peer ${r.peer} reachable again after ${link.failures} failed round(s)`);
       link.failures = 0;
       link.retryAt = 0;
