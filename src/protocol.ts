@@ -247,11 +247,14 @@ export class SyncProtocol {
         const n = (this.#mismatches.get(peer) ?? 0) + 1;
         this.#mismatches.set(peer, n);
         if (n >= this.tuning.digestCheckRounds) {
-          // Repair: send the peer everything next round, re-request all of its own writes,
-          // and ask it to forget what it believes we cover (third-node entries come back
-          // through its next request). Lowering coverage is always safe.
+          // Repair: send the peer everything next round, and claim no coverage of any
+          // other origin so its next response is a full delta — our claim about a third
+          // node's entries may be exactly what is wrong (adopted from a round that lost an
+          // entry), and waiting for the peer's own request would make repair depend on it
+          // initiating. Also ask it to forget what it believes we cover. Lowering coverage
+          // is always safe; it costs one full exchange.
           this.peerAcks.delete(peer);
-          this.acks.delete(peer);
+          for (const origin of [...this.acks.keys()]) if (origin !== this.host.id) this.acks.delete(origin);
           this.#resetRequested.add(peer);
           this.#mismatches.set(peer, 0);
           this.digestResets++;
