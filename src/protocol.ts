@@ -175,6 +175,8 @@ export class SyncProtocol {
     const sender = env.senderId;
     this.uuids.set(sender, env.senderUuid);
     if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
+    const ownAck = env.acks.get(this.host.id) ?? 0;
+    if (ownAck > 0) this.host.ensureSeqAbove(ownAck);
     const outcome = this.#merge(env);
     if (env.pushOnly) {
       // R3: a push merges data and moves no acks, in either direction.
@@ -188,7 +190,8 @@ export class SyncProtocol {
     const requestComplete = env.page === undefined || env.page.last;
     if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(env.acks);
     this.peerAcks.set(sender, new Map(env.acks));
-    const page = this.host.state.delta(env.acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
+    // A reset asks for everything: its acks are what is in doubt.
+    const page = this.host.state.delta(env.resetAcks ? new Map() : env.acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
     const paged = env.resumeFrom !== undefined || !page.last;
     return this.#envelope(
       {
@@ -213,6 +216,10 @@ export class SyncProtocol {
     // Responses are not identity-checked: a node whose directory was wiped rejoins with a
     // new uuid and can only announce it in a response. Record it so its requests pass.
     if (peer !== this.host.id) this.uuids.set(peer, env.senderUuid);
+    // A peer's ack of our own id proves those seqs are spent, whatever happens to the
+    // rest of this round (a refused entry must not let us reuse them).
+    const ownAck = env.acks.get(this.host.id) ?? 0;
+    if (ownAck > 0) this.host.ensureSeqAbove(ownAck);
     const merged = this.#merge(env);
     const base = { received: merged.received, merged: merged.merged, rejected: merged.rejected, complete: merged.complete, reasons: merged.reasons, repaired: false };
     if (env.pushOnly) return { ...base, adopted: false, more: false };
@@ -227,6 +234,8 @@ export class SyncProtocol {
       return { ...base, adopted: false, more: true };
     }
     this.#rounds.delete(peer);
+    // The reset travelled with this round; an aborted round keeps it armed.
+    this.#resetRequested.delete(peer);
     if (env.resetAcks) this.peerAcks.delete(peer);
     else this.peerAcks.set(peer, new Map(env.acks));
     let adopted = false;
