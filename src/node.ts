@@ -56,6 +56,8 @@ export class Node {
   readonly #peers = new Set<number>();
   readonly #watchers = new Watchers();
   #nextSeq = 1;
+  /** True while a remote batch is being applied: its changes are not local writes. */
+  #merging = false;
   #closed = false;
   #snapshotting: Promise<void> | null = null;
   /** Writes issued and not yet settled; close() waits for them. */
@@ -73,7 +75,8 @@ export class Node {
     this.#storage = storage;
     this.#state = new ReplicaState(opts.id);
     this.#state.onChange = (slot) => {
-      if (this.#watchers.size > 0) this.#watchers.emit(this.#state.entryAt(slot));
+      if (this.#watchers.size === 0 || (this.#merging && !this.#watchers.wantsRemote)) return;
+      this.#watchers.emit(this.#state.entryAt(slot), !this.#merging);
     };
     const tuning = { ...DEFAULT_SYNC_TUNING, ...opts.sync };
     this.#protocol = new SyncProtocol(
@@ -234,14 +237,20 @@ export class Node {
   #mergeRemote(batch: DecodedBatch): BatchOutcome {
     this.#checkOpen();
     const storage = this.#storage;
-    const out = this.#state.mergeBatch(batch, {
+    this.#merging = true;
+    let out: BatchOutcome;
+    try {
+      out = this.#state.mergeBatch(batch, {
       limits: this.limits,
       now: this.#clock(),
       admit: this.#admit,
       // One log append for the whole batch. Its fsync is not awaited: acks are not
       // durable, so an entry lost in a crash is simply sent again by its peer.
       persist: storage ? (records) => { storage.append(records).catch((e) => this.#warn(`log append of a merged batch failed: ${(e as Error).message}`)); } : undefined,
-    });
+      });
+    } finally {
+      this.#merging = false;
+    }
     const own = this.#state.ownMaxSeq;
     if (own >= this.#nextSeq) this.#nextSeq = own + 1;
     if (out.merged > 0) this.#maybeSnapshot();
@@ -270,10 +279,14 @@ export class Node {
     return this.#state.liveKeys;
   }
 
-  /** Every change (local or merged, deletes included) under `prefix`, until `signal` aborts or the node closes. */
-  watch(prefix = "", opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<Entry> {
+  /**
+   * Every change (local or merged, deletes included) under `prefix`, until `signal`
+   * aborts or the node closes. `localOnly` yields this node's own writes only (and lets
+   * a merge skip building entries nobody reads).
+   */
+  watch(prefix = "", opts: { signal?: AbortSignal; localOnly?: boolean } = {}): AsyncIterableIterator<Entry> {
     this.#checkOpen();
-    return this.#watchers.subscribe(prefix, opts.signal);
+    return this.#watchers.subscribe(prefix, opts.signal, opts.localOnly ?? false);
   }
 
   /** SPEC section 5: SHA-256 over every entry in UTF-8 key order, as 64 hex chars. Cached until the state changes. */

@@ -29,7 +29,7 @@
 import { ENVELOPE_VERSION, decodeEnvelope, encodeEnvelope, encodedEntriesOf } from "./envelope.js";
 import { WaveKVError } from "./errors.js";
 import type { Node } from "./node.js";
-import { deadline, raceAbort, unrefTimer, type SyncHandler, type Transport } from "./transport.js";
+import { raceAbort, unrefTimer, type SyncHandler, type Transport } from "./transport.js";
 import type { Entry } from "./types.js";
 import { utf8Length } from "./utf8.js";
 
@@ -131,8 +131,11 @@ export class SyncManager implements SyncHandler {
   readonly #peerChains = new Map<number, Promise<unknown>>();
   /** Everything in flight (rounds, pushes), for stop() to await. */
   readonly #inflight = new Set<Promise<unknown>>();
-  /** Aborted by stop(): cancels rounds, pushes and the change feed. */
+  /** Aborted by stop(): cancels the change feed. */
   #life = new AbortController();
+  /** One controller per round or push in flight; stop() aborts them all. (Not listeners on
+   * #life: with many peers they would pile up on one signal.) */
+  readonly #active = new Set<AbortController>();
   #running = false;
   #bootstrapping = false;
   /** bootstrap() ended with every peer failing: the first successful round finishes it. */
@@ -254,7 +257,7 @@ export class SyncManager implements SyncHandler {
   async #roundWith(peer: number): Promise<PeerReport> {
     const started = Date.now();
     const report: PeerReport = { peer, ok: false, sentEntries: 0, sentBytes: 0, receivedEntries: 0, receivedBytes: 0, merged: 0, rejected: 0, pages: 0, adopted: false, repaired: false, durationMs: 0 };
-    const limit = deadline(this.#life.signal, this.timeoutMs, `sync round with peer ${peer}`);
+    const limit = this.#deadline(`sync round with peer ${peer}`);
     try {
       for (;;) {
         // prepareSync continues a paged round by itself (the node keeps the cursor).
@@ -290,6 +293,23 @@ export class SyncManager implements SyncHandler {
     report.durationMs = Date.now() - started;
     this.#account(report);
     return report;
+  }
+
+  /** A signal for one exchange: aborted after timeoutMs or by stop(). dispose() when done. */
+  #deadline(what: string): { signal: AbortSignal; dispose(): void } {
+    const ctrl = new AbortController();
+    if (this.#life.signal.aborted) ctrl.abort(this.#life.signal.reason);
+    this.#active.add(ctrl);
+    // Not unref'd: the round it bounds is being awaited, and an unref'd timer would let
+    // Node exit mid-await when the peer holds nothing on the event loop.
+    const timer = setTimeout(() => ctrl.abort(new WaveKVError("IO", `${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    return {
+      signal: ctrl.signal,
+      dispose: () => {
+        clearTimeout(timer);
+        this.#active.delete(ctrl);
+      },
+    };
   }
 
   #link(peer: number): Link {
@@ -345,7 +365,9 @@ export class SyncManager implements SyncHandler {
     this.#tickTimer = this.#pushTimer = null;
     this.#queue.clear();
     this.#queueBytes = 0;
-    this.#life.abort(new WaveKVError("IO", "sync manager stopped"));
+    const stopped = new WaveKVError("IO", "sync manager stopped");
+    this.#life.abort(stopped);
+    for (const ctrl of this.#active) ctrl.abort(stopped);
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     // A stopped manager can still serve, sync once, or be started again.
     this.#life = new AbortController();
@@ -378,7 +400,7 @@ export class SyncManager implements SyncHandler {
   // ---------------------------------------------------------------- push
 
   #watchOwnWrites(signal: AbortSignal): void {
-    const feed = this.node.watch("", { signal });
+    const feed = this.node.watch("", { signal, localOnly: true });
     const id = this.node.id;
     const run = (async () => {
       for await (const e of feed) {
@@ -437,7 +459,7 @@ export class SyncManager implements SyncHandler {
   }
 
   async #pushTo(peer: number, body: Uint8Array): Promise<void> {
-    const limit = deadline(this.#life.signal, this.timeoutMs, `push to peer ${peer}`);
+    const limit = this.#deadline(`push to peer ${peer}`);
     try {
       const send = this.transport.push ?? this.transport.request;
       const bytes = await raceAbort(send.call(this.transport, peer, body, { signal: limit.signal }), limit.signal);

@@ -11,6 +11,7 @@ import type { Entry } from "./types.js";
 
 interface Subscriber {
   prefix: string;
+  localOnly: boolean;
   queue: Entry[];
   head: number;
   wake: (() => void) | null;
@@ -24,8 +25,15 @@ export class Watchers {
     return this.#subs.size;
   }
 
-  emit(entry: Entry): void {
+  /** Whether anyone listens to merged (remote) changes: if not, a merge builds no entries. */
+  get wantsRemote(): boolean {
+    for (const s of this.#subs) if (!s.localOnly) return true;
+    return false;
+  }
+
+  emit(entry: Entry, local: boolean): void {
     for (const s of this.#subs) {
+      if (!local && s.localOnly) continue;
       if (!entry.key.startsWith(s.prefix)) continue;
       s.queue.push(entry);
       const wake = s.wake;
@@ -46,8 +54,8 @@ export class Watchers {
     wake?.();
   }
 
-  subscribe(prefix: string, signal?: AbortSignal): AsyncIterableIterator<Entry> {
-    const sub: Subscriber = { prefix, queue: [], head: 0, wake: null, done: false };
+  subscribe(prefix: string, signal?: AbortSignal, localOnly = false): AsyncIterableIterator<Entry> {
+    const sub: Subscriber = { prefix, localOnly, queue: [], head: 0, wake: null, done: false };
     const onAbort = () => this.#end(sub);
     if (signal?.aborted) sub.done = true;
     else {

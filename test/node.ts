@@ -252,6 +252,20 @@ test("watch yields changes under its prefix and ends on abort and on close", asy
   assert.is((await pending).done, true);
 });
 
+test("watch localOnly yields our writes and not merged ones", async () => {
+  const node = await Node.open({ id: 1 });
+  const { envelopeWithEncodedEntries } = await import("../src/envelope.js");
+  const local = node.watch("", { localOnly: true });
+  const all = node.watch("");
+  const bytes = encodeRecords([rec("remote", "r", 5, 2, 1)], "bare", 0);
+  node.handleEnvelope(envelopeWithEncodedEntries({ version: 1, senderId: 2, senderUuid: "00000000-0000-4000-8000-000000000002", acks: new Map(), pushOnly: true }, { bytes, count: 1, base: 0 }));
+  await node.put("mine", "m");
+  assert.is((await local.next()).value!.key, "mine");
+  assert.is((await all.next()).value!.key, "remote");
+  assert.is((await all.next()).value!.key, "mine");
+  await node.close();
+});
+
 test("peers: never itself, idempotent add/remove, status per peer", async () => {
   const node = await Node.open({ id: 1, peers: [3, 2, 1] });
   assert.equal(node.peers(), [2, 3]);
