@@ -26,7 +26,8 @@
  * offset is the start of the record that stopped decoding (the input length at `end`).
  */
 import { crc32Reference } from "./crc.js";
-import { BatchView, DESCRIPTOR_WORDS, hi32, lo32 } from "./wasm/batch.js";
+import { decodeRecordsWasm, encodeRecordsWasm, findNextValidFrameWasm } from "./wasm/codec.js";
+import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./wasm/batch.js";
 
 export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4 }
 
@@ -64,8 +65,7 @@ export interface DecodedBatch {
   recordLength(i: number): number;
 }
 
-/** Stop reasons by the numeric code the kernel reports (frozen, append only). */
-export const STOP_REASONS: readonly StopReason[] = ["end", "torn", "zero", "crc", "malformed", "limit"];
+export { STOP_REASONS };
 
 export const FRAME_HEADER_BYTES = 8;
 const MAX_LEN = 0x7fffffff;
@@ -73,13 +73,21 @@ const MAX_LEN = 0x7fffffff;
 // ---------------------------------------------------------------------------------
 // public entry points
 
+/**
+ * Encodes records on the kernel: one copy of keys/values in, one call, one copy out.
+ * Throws TypeError on what the format cannot carry (see checkRecord).
+ */
 export function encodeRecords(records: readonly RecordInput[], framing: Framing, base: number): Uint8Array {
-  return encodeRecordsReference(records, framing, base);
+  return encodeRecordsWasm(records, framing, base);
 }
 
-/** Decodes up to `maxRecords` records; never throws on bad bytes (see `stop`). */
+/**
+ * Decodes up to `maxRecords` records on the kernel; never throws on bad bytes (see
+ * `stop`). The batch's descriptors are a copy; `bytes` is kept by reference (do not
+ * mutate it while the batch is in use).
+ */
 export function decodeRecords(bytes: Uint8Array, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
-  return decodeRecordsReference(bytes, framing, base, maxRecords);
+  return decodeRecordsWasm(bytes, framing, base, maxRecords);
 }
 
 /**
@@ -89,7 +97,7 @@ export function decodeRecords(bytes: Uint8Array, framing: Framing, base: number,
  * Cost: O(bytes scanned); a CRC only where a header's length fits.
  */
 export function findNextValidFrame(bytes: Uint8Array, from: number): number {
-  return findNextValidFrameReference(bytes, from);
+  return findNextValidFrameWasm(bytes, from);
 }
 
 // ---------------------------------------------------------------------------------
@@ -132,9 +140,7 @@ export function encodeRecordsReference(records: readonly RecordInput[], framing:
   let total = 0;
   for (let i = 0; i < n; i++) {
     const r = records[i]!;
-    const kind = r.kind as number;
-    if (!(kind >= 0 && kind <= 4) || (kind | 0) !== kind) throw new TypeError(`record ${i}: bad kind ${kind}`);
-    if (!(r.node >= 0 && r.node <= 0xffffffff)) throw new TypeError(`record ${i}: node ${r.node} is not a u32`);
+    checkRecord(r, i);
     const key = (keys[i] = toKeyBytes(r.key));
     if (key.length > MAX_LEN) throw new TypeError(`record ${i}: key too large`);
     const d = r.timestamp - base;
@@ -144,10 +150,8 @@ export function encodeRecordsReference(records: readonly RecordInput[], framing:
     const slo = lo32(r.seq), shi = hi32(r.seq) >>> 0;
     halves[i * 4] = zlo; halves[i * 4 + 1] = zhi; halves[i * 4 + 2] = slo; halves[i * 4 + 3] = shi;
     let size = 1 + varuSize(r.node >>> 0, 0) + varuSize(slo, shi) + varuSize(zlo, zhi) + varuSize(key.length, 0) + key.length;
-    if (kind === RecordKind.Value) {
-      if (!(r.value instanceof Uint8Array)) throw new TypeError(`record ${i}: kind 1 (value) needs a Uint8Array value`);
-      if (r.value.length > MAX_LEN) throw new TypeError(`record ${i}: value too large`);
-      size += varuSize(r.value.length, 0) + r.value.length;
+    if ((r.kind as number) === RecordKind.Value) {
+      size += varuSize(r.value!.length, 0) + r.value!.length;
     }
     sizes[i] = size;
     total += size + (framing === "framed" ? FRAME_HEADER_BYTES : 0);
@@ -290,7 +294,7 @@ function checkFrame(bytes: Uint8Array, pos: number, baseLo: number, baseHi: numb
 }
 
 export function decodeRecordsReference(bytes: Uint8Array, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
-  const max = maxRecords === undefined ? Infinity : Math.max(0, maxRecords);
+  const max = maxRecordsOf(maxRecords);
   const baseLo = lo32(base), baseHi = hi32(base) >>> 0;
   const len = bytes.length;
   let d = new Uint32Array(DESCRIPTOR_WORDS * 64);
@@ -325,7 +329,7 @@ export function decodeRecordsReference(bytes: Uint8Array, framing: Framing, base
 
 export function findNextValidFrameReference(bytes: Uint8Array, from: number): number {
   const d = new Uint32Array(DESCRIPTOR_WORDS);
-  for (let p = Math.max(0, Math.floor(from)); p + FRAME_HEADER_BYTES <= bytes.length; p++) {
+  for (let p = from > 0 ? Math.floor(from) : 0; p + FRAME_HEADER_BYTES <= bytes.length; p++) {
     const bodyLen = u32At(bytes, p);
     if (bodyLen === 0 || bodyLen > bytes.length - p - FRAME_HEADER_BYTES) continue;
     if (checkFrame(bytes, p, 0, 0, d, 0) === 0) return p;

@@ -19,7 +19,8 @@
  * Slot ids are dense: the free list (LIFO) is used before new slots.
  */
 import type { DecodedBatch } from "./codec.js";
-import { BatchView, DESCRIPTOR_WORDS, hi32, joinI64, joinU64, lo32 } from "./wasm/batch.js";
+import { WasmMergeIndex } from "./wasm/merge-index.js";
+import { BatchView, DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "./wasm/batch.js";
 
 /** Stamps compared as (timestamp, node, seq); >0 when a is newer. The one TS definition of LWW. */
 export function compareStamps(aTs: number, aNode: number, aSeq: number, bTs: number, bNode: number, bSeq: number): number {
@@ -72,8 +73,9 @@ export interface MergeIndex {
   dispose(): void;
 }
 
+/** An index in the process's WASM kernel (one instance, one handle per index). */
 export function createMergeIndex(): MergeIndex {
-  return new ReferenceMergeIndex();
+  return new WasmMergeIndex();
 }
 
 export function createMergeIndexReference(): MergeIndex {
@@ -302,12 +304,8 @@ class ReferenceMergeIndex implements MergeIndex {
     const d = checkedDescriptors(batch);
     const src = batch.bytes;
     const n = batch.count;
-    const maxKey = limits.maxKeyBytes >>> 0, maxVal = limits.maxValueBytes >>> 0;
-    // ±Infinity (no limit / refuse all) clamp to the i64 range; halves are exact below 2^53.
-    const maxTs = limits.maxTimestamp;
-    const big = maxTs >= 2 ** 63, small = maxTs < -(2 ** 63);
-    const mLo = big ? 0xffffffff : small ? 0 : lo32(maxTs);
-    const mHi = big ? 0x7fffffff : small ? -0x80000000 : hi32(maxTs);
+    const maxKey = clampU32(limits.maxKeyBytes), maxVal = clampU32(limits.maxValueBytes);
+    const [mLo, mHi] = i64Halves(limits.maxTimestamp);
     this.#saved.arenaLen = this.#arenaLen;
     this.#saved.waste = this.#waste;
     this.#undoLen = 0;
@@ -491,11 +489,17 @@ class ReferenceMergeIndex implements MergeIndex {
     const slots = this.#slots;
     let out: Uint32Array = new Uint32Array(64);
     let n = 0;
+    let lastNode = -1, aLo = 0, aHi = 0;
     for (let slot = 0; slot < this.#high; slot++) {
       const s = slot * SLOT_WORDS;
       if ((slots[s + 5]! & FLAG_USED) === 0) continue;
-      const ack = acks.get(slots[s + 4]!) ?? 0;
-      if (joinU64(slots[s + 2]!, slots[s + 3]!) > ack) {
+      const node = slots[s + 4]!;
+      if (node !== lastNode) {
+        lastNode = node;
+        [aLo, aHi] = ackHalves(acks.get(node) ?? 0);
+      }
+      const sHi = slots[s + 3]!;
+      if (sHi > aHi || (sHi === aHi && slots[s + 2]! > aLo)) {
         if (n === out.length) out = grow32(out);
         out[n++] = slot;
       }
@@ -531,3 +535,4 @@ function grow32(a: Uint32Array): Uint32Array<ArrayBuffer> {
   g.set(a);
   return g;
 }
+

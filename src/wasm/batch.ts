@@ -20,7 +20,25 @@
  * Words are read through a Uint32Array: every runtime wavekv targets is little-endian
  * (checked once below), so the view matches the byte layout without a DataView.
  */
-import type { DecodedBatch, RecordKind, StopReason } from "../codec.js";
+import type { DecodedBatch, RecordInput, RecordKind, StopReason } from "../codec.js";
+
+/** Stop reasons by the numeric code the kernel reports (frozen, append only). */
+export const STOP_REASONS: readonly StopReason[] = ["end", "torn", "zero", "crc", "malformed", "limit"];
+
+/**
+ * What both encoders refuse (TypeError): a kind outside 0–4, a node outside u32, kind 1
+ * without a Uint8Array value, a value over 2^31−1 bytes. Key length is checked once encoded.
+ */
+export function checkRecord(r: RecordInput, i: number): void {
+  const kind = r.kind as number;
+  if (!(kind >= 0 && kind <= 4) || (kind | 0) !== kind) throw new TypeError(`record ${i}: bad kind ${kind}`);
+  if (!(r.node >= 0 && r.node <= 0xffffffff)) throw new TypeError(`record ${i}: node ${r.node} is not a u32`);
+  if (typeof r.key !== "string" && !(r.key instanceof Uint8Array)) throw new TypeError(`record ${i}: key must be a string or a Uint8Array`);
+  if (kind === 1) {
+    if (!(r.value instanceof Uint8Array)) throw new TypeError(`record ${i}: kind 1 (value) needs a Uint8Array value`);
+    if (r.value.length > 0x7fffffff) throw new TypeError(`record ${i}: value too large`);
+  }
+}
 
 export const DESCRIPTOR_WORDS = 12;
 export const TWO32 = 4294967296;
@@ -44,6 +62,31 @@ export function joinU64(lo: number, hi: number): number {
 /** i64 from halves; exact for |v| < 2^53. */
 export function joinI64(lo: number, hi: number): number {
   return (hi | 0) * TWO32 + (lo >>> 0);
+}
+
+/** A limit as u32: ≥ 2^32−1 (Infinity included) saturates, negatives and NaN become 0. */
+export function clampU32(n: number): number {
+  return n >= 0xffffffff ? 0xffffffff : n > 0 ? Math.floor(n) : 0;
+}
+
+/** `maxRecords` as both decoders read it: undefined = no limit, NaN/negative = 0. */
+export function maxRecordsOf(m: number | undefined): number {
+  return m === undefined ? Infinity : m > 0 ? Math.floor(m) : 0;
+}
+
+/** An i64 limit as (lo, hi) halves, saturating outside ±2^63 (±Infinity included). */
+export function i64Halves(n: number): [lo: number, hi: number] {
+  if (n >= 2 ** 63) return [0xffffffff, 0x7fffffff];
+  if (n < -(2 ** 63) || Number.isNaN(n)) return [0, -0x80000000];
+  return [lo32(n), hi32(n)];
+}
+
+/** An ack (u64) as both delta selectors read it: floor, saturating; NaN/negative = 0. */
+export function ackHalves(a: number): [lo: number, hi: number] {
+  if (a >= 2 ** 64) return [0xffffffff, 0xffffffff];
+  if (!(a > 0)) return [0, 0];
+  const f = Math.floor(a);
+  return [lo32(f), hi32(f) >>> 0];
 }
 
 const textDecoder = new TextDecoder("utf-8", { fatal: false });

@@ -1,0 +1,313 @@
+/**
+ * Entry record codec kernel (docs/FORMAT.md §1–2); TS twin: src/codec.ts.
+ *
+ * Body:   u8 kind | varu node (≤ 2^32−1) | varu seq | zvar (timestamp − base)
+ *         | varu keyLen (≤ 2^31−1) | key | [kind 1: varu valueLen (≤ 2^31−1) | value]
+ * Framed: u32 bodyLen | u32 crc32(body) | body
+ *
+ * Descriptor (48 B) written per decoded record, offsets relative to the input start:
+ *
+ * | off | field | off | field |
+ * |---|---|---|---|
+ * | 0 | timestamp i64 (base added) | 24 | keyOff u32 |
+ * | 8 | seq u64 | 28 | keyLen u32 |
+ * | 16 | node u32 | 32 | valOff u32 (0 unless kind 1) |
+ * | 20 | kind u32 | 36 | valLen u32 |
+ * |  |  | 40 | recOff u32 / 44 recLen u32 (framed: header included) |
+ *
+ * Invariant: no load past `end`; every claimed length is compared with the bytes that
+ * remain before it is used. Problems are reported in field order, exactly as the twin.
+ */
+import { crc32, crc32x4 } from "./crc";
+import { MAILBOX, MB_STOP_OFFSET, MB_STOP_REASON, R_DESC, R_OUT, SCRATCH, ensureRegion } from "./layout";
+
+export const DESC_BYTES: usize = 48;
+const FRAME_HEADER: usize = 8;
+const MAX_LEN: u64 = 0x7fffffff;
+
+// Stop reasons (src/codec.ts STOP_REASONS; frozen, append only).
+export const STOP_END: u32 = 0;
+export const STOP_TORN: u32 = 1;
+export const STOP_ZERO: u32 = 2;
+export const STOP_CRC: u32 = 3;
+export const STOP_MALFORMED: u32 = 4;
+export const STOP_LIMIT: u32 = 5;
+
+// parse results besides a position
+const TRUNC: usize = <usize>-1;
+const INVALID: usize = <usize>-2;
+
+/** Value register of readVaru (a global: no multi-value returns needed). */
+let vval: u64 = 0;
+
+/** LEB128 at p (< end); ≤ 10 bytes, the 10th only 0 or 1. Returns the next position, TRUNC or INVALID. */
+// @ts-ignore: decorator
+@inline function readVaru(p: usize, end: usize): usize {
+  if (p >= end) return TRUNC;
+  let b = <u64>load<u8>(p);
+  if (b < 0x80) {
+    vval = b;
+    return p + 1;
+  }
+  let v: u64 = b & 0x7f;
+  for (let n: u64 = 1; n < 10; n++) {
+    if (++p >= end) return TRUNC;
+    b = <u64>load<u8>(p);
+    if (n == 9 && b > 1) return INVALID;
+    v |= (b & 0x7f) << (7 * n);
+    if (b < 0x80) {
+      vval = v;
+      return p + 1;
+    }
+  }
+  return INVALID;
+}
+
+/**
+ * Parses one body in [p, end) into descriptor d (fields 0..40), offsets relative to `inp`.
+ * Returns the position after the body, TRUNC or INVALID.
+ */
+function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize): usize {
+  if (p >= end) return TRUNC;
+  const kind = <u32>load<u8>(p++);
+  if (kind > 4) return INVALID;
+  p = readVaru(p, end);
+  if (p >= INVALID) return p;
+  if (vval > 0xffffffff) return INVALID;
+  const node = <u32>vval;
+  p = readVaru(p, end);
+  if (p >= INVALID) return p;
+  const seq = vval;
+  p = readVaru(p, end);
+  if (p >= INVALID) return p;
+  const ts = base + <i64>((vval >> 1) ^ (0 - (vval & 1)));
+  p = readVaru(p, end);
+  if (p >= INVALID) return p;
+  if (vval > MAX_LEN) return INVALID;
+  const keyLen = <usize>vval;
+  if (keyLen > end - p) return TRUNC;
+  const keyOff = p;
+  p += keyLen;
+  let valOff: usize = 0;
+  let valLen: usize = 0;
+  if (kind == 1) {
+    p = readVaru(p, end);
+    if (p >= INVALID) return p;
+    if (vval > MAX_LEN) return INVALID;
+    valLen = <usize>vval;
+    if (valLen > end - p) return TRUNC;
+    valOff = p - inp;
+    p += valLen;
+  }
+  store<i64>(d, ts);
+  store<u64>(d, seq, 8);
+  store<u32>(d, node, 16);
+  store<u32>(d, kind, 20);
+  store<u32>(d, <u32>(keyOff - inp), 24);
+  store<u32>(d, <u32>keyLen, 28);
+  store<u32>(d, <u32>valOff, 32);
+  store<u32>(d, <u32>valLen, 36);
+  return p;
+}
+
+/**
+ * Checks the frame at p whose CRC is `crc` (already computed): returns 0 and fills d,
+ * or the STOP_* reason. The header must be inside [p, end) (checked by the caller).
+ */
+function checkFrame(p: usize, end: usize, crc: u32, base: i64, d: usize, inp: usize): u32 {
+  const bodyLen = <usize>load<u32>(p);
+  if (crc != load<u32>(p, 4)) return STOP_CRC;
+  const body = p + FRAME_HEADER;
+  if (parseBody(body, body + bodyLen, base, d, inp) != body + bodyLen) return STOP_MALFORMED;
+  store<u32>(d, <u32>(p - inp), 40);
+  store<u32>(d, <u32>(FRAME_HEADER + bodyLen), 44);
+  return 0;
+}
+
+/** Header-level verdict for a frame at p: 0 when its body fits, else STOP_TORN/STOP_ZERO. */
+// @ts-ignore: decorator
+@inline function frameFits(p: usize, end: usize): u32 {
+  if (end - p < FRAME_HEADER) return STOP_TORN;
+  const bodyLen = <usize>load<u32>(p);
+  if (bodyLen == 0 && load<u32>(p, 4) == 0) return STOP_ZERO;
+  if (bodyLen > end - p - FRAME_HEADER) return STOP_TORN;
+  return 0;
+}
+
+/**
+ * Decodes [inp, inp+len) into descriptors in region R_DESC; returns the count. The stop
+ * reason and offset go to the mailbox. Framed CRCs are computed four frames at a time in
+ * lockstep (the next frames' headers are read ahead; their bodies are verified in order).
+ */
+export function decode(inp: usize, len: usize, framed: bool, base: i64, maxRecords: u32): u32 {
+  const end = inp + len;
+  let descCap: usize = 256;
+  let desc = ensureRegion(R_DESC, descCap * DESC_BYTES, false);
+  let count: u32 = 0;
+  let pos = inp;
+  let reason = STOP_END;
+  // lookahead scratch: 4 × (start u32) at SCRATCH, 4 CRCs at SCRATCH + 16
+  while (pos != end) {
+    let k: usize = 0;
+    if (framed) {
+      let q = pos;
+      while (k < 4 && frameFits(q, end) == 0) {
+        store<u32>(SCRATCH + (k << 2), <u32>q);
+        k++;
+        q += FRAME_HEADER + <usize>load<u32>(q);
+      }
+      if (k == 4) {
+        const a = <usize>load<u32>(SCRATCH), b = <usize>load<u32>(SCRATCH, 4);
+        const c = <usize>load<u32>(SCRATCH, 8), e = <usize>load<u32>(SCRATCH, 12);
+        crc32x4(a + 8, load<u32>(a), b + 8, load<u32>(b), c + 8, load<u32>(c), e + 8, load<u32>(e), SCRATCH + 16);
+      } else {
+        for (let j: usize = 0; j < k; j++) {
+          const a = <usize>load<u32>(SCRATCH + (j << 2));
+          store<u32>(SCRATCH + 16 + (j << 2), crc32(0, a + 8, load<u32>(a)));
+        }
+      }
+    }
+    const rounds: usize = k == 0 ? 1 : k;
+    for (let j: usize = 0; j < rounds; j++) {
+      if (pos == end) break;
+      if (count >= maxRecords) {
+        reason = STOP_LIMIT;
+        break;
+      }
+      if (<usize>(count + 1) > descCap) {
+        descCap <<= 1;
+        desc = ensureRegion(R_DESC, descCap * DESC_BYTES, true);
+      }
+      const d = desc + <usize>count * DESC_BYTES;
+      if (framed) {
+        if (j >= k) {
+          reason = frameFits(pos, end);
+          if (reason == 0) reason = STOP_CRC; // bodyLen 0 with a non-zero CRC
+          break;
+        }
+        reason = checkFrame(pos, end, load<u32>(SCRATCH + 16 + (j << 2)), base, d, inp);
+        if (reason != 0) break;
+        pos += <usize>load<u32>(d, 44);
+      } else {
+        const r = parseBody(pos, end, base, d, inp);
+        if (r >= INVALID) {
+          reason = r == TRUNC ? STOP_TORN : STOP_MALFORMED;
+          break;
+        }
+        store<u32>(d, <u32>(pos - inp), 40);
+        store<u32>(d, <u32>(r - pos), 44);
+        pos = r;
+      }
+      count++;
+    }
+    if (reason != STOP_END) break;
+  }
+  store<u32>(MAILBOX + MB_STOP_REASON, reason);
+  store<u32>(MAILBOX + MB_STOP_OFFSET, <u32>(pos - inp));
+  return count;
+}
+
+/**
+ * Offset of the first valid frame at or after `from` (fits, CRC matches, body parses
+ * exactly), or -1. A CRC is computed only where a header's length fits the buffer.
+ */
+export function findFrame(inp: usize, len: usize, from: usize): i32 {
+  const end = inp + len;
+  const d = SCRATCH + 64;
+  for (let p = inp + from; p < end && end - p >= FRAME_HEADER; p++) {
+    const bodyLen = <usize>load<u32>(p);
+    if (bodyLen == 0 || bodyLen > end - p - FRAME_HEADER) continue;
+    if (checkFrame(p, end, crc32(0, p + FRAME_HEADER, bodyLen), 0, d, inp) == 0) return <i32>(p - inp);
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------------
+// encode
+
+// @ts-ignore: decorator
+@inline function varuSize(v: u64): usize {
+  return <usize>((70 - clz<u64>(v | 1)) / 7);
+}
+
+// @ts-ignore: decorator
+@inline function writeVaru(p: usize, v: u64): usize {
+  while (v >= 0x80) {
+    store<u8>(p++, <u8>(v | 0x80));
+    v >>= 7;
+  }
+  store<u8>(p, <u8>v);
+  return p + 1;
+}
+
+// @ts-ignore: decorator
+@inline function zigzag(v: i64): u64 {
+  return <u64>((v << 1) ^ (v >> 63));
+}
+
+/**
+ * Encodes `n` records described by descriptors at `desc` (fields 0..36; key/value
+ * offsets relative to `data`) into region R_OUT; returns the byte length. Framed CRCs
+ * are computed after all bodies, four frames at a time. Inputs are trusted (the JS
+ * side validated kinds, nodes and lengths).
+ */
+export function encode(desc: usize, n: u32, data: usize, framed: bool, base: i64): u32 {
+  let total: usize = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const d = desc + <usize>i * DESC_BYTES;
+    const keyLen = <usize>load<u32>(d, 28);
+    let size: usize = 1 + varuSize(<u64>load<u32>(d, 16)) + varuSize(load<u64>(d, 8)) +
+      varuSize(zigzag(load<i64>(d) - base)) + varuSize(<u64>keyLen) + keyLen;
+    if (load<u32>(d, 20) == 1) {
+      const valLen = <usize>load<u32>(d, 36);
+      size += varuSize(<u64>valLen) + valLen;
+    }
+    total += size + (framed ? FRAME_HEADER : 0);
+  }
+  const out = ensureRegion(R_OUT, total, false);
+  let p = out;
+  for (let i: u32 = 0; i < n; i++) {
+    const d = desc + <usize>i * DESC_BYTES;
+    const frame = p;
+    if (framed) p += FRAME_HEADER;
+    const body = p;
+    const kind = load<u32>(d, 20);
+    store<u8>(p++, <u8>kind);
+    p = writeVaru(p, <u64>load<u32>(d, 16));
+    p = writeVaru(p, load<u64>(d, 8));
+    p = writeVaru(p, zigzag(load<i64>(d) - base));
+    const keyLen = <usize>load<u32>(d, 28);
+    p = writeVaru(p, <u64>keyLen);
+    memory.copy(p, data + <usize>load<u32>(d, 24), keyLen);
+    p += keyLen;
+    if (kind == 1) {
+      const valLen = <usize>load<u32>(d, 36);
+      p = writeVaru(p, <u64>valLen);
+      memory.copy(p, data + <usize>load<u32>(d, 32), valLen);
+      p += valLen;
+    }
+    if (framed) {
+      store<u32>(frame, <u32>(p - body));
+      store<u32>(d, <u32>(frame - out), 40); // remember the frame for the CRC pass
+    }
+  }
+  if (framed) {
+    let i: u32 = 0;
+    for (; i + 4 <= n; i += 4) {
+      const a = out + <usize>load<u32>(desc + <usize>i * DESC_BYTES, 40);
+      const b = out + <usize>load<u32>(desc + <usize>(i + 1) * DESC_BYTES, 40);
+      const c = out + <usize>load<u32>(desc + <usize>(i + 2) * DESC_BYTES, 40);
+      const e = out + <usize>load<u32>(desc + <usize>(i + 3) * DESC_BYTES, 40);
+      crc32x4(a + 8, load<u32>(a), b + 8, load<u32>(b), c + 8, load<u32>(c), e + 8, load<u32>(e), SCRATCH + 16);
+      store<u32>(a, load<u32>(SCRATCH + 16), 4);
+      store<u32>(b, load<u32>(SCRATCH + 20), 4);
+      store<u32>(c, load<u32>(SCRATCH + 24), 4);
+      store<u32>(e, load<u32>(SCRATCH + 28), 4);
+    }
+    for (; i < n; i++) {
+      const a = out + <usize>load<u32>(desc + <usize>i * DESC_BYTES, 40);
+      store<u32>(a, crc32(0, a + 8, load<u32>(a)), 4);
+    }
+  }
+  return <u32>total;
+}

@@ -1,0 +1,87 @@
+/**
+ * The kernel's ABI: every export takes and returns i32 (pointers, lengths, counts,
+ * status codes). 64-bit values cross as (lo, hi) halves or through the mailbox; JS
+ * never sees a BigInt. No managed objects cross; no default parameters (an exported
+ * function with defaults becomes a @varargs trampoline that traps without
+ * __setArgumentsLength). Mirrored by `KernelExports` in src/wasm/abi.ts.
+ */
+import { initCrc, crc32 as crcImpl, crc32Spans as crcSpansImpl } from "./crc";
+import { decode as decodeImpl, encode as encodeImpl, findFrame as findFrameImpl } from "./codec";
+import * as lww from "./merge";
+import { REGION_COUNT, ensureRegion } from "./layout";
+
+initCrc();
+
+// @ts-ignore: decorator
+@inline function i64of(lo: u32, hi: u32): i64 {
+  return <i64>((<u64>hi << 32) | <u64>lo);
+}
+
+/** Ensures region `r` holds `bytes` (contents dropped); returns its pointer (0 for a bad region). */
+export function reserve(r: u32, bytes: u32): u32 {
+  if (r >= <u32>REGION_COUNT) return 0;
+  return <u32>ensureRegion(<i32>r, <usize>bytes, false);
+}
+
+export function crc32(ptr: u32, len: u32, seed: u32): u32 {
+  return crcImpl(seed, ptr, len);
+}
+
+/** CRCs of n (offset, length) spans relative to `base` into out (u32 each). */
+export function crc32Spans(base: u32, spans: u32, n: u32, out: u32): void {
+  crcSpansImpl(base, spans, n, out);
+}
+
+/** Returns the record count; descriptors in region DESC; stop reason/offset in the mailbox. */
+export function decode(inp: u32, len: u32, framed: u32, baseLo: u32, baseHi: u32, maxRecords: u32): u32 {
+  return decodeImpl(inp, len, framed != 0, i64of(baseLo, baseHi), maxRecords);
+}
+
+export function findFrame(inp: u32, len: u32, from: u32): i32 {
+  return findFrameImpl(inp, len, from);
+}
+
+/** Returns the encoded length; bytes in region OUT. */
+export function encode(desc: u32, n: u32, data: u32, framed: u32, baseLo: u32, baseHi: u32): u32 {
+  return encodeImpl(desc, n, data, framed != 0, i64of(baseLo, baseHi));
+}
+
+export function indexNew(): u32 {
+  return <u32>lww.indexNew();
+}
+
+export function indexFree(h: u32): void {
+  lww.indexFree(h);
+}
+
+export function merge(h: u32, inp: u32, desc: u32, n: u32, skip: u32, maxKey: u32, maxVal: u32, maxTsLo: u32, maxTsHi: u32): i32 {
+  return lww.merge(h, inp, desc, n, skip, maxKey, maxVal, i64of(maxTsLo, maxTsHi));
+}
+
+export function commit(h: u32): void {
+  lww.commit(h);
+}
+
+export function rollback(h: u32): void {
+  lww.rollback(h);
+}
+
+export function upsert(h: u32, key: u32, len: u32, tsLo: u32, tsHi: u32, node: u32, seqLo: u32, seqHi: u32, tombstone: u32): i32 {
+  return lww.upsert(h, key, len, i64of(tsLo, tsHi), node, <u64>i64of(seqLo, seqHi), tombstone != 0);
+}
+
+export function find(h: u32, key: u32, len: u32): i32 {
+  return lww.find(h, key, len);
+}
+
+export function release(h: u32, slot: u32): i32 {
+  return lww.release(h, slot);
+}
+
+export function selectDelta(h: u32, acks: u32, n: u32): u32 {
+  return lww.selectDelta(h, acks, n);
+}
+
+export function maxSeqOf(h: u32, node: u32): void {
+  lww.maxSeqOf(h, node);
+}

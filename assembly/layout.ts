@@ -1,0 +1,74 @@
+/**
+ * Linear-memory map of the wavekv kernel (mirrored by src/wasm/abi.ts).
+ *
+ * | address | size | what |
+ * |---|---|---|
+ * | 0x0000 | 8 KiB | CRC-32 slicing tables T0..T7 (T_k[b] at k·1024 + 4b), filled at start |
+ * | 0x2000 | 128 B | X2N: x^(2^k) mod P, k = 0..31 (zlib `x2n_table`) |
+ * | 0x2080 | 256 B | POW256: x^(2048·m) mod P, m = 0..63 (shift by m·256 bytes) |
+ * | 0x2180 | 128 B | mailbox: results that do not fit an i32 return (MB_* below) |
+ * | 0x2200 | 64 B | region table: (ptr u32, cap u32) for each R_* region |
+ * | 0x2240 | 192 B | kernel-private scratch (lookahead frames, a probe descriptor) |
+ * | 0x4000 | … | `--memoryBase`: static data, then the TLSF heap (runtime minimal) |
+ *
+ * Tables sit at fixed low addresses so every lookup is a load with a constant offset
+ * immediate. Regions are heap blocks the kernel owns and grows geometrically (×2);
+ * JS reads their current pointers from the region table after a call, never caches them.
+ */
+
+export const CRC_TABLES: usize = 0;
+export const X2N_TABLE: usize = 0x2000;
+export const POW256_TABLE: usize = 0x2080;
+export const MAILBOX: usize = 0x2180;
+export const REGIONS: usize = 0x2200;
+export const SCRATCH: usize = 0x2240;
+
+// Mailbox fields (byte offsets from MAILBOX).
+export const MB_STOP_REASON: usize = 0; // decode: STOP_* code
+export const MB_STOP_OFFSET: usize = 4; // decode: offset of the record that stopped decoding
+export const MB_COUNT: usize = 8;       // merge: refused pairs
+export const MB_PREV: usize = 12;       // upsert: PrevState
+export const MB_U64: usize = 16;        // maxSeqOf: u64 result (lo, hi)
+
+// Regions (frozen numbering; append only).
+export const R_IN: i32 = 0;      // JS-written input batches (decode, merge, encode data)
+export const R_DESC: i32 = 1;    // descriptors (decode output, encode/merge input)
+export const R_AUX: i32 = 2;     // small inputs: skip masks, ack lists, keys, CRC spans
+export const R_OUT: i32 = 3;     // outputs: encoded bytes, winners, delta slots, CRCs
+export const R_REFUSED: i32 = 4; // merge: refused pairs
+export const R_CRC: i32 = 5;     // CRC input chunks (kept apart so a CRC never evicts a resident batch)
+export const REGION_COUNT: i32 = 6;
+
+@inline export function regionPtr(r: i32): usize {
+  return load<u32>(REGIONS + (<usize>r << 3));
+}
+
+/**
+ * Makes region `r` hold at least `bytes`; returns its (possibly moved) pointer.
+ * `keep` preserves the contents (realloc) — the kernel growing its own output —
+ * otherwise the old block is dropped first (JS will overwrite it anyway).
+ * Growth is geometric: small grows make V8 run full GCs (TOOLCHAIN).
+ */
+export function ensureRegion(r: i32, bytes: usize, keep: bool): usize {
+  const at = REGIONS + (<usize>r << 3);
+  let ptr = <usize>load<u32>(at);
+  const cap = <usize>load<u32>(at, 4);
+  if (bytes <= cap) return ptr;
+  let n = max(bytes, max(cap << 1, <usize>1024));
+  n = (n + 15) & ~<usize>15;
+  if (keep && ptr != 0) {
+    ptr = heap.realloc(ptr, n);
+  } else {
+    if (ptr != 0) heap.free(ptr);
+    ptr = heap.alloc(n);
+  }
+  store<u32>(at, <u32>ptr);
+  store<u32>(at, <u32>n, 4);
+  return ptr;
+}
+
+/** Geometric growth for the index's own blocks: at least doubles, 16-byte aligned. */
+export function grownSize(cap: usize, need: usize): usize {
+  const n = max(need, cap << 1);
+  return (n + 15) & ~<usize>15;
+}

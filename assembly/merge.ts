@@ -1,0 +1,511 @@
+/**
+ * Resident LWW index and batched merge (docs/ARCHITECTURE.md); TS twin: src/merge.ts.
+ *
+ * Handle (88 B, u32 fields in this order; src/wasm/abi.ts reads some of them directly):
+ *
+ * | off | field | off | field |
+ * |---|---|---|---|
+ * | 0 | slots ptr | 44 | undo ptr |
+ * | 4 | slot capacity | 48 | undo capacity (records) |
+ * | 8 | high (slots ever used) | 52 | undo length |
+ * | 12 | size (slots in use) | 56 | pending (merge not committed) |
+ * | 16 | free head (slot + 1, 0 none) | 60 | saved arena length |
+ * | 20 | table ptr | 64 | saved waste |
+ * | 24 | table mask (buckets − 1) | 68..88 | reserved |
+ * | 28 | arena ptr | | |
+ * | 32 | arena capacity | | |
+ * | 36 | arena length | | |
+ * | 40 | arena waste (bytes of released keys) | | |
+ *
+ * Slot (32 B): ts i64 | seq u64 | node u32 | flags u32 (1 used, 2 tombstone) | keyOff u32 | keyLen u32.
+ * A free slot has flags 0 and keyOff = next free + 1 (LIFO free list).
+ * Bucket (u64): hash32 << 32 | slot + 1 (0 = empty); linear probing, load ≤ 1/2.
+ * Undo record (40 B): slot u32 | origin u32 (0 existing, 1 free list, 2 new) | prior 32 B.
+ */
+import { MAILBOX, MB_COUNT, MB_PREV, MB_U64, R_OUT, R_REFUSED, ensureRegion, grownSize } from "./layout";
+import { DESC_BYTES } from "./codec";
+
+@unmanaged class Handle {
+  slots: u32;
+  slotCap: u32;
+  high: u32;
+  size: u32;
+  freeHead: u32;
+  table: u32;
+  mask: u32;
+  arena: u32;
+  arenaCap: u32;
+  arenaLen: u32;
+  waste: u32;
+  undo: u32;
+  undoCap: u32;
+  undoLen: u32;
+  pending: u32;
+  savedArenaLen: u32;
+  savedWaste: u32;
+  reserved0: u32;
+  reserved1: u32;
+  reserved2: u32;
+  reserved3: u32;
+  reserved4: u32;
+}
+const HANDLE_BYTES: usize = 88;
+
+const SLOT_BYTES: usize = 32;
+const UNDO_BYTES: usize = 40;
+const FLAG_USED: u32 = 1;
+const FLAG_TOMBSTONE: u32 = 2;
+const ORIGIN_EXISTING: u32 = 0;
+const ORIGIN_FREE: u32 = 1;
+const ORIGIN_NEW: u32 = 2;
+const ARENA_COMPACT_MIN: u32 = 1024;
+
+// PrevState / RefuseReason (src/merge.ts; frozen)
+const PREV_ABSENT: u32 = 0;
+const PREV_VALUE: u32 = 1;
+const PREV_TOMBSTONE: u32 = 2;
+const REFUSE_KEY: u32 = 1;
+const REFUSE_VALUE: u32 = 2;
+const REFUSE_CLOCK: u32 = 3;
+const REFUSE_MASKED: u32 = 4;
+const REFUSE_KIND: u32 = 5;
+
+export const ERR_PENDING: i32 = -2;
+export const ERR_SLOT: i32 = -1;
+
+/** murmur3_32 over [p, p+len), seed 0x9747b28c ^ len (same as hashKey in src/merge.ts). */
+// @ts-ignore: decorator
+@inline function hashKey(p: usize, len: usize): u32 {
+  let h: u32 = 0x9747b28c ^ <u32>len;
+  const end4 = p + (len & ~<usize>3);
+  while (p < end4) {
+    let k = load<u32>(p);
+    k *= 0xcc9e2d51;
+    k = rotl<u32>(k, 15);
+    k *= 0x1b873593;
+    h ^= k;
+    h = rotl<u32>(h, 13);
+    h = h * 5 + 0xe6546b64;
+    p += 4;
+  }
+  const tail = len & 3;
+  if (tail != 0) {
+    let k = <u32>load<u8>(p);
+    if (tail > 1) k |= <u32>load<u8>(p, 1) << 8;
+    if (tail > 2) k |= <u32>load<u8>(p, 2) << 16;
+    k *= 0xcc9e2d51;
+    k = rotl<u32>(k, 15);
+    k *= 0x1b873593;
+    h ^= k;
+  }
+  h ^= <u32>len;
+  h ^= h >>> 16;
+  h *= 0x85ebca6b;
+  h ^= h >>> 13;
+  h *= 0xc2b2ae35;
+  h ^= h >>> 16;
+  return h;
+}
+
+// @ts-ignore: decorator
+@inline function sameBytes(a: usize, b: usize, n: usize): bool {
+  let i: usize = 0;
+  for (; i + 8 <= n; i += 8) if (load<u64>(a + i) != load<u64>(b + i)) return false;
+  for (; i < n; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function slotAt(h: Handle, slot: u32): usize {
+  return <usize>h.slots + (<usize>slot << 5);
+}
+
+/** The kernel's one definition of LWW: is (ts, node, seq) newer than the slot's stamp? */
+// @ts-ignore: decorator
+@inline function newer(ts: i64, node: u32, seq: u64, s: usize): bool {
+  const rts = load<i64>(s);
+  if (ts != rts) return ts > rts;
+  const rnode = load<u32>(s, 16);
+  if (node != rnode) return node > rnode;
+  return seq > load<u64>(s, 8);
+}
+
+function lookup(h: Handle, key: usize, len: usize, hash: u32): i32 {
+  const table = <usize>h.table;
+  const mask = h.mask;
+  let b = hash & mask;
+  while (true) {
+    const bucket = load<u64>(table + (<usize>b << 3));
+    const ref = <u32>bucket;
+    if (ref == 0) return -1;
+    if (<u32>(bucket >>> 32) == hash) {
+      const s = slotAt(h, ref - 1);
+      if (<usize>load<u32>(s, 28) == len && sameBytes(<usize>h.arena + <usize>load<u32>(s, 24), key, len)) return <i32>(ref - 1);
+    }
+    b = (b + 1) & mask;
+  }
+  return -1;
+}
+
+function growTable(h: Handle): void {
+  const oldCap = <usize>h.mask + 1;
+  const cap = oldCap << 1;
+  const mask = <u32>(cap - 1);
+  const table = heap.alloc(cap << 3);
+  memory.fill(table, 0, cap << 3);
+  const old = <usize>h.table;
+  for (let i: usize = 0; i < oldCap; i++) {
+    const bucket = load<u64>(old + (i << 3));
+    if (bucket == 0) continue;
+    let b = <u32>(bucket >>> 32) & mask;
+    while (load<u64>(table + (<usize>b << 3)) != 0) b = (b + 1) & mask;
+    store<u64>(table + (<usize>b << 3), bucket);
+  }
+  heap.free(old);
+  h.table = <u32>table;
+  h.mask = mask;
+}
+
+function insert(h: Handle, slot: u32, hash: u32): void {
+  if ((h.size + 1) * 2 > h.mask + 1) growTable(h);
+  const table = <usize>h.table;
+  const mask = h.mask;
+  let b = hash & mask;
+  while (load<u64>(table + (<usize>b << 3)) != 0) b = (b + 1) & mask;
+  store<u64>(table + (<usize>b << 3), (<u64>hash << 32) | <u64>(slot + 1));
+}
+
+/** Backward-shift deletion (no tombstones in the table). */
+function remove(h: Handle, slot: u32): void {
+  const s = slotAt(h, slot);
+  const hash = hashKey(<usize>h.arena + <usize>load<u32>(s, 24), <usize>load<u32>(s, 28));
+  const table = <usize>h.table;
+  const mask = h.mask;
+  let i = hash & mask;
+  while (<u32>load<u64>(table + (<usize>i << 3)) != slot + 1) i = (i + 1) & mask;
+  let j = i;
+  while (true) {
+    j = (j + 1) & mask;
+    const bucket = load<u64>(table + (<usize>j << 3));
+    if (bucket == 0) break;
+    const k = <u32>(bucket >>> 32) & mask;
+    // stays if its home k is cyclically in (i, j]
+    if (i <= j ? i < k && k <= j : i < k || k <= j) continue;
+    store<u64>(table + (<usize>i << 3), bucket);
+    i = j;
+  }
+  store<u64>(table + (<usize>i << 3), 0);
+}
+
+let allocOrigin: u32 = 0;
+
+/** Takes a slot id, free list first; leaves its 32 bytes untouched (undo saves them). */
+function allocSlot(h: Handle): u32 {
+  if (h.freeHead != 0) {
+    const slot = h.freeHead - 1;
+    h.freeHead = load<u32>(slotAt(h, slot), 24);
+    allocOrigin = ORIGIN_FREE;
+    return slot;
+  }
+  const slot = h.high++;
+  if (h.high > h.slotCap) {
+    const cap = h.slotCap << 1;
+    h.slots = <u32>heap.realloc(<usize>h.slots, <usize>cap << 5);
+    h.slotCap = cap;
+  }
+  allocOrigin = ORIGIN_NEW;
+  return slot;
+}
+
+function appendKey(h: Handle, key: usize, len: usize): u32 {
+  const at = h.arenaLen;
+  const need = <usize>at + len;
+  if (need > <usize>h.arenaCap) {
+    const cap = grownSize(<usize>h.arenaCap, need);
+    h.arena = <u32>heap.realloc(<usize>h.arena, cap);
+    h.arenaCap = <u32>cap;
+  }
+  memory.copy(<usize>h.arena + <usize>at, key, len);
+  h.arenaLen = <u32>need;
+  return at;
+}
+
+function pushUndo(h: Handle, slot: u32, origin: u32): void {
+  if (h.undoLen == h.undoCap) {
+    const cap = h.undoCap << 1;
+    h.undo = <u32>heap.realloc(<usize>h.undo, <usize>cap * UNDO_BYTES);
+    h.undoCap = cap;
+  }
+  const u = <usize>h.undo + <usize>h.undoLen * UNDO_BYTES;
+  const s = slotAt(h, slot);
+  store<u32>(u, slot);
+  store<u32>(u, origin, 4);
+  store<u64>(u, load<u64>(s), 8);
+  store<u64>(u, load<u64>(s, 8), 16);
+  store<u64>(u, load<u64>(s, 16), 24);
+  store<u64>(u, load<u64>(s, 24), 32);
+  h.undoLen++;
+}
+
+function create(h: Handle, key: usize, len: usize, hash: u32, undo: bool): u32 {
+  const slot = allocSlot(h);
+  if (undo) pushUndo(h, slot, allocOrigin);
+  const off = appendKey(h, key, len);
+  const s = slotAt(h, slot);
+  store<u32>(s, off, 24);
+  store<u32>(s, <u32>len, 28);
+  insert(h, slot, hash);
+  h.size++;
+  return slot;
+}
+
+// @ts-ignore: decorator
+@inline function stamp(s: usize, ts: i64, seq: u64, node: u32, tombstone: bool): void {
+  store<i64>(s, ts);
+  store<u64>(s, seq, 8);
+  store<u32>(s, node, 16);
+  store<u32>(s, tombstone ? FLAG_USED | FLAG_TOMBSTONE : FLAG_USED, 20);
+}
+
+export function indexNew(): usize {
+  const p = heap.alloc(HANDLE_BYTES);
+  memory.fill(p, 0, HANDLE_BYTES);
+  const h = changetype<Handle>(p);
+  h.slotCap = 16;
+  h.slots = <u32>heap.alloc(16 * SLOT_BYTES);
+  h.mask = 31;
+  h.table = <u32>heap.alloc(32 << 3);
+  memory.fill(<usize>h.table, 0, 32 << 3);
+  h.arenaCap = 1024;
+  h.arena = <u32>heap.alloc(1024);
+  h.undoCap = 16;
+  h.undo = <u32>heap.alloc(16 * UNDO_BYTES);
+  return p;
+}
+
+export function indexFree(p: usize): void {
+  const h = changetype<Handle>(p);
+  heap.free(<usize>h.slots);
+  heap.free(<usize>h.table);
+  heap.free(<usize>h.arena);
+  heap.free(<usize>h.undo);
+  heap.free(p);
+}
+
+/**
+ * Decides n entries (descriptors at `desc`, key offsets relative to `inp`) in order and
+ * applies winners tentatively with undo records. Winners (entry, slot, prev) go to
+ * R_OUT, refusals (entry, reason) to R_REFUSED (count in the mailbox). Returns the
+ * winner count, or ERR_PENDING. A losing entry costs a hash, a probe and a compare.
+ */
+export function merge(p: usize, inp: usize, desc: usize, n: u32, skip: usize, maxKey: u32, maxVal: u32, maxTs: i64): i32 {
+  const h = changetype<Handle>(p);
+  if (h.pending) return ERR_PENDING;
+  h.savedArenaLen = h.arenaLen;
+  h.savedWaste = h.waste;
+  h.undoLen = 0;
+  h.pending = 1;
+  let outCap: usize = 1024;
+  let out = ensureRegion(R_OUT, outCap << 2, false);
+  let refCap: usize = 256;
+  let refused = ensureRegion(R_REFUSED, refCap << 2, false);
+  let nw: usize = 0;
+  let nr: usize = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const d = desc + <usize>i * DESC_BYTES;
+    const kind = load<u32>(d, 20);
+    const keyLen = <usize>load<u32>(d, 28);
+    const ts = load<i64>(d);
+    let why: u32 = 0;
+    if (skip != 0 && load<u8>(skip + <usize>i) != 0) why = REFUSE_MASKED;
+    else if (kind > 1) why = REFUSE_KIND;
+    else if (<u32>keyLen > maxKey) why = REFUSE_KEY;
+    else if (kind == 1 && load<u32>(d, 36) > maxVal) why = REFUSE_VALUE;
+    else if (ts > maxTs) why = REFUSE_CLOCK;
+    if (why != 0) {
+      if (nr + 2 > refCap) {
+        refCap <<= 1;
+        refused = ensureRegion(R_REFUSED, refCap << 2, true);
+      }
+      store<u32>(refused + (nr << 2), i);
+      store<u32>(refused + (nr << 2), why, 4);
+      nr += 2;
+      continue;
+    }
+    const key = inp + <usize>load<u32>(d, 24);
+    const hash = hashKey(key, keyLen);
+    let slot = lookup(h, key, keyLen, hash);
+    const node = load<u32>(d, 16);
+    const seq = load<u64>(d, 8);
+    let prev: u32;
+    if (slot >= 0) {
+      const s = slotAt(h, <u32>slot);
+      if (!newer(ts, node, seq, s)) continue;
+      pushUndo(h, <u32>slot, ORIGIN_EXISTING);
+      prev = load<u32>(s, 20) & FLAG_TOMBSTONE ? PREV_TOMBSTONE : PREV_VALUE;
+    } else {
+      slot = <i32>create(h, key, keyLen, hash, true);
+      prev = PREV_ABSENT;
+    }
+    stamp(slotAt(h, <u32>slot), ts, seq, node, kind == 0);
+    if (nw + 3 > outCap) {
+      outCap <<= 1;
+      out = ensureRegion(R_OUT, outCap << 2, true);
+    }
+    store<u32>(out + (nw << 2), i);
+    store<u32>(out + (nw << 2), <u32>slot, 4);
+    store<u32>(out + (nw << 2), prev, 8);
+    nw += 3;
+  }
+  store<u32>(MAILBOX + MB_COUNT, <u32>nr);
+  return <i32>(nw / 3);
+}
+
+export function commit(p: usize): void {
+  const h = changetype<Handle>(p);
+  h.pending = 0;
+  h.undoLen = 0;
+}
+
+/** Undoes the pending merge in reverse order: exact prior slots, table, free list, arena. */
+export function rollback(p: usize): void {
+  const h = changetype<Handle>(p);
+  if (!h.pending) return;
+  for (let r = <i32>h.undoLen - 1; r >= 0; r--) {
+    const u = <usize>h.undo + <usize>r * UNDO_BYTES;
+    const slot = load<u32>(u);
+    const origin = load<u32>(u, 4);
+    if (origin != ORIGIN_EXISTING) {
+      remove(h, slot);
+      h.size--;
+      if (origin == ORIGIN_FREE) h.freeHead = slot + 1;
+      else h.high--;
+    }
+    memory.copy(slotAt(h, slot), u + 8, SLOT_BYTES);
+  }
+  h.arenaLen = h.savedArenaLen;
+  h.waste = h.savedWaste;
+  h.undoLen = 0;
+  h.pending = 0;
+}
+
+/** One entry, applied at once if newer. Returns the slot (prev in the mailbox), -1 if not newer, ERR_PENDING. */
+export function upsert(p: usize, key: usize, len: usize, ts: i64, node: u32, seq: u64, tombstone: bool): i32 {
+  const h = changetype<Handle>(p);
+  if (h.pending) return ERR_PENDING;
+  const hash = hashKey(key, len);
+  let slot = lookup(h, key, len, hash);
+  let prev: u32;
+  if (slot >= 0) {
+    const s = slotAt(h, <u32>slot);
+    if (!newer(ts, node, seq, s)) return -1;
+    prev = load<u32>(s, 20) & FLAG_TOMBSTONE ? PREV_TOMBSTONE : PREV_VALUE;
+  } else {
+    slot = <i32>create(h, key, len, hash, false);
+    prev = PREV_ABSENT;
+  }
+  stamp(slotAt(h, <u32>slot), ts, seq, node, tombstone);
+  store<u32>(MAILBOX + MB_PREV, prev);
+  return slot;
+}
+
+export function find(p: usize, key: usize, len: usize): i32 {
+  return lookup(changetype<Handle>(p), key, len, hashKey(key, len));
+}
+
+/** Frees a slot for reuse (LIFO); compacts the arena when half of it is garbage. */
+export function release(p: usize, slot: u32): i32 {
+  const h = changetype<Handle>(p);
+  if (h.pending) return ERR_PENDING;
+  if (slot >= h.high) return ERR_SLOT;
+  const s = slotAt(h, slot);
+  if ((load<u32>(s, 20) & FLAG_USED) == 0) return ERR_SLOT;
+  remove(h, slot);
+  h.waste += load<u32>(s, 28);
+  h.size--;
+  memory.fill(s, 0, SLOT_BYTES);
+  store<u32>(s, h.freeHead, 24);
+  h.freeHead = slot + 1;
+  if (h.waste >= ARENA_COMPACT_MIN && h.waste * 2 >= h.arenaLen) compact(h);
+  return 0;
+}
+
+/** Rewrites the arena with live keys in slot order into a fresh block. O(arena). */
+function compact(h: Handle): void {
+  const live = <usize>(h.arenaLen - h.waste);
+  const cap = grownSize(0, max(live << 1, <usize>1024));
+  const next = heap.alloc(cap);
+  const old = <usize>h.arena;
+  let at: usize = 0;
+  for (let slot: u32 = 0; slot < h.high; slot++) {
+    const s = slotAt(h, slot);
+    if ((load<u32>(s, 20) & FLAG_USED) == 0) continue;
+    const len = <usize>load<u32>(s, 28);
+    memory.copy(next + at, old + <usize>load<u32>(s, 24), len);
+    store<u32>(s, <u32>at, 24);
+    at += len;
+  }
+  heap.free(old);
+  h.arena = <u32>next;
+  h.arenaCap = <u32>cap;
+  h.arenaLen = <u32>at;
+  h.waste = 0;
+}
+
+/**
+ * Slots whose seq exceeds the ack of their node, in slot order, into R_OUT; returns the
+ * count. `acks`: n triples (node u32, seq u64 as lo, hi) sorted by node; binary search
+ * with a one-entry cache (slots cluster by origin).
+ */
+export function selectDelta(p: usize, acks: usize, n: u32): u32 {
+  const h = changetype<Handle>(p);
+  let cap: usize = 1024;
+  let out = ensureRegion(R_OUT, cap << 2, false);
+  let count: usize = 0;
+  let lastNode: u32 = 0;
+  let lastAck: u64 = 0;
+  let cached = false;
+  for (let slot: u32 = 0; slot < h.high; slot++) {
+    const s = slotAt(h, slot);
+    if ((load<u32>(s, 20) & FLAG_USED) == 0) continue;
+    const node = load<u32>(s, 16);
+    if (!cached || node != lastNode) {
+      lastNode = node;
+      lastAck = 0;
+      cached = true;
+      let lo: u32 = 0, hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const m = load<u32>(acks + <usize>mid * 12);
+        if (m < node) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo < n && load<u32>(acks + <usize>lo * 12) == node) {
+        const a = acks + <usize>lo * 12;
+        lastAck = <u64>load<u32>(a, 4) | (<u64>load<u32>(a, 8) << 32);
+      }
+    }
+    if (load<u64>(s, 8) > lastAck) {
+      if (count == cap) {
+        cap <<= 1;
+        out = ensureRegion(R_OUT, cap << 2, true);
+      }
+      store<u32>(out + (count << 2), slot);
+      count++;
+    }
+  }
+  return <u32>count;
+}
+
+/** Highest seq among used slots of `node` (0 if none) into the mailbox (u64). */
+export function maxSeqOf(p: usize, node: u32): void {
+  const h = changetype<Handle>(p);
+  let best: u64 = 0;
+  for (let slot: u32 = 0; slot < h.high; slot++) {
+    const s = slotAt(h, slot);
+    if ((load<u32>(s, 20) & FLAG_USED) == 0 || load<u32>(s, 16) != node) continue;
+    const seq = load<u64>(s, 8);
+    if (seq > best) best = seq;
+  }
+  store<u64>(MAILBOX + MB_U64, best);
+}

@@ -1,0 +1,74 @@
+/**
+ * The kernel's ABI as seen from JS (assembly/index.ts is the other side). Every export
+ * takes and returns i32 — pointers, lengths, counts, status codes; 64-bit values cross
+ * as (lo, hi) u32 halves or through the mailbox, so no BigInt ever crosses. u32 results
+ * come back signed: read them with `>>> 0`.
+ *
+ * Fixed low memory (assembly/layout.ts):
+ *
+ * | address | what |
+ * |---|---|
+ * | 0x0000 | CRC tables (8 KiB), X2N (128 B) and POW256 (256 B) tables |
+ * | 0x2180 | mailbox: u32 words MB_* |
+ * | 0x2200 | region table: (ptr, cap) u32 pairs, one per R_* region |
+ * | 0x4000 | static data, then the TLSF heap |
+ */
+
+export interface KernelExports {
+  readonly memory: WebAssembly.Memory;
+  /** Region `r` with at least `bytes` (contents dropped); its pointer. */
+  reserve(region: number, bytes: number): number;
+  /** zlib crc32(seed, mem[ptr, ptr+len)). */
+  crc32(ptr: number, len: number, seed: number): number;
+  /** CRCs of n (offset, len) u32 pairs at `spans`, relative to `base`, into u32 `out`. */
+  crc32Spans(base: number, spans: number, n: number, out: number): void;
+  /** Decodes mem[inp, inp+len): count; descriptors in R_DESC, stop in MB_STOP_*. */
+  decode(inp: number, len: number, framed: number, baseLo: number, baseHi: number, maxRecords: number): number;
+  /** First valid frame at or after `from` (relative), or -1. */
+  findFrame(inp: number, len: number, from: number): number;
+  /** Encodes n staged descriptors (key/value offsets relative to `data`): byte length; bytes in R_OUT. */
+  encode(desc: number, n: number, data: number, framed: number, baseLo: number, baseHi: number): number;
+  indexNew(): number;
+  indexFree(h: number): void;
+  /** Winner count (triples in R_OUT), refused pairs count in MB_COUNT (pairs in R_REFUSED); ERR_PENDING. */
+  merge(h: number, inp: number, desc: number, n: number, skip: number, maxKey: number, maxVal: number, maxTsLo: number, maxTsHi: number): number;
+  commit(h: number): void;
+  rollback(h: number): void;
+  /** Slot (prev in MB_PREV), -1 when not newer, ERR_PENDING. */
+  upsert(h: number, key: number, len: number, tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tombstone: number): number;
+  find(h: number, key: number, len: number): number;
+  /** 0, ERR_SLOT, ERR_PENDING. */
+  release(h: number, slot: number): number;
+  /** Count of slots (u32s in R_OUT); `acks` = n (node, seqLo, seqHi) u32 triples sorted by node. */
+  selectDelta(h: number, acks: number, n: number): number;
+  /** Result u64 in MB_U64. */
+  maxSeqOf(h: number, node: number): void;
+}
+
+export const MAILBOX = 0x2180;
+export const REGIONS = 0x2200;
+
+/** Mailbox word indexes (u32 words from MAILBOX). */
+export const MB_STOP_REASON = 0;
+export const MB_STOP_OFFSET = 1;
+export const MB_COUNT = 2;
+export const MB_PREV = 3;
+export const MB_U64 = 4; // lo; hi at 5
+
+/** Regions (assembly/layout.ts; frozen numbering). */
+export const R_IN = 0;
+export const R_DESC = 1;
+export const R_AUX = 2;
+export const R_OUT = 3;
+export const R_REFUSED = 4;
+export const R_CRC = 5;
+
+/** Handle fields read directly by JS (u32 word index from the handle pointer). */
+export const H_SLOTS = 0;
+export const H_HIGH = 2;
+export const H_SIZE = 3;
+export const H_ARENA = 7;
+export const H_PENDING = 14;
+
+export const ERR_SLOT = -1;
+export const ERR_PENDING = -2;

@@ -1,0 +1,107 @@
+/**
+ * Record codec on the kernel (assembly/codec.ts): copy in once, one call, copy out once.
+ *
+ *   const batch = decodeRecordsWasm(bytes, "framed", base);   // descriptors copied out
+ *   const bytes = encodeRecordsWasm(records, "bare", base);
+ *
+ * A decoded batch stays resident (its input in R_IN, its descriptors in R_DESC) until
+ * the next write to those regions, so a merge right after decode skips a second copy.
+ */
+import type { DecodedBatch, Framing, RecordInput } from "../codec.js";
+import { R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "./abi.js";
+import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
+import { kernel } from "./instance.js";
+
+const encoder = new TextEncoder();
+
+/**
+ * Writes `s` as UTF-8 at `pos`; returns the byte count. ASCII is copied by a loop (the
+ * common short key costs no encoder call); the rest goes through encodeInto (lone
+ * surrogates become U+FFFD, as TextEncoder.encode does). `u8` must have s.length·3 bytes.
+ */
+export function writeUtf8(s: string, u8: Uint8Array, pos: number): number {
+  const n = s.length;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) break;
+    u8[pos + i] = c;
+  }
+  if (i === n) return n;
+  return i + encoder.encodeInto(i === 0 ? s : s.slice(i), u8.subarray(pos + i, pos + i + (n - i) * 3)).written;
+}
+
+export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
+  const k = kernel();
+  const len = bytes.length;
+  const inp = k.reserve(R_IN, Math.max(len, 16));
+  k.u8.set(bytes, inp);
+  const max = Math.min(maxRecordsOf(maxRecords), 0xffffffff);
+  const count = k.exports.decode(inp, len, framing === "framed" ? 1 : 0, lo32(base), hi32(base), max) >>> 0;
+  const desc = k.regionPtr(R_DESC);
+  const descriptors = k.u8.slice(desc, desc + count * DESCRIPTOR_WORDS * 4);
+  const batch = new BatchView(bytes, descriptors, count, {
+    reason: STOP_REASONS[k.mailbox(MB_STOP_REASON)]!,
+    offset: k.mailbox(MB_STOP_OFFSET),
+  });
+  k.generation++; // the decoder rewrote R_DESC
+  k.resident = { batch, generation: k.generation, inp, desc };
+  return batch;
+}
+
+export function findNextValidFrameWasm(bytes: Uint8Array, from: number): number {
+  const f = from > 0 ? Math.floor(from) : 0;
+  if (f + 8 > bytes.length) return -1;
+  const k = kernel();
+  const inp = k.reserve(R_IN, bytes.length);
+  k.u8.set(bytes, inp);
+  return k.exports.findFrame(inp, bytes.length, f);
+}
+
+export function encodeRecordsWasm(records: readonly RecordInput[], framing: Framing, base: number): Uint8Array {
+  const n = records.length;
+  let bound = 0;
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!;
+    checkRecord(r, i);
+    bound += typeof r.key === "string" ? r.key.length * 3 : r.key.length;
+    if ((r.kind as number) === 1) bound += r.value!.length;
+  }
+  const k = kernel();
+  const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_WORDS * 4, 16));
+  const data = k.reserve(R_IN, Math.max(bound, 16));
+  const u8 = k.u8, u32 = k.u32; // after both reserves: they may grow memory
+  let at = 0;
+  for (let i = 0, w = desc >>> 2; i < n; i++, w += DESCRIPTOR_WORDS) {
+    const r = records[i]!;
+    const keyOff = at;
+    if (typeof r.key === "string") at += writeUtf8(r.key, u8, data + at);
+    else {
+      u8.set(r.key, data + at);
+      at += r.key.length;
+    }
+    const keyLen = at - keyOff;
+    if (keyLen > 0x7fffffff) throw new TypeError(`record ${i}: key too large`);
+    let valOff = 0, valLen = 0;
+    if ((r.kind as number) === 1) {
+      const v = r.value!;
+      valOff = at;
+      valLen = v.length;
+      u8.set(v, data + at);
+      at += valLen;
+    }
+    u32[w] = lo32(r.timestamp);
+    u32[w + 1] = hi32(r.timestamp);
+    u32[w + 2] = lo32(r.seq);
+    u32[w + 3] = hi32(r.seq);
+    u32[w + 4] = r.node;
+    u32[w + 5] = r.kind;
+    u32[w + 6] = keyOff;
+    u32[w + 7] = keyLen;
+    u32[w + 8] = valOff;
+    u32[w + 9] = valLen;
+  }
+  const total = k.exports.encode(desc, n, data, framing === "framed" ? 1 : 0, lo32(base), hi32(base)) >>> 0;
+  const out = k.regionPtr(R_OUT);
+  return k.u8.slice(out, out + total);
+}
