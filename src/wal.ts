@@ -1,0 +1,419 @@
+/**
+ * The write-ahead log file `node_<id>.wal` (docs/FORMAT.md §3): a 32-byte header, then
+ * framed records (§2). This module owns the bytes and the fsync schedule; the recovery
+ * rules that combine it with a snapshot live in src/storage.ts.
+ *
+ *   const scan = scanWal(bytes, path);                  // pure: header + records + damage
+ *   const wal = WalWriter.open(path, scan.header, end, { fsync: "always" });
+ *   await wal.append(records);                         // written now, durable on resolve
+ *   wal.replace(nextHeader, headRecords, fromOffset);  // after a snapshot (synchronous)
+ *   await wal.close();
+ *
+ * Group commit ("always"): `append` writes synchronously (call order = log order) and
+ * waits for an fsync that started after its write. At most one fsync is in flight; when
+ * it completes, one more fsync covers every append written meanwhile. N concurrent
+ * appends therefore cost ~2 fsyncs, not N. `fsyncCount` counts them so tests pin it.
+ */
+import * as fs from "node:fs";
+import { dirname } from "node:path";
+import { crc32 } from "./crc.js";
+import { decodeRecords, encodeRecords, findNextValidFrame, type DecodedBatch, type RecordInput, type StopReason } from "./codec.js";
+import { WaveKVError } from "./errors.js";
+import type { FsyncPolicy } from "./types.js";
+import { fsyncDir, readFully, removeIfExists, writeFully } from "./datadir.js";
+
+/** "WKVW" in file order. */
+export const WAL_MAGIC = 0x57564b57;
+export const WAL_VERSION = 1;
+export const WAL_HEADER_BYTES = 32;
+
+export interface WalHeader {
+  nodeId: number;
+  /** Base timestamp of every record body in this file (FORMAT §1 `timestamp`). */
+  base: number;
+  /** Bumped each time the log is reset after a snapshot; a snapshot names the generation it covers. */
+  generation: number;
+}
+
+/**
+ * A fault hook at the process boundary, for tests: called before each write and fsync
+ * this layer issues; whatever it throws is handled exactly as the OS error would be.
+ */
+export type FaultHook = (op: "write" | "fsync", path: string) => void;
+
+// ---------------------------------------------------------------------------------
+// header
+
+export function encodeWalHeader(h: WalHeader): Uint8Array {
+  const out = new Uint8Array(WAL_HEADER_BYTES);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, WAL_MAGIC, true);
+  dv.setUint32(4, WAL_VERSION, true);
+  dv.setUint32(8, h.nodeId, true);
+  dv.setBigInt64(12, BigInt(h.base), true);
+  dv.setBigUint64(20, BigInt(h.generation), true);
+  dv.setUint32(28, crc32(out.subarray(0, 28)), true);
+  return out;
+}
+
+/** The header, or the reason it is not one. Never throws. */
+export function parseWalHeader(bytes: Uint8Array): WalHeader | string {
+  if (bytes.length < WAL_HEADER_BYTES) return `file is ${bytes.length} bytes, shorter than the ${WAL_HEADER_BYTES}-byte header`;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, WAL_HEADER_BYTES);
+  if (dv.getUint32(0, true) !== WAL_MAGIC) return "bad magic (not a wavekv WAL)";
+  if (dv.getUint32(28, true) !== crc32(bytes.subarray(0, 28))) return "header CRC mismatch";
+  const version = dv.getUint32(4, true);
+  if (version !== WAL_VERSION) return `unsupported WAL version ${version} (this build reads ${WAL_VERSION})`;
+  const base = Number(dv.getBigInt64(12, true));
+  const generation = Number(dv.getBigUint64(20, true));
+  if (!Number.isSafeInteger(base) || !Number.isSafeInteger(generation)) return "header fields out of range";
+  return { nodeId: dv.getUint32(8, true), base, generation };
+}
+
+// ---------------------------------------------------------------------------------
+// scan (pure)
+
+export interface WalDamage {
+  /** Absolute offset of the first bad record. */
+  offset: number;
+  reason: StopReason;
+  /** Absolute offset of the next valid frame after it, or -1: -1 means a tail to truncate. */
+  nextValid: number;
+}
+
+export interface WalScan {
+  header: WalHeader;
+  fileSize: number;
+  /** Absolute offset the records were decoded from. */
+  start: number;
+  /** Records from `start`; offsets in the batch are relative to `start`. */
+  batch: DecodedBatch;
+  /** Absolute end of the last good record (= fileSize when clean). */
+  validEnd: number;
+  damage: WalDamage | null;
+}
+
+/**
+ * Decodes a whole WAL image from `startAt` (clamped to [header, size]). Never throws on
+ * bad record bytes: a stop is reported in `damage`, with the next valid frame after it
+ * so the caller can tell a torn tail (nothing valid follows) from damage in the middle.
+ * Returns a string when the header itself is unusable. Cost: one pass + CRC per record.
+ */
+export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan | string {
+  const header = parseWalHeader(bytes);
+  if (typeof header === "string") return header;
+  const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), bytes.length);
+  const region = bytes.subarray(start);
+  const batch = decodeRecords(region, "framed", header.base);
+  let damage: WalDamage | null = null;
+  let validEnd = bytes.length;
+  if (batch.stop.reason !== "end") {
+    const rel = batch.stop.offset;
+    validEnd = start + rel;
+    // Search from the byte after the bad record's start: any valid frame beyond it means
+    // the bad record is not a torn tail.
+    const next = findNextValidFrame(region, rel + 1);
+    damage = { offset: validEnd, reason: batch.stop.reason, nextValid: next < 0 ? -1 : start + next };
+  }
+  return { header, fileSize: bytes.length, start, batch, validEnd, damage };
+}
+
+export function corruptWal(path: string, offset: number, what: string): WaveKVError {
+  return new WaveKVError(
+    "CORRUPT_WAL",
+    `${path}: ${what} at offset ${offset}, followed by valid records; refusing to drop them silently. ` +
+      `Run \`wavekv inspect\` on the directory; restore the file, or move it aside to start from the snapshot and re-sync from peers.`,
+  );
+}
+
+// ---------------------------------------------------------------------------------
+// writer
+
+interface Waiter {
+  target: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export interface WalWriterOptions {
+  fsync: FsyncPolicy;
+  faults?: FaultHook;
+}
+
+export class WalWriter {
+  readonly path: string;
+  #header: WalHeader;
+  #fd: number;
+  /** Bytes in the file; the next append goes here. */
+  #written: number;
+  /** Bytes known to be on disk. */
+  #synced: number;
+  #waiters: Waiter[] = [];
+  #syncing = false;
+  /** Bumped by `replace`: an fsync that completes for an older file changes nothing. */
+  #epoch = 0;
+  /** fds of replaced files, closed once the fsync running on them returns. */
+  #retired: number[] = [];
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #failure: WaveKVError | null = null;
+  /** An fsync failed: no later fsync may be trusted, so none is issued. */
+  #fsyncFailed = false;
+  #closed = false;
+  #fsyncs = 0;
+  readonly #policy: FsyncPolicy;
+  readonly #faults: FaultHook | undefined;
+
+  private constructor(path: string, fd: number, header: WalHeader, size: number, opts: WalWriterOptions) {
+    this.path = path;
+    this.#fd = fd;
+    this.#header = header;
+    this.#written = size;
+    this.#synced = size;
+    this.#policy = opts.fsync;
+    this.#faults = opts.faults;
+  }
+
+  /** Opens an existing, already validated log for appending at `size` (the valid end). */
+  static open(path: string, header: WalHeader, size: number, opts: WalWriterOptions): WalWriter {
+    return new WalWriter(path, fs.openSync(path, "r+"), header, size, opts);
+  }
+
+  /** Creates (or replaces) the log with a bare header, durably (tmp + fsync + rename + fsync dir). */
+  static create(path: string, header: WalHeader, opts: WalWriterOptions): WalWriter {
+    writeWalFile(path, encodeWalHeader(header), opts.fsync !== "never");
+    return WalWriter.open(path, header, WAL_HEADER_BYTES, opts);
+  }
+
+  get header(): Readonly<WalHeader> { return this.#header; }
+  get size(): number { return this.#written; }
+  get fsyncCount(): number { return this.#fsyncs; }
+  get failure(): WaveKVError | null { return this.#failure; }
+
+  /**
+   * Encodes and writes `records` in one write before returning; the promise settles
+   * per the fsync policy. Rejects IO (and latches) if the write fails.
+   */
+  append(records: readonly RecordInput[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new WaveKVError("CLOSED", `${this.path} is closed; reopen the node`));
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (records.length === 0) return Promise.resolve();
+    const bytes = encodeRecords(records, "framed", this.#header.base);
+    try {
+      this.#faults?.("write", this.path);
+      writeFully(this.#fd, bytes, this.#written);
+    } catch (e) {
+      // Part of the record may be in the file: a torn tail that the next open truncates.
+      // Nothing may be appended after it, so the log is latched.
+      return Promise.reject(this.#fail("write", e));
+    }
+    this.#written += bytes.length;
+    const policy = this.#policy;
+    if (policy === "never") return Promise.resolve();
+    if (policy === "always") return this.sync();
+    if (this.#timer === null) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        this.sync().catch(() => { /* latched; the next append reports it */ });
+      }, policy.intervalMs);
+      this.#timer.unref?.();
+    }
+    return Promise.resolve();
+  }
+
+  /** Resolves once every byte written so far is on disk (shares an fsync with concurrent callers). */
+  sync(): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const target = this.#written;
+    if (this.#synced >= target) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ target, resolve, reject });
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    // After a failed write, appends written before it still get their fsync.
+    if (this.#syncing || this.#waiters.length === 0 || this.#fsyncFailed) return;
+    this.#syncing = true;
+    const fd = this.#fd;
+    const epoch = this.#epoch;
+    const covers = this.#written;
+    const done = (err: unknown) => {
+      this.#syncing = false;
+      this.#fsyncs++;
+      this.#closeRetired();
+      if (epoch !== this.#epoch) {
+        // The file was replaced meanwhile; `replace` settled everyone it covered.
+        this.#kick();
+        return;
+      }
+      if (err) {
+        this.#fail("fsync", err);
+        return;
+      }
+      if (covers > this.#synced) this.#synced = covers;
+      this.#settle();
+      this.#kick();
+    };
+    try {
+      this.#faults?.("fsync", this.path);
+    } catch (e) {
+      queueMicrotask(() => done(e));
+      return;
+    }
+    // fdatasync suffices for appends: it flushes the file size, which reading the data needs.
+    fs.fdatasync(fd, done);
+  }
+
+  #settle(): void {
+    const keep: Waiter[] = [];
+    for (const w of this.#waiters) {
+      if (w.target <= this.#synced) w.resolve();
+      else keep.push(w);
+    }
+    this.#waiters = keep;
+  }
+
+  #fail(op: string, cause: unknown): WaveKVError {
+    if (!this.#failure) {
+      const msg = cause instanceof Error ? cause.message : String(cause);
+      this.#failure = new WaveKVError(
+        "IO",
+        `${op} of ${this.path} failed (${msg}); this write and every later one are refused until the node is reopened`,
+        { cause },
+      );
+    }
+    // After a failed fsync the kernel may have dropped the dirty pages: nothing waiting
+    // can be called durable, and a later fsync that "succeeds" proves nothing.
+    if (op === "fsync") {
+      this.#fsyncFailed = true;
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const w of waiters) w.reject(this.#failure);
+    }
+    return this.#failure;
+  }
+
+  #closeRetired(): void {
+    if (this.#syncing) return;
+    for (const fd of this.#retired) {
+      try { fs.closeSync(fd); } catch { /* already gone */ }
+    }
+    this.#retired = [];
+  }
+
+  /**
+   * Replaces the log with `next` header + `head` records + the bytes this log holds
+   * from `from` to its end (records appended after a snapshot captured `from`).
+   * Synchronous on purpose: no append can slip between copying the tail and switching
+   * files. Cost: writing the tail + two fsyncs (file, directory) on the event loop.
+   * The tail is copied raw, so its records keep their base: `next.base` must equal the
+   * current base unless the tail is empty.
+   *
+   * Failure before the rename leaves this log authoritative and untouched (throws IO,
+   * no latch). Failure after it latches: appends could no longer be proven durable.
+   */
+  replace(next: WalHeader, head: readonly RecordInput[], from: number): void {
+    if (this.#closed) throw new WaveKVError("CLOSED", `${this.path} is closed`);
+    if (this.#failure) throw this.#failure;
+    const tailLen = Math.max(0, this.#written - from);
+    if (tailLen > 0 && next.base !== this.#header.base) throw new Error("replace: a non-empty tail keeps its base");
+    const tmp = `${this.path}.tmp`;
+    let image: Uint8Array;
+    let newFd = -1;
+    try {
+      const tail = tailLen > 0 ? readFully(this.#fd, tailLen, from) : new Uint8Array(0);
+      if (tail.length !== tailLen) throw new Error(`short read of the WAL tail (${tail.length} of ${tailLen} bytes)`);
+      image = buildWalImage(next, head, tail);
+      newFd = fs.openSync(tmp, "w+");
+      this.#faults?.("write", tmp);
+      writeFully(newFd, image, 0);
+      if (this.#policy !== "never") {
+        this.#faults?.("fsync", tmp);
+        fs.fsyncSync(newFd);
+      }
+      fs.renameSync(tmp, this.path);
+    } catch (e) {
+      if (newFd >= 0) try { fs.closeSync(newFd); } catch { /* ignore */ }
+      try { removeIfExists(tmp); } catch { /* ignore */ }
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new WaveKVError("IO", `resetting ${this.path} after a snapshot failed (${msg}); the old log is kept`, { cause: e });
+    }
+    // The new file is in place: from here on it is the log, whatever happens.
+    const old = this.#fd;
+    this.#fd = newFd;
+    this.#header = { ...next };
+    this.#written = image.length;
+    this.#epoch++;
+    if (this.#syncing) this.#retired.push(old);
+    else try { fs.closeSync(old); } catch { /* ignore */ }
+    try {
+      if (this.#policy !== "never") fsyncDir(dirname(this.path));
+    } catch (e) {
+      this.#fail("fsync", e);
+      throw this.#failure!;
+    }
+    // Everything ever appended is now in a file that is fsynced and durably linked. The
+    // waiters' targets are offsets in the old file, so they are settled wholesale.
+    this.#synced = this.#written;
+    for (const w of this.#waiters.splice(0)) w.resolve();
+  }
+
+  /** Truncates a damaged tail away before the first append (open path). */
+  static truncate(path: string, size: number, durable = true): void {
+    const fd = fs.openSync(path, "r+");
+    try {
+      fs.ftruncateSync(fd, size);
+      if (durable) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Makes everything durable (unless the policy is "never"), then closes the file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    let error: unknown = null;
+    if (this.#policy !== "never" && !this.#failure) {
+      try { await this.sync(); } catch (e) { error = e; }
+    }
+    // Wait for an fsync still running on this fd (it may belong to no waiter).
+    while (this.#syncing) await new Promise((r) => setTimeout(r, 1));
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.reject(this.#failure ?? new WaveKVError("CLOSED", `${this.path} closed`));
+    this.#closeRetired();
+    try { fs.closeSync(this.#fd); } catch { /* ignore */ }
+    if (error) throw error;
+  }
+}
+
+/** header + `head` records (encoded with `header.base`) + `tail` (framed records copied raw). */
+export function buildWalImage(header: WalHeader, head: readonly RecordInput[], tail: Uint8Array): Uint8Array {
+  const headBytes = head.length > 0 ? encodeRecords(head, "framed", header.base) : new Uint8Array(0);
+  const image = new Uint8Array(WAL_HEADER_BYTES + headBytes.length + tail.length);
+  image.set(encodeWalHeader(header), 0);
+  image.set(headBytes, WAL_HEADER_BYTES);
+  image.set(tail, WAL_HEADER_BYTES + headBytes.length);
+  return image;
+}
+
+/**
+ * Writes a complete WAL image atomically: tmp, fsync, rename, fsync(dir). `durable`
+ * false (policy "never") skips both fsyncs: still atomic against a process crash.
+ */
+export function writeWalFile(path: string, image: Uint8Array, durable = true): void {
+  const tmp = `${path}.tmp`;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    writeFully(fd, image, 0);
+    if (durable) fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, path);
+  if (durable) fsyncDir(dirname(path));
+}

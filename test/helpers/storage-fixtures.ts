@@ -1,0 +1,218 @@
+/**
+ * Shared fixtures for the storage tests (a helper: never a test file, never runs uvu).
+ *
+ *   const dir = tempDir("wal");           // fresh dir under os.tmpdir(); removeDir(dir) after
+ *   const r = valueRecord(7);             // deterministic record #7
+ *   flatten(storage.recovered.batches)    // plain objects, comparable with assert.equal
+ *   oracleWal(bytes, nodeId)              // the recovery rules, re-implemented independently
+ *
+ * The oracle shares no code with src/: its own frame walker, body parser and CRC
+ * (node:zlib.crc32), so a test that compares with it can fail for real.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { join } from "node:path";
+import { crc32 as zcrc32 } from "node:zlib";
+import type { DecodedBatch, RecordInput } from "../../src/codec.js";
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(join(os.tmpdir(), `wavekv-${prefix}-`));
+}
+
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** mulberry32: small, seedable, good enough for test data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Value bytes of record `id`: length and content derived from the id alone. */
+export function valueOf(id: number, maxLen = 96): Uint8Array {
+  const r = rng(id * 7919 + 1);
+  const out = new Uint8Array(1 + Math.floor(r() * maxLen));
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(r() * 256);
+  return out;
+}
+
+export const T0 = 1_700_000_000_000;
+
+export function valueRecord(id: number, node = 1): RecordInput {
+  return { kind: 1, key: `key/${id}`, value: valueOf(id), timestamp: T0 + id, node, seq: id };
+}
+
+export function tombstoneRecord(id: number, node = 1): RecordInput {
+  return { kind: 0, key: `key/${id}`, value: null, timestamp: T0 + id, node, seq: id };
+}
+
+export function seqMark(seq: number): RecordInput {
+  return { kind: 4, key: "", value: null, timestamp: 0, node: 0, seq };
+}
+
+export function peerRecord(kind: 2 | 3, peer: number): RecordInput {
+  return { kind, key: "", value: null, timestamp: 0, node: peer, seq: 0 };
+}
+
+/** Record `id` of the crash loop (test/crash.ts): exact bytes recomputable from the id. */
+export function crashRecord(id: number): RecordInput {
+  return { kind: 1, key: `r/${id}`, value: valueOf(id, 300), timestamp: T0 + id, node: 1, seq: id };
+}
+
+/** A mix of every kind, deterministic in `id`. */
+export function mixedRecord(id: number): RecordInput {
+  switch (id % 9) {
+    case 3: return tombstoneRecord(id);
+    case 5: return peerRecord(2, 100 + (id % 5));
+    case 7: return peerRecord(3, 100 + (id % 5));
+    case 8: return seqMark(id);
+    default: return valueRecord(id, 1 + (id % 3));
+  }
+}
+
+export interface Plain { kind: number; key: string; value: string | null; timestamp: number; node: number; seq: number }
+
+const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString("hex"));
+const keyText = (k: string | Uint8Array) => (typeof k === "string" ? k : new TextDecoder().decode(k));
+
+/** Kinds 2/3/4 carry no timestamp (the container base); compare them without it. */
+export function plain(r: RecordInput): Plain {
+  const ts = r.kind <= 1 ? r.timestamp : 0;
+  return { kind: r.kind, key: keyText(r.key), value: r.kind === 1 ? hex(r.value) : null, timestamp: ts, node: r.node, seq: r.seq };
+}
+
+export function flatten(batches: readonly DecodedBatch[]): Plain[] {
+  const out: Plain[] = [];
+  for (const b of batches) {
+    for (let i = 0; i < b.count; i++) {
+      const kind = b.kind(i);
+      out.push({ kind, key: b.key(i), value: kind === 1 ? hex(b.value(i)) : null, timestamp: kind <= 1 ? b.timestamp(i) : 0, node: b.node(i), seq: b.seq(i) });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+// Independent oracle for docs/FORMAT.md §1–3.
+
+function readVaru(b: Uint8Array, p: number): [bigint, number] | null {
+  let v = 0n;
+  for (let i = 0; i < 10; i++) {
+    if (p + i >= b.length) return null;
+    const byte = b[p + i]!;
+    if (i === 9 && byte > 1) return null;
+    v |= BigInt(byte & 0x7f) << BigInt(7 * i);
+    if ((byte & 0x80) === 0) return [v, p + i + 1];
+  }
+  return null;
+}
+
+/** Parses one body; null if malformed (bad kind, ranges, lengths, trailing bytes). */
+export function oracleBody(body: Uint8Array, base: number): Plain | null {
+  if (body.length < 1) return null;
+  const kind = body[0]!;
+  if (kind > 4) return null;
+  let p = 1;
+  const n = readVaru(body, p); if (!n) return null; p = n[1];
+  if (n[0] > 0xffffffffn) return null;
+  const s = readVaru(body, p); if (!s) return null; p = s[1];
+  const z = readVaru(body, p); if (!z) return null; p = z[1];
+  const delta = (z[0] >> 1n) ^ -(z[0] & 1n);
+  const kl = readVaru(body, p); if (!kl) return null; p = kl[1];
+  if (kl[0] > 0x7fffffffn || Number(kl[0]) > body.length - p) return null;
+  const key = body.subarray(p, p + Number(kl[0])); p += Number(kl[0]);
+  let value: Uint8Array | null = null;
+  if (kind === 1) {
+    const vl = readVaru(body, p); if (!vl) return null; p = vl[1];
+    if (vl[0] > 0x7fffffffn || Number(vl[0]) > body.length - p) return null;
+    value = body.subarray(p, p + Number(vl[0])); p += Number(vl[0]);
+  }
+  if (p !== body.length) return null;
+  const keyStr = new TextDecoder().decode(key);
+  return { kind, key: keyStr, value: hex(value), timestamp: kind <= 1 ? base + Number(delta) : 0, node: Number(n[0]), seq: Number(s[0]) };
+}
+
+/** The frame at `p`: its parsed record and end, or null if not a valid frame. */
+export function oracleFrame(b: Uint8Array, p: number, base: number): { rec: Plain; end: number } | null {
+  if (b.length - p < 8) return null;
+  const dv = new DataView(b.buffer, b.byteOffset + p, 8);
+  const len = dv.getUint32(0, true);
+  const crc = dv.getUint32(4, true);
+  if (len < 1 || len > 0x7fffffff || len > b.length - p - 8) return null;
+  const body = b.subarray(p + 8, p + 8 + len);
+  if ((zcrc32(body) >>> 0) !== crc) return null;
+  const rec = oracleBody(body, base);
+  return rec ? { rec, end: p + 8 + len } : null;
+}
+
+export type OracleWal =
+  | { outcome: "corrupt" }
+  | { outcome: "ok"; records: Plain[]; validEnd: number; generation: number; base: number };
+
+/** What open must do with a WAL image (snapshot not covering it). */
+export function oracleWal(b: Uint8Array, nodeId: number, start = 32): OracleWal {
+  if (b.length < 32) return { outcome: "corrupt" };
+  const dv = new DataView(b.buffer, b.byteOffset, 32);
+  if (dv.getUint32(0, true) !== 0x57564b57) return { outcome: "corrupt" };
+  if ((zcrc32(b.subarray(0, 28)) >>> 0) !== dv.getUint32(28, true)) return { outcome: "corrupt" };
+  if (dv.getUint32(4, true) !== 1 || dv.getUint32(8, true) !== nodeId) return { outcome: "corrupt" };
+  const base = Number(dv.getBigInt64(12, true));
+  const generation = Number(dv.getBigUint64(20, true));
+  // Header numbers must be exact in JS (timestamps and seqs are exact up to 2^53).
+  if (!Number.isSafeInteger(base) || !Number.isSafeInteger(generation)) return { outcome: "corrupt" };
+  const records: Plain[] = [];
+  let p = Math.min(Math.max(start, 32), b.length);
+  while (p < b.length) {
+    const f = oracleFrame(b, p, base);
+    if (!f) {
+      for (let q = p + 1; q < b.length; q++) if (oracleFrame(b, q, base)) return { outcome: "corrupt" };
+      return { outcome: "ok", records, validEnd: p, generation, base };
+    }
+    records.push(f.rec);
+    p = f.end;
+  }
+  return { outcome: "ok", records, validEnd: p, generation, base };
+}
+
+/** Records of a snapshot image if fully valid, else null. */
+export function oracleSnapshot(b: Uint8Array, nodeId: number): { records: Plain[]; walGeneration: number; walOffset: number } | null {
+  if (b.length < 64) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, 64);
+  if (dv.getUint32(0, true) !== 0x53564b57 || dv.getUint32(4, true) !== 1 || dv.getUint32(8, true) !== nodeId) return null;
+  if (dv.getUint32(12, true) !== 0 || dv.getUint32(56, true) !== 0) return null;
+  if ((zcrc32(b.subarray(0, 60)) >>> 0) !== dv.getUint32(60, true)) return null;
+  const base = Number(dv.getBigInt64(16, true));
+  const count = Number(dv.getBigUint64(24, true));
+  const bodyLen = Number(dv.getBigUint64(32, true));
+  const exact = [base, count, bodyLen, Number(dv.getBigUint64(40, true)), Number(dv.getBigUint64(48, true))];
+  if (!exact.every(Number.isSafeInteger)) return null;
+  if (bodyLen !== b.length - 64) return null;
+  const records: Plain[] = [];
+  let p = 64;
+  while (p < b.length) {
+    const f = oracleFrame(b, p, base);
+    if (!f) return null;
+    records.push(f.rec);
+    p = f.end;
+  }
+  if (records.length !== count) return null;
+  return { records, walGeneration: Number(dv.getBigUint64(40, true)), walOffset: Number(dv.getBigUint64(48, true)) };
+}
+
+/** Offsets of every record frame in a valid WAL image (for cutting exactly at boundaries). */
+export function frameOffsets(b: Uint8Array, start = 32): number[] {
+  const out: number[] = [];
+  let p = start;
+  while (p + 8 <= b.length) {
+    out.push(p);
+    p += 8 + new DataView(b.buffer, b.byteOffset + p, 4).getUint32(0, true);
+  }
+  return out;
+}

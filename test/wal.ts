@@ -1,0 +1,205 @@
+// WAL file: header, scan rules, group commit, fsync policies, failure latch, replace.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { isWaveKVError } from "../src/errors.js";
+import { WAL_HEADER_BYTES, WalWriter, encodeWalHeader, parseWalHeader, scanWal, type FaultHook } from "../src/wal.js";
+import { flatten, frameOffsets, plain, removeDir, seqMark, tempDir, valueRecord } from "./helpers/storage-fixtures.js";
+
+const dirs: string[] = [];
+function fresh(): string {
+  const d = tempDir("wal");
+  dirs.push(d);
+  return d;
+}
+test.after(() => { for (const d of dirs) removeDir(d); });
+
+const header = { nodeId: 7, base: 1_700_000_000_000, generation: 3 };
+
+function readScan(path: string) {
+  const scan = scanWal(fs.readFileSync(path));
+  if (typeof scan === "string") throw new Error(scan);
+  return scan;
+}
+
+test("header round-trips and every damaged header is refused with a reason", () => {
+  const bytes = encodeWalHeader(header);
+  assert.is(bytes.length, WAL_HEADER_BYTES);
+  assert.equal(parseWalHeader(bytes), header);
+  assert.equal(parseWalHeader(encodeWalHeader({ nodeId: 0xffffffff, base: -5, generation: 2 ** 53 - 1 })), { nodeId: 0xffffffff, base: -5, generation: 2 ** 53 - 1 });
+  assert.type(parseWalHeader(bytes.subarray(0, 31)), "string");
+  for (let bit = 0; bit < WAL_HEADER_BYTES * 8; bit++) {
+    const copy = bytes.slice();
+    copy[bit >> 3]! ^= 1 << (bit & 7);
+    assert.type(parseWalHeader(copy), "string", `bit ${bit}`);
+  }
+});
+
+test("appends replay in call order, fired without awaiting", async () => {
+  const path = join(fresh(), "node_7.wal");
+  const wal = WalWriter.create(path, header, { fsync: "always" });
+  const recs = Array.from({ length: 20 }, (_, i) => valueRecord(i + 1));
+  await Promise.all(recs.map((r) => wal.append([r])));
+  await wal.append([seqMark(20)]);
+  await wal.close();
+  const scan = readScan(path);
+  assert.is(scan.damage, null);
+  assert.equal(flatten([scan.batch]), [...recs, seqMark(20)].map(plain));
+  assert.equal(scan.header, header);
+});
+
+test("group commit: 64 concurrent appends share a handful of fsyncs, all durable", async () => {
+  const path = join(fresh(), "node_7.wal");
+  const wal = WalWriter.create(path, header, { fsync: "always" });
+  const before = wal.fsyncCount;
+  const recs = Array.from({ length: 64 }, (_, i) => valueRecord(i + 1));
+  let resolved = 0;
+  await Promise.all(recs.map((r) => wal.append([r]).then(() => resolved++)));
+  assert.is(resolved, 64);
+  const used = wal.fsyncCount - before;
+  // The first append starts an fsync alone; the other 63 ride the next one.
+  assert.ok(used >= 1 && used <= 3, `64 appends used ${used} fsyncs`);
+  await wal.close();
+  assert.is(readScan(path).batch.count, 64);
+});
+
+test("group commit: an append resolves only after an fsync that started after its write", async () => {
+  const path = join(fresh(), "node_7.wal");
+  const fsyncs: number[] = [];
+  let wal!: WalWriter;
+  const faults: FaultHook = (op) => { if (op === "fsync") fsyncs.push(wal.size); };
+  wal = WalWriter.create(path, header, { fsync: "always", faults });
+  const sizes: number[] = [];
+  const done: Promise<void>[] = [];
+  for (let i = 1; i <= 10; i++) {
+    done.push(wal.append([valueRecord(i)]).then(() => {
+      // Some fsync began when the file already held this append.
+      assert.ok(fsyncs.some((s) => s >= sizes[i - 1]!), `append ${i} resolved before an fsync covering it`);
+    }));
+    sizes.push(wal.size);
+  }
+  await Promise.all(done);
+  await wal.close();
+});
+
+test('"never" policy: appends resolve without any fsync, even at close', async () => {
+  const path = join(fresh(), "node_7.wal");
+  const wal = WalWriter.create(path, header, { fsync: "never" });
+  for (let i = 1; i <= 10; i++) await wal.append([valueRecord(i)]);
+  await wal.close();
+  assert.is(wal.fsyncCount, 0);
+  assert.is(readScan(path).batch.count, 10);
+});
+
+test("interval policy: appends resolve before the fsync; one fsync per window", async () => {
+  const path = join(fresh(), "node_7.wal");
+  const wal = WalWriter.create(path, header, { fsync: { intervalMs: 40 } });
+  for (let i = 1; i <= 10; i++) await wal.append([valueRecord(i)]);
+  assert.is(wal.fsyncCount, 0, "no fsync before the window ends");
+  await new Promise((r) => setTimeout(r, 120));
+  assert.is(wal.fsyncCount, 1, "one fsync for the whole window");
+  await new Promise((r) => setTimeout(r, 80));
+  assert.is(wal.fsyncCount, 1, "an idle log costs nothing");
+  await wal.append([valueRecord(11)]);
+  await wal.close();
+  assert.is(wal.fsyncCount, 2, "close syncs what the window still held");
+  assert.is(readScan(path).batch.count, 11);
+});
+
+test("failed fsync rejects that append with IO and latches every later one", async () => {
+  const path = join(fresh(), "node_7.wal");
+  let failFsync = false;
+  const wal = WalWriter.create(path, header, { fsync: "always", faults: (op) => { if (failFsync && op === "fsync") throw new Error("EIO: simulated"); } });
+  await wal.append([valueRecord(1)]);
+  failFsync = true;
+  const err = await wal.append([valueRecord(2)]).then(() => null, (e) => e);
+  assert.ok(isWaveKVError(err, "IO"), String(err));
+  assert.match(err.message, /EIO: simulated/);
+  failFsync = false; // the disk "recovers": the latch must hold anyway
+  const size = wal.size;
+  const later = await wal.append([valueRecord(3)]).then(() => null, (e) => e);
+  assert.ok(isWaveKVError(later, "IO"));
+  assert.is(wal.size, size, "a latched log writes nothing");
+  assert.ok(wal.failure);
+  await wal.close();
+});
+
+test("failed write rejects with IO, latches, and earlier appends still get their fsync", async () => {
+  const path = join(fresh(), "node_7.wal");
+  let failWrite = false;
+  const wal = WalWriter.create(path, header, { fsync: "always", faults: (op) => { if (failWrite && op === "write") throw new Error("ENOSPC: simulated"); } });
+  const first = wal.append([valueRecord(1)]);
+  const second = wal.append([valueRecord(2)]); // written, waits for the next fsync
+  failWrite = true;
+  const err = await wal.append([valueRecord(3)]).then(() => null, (e) => e);
+  assert.ok(isWaveKVError(err, "IO"));
+  await first;
+  await second;
+  failWrite = false;
+  assert.ok(isWaveKVError(await wal.append([valueRecord(4)]).then(() => null, (e) => e), "IO"));
+  await wal.close();
+  assert.equal(flatten([readScan(path).batch]), [valueRecord(1), valueRecord(2)].map(plain));
+});
+
+test("append after close rejects CLOSED", async () => {
+  const wal = WalWriter.create(join(fresh(), "node_7.wal"), header, { fsync: "never" });
+  await wal.close();
+  assert.ok(isWaveKVError(await wal.append([valueRecord(1)]).then(() => null, (e) => e), "CLOSED"));
+});
+
+test("scan: torn, zero and CRC tails are reported with no valid record after them", async () => {
+  const path = join(fresh(), "node_7.wal");
+  const wal = WalWriter.create(path, header, { fsync: "never" });
+  for (let i = 1; i <= 5; i++) await wal.append([valueRecord(i)]);
+  await wal.close();
+  const full = fs.readFileSync(path);
+  const offs = frameOffsets(full);
+  const last = offs[4]!;
+  const torn = scanWal(full.subarray(0, full.length - 3));
+  assert.ok(typeof torn !== "string" && torn.damage?.reason === "torn" && torn.damage.offset === last && torn.damage.nextValid === -1);
+  const zero = scanWal(Buffer.concat([full, Buffer.alloc(64)]));
+  assert.ok(typeof zero !== "string" && zero.damage?.reason === "zero" && zero.damage.offset === full.length && zero.batch.count === 5);
+  const flipped = Buffer.from(full);
+  flipped[full.length - 1]! ^= 0x40;
+  const crc = scanWal(flipped);
+  assert.ok(typeof crc !== "string" && crc.damage?.reason === "crc" && crc.damage.nextValid === -1 && crc.batch.count === 4);
+  const middle = Buffer.from(full);
+  middle[offs[1]! + 9]! ^= 0x01;
+  const mid = scanWal(middle);
+  assert.ok(typeof mid !== "string" && mid.damage?.offset === offs[1] && mid.damage.nextValid === offs[2], JSON.stringify(typeof mid === "string" ? mid : mid.damage));
+});
+
+test("replace: keeps the tail after `from`, puts head records first, bumps the generation, settles waiters", async () => {
+  const path = join(fresh(), "node_7.wal");
+  const wal = WalWriter.create(path, header, { fsync: "always" });
+  for (let i = 1; i <= 5; i++) await wal.append([valueRecord(i)]);
+  const from = wal.size;
+  const pending = [6, 7, 8].map((i) => wal.append([valueRecord(i)]));
+  wal.replace({ ...header, generation: 4 }, [seqMark(8)], from);
+  await Promise.all(pending);
+  await wal.append([valueRecord(9)]);
+  await wal.close();
+  const scan = readScan(path);
+  assert.is(scan.header.generation, 4);
+  assert.equal(flatten([scan.batch]), [seqMark(8), valueRecord(6), valueRecord(7), valueRecord(8), valueRecord(9)].map(plain));
+  assert.not.ok(fs.existsSync(`${path}.tmp`));
+});
+
+test("replace failing before the rename keeps the old log authoritative and writable", async () => {
+  const path = join(fresh(), "node_7.wal");
+  let fail = false;
+  const wal = WalWriter.create(path, header, { fsync: "always", faults: (op, p) => { if (fail && p.endsWith(".tmp") && op === "fsync") throw new Error("EIO: simulated"); } });
+  for (let i = 1; i <= 3; i++) await wal.append([valueRecord(i)]);
+  fail = true;
+  assert.throws(() => wal.replace({ ...header, generation: 4 }, [], WAL_HEADER_BYTES), (e: unknown) => isWaveKVError(e, "IO"));
+  assert.is(wal.failure, null, "a failed reset is not a failed append");
+  await wal.append([valueRecord(4)]);
+  await wal.close();
+  const scan = readScan(path);
+  assert.is(scan.header.generation, 3);
+  assert.is(scan.batch.count, 4);
+  assert.not.ok(fs.existsSync(`${path}.tmp`));
+});
+
+test.run();
