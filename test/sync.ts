@@ -325,6 +325,49 @@ test("a rebuilt node relearns its spent seqs; mid-bootstrap it adopts no request
   await c.close();
 });
 
+test("a refused entry in the bootstrap response does not let a rebuilt node reuse its seqs", async () => {
+  const now = 1_764_000_000_000;
+  const c = await cluster([1, 2, 3], {
+    peers: (id) => (id === 1 ? [2] : id === 2 ? [1, 3] : [2]),
+    node: (id) => id === 1 ? { clock: manualClock(now), limits: { maxClockDriftMs: 60_000 } }
+      : id === 3 ? { clock: manualClock(now + 3_600_000) }
+      : { clock: manualClock(now), limits: { maxClockDriftMs: 10 * 86_400_000 } },
+  });
+  for (let i = 0; i < 5; i++) await c.node(1).put(`k${i}`, "v");
+  await c.sync(1).syncOnce();
+  await c.node(3).put("future", "x"); // node 1 will refuse this one
+  await c.sync(3).syncOnce();
+  await c.kill(1);
+  await c.open(1);
+  await c.sync(2).syncOnce(); // node 2 learns the new uuid from the response
+  const [boot] = await c.sync(1).bootstrap();
+  assert.is(boot!.ok, true);
+  assert.is(boot!.rejected, 1);
+  assert.is(boot!.adopted, false, "R1: nothing adopted");
+  assert.ok(c.node(1).status().nextSeq > 5, `nextSeq ${c.node(1).status().nextSeq}: the peer's ack of our id is proof enough`);
+  await c.close();
+});
+
+test("a round that only retransmitted is not a quiescent one", async () => {
+  // digestCheckRounds 1: were the round counted, it would trigger the repair at once.
+  const c = await cluster([1, 2], { node: (id) => (id === 1 ? { sync: { digestCheckRounds: 1 } } : {}) });
+  await c.node(1).put("only-on-1", "v");
+  const shared = await c.node(2).put("shared", "v");
+  const envelope = (fields: { acks: Map<number, number>; entries: typeof shared[]; pushOnly?: boolean; page?: { last: boolean } }) =>
+    encodeEnvelope({ version: ENVELOPE_VERSION, senderId: 2, senderUuid: c.node(2).uuid, ...fields });
+  // Node 1 already holds node 2's entry (a push: no acks move), and believes node 2
+  // covers everything, so its request will carry nothing. (The claim rides a non-final
+  // page: node 1 records it without adopting it, so it still asks node 2 for origin 2.)
+  await c.sync(1).handle(envelope({ acks: new Map(), entries: [shared], pushOnly: true }));
+  await c.sync(1).handle(envelope({ acks: new Map([[1, 1], [2, 1]]), entries: [], page: { last: false } }));
+  assert.is(ackOf(c.node(1), 2), 0);
+  const [r] = await c.sync(1).syncOnce();
+  assert.equal([r!.sentEntries, r!.receivedEntries, r!.merged], [0, 1, 0], "node 2 resent what node 1 held");
+  assert.is(r!.digestMatch, false, "the pair is diverged");
+  assert.is(r!.repaired, false, "a retransmission is not quiescence");
+  await c.close();
+});
+
 test("adoption resumes once bootstrap has finished", async () => {
   const c = await cluster([1, 2]);
   await c.node(2).put("x", "v");

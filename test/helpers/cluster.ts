@@ -33,6 +33,8 @@ export interface ClusterOptions {
   sync?: SyncOptions;
   /** Give every member a data directory (under one temp root removed by close()). */
   durable?: boolean;
+  /** Parent of the temp root (default os.tmpdir()); /dev/shm makes fsync free. */
+  tmpRoot?: string;
   /** Peers of each member (default: every other member). */
   peers?: (id: number, all: readonly number[]) => number[];
 }
@@ -79,7 +81,7 @@ export class Cluster {
     this.#ids = ids;
     this.#opts = opts;
     this.net = opts.net instanceof MemoryNetwork ? opts.net : new MemoryNetwork(opts.net);
-    this.#root = opts.durable ? mkdtempSync(join(tmpdir(), "wavekv-cluster-")) : undefined;
+    this.#root = opts.durable ? mkdtempSync(join(opts.tmpRoot ?? tmpdir(), "wavekv-cluster-")) : undefined;
   }
 
   dirOf(id: number): string | undefined {
