@@ -112,13 +112,28 @@ function invalid(message: string): WaveKVError {
 
 // ------------------------------------------------------------------ lazy entries
 
-/** Entries of already validated bodies, materialised now (one kernel call). */
+const WORDS = DESCRIPTOR_BYTES / 4;
+
+/** The descriptors as u32 words (they are a fresh, aligned copy; re-copied if not). */
+function descriptorWords(d: Uint8Array): Uint32Array {
+  const aligned = d.byteOffset % 4 === 0 ? d : d.slice();
+  return new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >>> 2);
+}
+
+/**
+ * Entries of already validated bodies, materialised now (one kernel call). The section
+ * is copied once and every value is a view into that copy: one buffer instead of one
+ * per value (V8 gives each small `slice` its own backing store), and nothing aliases
+ * the caller's input.
+ */
 function materialise(enc: EncodedEntries): Entry[] {
   if (enc.count === 0) return [];
-  const batch = decodeRecords(enc.bytes, "bare", enc.base, enc.count);
+  const own = enc.bytes.slice();
+  const batch = decodeRecords(own, "bare", enc.base, enc.count);
+  const w = descriptorWords(batch.descriptors);
   const out = new Array<Entry>(batch.count);
-  for (let i = 0; i < batch.count; i++) {
-    const value = batch.kind(i) === RecordKind.Value ? batch.value(i) : null;
+  for (let i = 0, d = 0; i < batch.count; i++, d += WORDS) {
+    const value = w[d + 5] === RecordKind.Value ? own.subarray(w[d + 8]!, w[d + 8]! + w[d + 9]!) : null;
     out[i] = { key: batch.key(i), value, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
   }
   return out;
@@ -401,18 +416,23 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
   if (batch.count !== count || batch.stop.reason !== "end") {
     throw bad(`entries: ${batch.count} of ${count} claimed records parsed, then ${batch.stop.reason} at byte ${batch.stop.offset}`);
   }
-  const desc = new DataView(batch.descriptors.buffer, batch.descriptors.byteOffset, batch.descriptors.byteLength);
-  for (let i = 0; i < count; i++) {
-    const kind = batch.kind(i);
+  // Per entry, straight from the descriptor words (docs/ARCHITECTURE.md; no accessor
+  // calls, nothing allocated): ~0.1 µs an entry next to the kernel's decode.
+  const w = descriptorWords(batch.descriptors);
+  for (let i = 0, d = 0; i < count; i++, d += WORDS) {
+    const kind = w[d + 5]!;
     if (kind !== RecordKind.Tombstone && kind !== RecordKind.Value) throw bad(`entry ${i} has record kind ${kind}; envelopes carry only kinds 0 and 1`);
     // The wire allows 64-bit seqs and timestamps; a JS number is exact to 2^53. Merging
     // an inexact one would put acks into the state that no envelope can carry again.
-    if (!Number.isSafeInteger(batch.seq(i))) throw bad(`entry ${i} has a seq beyond 2^53 - 1`);
-    if (!Number.isSafeInteger(batch.timestamp(i))) throw bad(`entry ${i} has a timestamp beyond ±2^53`);
+    if (w[d + 3]! >= 0x200000) throw bad(`entry ${i} has a seq beyond 2^53 - 1`);
+    const tsHi = w[d + 1]! | 0;
+    if (tsHi < -0x200000 || tsHi >= 0x200000 || (tsHi === -0x200000 && w[d]! === 0)) throw bad(`entry ${i} has a timestamp beyond ±(2^53 - 1)`);
     // Keys are compared by bytes in the index and by string in JS: bytes that are not
     // UTF-8 would decode to a string whose encoding differs, splitting one key in two.
-    const keyOff = desc.getUint32(i * DESCRIPTOR_BYTES + 24, true), keyLen = desc.getUint32(i * DESCRIPTOR_BYTES + 28, true);
-    if (!isUtf8(bodies, keyOff, keyOff + keyLen)) throw bad(`entry ${i} has a key that is not valid UTF-8`);
+    const keyOff = w[d + 6]!, keyEnd = keyOff + w[d + 7]!;
+    let ascii = true;
+    for (let k = keyOff; k < keyEnd; k++) if (bodies[k]! >= 0x80) { ascii = false; break; }
+    if (!ascii && !isUtf8(bodies, keyOff, keyEnd)) throw bad(`entry ${i} has a key that is not valid UTF-8`);
   }
   attachEncoded(env, { bytes: bodies, count, base });
   return env as unknown as Envelope;

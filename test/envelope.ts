@@ -192,6 +192,10 @@ test("entries must parse exactly: count, kinds 0/1, no trailing bytes, exact num
   for (const kind of [RecordKind.AddPeer, RecordKind.RemovePeer, RecordKind.SeqMark]) badEnvelope(env(1, body(kind)), /kind/);
   badEnvelope(env(1, body(RecordKind.Value, "k", 2 ** 53)), /seq beyond/);
   assert.is(decodeEnvelope(env(1, body(RecordKind.Value, "k", 2 ** 53 - 1))).entries[0]!.seq, 2 ** 53 - 1);
+  for (const ts of [2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 32, -(2 ** 32), -1]) {
+    assert.is(decodeEnvelope(env(1, body(RecordKind.Value, "k", 1, ts))).entries[0]!.timestamp, ts, `timestamp ${ts}`);
+  }
+  for (const ts of [2 ** 53, -(2 ** 53), 2 ** 60]) badEnvelope(env(1, body(RecordKind.Value, "k", 1, ts)), /timestamp beyond/);
   badEnvelope(env(1, body(RecordKind.Value, new Uint8Array([0x6b, 0xff]))), /UTF-8/);
   badEnvelope(env(1, body(RecordKind.Value, new Uint8Array([0xed, 0xa0, 0x80]))), /UTF-8/); // a surrogate
   badEnvelope(env(1, body(RecordKind.Value, new Uint8Array([0xc0, 0xaf]))), /UTF-8/); // overlong "/"
