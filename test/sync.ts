@@ -436,6 +436,26 @@ test("auto-discovery: a request from an unknown sender makes it a peer", async (
   await c.close();
 });
 
+test("a response from the wrong node, or a push acknowledgement, fails the round with nothing adopted", async () => {
+  const c = await cluster([1, 2, 3]);
+  await c.node(3).put("from-3", "v");
+  // Misrouting: requests for 2 reach 3, which answers as itself.
+  const misrouted: Transport = { request: (peer, body) => (peer === 2 ? c.sync(3).handle(body) : Promise.reject(new Error("down"))) };
+  const wrong = new SyncManager(c.node(1), misrouted, { onWarning: () => undefined });
+  const r2 = (await wrong.syncOnce()).find((r) => r.peer === 2)!;
+  assert.is(r2.ok, false);
+  assert.match(r2.error!.message, /answered by node 3/);
+  assert.is(c.node(1).get("from-3"), undefined, "nothing from the wrong node was merged");
+  assert.is(ackOf(c.node(1), 3), 0);
+  // A push acknowledgement where a sync response belongs.
+  const pushAck: Transport = { request: async () => encodeEnvelope({ version: ENVELOPE_VERSION, senderId: 2, senderUuid: c.node(2).uuid, acks: new Map([[2, 9]]), entries: [], pushOnly: true }) };
+  const [r] = await new SyncManager(c.node(1), pushAck, { onWarning: () => undefined }).syncOnce();
+  assert.is(r!.ok, false);
+  assert.match(r!.error!.message, /push acknowledgement/);
+  assert.is(ackOf(c.node(1), 2), 0);
+  await c.close();
+});
+
 test("a paged delta converges in one round of several pages", async () => {
   const c = await cluster([1, 2], { node: { sync: { maxDeltaEntries: 10 } } });
   for (let i = 0; i < 95; i++) await c.node(2).put(`k${i}`, "v");
