@@ -20,6 +20,38 @@ export interface Row {
   target?: string;
   met?: boolean;
   note?: string;
+  /** Smaller is better (times, bytes); default: inferred from the unit (see `lowerIsBetter`). */
+  lower?: boolean;
+  /** Not measured in this run: where the figure comes from (e.g. upstream Rust, TOOLCHAIN.md). */
+  reference?: string;
+  /** The bench module that produced the row (set by bench/index.ts). */
+  module?: string;
+}
+
+/** Times, sizes and bytes: smaller wins. Rates (`…/s`) and ratios: larger wins. */
+export function lowerIsBetter(r: Row): boolean {
+  if (r.lower !== undefined) return r.lower;
+  return !/\/s$/.test(r.unit) && r.unit !== "x" && r.unit !== "GB/s";
+}
+
+/**
+ * Parses a target such as ">= 0.30x", "<= 1.10x" (compared with `ratio`) or
+ * ">= 4 GB/s" (compared with `value`, same unit) and says whether the row meets it.
+ * Returns undefined when the row lacks what the target compares.
+ */
+export function meetsTarget(r: Row): boolean | undefined {
+  const m = /^\s*(>=|<=|≥|≤)\s*([0-9.]+)\s*(x|.*)$/.exec(r.target ?? "");
+  if (!m) return undefined;
+  const want = Number(m[2]);
+  const atLeast = m[1] === ">=" || m[1] === "≥";
+  const got = m[3] === "x" ? r.ratio : m[3]!.trim() === "" || m[3]!.trim() === r.unit ? r.value : undefined;
+  if (got === undefined || !Number.isFinite(got)) return undefined;
+  return atLeast ? got >= want : got <= want;
+}
+
+/** Fills `met` where a module gave a target but left the verdict out. */
+export function withVerdicts(rows: Row[]): Row[] {
+  return rows.map((r) => (r.target === undefined || r.met !== undefined ? r : { ...r, met: meetsTarget(r) }));
 }
 
 export type BenchFn = (opts: { quick: boolean; onProgress?: (msg: string) => void }) => Promise<Row[]>;
@@ -34,7 +66,7 @@ export function machine(): string {
   return `${c.length} x ${c[0]?.model?.trim() ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${process.arch}`;
 }
 
-function fmt(v: number): string {
+export function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a >= 1e9) return (v / 1e9).toFixed(2) + " G";
@@ -56,16 +88,30 @@ export function withRatios(rows: Row[]): Row[] {
 
 export function formatTable(rows: Row[]): string {
   const head = ["group", "case", "value", "unit", "vs", "ratio", "target"];
-  const body = rows.map((r) => [r.group, r.name, fmt(r.value), r.unit, r.baseline ?? "", r.ratio === undefined ? "" : r.ratio.toFixed(2) + "x", r.target ? `${r.target} ${r.met ? "✓" : "✗"}` : ""]);
+  const body = rows.map((r) => [r.group, r.name, fmt(r.value), r.unit, r.baseline ?? "", r.ratio === undefined ? "" : r.ratio.toFixed(2) + "x", r.target ? `${r.target} ${r.met === undefined ? "?" : r.met ? "✓" : "✗"}` : ""]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 2 || i === 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ");
   return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
-export function writeResults(rows: Row[], dir: string): string {
+/** One runtime's run, as written to `bench/results/<runtime>.json`. */
+export interface ResultsFile {
+  runtime: string;
+  machine: string;
+  date: string;
+  quick?: boolean;
+  /** Wall time of the whole suite, seconds. */
+  seconds?: number;
+  /** Modules that failed or were missing, with the reason. */
+  problems?: string[];
+  rows: Row[];
+}
+
+export function writeResults(rows: Row[], dir: string, extra: Partial<ResultsFile> = {}): string {
   mkdirSync(dir, { recursive: true });
   const runtime = runtimeName();
   const file = join(dir, `${runtime.split(" ")[0]}.json`);
-  writeFileSync(file, JSON.stringify({ runtime, machine: machine(), date: new Date().toISOString(), rows }, null, 2) + "\n");
+  const out: ResultsFile = { runtime, machine: machine(), date: new Date().toISOString(), ...extra, rows };
+  writeFileSync(file, JSON.stringify(out, null, 2) + "\n");
   return file;
 }

@@ -1,0 +1,175 @@
+/**
+ * Replication bytes and time: bootstrap of a 100k-key store into an empty replica and an
+ * incremental sync of 1k changes, wavekv envelopes against Yjs state-vector sync and
+ * Automerge sync messages, on the same keys and values (100 incompressible bytes each).
+ *
+ *   const rows = await runSyncPeers({ quick: true, onProgress: console.error });
+ *
+ * wavekv is timed over what goes on a wire: `prepareSync` → encode → decode →
+ * `handleEnvelope` → encode → decode → `applyEnvelope`, every page of the round (default
+ * paging), digest included. Automerge is capped (see `amKeys`): it is the slowest here
+ * by two orders of magnitude, and its row names say how many keys it carried.
+ */
+import * as Automerge from "@automerge/automerge";
+import * as Y from "yjs";
+import { decodeEnvelope, encodeEnvelope } from "../src/envelope.js";
+import { Node } from "../src/node.js";
+import { benchKeys, benchValues, payloadBytes, rate } from "./measure.js";
+import type { BenchFn, Row } from "./report.js";
+
+export const BOOT_BYTES = "bootstrap bytes (100k keys)";
+export const BOOT_TIME = "bootstrap time (100k keys)";
+export const INC_BYTES = "incremental sync bytes (1k changes)";
+export const INC_TIME = "incremental sync time (1k changes)";
+const RAW = "raw key+value payload";
+const VALUE_BYTES = 100;
+
+interface RoundStats { bytes: number; pages: number; ms: number; applyMs: number; respondMs: number; merged: number }
+
+/** One full round, requester `a` pulling from responder `b`, every page, over encoded bytes. */
+function round(a: Node, b: Node): RoundStats {
+  const s: RoundStats = { bytes: 0, pages: 0, ms: 0, applyMs: 0, respondMs: 0, merged: 0 };
+  const t0 = performance.now();
+  for (;;) {
+    const req = encodeEnvelope(a.prepareSync(b.id));
+    const t1 = performance.now();
+    const resp = encodeEnvelope(b.handleEnvelope(decodeEnvelope(req)));
+    const t2 = performance.now();
+    const out = a.applyEnvelope(decodeEnvelope(resp));
+    s.applyMs += performance.now() - t2;
+    s.respondMs += t2 - t1;
+    s.bytes += req.length + resp.length;
+    s.pages++;
+    s.merged += out.merged;
+    if (out.rejected > 0) throw new Error(`sync bench: ${out.rejected} entries rejected: ${out.reasons.join("; ")}`);
+    if (!out.more) break;
+  }
+  s.ms = performance.now() - t0;
+  return s;
+}
+
+type AmDoc = Automerge.Doc<Record<string, Uint8Array>>;
+
+/** Automerge's sync protocol between two in-process peers until neither has a message. */
+function amSync(a: AmDoc, b: AmDoc, sa: Automerge.SyncState, sb: Automerge.SyncState) {
+  let bytes = 0;
+  let messages = 0;
+  for (;;) {
+    let m1: Uint8Array | null;
+    let m2: Uint8Array | null;
+    [sa, m1] = Automerge.generateSyncMessage(a, sa);
+    if (m1) { bytes += m1.length; messages++; [b, sb] = Automerge.receiveSyncMessage(b, sb, m1); }
+    [sb, m2] = Automerge.generateSyncMessage(b, sb);
+    if (m2) { bytes += m2.length; messages++; [a, sa] = Automerge.receiveSyncMessage(a, sa, m2); }
+    if (!m1 && !m2) return { a, b, sa, sb, bytes, messages };
+  }
+}
+
+export const runSyncPeers: BenchFn = async ({ quick, onProgress }) => {
+  const n = quick ? 20_000 : 100_000;
+  const changes = 1_000;
+  const amKeys = quick ? 5_000 : 20_000;
+  const keys = benchKeys(n);
+  const values = benchValues(n, VALUE_BYTES, 11);
+  const changed = benchValues(changes, VALUE_BYTES, 12);
+  // Overwrites of existing keys spread over the key space (the issue's "1k changes").
+  const changedKeys = Array.from({ length: changes }, (_, i) => keys[Math.floor((i * n) / changes)]!);
+  const raw = payloadBytes(keys, VALUE_BYTES);
+  const rawChanges = payloadBytes(changedKeys, VALUE_BYTES);
+  const label = n === 100_000 ? "" : ` (quick: ${n / 1000}k keys)`;
+  const rows: Row[] = [];
+  const say = (m: string) => onProgress?.(`sync peers: ${m}`);
+
+  // ---- wavekv: A holds n keys, B is empty and pulls
+  const a = await Node.open({ id: 1, onWarning: () => undefined });
+  for (let i = 0; i < n; i++) await a.put(keys[i]!, values[i]!);
+  const b = await Node.open({ id: 2, peers: [1], onWarning: () => undefined });
+  const boot = round(b, a);
+  if (b.size !== n || b.digest() !== a.digest()) throw new Error(`sync bench: bootstrap left ${b.size}/${n} keys, digests ${b.digest() === a.digest() ? "equal" : "differ"}`);
+  say(`wavekv bootstrap ${boot.ms.toFixed(0)} ms, ${boot.pages} pages, ${(boot.bytes / n).toFixed(1)} B/key`);
+  for (let i = 0; i < changes; i++) await a.put(changedKeys[i]!, changed[i]!);
+  const inc = round(b, a);
+  if (inc.merged !== changes || b.digest() !== a.digest()) throw new Error(`sync bench: incremental merged ${inc.merged}/${changes}`);
+  say(`wavekv incremental ${inc.ms.toFixed(1)} ms, ${inc.bytes} B`);
+  await a.close();
+  await b.close();
+
+  // ---- Yjs: one Y.Map, one transaction per set (as an application writes)
+  const ya = new Y.Doc();
+  const ymap = ya.getMap<Uint8Array>("kv");
+  for (let i = 0; i < n; i++) ymap.set(keys[i]!, values[i]!);
+  let t = performance.now();
+  const yFull = Y.encodeStateAsUpdate(ya);
+  const yEncodeMs = performance.now() - t;
+  const yb = new Y.Doc();
+  t = performance.now();
+  Y.applyUpdate(yb, yFull);
+  const yApplyMs = performance.now() - t;
+  // State-vector sync into another empty replica: B's vector → A's diff → B applies.
+  const yc = new Y.Doc();
+  t = performance.now();
+  const svEmpty = Y.encodeStateVector(yc);
+  const yDiff = Y.encodeStateAsUpdate(ya, svEmpty);
+  Y.applyUpdate(yc, yDiff);
+  const ySvMs = performance.now() - t;
+  const ySvBytes = svEmpty.length + yDiff.length;
+  say(`Yjs full update ${yFull.length} B, encode ${yEncodeMs.toFixed(0)} ms, apply ${yApplyMs.toFixed(0)} ms`);
+  for (let i = 0; i < changes; i++) ymap.set(changedKeys[i]!, changed[i]!);
+  t = performance.now();
+  const sv = Y.encodeStateVector(yb);
+  const yInc = Y.encodeStateAsUpdate(ya, sv);
+  Y.applyUpdate(yb, yInc);
+  const yIncMs = performance.now() - t;
+  const yIncBytes = sv.length + yInc.length;
+  say(`Yjs incremental ${yIncBytes} B, ${yIncMs.toFixed(1)} ms`);
+
+  // ---- Automerge: capped; one change holding every put (per-put changes are O(keys) each)
+  let am = Automerge.change(Automerge.init<Record<string, Uint8Array>>(), (d) => { for (let i = 0; i < amKeys; i++) d[keys[i]!] = values[i]!; });
+  const amRaw = payloadBytes(keys.slice(0, amKeys), VALUE_BYTES);
+  t = performance.now();
+  const amBoot = amSync(am, Automerge.init(), Automerge.initSyncState(), Automerge.initSyncState());
+  const amBootMs = performance.now() - t;
+  say(`Automerge bootstrap of ${amKeys} keys: ${amBootMs.toFixed(0)} ms, ${amBoot.bytes} B`);
+  const amChangedKeys = Array.from({ length: changes }, (_, i) => keys[Math.floor((i * amKeys) / changes)]!);
+  am = Automerge.change(amBoot.a, (d) => { for (let i = 0; i < changes; i++) d[amChangedKeys[i]!] = changed[i]!; });
+  t = performance.now();
+  const amInc = amSync(am, amBoot.b, amBoot.sa, amBoot.sb);
+  const amIncMs = performance.now() - t;
+  const amSave = Automerge.save(amBoot.a).length;
+  say(`Automerge incremental ${amInc.bytes} B, ${amIncMs.toFixed(1)} ms`);
+
+  // ---- bootstrap bytes, per key, against the raw payload
+  const perKey = (bytes: number, keysCarried: number) => bytes / keysCarried;
+  const g1 = BOOT_BYTES + label;
+  rows.push({ group: g1, name: RAW, value: raw / n, unit: "B/key", note: `${n} keys: UTF-8 key + ${VALUE_BYTES}-byte value` });
+  rows.push({ group: g1, name: "wavekv envelopes (request + response pages)", value: perKey(boot.bytes, n), unit: "B/key", baseline: RAW, target: "<= 1.10x", note: `${boot.pages} pages, ${boot.bytes} B` });
+  rows.push({ group: g1, name: "Yjs encodeStateAsUpdate (full)", value: perKey(yFull.length, n), unit: "B/key", baseline: RAW, note: `${yFull.length} B` });
+  rows.push({ group: g1, name: "Yjs state-vector sync (vector + update)", value: perKey(ySvBytes, n), unit: "B/key", baseline: RAW });
+  rows.push({ group: g1, name: `Automerge sync messages (${amKeys / 1000}k keys)`, value: perKey(amBoot.bytes, amKeys), unit: "B/key", baseline: RAW, ratio: perKey(amBoot.bytes, amKeys) / (amRaw / amKeys), note: `${amBoot.messages} messages; capped at ${amKeys} keys (one change holding all puts)` });
+  rows.push({ group: g1, name: `Automerge save() (${amKeys / 1000}k keys)`, value: perKey(amSave, amKeys), unit: "B/key", baseline: RAW, ratio: perKey(amSave, amKeys) / (amRaw / amKeys), note: "the compressed document, for reference" });
+  rows.push({ group: g1, name: "wavekv ÷ Yjs full update", value: boot.bytes / yFull.length, unit: "x", ratio: boot.bytes / yFull.length, lower: true, target: "<= 1.00x" });
+
+  // ---- bootstrap time, as keys/s so capped contenders compare
+  const g2 = BOOT_TIME + label;
+  const YAPPLY = "Yjs applyUpdate into an empty doc";
+  rows.push({ group: g2, name: YAPPLY, value: rate(n, yApplyMs), unit: "keys/s", note: `${yApplyMs.toFixed(1)} ms` });
+  rows.push({ group: g2, name: "wavekv decode + apply into an empty node", value: rate(n, boot.applyMs), unit: "keys/s", baseline: YAPPLY, target: ">= 1.00x", note: `${boot.applyMs.toFixed(1)} ms over ${boot.pages} pages` });
+  rows.push({ group: g2, name: "wavekv whole round (both sides, encode + decode)", value: rate(n, boot.ms), unit: "keys/s", baseline: YAPPLY, note: `${boot.ms.toFixed(1)} ms; responder ${boot.respondMs.toFixed(1)} ms (delta, encode, digest)` });
+  rows.push({ group: g2, name: "Yjs encodeStateAsUpdate + applyUpdate", value: rate(n, yEncodeMs + yApplyMs), unit: "keys/s", baseline: YAPPLY, note: `${(yEncodeMs + yApplyMs).toFixed(1)} ms` });
+  rows.push({ group: g2, name: "Yjs state-vector sync", value: rate(n, ySvMs), unit: "keys/s", baseline: YAPPLY, note: `${ySvMs.toFixed(1)} ms` });
+  rows.push({ group: g2, name: `Automerge sync (${amKeys / 1000}k keys)`, value: rate(amKeys, amBootMs), unit: "keys/s", baseline: YAPPLY, note: `${amBootMs.toFixed(0)} ms for ${amKeys} keys` });
+
+  // ---- incremental: bytes per change against the changes' raw payload
+  const g3 = INC_BYTES + (label ? ` on ${n / 1000}k keys` : "");
+  const RAWC = "raw payload of the changes";
+  rows.push({ group: g3, name: RAWC, value: rawChanges / changes, unit: "B/change" });
+  rows.push({ group: g3, name: "wavekv round (request + response)", value: inc.bytes / changes, unit: "B/change", baseline: RAWC, target: "<= 1.10x", note: `${inc.bytes} B in ${inc.pages} page(s): proportional to the changes, not to the ${n / 1000}k keys` });
+  rows.push({ group: g3, name: "Yjs state-vector sync", value: yIncBytes / changes, unit: "B/change", baseline: RAWC, note: `${yIncBytes} B` });
+  rows.push({ group: g3, name: `Automerge sync (on ${amKeys / 1000}k keys)`, value: amInc.bytes / changes, unit: "B/change", baseline: RAWC, note: `${amInc.bytes} B, ${amInc.messages} messages` });
+
+  const g4 = INC_TIME + (label ? ` on ${n / 1000}k keys` : "");
+  rows.push({ group: g4, name: "Yjs state-vector sync", value: yIncMs, unit: "ms" });
+  rows.push({ group: g4, name: "wavekv round", value: inc.ms, unit: "ms", baseline: "Yjs state-vector sync", note: `responder ${inc.respondMs.toFixed(1)} ms (delta, encode, full-state digest), requester ${inc.applyMs.toFixed(1)} ms` });
+  rows.push({ group: g4, name: `Automerge sync (on ${amKeys / 1000}k keys)`, value: amIncMs, unit: "ms", baseline: "Yjs state-vector sync" });
+  return rows;
+};

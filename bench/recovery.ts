@@ -1,0 +1,142 @@
+/**
+ * Recovery: `Node.open` of a directory holding a 1M-record WAL, and of one holding a
+ * 1M-key snapshot, against the plain-JS floor of the same bytes — read the file, split
+ * it into framed records (docs/FORMAT.md §2), check every CRC with the TS slicing-by-8
+ * twin — and against that floor plus rebuilding a `Map` of entries (what any JS store
+ * must at least do).
+ *
+ *   node --import tsx bench/recovery.ts [--quick]      bun bench/recovery.ts [--quick]
+ */
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { crc32Reference } from "../src/crc.js";
+import { Node } from "../src/node.js";
+import { benchKey, benchValues, best } from "./measure.js";
+import { formatTable, withRatios, withVerdicts, type BenchFn, type Row } from "./report.js";
+
+const WAL_HEADER = 32;
+const SNAPSHOT_HEADER = 64;
+
+/** Read + split + CRC: the least any reader of these bytes does. Returns the record count. */
+function floorScan(path: string, header: number): number {
+  const buf = readFileSync(path);
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  let off = header;
+  let n = 0;
+  while (off + 8 <= bytes.length) {
+    const len = dv.getUint32(off, true);
+    const crc = dv.getUint32(off + 4, true);
+    if (len === 0 || off + 8 + len > bytes.length) break;
+    if (crc32Reference(bytes.subarray(off + 8, off + 8 + len)) !== crc) throw new Error(`floor: bad CRC at ${off}`);
+    off += 8 + len;
+    n++;
+  }
+  return n;
+}
+
+/** The floor plus decoding each body (FORMAT §1) into a `Map<string, entry>`, LWW by arrival. */
+function floorRebuild(path: string, header: number): Map<string, { value: Uint8Array | null; timestamp: number; node: number; seq: number }> {
+  const buf = readFileSync(path);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  const base = header === WAL_HEADER ? Number(dv.getBigInt64(12, true)) : Number(dv.getBigInt64(16, true));
+  const map = new Map<string, { value: Uint8Array | null; timestamp: number; node: number; seq: number }>();
+  let off = header;
+  while (off + 8 <= buf.length) {
+    const len = dv.getUint32(off, true);
+    const crc = dv.getUint32(off + 4, true);
+    if (len === 0 || off + 8 + len > buf.length) break;
+    const body = off + 8;
+    if (crc32Reference(buf.subarray(body, body + len)) !== crc) throw new Error(`floor: bad CRC at ${off}`);
+    let p = body;
+    const varu = (): number => {
+      let v = 0;
+      let mul = 1;
+      for (;;) {
+        const b = buf[p++]!;
+        v += (b & 0x7f) * mul;
+        if (b < 0x80) return v;
+        mul *= 128;
+      }
+    };
+    const kind = buf[p++]!;
+    const node = varu();
+    const seq = varu();
+    const z = varu();
+    const timestamp = base + (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+    const keyLen = varu();
+    const key = buf.toString("utf8", p, p + keyLen);
+    p += keyLen;
+    let value: Uint8Array | null = null;
+    if (kind === 1) {
+      const valueLen = varu();
+      value = buf.subarray(p, p + valueLen);
+    }
+    if (kind <= 1) map.set(key, { value, timestamp, node, seq });
+    off = body + len;
+  }
+  return map;
+}
+
+export const runRecoveryBenchmarks: BenchFn = async ({ quick, onProgress }) => {
+  const n = quick ? 100_000 : 1_000_000;
+  const reps = quick ? 1 : 2;
+  const label = quick ? `${n / 1000}k` : "1M";
+  const root = mkdtempSync(join(tmpdir(), "wavekv-bench-recovery-"));
+  const rows: Row[] = [];
+  const say = (m: string) => onProgress?.(`recovery: ${m}`);
+  try {
+    // ---- build: n distinct keys written through a node, no snapshot, no fsync
+    const walDir = join(root, "wal");
+    const values = benchValues(n, 100, 21);
+    let t = performance.now();
+    const writer = await Node.open({ id: 1, dir: walDir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER, limits: { maxKeys: n + 1 }, onWarning: () => undefined });
+    for (let i = 0; i < n; i++) await writer.put(benchKey(i), values[i]!);
+    await writer.close();
+    say(`wrote ${n} WAL records in ${(performance.now() - t).toFixed(0)} ms`);
+    const snapDir = join(root, "snap");
+    cpSync(walDir, snapDir, { recursive: true });
+    t = performance.now();
+    const snapper = await Node.open({ id: 1, dir: snapDir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER, limits: { maxKeys: n + 1 }, onWarning: () => undefined });
+    await snapper.persist();
+    await snapper.close();
+    say(`wrote a ${n}-key snapshot in ${(performance.now() - t).toFixed(0)} ms`);
+    const file = (dir: string, suffix: string) => join(dir, readdirSync(dir).find((f) => f.endsWith(suffix))!);
+    const walFile = file(walDir, ".wal");
+    const snapFile = file(snapDir, ".snapshot");
+
+    const open = async (dir: string) => {
+      const node = await Node.open({ id: 1, dir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER, limits: { maxKeys: n + 1 }, onWarning: () => undefined });
+      const size = node.size;
+      await node.close();
+      if (size !== n) throw new Error(`recovery: opened ${size} of ${n} keys`);
+    };
+    const cases = [
+      { group: `recovery: ${label}-record WAL`, dir: walDir, path: walFile, header: WAL_HEADER, what: "WAL" },
+      { group: `recovery: ${label}-key snapshot`, dir: snapDir, path: snapFile, header: SNAPSHOT_HEADER, what: "snapshot" },
+    ];
+    for (const c of cases) {
+      let count = 0;
+      const floorMs = await best(() => { count = floorScan(c.path, c.header); }, reps + 1);
+      if (count < n) throw new Error(`recovery floor: ${count} records in ${c.path}`);
+      let mapSize = 0;
+      const rebuildMs = await best(() => { mapSize = floorRebuild(c.path, c.header).size; }, reps);
+      if (mapSize !== n) throw new Error(`recovery floor: rebuilt ${mapSize} of ${n}`);
+      const openMs = await best(() => open(c.dir), reps);
+      say(`${c.what}: floor ${floorMs.toFixed(0)} ms, floor + Map ${rebuildMs.toFixed(0)} ms, Node.open ${openMs.toFixed(0)} ms`);
+      const FLOOR = "plain JS: read + split + CRC (floor)";
+      rows.push({ group: c.group, name: FLOOR, value: floorMs, unit: "ms", note: `${count} framed records; TS slicing-by-8 CRC` });
+      rows.push({ group: c.group, name: "Node.open", value: openMs, unit: "ms", baseline: FLOOR, target: "<= 1.50x", note: `${n} keys live after open` });
+      rows.push({ group: c.group, name: "plain JS: floor + decode into a Map", value: rebuildMs, unit: "ms", baseline: FLOOR, note: "what any JS store must at least do" });
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  return withVerdicts(withRatios(rows));
+};
+
+if ((import.meta as { main?: boolean }).main ?? process.argv[1]?.endsWith("recovery.ts")) {
+  const rows = await runRecoveryBenchmarks({ quick: process.argv.includes("--quick"), onProgress: (m) => console.error(m) });
+  console.log(formatTable(rows));
+}
