@@ -199,7 +199,13 @@ export class WalWriter {
     if (this.#closed) return Promise.reject(new WaveKVError("CLOSED", `${this.path} is closed; reopen the node`));
     if (this.#failure) return Promise.reject(this.#failure);
     if (records.length === 0) return Promise.resolve();
-    const bytes = encodeRecords(records, "framed", this.#header.base);
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeRecords(records, "framed", this.#header.base);
+    } catch (e) {
+      // A record the format cannot carry: nothing was written, nothing is latched.
+      return Promise.reject(new WaveKVError("INVALID_ARGUMENT", `cannot log these records: ${(e as Error).message}`, { cause: e }));
+    }
     try {
       this.#faults?.("write", this.path);
       writeFully(this.#fd, bytes, this.#written);

@@ -142,6 +142,18 @@ test("failed write rejects with IO, latches, and earlier appends still get their
   assert.equal(flatten([readScan(path).batch]), [valueRecord(1), valueRecord(2)].map(plain));
 });
 
+test("a record the format cannot carry rejects INVALID_ARGUMENT, writes nothing, latches nothing", async () => {
+  const wal = WalWriter.create(join(fresh(), "node_7.wal"), header, { fsync: "never" });
+  const size = wal.size;
+  const bad = { kind: 1, key: "k", value: null, timestamp: 0, node: 1, seq: 1 } as const;
+  const err = await wal.append([valueRecord(1), bad]).then(() => null, (e) => e);
+  assert.ok(isWaveKVError(err, "INVALID_ARGUMENT"), String(err));
+  assert.is(wal.size, size);
+  assert.is(wal.failure, null);
+  await wal.append([valueRecord(2)]);
+  await wal.close();
+});
+
 test("append after close rejects CLOSED", async () => {
   const wal = WalWriter.create(join(fresh(), "node_7.wal"), header, { fsync: "never" });
   await wal.close();
