@@ -22,7 +22,7 @@
  * Bucket (u64): hash32 << 32 | slot + 1 (0 = empty); linear probing, load ≤ 1/2.
  * Undo record (40 B): slot u32 | origin u32 (0 existing, 1 free list, 2 new) | prior 32 B.
  */
-import { MAILBOX, MB_COUNT, MB_PREV, MB_U64, R_OUT, R_REFUSED, ensureRegion, grownSize } from "./layout";
+import { MAILBOX, MB_COUNT, MB_PREV, MB_U64, R_OUT, R_REFUSED, SCRATCH, ensureRegion, grownSize } from "./layout";
 import { DESC_BYTES } from "./codec";
 
 @unmanaged class Handle {
@@ -292,6 +292,29 @@ export function indexFree(p: usize): void {
   heap.free(p);
 }
 
+/** Entries hashed ahead of their decision; their buckets are touched together. */
+const GROUP: u32 = 8;
+const HASHES: usize = SCRATCH + 128; // GROUP × u32
+let prefetchSink: u32 = 0;
+
+/**
+ * Hashes entries [from, to) into HASHES and loads each one's home bucket. The loads are
+ * independent, so their cache misses overlap (memory-level parallelism) instead of
+ * being paid one by one inside the probe loop; WASM has no prefetch instruction.
+ */
+function hashAhead(h: Handle, inp: usize, desc: usize, from: u32, to: u32): u32 {
+  const table = <usize>h.table;
+  const mask = h.mask;
+  let sink: u32 = 0;
+  for (let i = from; i < to; i++) {
+    const d = desc + <usize>i * DESC_BYTES;
+    const hash = hashKey(inp + <usize>load<u32>(d, 24), <usize>load<u32>(d, 28));
+    store<u32>(HASHES + (<usize>(i - from) << 2), hash);
+    sink ^= load<u32>(table + (<usize>(hash & mask) << 3), 4);
+  }
+  return sink;
+}
+
 /**
  * Decides n entries (descriptors at `desc`, key offsets relative to `inp`) in order and
  * applies winners tentatively with undo records. Winners (entry, slot, prev) go to
@@ -311,7 +334,9 @@ export function merge(p: usize, inp: usize, desc: usize, n: u32, skip: usize, ma
   let refused = ensureRegion(R_REFUSED, refCap << 2, false);
   let nw: usize = 0;
   let nr: usize = 0;
+  let sink: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
+    if ((i & (GROUP - 1)) == 0) sink ^= hashAhead(h, inp, desc, i, min(n, i + GROUP));
     const d = desc + <usize>i * DESC_BYTES;
     const kind = load<u32>(d, 20);
     const keyLen = <usize>load<u32>(d, 28);
@@ -333,7 +358,7 @@ export function merge(p: usize, inp: usize, desc: usize, n: u32, skip: usize, ma
       continue;
     }
     const key = inp + <usize>load<u32>(d, 24);
-    const hash = hashKey(key, keyLen);
+    const hash = load<u32>(HASHES + (<usize>(i & (GROUP - 1)) << 2));
     let slot = lookup(h, key, keyLen, hash);
     const node = load<u32>(d, 16);
     const seq = load<u64>(d, 8);
@@ -357,6 +382,7 @@ export function merge(p: usize, inp: usize, desc: usize, n: u32, skip: usize, ma
     store<u32>(out + (nw << 2), prev, 8);
     nw += 3;
   }
+  prefetchSink = sink;
   store<u32>(MAILBOX + MB_COUNT, <u32>nr);
   return <i32>(nw / 3);
 }

@@ -162,6 +162,7 @@ class ReferenceMergeIndex implements MergeIndex {
   #disposed = false;
 
   get size(): number {
+    this.#live();
     return this.#size;
   }
 
