@@ -18,7 +18,12 @@ export function loadResults(dir: string): ResultsFile[] {
   if (!existsSync(dir)) return [];
   const files = readdirSync(dir).filter((f) => f.endsWith(".json"));
   const rank = (f: string) => { const i = RUNTIME_ORDER.indexOf(basename(f, ".json")); return i < 0 ? 99 : i; };
-  return files.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")) as ResultsFile);
+  return files.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).map((f) => {
+    const file = JSON.parse(readFileSync(join(dir, f), "utf8")) as ResultsFile;
+    // JSON has no NaN: a figure that could not be measured comes back as null.
+    file.rows = file.rows.map((r) => ({ ...r, value: r.value ?? NaN, ratio: r.ratio ?? undefined }));
+    return file;
+  });
 }
 
 function slug(s: string): string {

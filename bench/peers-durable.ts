@@ -64,6 +64,9 @@ function countFsyncs(): { count(): number; restore(): void } | null {
   return { count: () => n, restore: () => { cjs.fdatasync = original; syncBuiltinESMExports(); } };
 }
 
+const mean = (xs: { rate: number }[]) => (xs.length ? xs.reduce((a, x) => a + x.rate, 0) / xs.length : NaN);
+const range = (xs: { rate: number }[]) => `${Math.min(...xs.map((x) => x.rate)).toFixed(0)}–${Math.max(...xs.map((x) => x.rate)).toFixed(0)}`;
+
 export const runDurablePeers: BenchFn = async ({ quick, onProgress }) => {
   const boxMs = quick ? 400 : 1_500;
   const root = mkdtempSync(join(tmpdir(), "wavekv-bench-durable-"));
@@ -101,17 +104,22 @@ export const runDurablePeers: BenchFn = async ({ quick, onProgress }) => {
     })();
     progress("raw write, no fsync", writeOnly);
 
-    // ---- SQLite, one transaction per put
-    const sqlite = async (sync: "FULL" | "NORMAL") => {
-      const { db, driver } = await openSqlite(join(freshDir(), "kv.db"), sync);
+    // ---- SQLite, one transaction per put. FULL is sampled again around each wavekv
+    // "always" case (same database, kept open), like the floor.
+    const full = await openSqlite(join(freshDir(), "kv.db"), "FULL");
+    const insFull = full.db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
+    let fullKeys = 0;
+    const sqlFullSample = async (ms: number) => throughput(1, ms, () => insFull.run(benchKey(fullKeys++), value(fullKeys)));
+    const sqlFullSamples = [await sqlFullSample(boxMs)];
+    progress(`${full.driver} FULL`, sqlFullSamples[0]!);
+    const sqlNormal = await (async () => {
+      const { db, driver } = await openSqlite(join(freshDir(), "kv.db"), "NORMAL");
       const ins = db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
-      const r = await throughput(1, sync === "FULL" ? boxMs : boxMs / 2, (i) => ins.run(benchKey(i), value(i)));
+      const r = await throughput(1, boxMs / 2, (i) => ins.run(benchKey(i), value(i)));
       db.close();
-      progress(`${driver} ${sync}`, r);
+      progress(`${driver} NORMAL`, r);
       return { ...r, driver };
-    };
-    const sqlFull = await sqlite("FULL");
-    const sqlNormal = await sqlite("NORMAL");
+    })();
 
     // ---- lmdb: putSync commits (and syncs) one transaction per put; put() batches
     const { open } = await import("lmdb");
@@ -129,15 +137,18 @@ export const runDurablePeers: BenchFn = async ({ quick, onProgress }) => {
     const counter = countFsyncs();
     const wavekv = async (workers: number, policy: "always" | { intervalMs: number }) => {
       const node = await Node.open({ id: 1, dir: freshDir(), fsync: policy, snapshotWalBytes: 1 << 30, onWarning: () => undefined });
-      const around = policy === "always" ? [floorSample(boxMs / 3)] : [];
+      const durable = policy === "always";
+      const around = durable ? [floorSample(boxMs / 4)] : [];
+      const sqlAround = durable ? [await sqlFullSample(boxMs / 4)] : [];
       const before = counter?.count() ?? 0;
       const r = await throughput(workers, boxMs, (i) => node.put(benchKey(i), value(i)));
       const fsyncs = (counter?.count() ?? 0) - before;
-      if (policy === "always") around.push(floorSample(boxMs / 3));
+      if (durable) { sqlAround.push(await sqlFullSample(boxMs / 4)); around.push(floorSample(boxMs / 4)); }
       await node.close();
       floorSamples.push(...around);
-      progress(`wavekv ${workers} writer(s) ${policy === "always" ? "always" : `interval ${WINDOW_MS} ms`}`, r);
-      return { ...r, fsyncs, floor: around.length ? around.reduce((a, f) => a + f.rate, 0) / around.length : NaN };
+      sqlFullSamples.push(...sqlAround);
+      progress(`wavekv ${workers} writer(s) ${durable ? "always" : `interval ${WINDOW_MS} ms`}`, r);
+      return { ...r, fsyncs, floor: mean(around), sqlite: mean(sqlAround) };
     };
     const always = new Map<number, Awaited<ReturnType<typeof wavekv>>>();
     const windowed = new Map<number, Awaited<ReturnType<typeof wavekv>>>();
@@ -146,21 +157,22 @@ export const runDurablePeers: BenchFn = async ({ quick, onProgress }) => {
       for (const w of [1, 8, 64]) windowed.set(w, await wavekv(w, { intervalMs: WINDOW_MS }));
     } finally {
       counter?.restore();
+      full.db.close();
     }
 
     // ---- rows: fsync before ack
     const g = FSYNC_GROUP;
-    const sqlNote = `${sqlFull.driver}; journal_mode=WAL`;
-    rows.push({ group: g, name: SQLITE_FULL, value: sqlFull.rate, unit: "puts/s", note: sqlNote });
-    const floorRate = floorSamples.reduce((a, f) => a + f.rate, 0) / floorSamples.length;
-    const spread = `${Math.min(...floorSamples.map((f) => f.rate)).toFixed(0)}–${Math.max(...floorSamples.map((f) => f.rate)).toFixed(0)}`;
-    rows.push({ group: g, name: "raw write+fdatasync (1 record each)", value: floorRate, unit: "puts/s", baseline: SQLITE_FULL, note: `${RECORD_BYTES}-byte records, synchronous loop: the disk's floor for one durable write at a time; mean of ${floorSamples.length} samples (${spread}/s)` });
+    rows.push({ group: g, name: SQLITE_FULL, value: mean(sqlFullSamples), unit: "puts/s", note: `${full.driver}; journal_mode=WAL; mean of ${sqlFullSamples.length} samples (${range(sqlFullSamples)}/s)` });
+    const floorRate = mean(floorSamples);
+    rows.push({ group: g, name: "raw write+fdatasync (1 record each)", value: floorRate, unit: "puts/s", baseline: SQLITE_FULL, note: `${RECORD_BYTES}-byte records, synchronous loop: the disk's floor for one durable write at a time; mean of ${floorSamples.length} samples (${range(floorSamples)}/s)` });
     for (const [w, r] of always) {
       const batch = r.fsyncs > 0 ? r.ops / r.fsyncs : undefined;
+      // Ratio to the SQLite samples taken just before and after this case: the disk's rate
+      // drifts several-fold within seconds here, so a ratio across the run would measure the drift.
       rows.push({
-        group: g, name: `wavekv fsync "always", ${w} writer${w > 1 ? "s" : ""}`, value: r.rate, unit: "puts/s", baseline: SQLITE_FULL,
+        group: g, name: `wavekv fsync "always", ${w} writer${w > 1 ? "s" : ""}`, value: r.rate, unit: "puts/s", baseline: SQLITE_FULL, ratio: r.rate / r.sqlite,
         ...(w === 64 ? { target: ">= 10x" } : {}),
-        note: batch !== undefined ? `${batch.toFixed(1)} puts per fdatasync (${r.fsyncs} fdatasyncs)` : "fdatasync count not observable on this runtime",
+        note: `${batch !== undefined ? `${batch.toFixed(1)} puts per fdatasync (${r.fsyncs} fdatasyncs)` : "fdatasync count not observable on this runtime"}; ratio to SQLite FULL sampled just before and after (${r.sqlite.toFixed(0)}/s)`,
       });
     }
     rows.push({ group: g, name: "lmdb putSync", value: lmdbSync.rate, unit: "puts/s", baseline: SQLITE_FULL });

@@ -68,7 +68,9 @@ function amSync(a: AmDoc, b: AmDoc, sa: Automerge.SyncState, sb: Automerge.SyncS
 export const runSyncPeers: BenchFn = async ({ quick, onProgress }) => {
   const n = quick ? 20_000 : 100_000;
   const changes = 1_000;
-  const amKeys = quick ? 5_000 : 20_000;
+  // Automerge is capped: its bootstrap and its 1k-change sync grow superlinearly
+  // (the 1k-change sync took 1 s on 5k keys, 11 s on 10k keys here).
+  const amKeys = quick ? 2_000 : 10_000;
   const keys = benchKeys(n);
   const values = benchValues(n, VALUE_BYTES, 11);
   const changed = benchValues(changes, VALUE_BYTES, 12);
@@ -124,18 +126,24 @@ export const runSyncPeers: BenchFn = async ({ quick, onProgress }) => {
   say(`Yjs incremental ${yIncBytes} B, ${yIncMs.toFixed(1)} ms`);
 
   // ---- Automerge: capped; one change holding every put (per-put changes are O(keys) each)
-  let am = Automerge.change(Automerge.init<Record<string, Uint8Array>>(), (d) => { for (let i = 0; i < amKeys; i++) d[keys[i]!] = values[i]!; });
+  const am0 = Automerge.change(Automerge.init<Record<string, Uint8Array>>(), (d) => { for (let i = 0; i < amKeys; i++) d[keys[i]!] = values[i]!; });
   const amRaw = payloadBytes(keys.slice(0, amKeys), VALUE_BYTES);
   t = performance.now();
-  const amBoot = amSync(am, Automerge.init(), Automerge.initSyncState(), Automerge.initSyncState());
+  const amBoot = amSync(am0, Automerge.init(), Automerge.initSyncState(), Automerge.initSyncState());
   const amBootMs = performance.now() - t;
   say(`Automerge bootstrap of ${amKeys} keys: ${amBootMs.toFixed(0)} ms, ${amBoot.bytes} B`);
-  const amChangedKeys = Array.from({ length: changes }, (_, i) => keys[Math.floor((i * amKeys) / changes)]!);
-  am = Automerge.change(amBoot.a, (d) => { for (let i = 0; i < changes; i++) d[amChangedKeys[i]!] = changed[i]!; });
-  t = performance.now();
-  const amInc = amSync(am, amBoot.b, amBoot.sa, amBoot.sb);
-  const amIncMs = performance.now() - t;
   const amSave = Automerge.save(amBoot.a).length;
+  const amChangedKeys = Array.from({ length: changes }, (_, i) => keys[Math.floor((i * amKeys) / changes)]!);
+  // Automerge 3.x resends the whole document on the first sync after a bootstrap (the
+  // receiver loaded it as a document, not as changes): measured once as a warm-up, then
+  // the 1k changes are synced in steady state.
+  t = performance.now();
+  const warm = amSync(Automerge.change(amBoot.a, (d) => { d[keys[0]!] = changed[0]!; }), amBoot.b, amBoot.sa, amBoot.sb);
+  const warmMs = performance.now() - t;
+  const am = Automerge.change(warm.a, (d) => { for (let i = 0; i < changes; i++) d[amChangedKeys[i]!] = changed[i]!; });
+  t = performance.now();
+  const amInc = amSync(am, warm.b, warm.sa, warm.sb);
+  const amIncMs = performance.now() - t;
   say(`Automerge incremental ${amInc.bytes} B, ${amIncMs.toFixed(1)} ms`);
 
   // ---- bootstrap bytes, per key, against the raw payload
@@ -165,7 +173,7 @@ export const runSyncPeers: BenchFn = async ({ quick, onProgress }) => {
   rows.push({ group: g3, name: RAWC, value: rawChanges / changes, unit: "B/change" });
   rows.push({ group: g3, name: "wavekv round (request + response)", value: inc.bytes / changes, unit: "B/change", baseline: RAWC, target: "<= 1.10x", note: `${inc.bytes} B in ${inc.pages} page(s): proportional to the changes, not to the ${n / 1000}k keys` });
   rows.push({ group: g3, name: "Yjs state-vector sync", value: yIncBytes / changes, unit: "B/change", baseline: RAWC, note: `${yIncBytes} B` });
-  rows.push({ group: g3, name: `Automerge sync (on ${amKeys / 1000}k keys)`, value: amInc.bytes / changes, unit: "B/change", baseline: RAWC, note: `${amInc.bytes} B, ${amInc.messages} messages` });
+  rows.push({ group: g3, name: `Automerge sync (on ${amKeys / 1000}k keys)`, value: amInc.bytes / changes, unit: "B/change", baseline: RAWC, note: `${amInc.bytes} B, ${amInc.messages} messages, steady state; the first sync after the bootstrap resent the whole document (${warm.bytes} B, ${warmMs.toFixed(0)} ms) for a 1-key change` });
 
   const g4 = INC_TIME + (label ? ` on ${n / 1000}k keys` : "");
   rows.push({ group: g4, name: "Yjs state-vector sync", value: yIncMs, unit: "ms" });

@@ -37,13 +37,13 @@ export const runStoreBenchmarks: BenchFn = async ({ quick, onProgress }) => {
     const m = new Map<string, { value: Uint8Array; timestamp: number; node: number; seq: number }>();
     for (let i = 0; i < n; i++) m.set(keys[i]!, { value: values[i]!, timestamp: Date.now(), node: 1, seq: i + 1 });
     sink += m.size;
-  });
+  }, 5);
   let node: Node | null = null;
   const nodePut = await measure("Node.put", async () => {
     await node?.close();
     node = await Node.open({ id: 1 });
     for (let i = 0; i < n; i++) await node.put(keys[i]!, values[i]!);
-  });
+  }, 5);
   let ydoc = new Y.Doc();
   const yPut = await measure("Y.Map.set, one transaction each", () => {
     ydoc = new Y.Doc();
