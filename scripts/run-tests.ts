@@ -71,5 +71,9 @@ for (const group of g.UVU_QUEUE) {
 const started = Date.now();
 await uvu.exec();
 console.log(`\n[${runtime}] ${files.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
+// A test that leaves a timer, socket or child behind would keep this process alive
+// forever: name what is left, then exit regardless.
+const leftovers = (process.getActiveResourcesInfo?.() ?? []).filter((r) => r !== "TTYWrap" && r !== "PipeWrap");
+if (leftovers.length > 0) console.log(`note: still active after the suite: ${[...new Set(leftovers)].join(", ")}`);
+const code = failed > 0 || passed === 0 ? 1 : 0;
+process.stdout.write(`${passed} passed, ${failed} failed\n`, () => process.exit(code));
