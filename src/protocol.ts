@@ -65,7 +65,15 @@ export interface ProtocolHost {
   ensureSeqAbove(seq: number): void;
 }
 
+/**
+ * A peer's claim about our own seqs above this is implausible (no node writes 2^52
+ * times) and is ignored: obeying it would push nextSeq past what the wire can carry.
+ */
+const MAX_PLAUSIBLE_SEQ = 2 ** 52;
+
 interface Round {
+  /** Our state version when the round began: a round during which it moved is not quiescent. */
+  version: number;
   /** Per origin, the minimum ack over the pages of this round (see `applyEnvelope`). */
   minAcks: Map<number, number> | null;
   clean: boolean;
@@ -133,7 +141,7 @@ export class SyncProtocol {
       // Continuing a paged response: our entries went with the first request.
       return this.#envelope({ resumeFrom: round.cursor, page: { last: false }, resetAcks }, true, null);
     }
-    this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: 0 });
+    this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: 0, version: this.host.state.version });
     const base = this.peerAcks.get(peer) ?? new Map<number, number>();
     const page = this.host.state.delta(base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
     this.#rounds.get(peer)!.exchanged = page.encoded.count;
@@ -166,7 +174,7 @@ export class SyncProtocol {
       if (seq > (this.acks.get(origin) ?? 0)) this.acks.set(origin, seq);
     }
     const own = this.acks.get(this.host.id) ?? 0;
-    if (own > 0) this.host.ensureSeqAbove(own);
+    if (own > 0 && own <= MAX_PLAUSIBLE_SEQ) this.host.ensureSeqAbove(own);
   }
 
   /** Responder: merge a request (or a push) and answer with our delta against its acks. */
@@ -176,7 +184,7 @@ export class SyncProtocol {
     this.uuids.set(sender, env.senderUuid);
     if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
     const ownAck = env.acks.get(this.host.id) ?? 0;
-    if (ownAck > 0) this.host.ensureSeqAbove(ownAck);
+    if (ownAck > 0 && ownAck <= MAX_PLAUSIBLE_SEQ) this.host.ensureSeqAbove(ownAck);
     const outcome = this.#merge(env);
     if (env.pushOnly) {
       // R3: a push merges data and moves no acks, in either direction.
@@ -219,12 +227,14 @@ export class SyncProtocol {
     // A peer's ack of our own id proves those seqs are spent, whatever happens to the
     // rest of this round (a refused entry must not let us reuse them).
     const ownAck = env.acks.get(this.host.id) ?? 0;
-    if (ownAck > 0) this.host.ensureSeqAbove(ownAck);
+    if (ownAck > 0 && ownAck <= MAX_PLAUSIBLE_SEQ) this.host.ensureSeqAbove(ownAck);
     const merged = this.#merge(env);
     const base = { received: merged.received, merged: merged.merged, rejected: merged.rejected, complete: merged.complete, reasons: merged.reasons, repaired: false };
     if (env.pushOnly) return { ...base, adopted: false, more: false };
     this.heardFrom.add(peer);
-    const round = this.#rounds.get(peer) ?? { minAcks: null, clean: true, exchanged: 0 };
+    const round = this.#rounds.get(peer) ?? { minAcks: null, clean: true, exchanged: 0, version: -1 };
+    // Local writes or other peers' merges during the round make unequal digests expected.
+    const moved = this.host.state.version !== round.version;
     round.clean &&= merged.complete;
     round.exchanged += merged.received;
     round.minAcks = minAcks(round.minAcks, env.acks);
@@ -249,7 +259,7 @@ export class SyncProtocol {
       digestMatch = env.digest === this.host.state.digest();
       // Only a round that moved nothing either way says anything about divergence:
       // otherwise the digests differ simply because the round is still converging.
-      const quiescent = round.exchanged === 0 && round.clean;
+      const quiescent = round.exchanged === 0 && round.clean && !moved;
       if (digestMatch || !quiescent) {
         if (digestMatch) this.#mismatches.set(peer, 0);
       } else {
