@@ -17,7 +17,7 @@ import * as zlib from "node:zlib";
 import { crc32, crc32Reference, crc32Spans, crc32SpansReference, crc32Wasm } from "../src/crc.js";
 import { decodeRecords, decodeRecordsReference, encodeRecords, encodeRecordsReference, RecordKind, type DecodedBatch, type Framing, type RecordInput } from "../src/codec.js";
 import { compareStamps, createMergeIndex, createMergeIndexReference, type MergeIndex, type MergeLimits } from "../src/merge.js";
-import { R_IN } from "../src/wasm/abi.js";
+import { R_AUX, R_DESC, R_IN } from "../src/wasm/abi.js";
 import { kernel } from "../src/wasm/instance.js";
 import { benchKeys, benchValues, isBun } from "./measure.js";
 import { formatTable, machine, runtimeName, withRatios, withVerdicts, type Row } from "./report.js";
@@ -28,6 +28,12 @@ type Crc = (data: Uint8Array, seed?: number) => number;
 const zlibCrc32 = (zlib as { crc32?: Crc }).crc32;
 const bunCrc32 = (globalThis as { Bun?: { hash: { crc32: Crc } } }).Bun?.hash.crc32;
 const onNode = !isBun;
+
+/** JS heap in use: JSC's own counter on Bun (its process.memoryUsage().heapUsed lags), V8's on Node. */
+const bunJsc = isBun ? ((await import("bun" + ":jsc")) as { heapSize(): number }) : null;
+function heapUsed(): number {
+  return bunJsc ? bunJsc.heapSize() : process.memoryUsage().heapUsed;
+}
 
 /** A full GC where the runtime allows it (Node: flag set at run time, then `gc` from a fresh context). */
 function fullGc(): void {
@@ -108,9 +114,16 @@ async function crcRecords(quick: boolean, onProgress?: (m: string) => void): Pro
   for (let i = 0; i < count; i++) { spans[2 * i] = i * size; spans[2 * i + 1] = size; }
   const views = Array.from({ length: count }, (_, i) => data.subarray(i * size, (i + 1) * size));
   const perRecord = (f: Crc) => () => { let x = 0; for (let i = 0; i < count; i++) x ^= f(views[i]!); return x; };
+  // The kernel alone: records and spans already in linear memory (as after a decode's copy).
+  const k = kernel();
+  const base = k.reserve(R_IN, data.length), sp = k.reserve(R_DESC, count * 8), out = k.reserve(R_AUX, count * 4);
+  k.u8.set(data, base);
+  k.u32.set(spans, sp >>> 2);
   const cases: Case[] = [
     { name: "wasm batch (4 in lockstep)", fn: () => crc32Spans(data, spans) },
+    { name: "wasm batch, data in linear memory", fn: () => k.exports.crc32Spans(base, sp, count, out) },
     { name: "wasm, one call per record", fn: perRecord(crc32Wasm) },
+    { name: "crc32() per record", fn: perRecord(crc32) },
     { name: "ts reference per record", fn: perRecord(crc32Reference) },
     { name: "ts reference batch", fn: () => crc32SpansReference(data, spans) },
   ];
@@ -244,9 +257,9 @@ function heapPerEntry(group: string, wasm: MergeIndex, twin: MergeIndex, plain: 
   const probe = (run: () => void) => {
     run(); // warm
     fullGc();
-    const h0 = process.memoryUsage().heapUsed;
+    const h0 = heapUsed();
     run();
-    return Math.max(0, (process.memoryUsage().heapUsed - h0) / n);
+    return Math.max(0, (heapUsed() - h0) / n);
   };
   return [
     { group, name: "heap growth, wasm", value: probe(() => { wasm.merge(wBatch, LIMITS); wasm.commit(); }), unit: "B/entry", lower: true },
