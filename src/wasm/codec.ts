@@ -45,7 +45,7 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
     offset: k.mailbox(MB_STOP_OFFSET),
   });
   k.generation++; // the decoder rewrote R_DESC
-  k.resident = { batch, generation: k.generation, inp, desc };
+  k.setResident(batch, inp, desc);
   return batch;
 }
 

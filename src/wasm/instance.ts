@@ -28,7 +28,8 @@ export class Kernel {
    * kernel can be merged in place (no second copy) while it is still resident.
    */
   generation = 0;
-  resident: { batch: object; generation: number; inp: number; desc: number } | null = null;
+  /** The resident batch, weakly: holding it would keep its bytes alive until the next decode. */
+  #resident: { batch: WeakRef<object>; generation: number; inp: number; desc: number } | null = null;
 
   constructor(instance: WebAssembly.Instance) {
     this.exports = instance.exports as unknown as KernelExports;
@@ -66,10 +67,15 @@ export class Kernel {
     return this.u32[(MAILBOX >>> 2) + word]!;
   }
 
+  /** Records that `batch`'s bytes and descriptors now sit at `inp`/`desc` (R_IN/R_DESC). */
+  setResident(batch: object, inp: number, desc: number): void {
+    this.#resident = { batch: new WeakRef(batch), generation: this.generation, inp, desc };
+  }
+
   /** Is `batch` still the one whose bytes and descriptors sit in R_IN/R_DESC? */
   residentOf(batch: object): { inp: number; desc: number } | null {
-    const r = this.resident;
-    return r !== null && r.batch === batch && r.generation === this.generation ? r : null;
+    const r = this.#resident;
+    return r !== null && r.generation === this.generation && r.batch.deref() === batch ? r : null;
   }
 }
 

@@ -63,8 +63,8 @@ export class WasmMergeIndex implements MergeIndex {
       const u8 = k.u8;
       u8.set(bytes, inp);
       u8.set(batch.descriptors.subarray(0, n * DESCRIPTOR_WORDS * 4), desc);
-      k.resident = { batch, generation: k.generation, inp, desc };
-      where = k.resident;
+      k.setResident(batch, inp, desc);
+      where = { inp, desc };
     }
     let skipPtr = 0;
     if (skip !== undefined) {
