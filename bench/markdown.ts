@@ -150,14 +150,19 @@ export function writeResultsDocument(resultsDir: string, outFile: string, analys
       const any = rs.find((r) => r !== undefined)!;
       if (any.unit === "x") continue;
       const isBaseline = rs.some((r) => r && files.some((f) => f.rows.some((o) => o.group === g && o.baseline === r.name)));
-      const values = rs.map((r) => (r === undefined ? undefined : isBaseline && r.ratio === undefined ? 1 : r.ratio));
-      if (values.every((v) => v === undefined)) continue;
-      bars.push({ label: n, values, captions: rs.map((r, i) => (r && values[i] !== undefined ? `${values[i]!.toFixed(2)}x (${cellValue(r)})` : "")) });
+      const ratios = rs.map((r) => (r === undefined ? undefined : isBaseline && r.ratio === undefined ? 1 : r.ratio));
+      if (ratios.every((v) => v === undefined)) continue;
+      // Bars point right when better than the baseline: smaller-is-better ratios are inverted.
+      const values = rs.map((r, i) => (r && ratios[i] !== undefined ? (lowerIsBetter(r) ? 1 / ratios[i]! : ratios[i]) : undefined));
+      const label = any.reference ? `${n} (reference)` : n;
+      bars.push({ label, values, captions: rs.map((r, i) => (r && ratios[i] !== undefined ? `${ratios[i]!.toFixed(2)}x (${cellValue(r)})` : "")) });
     }
     if (bars.length > 1) {
-      const any = files.flatMap((f) => f.rows).find((r) => r.group === g)!;
+      const groupRows = files.flatMap((f) => f.rows).filter((r) => r.group === g && r.unit !== "x");
+      const lower = groupRows.filter(lowerIsBetter).length;
+      const sense = lower === 0 ? "larger is better" : lower === groupRows.length ? "smaller is better, so bars point right when smaller" : "ms and bytes: smaller is better, so those bars point right when smaller";
       const svg = join(chartDir, `${slug(g)}.svg`);
-      writeFileSync(svg, ratioChart(g, `ratio to the baseline, log scale; ${lowerIsBetter(any) ? "smaller is better" : "larger is better"}`, runtimes, bars));
+      writeFileSync(svg, ratioChart(g, `ratio to the baseline (printed), log scale; right of 1x = better than the baseline (${sense})`, runtimes, bars));
       written.push(svg);
       md.push(`![${g}](${rel(svg)})`, "");
     }

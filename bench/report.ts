@@ -86,12 +86,27 @@ export function withRatios(rows: Row[]): Row[] {
   });
 }
 
+/** One table: a heading line per group, then its rows with columns aligned across the whole table. */
 export function formatTable(rows: Row[]): string {
-  const head = ["group", "case", "value", "unit", "vs", "ratio", "target"];
-  const body = rows.map((r) => [r.group, r.name, fmt(r.value), r.unit, r.baseline ?? "", r.ratio === undefined ? "" : r.ratio.toFixed(2) + "x", r.target ? `${r.target} ${r.met === undefined ? "?" : r.met ? "✓" : "✗"}` : ""]);
+  const head = ["case", "value", "unit", "ratio", "vs", "target"];
+  const cells = (r: Row) => [
+    r.reference ? `${r.name} (reference)` : r.name,
+    fmt(r.value),
+    r.unit,
+    r.ratio === undefined || !Number.isFinite(r.ratio) ? "" : r.ratio.toFixed(2) + "x",
+    r.baseline ?? "",
+    r.target ? `${r.target} ${r.met === undefined ? "?" : r.met ? "✓" : "✗ MISSED"}` : "",
+  ];
+  const body = rows.map(cells);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 2 || i === 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ");
-  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+  const line = (c: string[]) => c.map((x, i) => (i === 1 || i === 3 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join("  ").trimEnd();
+  const out = [line(head)];
+  let group: string | undefined;
+  rows.forEach((r, i) => {
+    if (r.group !== group) { group = r.group; out.push("", `== ${group}`); }
+    out.push(line(body[i]!));
+  });
+  return out.join("\n");
 }
 
 /** One runtime's run, as written to `bench/results/<runtime>.json`. */

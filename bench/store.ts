@@ -78,21 +78,21 @@ export const runStoreBenchmarks: BenchFn = async ({ quick, onProgress }) => {
     target: ">= 1.00x", note: "issue 7: in-memory put at least Y.Map's per-transaction set",
   });
 
-  // ---- get: every contender holds the same n keys
+  // ---- get: every contender holds the same n keys. Short loops: best of 10 (JIT warm-up).
   const map = new Map(keys.map((k, i) => [k, { value: values[i]!, timestamp: 0, node: 1, seq: i + 1 }]));
   const ymap = ydoc.getMap<Uint8Array>("kv");
-  const mapGet = await measure("Map.get", () => { let s = 0; for (let i = 0; i < n; i++) s += map.get(keys[i]!)!.seq; sink += s; });
-  const nodeGet = await measure("Node.get", () => { let s = 0; for (let i = 0; i < n; i++) s += node!.get(keys[i]!)!.seq; sink += s; });
-  const yGet = await measure("Y.Map.get", () => { let s = 0; for (let i = 0; i < n; i++) s += ymap.get(keys[i]!)!.length; sink += s; });
+  const mapGet = await measure("Map.get", () => { let s = 0; for (let i = 0; i < n; i++) s += map.get(keys[i]!)!.seq; sink += s; }, 10);
+  const nodeGet = await measure("Node.get", () => { let s = 0; for (let i = 0; i < n; i++) s += node!.get(keys[i]!)!.seq; sink += s; }, 10);
+  const yGet = await measure("Y.Map.get", () => { let s = 0; for (let i = 0; i < n; i++) s += ymap.get(keys[i]!)!.length; sink += s; }, 10);
   const GET = "Map.get (ceiling)";
   rows.push({ group: GROUP, name: GET, value: rate(n, mapGet), unit: "gets/s" });
   rows.push({ group: GROUP, name: "Node.get", value: rate(n, nodeGet), unit: "gets/s", baseline: GET });
   rows.push({ group: GROUP, name: "Y.Map.get", value: rate(n, yGet), unit: "gets/s", baseline: GET });
 
   // ---- scan: Node.scan is in UTF-8 key order; Map and Y.Map iterate in insertion order
-  const mapScan = await measure("Map iteration", () => { let s = 0; for (const [, e] of map) s += e.seq; sink += s; });
-  const nodeScan = await measure("Node.scan", () => { let c = 0; for (const e of node!.scan("user/")) c += e.seq > 0 ? 1 : 0; if (c !== n) throw new Error(`scan saw ${c} of ${n}`); });
-  const yScan = await measure("Y.Map iteration", () => { let s = 0; for (const [, v] of ymap) s += v.length; sink += s; });
+  const mapScan = await measure("Map iteration", () => { let s = 0; for (const [, e] of map) s += e.seq; sink += s; }, 10);
+  const nodeScan = await measure("Node.scan", () => { let c = 0; for (const e of node!.scan("user/")) c += e.seq > 0 ? 1 : 0; if (c !== n) throw new Error(`scan saw ${c} of ${n}`); }, 10);
+  const yScan = await measure("Y.Map iteration", () => { let s = 0; for (const [, v] of ymap) s += v.length; sink += s; }, 10);
   const SCAN = "Map iteration (ceiling, unordered)";
   rows.push({ group: GROUP, name: SCAN, value: rate(n, mapScan), unit: "entries/s" });
   rows.push({ group: GROUP, name: "Node.scan (key order)", value: rate(n, nodeScan), unit: "entries/s", baseline: SCAN });
