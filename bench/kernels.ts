@@ -48,6 +48,7 @@ async function measure(cases: Case[], quick: boolean, onProgress?: (m: string) =
     bench.add(c.name, c.fn, { beforeEach: c.before, afterEach: c.after });
   }
   onProgress?.(`kernels: ${label} (${cases.length} cases)`);
+  fullGc(); // the setup's garbage must not be collected inside the first case's samples
   await bench.run();
   const out = new Map<string, number>();
   for (const t of bench.tasks) {
