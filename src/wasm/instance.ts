@@ -114,15 +114,22 @@ function isResponse(x: unknown): x is Response {
 /** The process's kernel, instantiated synchronously from the embedded bytes on first use. */
 export function kernel(): Kernel {
   if (current !== null) return current;
-  const mod = new WebAssembly.Module(kernelBytes() as Uint8Array<ArrayBuffer>);
+  let mod: WebAssembly.Module;
+  try {
+    mod = new WebAssembly.Module(kernelBytes() as Uint8Array<ArrayBuffer>);
+  } catch (err) {
+    // Chromium refuses synchronous compilation of modules over 4 KB on a page's main thread.
+    throw new Error("wavekv: cannot compile the WASM kernel synchronously here; call `await initKernel()` once at startup", { cause: err });
+  }
   return install(new WebAssembly.Instance(mod, imports(() => current)));
 }
 
 /**
  * Instantiates the kernel asynchronously from caller-supplied bytes, a compiled module,
- * or a URL/Response (fetch + compileStreaming when available), for runtimes that
- * forbid synchronous compilation of large modules (some browsers' main thread). A
- * no-op when the kernel already exists. No `node:` import: works anywhere fetch does.
+ * or a URL/Response (fetch + compileStreaming when available); with no argument, from
+ * the embedded bytes. Needed once at startup where synchronous compilation of a 12 KB
+ * module is refused (Chromium's main thread allows 4 KB); elsewhere optional. A no-op
+ * when the kernel already exists. No `node:` import: works anywhere fetch does.
  */
 export async function initKernel(source?: BufferSource | WebAssembly.Module | URL | string | Response): Promise<Kernel> {
   if (current !== null) return current;
