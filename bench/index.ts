@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: every benchmark module that exists, in one process, one table at the
- * end, `bench/results/<runtime>.json`, then `bench/RESULTS.md` + SVG charts regenerated
+ * `npm run bench`: every benchmark module that exists, each in a fresh child process of
+ * the same runtime, one table at the end, `bench/results/<runtime>.json`, then `bench/RESULTS.md` + SVG charts regenerated
  * from every results file present (Node and Bun side by side).
  *
  *   node --import tsx bench/index.ts [--quick] [--only store,peers] [--skip memory]
@@ -12,8 +12,10 @@
  * listed under "problems" in the JSON and in RESULTS.md; the rest still run. With
  * `--only`/`--skip` the results file keeps the other modules' rows from the last run.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeResultsDocument } from "./markdown.js";
 import { isBun } from "./measure.js";
@@ -60,8 +62,54 @@ function runAll(args: string[]): number {
   return status;
 }
 
+/**
+ * Each module runs in a fresh child of the current runtime: one module's heap, JIT state
+ * or a failure that leaves the shared WASM instance unusable cannot touch the next one.
+ * The child writes its rows to a temporary file; its progress goes straight to stderr.
+ */
+async function runModuleInChild(name: string, quick: boolean, t0: number): Promise<Row[]> {
+  const dir = mkdtempSync(join(tmpdir(), "wavekv-bench-rows-"));
+  const out = join(dir, "rows.json");
+  const argv = [...(isBun ? [] : ["--expose-gc", "--import", "tsx"]), here("index.ts"), "--module", name, "--rows-out", out, "--t0", String(t0), ...(quick ? ["--quick"] : [])];
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, argv, { stdio: ["ignore", "ignore", "inherit"] });
+      child.on("error", reject);
+      child.on("close", (c, signal) => resolve(c ?? (signal ? -1 : null)));
+    });
+    if (!existsSync(out)) throw new Error(`child exited with ${code} and wrote no rows`);
+    const got = JSON.parse(readFileSync(out, "utf8")) as { rows?: Row[]; error?: string };
+    if (got.error) throw new Error(got.error);
+    return (got.rows ?? []).map((r) => ({ ...r, value: r.value ?? NaN, ratio: r.ratio ?? undefined }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `--module name --rows-out file`: the child side of `runModuleInChild`. */
+async function moduleChild(args: string[]): Promise<number> {
+  const name = listArg(args, "--module")![0]!;
+  const outFile = listArg(args, "--rows-out")![0]!;
+  const t0 = Number(listArg(args, "--t0")?.[0] ?? Date.now());
+  const m = MODULES.find((x) => x.name === name);
+  const log = (msg: string) => console.error(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s]   ${msg}`);
+  try {
+    if (!m) throw new Error(`no bench module ${name}`);
+    const mod = (await import(here(m.file))) as Record<string, unknown>;
+    const fn = mod[m.fn] as BenchFn | undefined;
+    if (typeof fn !== "function") throw new Error(`bench/${m.file} does not export ${m.fn}`);
+    const rows = await fn({ quick: args.includes("--quick"), onProgress: log });
+    writeFileSync(outFile, JSON.stringify({ rows }));
+  } catch (err) {
+    log(`${name} FAILED: ${err instanceof Error ? err.stack : String(err)}`);
+    writeFileSync(outFile, JSON.stringify({ error: err instanceof Error ? err.message : String(err) }));
+  }
+  return 0;
+}
+
 async function main(args: string[]): Promise<number> {
   if (args.includes("--all")) return runAll(args);
+  if (args.includes("--module")) return moduleChild(args);
   if (args.includes("--document")) {
     for (const f of writeResultsDocument(RESULTS_DIR, RESULTS_MD, ANALYSIS_MD)) console.error(`wrote ${f}`);
     return 0;
@@ -71,6 +119,7 @@ async function main(args: string[]): Promise<number> {
   const skip = listArg(args, "--skip") ?? [];
   const selected = MODULES.filter((m) => (!only || only.includes(m.name)) && !skip.includes(m.name));
   const t0 = performance.now();
+  const t0Epoch = Date.now();
   const stamp = () => `[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s]`;
   const log = (m: string) => console.error(`${stamp()} ${m}`);
   log(`wavekv bench on ${runtimeName()}, ${machine()}${quick ? ", quick" : ""}: ${selected.map((m) => m.name).join(", ")}`);
@@ -87,16 +136,13 @@ async function main(args: string[]): Promise<number> {
     log(`(${i + 1}/${selected.length}) ${m.name} …`);
     const started = performance.now();
     try {
-      const mod = (await import(path)) as Record<string, unknown>;
-      const fn = mod[m.fn] as BenchFn | undefined;
-      if (typeof fn !== "function") throw new Error(`bench/${m.file} does not export ${m.fn}`);
-      const got = await fn({ quick, onProgress: (msg) => log(`  ${msg}`) });
+      const got = await runModuleInChild(m.name, quick, t0Epoch);
       for (const r of got) rows.push({ ...r, module: m.name });
       log(`(${i + 1}/${selected.length}) ${m.name}: ${got.length} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     } catch (err) {
       const msg = err instanceof Error ? `${err.message.split("\n")[0]}` : String(err);
       problems.push(`${m.name}: failed: ${msg}`);
-      log(`(${i + 1}/${selected.length}) ${m.name} FAILED: ${err instanceof Error ? err.stack : msg}`);
+      log(`(${i + 1}/${selected.length}) ${m.name} FAILED: ${msg}`);
     }
   }
 
