@@ -114,9 +114,10 @@ function isResponse(x: unknown): x is Response {
 /** The process's kernel, instantiated synchronously from the embedded bytes on first use. */
 export function kernel(): Kernel {
   if (current !== null) return current;
+  const bytes = kernelBytes() as Uint8Array<ArrayBuffer>; // a bundle without embedded bytes throws its own message
   let mod: WebAssembly.Module;
   try {
-    mod = new WebAssembly.Module(kernelBytes() as Uint8Array<ArrayBuffer>);
+    mod = new WebAssembly.Module(bytes);
   } catch (err) {
     // Chromium refuses synchronous compilation of modules over 4 KB on a page's main thread.
     throw new Error("wavekv: cannot compile the WASM kernel synchronously here; call `await initKernel()` once at startup", { cause: err });
