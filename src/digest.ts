@@ -5,17 +5,60 @@
  *   u32 keyLen | key | u32 node | u64 seq | i64 timestamp | 0x01 | u32 valueLen | value
  * little-endian — byte for byte upstream wavekv 2.1's `StateDigest::compute`.
  *
- *   const d = new DigestBuilder(); d.add(keyBytes, entry); d.hex()
+ *   const d = new DigestBuilder(); d.add(keyBytes, node, seq, timestamp, value); d.hex()
  *
  * Cost: one pass over the state. Entries are packed into a 64 KiB buffer and hashed a
  * chunk at a time: one native call per entry field would dominate at a million keys.
+ *
+ * The hash is pluggable and this module imports no `node:` module, so the browser entry
+ * can bundle it: Node and Bun get node:crypto's native SHA-256 (src/index.ts registers
+ * it; `process.getBuiltinModule` finds it too when a module imports src/node.ts
+ * directly), every other runtime the pure-TS src/sha256.ts — about 10x slower
+ * (numbers in src/sha256.ts), which matters only for a state of many MB.
+ *
+ *   useSha256(() => myIncrementalSha256());   // any { update(bytes), hex() }
  */
-import { createHash, type Hash } from "node:crypto";
+import type { createHash as CreateHash } from "node:crypto";
+import { Sha256 } from "./sha256.js";
 
 const CHUNK = 64 * 1024;
 
+/** What the digest needs from a SHA-256: incremental update, then the hex digest once. */
+export interface Sha256Hasher {
+  update(bytes: Uint8Array): unknown;
+  hex(): string;
+}
+
+export type Sha256Factory = () => Sha256Hasher;
+
+/** Adapts node:crypto's (or Bun's compatible) `createHash`. */
+export function nodeSha256(createHash: typeof CreateHash): Sha256Factory {
+  return () => {
+    const h = createHash("sha256");
+    return { update: (b: Uint8Array) => h.update(b), hex: () => h.digest("hex") };
+  };
+}
+
+/**
+ * Node >= 20.16 and Bun hand out builtins synchronously through
+ * `process.getBuiltinModule`: native speed with no static `node:` import for a browser
+ * bundler to trip on. Elsewhere (browsers, workers, older Node) the pure-TS hash.
+ */
+function detectSha256(): Sha256Factory {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const crypto = proc?.getBuiltinModule?.("node:crypto") as { createHash?: typeof CreateHash } | undefined;
+  return crypto?.createHash ? nodeSha256(crypto.createHash) : () => new Sha256();
+}
+
+let factory: Sha256Factory = detectSha256();
+
+/** Replaces the SHA-256 every later digest uses (all produce the same bytes; only speed differs). */
+export function useSha256(next: Sha256Factory): void {
+  factory = next;
+}
+
 export class DigestBuilder {
-  readonly #hash: Hash = createHash("sha256");
+  readonly #hash: Sha256Hasher = factory();
   readonly #buf = new Uint8Array(CHUNK);
   readonly #view = new DataView(this.#buf.buffer);
   #len = 0;
@@ -63,6 +106,6 @@ export class DigestBuilder {
 
   hex(): string {
     this.#flush();
-    return this.#hash.digest("hex");
+    return this.#hash.hex();
   }
 }

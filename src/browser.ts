@@ -1,0 +1,51 @@
+/**
+ * `wavekv/browser`: the in-memory node, the sync protocol and transports for browsers,
+ * edge workers and any runtime with WebAssembly and fetch. No `node:` module is
+ * reachable from here (test/portability.ts bundles this file and checks).
+ *
+ *   import { init, Node, SyncManager, FetchTransport } from "wavekv/browser";
+ *   await init();                      // loads the kernel (wavekv.wasm beside the bundle)
+ *   const node = await Node.open({ id: 7, peers: [1] });
+ *   const sync = new SyncManager(node, new FetchTransport({ peers: { 1: "/wavekv" }, secret }));
+ *   await node.put("greeting", "hello");
+ *   await sync.syncOnce();             // one round each way with node 1
+ *
+ * What is not here: data directories (`dir`), the HTTP server and the CLI — they need a
+ * file system or a listening socket. The state lives in memory; persistence in a
+ * browser (IndexedDB) is a later storage adapter (docs/notes/browser-needs.md).
+ */
+import { initKernel } from "./wasm/instance.js";
+
+export { Node, type NodeOptions, type MergeOutcome } from "./node.js";
+export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
+export { DEFAULT_LIMITS, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
+export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./protocol.js";
+export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION, type Envelope } from "./envelope.js";
+export { compareKeys } from "./keyorder.js";
+export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./sync.js";
+export { MemoryNetwork, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type Tamper } from "./memnet.js";
+export { type Transport, type SyncHandler } from "./transport.js";
+export { FetchTransport, RequestSigner, type FetchTransportOptions } from "./fetch-transport.js";
+export { useSha256, type Sha256Hasher, type Sha256Factory } from "./digest.js";
+export { Sha256, sha256, hmacSha256 } from "./sha256.js";
+
+/**
+ * Set by scripts/build-browser.mjs (esbuild `define`) in the bundle that ships the
+ * kernel as a separate file: its path relative to the bundle. Unset (the bundle with
+ * the kernel inlined, or this module run from source) means: the kernel's bytes are
+ * embedded.
+ */
+declare const WAVEKV_KERNEL_FILE: string | undefined;
+
+/** What `init` accepts: a URL (fetched; compiled while streaming when served as application/wasm), bytes, a compiled module (edge workers that import .wasm), or a fetch Response. */
+export type KernelSource = URL | string | BufferSource | WebAssembly.Module | Response;
+
+/**
+ * Loads the WASM kernel, once; later calls return at once. Call it before the first
+ * `Node.open`: with the kernel embedded it only moves compilation off the first write
+ * (some browsers refuse synchronous compilation of large modules on the main thread),
+ * with the kernel in a separate file (dist/browser/wavekv.js) it is required.
+ */
+export async function init(source?: KernelSource): Promise<void> {
+  await initKernel(source ?? (typeof WAVEKV_KERNEL_FILE === "string" ? new URL(WAVEKV_KERNEL_FILE, import.meta.url) : undefined));
+}
