@@ -42,9 +42,10 @@ export type KernelSource = URL | string | BufferSource | WebAssembly.Module | Re
 
 /**
  * Loads the WASM kernel, once; later calls return at once. Call it before the first
- * `Node.open`: with the kernel embedded it only moves compilation off the first write
- * (some browsers refuse synchronous compilation of large modules on the main thread),
- * with the kernel in a separate file (dist/browser/wavekv.js) it is required.
+ * `Node.open`: required with the kernel in a separate file (dist/browser/wavekv.js);
+ * with the kernel embedded it compiles asynchronously what the first write would
+ * otherwise compile synchronously (fine in Chromium 156 for this ~12 KB module, but
+ * some engines limit synchronous compilation on a page's main thread).
  */
 export async function init(source?: KernelSource): Promise<void> {
   await initKernel(source ?? (typeof WAVEKV_KERNEL_FILE === "string" ? new URL(WAVEKV_KERNEL_FILE, import.meta.url) : undefined));

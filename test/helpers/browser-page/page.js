@@ -4,6 +4,7 @@
  *
  *   ?bundle=file|inline   wavekv.js + wavekv.wasm (init() streams the kernel) or wavekv.inline.js
  *   &secret=S             HMAC secret for the FetchTransport to node 1 at /wavekv (proxied)
+ *   &noinit=1             skip init(): window.wkReady resolves to "no error" or the error of a first write
  *
  * Plain JavaScript on purpose: the test passes only strings to page.evaluate, so no
  * TypeScript helper ever has to exist in the page.
@@ -19,6 +20,9 @@ if (compileStreaming) WebAssembly.compileStreaming = (res) => { streamed.count++
 
 window.wkReady = (async () => {
   const lib = await import(bundle === "inline" ? "./wavekv.inline.js" : "./wavekv.js");
+  if (params.has("noinit")) {
+    try { await (await lib.Node.open({ id: 3 })).put("k", "v"); return "no error"; } catch (e) { return String(e && e.message); }
+  }
   await lib.init();
   const { Node, SyncManager, FetchTransport, MemoryNetwork } = lib;
   const node = await Node.open({ id: 2, peers: [1] });
