@@ -62,6 +62,12 @@ export class Node {
   #snapshotting: Promise<void> | null = null;
   /** Writes issued and not yet settled; close() waits for them. */
   readonly #inflight = new Set<Promise<unknown>>();
+  /**
+   * Records of local writes logged but not yet applied (awaiting their fsync), by seq.
+   * A snapshot taken meanwhile must include them: it supersedes the WAL up to its end,
+   * which already holds them, while memory does not yet.
+   */
+  readonly #pendingRecords = new Map<number, RecordInput>();
   /** Keys with a local write logged but not yet applied (awaiting its fsync), by count. */
   readonly #pendingKeys = new Map<string, number>();
 
@@ -132,6 +138,7 @@ export class Node {
       else if (kind === RecordKind.RemovePeer) { this.#peers.delete(batch.node(i)); this.#protocol.forgetPeer(batch.node(i)); }
       else if (kind === RecordKind.SeqMark) { if (batch.seq(i) >= this.#nextSeq) this.#nextSeq = batch.seq(i) + 1; }
     }
+    this.#noteOwnSeqs(batch);
   }
 
   // ---------------------------------------------------------------- writes
@@ -183,7 +190,9 @@ export class Node {
     // Reserve the stamp now so concurrent writes keep increasing even before this one applies.
     if (timestamp > this.#state.ownMaxTimestamp) this.#state.ownMaxTimestamp = timestamp;
     if (this.#storage) {
-      const durable = this.#storage.append([recordOf(entry)]);
+      const record = recordOf(entry);
+      const durable = this.#storage.append([record]);
+      this.#pendingRecords.set(entry.seq, record);
       this.#inflight.add(durable);
       this.#pendingKeys.set(key, (this.#pendingKeys.get(key) ?? 0) + 1);
       try {
@@ -192,6 +201,7 @@ export class Node {
         throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
       } finally {
         this.#inflight.delete(durable);
+        this.#pendingRecords.delete(entry.seq);
         const n = this.#pendingKeys.get(key)! - 1;
         if (n === 0) this.#pendingKeys.delete(key); else this.#pendingKeys.set(key, n);
       }
@@ -246,15 +256,33 @@ export class Node {
       admit: this.#admit,
       // One log append for the whole batch. Its fsync is not awaited: acks are not
       // durable, so an entry lost in a crash is simply sent again by its peer.
-      persist: storage ? (records) => { storage.append(records).catch((e) => this.#warn(`log append of a merged batch failed: ${(e as Error).message}`)); } : undefined,
+      persist: storage ? (records) => {
+        // A latched log, or a write that failed just now (the write is synchronous),
+        // refuses the batch: throwing makes mergeBatch roll it back — nothing applied,
+        // incomplete, so no acks move (R1).
+        if (storage.failure) throw storage.failure;
+        storage.append(records).catch((e) => this.#warn(`log append of a merged batch failed: ${(e as Error).message}`));
+        if (storage.failure) throw storage.failure;
+      } : undefined,
       });
     } finally {
       this.#merging = false;
     }
-    const own = this.#state.ownMaxSeq;
-    if (own >= this.#nextSeq) this.#nextSeq = own + 1;
+    this.#noteOwnSeqs(batch);
     if (out.merged > 0) this.#maybeSnapshot();
     return out;
+  }
+
+  /**
+   * Every entry of ours proves its seq spent, whether it won, lost or was refused: a
+   * write that lost LWW leaves no other trace, and a seq must never be handed out twice.
+   * One pass over the descriptors, no allocation.
+   */
+  #noteOwnSeqs(batch: DecodedBatch): void {
+    for (let i = 0; i < batch.count; i++) {
+      const kind = batch.kind(i);
+      if ((kind === RecordKind.Value || kind === RecordKind.Tombstone) && batch.node(i) === this.id && batch.seq(i) >= this.#nextSeq) this.#nextSeq = batch.seq(i) + 1;
+    }
   }
 
   // ---------------------------------------------------------------- reads
@@ -356,6 +384,9 @@ export class Node {
       if (this.#protocol.collectable(peers, t.node, t.seq)) drop.push(t.slot);
     }
     for (const slot of drop) this.#state.release(slot);
+    // Collection is not logged record by record: a snapshot makes it durable, so that a
+    // restart neither brings the tombstones back nor changes the digest.
+    if (drop.length > 0 && this.#storage) await this.persist();
     return drop.length;
   }
 
@@ -406,6 +437,10 @@ export class Node {
     yield seqMark(this.#nextSeq - 1);
     for (const p of this.peers()) yield { kind: RecordKind.AddPeer, key: "", value: null, timestamp: 0, node: p, seq: 0 };
     yield* this.#state.records();
+    // Logged, not yet applied: replay decides them by LWW like everything else. If one
+    // later fails its fsync, the snapshot may still hold it — an unacknowledged write may
+    // or may not survive a failure, as with any log.
+    yield* this.#pendingRecords.values();
   }
 
   /** Flushes pending writes and releases the directory. Later calls reject with CLOSED. */

@@ -166,7 +166,7 @@ test(`crash loop: ${CRASHES} SIGKILLs of a Node writing with fsync "always" and 
 
 // Bug 2 (docs/notes/node-durability-bugs.md §2): persist() with writes in flight drops
 // them from both the snapshot and the reset WAL.
-test.skip("crash loop with persist() called while writes are in flight: every acknowledged write survives", async () => {
+test("crash loop with persist() called while writes are in flight: every acknowledged write survives", async () => {
   const sum = await crashLoop(Math.min(CRASHES, 12), "inflight");
   assert.ok(sum.persisted > 0);
 });
