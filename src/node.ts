@@ -112,7 +112,7 @@ export class Node {
       storage = await openStorage({ dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock });
       uuid = storage.recovered.uuid;
     } else {
-      uuid = globalThis.crypto.randomUUID();
+      uuid = randomUuid();
     }
     const node = new Node(opts, uuid, storage);
     if (storage) {
@@ -465,4 +465,15 @@ function recordOf(e: Entry): RecordInput {
 
 function seqMark(seq: number): RecordInput {
   return { kind: RecordKind.SeqMark, key: "", value: null, timestamp: 0, node: 0, seq: Math.max(0, seq) };
+}
+
+/** A v4 uuid. `crypto.randomUUID` exists only in secure contexts; `getRandomValues` everywhere. */
+function randomUuid(): string {
+  const c = globalThis.crypto;
+  if (typeof c.randomUUID === "function") return c.randomUUID();
+  const b = c.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
