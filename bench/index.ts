@@ -170,7 +170,8 @@ async function main(args: string[]): Promise<number> {
   log(`wrote ${out}`);
   for (const f of writeResultsDocument(RESULTS_DIR, RESULTS_MD, ANALYSIS_MD)) log(`wrote ${f}`);
   log(`done in ${seconds.toFixed(0)} s`);
-  return 0;
+  // A missed target is a finding, not a failure; a module that could not run is.
+  return problems.some((p) => p.includes(": failed:")) ? 1 : 0;
 }
 
 process.exitCode = await main(process.argv.slice(2));
