@@ -119,8 +119,10 @@ export function kernel(): Kernel {
   try {
     mod = new WebAssembly.Module(bytes);
   } catch (err) {
-    // Chromium refuses synchronous compilation of modules over 4 KB on a page's main thread.
-    throw new Error("wavekv: cannot compile the WASM kernel synchronously here; call `await initKernel()` once at startup", { cause: err });
+    // Some hosts limit synchronous compilation (older Chromium: 4 KB on a page's main
+    // thread; Chromium 156 compiles this 12 KB module, test/browser.ts pins it; Workers
+    // forbid compiling from bytes at all).
+    throw new Error("wavekv: cannot compile the WASM kernel synchronously here; call `await init()` (wavekv/browser) or `await initKernel()` once at startup", { cause: err });
   }
   return install(new WebAssembly.Instance(mod, imports(() => current)));
 }
@@ -128,9 +130,10 @@ export function kernel(): Kernel {
 /**
  * Instantiates the kernel asynchronously from caller-supplied bytes, a compiled module,
  * or a URL/Response (fetch + compileStreaming when available); with no argument, from
- * the embedded bytes. Needed once at startup where synchronous compilation of a 12 KB
- * module is refused (Chromium's main thread allows 4 KB); elsewhere optional. A no-op
- * when the kernel already exists. No `node:` import: works anywhere fetch does.
+ * the embedded bytes. Needed once at startup where synchronous compilation is limited
+ * (older Chromium: 4 KB on a page's main thread) or compiling from bytes is forbidden
+ * (Cloudflare Workers: pass the imported Module); elsewhere optional. A no-op when the
+ * kernel already exists. No `node:` import: works anywhere fetch does.
  */
 export async function initKernel(source?: BufferSource | WebAssembly.Module | URL | string | Response): Promise<Kernel> {
   if (current !== null) return current;
