@@ -63,7 +63,14 @@ export interface MergeIndex {
   /** Slot of a key, or -1. */
   find(key: Uint8Array | string): number;
   meta(slot: number): SlotMeta;
+  /** meta() without an object: out[0] timestamp, out[1] node, out[2] seq, out[3] 1 if tombstone. */
+  metaInto(slot: number, out: Float64Array): void;
   keyBytes(slot: number): Uint8Array;   // a copy
+  /**
+   * The key's bytes without a copy: a view valid only until the next call on any index
+   * (WASM memory may grow and move). For walks such as the digest; copy what you keep.
+   */
+  keyView(slot: number): Uint8Array;
   /** Drop a slot (tombstone GC); its id may be reused. */
   release(slot: number): void;
   /** Slots whose seq > acks.get(node) ?? 0, in slot order. */
@@ -448,10 +455,22 @@ class ReferenceMergeIndex implements MergeIndex {
     };
   }
 
+  metaInto(slot: number, out: Float64Array): void {
+    const s = this.#usedSlot(slot), m = this.#slots;
+    out[0] = joinI64(m[s]!, m[s + 1]!);
+    out[1] = m[s + 4]!;
+    out[2] = joinU64(m[s + 2]!, m[s + 3]!);
+    out[3] = (m[s + 5]! & FLAG_TOMBSTONE) !== 0 ? 1 : 0;
+  }
+
   keyBytes(slot: number): Uint8Array {
+    return this.keyView(slot).slice();
+  }
+
+  keyView(slot: number): Uint8Array {
     const s = this.#usedSlot(slot);
     const off = this.#slots[s + 6]!;
-    return this.#arena.slice(off, off + this.#slots[s + 7]!);
+    return this.#arena.subarray(off, off + this.#slots[s + 7]!);
   }
 
   release(slot: number): void {

@@ -28,7 +28,17 @@ function batchOf(entries: E[], decode = decodeRecords) {
 /** Everything observable about an index, in slot order. */
 function dump(ix: MergeIndex) {
   const slots = [...ix.selectDelta(new Map())];
-  return { size: ix.size, slots: slots.map((s) => ({ s, ...ix.meta(s), key: hex(ix.keyBytes(s)) })) };
+  const out = new Float64Array(4);
+  return {
+    size: ix.size,
+    slots: slots.map((s) => {
+      const m = ix.meta(s);
+      ix.metaInto(s, out);
+      assert.equal([...out], [m.timestamp, m.node, m.seq, m.tombstone ? 1 : 0], "metaInto = meta");
+      assert.is(hex(ix.keyView(s)), hex(ix.keyBytes(s)), "keyView = keyBytes");
+      return { s, ...m, key: hex(ix.keyBytes(s)) };
+    }),
+  };
 }
 
 // ---------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ export async function initKernel(source?: BufferSource | WebAssembly.Module | UR
   } else if (typeof source === "string" || source instanceof URL || isResponse(source)) {
     const res = isResponse(source) ? source : await fetch(source);
     if (!res.ok) throw new Error(`wavekv: cannot load the kernel from ${res.url}: HTTP ${res.status}`);
-    const streaming = typeof WebAssembly.compileStreaming === "function" && res.headers.get("content-type") === "application/wasm";
+    const streaming = typeof WebAssembly.compileStreaming === "function" && (res.headers.get("content-type") ?? "").startsWith("application/wasm");
     mod = streaming ? await WebAssembly.compileStreaming(res) : await WebAssembly.compile(await res.arrayBuffer());
   } else {
     mod = await WebAssembly.compile(source as BufferSource);

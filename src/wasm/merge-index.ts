@@ -146,11 +146,24 @@ export class WasmMergeIndex implements MergeIndex {
     };
   }
 
+  metaInto(slot: number, out: Float64Array): void {
+    const w = this.#slotWord(slot);
+    const m = this.#k.u32;
+    out[0] = joinI64(m[w]!, m[w + 1]!);
+    out[1] = m[w + 4]!;
+    out[2] = joinU64(m[w + 2]!, m[w + 3]!);
+    out[3] = (m[w + 5]! & 2) !== 0 ? 1 : 0;
+  }
+
   keyBytes(slot: number): Uint8Array {
+    return this.keyView(slot).slice();
+  }
+
+  keyView(slot: number): Uint8Array {
     const w = this.#slotWord(slot);
     const m = this.#k.u32;
     const off = this.#field(H_ARENA) + m[w + 6]!;
-    return this.#k.u8.slice(off, off + m[w + 7]!);
+    return this.#k.u8.subarray(off, off + m[w + 7]!);
   }
 
   release(slot: number): void {
