@@ -134,7 +134,9 @@ export function writeResultsDocument(resultsDir: string, outFile: string, analys
   // ---- every group: one table with the runtimes side by side, one chart
   md.push("## All results", "");
   for (const g of groups) {
+    const modules = [...new Set(files.flatMap((f) => f.rows.filter((r) => r.group === g && r.module).map((r) => `bench/${r.module}.ts`)))];
     md.push(`### ${g}`, "");
+    if (modules.length > 0) md.push(`_Measured by ${modules.map((m) => `\`${m}\``).join(", ")}._`, "");
     md.push(`| case | ${runtimes.map((r) => `${r} | ratio`).join(" | ")} | vs | note |`, `|---|${runtimes.map(() => "---:|---:").join("|")}|---|---|`);
     for (const n of names.get(g)!) {
       const rs = files.map((f) => find(f, g, n));
