@@ -64,9 +64,12 @@ export class ReplicaState {
   #live = 0;
   #tombstones = 0;
   #bytes = 0;
-  /** Keys in UTF-8 order; `#unsorted` holds keys added since, merged in on the next scan. */
-  #sorted: string[] | null = null;
-  #unsorted: string[] = [];
+  /**
+   * Slots in UTF-8 key order (slots, not strings: walking them needs no key lookup);
+   * `#unsorted` holds slots added since, merged in on the next ordered read.
+   */
+  #sorted: number[] | null = null;
+  #unsorted: number[] = [];
   #removedSinceSort = false;
   #version = 0;
   #digest: { version: number; hex: string } | null = null;
@@ -216,7 +219,7 @@ export class ReplicaState {
       this.#keys[slot] = key;
       this.#slotOf.set(key, slot);
       this.#bytes += utf8Length(key);
-      if (this.#sorted !== null) this.#unsorted.push(key);
+      if (this.#sorted !== null) this.#unsorted.push(slot);
     } else {
       const old = this.#values[slot];
       if (old) this.#bytes -= old.length;
@@ -241,18 +244,35 @@ export class ReplicaState {
     this.#version++;
   }
 
-  /** Keys in UTF-8 order, maintained incrementally: new keys are sorted and merged in. */
-  #sortedKeys(): string[] {
+  /** Slots in UTF-8 key order, maintained incrementally: new keys are sorted and merged in. */
+  #sortedSlots(): number[] {
+    const keys = this.#keys;
+    const bySlotKey = (x: number, y: number) => compareKeys(keys[x]!, keys[y]!);
     if (this.#sorted === null || this.#removedSinceSort) {
-      this.#sorted = [...this.#slotOf.keys()].sort(compareKeys);
+      this.#sorted = [...this.#slotOf.values()].sort(bySlotKey);
       this.#unsorted = [];
       this.#removedSinceSort = false;
+    } else if (this.#unsorted.length > 0 && this.#unsorted.length <= 32) {
+      // A few new keys: copy (ordered reads in progress keep the old array), then
+      // binary-search and splice — native copies beat a merge loop in JS.
+      const sorted = this.#sorted.slice();
+      for (const slot of this.#unsorted) {
+        const key = keys[slot]!;
+        let lo = 0, hi = sorted.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (compareKeys(keys[sorted[mid]!]!, key) < 0) lo = mid + 1; else hi = mid;
+        }
+        sorted.splice(lo, 0, slot);
+      }
+      this.#sorted = sorted;
+      this.#unsorted = [];
     } else if (this.#unsorted.length > 0) {
-      const add = this.#unsorted.sort(compareKeys);
+      const add = this.#unsorted.sort(bySlotKey);
       const old = this.#sorted;
-      const merged = new Array<string>(old.length + add.length);
+      const merged = new Array<number>(old.length + add.length);
       let i = 0, j = 0, k = 0;
-      while (i < old.length && j < add.length) merged[k++] = compareKeys(old[i]!, add[j]!) <= 0 ? old[i++]! : add[j++]!;
+      while (i < old.length && j < add.length) merged[k++] = bySlotKey(old[i]!, add[j]!) <= 0 ? old[i++]! : add[j++]!;
       while (i < old.length) merged[k++] = old[i++]!;
       while (j < add.length) merged[k++] = add[j++]!;
       this.#sorted = merged;
@@ -263,28 +283,33 @@ export class ReplicaState {
 
   /** Entries under `prefix` in UTF-8 key order; reads current values as it goes. */
   *scan(prefix: string, includeTombstones: boolean): IterableIterator<Entry> {
-    const keys = this.#sortedKeys();
-    let lo = 0, hi = keys.length;
+    const slots = this.#sortedSlots();
+    const keys = this.#keys;
+    let lo = 0, hi = slots.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareKeys(keys[mid]!, prefix) < 0) lo = mid + 1; else hi = mid;
+      if (compareKeys(keys[slots[mid]!]!, prefix) < 0) lo = mid + 1; else hi = mid;
     }
-    for (let i = lo; i < keys.length; i++) {
-      const key = keys[i]!;
-      if (!key.startsWith(prefix)) break;
-      const slot = this.#slotOf.get(key);
-      if (slot === undefined) continue;
+    let prev: string | undefined;
+    for (let i = lo; i < slots.length; i++) {
+      const slot = slots[i]!;
+      const key = keys[slot];
+      // A slot released by GC while this scan runs holds no key, or (reused) another key
+      // out of order: skip both rather than yield out of order.
+      if (key === undefined || (prev !== undefined && compareKeys(key, prev) <= 0)) continue;
+      if (!key.startsWith(prefix)) {
+        if (compareKeys(key, prefix) > 0) break;
+        continue;
+      }
+      prev = key;
       if (!includeTombstones && this.#values[slot] === null) continue;
       yield this.entryAt(slot);
     }
   }
 
   /** Slots in UTF-8 key order (snapshots, digest). */
-  *slotsInKeyOrder(): IterableIterator<number> {
-    for (const key of this.#sortedKeys()) {
-      const slot = this.#slotOf.get(key);
-      if (slot !== undefined) yield slot;
-    }
+  slotsInKeyOrder(): readonly number[] {
+    return this.#sortedSlots();
   }
 
   /** SPEC section 5 digest, cached until the state changes. */
@@ -293,7 +318,7 @@ export class ReplicaState {
     const d = new DigestBuilder();
     for (const slot of this.slotsInKeyOrder()) {
       const m = this.#index.meta(slot);
-      d.add(this.#index.keyBytes(slot), m.node, m.seq, m.timestamp, this.#values[slot]!);
+      d.add(this.#keys[slot]!, m.node, m.seq, m.timestamp, this.#values[slot]!);
     }
     const hex = d.hex();
     this.#digest = { version: this.#version, hex };
