@@ -149,6 +149,9 @@ export class Node {
 
   #checkKey(key: string): number {
     if (typeof key !== "string") throw new WaveKVError("INVALID_ARGUMENT", "keys are strings");
+    // A lone surrogate has no UTF-8 form: "a\uD800" and "a\uDC00" would both become
+    // "a\uFFFD" on the wire and in the index while staying two keys in JS.
+    if (!(key as string & { isWellFormed(): boolean }).isWellFormed()) throw new WaveKVError("INVALID_ARGUMENT", "key is not well-formed Unicode (it contains a lone surrogate)");
     const len = utf8Length(key);
     if (len > this.limits.maxKeyBytes) throw new WaveKVError("KEY_TOO_LARGE", `key is ${len} bytes; limits.maxKeyBytes is ${this.limits.maxKeyBytes}`);
     return len;

@@ -216,6 +216,15 @@ test("maxTotalBytes counts key and value bytes", async () => {
   await node.close();
 });
 
+test("keys with a lone surrogate are refused: they have no UTF-8 form", async () => {
+  const node = await Node.open({ id: 1 });
+  await rejectsWith(node.put("a\uD800", "x"), "INVALID_ARGUMENT");
+  await rejectsWith(node.put("a\uDC00", "x"), "INVALID_ARGUMENT");
+  await node.put("a\u{1F600}", "ok"); // a proper pair is fine
+  assert.is(node.size, 1);
+  await node.close();
+});
+
 test("admit refuses with REJECTED and changes nothing", async () => {
   const node = await Node.open({ id: 1, admit: (e) => (e.key.startsWith("ok/") ? true : "only ok/ keys") });
   await node.put("ok/1", "v");
