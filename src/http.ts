@@ -109,7 +109,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     const method = req.method ?? "GET";
     const path = url.pathname;
     if (method === "GET" && path === "/status") return send(res, 200, JSON.stringify(node.status()));
-    if (method === "GET" && path === "/metrics") return send(res, 200, renderMetrics(node, counters) + (opts.metrics?.() ?? ""), "text/plain; version=0.0.4");
+    if (method === "GET" && path === "/metrics") return send(res, 200, renderMetrics(node, sync, counters) + (opts.metrics?.() ?? ""), "text/plain; version=0.0.4");
     const body = method === "GET" || method === "HEAD" ? new Uint8Array(0) : await readBody(req, max);
     if (verifier) {
       const verdict = verifier.verify(method, req.url ?? "/", (h) => req.headers[h] as string | undefined, body);
@@ -190,22 +190,56 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
   };
 }
 
-function renderMetrics(node: Node, counters: Record<string, number>): string {
+/** What /metrics reads from a SyncManager, when the handler is one. */
+interface SyncMetricsSource {
+  stats?: { rounds: number; roundFailures: number; handled: number; handleFailures: number; pushesSent: number; bytesSent: number; bytesReceived: number };
+  links?(): { peer: number; rounds: number; failures: number; bytesSent: number; bytesReceived: number; consecutiveFailures: number }[];
+}
+
+function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, number>): string {
   const s = node.status();
-  const lines = [
-    "# HELP wavekv_keys Live keys.", "# TYPE wavekv_keys gauge", `wavekv_keys ${s.keys}`,
-    "# HELP wavekv_tombstones Deleted keys still held.", "# TYPE wavekv_tombstones gauge", `wavekv_tombstones ${s.tombstones}`,
-    "# HELP wavekv_entries_merged_total Remote entries merged.", "# TYPE wavekv_entries_merged_total counter", `wavekv_entries_merged_total ${s.entriesMerged}`,
-    "# HELP wavekv_entries_rejected_total Remote entries refused.", "# TYPE wavekv_entries_rejected_total counter", `wavekv_entries_rejected_total ${s.entriesRejected}`,
-    "# HELP wavekv_next_seq The seq of the next local write.", "# TYPE wavekv_next_seq gauge", `wavekv_next_seq ${s.nextSeq}`,
-    "# HELP wavekv_http_requests_total HTTP requests.", "# TYPE wavekv_http_requests_total counter", `wavekv_http_requests_total ${counters.requests}`,
-    "# HELP wavekv_http_unauthorized_total Requests refused for a missing, wrong or replayed signature.", "# TYPE wavekv_http_unauthorized_total counter", `wavekv_http_unauthorized_total ${counters.unauthorized}`,
-    "# HELP wavekv_kv_puts_total Writes through the HTTP API.", "# TYPE wavekv_kv_puts_total counter", `wavekv_kv_puts_total ${counters.kvPuts}`,
-  ];
-  for (const p of s.peers) {
-    lines.push(`wavekv_peer_ack{peer="${p.id}"} ${p.ack}`, `wavekv_peer_reported_ack{peer="${p.id}"} ${p.peerAck}`, `wavekv_peer_heard_from{peer="${p.id}"} ${p.heardFrom ? 1 : 0}`);
+  const out: string[] = [];
+  const metric = (name: string, type: "gauge" | "counter", help: string, samples: [string, number][]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, v] of samples) out.push(`${name}${labels} ${v}`);
+  };
+  metric("wavekv_keys", "gauge", "Live keys.", [["", s.keys]]);
+  metric("wavekv_tombstones", "gauge", "Deleted keys still held.", [["", s.tombstones]]);
+  metric("wavekv_bytes", "gauge", "Key and value bytes held, tombstones included.", [["", node.totalBytes]]);
+  metric("wavekv_next_seq", "gauge", "The seq of the next local write.", [["", s.nextSeq]]);
+  metric("wavekv_entries_merged_total", "counter", "Remote entries merged.", [["", s.entriesMerged]]);
+  metric("wavekv_entries_rejected_total", "counter", "Remote entries refused.", [["", s.entriesRejected]]);
+  metric("wavekv_kv_puts_total", "counter", "Writes through the HTTP API.", [["", counters.kvPuts!]]);
+  metric("wavekv_kv_deletes_total", "counter", "Deletes through the HTTP API.", [["", counters.kvDeletes!]]);
+  metric("wavekv_http_requests_total", "counter", "HTTP requests.", [["", counters.requests!]]);
+  metric("wavekv_http_unauthorized_total", "counter", "Requests refused for a missing, wrong or replayed signature.", [["", counters.unauthorized!]]);
+  metric("wavekv_bad_envelopes_total", "counter", "Sync bodies refused as BAD_ENVELOPE.", [["", counters.badEnvelopes!]]);
+  metric("wavekv_peer_ack", "gauge", "How far this node covers the peer's writes.", s.peers.map((p) => [`{peer="${p.id}"}`, p.ack]));
+  metric("wavekv_peer_reported_ack", "gauge", "How far the peer reported covering this node's writes.", s.peers.map((p) => [`{peer="${p.id}"}`, p.peerAck]));
+  metric("wavekv_peer_heard_from", "gauge", "1 once the peer has been heard from.", s.peers.map((p) => [`{peer="${p.id}"}`, p.heardFrom ? 1 : 0]));
+  const src = sync as SyncHandler & SyncMetricsSource;
+  if (src.stats) {
+    metric("wavekv_sync_requests_handled_total", "counter", "Sync requests and pushes served.", [["", src.stats.handled]]);
+    metric("wavekv_sync_pushes_sent_total", "counter", "Opportunistic pushes sent.", [["", src.stats.pushesSent]]);
   }
-  return lines.join("\n") + "\n";
+  if (typeof src.links === "function") {
+    const links = src.links();
+    metric("wavekv_sync_rounds_total", "counter", "Sync rounds started with the peer.", links.map((l) => [`{peer="${l.peer}"}`, l.rounds]));
+    metric("wavekv_sync_errors_total", "counter", "Sync rounds with the peer that failed.", links.map((l) => [`{peer="${l.peer}"}`, l.failures]));
+    metric("wavekv_sync_sent_bytes_total", "counter", "Bytes sent to the peer in rounds.", links.map((l) => [`{peer="${l.peer}"}`, l.bytesSent]));
+    metric("wavekv_sync_received_bytes_total", "counter", "Bytes received from the peer in rounds.", links.map((l) => [`{peer="${l.peer}"}`, l.bytesReceived]));
+    metric("wavekv_sync_consecutive_failures", "gauge", "Failed rounds in a row (0: reachable).", links.map((l) => [`{peer="${l.peer}"}`, l.consecutiveFailures]));
+  }
+  const st = node.storageStats();
+  if (st) {
+    metric("wavekv_wal_bytes", "gauge", "Size of the write-ahead log.", [["", st.walBytes]]);
+    const h = st.fsyncLatency;
+    out.push("# HELP wavekv_fsync_seconds Latency of WAL fsyncs (group commit).", "# TYPE wavekv_fsync_seconds histogram");
+    let cumulative = 0;
+    h.bounds.forEach((b, i) => { cumulative += h.counts[i]!; out.push(`wavekv_fsync_seconds_bucket{le="${b / 1000}"} ${cumulative}`); });
+    out.push(`wavekv_fsync_seconds_bucket{le="+Inf"} ${h.count}`, `wavekv_fsync_seconds_sum ${h.sum / 1000}`, `wavekv_fsync_seconds_count ${h.count}`);
+  }
+  return out.join("\n") + "\n";
 }
 
 export interface HttpTransportOptions {

@@ -393,6 +393,19 @@ export class Node {
     return drop.length;
   }
 
+  /** Key + value bytes of every entry, tombstones included (what `maxTotalBytes` limits). */
+  get totalBytes(): number {
+    return this.#state.totalBytes;
+  }
+
+  /** WAL size and fsync statistics; null for an in-memory node. */
+  storageStats(): { walBytes: number; fsyncCount: number; fsyncLatency: { bounds: readonly number[]; counts: readonly number[]; sum: number; count: number } } | null {
+    const s = this.#storage;
+    if (!s) return null;
+    const h = s.fsyncLatency;
+    return { walBytes: s.walBytes, fsyncCount: s.fsyncCount, fsyncLatency: { bounds: h.bounds, counts: [...h.counts], sum: h.sum, count: h.count } };
+  }
+
   status(): NodeStatus {
     return {
       id: this.id,

@@ -51,7 +51,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     return e?.value ? new TextDecoder().decode(e.value) : undefined;
   };
   const transport = new HttpTransport({ peers: cfg.peers, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000, resolve: addressOf });
-  const sync = new SyncManager(node, transport, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200 });
+  const sync = new SyncManager(node, transport, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: (m) => log(`warning: ${m}`) });
   const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
 

@@ -22,7 +22,7 @@ import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
 import { WaveKVError } from "./errors.js";
 import type { FsyncPolicy } from "./types.js";
 import { acquireLock, type DataFiles, type DirLock, files, loadOrCreateUuid, readWholeFile, removeIfExists } from "./datadir.js";
-import { type FaultHook, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, parseWalHeader, scanWal, writeWalFile, type WalHeader } from "./wal.js";
+import { type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, parseWalHeader, scanWal, writeWalFile, type WalHeader } from "./wal.js";
 import { type Snapshot, encodeSnapshot, loadSnapshot, writeSnapshotFile } from "./snapshot.js";
 
 export type { FaultHook } from "./wal.js";
@@ -72,6 +72,8 @@ export interface Storage {
   readonly needsSnapshot: boolean;
   readonly walBytes: number;
   readonly fsyncCount: number;
+  /** Latencies of the WAL's fsyncs (ms). */
+  readonly fsyncLatency: LatencyHistogram;
   /** The WAL generation (bumped by every completed snapshot). */
   readonly walGeneration: number;
   /** The first IO failure, once the log is latched; null while healthy. */
@@ -209,6 +211,7 @@ class DirStorage implements Storage {
   get needsSnapshot(): boolean { return this.#wal.size > this.#threshold; }
   get walBytes(): number { return this.#wal.size; }
   get fsyncCount(): number { return this.#wal.fsyncCount; }
+  get fsyncLatency(): LatencyHistogram { return this.#wal.fsyncLatency; }
   get walGeneration(): number { return this.#wal.header.generation; }
   get failure(): WaveKVError | null { return this.#wal.failure; }
 

@@ -98,6 +98,13 @@ export interface SyncStats {
 
 export interface PeerLinkStatus {
   peer: number;
+  /** Rounds this manager started with the peer, and how many failed. */
+  rounds: number;
+  failures: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Epoch ms of the last round that succeeded (0: none yet). */
+  lastOkAt: number;
   consecutiveFailures: number;
   /** Epoch ms before which the periodic loop leaves this peer alone (0: no backoff). */
   retryAt: number;
@@ -105,6 +112,11 @@ export interface PeerLinkStatus {
 }
 
 interface Link {
+  rounds: number;
+  totalFailures: number;
+  bytesSent: number;
+  bytesReceived: number;
+  lastOkAt: number;
   failures: number;
   retryAt: number;
   lastError?: string;
@@ -314,7 +326,7 @@ export class SyncManager implements SyncHandler {
 
   #link(peer: number): Link {
     let link = this.#links.get(peer);
-    if (!link) this.#links.set(peer, (link = { failures: 0, retryAt: 0, pushing: false }));
+    if (!link) this.#links.set(peer, (link = { rounds: 0, totalFailures: 0, bytesSent: 0, bytesReceived: 0, lastOkAt: 0, failures: 0, retryAt: 0, pushing: false }));
     return link;
   }
 
@@ -323,7 +335,11 @@ export class SyncManager implements SyncHandler {
     this.stats.bytesSent += r.sentBytes;
     this.stats.bytesReceived += r.receivedBytes;
     const link = this.#link(r.peer);
+    link.rounds++;
+    link.bytesSent += r.sentBytes;
+    link.bytesReceived += r.receivedBytes;
     if (r.ok) {
+      link.lastOkAt = Date.now();
       if (this.#bootstrapPending) this.#finishBootstrap();
       if (link.failures > 0) this.#warn(`peer ${r.peer} reachable again after ${link.failures} failed round(s)`);
       link.failures = 0;
@@ -332,6 +348,7 @@ export class SyncManager implements SyncHandler {
       return;
     }
     this.stats.roundFailures++;
+    link.totalFailures++;
     link.failures++;
     link.lastError = r.error?.message;
     // Exponential backoff with "equal jitter": half fixed, half random, so that peers
@@ -343,7 +360,10 @@ export class SyncManager implements SyncHandler {
 
   /** Backoff state of every peer this manager has talked to. */
   links(): PeerLinkStatus[] {
-    return [...this.#links].sort((a, b) => a[0] - b[0]).map(([peer, l]) => ({ peer, consecutiveFailures: l.failures, retryAt: l.retryAt, ...(l.lastError ? { lastError: l.lastError } : {}) }));
+    return [...this.#links].sort((a, b) => a[0] - b[0]).map(([peer, l]) => ({
+      peer, rounds: l.rounds, failures: l.totalFailures, bytesSent: l.bytesSent, bytesReceived: l.bytesReceived, lastOkAt: l.lastOkAt,
+      consecutiveFailures: l.failures, retryAt: l.retryAt, ...(l.lastError ? { lastError: l.lastError } : {}),
+    }));
   }
 
   // ---------------------------------------------------------------- loop

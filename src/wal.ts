@@ -189,6 +189,8 @@ export class WalWriter {
   get header(): Readonly<WalHeader> { return this.#header; }
   get size(): number { return this.#written; }
   get fsyncCount(): number { return this.#fsyncs; }
+  /** Group-commit fsync latencies, for /metrics and the console. */
+  readonly fsyncLatency = new LatencyHistogram();
   get failure(): WaveKVError | null { return this.#failure; }
 
   /**
@@ -246,9 +248,11 @@ export class WalWriter {
     const fd = this.#fd;
     const epoch = this.#epoch;
     const covers = this.#written;
+    const started = performance.now();
     const done = (err: unknown) => {
       this.#syncing = false;
       this.#fsyncs++;
+      this.fsyncLatency.observe(performance.now() - started);
       this.#closeRetired();
       if (epoch !== this.#epoch) {
         // The file was replaced meanwhile; `replace` settled everyone it covered.
@@ -439,4 +443,22 @@ export function writeWalFile(path: string, image: Uint8Array, durable = true): v
   }
   fs.renameSync(tmp, path);
   if (durable) fsyncDir(dirname(path));
+}
+
+/** Cumulative latency histogram in ms (Prometheus `le` buckets). */
+export class LatencyHistogram {
+  static readonly BOUNDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000] as const;
+  readonly bounds: readonly number[] = LatencyHistogram.BOUNDS;
+  /** counts[i]: observations in (bounds[i-1], bounds[i]]; the last one above every bound. */
+  readonly counts = new Array<number>(LatencyHistogram.BOUNDS.length + 1).fill(0);
+  sum = 0;
+  count = 0;
+
+  observe(ms: number): void {
+    let i = 0;
+    while (i < LatencyHistogram.BOUNDS.length && ms > LatencyHistogram.BOUNDS[i]!) i++;
+    this.counts[i]!++;
+    this.sum += ms;
+    this.count++;
+  }
 }

@@ -504,7 +504,10 @@ test("backoff: a failing peer is retried later and later, with jitter; success r
   assert.is(c.sync(1).links()[0]!.consecutiveFailures, 5);
   c.net.up(2);
   await c.sync(1).syncOnce();
-  assert.equal(c.sync(1).links()[0], { peer: 2, consecutiveFailures: 0, retryAt: 0 });
+  const link = c.sync(1).links()[0]!;
+  assert.equal([link.peer, link.consecutiveFailures, link.retryAt, link.lastError], [2, 0, 0, undefined]);
+  assert.equal([link.rounds, link.failures], [6, 5], "per-peer counters keep the history");
+  assert.ok(link.lastOkAt > 0);
   assert.ok(c.warnings.lines.some((l) => /reachable again after 5/.test(l)));
   await c.close();
 });

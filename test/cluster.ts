@@ -1,0 +1,60 @@
+// Three `serve` nodes in this process on 127.0.0.1 with data directories: one seed
+// address is enough to find everyone (the replicated address book), and /metrics
+// reports storage and per-peer sync figures.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, type RunningServer } from "../src/serve.js";
+import { PEER_ADDRESS_PREFIX } from "../src/http.js";
+
+const SECRET = "cluster-test-secret-0123456789";
+
+async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test("a node that knows one seed address learns every other node's address and syncs with it directly", async () => {
+  const root = mkdtempSync(join(tmpdir(), "wavekv-cluster-"));
+  const running: RunningServer[] = [];
+  const quiet = () => undefined;
+  try {
+    const start = (id: number, peers?: Record<number, string>) =>
+      startServer({ id, port: 0, dir: join(root, `n${id}`), peers, secret: SECRET, intervalMs: 150, timeoutMs: 2_000, pushWindowMs: 20, log: quiet }).then((r) => { running.push(r); return r; });
+    const n1 = await start(1);
+    const seed = { 1: n1.http.url };
+    const n2 = await start(2, seed);
+    const n3 = await start(3, seed);
+    await until("every node knows every other node as a peer", () =>
+      [n1, n2, n3].every((r) => r.node.peers().length === 2));
+    assert.equal(n2.node.peers(), [1, 3]);
+    assert.equal(n3.node.peers(), [1, 2]);
+    assert.is(new TextDecoder().decode(n3.node.get(PEER_ADDRESS_PREFIX + 2)!.value!), n2.http.url);
+
+    // With the seed gone, 2 and 3 still replicate: they talk to each other directly.
+    await n1.stop();
+    running.splice(running.indexOf(n1), 1);
+    await n2.node.put("direct", "2 → 3");
+    await until("node 3 has node 2's write", () => n3.node.get("direct") !== undefined);
+    await until("2 and 3 agree", () => n2.node.digest() === n3.node.digest());
+
+    const metrics = await (await fetch(n2.http.url + "/metrics")).text();
+    for (const name of ["wavekv_keys ", "wavekv_bytes ", "wavekv_wal_bytes ", "wavekv_fsync_seconds_bucket{le=\"+Inf\"}", "wavekv_sync_rounds_total{peer=\"3\"}", "wavekv_sync_errors_total{peer=\"1\"}", "wavekv_sync_sent_bytes_total{peer=\"3\"}"]) {
+      assert.ok(metrics.includes(name), `metrics lack ${name}`);
+    }
+    const fsyncs = Number(/wavekv_fsync_seconds_count (\d+)/.exec(metrics)![1]);
+    assert.ok(fsyncs > 0, "fsyncs were timed");
+    const errorsTo1 = Number(/wavekv_sync_errors_total\{peer="1"\} (\d+)/.exec(metrics)![1]);
+    await until("a round with the stopped seed fails", () => errorsTo1 > 0 || n2.sync.links().some((l) => l.peer === 1 && l.failures > 0));
+  } finally {
+    for (const r of running) await r.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test.run();
