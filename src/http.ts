@@ -7,14 +7,17 @@
  *
  * Routes: POST /sync and POST /push (envelope bytes in, envelope bytes out);
  * GET/PUT/DELETE /kv/<key>; GET /kv?prefix=&limit=&after=; GET /status (JSON);
- * GET /metrics (Prometheus text). With a secret every route but /status and /metrics
- * must be signed (src/auth.ts); refusals change nothing.
+ * GET /metrics (Prometheus text); with `console`, the web console (src/console.ts): its
+ * page shell at GET / and /console/*, its JSON at /console/api/*. With a secret every
+ * route but /status, /metrics and the console's page shell (which holds no data) must be
+ * signed (src/auth.ts); refusals change nothing.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { RequestVerifier, signRequest } from "./auth.js";
 import { WaveKVError, isWaveKVError } from "./errors.js";
 import { compareKeys } from "./keyorder.js";
+import type { WebConsole } from "./console.js";
 import type { Node } from "./node.js";
 import type { SyncHandler } from "./transport.js";
 import type { Entry } from "./types.js";
@@ -30,6 +33,8 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** The node behind `sync`, for the key-value API, /status and /metrics. */
   node: Node;
+  /** The web console to mount at GET / (src/console.ts). */
+  console?: Pick<WebConsole, "asset" | "api">;
   /** Extra metrics lines (Prometheus text) appended to /metrics. */
   metrics?: () => string;
   onWarning?: (message: string) => void;
@@ -68,6 +73,12 @@ function send(res: ServerResponse, status: number, body: string | Uint8Array, ty
   if (res.headersSent) return;
   res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body as string) });
   res.end(body);
+}
+
+function reply(res: ServerResponse, r: { status: number; headers: Record<string, string>; body: string | Uint8Array }, head = false): void {
+  if (res.headersSent) return;
+  res.writeHead(r.status, { ...r.headers, "content-length": Buffer.byteLength(r.body as string) });
+  res.end(head ? undefined : r.body);
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {
@@ -110,6 +121,9 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     const path = url.pathname;
     if (method === "GET" && path === "/status") return send(res, 200, JSON.stringify(node.status()));
     if (method === "GET" && path === "/metrics") return send(res, 200, renderMetrics(node, sync, counters) + (opts.metrics?.() ?? ""), "text/plain; version=0.0.4");
+    // The console's page shell is public: it holds no data, and it is what asks for the secret.
+    const asset = opts.console ? await opts.console.asset(method, path, req.headers["if-none-match"]) : undefined;
+    if (asset) return reply(res, asset, method === "HEAD");
     const body = method === "GET" || method === "HEAD" ? new Uint8Array(0) : await readBody(req, max);
     if (verifier) {
       const verdict = verifier.verify(method, req.url ?? "/", (h) => req.headers[h] as string | undefined, body);
@@ -121,6 +135,10 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     if (method === "POST" && (path === "/sync" || path === "/push")) {
       const out = await sync.handle(body);
       return send(res, 200, out, "application/octet-stream");
+    }
+    if (opts.console && path.startsWith("/console/api/")) {
+      const r = await opts.console.api(method, url);
+      if (r) return reply(res, r);
     }
     if (path.startsWith("/kv/")) {
       const key = decodeURIComponent(path.slice(4));

@@ -8,7 +8,10 @@
  * `__wavekv/peers/<id>` (and so is this node's own address), so they replicate: a new
  * node configured with one seed address learns every other node's address and adds it
  * as a peer.
+ *
+ * The web console (src/console.ts) is at GET / unless `console: false`.
  */
+import { WebConsole } from "./console.js";
 import { HttpTransport, PEER_ADDRESS_PREFIX, serveHttp, type HttpServer } from "./http.js";
 import { Node } from "./node.js";
 import { SyncManager } from "./sync.js";
@@ -27,6 +30,8 @@ export interface ServerConfig {
   pushWindowMs?: number;
   /** The URL other nodes should use for this one (default http://host:port). */
   advertise?: string;
+  /** Serve the web console at GET / (default true). */
+  console?: boolean;
   log?: (line: string) => void;
 }
 
@@ -51,8 +56,11 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     return e?.value ? new TextDecoder().decode(e.value) : undefined;
   };
   const transport = new HttpTransport({ peers: cfg.peers, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000, resolve: addressOf });
-  const sync = new SyncManager(node, transport, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: (m) => log(`warning: ${m}`) });
-  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, onWarning: (m) => log(`warning: ${m}`) });
+  // Declared before the manager, whose onRound reports to it (the console needs the manager too).
+  let web: WebConsole | undefined = undefined;
+  const sync = new SyncManager(node, transport, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: (m) => log(`warning: ${m}`), onRound: (r) => web?.recordRounds(r) });
+  if (cfg.console !== false) web = new WebConsole({ node, sync, addressOf: (p) => transport.addressOf(p), dir: cfg.dir, fsync: cfg.fsync ?? "always", secretRequired: cfg.secret !== undefined });
+  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
 
   // Address book: ours and the configured ones, replicated; learned ones become peers.
@@ -78,14 +86,15 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     }
   })();
 
-  await sync.bootstrap().catch((e) => log(`bootstrap incomplete: ${(e as Error).message} (sync loop will retry)`));
+  await sync.bootstrap().then((r) => web?.recordRounds(r)).catch((e) => log(`bootstrap incomplete: ${(e as Error).message} (sync loop will retry)`));
   sync.start();
-  log(`node ${cfg.id} (${node.uuid}) serving ${http.url}${cfg.dir ? ` with data in ${cfg.dir}` : " in memory"}; peers ${node.peers().join(", ") || "none"}`);
+  log(`node ${cfg.id} (${node.uuid}) serving ${http.url}${web ? ` (console: ${http.url}/)` : ""}${cfg.dir ? ` with data in ${cfg.dir}` : " in memory"}; peers ${node.peers().join(", ") || "none"}`);
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       watching.abort();
+      web?.close();
       await sync.stop();
       await http.close();
       await node.close();
