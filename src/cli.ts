@@ -59,11 +59,12 @@ program
   .option("--interval <ms>", "sync interval", parsePositive, 30_000)
   .option("--timeout <ms>", "per-request timeout", parsePositive, 10_000)
   .option("--advertise <url>", "URL other nodes should use to reach this one")
+  .option("--no-console", "do not serve the web console at GET /")
   .action(async (o) => {
     const { startServer } = await import("./serve.js");
     const running = await startServer({
       id: o.id, port: o.port, host: o.host, dir: o.dir, peers: o.peer, secret: readSecret(o.secretFile),
-      fsync: o.fsync, intervalMs: o.interval, timeoutMs: o.timeout, advertise: o.advertise,
+      fsync: o.fsync, intervalMs: o.interval, timeoutMs: o.timeout, advertise: o.advertise, console: o.console,
     });
     const shutdown = (sig: string) => {
       console.log(`received ${sig}: stopping sync, flushing, closing`);

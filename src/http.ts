@@ -162,12 +162,14 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       const after = url.searchParams.get("after");
       const limit = Math.min(Number(url.searchParams.get("limit") ?? 1000) || 1000, 10_000);
       const out = [];
+      let more = false;
       for (const e of node.scan(prefix)) {
         if (after !== null && compareKeys(e.key, after) <= 0) continue;
+        // One past the page tells whether a next page exists (not merely "page full").
+        if (out.length === limit) { more = true; break; }
         out.push(entryJson(e));
-        if (out.length >= limit) break;
       }
-      return send(res, 200, JSON.stringify({ entries: out, more: out.length >= limit }));
+      return send(res, 200, JSON.stringify({ entries: out, more }));
     }
     throw new HttpError(404, `no route for ${method} ${path}`, "NOT_FOUND");
   };
