@@ -109,7 +109,7 @@ export class ReplicaState {
 
   /** Decide one local (or replayed) entry under LWW now. Returns false if it lost. */
   applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number): boolean {
-    const r = this.#index.upsert(key, timestamp, node, seq, value === null);
+    const r = this.#index.upsert(key, timestamp, node, seq, value === null, value);
     this.#noteOwn(node, seq, timestamp);
     if (r === null) return false;
     this.#install(r.slot, r.prev, key, value);
