@@ -75,6 +75,11 @@ export function summaryRoot(h: u32): void {
   lww.summaryRoot(h);
 }
 
+/** Benchmarks only: stop maintaining the summary of an empty index. */
+export function summaryOff(h: u32): void {
+  lww.summaryOff(h);
+}
+
 /** Slots whose key's bucket is set in the 4096-bit `mask`: count; slots in R_OUT. */
 export function selectBuckets(h: u32, mask: u32): u32 {
   return lww.selectBuckets(h, mask);

@@ -13,7 +13,8 @@
  * | 20 | table ptr | 64 | saved waste |
  * | 24 | table mask (buckets − 1) | 68 | entry hashes ptr (u64 per slot) |
  * | | | 72 | summary ptr (4096 u64 buckets, 64 u64 groups) |
- * | | | 76..88 | reserved |
+ * | | | 76 | summary off (1: benchmarks only, buckets meaningless) |
+ * | | | 80..88 | reserved |
  * | 28 | arena ptr | | |
  * | 32 | arena capacity | | |
  * | 36 | arena length | | |
@@ -29,7 +30,7 @@
  */
 import { MAILBOX, MB_COUNT, MB_PREV, MB_U64, R_OUT, R_REFUSED, SCRATCH, ensureRegion, grownSize } from "./layout";
 import { DESC_BYTES } from "./codec";
-import { SUMMARY_BYTES, bucketOf, entryHash, summarize, toggle } from "./summary";
+import { SUMMARY_BYTES, bucketOf, entryHash, summarize, toggle, valueHash } from "./summary";
 
 @unmanaged class Handle {
   slots: u32;
@@ -51,7 +52,7 @@ import { SUMMARY_BYTES, bucketOf, entryHash, summarize, toggle } from "./summary
   savedWaste: u32;
   ehash: u32;
   summary: u32;
-  reserved2: u32;
+  summaryOff: u32;
   reserved3: u32;
   reserved4: u32;
 }
@@ -281,10 +282,14 @@ function create(h: Handle, key: usize, len: usize, hash: u32, undo: bool): u32 {
  * plus the hashing of key and value bytes.
  */
 function apply(h: Handle, slot: u32, keyHash: u32, existed: bool, key: usize, keyLen: usize, ts: i64, seq: u64, node: u32, tombstone: bool, val: usize, valLen: usize): void {
+  if (h.summaryOff) {
+    stamp(slotAt(h, slot), ts, seq, node, tombstone);
+    return;
+  }
   const e = <usize>h.ehash + (<usize>slot << 3);
   const sum = <usize>h.summary;
   if (existed) toggle(sum, keyHash, load<u64>(e));
-  const eh = entryHash(key, keyLen, ts, node, seq, tombstone, val, valLen);
+  const eh = entryHash(keyHash, keyLen, ts, node, seq, tombstone, tombstone ? 0 : valueHash(val, valLen), valLen);
   toggle(sum, keyHash, eh);
   store<u64>(e, eh);
   stamp(slotAt(h, slot), ts, seq, node, tombstone);
@@ -438,15 +443,15 @@ export function rollback(p: usize): void {
     const origin = load<u32>(u, 4);
     // Every undo record's slot is in use now (it was stamped after the record was
     // pushed): take its current hash out of the summary, put the prior one back if any.
-    const keyHash = slotKeyHash(h, slot);
+    const keyHash = h.summaryOff ? 0 : slotKeyHash(h, slot);
     const e = <usize>h.ehash + (<usize>slot << 3);
-    toggle(<usize>h.summary, keyHash, load<u64>(e));
+    if (!h.summaryOff) toggle(<usize>h.summary, keyHash, load<u64>(e));
     if (origin != ORIGIN_EXISTING) {
       remove(h, slot);
       h.size--;
       if (origin == ORIGIN_FREE) h.freeHead = slot + 1;
       else h.high--;
-    } else {
+    } else if (!h.summaryOff) {
       toggle(<usize>h.summary, keyHash, load<u64>(u, 40));
     }
     memory.copy(slotAt(h, slot), u + 8, SLOT_BYTES);
@@ -492,7 +497,7 @@ export function release(p: usize, slot: u32): i32 {
   if (slot >= h.high) return ERR_SLOT;
   const s = slotAt(h, slot);
   if ((load<u32>(s, 20) & FLAG_USED) == 0) return ERR_SLOT;
-  toggle(<usize>h.summary, slotKeyHash(h, slot), load<u64>(<usize>h.ehash + (<usize>slot << 3)));
+  if (!h.summaryOff) toggle(<usize>h.summary, slotKeyHash(h, slot), load<u64>(<usize>h.ehash + (<usize>slot << 3)));
   store<u64>(<usize>h.ehash + (<usize>slot << 3), 0);
   remove(h, slot);
   h.waste += load<u32>(s, 28);
@@ -611,4 +616,13 @@ export function selectBuckets(p: usize, mask: usize): u32 {
     count++;
   }
   return <u32>count;
+}
+
+/**
+ * Stops maintaining the summary (benchmarks: the cost of keeping it). Only on an empty
+ * index; the buckets then stay zero and mean nothing.
+ */
+export function summaryOff(p: usize): void {
+  const h = changetype<Handle>(p);
+  if (h.size == 0) h.summaryOff = 1;
 }

@@ -6,7 +6,7 @@
  * XOR is order-independent and its own inverse, so a write, merge, release or rollback
  * updates one bucket in O(1): XOR the old entry hash out, the new one in.
  *
- * The 64-bit hash is two 32-bit murmur3-style lanes with different constants, so the
+ * The 64-bit hashes are two 32-bit murmur3-style lanes with different constants, so the
  * TS twin computes the same bits with Math.imul (no BigInt, no u64 multiply).
  */
 
@@ -72,6 +72,36 @@ function bytes2(p: usize, len: usize, a: u32, b: u32): void {
   laneB = fmix(laneB ^ <u32>len);
 }
 
+/**
+ * 32-bit hash of a value's bytes for the entry hash: four independent murmur3-style
+ * chains over 16-byte blocks (one chain is latency-bound: multiply, rotate, multiply per
+ * word), the rest of the words and the tail on chain a, joined by rotations and fmix.
+ */
+export function valueHash(p: usize, len: usize): u32 {
+  let a: u32 = 0x9747b28c ^ <u32>len, b: u32 = 0x85ebca6b, c: u32 = 0xc2b2ae35, d: u32 = 0x27d4eb2f;
+  const end = p + len;
+  const end16 = p + (len & ~<usize>15);
+  while (p < end16) {
+    a = mixA(a, load<u32>(p));
+    b = mixA(b, load<u32>(p, 4));
+    c = mixA(c, load<u32>(p, 8));
+    d = mixA(d, load<u32>(p, 12));
+    p += 16;
+  }
+  while (p + 4 <= end) {
+    a = mixA(a, load<u32>(p));
+    p += 4;
+  }
+  const tail = end - p;
+  if (tail != 0) {
+    let k = <u32>load<u8>(p);
+    if (tail > 1) k |= <u32>load<u8>(p, 1) << 8;
+    if (tail > 2) k |= <u32>load<u8>(p, 2) << 16;
+    a = mixA(a, k);
+  }
+  return fmix(a ^ rotl<u32>(b, 7) ^ rotl<u32>(c, 13) ^ rotl<u32>(d, 19) ^ <u32>len);
+}
+
 /** 64-bit hash of bytes (group and root hashes). */
 export function hash64(p: usize, len: usize): u64 {
   bytes2(p, len, 0x3c6ef372, 0xa54ff53a);
@@ -79,21 +109,18 @@ export function hash64(p: usize, len: usize): u64 {
 }
 
 /**
- * The entry hash. Cost: one pass over the key and one over the value (two lanes each),
- * plus ten word mixes. Tombstones hash no value bytes and a distinct flag word.
+ * The entry hash: both lanes over ten words — key hash, key length, value hash
+ * (`valueHash` of the value bytes; 0 for a tombstone), value length, timestamp,
+ * node, seq, tombstone flag. (node, seq) already names one write, so 32 bits of key and
+ * value hash only have to catch corruption; the 64 bits of the result come from mixing
+ * everything. Cost: the value's murmur3 pass (one lane) plus ten word mixes; the key
+ * hash is the one the index lookup computed anyway.
  */
-export function entryHash(key: usize, keyLen: usize, ts: i64, node: u32, seq: u64, tombstone: bool, val: usize, valLen: usize): u64 {
-  bytes2(key, keyLen, 0x243f6a88, 0x85a308d3);
-  const kA = laneA, kB = laneB;
-  let vA: u32 = 0, vB: u32 = 0;
-  if (!tombstone) {
-    bytes2(val, valLen, 0x13198a2e, 0x03707344);
-    vA = laneA;
-    vB = laneB;
-  }
+export function entryHash(keyHash: u32, keyLen: usize, ts: i64, node: u32, seq: u64, tombstone: bool, valHash: u32, valLen: usize): u64 {
   laneA = 0xa4093822;
   laneB = 0x299f31d0;
-  word(kA); word(kB); word(vA); word(vB);
+  word(keyHash); word(<u32>keyLen);
+  word(tombstone ? 0 : valHash); word(tombstone ? 0 : <u32>valLen);
   word(<u32>ts); word(<u32>(ts >>> 32)); word(node); word(<u32>seq); word(<u32>(seq >>> 32));
   word(tombstone ? 2 : 1);
   return (<u64>fmix(laneA ^ 40) << 32) | <u64>fmix(laneB ^ 40);

@@ -22,7 +22,7 @@
  */
 import type { DecodedBatch } from "./codec.js";
 import { WasmMergeIndex } from "./wasm/merge-index.js";
-import { BUCKETS, bucketMask, entryHash, summarizeBuckets } from "./summary.js";
+import { BUCKETS, bucketMask, entryHash, summarizeBuckets, valueHash } from "./summary.js";
 import { BatchView, DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "./wasm/batch.js";
 
 /** Stamps compared as (timestamp, node, seq); >0 when a is newer. The one TS definition of LWW. */
@@ -102,9 +102,12 @@ export interface MergeIndex {
   dispose(): void;
 }
 
-/** An index in the process's WASM kernel (one instance, one handle per index). */
-export function createMergeIndex(): MergeIndex {
-  return new WasmMergeIndex();
+/**
+ * An index in the process's WASM kernel (one instance, one handle per index).
+ * `summary: false` (benchmarks only) skips the range summary: its root means nothing.
+ */
+export function createMergeIndex(opts?: { summary?: boolean }): MergeIndex {
+  return new WasmMergeIndex(opts);
 }
 
 export function createMergeIndexReference(): MergeIndex {
@@ -355,7 +358,7 @@ class ReferenceMergeIndex implements MergeIndex {
     val: Uint8Array | null, valOff: number, valLen: number): void {
     const e = this.#ehash;
     if (existed) this.#toggle(keyHash, e[slot * 2]!, e[slot * 2 + 1]!);
-    const [a, b] = entryHash(key, keyOff, keyLen, tsLo, tsHi, node, seqLo, seqHi, tombstone, val, valOff, valLen);
+    const [a, b] = entryHash(keyHash, keyLen, tsLo, tsHi, node, seqLo, seqHi, tombstone, tombstone ? 0 : valueHash(val ?? key, valOff, valLen), valLen);
     this.#toggle(keyHash, b, a);
     e[slot * 2] = b;
     e[slot * 2 + 1] = a;

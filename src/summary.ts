@@ -65,29 +65,51 @@ function bytes2(b: Uint8Array, off: number, len: number, seedA: number, seedB: n
   laneB = fmix(laneB ^ len);
 }
 
+function mixA(h: number, k: number): number {
+  k = Math.imul(rotl(Math.imul(k, 0xcc9e2d51), 15), 0x1b873593);
+  return (Math.imul(rotl(h ^ k, 13), 5) + 0xe6546b64) | 0;
+}
+
+/** 32-bit hash of value bytes (assembly/summary.ts `valueHash`): four chains over 16-byte blocks. */
+export function valueHash(v: Uint8Array, off: number, len: number): number {
+  let a = 0x9747b28c ^ len, b = 0x85ebca6b | 0, c = 0xc2b2ae35 | 0, d = 0x27d4eb2f;
+  const end = off + len, end16 = off + (len & ~15);
+  const w = (i: number) => v[i]! | (v[i + 1]! << 8) | (v[i + 2]! << 16) | (v[i + 3]! << 24);
+  let i = off;
+  for (; i < end16; i += 16) {
+    a = mixA(a, w(i)); b = mixA(b, w(i + 4)); c = mixA(c, w(i + 8)); d = mixA(d, w(i + 12));
+  }
+  for (; i + 4 <= end; i += 4) a = mixA(a, w(i));
+  const tail = end - i;
+  if (tail !== 0) {
+    let k = v[i]!;
+    if (tail > 1) k |= v[i + 1]! << 8;
+    if (tail > 2) k |= v[i + 2]! << 16;
+    a = mixA(a, k);
+  }
+  return fmix(a ^ rotl(b, 7) ^ rotl(c, 13) ^ rotl(d, 19) ^ len);
+}
+
 /** hash64 of bytes as [laneA, laneB] (u32s); the u64 is laneA << 32 | laneB. */
 export function hash64(b: Uint8Array, off: number, len: number): [number, number] {
   bytes2(b, off, len, 0x3c6ef372, 0xa54ff53a);
   return [laneA, laneB];
 }
 
-/** The entry hash as [laneA, laneB]; ts and seq as u32 halves (lo, hi). */
-export function entryHash(key: Uint8Array, keyOff: number, keyLen: number, tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tombstone: boolean, val: Uint8Array | null, valOff: number, valLen: number): [number, number] {
-  bytes2(key, keyOff, keyLen, 0x243f6a88, 0x85a308d3);
-  const kA = laneA, kB = laneB;
-  let vA = 0, vB = 0;
-  if (!tombstone) {
-    bytes2(val ?? EMPTY, valOff, valLen, 0x13198a2e, 0x03707344);
-    vA = laneA; vB = laneB;
-  }
+/**
+ * The entry hash as [laneA, laneB] (assembly/summary.ts): ten words — key hash, key
+ * length, value hash (`valueHash` of the value bytes; 0 for a tombstone), value length,
+ * ts and seq as u32 halves (lo, hi), node, tombstone flag.
+ */
+export function entryHash(keyHash: number, keyLen: number, tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tombstone: boolean, valHash: number, valLen: number): [number, number] {
   laneA = 0xa4093822 | 0;
   laneB = 0x299f31d0;
-  word(kA); word(kB); word(vA); word(vB);
+  word(keyHash); word(keyLen);
+  word(tombstone ? 0 : valHash); word(tombstone ? 0 : valLen);
   word(tsLo); word(tsHi); word(node); word(seqLo); word(seqHi);
   word(tombstone ? 2 : 1);
   return [fmix(laneA ^ 40), fmix(laneB ^ 40)];
 }
-const EMPTY = new Uint8Array(0);
 
 /**
  * Group hashes (64 × 8 B) and root of a bucket block (4096 × 8 B, each u64 stored

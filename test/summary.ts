@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { decodeRecords, encodeRecordsReference, RecordKind, type RecordInput } from "../src/codec.js";
 import { createMergeIndex, createMergeIndexReference, hashKey, type MergeIndex, type MergeLimits } from "../src/merge.js";
-import { BUCKETS, bucketMask, bucketOf, differingBuckets, differingGroups, entryHash, summarizeBuckets } from "../src/summary.js";
+import { BUCKETS, bucketMask, bucketOf, differingBuckets, differingGroups, entryHash, summarizeBuckets, valueHash } from "../src/summary.js";
 import { hi32, lo32 } from "../src/wasm/batch.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -21,7 +21,8 @@ function fromScratch(ix: MergeIndex, values: Map<string, Uint8Array | null>): Ui
     const key = ix.keyBytes(slot);
     const m = ix.meta(slot);
     const v = values.get(hex(key)) ?? null;
-    const [a, b] = entryHash(key, 0, key.length, lo32(m.timestamp), hi32(m.timestamp), m.node, lo32(m.seq), hi32(m.seq) >>> 0, m.tombstone, v, 0, v?.length ?? 0);
+    const vh = m.tombstone ? 0 : valueHash(v ?? new Uint8Array(0), 0, v?.length ?? 0);
+    const [a, b] = entryHash(hashKey(key, 0, key.length), key.length, lo32(m.timestamp), hi32(m.timestamp), m.node, lo32(m.seq), hi32(m.seq) >>> 0, m.tombstone, vh, v?.length ?? 0);
     const at = bucketOf(hashKey(key, 0, key.length)) * 2;
     words[at] = words[at]! ^ b;
     words[at + 1] = words[at + 1]! ^ a;
@@ -32,7 +33,7 @@ function fromScratch(ix: MergeIndex, values: Map<string, Uint8Array | null>): Ui
 const entryArb = fc.record({
   k: fc.nat({ max: KEYS.length - 1 }),
   kind: fc.constantFrom(0, 1),
-  value: fc.uint8Array({ maxLength: 20 }),
+  value: fc.uint8Array({ maxLength: 40 }),
   ts: fc.integer({ min: -3, max: 6 }),
   node: fc.constantFrom(1, 2, 0xffffffff),
   seq: fc.integer({ min: 1, max: 4 }),
@@ -148,6 +149,18 @@ test("localisation: one diverged key differs in exactly one group and one bucket
   assert.equal([m[0], m[1], m[511]], [1, 2, 128]);
   assert.is(summarizeBuckets(sa.buckets).root, sa.root, "TS summarize of kernel buckets = kernel root");
   a.dispose();
+});
+
+test("summary off (benchmarks): same LWW decisions and slots, buckets stay zero", () => {
+  const on = createMergeIndex(), off = createMergeIndex({ summary: false });
+  for (let i = 0; i < 300; i++) {
+    const k = `k${i % 97}`, v = utf8(`v${i}`);
+    assert.equal(off.upsert(k, i % 13, 1 + (i % 3), i + 1, i % 5 === 0, v), on.upsert(k, i % 13, 1 + (i % 3), i + 1, i % 5 === 0, v));
+  }
+  off.release(3); on.release(3);
+  assert.equal([...off.selectDelta(new Map())], [...on.selectDelta(new Map())]);
+  assert.ok(off.summary().buckets.every((b) => b === 0));
+  on.dispose(); off.dispose();
 });
 
 test.run();

@@ -38,6 +38,8 @@ export interface KernelExports {
   upsert(h: number, key: number, len: number, val: number, valLen: number, tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tombstone: number): number;
   /** Refreshes the group hashes; root u64 in MB_U64 (lo = lane B, hi = lane A). */
   summaryRoot(h: number): void;
+  /** Benchmarks only: stop maintaining the summary of an empty index. */
+  summaryOff(h: number): void;
   /** Slots whose key's bucket is set in the 4096-bit mask at `mask`: count; u32 slots in R_OUT. */
   selectBuckets(h: number, mask: number): number;
   find(h: number, key: number, len: number): number;

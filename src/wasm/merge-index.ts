@@ -28,10 +28,16 @@ const finalizer = typeof FinalizationRegistry === "function"
 export class WasmMergeIndex implements MergeIndex {
   readonly #k: Kernel;
   #h: number;
+  /** Summary off (benchmarks): values are not staged, so the baseline pays nothing for it. */
+  #noSummary = false;
 
-  constructor() {
+  constructor(opts: { summary?: boolean } = {}) {
     this.#k = kernel();
     this.#h = this.#k.exports.indexNew() >>> 0;
+    if (opts.summary === false) {
+      this.#k.exports.summaryOff(this.#h);
+      this.#noSummary = true;
+    }
     finalizer?.register(this, this.#h, this);
   }
 
@@ -116,7 +122,7 @@ export class WasmMergeIndex implements MergeIndex {
     const h = this.#handle();
     // Key and value staged together in R_AUX: the value only feeds the summary hash,
     // hashed in the kernel (one copy of the value; no JS-side hashing).
-    const vlen = tombstone || !value ? 0 : value.length;
+    const vlen = tombstone || !value || this.#noSummary ? 0 : value.length;
     const len = this.#stageKey(key, vlen);
     const val = this.#keyPtr + len;
     if (vlen > 0) this.#k.u8.set(value!, val);
