@@ -66,8 +66,23 @@ export function rollback(h: u32): void {
   lww.rollback(h);
 }
 
-export function upsert(h: u32, key: u32, len: u32, tsLo: u32, tsHi: u32, node: u32, seqLo: u32, seqHi: u32, tombstone: u32): i32 {
-  return lww.upsert(h, key, len, i64of(tsLo, tsHi), node, <u64>i64of(seqLo, seqHi), tombstone != 0);
+export function upsert(h: u32, key: u32, len: u32, val: u32, valLen: u32, tsLo: u32, tsHi: u32, node: u32, seqLo: u32, seqHi: u32, tombstone: u32): i32 {
+  return lww.upsert(h, key, len, val, valLen, i64of(tsLo, tsHi), node, <u64>i64of(seqLo, seqHi), tombstone != 0);
+}
+
+/** Root in the mailbox (MB_U64); group hashes refreshed in the summary block. */
+export function summaryRoot(h: u32): void {
+  lww.summaryRoot(h);
+}
+
+/** Benchmarks only: stop maintaining the summary of an empty index. */
+export function summaryOff(h: u32): void {
+  lww.summaryOff(h);
+}
+
+/** Slots whose key's bucket is set in the 4096-bit `mask`: count; slots in R_OUT. */
+export function selectBuckets(h: u32, mask: u32): u32 {
+  return lww.selectBuckets(h, mask);
 }
 
 export function find(h: u32, key: u32, len: u32): i32 {

@@ -11,7 +11,10 @@
  * | 12 | size (slots in use) | 56 | pending (merge not committed) |
  * | 16 | free head (slot + 1, 0 none) | 60 | saved arena length |
  * | 20 | table ptr | 64 | saved waste |
- * | 24 | table mask (buckets − 1) | 68..88 | reserved |
+ * | 24 | table mask (buckets − 1) | 68 | entry hashes ptr (u64 per slot) |
+ * | | | 72 | summary ptr (4096 u64 buckets, 64 u64 groups) |
+ * | | | 76 | summary off (1: benchmarks only, buckets meaningless) |
+ * | | | 80..88 | reserved |
  * | 28 | arena ptr | | |
  * | 32 | arena capacity | | |
  * | 36 | arena length | | |
@@ -20,10 +23,14 @@
  * Slot (32 B): ts i64 | seq u64 | node u32 | flags u32 (1 used, 2 tombstone) | keyOff u32 | keyLen u32.
  * A free slot has flags 0 and keyOff = next free + 1 (LIFO free list).
  * Bucket (u64): hash32 << 32 | slot + 1 (0 = empty); linear probing, load ≤ 1/2.
- * Undo record (40 B): slot u32 | origin u32 (0 existing, 1 free list, 2 new) | prior 32 B.
+ * Undo record (48 B): slot u32 | origin u32 (0 existing, 1 free list, 2 new) | prior 32 B | prior entry hash u64.
+ * Summary (assembly/summary.ts): bucket b = XOR of the entry hashes of used slots whose
+ * key hash has top 12 bits b. Invariant, after every export returns: each bucket equals
+ * that XOR recomputed from scratch (test/summary.ts checks it after random ops).
  */
 import { MAILBOX, MB_COUNT, MB_PREV, MB_U64, R_OUT, R_REFUSED, SCRATCH, ensureRegion, grownSize } from "./layout";
 import { DESC_BYTES } from "./codec";
+import { SUMMARY_BYTES, bucketOf, entryHash, summarize, toggle, valueHash } from "./summary";
 
 @unmanaged class Handle {
   slots: u32;
@@ -43,16 +50,16 @@ import { DESC_BYTES } from "./codec";
   pending: u32;
   savedArenaLen: u32;
   savedWaste: u32;
-  reserved0: u32;
-  reserved1: u32;
-  reserved2: u32;
+  ehash: u32;
+  summary: u32;
+  summaryOff: u32;
   reserved3: u32;
   reserved4: u32;
 }
 const HANDLE_BYTES: usize = 88;
 
 const SLOT_BYTES: usize = 32;
-const UNDO_BYTES: usize = 40;
+const UNDO_BYTES: usize = 48;
 const FLAG_USED: u32 = 1;
 const FLAG_TOMBSTONE: u32 = 2;
 const ORIGIN_EXISTING: u32 = 0;
@@ -211,6 +218,7 @@ function allocSlot(h: Handle): u32 {
   if (h.high > h.slotCap) {
     const cap = h.slotCap << 1;
     h.slots = <u32>heap.realloc(<usize>h.slots, <usize>cap << 5);
+    h.ehash = <u32>heap.realloc(<usize>h.ehash, <usize>cap << 3);
     h.slotCap = cap;
   }
   allocOrigin = ORIGIN_NEW;
@@ -244,6 +252,7 @@ function pushUndo(h: Handle, slot: u32, origin: u32): void {
   store<u64>(u, load<u64>(s, 8), 16);
   store<u64>(u, load<u64>(s, 16), 24);
   store<u64>(u, load<u64>(s, 24), 32);
+  store<u64>(u, load<u64>(<usize>h.ehash + (<usize>slot << 3)), 40);
   h.undoLen++;
 }
 
@@ -267,6 +276,32 @@ function create(h: Handle, key: usize, len: usize, hash: u32, undo: bool): u32 {
   store<u32>(s, tombstone ? FLAG_USED | FLAG_TOMBSTONE : FLAG_USED, 20);
 }
 
+/**
+ * Stamps a winning entry into its slot and moves the slot's contribution to the
+ * summary: the old entry hash out (when the slot held an entry), the new one in. O(1)
+ * plus the hashing of key and value bytes.
+ */
+function apply(h: Handle, slot: u32, keyHash: u32, existed: bool, key: usize, keyLen: usize, ts: i64, seq: u64, node: u32, tombstone: bool, val: usize, valLen: usize): void {
+  if (h.summaryOff) {
+    stamp(slotAt(h, slot), ts, seq, node, tombstone);
+    return;
+  }
+  const e = <usize>h.ehash + (<usize>slot << 3);
+  const sum = <usize>h.summary;
+  if (existed) toggle(sum, keyHash, load<u64>(e));
+  const eh = entryHash(keyHash, keyLen, ts, node, seq, tombstone, tombstone ? 0 : valueHash(val, valLen), valLen);
+  toggle(sum, keyHash, eh);
+  store<u64>(e, eh);
+  stamp(slotAt(h, slot), ts, seq, node, tombstone);
+}
+
+/** Key hash of a used slot, recomputed from the arena (rare paths: release, rollback). */
+// @ts-ignore: decorator
+@inline function slotKeyHash(h: Handle, slot: u32): u32 {
+  const s = slotAt(h, slot);
+  return hashKey(<usize>h.arena + <usize>load<u32>(s, 24), <usize>load<u32>(s, 28));
+}
+
 export function indexNew(): usize {
   const p = heap.alloc(HANDLE_BYTES);
   memory.fill(p, 0, HANDLE_BYTES);
@@ -280,6 +315,9 @@ export function indexNew(): usize {
   h.arena = <u32>heap.alloc(1024);
   h.undoCap = 16;
   h.undo = <u32>heap.alloc(16 * UNDO_BYTES);
+  h.ehash = <u32>heap.alloc(16 << 3);
+  h.summary = <u32>heap.alloc(SUMMARY_BYTES);
+  memory.fill(<usize>h.summary, 0, SUMMARY_BYTES);
   return p;
 }
 
@@ -289,6 +327,8 @@ export function indexFree(p: usize): void {
   heap.free(<usize>h.table);
   heap.free(<usize>h.arena);
   heap.free(<usize>h.undo);
+  heap.free(<usize>h.ehash);
+  heap.free(<usize>h.summary);
   heap.free(p);
 }
 
@@ -372,7 +412,7 @@ export function merge(p: usize, inp: usize, desc: usize, n: u32, skip: usize, ma
       slot = <i32>create(h, key, keyLen, hash, true);
       prev = PREV_ABSENT;
     }
-    stamp(slotAt(h, <u32>slot), ts, seq, node, kind == 0);
+    apply(h, <u32>slot, hash, prev != PREV_ABSENT, key, keyLen, ts, seq, node, kind == 0, inp + <usize>load<u32>(d, 32), <usize>load<u32>(d, 36));
     if (nw + 3 > outCap) {
       outCap <<= 1;
       out = ensureRegion(R_OUT, outCap << 2, true);
@@ -401,13 +441,21 @@ export function rollback(p: usize): void {
     const u = <usize>h.undo + <usize>r * UNDO_BYTES;
     const slot = load<u32>(u);
     const origin = load<u32>(u, 4);
+    // Every undo record's slot is in use now (it was stamped after the record was
+    // pushed): take its current hash out of the summary, put the prior one back if any.
+    const keyHash = h.summaryOff ? 0 : slotKeyHash(h, slot);
+    const e = <usize>h.ehash + (<usize>slot << 3);
+    if (!h.summaryOff) toggle(<usize>h.summary, keyHash, load<u64>(e));
     if (origin != ORIGIN_EXISTING) {
       remove(h, slot);
       h.size--;
       if (origin == ORIGIN_FREE) h.freeHead = slot + 1;
       else h.high--;
+    } else if (!h.summaryOff) {
+      toggle(<usize>h.summary, keyHash, load<u64>(u, 40));
     }
     memory.copy(slotAt(h, slot), u + 8, SLOT_BYTES);
+    store<u64>(e, load<u64>(u, 40));
   }
   h.arenaLen = h.savedArenaLen;
   h.waste = h.savedWaste;
@@ -415,8 +463,11 @@ export function rollback(p: usize): void {
   h.pending = 0;
 }
 
-/** One entry, applied at once if newer. Returns the slot (prev in the mailbox), -1 if not newer, ERR_PENDING. */
-export function upsert(p: usize, key: usize, len: usize, ts: i64, node: u32, seq: u64, tombstone: bool): i32 {
+/**
+ * One entry, applied at once if newer. Returns the slot (prev in the mailbox), -1 if not
+ * newer, ERR_PENDING. The value bytes [val, val+valLen) only feed the summary hash.
+ */
+export function upsert(p: usize, key: usize, len: usize, val: usize, valLen: usize, ts: i64, node: u32, seq: u64, tombstone: bool): i32 {
   const h = changetype<Handle>(p);
   if (h.pending) return ERR_PENDING;
   const hash = hashKey(key, len);
@@ -430,7 +481,7 @@ export function upsert(p: usize, key: usize, len: usize, ts: i64, node: u32, seq
     slot = <i32>create(h, key, len, hash, false);
     prev = PREV_ABSENT;
   }
-  stamp(slotAt(h, <u32>slot), ts, seq, node, tombstone);
+  apply(h, <u32>slot, hash, prev != PREV_ABSENT, key, len, ts, seq, node, tombstone, val, valLen);
   store<u32>(MAILBOX + MB_PREV, prev);
   return slot;
 }
@@ -446,6 +497,8 @@ export function release(p: usize, slot: u32): i32 {
   if (slot >= h.high) return ERR_SLOT;
   const s = slotAt(h, slot);
   if ((load<u32>(s, 20) & FLAG_USED) == 0) return ERR_SLOT;
+  if (!h.summaryOff) toggle(<usize>h.summary, slotKeyHash(h, slot), load<u64>(<usize>h.ehash + (<usize>slot << 3)));
+  store<u64>(<usize>h.ehash + (<usize>slot << 3), 0);
   remove(h, slot);
   h.waste += load<u32>(s, 28);
   h.size--;
@@ -534,4 +587,42 @@ export function maxSeqOf(p: usize, node: u32): void {
     if (seq > best) best = seq;
   }
   store<u64>(MAILBOX + MB_U64, best);
+}
+
+/** Group hashes refreshed from the buckets (stored after them); the root (u64) into the mailbox. O(32 KiB). */
+export function summaryRoot(p: usize): void {
+  store<u64>(MAILBOX + MB_U64, summarize(<usize>changetype<Handle>(p).summary));
+}
+
+/**
+ * Used slots whose key falls in a bucket set in `mask` (4096 bits, LSB first), in slot
+ * order, into R_OUT; returns the count. O(slots + key bytes): key hashes are recomputed.
+ */
+export function selectBuckets(p: usize, mask: usize): u32 {
+  const h = changetype<Handle>(p);
+  let cap: usize = 1024;
+  let out = ensureRegion(R_OUT, cap << 2, false);
+  let count: usize = 0;
+  for (let slot: u32 = 0; slot < h.high; slot++) {
+    const s = slotAt(h, slot);
+    if ((load<u32>(s, 20) & FLAG_USED) == 0) continue;
+    const b = bucketOf(hashKey(<usize>h.arena + <usize>load<u32>(s, 24), <usize>load<u32>(s, 28)));
+    if ((load<u8>(mask + (<usize>b >>> 3)) & (1 << (b & 7))) == 0) continue;
+    if (count == cap) {
+      cap <<= 1;
+      out = ensureRegion(R_OUT, cap << 2, true);
+    }
+    store<u32>(out + (count << 2), slot);
+    count++;
+  }
+  return <u32>count;
+}
+
+/**
+ * Stops maintaining the summary (benchmarks: the cost of keeping it). Only on an empty
+ * index; the buckets then stay zero and mean nothing.
+ */
+export function summaryOff(p: usize): void {
+  const h = changetype<Handle>(p);
+  if (h.size == 0) h.summaryOff = 1;
 }

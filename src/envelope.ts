@@ -18,6 +18,8 @@
  *
  *   flags: 0x01 DIGEST, 0x02 PAGE, 0x04 LAST (page.last; only with PAGE), 0x08 RESUME,
  *          0x10 RESET_ACKS, 0x20 PUSH_ONLY, 0x40 EXT, 0x80 reserved (must be 0)
+ *   extensions (FORMAT §6.1): 16 FEATURES, 17 SUMMARY_ROOT, 18 SUMMARY_GROUPS,
+ *          19 SUMMARY_BUCKETS, 20 REPAIR_BUCKETS; unknown tags are skipped
  *
  * Decoding trusts nothing: magic, version and CRC first, then every count and length is
  * checked against the bytes that remain before anything is allocated, varints must be
@@ -82,7 +84,37 @@ export interface Envelope {
   resetAcks?: boolean;
   /** Opportunistic push: merge only, never move acks (rule R3). */
   pushOnly?: boolean;
+  // ---- extensions (docs/FORMAT.md §6.1; older builds skip them)
+  /** Request: feature bits the requester understands (`Feature`). */
+  features?: number;
+  /** Response: the sender's range-summary root (16 hex), docs/PROTOCOL.md §5. */
+  summaryRoot?: string;
+  /** Request: the sender's 64 group hashes (512 B): "send me your buckets of the groups that differ". */
+  summaryGroups?: Uint8Array;
+  /** Response: the sender's bucket hashes (64 × 8 B each) of the listed groups (ascending). */
+  summaryBuckets?: { groups: number[]; hashes: Uint8Array };
+  /** Bucket repair: the entries are every entry of these buckets (ascending); merge only, never move acks. */
+  repairBuckets?: number[];
 }
+
+/** Feature bits of the FEATURES extension (frozen, append only). */
+export const enum Feature {
+  /** Answer with the range-summary root instead of the SHA-256 digest. */
+  SummaryRoot = 1,
+}
+
+/** Extension tags (frozen, append only; 0–15 left unused: tests use them as "unknown"). */
+export const enum ExtTag {
+  Features = 16,
+  SummaryRoot = 17,
+  SummaryGroups = 18,
+  SummaryBuckets = 19,
+  RepairBuckets = 20,
+}
+const GROUP_BYTES = 512;     // 64 × u64 group hashes, or 64 × u64 buckets of one group
+const SUMMARY_GROUPS = 64;
+const SUMMARY_BUCKETS = 4096;
+const ROOT_RE = /^[0-9a-f]{16}$/;
 
 /**
  * The fast path: entries as encoded record bodies ("bare" framing, docs/FORMAT.md §1)
@@ -314,6 +346,11 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   }
   if (env.resetAcks) flags |= EnvelopeFlag.ResetAcks;
   if (env.pushOnly) flags |= EnvelopeFlag.PushOnly;
+  const ext = encodeExtensions(env);
+  if (ext !== null) {
+    flags |= EnvelopeFlag.Ext;
+    size += ext.length;
+  }
   const enc = encodedEntriesOf(env);
   const base = enc.count === 0 ? 0 : enc.base;
   if (!Number.isSafeInteger(base) || Math.abs(base) > MAX_ZIGZAG_ABS) throw invalid(`base timestamp ${base} out of range`);
@@ -334,6 +371,10 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   if (env.resumeFrom !== undefined) {
     pos = writeVaru(out, pos, env.resumeFrom.node);
     pos = writeVaru(out, pos, env.resumeFrom.seq);
+  }
+  if (ext !== null) {
+    out.set(ext, pos);
+    pos += ext.length;
   }
   pos = writeVaru(out, pos, enc.count);
   pos = writeVaru(out, pos, zigzag(base));
@@ -397,7 +438,7 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
   if (flags & EnvelopeFlag.Resume) env.resumeFrom = { node: r.u32("resumeFrom.node"), seq: r.varu("resumeFrom.seq") };
   if (flags & EnvelopeFlag.ResetAcks) env.resetAcks = true;
   if (flags & EnvelopeFlag.PushOnly) env.pushOnly = true;
-  if (flags & EnvelopeFlag.Ext) skipExtensions(r);
+  if (flags & EnvelopeFlag.Ext) readExtensions(r, env);
 
   const count = r.varu("entryCount");
   const zbase = r.varu("base");
@@ -438,8 +479,12 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
   return env as unknown as Envelope;
 }
 
-/** Extensions: additive fields an older build skips. v1 defines no tags; tags ascend. */
-function skipExtensions(r: Reader): void {
+/**
+ * Extensions: additive fields an older build skips (tags ascend). Known tags
+ * (`ExtTag`, docs/FORMAT.md §6.1) are parsed strictly — the payload must be consumed
+ * exactly, id lists ascend and stay in range — unknown ones are skipped.
+ */
+function readExtensions(r: Reader, env: Record<string, unknown>): void {
   const count = r.varu("extCount");
   if (count * 2 > r.remaining) throw bad(`extCount ${count} exceeds the ${r.remaining} bytes that remain`);
   let prev = -1;
@@ -447,8 +492,84 @@ function skipExtensions(r: Reader): void {
     const tag = r.u32("extension tag");
     if (tag <= prev) throw bad(`extension tags not strictly ascending (${tag} after ${prev})`);
     prev = tag;
-    r.take(r.varu(`extension ${tag} length`), `extension ${tag}`);
+    const what = `extension ${tag}`;
+    const body = r.take(r.varu(`${what} length`), what);
+    if (tag < ExtTag.Features || tag > ExtTag.RepairBuckets) continue;
+    const x = new Reader(body, 0, body.length);
+    if (tag === ExtTag.Features) env.features = x.varu(what);
+    else if (tag === ExtTag.SummaryRoot) env.summaryRoot = hexOf(x.take(8, what));
+    else if (tag === ExtTag.SummaryGroups) env.summaryGroups = x.take(GROUP_BYTES, what).slice();
+    else {
+      // An id list: count, then gaps (id = previous + 1 + gap; the first gap is the id).
+      const limit = tag === ExtTag.SummaryBuckets ? SUMMARY_GROUPS : SUMMARY_BUCKETS;
+      const n = x.varu(what);
+      if (n > x.remaining || n > limit) throw bad(`${what}: ${n} ids in ${x.remaining} bytes`);
+      const ids: number[] = [];
+      for (let k = 0, id = -1; k < n; k++) {
+        id += 1 + x.varu(what);
+        if (id >= limit) throw bad(`${what}: id ${id} is not below ${limit}`);
+        ids.push(id);
+      }
+      if (tag === ExtTag.SummaryBuckets) env.summaryBuckets = { groups: ids, hashes: x.take(n * GROUP_BYTES, what).slice() };
+      else env.repairBuckets = ids;
+    }
+    if (x.remaining !== 0) throw bad(`${what}: ${x.remaining} trailing bytes`);
   }
+}
+
+function pushVaru(out: number[], v: number): void {
+  for (; v >= 0x80; v = Math.floor(v / 128)) out.push((v % 128) | 0x80);
+  out.push(v);
+}
+
+/** The extension section (count, then tag • len • payload in tag order), or null when there is none. */
+function encodeExtensions(env: Envelope): Uint8Array | null {
+  const out: number[] = [];
+  let n = 0;
+  const part = (tag: ExtTag, bytes: ArrayLike<number>) => {
+    n++;
+    pushVaru(out, tag);
+    pushVaru(out, bytes.length);
+    for (let i = 0; i < bytes.length; i++) out.push(bytes[i]!);
+  };
+  const ids = (list: readonly number[], limit: number, tail?: Uint8Array) => {
+    const b: number[] = [];
+    pushVaru(b, list.length);
+    let prev = -1;
+    for (const id of list) {
+      if (!Number.isInteger(id) || id <= prev || id >= limit) throw invalid(`id lists must ascend strictly and stay below ${limit}`);
+      pushVaru(b, id - prev - 1);
+      prev = id;
+    }
+    if (tail) for (let i = 0; i < tail.length; i++) b.push(tail[i]!);
+    return b;
+  };
+  if (env.features !== undefined) {
+    const f: number[] = [];
+    pushVaru(f, checkSeq(env.features, "features"));
+    part(ExtTag.Features, f);
+  }
+  if (env.summaryRoot !== undefined) {
+    if (!ROOT_RE.test(env.summaryRoot)) throw invalid("summaryRoot must be 16 lowercase hex characters");
+    part(ExtTag.SummaryRoot, Uint8Array.from(env.summaryRoot.match(/../g)!, (h) => parseInt(h, 16)));
+  }
+  if (env.summaryGroups !== undefined) {
+    if (env.summaryGroups.length !== GROUP_BYTES) throw invalid(`summaryGroups must be ${GROUP_BYTES} bytes`);
+    part(ExtTag.SummaryGroups, env.summaryGroups);
+  }
+  const sb = env.summaryBuckets;
+  if (sb !== undefined) {
+    if (sb.hashes.length !== sb.groups.length * GROUP_BYTES) throw invalid("summaryBuckets needs 512 hash bytes per group");
+    part(ExtTag.SummaryBuckets, ids(sb.groups, SUMMARY_GROUPS, sb.hashes));
+  }
+  if (env.repairBuckets !== undefined) part(ExtTag.RepairBuckets, ids(env.repairBuckets, SUMMARY_BUCKETS));
+  if (n === 0) return null;
+  const head: number[] = [];
+  pushVaru(head, n);
+  const bytes = new Uint8Array(head.length + out.length);
+  bytes.set(head);
+  bytes.set(out, head.length);
+  return bytes;
 }
 
 /**

@@ -14,12 +14,15 @@
  * | slots | 32 B per slot | 0–1 timestamp i64, 2–3 seq u64, 4 node, 5 flags (1 used, 2 tombstone), 6 keyOff, 7 keyLen; a free slot has flags 0 and word 6 = next free + 1 |
  * | table | u64 bucket | 0 slot + 1 (0 = empty), 1 hash32; linear probing, load ≤ 1/2, doubled |
  * | arena | key bytes | appended; compacted by `release` when half is garbage |
- * | undo | 40 B per change | 0 slot, 1 origin (0 existing, 1 free list, 2 new), 2–9 the slot's prior 32 B |
+ * | undo | 48 B per change | 0 slot, 1 origin (0 existing, 1 free list, 2 new), 2–9 the slot's prior 32 B, 10–11 its prior entry hash |
+ * | entry hashes | u64 per slot | summary contribution of the slot (src/summary.ts) |
+ * | summary | 4096 u64 buckets + 64 u64 group hashes | bucket = XOR of its entries' hashes |
  *
  * Slot ids are dense: the free list (LIFO) is used before new slots.
  */
 import type { DecodedBatch } from "./codec.js";
 import { WasmMergeIndex } from "./wasm/merge-index.js";
+import { BUCKETS, bucketMask, entryHash, summarizeBuckets, valueHash } from "./summary.js";
 import { BatchView, DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "./wasm/batch.js";
 
 /** Stamps compared as (timestamp, node, seq); >0 when a is newer. The one TS definition of LWW. */
@@ -44,6 +47,16 @@ export interface MergeResult {
 
 export interface SlotMeta { timestamp: number; node: number; seq: number; tombstone: boolean }
 
+/** The range summary (src/summary.ts): copies, valid after the call. */
+export interface Summary {
+  /** 16 hex: hash64 of the group hashes. */
+  root: string;
+  /** 64 × u64 little-endian group hashes (hash64 of each group's 64 buckets). */
+  groups: Uint8Array;
+  /** 4096 × u64 little-endian bucket hashes. */
+  buckets: Uint8Array;
+}
+
 export interface MergeIndex {
   /** Number of slots in use (live + tombstones). */
   readonly size: number;
@@ -59,7 +72,16 @@ export interface MergeIndex {
    * Decide one entry now and apply it if it wins (local writes, WAL replay of a single
    * record). No commit/rollback. Returns null when the resident version is not older.
    */
-  upsert(key: string | Uint8Array, timestamp: number, node: number, seq: number, tombstone: boolean): { slot: number; prev: PrevState } | null;
+  upsert(key: string | Uint8Array, timestamp: number, node: number, seq: number, tombstone: boolean, value?: Uint8Array | null): { slot: number; prev: PrevState } | null;
+  /**
+   * The range summary, maintained in O(1) per change (`value` of upsert and the values
+   * of merged batches feed it; an upsert without `value` hashes an empty value).
+   */
+  summary(): Summary;
+  /** Only the root: cheaper than summary() (no 32 KiB copy). */
+  summaryRoot(): string;
+  /** Used slots whose key falls in one of `buckets`, in slot order. */
+  selectBuckets(buckets: Iterable<number>): Uint32Array;
   /** Slot of a key, or -1. */
   find(key: Uint8Array | string): number;
   meta(slot: number): SlotMeta;
@@ -80,9 +102,12 @@ export interface MergeIndex {
   dispose(): void;
 }
 
-/** An index in the process's WASM kernel (one instance, one handle per index). */
-export function createMergeIndex(): MergeIndex {
-  return new WasmMergeIndex();
+/**
+ * An index in the process's WASM kernel (one instance, one handle per index).
+ * `summary: false` (benchmarks only) skips the range summary: its root means nothing.
+ */
+export function createMergeIndex(opts?: { summary?: boolean }): MergeIndex {
+  return new WasmMergeIndex(opts);
 }
 
 export function createMergeIndexReference(): MergeIndex {
@@ -93,7 +118,7 @@ export function createMergeIndexReference(): MergeIndex {
 // shared constants (mirrored in assembly/index.ts)
 
 export const SLOT_WORDS = 8;
-export const UNDO_WORDS = 10;
+export const UNDO_WORDS = 12;
 export const FLAG_USED = 1;
 export const FLAG_TOMBSTONE = 2;
 const ORIGIN_EXISTING = 0, ORIGIN_FREE = 1, ORIGIN_NEW = 2;
@@ -162,6 +187,9 @@ class ReferenceMergeIndex implements MergeIndex {
   #waste = 0;
   #undo = new Uint32Array(16 * UNDO_WORDS);
   #undoLen = 0;
+  /** Entry hash per slot as (laneB, laneA) words, and the 4096 buckets, as the kernel lays them out. */
+  #ehash = new Uint32Array(16 * 2);
+  #sum = new Uint32Array(BUCKETS * 2);
   #pending = false;
   #saved = { arenaLen: 0, waste: 0 };
   #winners: Uint32Array = new Uint32Array(48);
@@ -262,6 +290,9 @@ class ReferenceMergeIndex implements MergeIndex {
       const g = new Uint32Array(this.#slots.length * 2);
       g.set(this.#slots);
       this.#slots = g;
+      const e = new Uint32Array(this.#ehash.length * 2);
+      e.set(this.#ehash);
+      this.#ehash = e;
     }
     this.#origin = ORIGIN_NEW;
     return slot;
@@ -290,6 +321,8 @@ class ReferenceMergeIndex implements MergeIndex {
     u[at] = slot;
     u[at + 1] = origin;
     for (let k = 0; k < SLOT_WORDS; k++) u[at + 2 + k] = slots[s + k]!;
+    u[at + 10] = this.#ehash[slot * 2]!;
+    u[at + 11] = this.#ehash[slot * 2 + 1]!;
     this.#undoLen++;
   }
 
@@ -303,6 +336,62 @@ class ReferenceMergeIndex implements MergeIndex {
     this.#insert(slot, h);
     this.#size++;
     return slot;
+  }
+
+  // ---- summary
+
+  /** XORs a (lo, hi) entry hash into the bucket of `keyHash`: adding and removing alike. */
+  #toggle(keyHash: number, lo: number, hi: number): void {
+    const b = (keyHash >>> 20) * 2;
+    this.#sum[b] = this.#sum[b]! ^ lo;
+    this.#sum[b + 1] = this.#sum[b + 1]! ^ hi;
+  }
+
+  #slotKeyHash(slot: number): number {
+    const s = slot * SLOT_WORDS;
+    return hashKey(this.#arena, this.#slots[s + 6]!, this.#slots[s + 7]!);
+  }
+
+  /** The slot's stamp and summary contribution (old hash out when `existed`, new in). */
+  #apply(slot: number, keyHash: number, existed: boolean, key: Uint8Array, keyOff: number, keyLen: number,
+    tsLo: number, tsHi: number, seqLo: number, seqHi: number, node: number, tombstone: boolean,
+    val: Uint8Array | null, valOff: number, valLen: number): void {
+    const e = this.#ehash;
+    if (existed) this.#toggle(keyHash, e[slot * 2]!, e[slot * 2 + 1]!);
+    const [a, b] = entryHash(keyHash, keyLen, tsLo, tsHi, node, seqLo, seqHi, tombstone, tombstone ? 0 : valueHash(val ?? key, valOff, valLen), valLen);
+    this.#toggle(keyHash, b, a);
+    e[slot * 2] = b;
+    e[slot * 2 + 1] = a;
+    const slots = this.#slots, s = slot * SLOT_WORDS;
+    slots[s] = tsLo;
+    slots[s + 1] = tsHi;
+    slots[s + 2] = seqLo;
+    slots[s + 3] = seqHi;
+    slots[s + 4] = node;
+    slots[s + 5] = tombstone ? FLAG_USED | FLAG_TOMBSTONE : FLAG_USED;
+  }
+
+  summary(): Summary {
+    this.#live();
+    const buckets = new Uint8Array(this.#sum.buffer.slice(0));
+    return { ...summarizeBuckets(buckets), buckets };
+  }
+
+  summaryRoot(): string {
+    return this.summary().root;
+  }
+
+  selectBuckets(buckets: Iterable<number>): Uint32Array {
+    this.#live();
+    const mask = bucketMask(buckets);
+    const slots = this.#slots;
+    const out: number[] = [];
+    for (let slot = 0; slot < this.#high; slot++) {
+      if ((slots[slot * SLOT_WORDS + 5]! & FLAG_USED) === 0) continue;
+      const b = this.#slotKeyHash(slot) >>> 20;
+      if (mask[b >>> 3]! & (1 << (b & 7))) out.push(slot);
+    }
+    return Uint32Array.from(out);
   }
 
   // ---- merge
@@ -354,13 +443,7 @@ class ReferenceMergeIndex implements MergeIndex {
         slot = this.#create(src, keyOff, keyLen, h, true);
         prev = PrevState.Absent;
       }
-      const slots = this.#slots, s = slot * SLOT_WORDS;
-      slots[s] = d[w]!;
-      slots[s + 1] = d[w + 1]!;
-      slots[s + 2] = d[w + 2]!;
-      slots[s + 3] = d[w + 3]!;
-      slots[s + 4] = d[w + 4]!;
-      slots[s + 5] = kind === 0 ? FLAG_USED | FLAG_TOMBSTONE : FLAG_USED;
+      this.#apply(slot, h, prev !== PrevState.Absent, src, keyOff, keyLen, d[w]!, d[w + 1]!, d[w + 2]!, d[w + 3]!, d[w + 4]!, kind === 0, src, d[w + 8]!, d[w + 9]!);
       if (nw + 3 > this.#winners.length) this.#winners = grow32(this.#winners);
       this.#winners[nw++] = i;
       this.#winners[nw++] = slot;
@@ -385,14 +468,21 @@ class ReferenceMergeIndex implements MergeIndex {
     for (let r = this.#undoLen - 1; r >= 0; r--) {
       const at = r * UNDO_WORDS;
       const slot = u[at]!, origin = u[at + 1]!;
+      // The slot is in use now (stamped after this record): current hash out, prior back in.
+      const kh = this.#slotKeyHash(slot);
+      this.#toggle(kh, this.#ehash[slot * 2]!, this.#ehash[slot * 2 + 1]!);
       if (origin !== ORIGIN_EXISTING) {
         this.#remove(slot);
         this.#size--;
         if (origin === ORIGIN_FREE) this.#freeHead = slot + 1;
         else this.#high--;
+      } else {
+        this.#toggle(kh, u[at + 10]!, u[at + 11]!);
       }
       const s = slot * SLOT_WORDS;
       for (let k = 0; k < SLOT_WORDS; k++) this.#slots[s + k] = u[at + 2 + k]!;
+      this.#ehash[slot * 2] = u[at + 10]!;
+      this.#ehash[slot * 2 + 1] = u[at + 11]!;
     }
     this.#arenaLen = this.#saved.arenaLen;
     this.#waste = this.#saved.waste;
@@ -400,7 +490,7 @@ class ReferenceMergeIndex implements MergeIndex {
     this.#pending = false;
   }
 
-  upsert(key: string | Uint8Array, timestamp: number, node: number, seq: number, tombstone: boolean): { slot: number; prev: PrevState } | null {
+  upsert(key: string | Uint8Array, timestamp: number, node: number, seq: number, tombstone: boolean, value?: Uint8Array | null): { slot: number; prev: PrevState } | null {
     this.#idle("upsert");
     const kb = typeof key === "string" ? textEncoder.encode(key) : key;
     const h = hashKey(kb, 0, kb.length);
@@ -421,13 +511,7 @@ class ReferenceMergeIndex implements MergeIndex {
       slot = this.#create(kb, 0, kb.length, h, false);
       prev = PrevState.Absent;
     }
-    const slots = this.#slots, s = slot * SLOT_WORDS;
-    slots[s] = tsLo;
-    slots[s + 1] = tsHi;
-    slots[s + 2] = seqLo;
-    slots[s + 3] = seqHi;
-    slots[s + 4] = node;
-    slots[s + 5] = tombstone ? FLAG_USED | FLAG_TOMBSTONE : FLAG_USED;
+    this.#apply(slot, h, prev !== PrevState.Absent, kb, 0, kb.length, tsLo, tsHi, seqLo, seqHi, node, tombstone, value ?? null, 0, value?.length ?? 0);
     return { slot, prev };
   }
 
@@ -476,6 +560,9 @@ class ReferenceMergeIndex implements MergeIndex {
   release(slot: number): void {
     this.#idle("release");
     const s = this.#usedSlot(slot);
+    this.#toggle(this.#slotKeyHash(slot), this.#ehash[slot * 2]!, this.#ehash[slot * 2 + 1]!);
+    this.#ehash[slot * 2] = 0;
+    this.#ehash[slot * 2 + 1] = 0;
     this.#remove(slot);
     this.#waste += this.#slots[s + 7]!;
     this.#size--;

@@ -369,6 +369,21 @@ export class Node {
     return this.#protocol.applyEnvelope(env);
   }
 
+  /**
+   * Divergence-repair counters since open: full resets, bucket repairs started, and the
+   * entries that bucket-repair envelopes carried out of / into this node.
+   */
+  repairStats(): { digestResets: number; bucketRepairs: number; repairEntriesSent: number; repairEntriesReceived: number } {
+    const p = this.#protocol;
+    return { digestResets: p.digestResets, bucketRepairs: p.bucketRepairs, repairEntriesSent: p.repairEntriesSent, repairEntriesReceived: p.repairEntriesReceived };
+  }
+
+  /** The range-summary root (docs/PROTOCOL.md §5): what sync rounds compare instead of digest(). */
+  summaryRoot(): string {
+    this.#checkOpen();
+    return this.#state.summaryRoot();
+  }
+
   /** Abandon a round with `peer` whose response never came: nothing is adopted. */
   abortSync(peer: number): void {
     this.#protocol.abortRound(peer);

@@ -11,9 +11,24 @@
  * below exists to keep it: adopt only after a whole delta merged (R1), only on a final
  * page (R2), never from a push (R3), and entries + acks of one envelope come from one
  * synchronous read of the state (R4 — JavaScript runs this without interleaving).
+ *
+ * Divergence check (docs/PROTOCOL.md §5): requests advertise `Feature.SummaryRoot`;
+ * responses then carry the range-summary root (kept incrementally in the kernel)
+ * instead of the SHA-256 digest. A root mismatch that persists over quiescent rounds
+ * starts a bucket repair inside the same sync round:
+ *
+ *   A → B  normal request + summaryGroups (A's 64 group hashes)
+ *   B → A  normal response + summaryBuckets (B's buckets of the groups that differ)
+ *   A → B  repair request: repairBuckets = differing buckets, entries = A's entries in them
+ *   B → A  repair response: B's entries in them (read before merging A's), B's root
+ *
+ * Repair envelopes are like pushes (R3): they merge, never move or record acks. After
+ * `bucketRepairAttempts` repairs that did not make the roots equal, the full reset
+ * (forget coverage, resend everything) remains the last resort.
  */
 import { decodeRecords } from "./codec.js";
-import { ENVELOPE_VERSION, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type Envelope } from "./envelope.js";
+import { ENVELOPE_VERSION, Feature, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
+import { BUCKETS, differingBuckets, differingGroups } from "./summary.js";
 import { WaveKVError } from "./errors.js";
 import type { BatchOutcome, ReplicaState } from "./state.js";
 import type { PeerStatus } from "./types.js";
@@ -23,15 +38,24 @@ export interface SyncTuning {
   maxDeltaEntries: number;
   /** Encoded entry bytes per envelope before the delta is paged. */
   maxDeltaBytes: number;
-  /** Consecutive quiescent rounds with unequal digests before coverage is reset. */
+  /** Consecutive quiescent rounds with unequal digests (or summary roots) before repair. */
   digestCheckRounds: number;
+  /** Bucket repairs tried (without the roots becoming equal) before the full reset. */
+  bucketRepairAttempts: number;
 }
 
 export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
   maxDeltaEntries: 65_536,
   maxDeltaBytes: 8 << 20,
   digestCheckRounds: 3,
+  bucketRepairAttempts: 2,
 });
+
+/**
+ * A bucket repair is worth it while the damage is local: past this many differing
+ * buckets (a quarter of them) the full reset costs about the same and is simpler.
+ */
+const MAX_REPAIR_BUCKETS = BUCKETS / 4;
 
 export interface MergeOutcome {
   /** Entries received in this envelope. */
@@ -46,7 +70,7 @@ export interface MergeOutcome {
   more: boolean;
   /** Response digests compared: equal or not (undefined when not comparable). */
   digestMatch?: boolean;
-  /** Coverage for this peer was reset to repair a persistent digest mismatch. */
+  /** Coverage for this peer was reset, or a bucket repair ran, to repair a persistent mismatch. */
   repaired: boolean;
   reasons: string[];
 }
@@ -90,10 +114,20 @@ export class SyncProtocol {
   readonly #rounds = new Map<number, Round>();
   readonly #mismatches = new Map<number, number>();
   readonly #resetRequested = new Set<number>();
+  /** Peers whose next request carries our group hashes (a bucket repair begins). */
+  readonly #wantBuckets = new Set<number>();
+  /** Peers whose next request is a repair of these buckets. */
+  readonly #repairPending = new Map<number, number[]>();
+  /** Bucket repairs since the roots were last seen equal, per peer. */
+  readonly #repairAttempts = new Map<number, number>();
   #bootstrapping = false;
   entriesMerged = 0;
   entriesRejected = 0;
   digestResets = 0;
+  /** Bucket repairs started, and entries sent / received by repair envelopes (tests, metrics). */
+  bucketRepairs = 0;
+  repairEntriesSent = 0;
+  repairEntriesReceived = 0;
 
   constructor(private readonly host: ProtocolHost, readonly tuning: SyncTuning) {}
 
@@ -114,6 +148,9 @@ export class SyncProtocol {
     this.#rounds.delete(peer);
     this.#mismatches.delete(peer);
     this.#resetRequested.delete(peer);
+    this.#wantBuckets.delete(peer);
+    this.#repairPending.delete(peer);
+    this.#repairAttempts.delete(peer);
   }
 
   peerStatus(peer: number): PeerStatus {
@@ -125,10 +162,11 @@ export class SyncProtocol {
     };
   }
 
-  #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks">, withAcks: boolean, page: ReturnType<ReplicaState["delta"]> | null): Envelope {
+  #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks">, withAcks: boolean, page: ReturnType<ReplicaState["delta"]> | null, encoded?: EncodedEntries): Envelope {
     return envelopeWithEncodedEntries(
-      { version: ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid, acks: withAcks ? new Map(this.acks) : new Map(), ...fields },
-      page ? page.encoded : { bytes: new Uint8Array(0), count: 0, base: 0 },
+      // Every envelope says we read summary roots (3 bytes; a responder answers with one).
+      { version: ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid, acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot, ...fields },
+      encoded ?? (page ? page.encoded : { bytes: new Uint8Array(0), count: 0, base: 0 }),
     );
   }
 
@@ -141,11 +179,22 @@ export class SyncProtocol {
       // Continuing a paged response: our entries went with the first request.
       return this.#envelope({ resumeFrom: round.cursor, page: { last: false }, resetAcks }, true, null);
     }
+    const repair = this.#repairPending.get(peer);
+    if (repair !== undefined) {
+      // Bucket repair: no acks (R3: nothing about coverage travels or moves), our entries of those buckets.
+      this.#repairPending.delete(peer);
+      this.#rounds.delete(peer);
+      const encoded = this.host.state.entriesInBuckets(repair);
+      this.repairEntriesSent += encoded.count;
+      return this.#envelope({ repairBuckets: repair }, false, null, encoded);
+    }
+    const summaryGroups = this.#wantBuckets.has(peer) ? this.host.state.summary().groups : undefined;
+    this.#wantBuckets.delete(peer);
     this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: 0, version: this.host.state.version });
     const base = this.peerAcks.get(peer) ?? new Map<number, number>();
     const page = this.host.state.delta(base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
     this.#rounds.get(peer)!.exchanged = page.encoded.count;
-    return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks }, true, page);
+    return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks, summaryGroups }, true, page);
   }
 
   #checkIdentity(env: Envelope): void {
@@ -185,6 +234,14 @@ export class SyncProtocol {
     if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
     const ownAck = env.acks.get(this.host.id) ?? 0;
     if (ownAck > 0 && ownAck <= MAX_PLAUSIBLE_SEQ) this.host.ensureSeqAbove(ownAck);
+    if (env.repairBuckets !== undefined && !env.pushOnly) {
+      // Bucket repair (R3-like: no acks move or are recorded). Our entries of those
+      // buckets are read before merging the requester's, so its winners are not echoed.
+      const encoded = this.host.state.entriesInBuckets(env.repairBuckets);
+      this.#merge(env);
+      this.repairEntriesSent += encoded.count;
+      return this.#envelope({ repairBuckets: env.repairBuckets, summaryRoot: this.host.state.summaryRoot() }, false, null, encoded);
+    }
     const outcome = this.#merge(env);
     if (env.pushOnly) {
       // R3: a push merges data and moves no acks, in either direction.
@@ -201,9 +258,22 @@ export class SyncProtocol {
     // A reset asks for everything: its acks are what is in doubt.
     const page = this.host.state.delta(env.resetAcks ? new Map() : env.acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
     const paged = env.resumeFrom !== undefined || !page.last;
+    // A requester that reads summary roots gets ours instead of the SHA-256 digest (which
+    // rehashes the whole store after every change); an older one gets the digest.
+    const useRoot = ((env.features ?? 0) & Feature.SummaryRoot) !== 0;
+    let summaryBuckets: Envelope["summaryBuckets"];
+    if (env.summaryGroups !== undefined) {
+      const mine = this.host.state.summary();
+      const groups = differingGroups(mine.groups, env.summaryGroups);
+      const hashes = new Uint8Array(groups.length * 512);
+      groups.forEach((g, j) => hashes.set(mine.buckets.subarray(g * 512, (g + 1) * 512), j * 512));
+      summaryBuckets = { groups, hashes };
+    }
     return this.#envelope(
       {
-        digest: this.host.state.digest(),
+        digest: useRoot ? undefined : this.host.state.digest(),
+        summaryRoot: useRoot ? this.host.state.summaryRoot() : undefined,
+        summaryBuckets,
         page: paged ? { last: page.last } : undefined,
         resumeFrom: page.last ? undefined : page.cursor,
       },
@@ -231,6 +301,14 @@ export class SyncProtocol {
     const merged = this.#merge(env);
     const base = { received: merged.received, merged: merged.merged, rejected: merged.rejected, complete: merged.complete, reasons: merged.reasons, repaired: false };
     if (env.pushOnly) return { ...base, adopted: false, more: false };
+    if (env.repairBuckets !== undefined) {
+      // The end of a bucket repair: merged like a push; acks and peerAcks untouched.
+      this.repairEntriesReceived += merged.received;
+      this.#rounds.delete(peer);
+      const digestMatch = env.summaryRoot === undefined ? undefined : env.summaryRoot === this.host.state.summaryRoot();
+      if (digestMatch) this.#repairAttempts.delete(peer);
+      return { ...base, adopted: false, more: false, digestMatch, repaired: true };
+    }
     this.heardFrom.add(peer);
     const round = this.#rounds.get(peer) ?? { minAcks: null, clean: true, exchanged: 0, version: -1 };
     // Local writes or other peers' merges during the round make unequal digests expected.
@@ -255,17 +333,42 @@ export class SyncProtocol {
     }
     let digestMatch: boolean | undefined;
     let repaired = false;
-    if (env.digest !== undefined) {
-      digestMatch = env.digest === this.host.state.digest();
+    if (env.summaryBuckets !== undefined && env.summaryRoot !== undefined) {
+      // Second step of a bucket repair: which buckets differ, then send ours of them.
+      const mine = this.host.state.summary();
+      const buckets = differingBuckets(mine.buckets, env.summaryBuckets.groups, env.summaryBuckets.hashes);
+      digestMatch = env.summaryRoot === mine.root;
+      if (buckets.length > 0 && buckets.length <= MAX_REPAIR_BUCKETS) {
+        this.#repairPending.set(peer, buckets);
+        return { ...base, adopted, more: true, digestMatch, repaired: false };
+      }
+      if (buckets.length > MAX_REPAIR_BUCKETS) this.#repairAttempts.set(peer, this.tuning.bucketRepairAttempts);
+      // Nothing local to repair (converged meanwhile) or too much: the checks below decide.
+    }
+    if (env.summaryRoot !== undefined || env.digest !== undefined) {
+      digestMatch = env.summaryRoot !== undefined ? env.summaryRoot === this.host.state.summaryRoot() : env.digest === this.host.state.digest();
       // Only a round that moved nothing either way says anything about divergence:
       // otherwise the digests differ simply because the round is still converging.
       const quiescent = round.exchanged === 0 && round.clean && !moved;
       if (digestMatch || !quiescent) {
-        if (digestMatch) this.#mismatches.set(peer, 0);
+        if (digestMatch) {
+          this.#mismatches.set(peer, 0);
+          this.#repairAttempts.delete(peer);
+        }
       } else {
         const n = (this.#mismatches.get(peer) ?? 0) + 1;
         this.#mismatches.set(peer, n);
-        if (n >= this.tuning.digestCheckRounds) {
+        const attempts = this.#repairAttempts.get(peer) ?? 0;
+        if (n >= this.tuning.digestCheckRounds && env.summaryRoot !== undefined && attempts < this.tuning.bucketRepairAttempts) {
+          // Localised repair first: continue this round with our group hashes (more: true),
+          // so detection, bucket exchange and entry exchange take one syncOnce.
+          this.#repairAttempts.set(peer, attempts + 1);
+          this.#mismatches.set(peer, 0);
+          this.#wantBuckets.add(peer);
+          this.bucketRepairs++;
+          return { ...base, adopted, more: true, digestMatch, repaired: false };
+        } else if (n >= this.tuning.digestCheckRounds) {
+          this.#repairAttempts.delete(peer);
           // Repair: send the peer everything next round, and claim no coverage of any
           // other origin so its next response is a full delta — our claim about a third
           // node's entries may be exactly what is wrong (adopted from a round that lost an
@@ -287,6 +390,8 @@ export class SyncProtocol {
   /** Abandon a round in progress (timeout, peer error): nothing is adopted. */
   abortRound(peer: number): void {
     this.#rounds.delete(peer);
+    this.#wantBuckets.delete(peer);
+    this.#repairPending.delete(peer);
   }
 
   /**

@@ -12,7 +12,7 @@
  */
 import { RecordKind, type DecodedBatch, type RecordInput, encodeRecords } from "./codec.js";
 import { compareKeys } from "./keyorder.js";
-import { createMergeIndex, PrevState, type MergeIndex } from "./merge.js";
+import { createMergeIndex, PrevState, type MergeIndex, type Summary } from "./merge.js";
 import { DigestBuilder } from "./digest.js";
 import type { DeltaCursor, EncodedEntries } from "./envelope.js";
 import type { AdmitFn, Entry, Limits } from "./types.js";
@@ -73,6 +73,7 @@ export class ReplicaState {
   #removedSinceSort = false;
   #version = 0;
   #digest: { version: number; hex: string } | null = null;
+  #summary: { version: number; full: Summary } | null = null;
   /** Highest seq and timestamp of our own entries ever applied (seq safety, monotone clock). */
   ownMaxSeq = 0;
   ownMaxTimestamp = 0;
@@ -109,7 +110,7 @@ export class ReplicaState {
 
   /** Decide one local (or replayed) entry under LWW now. Returns false if it lost. */
   applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number): boolean {
-    const r = this.#index.upsert(key, timestamp, node, seq, value === null);
+    const r = this.#index.upsert(key, timestamp, node, seq, value === null, value);
     this.#noteOwn(node, seq, timestamp);
     if (r === null) return false;
     this.#install(r.slot, r.prev, key, value);
@@ -325,6 +326,37 @@ export class ReplicaState {
     return hex;
   }
 
+  /**
+   * Range-summary root (src/summary.ts), cached until the state changes. The buckets are
+   * kept by the kernel as entries change, so this costs one 33 KiB hash in WASM after a
+   * change and nothing otherwise — unlike digest(), which rehashes every entry.
+   */
+  summaryRoot(): string {
+    return this.summary().root;
+  }
+
+  /** Root, group and bucket hashes (copies: 33 KiB, a few µs), cached until the state changes. */
+  summary(): Summary {
+    if (this.#summary?.version !== this.#version) this.#summary = { version: this.#version, full: this.#index.summary() };
+    return this.#summary.full;
+  }
+
+  /**
+   * Every entry (tombstones included) whose key falls in one of `buckets`: what a bucket
+   * repair sends. O(slots) in the kernel to select, then O(selected) to encode.
+   */
+  entriesInBuckets(buckets: readonly number[]): EncodedEntries {
+    const records = Array.from(this.#index.selectBuckets(buckets), (slot) => this.#record(slot));
+    const base = records.reduce((b, r) => Math.min(b, r.timestamp), records.length ? Infinity : 0);
+    return { bytes: encodeRecords(records, "bare", base), count: records.length, base };
+  }
+
+  #record(slot: number): RecordInput & { timestamp: number; node: number; seq: number } {
+    const m = this.#index.meta(slot);
+    const value = this.#values[slot]!;
+    return { kind: value === null ? RecordKind.Tombstone : RecordKind.Value, key: this.#keys[slot]!, value, timestamp: m.timestamp, node: m.node, seq: m.seq };
+  }
+
   /** Highest seq of `node`'s entries still held. */
   maxSeqOf(node: number): number {
     return this.#index.maxSeqOf(node);
@@ -383,11 +415,7 @@ export class ReplicaState {
 
   /** Every entry as a record, in key order (snapshots). */
   *records(): IterableIterator<RecordInput> {
-    for (const slot of this.slotsInKeyOrder()) {
-      const m = this.#index.meta(slot);
-      const value = this.#values[slot]!;
-      yield { kind: value === null ? RecordKind.Tombstone : RecordKind.Value, key: this.#keys[slot]!, value, timestamp: m.timestamp, node: m.node, seq: m.seq };
-    }
+    for (const slot of this.slotsInKeyOrder()) yield this.#record(slot);
   }
 
   dispose(): void {

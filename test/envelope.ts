@@ -228,6 +228,24 @@ test("extensions are skipped (additive fields from a newer build)", () => {
   badEnvelope(assemble(HEAD, 0x40, 5, UUID_BYTES, 0, 2, 3, 0, 3, 0, 0, 0), /strictly ascending/);
 });
 
+test("summary extensions (FORMAT §6.1) round-trip; malformed payloads of known tags are BAD_ENVELOPE", () => {
+  const groups = Uint8Array.from({ length: 512 }, (_, i) => i * 7);
+  const hashes = Uint8Array.from({ length: 1024 }, (_, i) => i * 3);
+  const env = sample({ features: 1, summaryRoot: "0123456789abcdef", summaryGroups: groups, summaryBuckets: { groups: [0, 63], hashes }, repairBuckets: [0, 1, 4095] });
+  const back = decodeEnvelope(encodeEnvelope(env));
+  assert.equal([back.features, back.summaryRoot, [...back.summaryGroups!], back.summaryBuckets!.groups, [...back.summaryBuckets!.hashes], back.repairBuckets],
+    [1, "0123456789abcdef", [...groups], [0, 63], [...hashes], [0, 1, 4095]]);
+  assert.equal(encodeEnvelope(back), encodeEnvelope(env), "canonical");
+  // tag 17 with 7 bytes; tag 20 with an id past 4095; tag 20 with a trailing byte; tag 19 with missing hashes
+  badEnvelope(assemble(HEAD, 0x40, 5, UUID_BYTES, 0, 1, 17, 7, [1, 2, 3, 4, 5, 6, 7], 0, 0), /extension 17/);
+  badEnvelope(assemble(HEAD, 0x40, 5, UUID_BYTES, 0, 1, 20, 3, [1, 0x80, 0x20], 0, 0), /extension 20/);
+  badEnvelope(assemble(HEAD, 0x40, 5, UUID_BYTES, 0, 1, 20, 3, [1, 5, 9], 0, 0), /trailing/);
+  badEnvelope(assemble(HEAD, 0x40, 5, UUID_BYTES, 0, 1, 19, 2, [1, 0], 0, 0), /extension 19/);
+  for (const bad of [{ repairBuckets: [3, 3] }, { repairBuckets: [4096] }, { summaryRoot: "xyz" }, { summaryGroups: new Uint8Array(5) }]) {
+    assert.throws(() => encodeEnvelope(sample(bad as Partial<Envelope>)), (e: unknown) => (e as WaveKVError).code === "INVALID_ARGUMENT");
+  }
+});
+
 test("encoding refuses what the format cannot carry", () => {
   const refuses = (env: Envelope, what: RegExp) => {
     try { encodeEnvelope(env); } catch (e) {

@@ -131,11 +131,11 @@ test("a transport that ignores its signal still cannot hold a round past the dea
   await node.close();
 });
 
-test("persistent digest mismatch triggers repair, recovering an entry authored by a third node", async () => {
+test("persistent digest mismatch triggers the full reset (no bucket repair), recovering an entry authored by a third node", async () => {
   // 1 and 2 are peers, 2 and 3 are peers; 1 never talks to 3.
   const c = await cluster([1, 2, 3], {
     peers: (id) => (id === 2 ? [1, 3] : [2]),
-    node: (id) => (id === 1 ? { sync: { digestCheckRounds: 2 } } : {}),
+    node: (id) => (id === 1 ? { sync: { digestCheckRounds: 2, bucketRepairAttempts: 0 } } : {}),
   });
   await c.node(3).put("from-3", "c");
   await c.sync(3).syncOnce();
@@ -195,14 +195,23 @@ test("a refusal on an early page blocks adoption at the end of the round", async
   await c.close();
 });
 
-test("a sync request does not disclose our digest; the response carries the responder's", async () => {
+test("a sync request discloses neither digest nor root; the response carries the responder's root (SHA digest for an older requester)", async () => {
   const seen: string[] = [];
+  const kind = (b: Uint8Array) => {
+    const e = decodeEnvelope(b);
+    return [e.digest !== undefined && "digest", e.summaryRoot !== undefined && "root"].filter(Boolean).join("+") || "none";
+  };
   const c = await cluster([1, 2], {
-    net: { seed: 1, tamper: (m) => { seen.push(`${m.direction}:${decodeEnvelope(m.body).digest === undefined ? "none" : "digest"}`); return undefined; } },
+    net: { seed: 1, tamper: (m) => { seen.push(`${m.direction}:${kind(m.body)}`); return undefined; } },
   });
   await c.node(1).put("k", "v");
   await c.sync(1).syncOnce();
-  assert.equal(seen, ["request:none", "response:digest"]);
+  assert.equal(seen, ["request:none", "response:root"]);
+  // A request without the FEATURES extension (an older build) is answered with the digest.
+  const { features: _f, ...legacy } = c.node(1).prepareSync(2);
+  const resp = c.node(2).handleEnvelope(decodeEnvelope(encodeEnvelope(legacy)));
+  assert.is(resp.digest, c.node(2).digest());
+  assert.is(resp.summaryRoot, undefined);
   await c.close();
 });
 

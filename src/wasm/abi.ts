@@ -34,8 +34,14 @@ export interface KernelExports {
   merge(h: number, inp: number, desc: number, n: number, skip: number, maxKey: number, maxVal: number, maxTsLo: number, maxTsHi: number): number;
   commit(h: number): void;
   rollback(h: number): void;
-  /** Slot (prev in MB_PREV), -1 when not newer, ERR_PENDING. */
-  upsert(h: number, key: number, len: number, tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tombstone: number): number;
+  /** Slot (prev in MB_PREV), -1 when not newer, ERR_PENDING; [val, val+valLen) feeds the summary hash. */
+  upsert(h: number, key: number, len: number, val: number, valLen: number, tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tombstone: number): number;
+  /** Refreshes the group hashes; root u64 in MB_U64 (lo = lane B, hi = lane A). */
+  summaryRoot(h: number): void;
+  /** Benchmarks only: stop maintaining the summary of an empty index. */
+  summaryOff(h: number): void;
+  /** Slots whose key's bucket is set in the 4096-bit mask at `mask`: count; u32 slots in R_OUT. */
+  selectBuckets(h: number, mask: number): number;
   find(h: number, key: number, len: number): number;
   /** 0, ERR_SLOT, ERR_PENDING. */
   release(h: number, slot: number): number;
@@ -69,6 +75,8 @@ export const H_HIGH = 2;
 export const H_SIZE = 3;
 export const H_ARENA = 7;
 export const H_PENDING = 14;
+/** Summary block: 4096 u64 buckets, then 64 u64 group hashes (valid after summaryRoot). */
+export const H_SUMMARY = 18;
 
 export const ERR_SLOT = -1;
 export const ERR_PENDING = -2;

@@ -11,8 +11,9 @@
  * batch is not resident, one copy of its bytes and descriptors into linear memory.
  */
 import type { DecodedBatch } from "../codec.js";
-import type { MergeIndex, MergeLimits, MergeResult, PrevState, SlotMeta } from "../merge.js";
-import { ERR_PENDING, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED } from "./abi.js";
+import type { MergeIndex, MergeLimits, MergeResult, PrevState, SlotMeta, Summary } from "../merge.js";
+import { BUCKETS, GROUPS, bucketMask, rootHex } from "../summary.js";
+import { ERR_PENDING, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED } from "./abi.js";
 import { DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "./batch.js";
 import { kernel, type Kernel } from "./instance.js";
 import { writeUtf8 } from "./codec.js";
@@ -27,10 +28,16 @@ const finalizer = typeof FinalizationRegistry === "function"
 export class WasmMergeIndex implements MergeIndex {
   readonly #k: Kernel;
   #h: number;
+  /** Summary off (benchmarks): values are not staged, so the baseline pays nothing for it. */
+  #noSummary = false;
 
-  constructor() {
+  constructor(opts: { summary?: boolean } = {}) {
     this.#k = kernel();
     this.#h = this.#k.exports.indexNew() >>> 0;
+    if (opts.summary === false) {
+      this.#k.exports.summaryOff(this.#h);
+      this.#noSummary = true;
+    }
     finalizer?.register(this, this.#h, this);
   }
 
@@ -100,21 +107,26 @@ export class WasmMergeIndex implements MergeIndex {
 
   /** Stages a key in R_AUX; returns its byte length (pointer in #keyPtr). */
   #keyPtr = 0;
-  #stageKey(key: string | Uint8Array): number {
+  #stageKey(key: string | Uint8Array, extra = 0): number {
     const k = this.#k;
     if (typeof key === "string") {
-      this.#keyPtr = k.reserve(R_AUX, Math.max(key.length * 3, 16));
+      this.#keyPtr = k.reserve(R_AUX, Math.max(key.length * 3 + extra, 16));
       return writeUtf8(key, k.u8, this.#keyPtr);
     }
-    this.#keyPtr = k.reserve(R_AUX, Math.max(key.length, 16));
+    this.#keyPtr = k.reserve(R_AUX, Math.max(key.length + extra, 16));
     k.u8.set(key, this.#keyPtr);
     return key.length;
   }
 
-  upsert(key: string | Uint8Array, timestamp: number, node: number, seq: number, tombstone: boolean): { slot: number; prev: PrevState } | null {
+  upsert(key: string | Uint8Array, timestamp: number, node: number, seq: number, tombstone: boolean, value?: Uint8Array | null): { slot: number; prev: PrevState } | null {
     const h = this.#handle();
-    const len = this.#stageKey(key);
-    const slot = this.#k.exports.upsert(h, this.#keyPtr, len, lo32(timestamp), hi32(timestamp), node, lo32(seq), hi32(seq), tombstone ? 1 : 0);
+    // Key and value staged together in R_AUX: the value only feeds the summary hash,
+    // hashed in the kernel (one copy of the value; no JS-side hashing).
+    const vlen = tombstone || !value || this.#noSummary ? 0 : value.length;
+    const len = this.#stageKey(key, vlen);
+    const val = this.#keyPtr + len;
+    if (vlen > 0) this.#k.u8.set(value!, val);
+    const slot = this.#k.exports.upsert(h, this.#keyPtr, len, val, vlen, lo32(timestamp), hi32(timestamp), node, lo32(seq), hi32(seq), tombstone ? 1 : 0);
     if (slot === ERR_PENDING) this.#pending("upsert");
     if (slot < 0) return null;
     return { slot, prev: this.#k.mailbox(MB_PREV) as PrevState };
@@ -188,6 +200,30 @@ export class WasmMergeIndex implements MergeIndex {
       u32[w + 2] = hi;
     }
     const count = k.exports.selectDelta(h, p, nodes.length) >>> 0;
+    const out = k.regionPtr(R_OUT) >>> 2;
+    return k.u32.slice(out, out + count);
+  }
+
+  summaryRoot(): string {
+    const h = this.#handle();
+    this.#k.exports.summaryRoot(h);
+    return rootHex(this.#k.mailbox(MB_U64), this.#k.mailbox(MB_U64 + 1));
+  }
+
+  summary(): Summary {
+    const root = this.summaryRoot();
+    const p = this.#field(H_SUMMARY);
+    const u8 = this.#k.u8;
+    return { root, buckets: u8.slice(p, p + BUCKETS * 8), groups: u8.slice(p + BUCKETS * 8, p + (BUCKETS + GROUPS) * 8) };
+  }
+
+  selectBuckets(buckets: Iterable<number>): Uint32Array {
+    const h = this.#handle();
+    const k = this.#k;
+    const mask = bucketMask(buckets);
+    const p = k.reserve(R_AUX, mask.length);
+    k.u8.set(mask, p);
+    const count = k.exports.selectBuckets(h, p) >>> 0;
     const out = k.regionPtr(R_OUT) >>> 2;
     return k.u32.slice(out, out + count);
   }
