@@ -138,7 +138,14 @@ async function main(args: string[]): Promise<number> {
     const started = performance.now();
     try {
       const got = await runModuleInChild(m.name, quick, t0Epoch);
-      for (const r of got) rows.push({ ...r, module: m.name });
+      // A module may re-run another's cases (scale.ts runs memory.ts): the first row of a
+      // (group, case) pair is kept, so every table cell has one figure.
+      let dup = 0;
+      for (const r of got) {
+        if (rows.some((o) => o.group === r.group && o.name === r.name)) { dup++; continue; }
+        rows.push({ ...r, module: m.name });
+      }
+      if (dup > 0) log(`  ${m.name}: ${dup} rows repeat cases already measured by an earlier module; the earlier figures are kept`);
       log(`(${i + 1}/${selected.length}) ${m.name}: ${got.length} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     } catch (err) {
       const msg = err instanceof Error ? `${err.message.split("\n")[0]}` : String(err);
