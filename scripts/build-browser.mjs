@@ -32,8 +32,8 @@ import { gzipSync } from "node:zlib";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const ENTRY = join(root, "src", "browser.ts");
-// js was 60 KiB until issue 9: the range summary and bucket repair (envelope extensions,
-// protocol steps) add ~5 KiB minified; 64 KiB is the lead's call to confirm (docs/notes/issue9-status.md).
+// Issue 8 targets js <= 60 KiB; since issue 9 (range summary, bucket repair: envelope extensions,
+// protocol steps, +5 KiB) it is ~61.5 KiB: a reported miss (README). 64 KiB is the hard stop.
 export const TARGETS = { js: 64 * 1024, wasm: 64 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
