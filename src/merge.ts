@@ -22,7 +22,7 @@
  */
 import type { DecodedBatch } from "./codec.js";
 import { WasmMergeIndex } from "./wasm/merge-index.js";
-import { BUCKETS, bucketMask, entryHash, summarizeBuckets, valueHash } from "./summary.js";
+import { BUCKETS, bucketMask, entryHash, fmix, summarizeBuckets, valueHash } from "./summary.js";
 import { BatchView, DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "./wasm/batch.js";
 
 /** Stamps compared as (timestamp, node, seq); >0 when a is newer. The one TS definition of LWW. */
@@ -149,13 +149,7 @@ export function hashKey(b: Uint8Array, off: number, len: number): number {
     k = Math.imul(k, 0x1b873593);
     h ^= k;
   }
-  h ^= len;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix(h ^ len);
 }
 
 const textEncoder = new TextEncoder();

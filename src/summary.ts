@@ -39,7 +39,8 @@ function word(k: number): void {
   laneB = (Math.imul(rotl(laneB ^ b, 11), 5) + 0x52dce729) | 0;
 }
 
-function fmix(h: number): number {
+/** murmur3's 32-bit finaliser (also ends `hashKey` in src/merge.ts). */
+export function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
