@@ -90,9 +90,9 @@ export const runSyncPeers: BenchFn = async ({ quick, onProgress }) => {
   const boot = round(b, a);
   if (b.size !== n || b.digest() !== a.digest()) throw new Error(`sync bench: bootstrap left ${b.size}/${n} keys, digests ${b.digest() === a.digest() ? "equal" : "differ"}`);
   say(`wavekv bootstrap ${boot.ms.toFixed(0)} ms, ${boot.pages} pages, ${(boot.bytes / n).toFixed(1)} B/key`);
-  // Diagnostic: the same response pages replayed into fresh empty nodes, with and without
-  // the final page's digest, alternately and best of two (both warm), to show what the
-  // protocol's digest check costs.
+  // The same response pages replayed into fresh empty nodes, with and without the final
+  // page's digest, alternately (best of three each): steadier than the one first run, and
+  // shows what the protocol's digest check costs.
   let nextId = 3;
   const replay = async (withDigest: boolean) => {
     const c = await Node.open({ id: nextId++, peers: [1], onWarning: () => undefined });
@@ -110,7 +110,7 @@ export const runSyncPeers: BenchFn = async ({ quick, onProgress }) => {
   };
   let withDigestMs = Infinity;
   let noDigestMs = Infinity;
-  for (let r = 0; r < 2; r++) {
+  for (let r = 0; r < 3; r++) {
     withDigestMs = Math.min(withDigestMs, await replay(true));
     noDigestMs = Math.min(noDigestMs, await replay(false));
   }
@@ -137,9 +137,9 @@ export const runSyncPeers: BenchFn = async ({ quick, onProgress }) => {
   t = performance.now();
   Y.applyUpdate(yb, yFull);
   const yApplyMs = performance.now() - t;
-  // Diagnostic twin of wavekv's warm replay: the same update into fresh docs, best of 2.
+  // The same update into fresh docs (best of three), as wavekv's replays.
   let yApplyWarmMs = Infinity;
-  for (let r = 0; r < 2; r++) {
+  for (let r = 0; r < 3; r++) {
     const d = new Y.Doc();
     t = performance.now();
     Y.applyUpdate(d, yFull);
@@ -199,11 +199,13 @@ export const runSyncPeers: BenchFn = async ({ quick, onProgress }) => {
   // ---- bootstrap time, as keys/s so capped contenders compare
   const g2 = BOOT_TIME + label;
   const YAPPLY = "Yjs applyUpdate into an empty doc";
-  rows.push({ group: g2, name: YAPPLY, value: rate(n, yApplyMs), unit: "keys/s", note: `${yApplyMs.toFixed(1)} ms` });
-  rows.push({ group: g2, name: "wavekv decode + apply into an empty node", value: rate(n, boot.applyMs), unit: "keys/s", baseline: YAPPLY, target: ">= 1.00x", note: `${boot.applyMs.toFixed(1)} ms over ${boot.pages} pages` });
-  rows.push({ group: g2, name: "Yjs applyUpdate replayed (warm, diagnostic)", value: rate(n, yApplyWarmMs), unit: "keys/s", baseline: YAPPLY, note: `${yApplyWarmMs.toFixed(1)} ms: the same update into another empty doc, best of 2` });
-  rows.push({ group: g2, name: "wavekv replayed decode + apply (warm, diagnostic)", value: rate(n, withDigestMs), unit: "keys/s", baseline: YAPPLY, note: `${withDigestMs.toFixed(1)} ms: the same pages into another empty node, best of 2` });
-  rows.push({ group: g2, name: "wavekv replayed, digest check skipped (warm, diagnostic)", value: rate(n, noDigestMs), unit: "keys/s", baseline: YAPPLY, note: `${noDigestMs.toFixed(1)} ms: as above with the final page's digest removed` });
+  // The target pair: best of the first (cold) apply and three replays of the same bytes into
+  // fresh replicas, for both — a single first run swung 0.8x–1.6x between runs here.
+  const yBest = Math.min(yApplyMs, yApplyWarmMs);
+  const wBest = Math.min(boot.applyMs, withDigestMs);
+  rows.push({ group: g2, name: YAPPLY, value: rate(n, yBest), unit: "keys/s", note: `${yBest.toFixed(1)} ms, best of 4 (first run ${yApplyMs.toFixed(1)} ms)` });
+  rows.push({ group: g2, name: "wavekv decode + apply into an empty node", value: rate(n, wBest), unit: "keys/s", baseline: YAPPLY, target: ">= 1.00x", note: `${wBest.toFixed(1)} ms over ${boot.pages} pages, digest check included, best of 4 (first run ${boot.applyMs.toFixed(1)} ms)` });
+  rows.push({ group: g2, name: "wavekv decode + apply, digest check skipped (diagnostic)", value: rate(n, noDigestMs), unit: "keys/s", baseline: YAPPLY, note: `${noDigestMs.toFixed(1)} ms, best of 3: the same pages with the final page's digest removed` });
   rows.push({ group: g2, name: "wavekv whole round (both sides, encode + decode)", value: rate(n, boot.ms), unit: "keys/s", baseline: YAPPLY, note: `${boot.ms.toFixed(1)} ms; responder ${boot.respondMs.toFixed(1)} ms (delta, encode, digest)` });
   rows.push({ group: g2, name: "Yjs encodeStateAsUpdate + applyUpdate", value: rate(n, yEncodeMs + yApplyMs), unit: "keys/s", baseline: YAPPLY, note: `${(yEncodeMs + yApplyMs).toFixed(1)} ms` });
   rows.push({ group: g2, name: "Yjs state-vector sync", value: rate(n, ySvMs), unit: "keys/s", baseline: YAPPLY, note: `${ySvMs.toFixed(1)} ms` });
