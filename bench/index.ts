@@ -156,6 +156,7 @@ async function main(args: string[]): Promise<number> {
 
   // Partial runs keep the other modules' rows from the previous results of this runtime.
   let all = rows;
+  let carried: Partial<ResultsFile> = {};
   const file = `${RESULTS_DIR}/${runtimeName().split(" ")[0]}.json`;
   if ((only || skip.length > 0) && existsSync(file)) {
     const prev = JSON.parse(readFileSync(file, "utf8")) as ResultsFile;
@@ -164,6 +165,8 @@ async function main(args: string[]): Promise<number> {
       const kept = prev.rows.filter((r) => r.group !== UPSTREAM_GROUP && !ran.has(r.module ?? ""));
       all = [...kept, ...rows];
       problems.push(...(prev.problems ?? []).filter((p) => !ran.has(p.split(":")[0]!)));
+      const when = new Date().toISOString().slice(11, 16);
+      carried = { date: prev.date, seconds: prev.seconds, reran: [...(prev.reran ?? []), `${[...ran].join(", ")} at ${when} UTC`] };
     }
   }
   all = withVerdicts(withRatios(all.filter((r) => r.group !== UPSTREAM_GROUP)));
@@ -174,7 +177,7 @@ async function main(args: string[]): Promise<number> {
   const missed = all.filter((r) => r.target !== undefined && r.met === false);
   console.log(`\n${all.filter((r) => r.target !== undefined).length} targets: ${missed.length} missed${missed.length ? ` (${missed.map((r) => `${r.group} / ${r.name}`).join("; ")})` : ""}`);
   if (problems.length) console.log(`problems: ${problems.join("; ")}`);
-  const out = writeResults(all, RESULTS_DIR, { quick, seconds, problems });
+  const out = writeResults(all, RESULTS_DIR, { quick, seconds, problems, ...carried });
   log(`wrote ${out}`);
   for (const f of writeResultsDocument(RESULTS_DIR, RESULTS_MD, ANALYSIS_MD)) log(`wrote ${f}`);
   log(`done in ${seconds.toFixed(0)} s`);

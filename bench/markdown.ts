@@ -92,7 +92,7 @@ export function writeResultsDocument(resultsDir: string, outFile: string, analys
     return [outFile];
   }
   md.push("| runtime | machine | date | mode | wall time |", "|---|---|---|---|---:|");
-  for (const f of files) md.push(`| ${f.runtime} | ${f.machine} | ${f.date.slice(0, 16).replace("T", " ")} UTC | ${f.quick ? "quick (`--quick`: smaller sizes, not comparable with full runs)" : "full"} | ${f.seconds === undefined ? "" : `${f.seconds.toFixed(0)} s`} |`);
+  for (const f of files) md.push(`| ${f.runtime} | ${f.machine} | ${f.date.slice(0, 16).replace("T", " ")} UTC | ${f.quick ? "quick (`--quick`: smaller sizes, not comparable with full runs)" : "full"}${f.reran?.length ? `; re-run alone since: ${f.reran.join("; ")}` : ""} | ${f.seconds === undefined ? "" : `${f.seconds.toFixed(0)} s`} |`);
   md.push("");
   md.push(
     "How to read: every figure is measured in the same run as the baseline it is divided by",

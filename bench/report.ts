@@ -117,6 +117,8 @@ export interface ResultsFile {
   quick?: boolean;
   /** Wall time of the whole suite, seconds. */
   seconds?: number;
+  /** Modules re-run alone (`--only`/`--skip`) after this file's full run, and when. */
+  reran?: string[];
   /** Modules that failed or were missing, with the reason. */
   problems?: string[];
   rows: Row[];
