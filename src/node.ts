@@ -160,12 +160,13 @@ export class Node {
   #checkWrite(entry: Entry, keyLen: number): void {
     const valueLen = entry.value?.length ?? 0;
     if (valueLen > this.limits.maxValueBytes) throw new WaveKVError("VALUE_TOO_LARGE", `value is ${valueLen} bytes; limits.maxValueBytes is ${this.limits.maxValueBytes}`);
-    const existing = this.#state.get(entry.key);
-    if (existing === undefined) {
+    // One probe, no Entry built: this runs on every write.
+    const slot = this.#state.slotOf(entry.key);
+    if (slot < 0) {
       if (this.#state.keyCount + 1 > this.limits.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds limits.maxKeys = ${this.limits.maxKeys} keys (tombstones included); delete and collect garbage, or raise the limit`);
       if (this.#state.totalBytes + keyLen + valueLen > this.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
     } else {
-      const grow = valueLen - (existing.value?.length ?? 0);
+      const grow = valueLen - this.#state.valueLengthAt(slot);
       if (grow > 0 && this.#state.totalBytes + grow > this.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
     }
     if (this.#admit) {

@@ -98,6 +98,11 @@ export class ReplicaState {
     return this.#slotOf.get(key) ?? -1;
   }
 
+  /** Byte length of the value at `slot` (0 for a tombstone), without building an Entry. */
+  valueLengthAt(slot: number): number {
+    return this.#values[slot]?.length ?? 0;
+  }
+
   entryAt(slot: number): Entry {
     const m = this.#index.meta(slot);
     return { key: this.#keys[slot]!, value: this.#values[slot]!, timestamp: m.timestamp, node: m.node, seq: m.seq };
