@@ -141,7 +141,9 @@ export function writeResultsDocument(resultsDir: string, outFile: string, analys
     for (const n of names.get(g)!) {
       const rs = files.map((f) => find(f, g, n));
       const any = rs.find((r) => r !== undefined)!;
-      const notes = [...new Set(rs.map((r) => r?.note).filter((x): x is string => !!x))];
+      // One note when the runtimes agree; otherwise each runtime's, labelled.
+      const distinct = [...new Set(rs.map((r) => r?.note).filter((x): x is string => !!x))];
+      const notes = distinct.length <= 1 ? distinct : rs.flatMap((r, i) => (r?.note ? [`${runtimes[i]}: ${r.note}`] : []));
       const ref = any.reference ? ` _(reference: ${any.reference})_` : "";
       md.push(`| ${n}${ref} | ${rs.map((r) => `${cellValue(r)} | ${cellRatio(r)}`).join(" | ")} | ${any.baseline ?? ""} | ${notes.join("; ").replace(/\|/g, "\\|")} |`);
     }

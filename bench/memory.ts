@@ -86,7 +86,7 @@ export const runMemoryBenchmarks: BenchFn = async ({ quick, onProgress }) => {
   }
   for (const which of CONTENDERS) {
     const s = samples.get(which)!;
-    rows.push({ group, name: `${NAMES[which]}, heap + external`, value: s.heap, unit: "B/key", ...(which === "ymap" ? {} : { baseline: Y_HEAP }), note: which === "wavekv" ? "excludes WASM linear memory (see the RSS row)" : undefined });
+    rows.push({ group, name: `${NAMES[which]}, heap + external`, value: s.heap, unit: "B/key", ...(which === "ymap" ? {} : { baseline: Y_HEAP }), note: which === "wavekv" ? (isBun ? "includes all of the WASM linear memory (JSC counts it as external), touched or not" : "excludes WASM linear memory (V8 does not count it; see the RSS row)") : undefined });
   }
   return withVerdicts(withRatios(rows));
 };
