@@ -66,7 +66,7 @@ export function ratioChart(title: string, subtitle: string, runtimes: string[], 
     b.values.forEach((v, r) => {
       const y = y0 + r * ROW_H;
       if (v === undefined || !Number.isFinite(v) || v <= 0) {
-        out.push(`<text x="${x(1) + 4}" y="${y + 13}" fill="#999">not measured</text>`);
+        out.push(`<text x="${x(1) + 4}" y="${y + 13}" fill="#999">n/a (no figure or no target on this runtime)</text>`);
         return;
       }
       const a = x(Math.min(Math.max(v, lo), hi));
