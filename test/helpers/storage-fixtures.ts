@@ -14,6 +14,7 @@ import * as os from "node:os";
 import { join } from "node:path";
 import { crc32 as zcrc32 } from "node:zlib";
 import type { DecodedBatch, RecordInput } from "../../src/codec.js";
+import { seededRandom } from "../../src/memnet.js";
 
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(join(os.tmpdir(), `wavekv-${prefix}-`));
@@ -23,17 +24,8 @@ export function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-/** mulberry32: small, seedable, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded test data: the same mulberry32 the MemoryNetwork uses (a PRNG, not oracle logic). */
+export const rng = seededRandom;
 
 /** Value bytes of record `id`: length and content derived from the id alone. */
 export function valueOf(id: number, maxLen = 96): Uint8Array {
