@@ -211,7 +211,7 @@ export class Node {
       }
     }
     // Applied only once durable, so memory never shows a write the log refused.
-    this.#state.applyOne(key, value, entry.timestamp, this.id, entry.seq);
+    this.#state.applyOne(key, value, entry.timestamp, this.id, entry.seq, keyLen);
     this.#protocol.noteOwnWrite(entry.seq);
     this.#maybeSnapshot();
     return entry;

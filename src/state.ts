@@ -114,11 +114,11 @@ export class ReplicaState {
   }
 
   /** Decide one local (or replayed) entry under LWW now. Returns false if it lost. */
-  applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number): boolean {
+  applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number, keyLen = utf8Length(key)): boolean {
     const r = this.#index.upsert(key, timestamp, node, seq, value === null, value);
     this.#noteOwn(node, seq, timestamp);
     if (r === null) return false;
-    this.#install(r.slot, r.prev, key, value);
+    this.#install(r.slot, r.prev, key, value, keyLen);
     return true;
   }
 
@@ -166,7 +166,7 @@ export class ReplicaState {
         const i = w[j]!, slot = w[j + 1]!, prev = w[j + 2]!;
         const key = prev === PrevState.Absent ? batch.key(i) : this.#keys[slot]!;
         this.#noteOwn(batch.node(i), batch.seq(i), batch.timestamp(i));
-        this.#install(slot, prev, key, batch.kind(i) === RecordKind.Value ? batch.value(i) : null);
+        this.#install(slot, prev, key, batch.kind(i) === RecordKind.Value ? batch.value(i) : null, prev === PrevState.Absent ? utf8Length(key) : 0);
       }
       return { merged: w.length / 3, rejected, complete: rejected === 0, reasons: why };
     }
@@ -220,11 +220,12 @@ export class ReplicaState {
     if (timestamp > this.ownMaxTimestamp) this.ownMaxTimestamp = timestamp;
   }
 
-  #install(slot: number, prev: PrevState, key: string, value: Uint8Array | null): void {
+  /** `keyLen`: the key's UTF-8 length (read for a new key only); a local write measured it already. */
+  #install(slot: number, prev: PrevState, key: string, value: Uint8Array | null, keyLen: number): void {
     if (prev === PrevState.Absent) {
       this.#keys[slot] = key;
       this.#slotOf.set(key, slot);
-      this.#bytes += utf8Length(key);
+      this.#bytes += keyLen;
       if (this.#sorted !== null) this.#unsorted.push(slot);
     } else {
       const old = this.#values[slot];
