@@ -54,8 +54,8 @@ export function indexFree(h: u32): void {
   lww.indexFree(h);
 }
 
-export function merge(h: u32, inp: u32, desc: u32, n: u32, skip: u32, maxKey: u32, maxVal: u32, maxTsLo: u32, maxTsHi: u32): i32 {
-  return lww.merge(h, inp, desc, n, skip, maxKey, maxVal, i64of(maxTsLo, maxTsHi));
+export function merge(h: u32, inp: u32, desc: u32, n: u32, skip: u32, maxKey: u32, maxVal: u32, maxTsLo: u32, maxTsHi: u32, final: u32): i32 {
+  return lww.merge(h, inp, desc, n, skip, maxKey, maxVal, i64of(maxTsLo, maxTsHi), final != 0);
 }
 
 export function commit(h: u32): void {

@@ -154,9 +154,8 @@ function lookup(h: Handle, key: usize, len: usize, hash: u32): i32 {
   return -1;
 }
 
-function growTable(h: Handle): void {
+function growTable(h: Handle, cap: usize): void {
   const oldCap = <usize>h.mask + 1;
-  const cap = oldCap << 1;
   const mask = <u32>(cap - 1);
   const table = heap.alloc(cap << 3);
   memory.fill(table, 0, cap << 3);
@@ -174,7 +173,7 @@ function growTable(h: Handle): void {
 }
 
 function insert(h: Handle, slot: u32, hash: u32): void {
-  if ((h.size + 1) * 2 > h.mask + 1) growTable(h);
+  if ((h.size + 1) * 2 > h.mask + 1) growTable(h, (<usize>h.mask + 1) << 1);
   const table = <usize>h.table;
   const mask = h.mask;
   let b = hash & mask;
@@ -356,18 +355,47 @@ function hashAhead(h: Handle, inp: usize, desc: usize, from: u32, to: u32): u32 
 }
 
 /**
+ * Room for `n` more keys of `keyBytes` bytes in all, taken at once when the index is
+ * small next to the batch (a replay, a bootstrap): one growth of slots, table and arena
+ * instead of log2(n) doublings that each copy everything. Never shrinks anything.
+ */
+function reserveFor(h: Handle, n: usize, keyBytes: usize): void {
+  if (<usize>h.size >= n) return;
+  const slots = <usize>h.high + n;
+  if (slots > <usize>h.slotCap) {
+    h.slots = <u32>heap.realloc(<usize>h.slots, slots << 5);
+    h.ehash = <u32>heap.realloc(<usize>h.ehash, slots << 3);
+    h.slotCap = <u32>slots;
+  }
+  let cap = <usize>h.mask + 1;
+  while ((<usize>h.size + n) * 2 > cap) cap <<= 1;
+  if (cap > <usize>h.mask + 1) growTable(h, cap);
+  const arena = <usize>h.arenaLen + keyBytes;
+  if (arena > <usize>h.arenaCap) {
+    h.arena = <u32>heap.realloc(<usize>h.arena, (arena + 15) & ~<usize>15);
+    h.arenaCap = <u32>((arena + 15) & ~<usize>15);
+  }
+}
+
+/**
  * Decides n entries (descriptors at `desc`, key offsets relative to `inp`) in order and
- * applies winners tentatively with undo records. Winners (entry, slot, prev) go to
+ * applies winners tentatively with undo records — or, `final`, at once without them
+ * (our own log replaying: nothing can be refused later, so nothing is ever rolled back). Winners (entry, slot, prev) go to
  * R_OUT, refusals (entry, reason) to R_REFUSED (count in the mailbox). Returns the
  * winner count, or ERR_PENDING. A losing entry costs a hash, a probe and a compare.
  */
-export function merge(p: usize, inp: usize, desc: usize, n: u32, skip: usize, maxKey: u32, maxVal: u32, maxTs: i64): i32 {
+export function merge(p: usize, inp: usize, desc: usize, n: u32, skip: usize, maxKey: u32, maxVal: u32, maxTs: i64, final: bool): i32 {
   const h = changetype<Handle>(p);
   if (h.pending) return ERR_PENDING;
   h.savedArenaLen = h.arenaLen;
   h.savedWaste = h.waste;
   h.undoLen = 0;
-  h.pending = 1;
+  h.pending = final ? 0 : 1;
+  if (<usize>h.size < <usize>n) {
+    let keyBytes: usize = 0;
+    for (let i: u32 = 0; i < n; i++) keyBytes += <usize>load<u32>(desc + <usize>i * DESC_BYTES, 28);
+    reserveFor(h, n, keyBytes);
+  }
   let outCap: usize = 1024;
   let out = ensureRegion(R_OUT, outCap << 2, false);
   let refCap: usize = 256;
@@ -406,10 +434,10 @@ export function merge(p: usize, inp: usize, desc: usize, n: u32, skip: usize, ma
     if (slot >= 0) {
       const s = slotAt(h, <u32>slot);
       if (!newer(ts, node, seq, s)) continue;
-      pushUndo(h, <u32>slot, ORIGIN_EXISTING);
+      if (!final) pushUndo(h, <u32>slot, ORIGIN_EXISTING);
       prev = load<u32>(s, 20) & FLAG_TOMBSTONE ? PREV_TOMBSTONE : PREV_VALUE;
     } else {
-      slot = <i32>create(h, key, keyLen, hash, true);
+      slot = <i32>create(h, key, keyLen, hash, !final);
       prev = PREV_ABSENT;
     }
     apply(h, <u32>slot, hash, prev != PREV_ABSENT, key, keyLen, ts, seq, node, kind == 0, inp + <usize>load<u32>(d, 32), <usize>load<u32>(d, 36));

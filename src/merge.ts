@@ -66,6 +66,11 @@ export interface MergeIndex {
    * by commit() or rollback() before the next merge.
    */
   merge(batch: DecodedBatch, limits: MergeLimits, skip?: Uint8Array): MergeResult;
+  /**
+   * merge() committed as it goes, with no undo records: for a batch nothing can refuse
+   * afterwards (our own log replaying). Saves the undo log's memory and writes.
+   */
+  mergeFinal(batch: DecodedBatch, limits: MergeLimits): MergeResult;
   commit(): void;
   rollback(): void;
   /**
@@ -95,6 +100,8 @@ export interface MergeIndex {
   keyView(slot: number): Uint8Array;
   /** Drop a slot (tombstone GC); its id may be reused. */
   release(slot: number): void;
+  /** Every slot in use, in slot order (a walk of the slot table; no key is read). */
+  usedSlots(): Uint32Array;
   /** Slots whose seq > acks.get(node) ?? 0, in slot order. */
   selectDelta(acks: ReadonlyMap<number, number>): Uint32Array;
   /** Highest seq among slots authored by `node`, or 0. */
@@ -154,6 +161,16 @@ export function hashKey(b: Uint8Array, off: number, len: number): number {
 
 const textEncoder = new TextEncoder();
 const EMPTY = new Uint32Array(0);
+
+/** Slots whose FLAG_USED is set in a slot table at word `base` with `high` slots (`size` of them used). */
+export function usedSlotsOf(words: Uint32Array, base: number, high: number, size: number): Uint32Array {
+  const out = new Uint32Array(size);
+  let n = 0;
+  for (let slot = 0, w = base + 5; slot < high && n < size; slot++, w += SLOT_WORDS) {
+    if ((words[w]! & FLAG_USED) !== 0) out[n++] = slot;
+  }
+  return n === size ? out : out.subarray(0, n);
+}
 
 function checkedDescriptors(batch: DecodedBatch): Uint32Array {
   if (batch instanceof BatchView) return batch.words;
@@ -390,7 +407,15 @@ class ReferenceMergeIndex implements MergeIndex {
 
   // ---- merge
 
+  mergeFinal(batch: DecodedBatch, limits: MergeLimits): MergeResult {
+    return this.#merge(batch, limits, undefined, true);
+  }
+
   merge(batch: DecodedBatch, limits: MergeLimits, skip?: Uint8Array): MergeResult {
+    return this.#merge(batch, limits, skip, false);
+  }
+
+  #merge(batch: DecodedBatch, limits: MergeLimits, skip: Uint8Array | undefined, final: boolean): MergeResult {
     this.#idle("merge");
     const d = checkedDescriptors(batch);
     const src = batch.bytes;
@@ -400,7 +425,7 @@ class ReferenceMergeIndex implements MergeIndex {
     this.#saved.arenaLen = this.#arenaLen;
     this.#saved.waste = this.#waste;
     this.#undoLen = 0;
-    this.#pending = true;
+    this.#pending = !final;
     let nw = 0, nr = 0;
     for (let i = 0; i < n; i++) {
       const w = i * DESCRIPTOR_WORDS;
@@ -431,10 +456,10 @@ class ReferenceMergeIndex implements MergeIndex {
         else if (d[w + 4] !== slots[s + 4]) { if (d[w + 4]! < slots[s + 4]!) continue; }
         else if (d[w + 3] !== slots[s + 3]) { if (d[w + 3]! < slots[s + 3]!) continue; }
         else if (!(d[w + 2]! > slots[s + 2]!)) continue;
-        this.#pushUndo(slot, ORIGIN_EXISTING);
+        if (!final) this.#pushUndo(slot, ORIGIN_EXISTING);
         prev = slots[s + 5]! & FLAG_TOMBSTONE ? PrevState.Tombstone : PrevState.Value;
       } else {
-        slot = this.#create(src, keyOff, keyLen, h, true);
+        slot = this.#create(src, keyOff, keyLen, h, !final);
         prev = PrevState.Absent;
       }
       this.#apply(slot, h, prev !== PrevState.Absent, src, keyOff, keyLen, d[w]!, d[w + 1]!, d[w + 2]!, d[w + 3]!, d[w + 4]!, kind === 0, src, d[w + 8]!, d[w + 9]!);
@@ -543,6 +568,11 @@ class ReferenceMergeIndex implements MergeIndex {
 
   keyBytes(slot: number): Uint8Array {
     return this.keyView(slot).slice();
+  }
+
+  usedSlots(): Uint32Array {
+    this.#live();
+    return usedSlotsOf(this.#slots, 0, this.#high, this.#size);
   }
 
   keyView(slot: number): Uint8Array {

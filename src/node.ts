@@ -12,7 +12,8 @@ import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
 import { type Envelope } from "./envelope.js";
 import { WaveKVError } from "./errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type SyncTuning } from "./protocol.js";
-import { ReplicaState, type BatchOutcome } from "./state.js";
+import { ReplicaState, descriptorWords, type BatchOutcome } from "./state.js";
+import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
 import type { Storage } from "./storage.js";
 import { DEFAULT_LIMITS, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "./types.js";
 import { toBytes, utf8Length } from "./utf8.js";
@@ -132,11 +133,12 @@ export class Node {
    */
   #replay(batch: DecodedBatch): void {
     this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), trusted: true });
-    for (let i = 0; i < batch.count; i++) {
-      const kind = batch.kind(i);
-      if (kind === RecordKind.AddPeer) { if (batch.node(i) !== this.id) this.#peers.add(batch.node(i)); }
-      else if (kind === RecordKind.RemovePeer) { this.#peers.delete(batch.node(i)); this.#protocol.forgetPeer(batch.node(i)); }
-      else if (kind === RecordKind.SeqMark) { if (batch.seq(i) >= this.#nextSeq) this.#nextSeq = batch.seq(i) + 1; }
+    const d = descriptorWords(batch);
+    for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
+      const kind = d[at + 5]!, node = d[at + 4]!;
+      if (kind === RecordKind.AddPeer) { if (node !== this.id) this.#peers.add(node); }
+      else if (kind === RecordKind.RemovePeer) { this.#peers.delete(node); this.#protocol.forgetPeer(node); }
+      else if (kind === RecordKind.SeqMark) { const seq = joinU64(d[at + 2]!, d[at + 3]!); if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; }
     }
     this.#noteOwnSeqs(batch);
   }
@@ -160,14 +162,17 @@ export class Node {
   #checkWrite(entry: Entry, keyLen: number): void {
     const valueLen = entry.value?.length ?? 0;
     if (valueLen > this.limits.maxValueBytes) throw new WaveKVError("VALUE_TOO_LARGE", `value is ${valueLen} bytes; limits.maxValueBytes is ${this.limits.maxValueBytes}`);
-    // One probe, no Entry built: this runs on every write.
-    const slot = this.#state.slotOf(entry.key);
-    if (slot < 0) {
-      if (this.#state.keyCount + 1 > this.limits.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds limits.maxKeys = ${this.limits.maxKeys} keys (tombstones included); delete and collect garbage, or raise the limit`);
-      if (this.#state.totalBytes + keyLen + valueLen > this.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
-    } else {
-      const grow = valueLen - this.#state.valueLengthAt(slot);
-      if (grow > 0 && this.#state.totalBytes + grow > this.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
+    // With room for one more key of this size the write fits whether or not the key
+    // exists (an overwrite grows the total by at most valueLen): the common path probes nothing.
+    const state = this.#state;
+    if (state.keyCount + 1 > this.limits.maxKeys || state.totalBytes + keyLen + valueLen > this.limits.maxTotalBytes) {
+      const slot = state.slotOf(entry.key);
+      if (slot < 0) {
+        if (state.keyCount + 1 > this.limits.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds limits.maxKeys = ${this.limits.maxKeys} keys (tombstones included); delete and collect garbage, or raise the limit`);
+        throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
+      }
+      const grow = valueLen - state.valueLengthAt(slot);
+      if (grow > 0 && state.totalBytes + grow > this.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
     }
     if (this.#admit) {
       const verdict = this.#admit(entry);
@@ -283,9 +288,11 @@ export class Node {
    * One pass over the descriptors, no allocation.
    */
   #noteOwnSeqs(batch: DecodedBatch): void {
-    for (let i = 0; i < batch.count; i++) {
-      const kind = batch.kind(i);
-      if ((kind === RecordKind.Value || kind === RecordKind.Tombstone) && batch.node(i) === this.id && batch.seq(i) >= this.#nextSeq) this.#nextSeq = batch.seq(i) + 1;
+    const d = descriptorWords(batch);
+    for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
+      if (d[at + 4] !== this.id || d[at + 5]! > RecordKind.Value) continue;
+      const seq = joinU64(d[at + 2]!, d[at + 3]!);
+      if (seq >= this.#nextSeq) this.#nextSeq = seq + 1;
     }
   }
 

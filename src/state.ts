@@ -6,9 +6,18 @@
  *   state.mergeBatch(batch, { limits, now });       // a remote batch, decided in one WASM call
  *   state.get("k"); [...state.scan("pre")]; state.digest();
  *
- * LWW metadata lives in the WASM index (src/merge.ts); this module keeps, by slot id,
- * what JS callers read (key strings, values) plus counts, the UTF-8 key order and the
- * digest cache. Invariant: a slot has a key in `#keys` iff the index holds that slot.
+ * LWW metadata and key bytes live in the WASM index (src/merge.ts); this module keeps,
+ * by slot id, what JS callers read (values, key strings once read) plus counts, the
+ * UTF-8 key order and the digest cache.
+ *
+ * Nothing per key is built eagerly beyond the index: recovering 1M entries must cost
+ * little more than reading their bytes (issue 4). So key strings are decoded from the
+ * index on first use (`#keys` caches them), `#slotOf` is a cache of key → slot filled by
+ * lookups (authoritative only when it holds every key), and the values of a merged batch
+ * stay in that batch's bytes — one retained buffer per batch, not one copy per value —
+ * until read (see `#retain`). Invariant: `#keys[slot]`, when set, is the key of a slot
+ * the index holds; `#values[slot]` is a value, null (tombstone), or undefined for a
+ * value still in a retained buffer.
  */
 import { RecordKind, type DecodedBatch, type RecordInput, encodeRecords } from "./codec.js";
 import { compareKeys } from "./keyorder.js";
@@ -17,6 +26,24 @@ import { DigestBuilder } from "./digest.js";
 import type { DeltaCursor, EncodedEntries } from "./envelope.js";
 import type { AdmitFn, Entry, Limits } from "./types.js";
 import { utf8Length } from "./utf8.js";
+import { DESCRIPTOR_WORDS, decodeUtf8, joinI64, joinU64 } from "./wasm/batch.js";
+
+/** A batch's bytes kept for the values that won from it; dropped when none remain. */
+interface Retained {
+  bytes: Uint8Array;
+  /** Value bytes still read from `bytes`. */
+  live: number;
+  /** Slots that took a value from it (some may have moved on since): what compaction walks. */
+  slots: Uint32Array;
+}
+
+/**
+ * A retained batch whose live values fill less than this fraction of it is compacted
+ * (its live values copied out), so overwritten entries cannot pin their batch for ever.
+ */
+const RETAIN_MIN_LIVE = 0.25;
+/** Remote batches are retained whole only when winning values fill at least this much of them; else one copy each. */
+const RETAIN_MIN_SHARE = 0.5;
 
 export interface MergeOptions {
   limits: Limits;
@@ -59,8 +86,18 @@ export class ReplicaState {
   readonly selfId: number;
   readonly #index: MergeIndex;
   readonly #keys: (string | undefined)[] = [];
-  readonly #values: (Uint8Array | null)[] = [];
+  readonly #values: (Uint8Array | null | undefined)[] = [];
+  /** Cache of key → slot (see the header); holds every key when its size equals keyCount. */
   readonly #slotOf = new Map<string, number>();
+  /** Per slot, for values still in a retained buffer: buffer id (0 = none), offset, length. */
+  #refBuf = new Uint32Array(0);
+  #refOff = new Uint32Array(0);
+  #refLen = new Uint32Array(0);
+  /** Retained buffers by id (id 0 unused); `#freeIds` are ids to reuse. */
+  readonly #retained: (Retained | undefined)[] = [undefined];
+  readonly #freeIds: number[] = [];
+  /** Id of the buffer a batch is being installed from: not dropped or compacted mid-install. */
+  #applying = 0;
   #live = 0;
   #tombstones = 0;
   #bytes = 0;
@@ -94,23 +131,61 @@ export class ReplicaState {
   /** Changes on every state change; equal versions mean equal state. */
   get version(): number { return this.#version; }
 
+  /** Slot of `key`, or -1: the cache, else one kernel probe (whose answer is cached). */
   slotOf(key: string): number {
-    return this.#slotOf.get(key) ?? -1;
+    const cached = this.#slotOf.get(key);
+    if (cached !== undefined) return cached;
+    // A complete cache is authoritative. A string that is not well-formed Unicode has no
+    // UTF-8 form, so it names no key (its U+FFFD encoding would name another one).
+    if (this.#slotOf.size === this.keyCount || !(key as string & { isWellFormed(): boolean }).isWellFormed()) return -1;
+    const slot = this.#index.find(key);
+    // A slot the index holds but JS has not installed is a tentative merge's new key
+    // (an `admit` callback reading mid-merge): not there yet.
+    if (slot < 0 || !this.#installed(slot)) return -1;
+    this.#slotOf.set(key, slot);
+    this.#keys[slot] ??= key;
+    return slot;
+  }
+
+  #installed(slot: number): boolean {
+    return this.#values[slot] !== undefined || (slot < this.#refBuf.length && this.#refBuf[slot] !== 0);
+  }
+
+  /** The key of a held slot (decoded from the index on first use). */
+  keyAt(slot: number): string {
+    const known = this.#keys[slot];
+    if (known !== undefined) return known;
+    const view = this.#index.keyView(slot);
+    const key = decodeUtf8(view, 0, view.length);
+    this.#keys[slot] = key;
+    return key;
+  }
+
+  /**
+   * The value of a held slot: bytes, or null for a tombstone. A value still in a
+   * retained buffer comes as a fresh view of it (not cached: a view costs ~90 B a key).
+   */
+  valueAt(slot: number): Uint8Array | null {
+    const v = this.#values[slot];
+    if (v !== undefined) return v;
+    const off = this.#refOff[slot]!;
+    return this.#retained[this.#refBuf[slot]!]!.bytes.subarray(off, off + this.#refLen[slot]!);
   }
 
   /** Byte length of the value at `slot` (0 for a tombstone), without building an Entry. */
   valueLengthAt(slot: number): number {
-    return this.#values[slot]?.length ?? 0;
+    const v = this.#values[slot];
+    return v === undefined ? this.#refLen[slot]! : v?.length ?? 0;
   }
 
   entryAt(slot: number): Entry {
     const m = this.#index.meta(slot);
-    return { key: this.#keys[slot]!, value: this.#values[slot]!, timestamp: m.timestamp, node: m.node, seq: m.seq };
+    return { key: this.keyAt(slot), value: this.valueAt(slot), timestamp: m.timestamp, node: m.node, seq: m.seq };
   }
 
   get(key: string): Entry | undefined {
-    const slot = this.#slotOf.get(key);
-    return slot === undefined ? undefined : this.entryAt(slot);
+    const slot = this.slotOf(key);
+    return slot < 0 ? undefined : this.entryAt(slot);
   }
 
   /** Decide one local (or replayed) entry under LWW now. Returns false if it lost. */
@@ -134,8 +209,10 @@ export class ReplicaState {
       : { maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes, maxTimestamp: opts.now + limits.maxClockDriftMs };
     let skip: Uint8Array | undefined;
     const reasons = new Map<number, string>();
+    // Our own log: nothing below can refuse an entry, so no undo records are needed.
+    const final = opts.trusted === true && opts.persist === undefined;
     for (;;) {
-      const result = this.#index.merge(batch, mergeLimits, skip);
+      const result = final ? this.#index.mergeFinal(batch, mergeLimits) : this.#index.merge(batch, mergeLimits, skip);
       for (let j = 0; j < result.refused.length; j += 2) {
         const i = result.refused[j]!, reason = result.refused[j + 1]!;
         if (!reasons.has(i)) reasons.set(i, REFUSE_TEXT[reason] ?? "refused");
@@ -161,15 +238,136 @@ export class ReplicaState {
           return { merged: 0, rejected, complete: false, reasons: [...why, `log append failed: ${(err as Error).message}`] };
         }
       }
-      this.#index.commit();
-      for (let j = 0; j < w.length; j += 3) {
-        const i = w[j]!, slot = w[j + 1]!, prev = w[j + 2]!;
-        const key = prev === PrevState.Absent ? batch.key(i) : this.#keys[slot]!;
-        this.#noteOwn(batch.node(i), batch.seq(i), batch.timestamp(i));
-        this.#install(slot, prev, key, batch.kind(i) === RecordKind.Value ? batch.value(i) : null, prev === PrevState.Absent ? utf8Length(key) : 0);
-      }
+      if (!final) this.#index.commit();
+      this.#applyWinners(batch, w, opts.trusted === true);
       return { merged: w.length / 3, rejected, complete: rejected === 0, reasons: why };
     }
+  }
+
+  /**
+   * Install a committed batch's winners straight from its descriptors: no key string, no
+   * per-value copy. Values stay in the batch's bytes (retained) when they are most of
+   * them — our own log always (we own those bytes), a remote batch only then, after one
+   * copy (the caller may reuse its buffer); otherwise each value is copied.
+   */
+  #applyWinners(batch: DecodedBatch, w: Uint32Array, owned: boolean): void {
+    if (w.length === 0) return;
+    const d = descriptorWords(batch);
+    let valueBytes = 0;
+    for (let j = 0; j < w.length; j += 3) {
+      const at = w[j]! * DESCRIPTOR_WORDS;
+      if (d[at + 5] === RecordKind.Value) valueBytes += d[at + 9]!;
+    }
+    let id = 0;
+    let bytes = batch.bytes;
+    if (valueBytes > 0 && (owned || valueBytes >= bytes.length * RETAIN_MIN_SHARE)) {
+      if (!owned) bytes = bytes.slice();
+      id = this.#retain(bytes, w);
+    }
+    let high = 0;
+    for (let j = 1; j < w.length; j += 3) if (w[j]! >= high) high = w[j]! + 1;
+    this.#ensureRefCapacity(high);
+    // Grown once to the highest slot (holes read as undefined): stores stay in bounds.
+    if (this.#keys.length < high) this.#keys.length = high;
+    if (this.#values.length < high) this.#values.length = high;
+    const r = id === 0 ? undefined : this.#retained[id]!;
+    this.#applying = id;
+    const self = this.selfId;
+    const keys = this.#keys, values = this.#values;
+    for (let j = 0; j < w.length; j += 3) {
+      const at = w[j]! * DESCRIPTOR_WORDS, slot = w[j + 1]!, prev = w[j + 2]!;
+      const node = d[at + 4]!;
+      if (node === self) this.#noteOwn(node, joinU64(d[at + 2]!, d[at + 3]!), joinI64(d[at]!, d[at + 1]!));
+      if (prev === PrevState.Absent) {
+        keys[slot] = undefined;
+        this.#bytes += d[at + 7]!;
+        if (this.#sorted !== null) this.#unsorted.push(slot);
+      } else this.#dropValue(slot);
+      const len = d[at + 9]!;
+      if (d[at + 5] !== RecordKind.Value) this.#setValue(slot, null);
+      // An empty value holds no bytes of the buffer: kept apart, the buffer's live count stays exact.
+      else if (id === 0 || len === 0) this.#setValue(slot, bytes.slice(d[at + 8]!, d[at + 8]! + len));
+      else {
+        values[slot] = undefined;
+        this.#refBuf[slot] = id;
+        this.#refOff[slot] = d[at + 8]!;
+        this.#refLen[slot] = len;
+        r!.live += len;
+        this.#live++;
+        this.#bytes += len;
+      }
+      this.#changed(slot);
+    }
+    this.#applying = 0;
+    // A key written twice in the batch left its first value behind already.
+    if (r !== undefined) this.#checkRetained(id);
+  }
+
+  /** Keep `bytes` for the values that win from it; `w` are the winner triples (slots at 1 mod 3). */
+  #retain(bytes: Uint8Array, w: Uint32Array): number {
+    const slots = new Uint32Array(w.length / 3);
+    for (let j = 1, k = 0; j < w.length; j += 3, k++) slots[k] = w[j]!;
+    const id = this.#freeIds.pop() ?? this.#retained.length;
+    this.#retained[id] = { bytes, live: 0, slots };
+    return id;
+  }
+
+  #ensureRefCapacity(slots: number): void {
+    if (this.#refBuf.length >= slots) return;
+    const n = Math.max(slots, this.#refBuf.length * 2, 1024);
+    const grow = (a: Uint32Array) => { const g = new Uint32Array(n); g.set(a); return g; };
+    this.#refBuf = grow(this.#refBuf);
+    this.#refOff = grow(this.#refOff);
+    this.#refLen = grow(this.#refLen);
+  }
+
+  /** Drop a retained buffer that nothing reads any more; compact one that is mostly garbage. */
+  #checkRetained(id: number): void {
+    const r = this.#retained[id]!;
+    if (r.live === 0) {
+      this.#retained[id] = undefined;
+      this.#freeIds.push(id);
+    } else if (r.live < r.bytes.length * RETAIN_MIN_LIVE) {
+      for (const slot of r.slots) {
+        if (this.#refBuf[slot] !== id) continue;
+        const off = this.#refOff[slot]!;
+        this.#values[slot] = r.bytes.slice(off, off + this.#refLen[slot]!);
+        this.#refBuf[slot] = 0;
+      }
+      this.#retained[id] = undefined;
+      this.#freeIds.push(id);
+    }
+  }
+
+  /** The slot's current value leaves it (counts and bytes follow); the caller sets the next one. */
+  #dropValue(slot: number): void {
+    const v = this.#values[slot];
+    if (v === null) { this.#tombstones--; return; }
+    this.#live--;
+    const id = slot < this.#refBuf.length ? this.#refBuf[slot]! : 0;
+    if (id === 0) { this.#bytes -= v!.length; return; }
+    const len = this.#refLen[slot]!;
+    this.#bytes -= len;
+    this.#refBuf[slot] = 0;
+    this.#retained[id]!.live -= len;
+    if (id !== this.#applying) this.#checkRetained(id);
+  }
+
+  #setValue(slot: number, value: Uint8Array | null): void {
+    this.#values[slot] = value;
+    if (value === null) this.#tombstones++;
+    else { this.#live++; this.#bytes += value.length; }
+  }
+
+  #addKey(slot: number, key: string, keyLen: number): void {
+    this.#keys[slot] = key;
+    this.#bytes += keyLen;
+    if (this.#sorted !== null) this.#unsorted.push(slot);
+  }
+
+  #changed(slot: number): void {
+    this.#version++;
+    this.onChange?.(slot);
   }
 
   /** Capacity and `admit` for the winners of one pass; returns the entries refused. */
@@ -188,7 +386,7 @@ export class ReplicaState {
         else if (bytes + keyLen + valueLen > limits.maxTotalBytes) why = "store full (maxTotalBytes)";
         else { keys++; bytes += keyLen + valueLen; }
       } else {
-        const oldLen = this.#values[slot]?.length ?? 0;
+        const oldLen = this.valueLengthAt(slot);
         if (valueLen > oldLen && bytes + valueLen - oldLen > limits.maxTotalBytes) why = "store full (maxTotalBytes)";
         else bytes += valueLen - oldLen;
       }
@@ -222,31 +420,25 @@ export class ReplicaState {
 
   /** `keyLen`: the key's UTF-8 length (read for a new key only); a local write measured it already. */
   #install(slot: number, prev: PrevState, key: string, value: Uint8Array | null, keyLen: number): void {
-    if (prev === PrevState.Absent) {
-      this.#keys[slot] = key;
-      this.#slotOf.set(key, slot);
-      this.#bytes += keyLen;
-      if (this.#sorted !== null) this.#unsorted.push(slot);
-    } else {
-      const old = this.#values[slot];
-      if (old) this.#bytes -= old.length;
-      if (old === null) this.#tombstones--; else this.#live--;
+    if (prev === PrevState.Absent) this.#addKey(slot, key, keyLen);
+    else {
+      this.#keys[slot] ??= key;
+      this.#dropValue(slot);
     }
-    this.#values[slot] = value;
-    if (value === null) this.#tombstones++; else { this.#live++; this.#bytes += value.length; }
-    this.#version++;
-    this.onChange?.(slot);
+    this.#setValue(slot, value);
+    this.#changed(slot);
   }
 
   /** Drop a tombstone's slot (GC). The caller has checked the watermark. */
   release(slot: number): void {
-    const key = this.#keys[slot]!;
+    const keyLen = this.#index.keyView(slot).length;
+    const key = this.#keys[slot];
     this.#index.release(slot);
-    this.#slotOf.delete(key);
+    if (key !== undefined) this.#slotOf.delete(key);
+    this.#dropValue(slot);
     this.#keys[slot] = undefined;
-    this.#values[slot] = null;
-    this.#tombstones--;
-    this.#bytes -= utf8Length(key);
+    this.#values[slot] = undefined;
+    this.#bytes -= keyLen;
     this.#removedSinceSort = true;
     this.#version++;
   }
@@ -256,10 +448,13 @@ export class ReplicaState {
     const keys = this.#keys;
     const bySlotKey = (x: number, y: number) => compareKeys(keys[x]!, keys[y]!);
     if (this.#sorted === null || this.#removedSinceSort) {
-      this.#sorted = [...this.#slotOf.values()].sort(bySlotKey);
+      const slots = Array.from(this.#index.usedSlots());
+      for (const slot of slots) this.keyAt(slot);
+      this.#sorted = slots.sort(bySlotKey);
       this.#unsorted = [];
       this.#removedSinceSort = false;
     } else if (this.#unsorted.length > 0 && this.#unsorted.length <= 32) {
+      for (const slot of this.#unsorted) this.keyAt(slot);
       // A few new keys: copy (ordered reads in progress keep the old array), then
       // binary-search and splice — native copies beat a merge loop in JS.
       const sorted = this.#sorted.slice();
@@ -275,6 +470,7 @@ export class ReplicaState {
       this.#sorted = sorted;
       this.#unsorted = [];
     } else if (this.#unsorted.length > 0) {
+      for (const slot of this.#unsorted) this.keyAt(slot);
       const add = this.#unsorted.sort(bySlotKey);
       const old = this.#sorted;
       const merged = new Array<number>(old.length + add.length);
@@ -325,7 +521,7 @@ export class ReplicaState {
     const d = new DigestBuilder();
     for (const slot of this.slotsInKeyOrder()) {
       const m = this.#index.meta(slot);
-      d.add(this.#keys[slot]!, m.node, m.seq, m.timestamp, this.#values[slot]!);
+      d.add(this.keyAt(slot), m.node, m.seq, m.timestamp, this.valueAt(slot));
     }
     const hex = d.hex();
     this.#digest = { version: this.#version, hex };
@@ -359,8 +555,8 @@ export class ReplicaState {
 
   #record(slot: number): RecordInput & { timestamp: number; node: number; seq: number } {
     const m = this.#index.meta(slot);
-    const value = this.#values[slot]!;
-    return { kind: value === null ? RecordKind.Tombstone : RecordKind.Value, key: this.#keys[slot]!, value, timestamp: m.timestamp, node: m.node, seq: m.seq };
+    const value = this.valueAt(slot);
+    return { kind: value === null ? RecordKind.Tombstone : RecordKind.Value, key: this.keyAt(slot), value, timestamp: m.timestamp, node: m.node, seq: m.seq };
   }
 
   /** Highest seq of `node`'s entries still held. */
@@ -390,12 +586,13 @@ export class ReplicaState {
       if (records.length >= maxEntries) break;
       const slot = slots[i]!;
       const m = metas[i]!;
-      const value = this.#values[slot]!;
-      const size = utf8Length(this.#keys[slot]!) + (value?.length ?? 0) + 16;
+      const value = this.valueAt(slot);
+      const key = this.keyAt(slot);
+      const size = utf8Length(key) + (value?.length ?? 0) + 16;
       if (records.length > 0 && bytes + size > maxBytes) break;
       bytes += size;
       if (m.timestamp < base) base = m.timestamp;
-      records.push({ kind: value === null ? RecordKind.Tombstone : RecordKind.Value, key: this.#keys[slot]!, value, timestamp: m.timestamp, node: m.node, seq: m.seq });
+      records.push({ kind: value === null ? RecordKind.Tombstone : RecordKind.Value, key, value, timestamp: m.timestamp, node: m.node, seq: m.seq });
     }
     if (records.length === 0) base = 0;
     const encodedBytes = encodeRecords(records, "bare", base);
@@ -412,7 +609,7 @@ export class ReplicaState {
 
   /** Tombstone slots with their stamps, for GC. */
   *tombstoneSlots(): IterableIterator<{ slot: number; node: number; seq: number }> {
-    for (const slot of this.#slotOf.values()) {
+    for (const slot of this.#index.usedSlots()) {
       if (this.#values[slot] !== null) continue;
       const m = this.#index.meta(slot);
       yield { slot, node: m.node, seq: m.seq };
@@ -427,6 +624,14 @@ export class ReplicaState {
   dispose(): void {
     this.#index.dispose();
   }
+}
+
+/** The batch's descriptors as words (a BatchView has them; other batches are copied once). */
+export function descriptorWords(batch: DecodedBatch): Uint32Array {
+  const words = (batch as { words?: Uint32Array }).words;
+  if (words !== undefined) return words;
+  const d = batch.descriptors;
+  return new Uint32Array(d.buffer.slice(d.byteOffset, d.byteOffset + batch.count * DESCRIPTOR_WORDS * 4));
 }
 
 /** Value length of entry `i`, read from its descriptor (docs/ARCHITECTURE.md) without copying the value. */

@@ -31,7 +31,7 @@ export interface KernelExports {
   indexNew(): number;
   indexFree(h: number): void;
   /** Winner count (triples in R_OUT), refused pairs count in MB_COUNT (pairs in R_REFUSED); ERR_PENDING. */
-  merge(h: number, inp: number, desc: number, n: number, skip: number, maxKey: number, maxVal: number, maxTsLo: number, maxTsHi: number): number;
+  merge(h: number, inp: number, desc: number, n: number, skip: number, maxKey: number, maxVal: number, maxTsLo: number, maxTsHi: number, final: number): number;
   commit(h: number): void;
   rollback(h: number): void;
   /** Slot (prev in MB_PREV), -1 when not newer, ERR_PENDING; [val, val+valLen) feeds the summary hash. */

@@ -11,7 +11,7 @@
  * batch is not resident, one copy of its bytes and descriptors into linear memory.
  */
 import type { DecodedBatch } from "../codec.js";
-import type { MergeIndex, MergeLimits, MergeResult, PrevState, SlotMeta, Summary } from "../merge.js";
+import { usedSlotsOf, type MergeIndex, type MergeLimits, type MergeResult, type PrevState, type SlotMeta, type Summary } from "../merge.js";
 import { BUCKETS, GROUPS, bucketMask, rootHex } from "../summary.js";
 import { ERR_PENDING, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED } from "./abi.js";
 import { DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "./batch.js";
@@ -58,7 +58,15 @@ export class WasmMergeIndex implements MergeIndex {
     return this.#field(H_SIZE);
   }
 
+  mergeFinal(batch: DecodedBatch, limits: MergeLimits): MergeResult {
+    return this.#merge(batch, limits, undefined, true);
+  }
+
   merge(batch: DecodedBatch, limits: MergeLimits, skip?: Uint8Array): MergeResult {
+    return this.#merge(batch, limits, skip, false);
+  }
+
+  #merge(batch: DecodedBatch, limits: MergeLimits, skip: Uint8Array | undefined, final: boolean): MergeResult {
     const h = this.#handle();
     const k = this.#k;
     const n = batch.count;
@@ -82,7 +90,7 @@ export class WasmMergeIndex implements MergeIndex {
       if (m < n) u8.fill(0, skipPtr + m, skipPtr + n);
     }
     const [tLo, tHi] = i64Halves(limits.maxTimestamp);
-    const nw = k.exports.merge(h, where.inp, where.desc, n, skipPtr, clampU32(limits.maxKeyBytes), clampU32(limits.maxValueBytes), tLo, tHi);
+    const nw = k.exports.merge(h, where.inp, where.desc, n, skipPtr, clampU32(limits.maxKeyBytes), clampU32(limits.maxValueBytes), tLo, tHi, final ? 1 : 0);
     if (nw === ERR_PENDING) this.#pending("merge");
     const nr = k.mailbox(MB_COUNT);
     let winners = EMPTY, refused = EMPTY;
@@ -169,6 +177,10 @@ export class WasmMergeIndex implements MergeIndex {
 
   keyBytes(slot: number): Uint8Array {
     return this.keyView(slot).slice();
+  }
+
+  usedSlots(): Uint32Array {
+    return usedSlotsOf(this.#k.u32, this.#field(H_SLOTS) >>> 2, this.#field(H_HIGH), this.#field(H_SIZE));
   }
 
   keyView(slot: number): Uint8Array {
