@@ -19,9 +19,11 @@
  * remain before it is used. Problems are reported in field order, exactly as the twin.
  */
 import { crc32, crc32x4 } from "./crc";
-import { MAILBOX, MB_STOP_OFFSET, MB_STOP_REASON, R_DESC, R_OUT, SCRATCH, ensureRegion } from "./layout";
+import { MAILBOX, MB_STOP_OFFSET, MB_STOP_REASON, R_DESC, R_OUT, REGION_MAX, SCRATCH, ensureRegion } from "./layout";
 
 export const DESC_BYTES: usize = 48;
+/** Descriptors that fit one region (22,369,621): decode stops with STOP_LIMIT there (index.ts). */
+export const DESC_MAX: u32 = <u32>(REGION_MAX / DESC_BYTES);
 const FRAME_HEADER: usize = 8;
 const MAX_LEN: u64 = 0x7fffffff;
 
@@ -175,7 +177,7 @@ export function decode(inp: usize, len: usize, framed: bool, base: i64, maxRecor
         break;
       }
       if (<usize>(count + 1) > descCap) {
-        descCap <<= 1;
+        descCap = min(descCap << 1, <usize>DESC_MAX); // DESC_MAX × 48 = REGION_MAX: no u32 wrap
         desc = ensureRegion(R_DESC, descCap * DESC_BYTES, true);
       }
       const d = desc + <usize>count * DESC_BYTES;
@@ -252,19 +254,20 @@ export function findFrame(inp: usize, len: usize, from: usize): i32 {
  * side validated kinds, nodes and lengths).
  */
 export function encode(desc: usize, n: u32, data: usize, framed: bool, base: i64): u32 {
-  let total: usize = 0;
+  let total: u64 = 0; // u64 sums: key + value lengths (2^31 each) and n of them must not wrap
   for (let i: u32 = 0; i < n; i++) {
     const d = desc + <usize>i * DESC_BYTES;
     const keyLen = <usize>load<u32>(d, 28);
-    let size: usize = 1 + varuSize(<u64>load<u32>(d, 16)) + varuSize(load<u64>(d, 8)) +
-      varuSize(zigzag(load<i64>(d) - base)) + varuSize(<u64>keyLen) + keyLen;
+    let size = <u64>(1 + varuSize(<u64>load<u32>(d, 16)) + varuSize(load<u64>(d, 8)) +
+      varuSize(zigzag(load<i64>(d) - base)) + varuSize(<u64>keyLen)) + <u64>keyLen;
     if (load<u32>(d, 20) == 1) {
       const valLen = <usize>load<u32>(d, 36);
-      size += varuSize(<u64>valLen) + valLen;
+      size += <u64>varuSize(<u64>valLen) + <u64>valLen;
     }
-    total += size + (framed ? FRAME_HEADER : 0);
+    total += size + (framed ? <u64>FRAME_HEADER : 0);
   }
-  const out = ensureRegion(R_OUT, total, false);
+  if (total > <u64>REGION_MAX) return u32.MAX_VALUE;
+  const out = ensureRegion(R_OUT, <usize>total, false);
   let p = out;
   for (let i: u32 = 0; i < n; i++) {
     const d = desc + <usize>i * DESC_BYTES;

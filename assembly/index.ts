@@ -4,45 +4,69 @@
  * never sees a BigInt. No managed objects cross; no default parameters (an exported
  * function with defaults becomes a @varargs trampoline that traps without
  * __setArgumentsLength). Mirrored by `KernelExports` in src/wasm/abi.ts.
+ *
+ * Caller ranges are checked before use: every range an export reads or writes at a
+ * caller's pointer (descriptors, masks, spans, outputs, keys, inputs) must lie inside a
+ * current region block, else the call aborts with "out of region" (JS: WaveKVError
+ * INVALID_ARGUMENT) having touched nothing. A pointer kept across a `reserve` that moved
+ * its region would otherwise let the kernel write into a freed heap block, corrupting the
+ * allocator's free lists; the trap then surfaces later, in whichever call allocates next
+ * (docs/notes/oob-hunt.md). Cost: a few compares per call, none per entry.
  */
 import { initCrc, crc32 as crcImpl, crc32Spans as crcSpansImpl } from "./crc";
 import { decode as decodeImpl, encode as encodeImpl, findFrame as findFrameImpl } from "./codec";
 import * as lww from "./merge";
-import { REGION_COUNT, ensureRegion } from "./layout";
+import { DESC_BYTES, DESC_MAX } from "./codec";
+import { REGION_COUNT, ensureRegion, inRegion } from "./layout";
 
 initCrc();
+
+/** Aborts ("out of region: <what>") unless [p, p + len) lies inside a current region. */
+// @ts-ignore: decorator
+@inline function need(p: u32, len: u64, what: string): void {
+  if (!inRegion(<usize>p, len)) abort(what);
+}
 
 // @ts-ignore: decorator
 @inline function i64of(lo: u32, hi: u32): i64 {
   return <i64>((<u64>hi << 32) | <u64>lo);
 }
 
-/** Ensures region `r` holds `bytes` (contents dropped); returns its pointer (0 for a bad region). */
+/** Ensures region `r` holds `bytes` (contents dropped); returns its pointer (0 for a bad region or bytes > REGION_MAX). */
 export function reserve(r: u32, bytes: u32): u32 {
   if (r >= <u32>REGION_COUNT) return 0;
   return <u32>ensureRegion(<i32>r, <usize>bytes, false);
 }
 
 export function crc32(ptr: u32, len: u32, seed: u32): u32 {
+  need(ptr, <u64>len, "out of region: crc32 input");
   return crcImpl(seed, ptr, len);
 }
 
 /** CRCs of n (offset, length) spans relative to `base` into out (u32 each). */
 export function crc32Spans(base: u32, spans: u32, n: u32, out: u32): void {
+  need(spans, <u64>n << 3, "out of region: crc32Spans spans");
+  need(out, <u64>n << 2, "out of region: crc32Spans out");
+  if (n != 0) need(base, 1, "out of region: crc32Spans base");
   crcSpansImpl(base, spans, n, out);
 }
 
 /** Returns the record count; descriptors in region DESC; stop reason/offset in the mailbox. */
 export function decode(inp: u32, len: u32, framed: u32, baseLo: u32, baseHi: u32, maxRecords: u32): u32 {
-  return decodeImpl(inp, len, framed != 0, i64of(baseLo, baseHi), maxRecords);
+  need(inp, <u64>len, "out of region: decode input");
+  return decodeImpl(inp, len, framed != 0, i64of(baseLo, baseHi), min(maxRecords, DESC_MAX));
 }
 
 export function findFrame(inp: u32, len: u32, from: u32): i32 {
+  need(inp, <u64>len, "out of region: findFrame input");
+  if (from > len) return -1;
   return findFrameImpl(inp, len, from);
 }
 
-/** Returns the encoded length; bytes in region OUT. */
+/** Returns the encoded length; bytes in region OUT. 0xFFFFFFFF: the output would exceed REGION_MAX. */
 export function encode(desc: u32, n: u32, data: u32, framed: u32, baseLo: u32, baseHi: u32): u32 {
+  need(desc, <u64>n * DESC_BYTES, "out of region: encode descriptors");
+  if (n != 0) need(data, 1, "out of region: encode data");
   return encodeImpl(desc, n, data, framed != 0, i64of(baseLo, baseHi));
 }
 
@@ -55,6 +79,9 @@ export function indexFree(h: u32): void {
 }
 
 export function merge(h: u32, inp: u32, desc: u32, n: u32, skip: u32, maxKey: u32, maxVal: u32, maxTsLo: u32, maxTsHi: u32, final: u32): i32 {
+  need(desc, <u64>n * DESC_BYTES, "out of region: merge descriptors");
+  if (skip != 0) need(skip, <u64>n, "out of region: merge skip mask");
+  if (n != 0) need(inp, 1, "out of region: merge input");
   return lww.merge(h, inp, desc, n, skip, maxKey, maxVal, i64of(maxTsLo, maxTsHi), final != 0);
 }
 
@@ -67,6 +94,8 @@ export function rollback(h: u32): void {
 }
 
 export function upsert(h: u32, key: u32, len: u32, val: u32, valLen: u32, tsLo: u32, tsHi: u32, node: u32, seqLo: u32, seqHi: u32, tombstone: u32): i32 {
+  need(key, <u64>len, "out of region: upsert key");
+  need(val, <u64>valLen, "out of region: upsert value");
   return lww.upsert(h, key, len, val, valLen, i64of(tsLo, tsHi), node, <u64>i64of(seqLo, seqHi), tombstone != 0);
 }
 
@@ -82,10 +111,12 @@ export function summaryOff(h: u32): void {
 
 /** Slots whose key's bucket is set in the 4096-bit `mask`: count; slots in R_OUT. */
 export function selectBuckets(h: u32, mask: u32): u32 {
+  need(mask, 512, "out of region: selectBuckets mask");
   return lww.selectBuckets(h, mask);
 }
 
 export function find(h: u32, key: u32, len: u32): i32 {
+  need(key, <u64>len, "out of region: find key");
   return lww.find(h, key, len);
 }
 
@@ -94,6 +125,7 @@ export function release(h: u32, slot: u32): i32 {
 }
 
 export function selectDelta(h: u32, acks: u32, n: u32): u32 {
+  need(acks, <u64>n * 12, "out of region: selectDelta acks");
   return lww.selectDelta(h, acks, n);
 }
 

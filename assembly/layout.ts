@@ -39,27 +39,60 @@ export const R_REFUSED: i32 = 4; // merge: refused pairs
 export const R_CRC: i32 = 5;     // CRC input chunks (kept apart so a CRC never evicts a resident batch)
 export const REGION_COUNT: i32 = 6;
 
+/**
+ * Largest region: TLSF's largest block is 2^30 − 4 bytes (BLOCK_MAXSIZE); rounded down
+ * to 16. A request above it is refused (0 from `reserve`), never wrapped in u32.
+ */
+export const REGION_MAX: usize = (1 << 30) - 16;
+
+/**
+ * Is [p, p + len) inside the current block of some region? A pointer JS kept across a
+ * `reserve` that moved its region points into a freed block (or another region's), and a
+ * kernel write through it corrupts the heap: exports check caller ranges with this first.
+ * `len` is u64 so `n × record size` cannot wrap.
+ */
+export function inRegion(p: usize, len: u64): bool {
+  if (len == 0) return true;
+  for (let r: usize = 0; r < <usize>REGION_COUNT; r++) {
+    const q = <usize>load<u32>(REGIONS + (r << 3));
+    const cap = <u64>load<u32>(REGIONS + (r << 3), 4);
+    if (q != 0 && p >= q && <u64>(p - q) + len <= cap) return true;
+  }
+  return false;
+}
+
 @inline export function regionPtr(r: i32): usize {
   return load<u32>(REGIONS + (<usize>r << 3));
 }
 
 /**
- * Makes region `r` hold at least `bytes`; returns its (possibly moved) pointer.
- * `keep` preserves the contents (realloc) — the kernel growing its own output —
- * otherwise the old block is dropped first (JS will overwrite it anyway).
- * Growth is geometric: small grows make V8 run full GCs (TOOLCHAIN).
+ * Makes region `r` hold at least `bytes`; returns its (possibly moved) pointer, or 0
+ * when `bytes` exceeds REGION_MAX (nothing changed; with `keep`, an abort instead, for
+ * callers that cannot handle 0). `keep` preserves the contents (realloc) — the kernel
+ * growing its own output — otherwise the old block is dropped first (JS will overwrite
+ * it anyway). Growth is geometric (small grows make V8 run full GCs, TOOLCHAIN), capped
+ * at REGION_MAX so a request that fits is never refused for its doubling.
  */
 export function ensureRegion(r: i32, bytes: usize, keep: bool): usize {
   const at = REGIONS + (<usize>r << 3);
   let ptr = <usize>load<u32>(at);
   const cap = <usize>load<u32>(at, 4);
   if (bytes <= cap) return ptr;
-  let n = max(bytes, max(cap << 1, <usize>1024));
-  n = (n + 15) & ~<usize>15;
+  if (bytes > REGION_MAX) {
+    if (keep) abort("region too large");
+    return 0;
+  }
+  let n = min(max(bytes, max(cap << 1, <usize>1024)), REGION_MAX);
+  n = (n + 15) & ~<usize>15; // ≤ REGION_MAX, a multiple of 16: no wrap
   if (keep && ptr != 0) {
     ptr = heap.realloc(ptr, n);
   } else {
-    if (ptr != 0) heap.free(ptr);
+    if (ptr != 0) {
+      heap.free(ptr);
+      // Forget the freed block before allocating: if the allocation traps (linear memory
+      // exhausted), the table must not keep handing out a block the heap owns again.
+      store<u64>(at, 0);
+    }
     ptr = heap.alloc(n);
   }
   store<u32>(at, <u32>ptr);

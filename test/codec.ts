@@ -8,6 +8,11 @@ import {
   DESCRIPTOR_BYTES, RecordKind, decodeRecords, decodeRecordsReference, encodeRecords, encodeRecordsReference,
   findNextValidFrame, findNextValidFrameReference, type DecodedBatch, type Framing, type RecordInput,
 } from "../src/codec.js";
+import { crc32Spans, crc32SpansReference } from "../src/crc.js";
+import { createMergeIndex, createMergeIndexReference } from "../src/merge.js";
+import { isWaveKVError } from "../src/errors.js";
+import { DESC_MAX, ENCODE_TOO_LARGE, R_AUX, R_CRC, R_DESC, R_IN, R_OUT, REGION_MAX, REGIONS } from "../src/wasm/abi.js";
+import { kernel } from "../src/wasm/instance.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -247,6 +252,140 @@ test("random junk decodes identically on both sides (property)", () => {
     }),
     { numRuns: 400 },
   );
+});
+
+// ---------------------------------------------------------------------------------
+// Kernel memory: stale region pointers and sizes near the 1 GiB region limit
+// (docs/notes/oob-hunt.md).
+
+const refused = (e: unknown) => isWaveKVError(e, "INVALID_ARGUMENT");
+const capOf = (r: number) => kernel().u32[(REGIONS >>> 2) + r * 2 + 1]!;
+/** Is [p, p + len) inside a current region block (what the kernel's guard checks)? */
+function insideRegion(p: number, len: number): boolean {
+  const k = kernel();
+  for (let r = 0; r < 6; r++) {
+    const q = k.regionPtr(r), cap = capOf(r);
+    if (q !== 0 && p >= q && p - q + len <= cap) return true;
+  }
+  return false;
+}
+
+/** Decode + merge of 100k records on the kernel, checked against the twin: fails if the heap is corrupt. */
+function heapStillWorks(): void {
+  const records: RecordInput[] = Array.from({ length: 100_000 }, (_, i) => ({
+    kind: RecordKind.Value, key: `k/${i}`, value: new Uint8Array(16).fill(i & 255), timestamp: 1_000_000 + (i % 1000), node: 1 + (i % 3), seq: i + 1,
+  }));
+  const bytes = encodeRecordsReference(records, "bare", 0);
+  const w = createMergeIndex(), t = createMergeIndexReference();
+  try {
+    const limits = { maxKeyBytes: 1024, maxValueBytes: 1 << 20, maxTimestamp: Number.MAX_SAFE_INTEGER };
+    const batch = decodeRecords(bytes, "bare", 0);
+    sameBatch(batch, decodeRecordsReference(bytes, "bare", 0), "100k after the refused call");
+    assert.is(w.merge(batch, limits).winners.length, t.merge(decodeRecordsReference(bytes, "bare", 0), limits).winners.length);
+    w.commit();
+    assert.is(w.size, 100_000);
+  } finally {
+    w.dispose();
+  }
+}
+
+test("a region pointer kept across a reserve that moved the region is refused; the heap stays intact (the bench OOB)", () => {
+  // bench/kernels.ts at a4fa217 kept `out = reserve(R_AUX, n·4)`; crc32Spans() then
+  // re-reserved R_AUX (n·8), freeing that block, and the "data in linear memory" case wrote
+  // n CRCs into it: TLSF's free-list links became CRC values and the next allocation that
+  // unlinked the block (decode growing R_DESC) trapped: "Out of bounds memory access".
+  const k = kernel();
+  let stale = 0, n = 0, data = new Uint8Array(0), spans = new Uint32Array(0);
+  // Where TLSF puts the moved region depends on the heap's history; a round whose freed
+  // block got merged into the new R_AUX (the pointer then aliases live memory) is retried.
+  for (let round = 0; round < 4 && (round === 0 || insideRegion(stale, n * 4)); round++) {
+    const crcCap = capOf(R_CRC), auxCap = capOf(R_AUX);
+    stale = k.reserve(R_AUX, auxCap + 16); // a fresh block, like the bench's
+    n = Math.floor(capOf(R_AUX) / 8) + 1; // spans that no longer fit: crc32Spans moves R_AUX
+    const size = Math.max(16, Math.ceil((crcCap + 16) / n)); // and R_CRC: a fresh block after `stale`
+    data = new Uint8Array(n * size).map((_, i) => (i * 31) & 255);
+    spans = new Uint32Array(2 * n);
+    for (let i = 0; i < n; i++) { spans[2 * i] = i * size; spans[2 * i + 1] = size; }
+    assert.equal(crc32Spans(data, spans), crc32SpansReference(data, spans));
+    assert.is.not(k.regionPtr(R_AUX), stale, "R_AUX moved");
+  }
+  assert.not.ok(insideRegion(stale, n * 4), "the stale block is freed, in no region");
+  const base = k.reserve(R_IN, data.length), sp = k.reserve(R_DESC, n * 8);
+  k.u8.set(data, base);
+  k.u32.set(spans, sp >>> 2);
+  try {
+    k.exports.crc32Spans(base, sp, n, stale);
+    assert.unreachable("a write through a stale pointer was accepted");
+  } catch (e) {
+    assert.ok(refused(e), String(e));
+  }
+  k.exports.crc32Spans(base, sp, n, k.reserve(R_OUT, n * 4)); // a current pointer is fine
+  heapStillWorks();
+});
+
+test("every export that takes a caller range refuses one outside the regions, before touching anything", () => {
+  const k = kernel();
+  const inp = k.reserve(R_IN, 64), out = k.regionPtr(R_OUT), outCap = capOf(R_OUT);
+  const end = k.u8.length; // past linear memory: the old kernel trapped here
+  const heapRoot = 0x4000 + 64; // TLSF's own bookkeeping, below every region
+  const h = k.exports.indexNew(); // a real handle: a guard that let a call through must not write at random
+  const bad: [string, () => unknown][] = [
+    ["decode past the end of memory", () => k.exports.decode(end - 8, 16, 0, 0, 0, 10)],
+    ["decode straddling a region's end", () => k.exports.decode(out + outCap - 8, 16, 1, 0, 0, 10)],
+    ["findFrame outside", () => k.exports.findFrame(heapRoot, 64, 0)],
+    ["crc32 straddling", () => k.exports.crc32(out + outCap - 4, 8, 0)],
+    ["crc32Spans out in the heap root", () => k.exports.crc32Spans(inp, inp, 2, heapRoot)],
+    ["crc32Spans count × 8 wrapping u32", () => k.exports.crc32Spans(inp, inp, 0x20000001, out)],
+    ["encode descriptors outside", () => k.exports.encode(heapRoot, 1, inp, 1, 0, 0)],
+    ["encode n × 48 wrapping u32", () => k.exports.encode(inp, 0x5555556, inp, 0, 0, 0)],
+    ["merge descriptors outside", () => k.exports.merge(h, inp, heapRoot, 1, 0, 9, 9, 0, 0)],
+    ["merge skip mask past a region's end", () => k.exports.merge(h, inp, inp, 1, out + outCap, 9, 9, 0, 0)],
+    ["upsert key outside", () => k.exports.upsert(h, heapRoot, 8, inp, 0, 1, 0, 1, 1, 0, 0)],
+    ["find key straddling", () => k.exports.find(h, out + outCap - 2, 4)],
+    ["selectDelta acks outside", () => k.exports.selectDelta(h, heapRoot, 3)],
+    ["selectBuckets mask straddling", () => k.exports.selectBuckets(h, out + outCap - 256)],
+  ];
+  for (const [what, call] of bad) {
+    try {
+      call();
+      assert.unreachable(`${what}: accepted`);
+    } catch (e) {
+      assert.ok(refused(e), `${what}: ${String(e)}`);
+    }
+  }
+  assert.is(k.exports.findFrame(inp, 16, 17), -1, "findFrame from past the input");
+  assert.is(k.exports.decode(inp, 0, 0, 0, 0, 10), 0, "an empty input is fine anywhere in a region");
+  assert.is(k.exports.find(h, inp, 4), -1, "the handle was never touched: still empty");
+  k.exports.indexFree(h);
+  heapStillWorks();
+});
+
+test("sizes past a region (1 GiB − 16 B): explicit errors, no u32 wrap, no trap", () => {
+  const k = kernel();
+  for (const bytes of [REGION_MAX + 1, 2 ** 32 - 8, 2 ** 32, -1, NaN, 1.5]) {
+    try {
+      k.reserve(R_AUX, bytes);
+      assert.unreachable(`reserve(${bytes}) accepted`);
+    } catch (e) {
+      assert.ok(refused(e), String(e));
+    }
+  }
+  const p = k.regionPtr(R_AUX), cap = capOf(R_AUX);
+  // The raw export: (n + 15) & ~15 used to wrap to a 0-byte block for n near 2^32.
+  for (const bytes of [0xfffffff8, 0xffffffff, REGION_MAX + 1]) assert.is(k.exports.reserve(R_AUX, bytes | 0), 0, `raw reserve(${bytes})`);
+  assert.equal([k.regionPtr(R_AUX), capOf(R_AUX)], [p, cap], "a refused reserve leaves the region as it was");
+  // encode: lengths are u32 in the descriptors; their sum is checked in u64 before any write.
+  const desc = k.reserve(R_DESC, 96), data = k.reserve(R_IN, 16);
+  const w = desc >>> 2;
+  k.u32.fill(0, w, w + 24);
+  for (const d of [w, w + 12]) {
+    k.u32[d + 5] = 1; // kind value
+    k.u32[d + 7] = 0x7fffffff; // keyLen
+    k.u32[d + 9] = 0x7fffffff; // valLen: 2 × 4 GiB, wrapped to ~0 in u32 before
+  }
+  assert.is(k.exports.encode(desc, 2, data, 1, 0, 0) >>> 0, ENCODE_TOO_LARGE);
+  assert.is(DESC_MAX * 48, REGION_MAX, "a full descriptor region is exactly the largest region");
+  heapStillWorks();
 });
 
 test.run();

@@ -9,6 +9,7 @@ import {
   compareStamps, createMergeIndex, createMergeIndexReference, PrevState, RefuseReason,
   type MergeIndex, type MergeLimits,
 } from "../src/merge.js";
+import { kernel } from "../src/wasm/instance.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -185,6 +186,35 @@ test("growth: 150k keys in batches (memory grows; views follow), identical to th
   for (let n = 0; n < 8; n++) assert.is(a.maxSeqOf(n), b.maxSeqOf(n));
   a.dispose();
   b.dispose();
+});
+
+test("a resident batch stays valid while other calls grow memory between its decode and its merge", () => {
+  // Decode leaves bytes in R_IN and descriptors in R_DESC; the merge then reads them in
+  // place. In between: upserts into another index (its blocks grow: memory.grow detaches
+  // every view), a select (R_OUT moves), a skip-mask stage (R_AUX). None may move IN/DESC.
+  const limits = { maxKeyBytes: 1024, maxValueBytes: 1 << 20, maxTimestamp: Number.MAX_SAFE_INTEGER };
+  const entries: E[] = Array.from({ length: 30_000 }, (_, i) => ({ key: `r/${i}`, ts: 10, node: 1, seq: i + 1, value: 24 }));
+  const a = createMergeIndex(), b = createMergeIndexReference(), other = createMergeIndex();
+  try {
+    const batch = batchOf(entries, decodeRecords);
+    const grow = 120_000;
+    for (let i = 0; i < grow; i++) other.upsert(`grow/${i}/${"y".repeat(i % 40)}`, 1, 2, i + 1, false, new Uint8Array(8));
+    assert.is(other.size, grow);
+    assert.is(other.selectDelta(new Map()).length, grow);
+    assert.ok(kernel().residentOf(batch), "still resident: merged in place, not copied again");
+    const skip = new Uint8Array(entries.length);
+    skip[7] = 1;
+    const ra = a.merge(batch, limits, skip);
+    const rb = b.merge(batchOf(entries, decodeRecordsReference), limits, skip);
+    assert.equal([...ra.winners], [...rb.winners]);
+    assert.equal([...ra.refused], [...rb.refused]);
+    a.commit();
+    b.commit();
+    assert.equal(dump(a), dump(b));
+  } finally {
+    a.dispose();
+    other.dispose();
+  }
 });
 
 test("indexes share one kernel but not state; dispose is final", () => {

@@ -16,7 +16,7 @@
 
 export interface KernelExports {
   readonly memory: WebAssembly.Memory;
-  /** Region `r` with at least `bytes` (contents dropped); its pointer. */
+  /** Region `r` with at least `bytes` (contents dropped); its pointer; 0 for a bad region or bytes > REGION_MAX. */
   reserve(region: number, bytes: number): number;
   /** zlib crc32(seed, mem[ptr, ptr+len)). */
   crc32(ptr: number, len: number, seed: number): number;
@@ -77,6 +77,13 @@ export const H_ARENA = 7;
 export const H_PENDING = 14;
 /** Summary block: 4096 u64 buckets, then 64 u64 group hashes (valid after summaryRoot). */
 export const H_SUMMARY = 18;
+
+/** Largest region (assembly/layout.ts REGION_MAX): TLSF's largest block, 2^30 − 4, rounded down to 16. */
+export const REGION_MAX = 2 ** 30 - 16;
+/** Most descriptors one decode returns (REGION_MAX / 48 = 22,369,621). */
+export const DESC_MAX = Math.floor(REGION_MAX / 48);
+/** `encode` result when the output would exceed REGION_MAX. */
+export const ENCODE_TOO_LARGE = 0xffffffff;
 
 export const ERR_SLOT = -1;
 export const ERR_PENDING = -2;

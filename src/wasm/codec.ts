@@ -8,7 +8,8 @@
  * the next write to those regions, so a merge right after decode skips a second copy.
  */
 import type { DecodedBatch, Framing, RecordInput } from "../codec.js";
-import { R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "./abi.js";
+import { DESC_MAX, ENCODE_TOO_LARGE, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "./abi.js";
+import { WaveKVError } from "../errors.js";
 import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
 import { kernel } from "./instance.js";
 
@@ -36,9 +37,15 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
   const len = bytes.length;
   const inp = k.reserve(R_IN, Math.max(len, 16));
   k.u8.set(bytes, inp);
-  const max = Math.min(maxRecordsOf(maxRecords), 0xffffffff);
+  const wanted = maxRecordsOf(maxRecords);
+  const max = Math.min(wanted, DESC_MAX);
   const count = k.exports.decode(inp, len, framing === "framed" ? 1 : 0, lo32(base), hi32(base), max) >>> 0;
   const desc = k.regionPtr(R_DESC);
+  if (count === DESC_MAX && wanted > DESC_MAX && k.mailbox(MB_STOP_REASON) === 5 /* limit */) {
+    // Not a "limit" the caller asked for: the descriptors would not fit one region.
+    k.generation++;
+    throw new WaveKVError("INVALID_ARGUMENT", `more than ${DESC_MAX} records in one batch (descriptors over 1 GiB): pass maxRecords <= ${DESC_MAX} and decode from stop.offset`);
+  }
   const descriptors = k.u8.slice(desc, desc + count * DESCRIPTOR_WORDS * 4);
   const batch = new BatchView(bytes, descriptors, count, {
     reason: STOP_REASONS[k.mailbox(MB_STOP_REASON)]!,
@@ -102,6 +109,7 @@ export function encodeRecordsWasm(records: readonly RecordInput[], framing: Fram
     u32[w + 9] = valLen;
   }
   const total = k.exports.encode(desc, n, data, framing === "framed" ? 1 : 0, lo32(base), hi32(base)) >>> 0;
+  if (total === ENCODE_TOO_LARGE) throw new WaveKVError("INVALID_ARGUMENT", `${n} records encode to more than 1 GiB: encode them in parts`);
   const out = k.regionPtr(R_OUT);
   return k.u8.slice(out, out + total);
 }

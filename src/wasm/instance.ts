@@ -14,8 +14,14 @@
  * Views: `u8`/`u32` compare `memory.buffer` by identity on every access and rebuild
  * after growth (growth detaches the old buffer). Never keep a view across a call that
  * may grow memory; re-read `k.u8` after it.
+ *
+ * Pointers: a region pointer is good until the next `reserve` of that region — by JS or
+ * by the kernel (decode grows DESC; merge/encode/select* grow OUT and REFUSED). Exports
+ * refuse a range outside every current region ("out of region": WaveKVError
+ * INVALID_ARGUMENT) instead of writing into a freed heap block (docs/notes/oob-hunt.md).
  */
-import { R_DESC, R_IN, REGIONS, MAILBOX, type KernelExports } from "./abi.js";
+import { R_DESC, R_IN, REGIONS, MAILBOX, REGION_MAX, type KernelExports } from "./abi.js";
+import { WaveKVError } from "../errors.js";
 import { kernelBytes } from "./kernel-bytes.js";
 
 export class Kernel {
@@ -52,10 +58,29 @@ export class Kernel {
     return this.#u32;
   }
 
-  /** Region `r` holding at least `bytes` (contents dropped). May grow memory. */
+  /**
+   * Region `r` holding at least `bytes` (contents dropped). May grow memory. A size the
+   * kernel cannot hold (over REGION_MAX, 1 GiB − 16 B), or linear memory exhausted (4 GiB),
+   * is a WaveKVError INVALID_ARGUMENT; the region is then empty, never stale.
+   */
   reserve(region: number, bytes: number): number {
+    if (!(bytes >= 0 && bytes <= REGION_MAX) || Math.floor(bytes) !== bytes) {
+      throw new WaveKVError("INVALID_ARGUMENT", `cannot reserve ${bytes} bytes of kernel memory (region ${region}): at most ${REGION_MAX} bytes (1 GiB − 16) per region`);
+    }
     if (region === R_IN || region === R_DESC) this.generation++;
-    return this.exports.reserve(region, bytes) >>> 0;
+    let p: number;
+    try {
+      p = this.exports.reserve(region, bytes) >>> 0;
+    } catch (err) {
+      // TLSF traps (unreachable) when memory.grow fails: 4 GiB is every runtime's limit.
+      // The region is then empty (the kernel forgets a block before reallocating).
+      if (err instanceof WebAssembly.RuntimeError && /unreachable/i.test(err.message)) {
+        throw new WaveKVError("INVALID_ARGUMENT", `cannot reserve ${bytes} bytes of kernel memory (region ${region}): linear memory exhausted (${this.exports.memory.buffer.byteLength} bytes in use; ${err.message})`, { cause: err });
+      }
+      throw err;
+    }
+    if (p === 0) throw new WaveKVError("INVALID_ARGUMENT", `cannot reserve ${bytes} bytes of kernel memory: bad region ${region}`);
+    return p;
   }
 
   /** Current pointer of a region (after a call that may have moved it). */
@@ -96,7 +121,10 @@ function imports(getKernel: () => Kernel | null): WebAssembly.Imports {
           for (let i = 0; i < n; i += 2) s += String.fromCharCode(u8[p + i]! | (u8[p + i + 1]! << 8));
           return s;
         };
-        throw new Error(`wavekv kernel abort: ${text(msg)} at ${text(file)}:${line}:${column}`);
+        const m = text(msg);
+        // A range outside every current region: refused before anything was touched.
+        if (m.startsWith("out of region")) throw new WaveKVError("INVALID_ARGUMENT", `kernel: ${m} (a pointer kept across a reserve that moved its region?)`);
+        throw new Error(`wavekv kernel abort: ${m} at ${text(file)}:${line}:${column}`);
       },
     },
   };
