@@ -128,6 +128,12 @@ export class ReplicaState {
   get keyCount(): number { return this.#live + this.#tombstones; }
   /** Key + value bytes of every entry: what `maxTotalBytes` limits. */
   get totalBytes(): number { return this.#bytes; }
+  /** Bytes of merged batches kept because values are read from them (see the header). */
+  get retainedBytes(): number {
+    let n = 0;
+    for (const r of this.#retained) if (r !== undefined) n += r.bytes.length;
+    return n;
+  }
   /** Changes on every state change; equal versions mean equal state. */
   get version(): number { return this.#version; }
 

@@ -312,3 +312,87 @@ test("single node collects tombstones at once", async () => {
 });
 
 test.run();
+
+// ---------------------------------------------------------------------------------
+// Lazy per-key state: keys decoded on use, a key cache, values kept in their batch.
+
+const many = (n: number, prefix: string, value: (i: number) => string, timestamp = 10, node = 2): RecordInput[] =>
+  Array.from({ length: n }, (_, i) => rec(`${prefix}${i}`, value(i), timestamp, node, i + 1));
+
+test("a merged batch's values stay correct when its buffer is reused by the sender", () => {
+  const s = new ReplicaState(1);
+  const batch = remoteBatch(many(200, "k", (i) => `value-${i}-${"x".repeat(40)}`));
+  s.mergeBatch(batch, { limits: DEFAULT_LIMITS, now: 100 });
+  assert.ok(s.retainedBytes > 0, "values mostly fill the batch: kept whole, after one copy");
+  batch.bytes.fill(0x21); // the transport reuses its buffer
+  for (let i = 0; i < 200; i += 37) assert.is(text(s.get(`k${i}`)!.value), `value-${i}-${"x".repeat(40)}`);
+  assert.is(s.digest(), (() => {
+    const t = new ReplicaState(1);
+    t.mergeBatch(remoteBatch(many(200, "k", (i) => `value-${i}-${"x".repeat(40)}`)), { limits: DEFAULT_LIMITS, now: 100 });
+    return t.digest();
+  })());
+});
+
+test("a retained batch is compacted once most of its values are overwritten, and dropped when none is left", () => {
+  const s = new ReplicaState(1);
+  const opts = { limits: DEFAULT_LIMITS, now: 1_000, trusted: true };
+  s.mergeBatch(remoteBatch(many(1000, "k", (i) => `old-${i}-${"y".repeat(60)}`)), opts);
+  const kept = s.retainedBytes;
+  assert.ok(kept > 60_000, `the replayed batch is kept whole (${kept} B)`);
+  // Overwrite 70 % with a batch of small values (not retained: they are not most of it).
+  s.mergeBatch(remoteBatch(many(700, "k", (i) => `n${i}`, 20, 3)), { limits: DEFAULT_LIMITS, now: 1_000 });
+  assert.is(s.retainedBytes, kept, "30 % still live: kept");
+  s.mergeBatch(remoteBatch(many(760, "k", (i) => `m${i}`, 30, 3)), { limits: DEFAULT_LIMITS, now: 1_000 });
+  assert.is(s.retainedBytes, 0, "under a quarter live: the survivors were copied out");
+  assert.is(text(s.get("k5")!.value), "m5");
+  assert.is(text(s.get("k800")!.value), `old-800-${"y".repeat(60)}`);
+  assert.is(s.liveKeys, 1000);
+  // Every live byte is still counted exactly once.
+  let bytes = 0;
+  for (const e of s.scan("", true)) bytes += new TextEncoder().encode(e.key).length + (e.value?.length ?? 0);
+  assert.is(s.totalBytes, bytes);
+  // A batch whose every value is overwritten is dropped without a copy.
+  const t = new ReplicaState(1);
+  t.mergeBatch(remoteBatch(many(10, "z", () => "v".repeat(100))), opts);
+  assert.ok(t.retainedBytes > 0);
+  t.mergeBatch(remoteBatch(many(10, "z", () => "w", 50)), { limits: DEFAULT_LIMITS, now: 1_000 });
+  assert.is(t.retainedBytes, 0);
+  assert.is(text(t.get("z3")!.value), "w");
+});
+
+test("keys merged in a batch are found, decoded and collected without ever being cached first", () => {
+  const s = new ReplicaState(1);
+  s.mergeBatch(remoteBatch([rec("é/1", "a", 5, 2, 1), rec("b", null, 5, 2, 2), rec("\u{1F600}", "smile", 5, 2, 3)]), { limits: DEFAULT_LIMITS, now: 100 });
+  assert.equal([...s.scan("", true)].map((e) => e.key), ["b", "é/1", "\u{1F600}"]);
+  const t = new ReplicaState(1);
+  t.mergeBatch(remoteBatch([rec("é/1", "a", 5, 2, 1), rec("b", null, 5, 2, 2), rec("\u{1F600}", "smile", 5, 2, 3)]), { limits: DEFAULT_LIMITS, now: 100 });
+  assert.is(text(t.get("\u{1F600}")!.value), "smile");
+  assert.is(t.get("\uD83D"), undefined, "a lone surrogate names no key, not its U+FFFD encoding");
+  assert.is(t.get("missing"), undefined);
+  // GC of a tombstone whose key was never read: the key bytes leave the count too.
+  const before = t.totalBytes;
+  const [tomb] = [...t.tombstoneSlots()];
+  t.release(tomb!.slot);
+  assert.is(t.totalBytes, before - 1);
+  assert.is(t.get("b"), undefined);
+  assert.is(t.keyCount, 2);
+  assert.is(t.digest(), (() => {
+    const u = new ReplicaState(1);
+    u.mergeBatch(remoteBatch([rec("é/1", "a", 5, 2, 1), rec("\u{1F600}", "smile", 5, 2, 3)]), { limits: DEFAULT_LIMITS, now: 100 });
+    return u.digest();
+  })());
+});
+
+test("admit sees only committed keys: a key new in the batch is not there until the batch applies", async () => {
+  const seen: (string | undefined)[] = [];
+  const node: Node = await Node.open({
+    id: 1,
+    admit: (e) => { seen.push(node.get(e.key) === undefined ? "absent" : "present"); return true; },
+  });
+  const { envelopeWithEncodedEntries } = await import("../src/envelope.js");
+  const bytes = encodeRecords([rec("new", "v", Date.now(), 2, 1)], "bare", 0);
+  node.handleEnvelope(envelopeWithEncodedEntries({ version: 1, senderId: 2, senderUuid: "00000000-0000-4000-8000-000000000002", acks: new Map(), pushOnly: true }, { bytes, count: 1, base: 0 }));
+  assert.equal(seen, ["absent"]);
+  assert.is(text(node.get("new")!.value), "v");
+  await node.close();
+});
