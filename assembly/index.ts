@@ -32,9 +32,9 @@ export function crc32Spans(base: u32, spans: u32, n: u32, out: u32): void {
   crcSpansImpl(base, spans, n, out);
 }
 
-/** Returns the record count; descriptors in region DESC; stop reason/offset in the mailbox. */
-export function decode(inp: u32, len: u32, framed: u32, baseLo: u32, baseHi: u32, maxRecords: u32): u32 {
-  return decodeImpl(inp, len, framed != 0, i64of(baseLo, baseHi), maxRecords);
+/** Returns the record count; descriptors in region DESC; stop reason/offset in the mailbox. mode: 0 bare, 1 framed, 2 delta. */
+export function decode(inp: u32, len: u32, mode: u32, baseLo: u32, baseHi: u32, maxRecords: u32): u32 {
+  return decodeImpl(inp, len, mode, i64of(baseLo, baseHi), maxRecords);
 }
 
 export function findFrame(inp: u32, len: u32, from: u32): i32 {
@@ -42,8 +42,8 @@ export function findFrame(inp: u32, len: u32, from: u32): i32 {
 }
 
 /** Returns the encoded length; bytes in region OUT. */
-export function encode(desc: u32, n: u32, data: u32, framed: u32, baseLo: u32, baseHi: u32): u32 {
-  return encodeImpl(desc, n, data, framed != 0, i64of(baseLo, baseHi));
+export function encode(desc: u32, n: u32, data: u32, mode: u32, baseLo: u32, baseHi: u32): u32 {
+  return encodeImpl(desc, n, data, mode, i64of(baseLo, baseHi));
 }
 
 export function indexNew(): u32 {

@@ -14,6 +14,9 @@ import { kernel } from "./instance.js";
 
 const encoder = new TextEncoder();
 
+/** The kernel's `mode` argument for a framing. */
+const modeOf = (framing: Framing): number => (framing === "framed" ? 1 : framing === "delta" ? 2 : 0);
+
 /**
  * Writes `s` as UTF-8 at `pos`; returns the byte count. ASCII is copied by a loop (the
  * common short key costs no encoder call); the rest goes through encodeInto (lone
@@ -37,7 +40,7 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
   const inp = k.reserve(R_IN, Math.max(len, 16));
   k.u8.set(bytes, inp);
   const max = Math.min(maxRecordsOf(maxRecords), 0xffffffff);
-  const count = k.exports.decode(inp, len, framing === "framed" ? 1 : 0, lo32(base), hi32(base), max) >>> 0;
+  const count = k.exports.decode(inp, len, modeOf(framing), lo32(base), hi32(base), max) >>> 0;
   const desc = k.regionPtr(R_DESC);
   const descriptors = k.u8.slice(desc, desc + count * DESCRIPTOR_WORDS * 4);
   const batch = new BatchView(bytes, descriptors, count, {
@@ -101,7 +104,7 @@ export function encodeRecordsWasm(records: readonly RecordInput[], framing: Fram
     u32[w + 8] = valOff;
     u32[w + 9] = valLen;
   }
-  const total = k.exports.encode(desc, n, data, framing === "framed" ? 1 : 0, lo32(base), hi32(base)) >>> 0;
+  const total = k.exports.encode(desc, n, data, modeOf(framing), lo32(base), hi32(base)) >>> 0;
   const out = k.regionPtr(R_OUT);
   return k.u8.slice(out, out + total);
 }
