@@ -4,6 +4,9 @@
  * Body:   u8 kind | varu node (≤ 2^32−1) | varu seq | zvar (timestamp − base)
  *         | varu keyLen (≤ 2^31−1) | key | [kind 1: varu valueLen (≤ 2^31−1) | value]
  * Framed: u32 bodyLen | u32 crc32(body) | body
+ * Delta (§1.1, bodies back to back, each against the previous record of the batch):
+ *         u8 head (kind | 8 if node follows | S << 4) | [varu node] | [S = 0: zvar seq delta]
+ *         | zvar (timestamp − previous timestamp) | key and value as in a body
  *
  * Descriptor (48 B) written per decoded record, offsets relative to the input start:
  *
@@ -35,12 +38,22 @@ export const STOP_CRC: u32 = 3;
 export const STOP_MALFORMED: u32 = 4;
 export const STOP_LIMIT: u32 = 5;
 
+// Record modes (the `mode` argument of decode/encode; src/wasm/codec.ts MODES).
+export const MODE_BARE: u32 = 0;
+export const MODE_FRAMED: u32 = 1;
+export const MODE_DELTA: u32 = 2;
+
 // parse results besides a position
 const TRUNC: usize = <usize>-1;
 const INVALID: usize = <usize>-2;
 
 /** Value register of readVaru (a global: no multi-value returns needed). */
 let vval: u64 = 0;
+
+/** Delta mode: the previous record's node, seq and timestamp (first record: 0, 0, base). */
+let prevNode: u32 = 0;
+let prevSeq: u64 = 0;
+let prevTs: i64 = 0;
 
 /** LEB128 at p (< end); ≤ 10 bytes, the 10th only 0 or 1. Returns the next position, TRUNC or INVALID. */
 // @ts-ignore: decorator
@@ -67,22 +80,32 @@ let vval: u64 = 0;
 
 /**
  * Parses one body in [p, end) into descriptor d (fields 0..40), offsets relative to `inp`.
- * Returns the position after the body, TRUNC or INVALID.
+ * Returns the position after the body, TRUNC or INVALID. `delta`: a delta-coded body
+ * (§1.1) read against, and then stored into, prevNode/prevSeq/prevTs.
  */
-function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize): usize {
+function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize, delta: bool): usize {
   if (p >= end) return TRUNC;
-  const kind = <u32>load<u8>(p++);
+  const head = <u32>load<u8>(p++);
+  const kind = delta ? head & 7 : head;
   if (kind > 4) return INVALID;
+  let node = prevNode;
+  if (!delta || (head & 8) != 0) {
+    p = readVaru(p, end);
+    if (p >= INVALID) return p;
+    if (vval > 0xffffffff) return INVALID;
+    node = <u32>vval;
+  }
+  let seq: u64;
+  if (delta && head >= 16) {
+    seq = prevSeq + <u64>(head >> 4);
+  } else {
+    p = readVaru(p, end);
+    if (p >= INVALID) return p;
+    seq = delta ? prevSeq + ((vval >> 1) ^ (0 - (vval & 1))) : vval;
+  }
   p = readVaru(p, end);
   if (p >= INVALID) return p;
-  if (vval > 0xffffffff) return INVALID;
-  const node = <u32>vval;
-  p = readVaru(p, end);
-  if (p >= INVALID) return p;
-  const seq = vval;
-  p = readVaru(p, end);
-  if (p >= INVALID) return p;
-  const ts = base + <i64>((vval >> 1) ^ (0 - (vval & 1)));
+  const ts = (delta ? prevTs : base) + <i64>((vval >> 1) ^ (0 - (vval & 1)));
   p = readVaru(p, end);
   if (p >= INVALID) return p;
   if (vval > MAX_LEN) return INVALID;
@@ -109,6 +132,9 @@ function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize): usize
   store<u32>(d, <u32>keyLen, 28);
   store<u32>(d, <u32>valOff, 32);
   store<u32>(d, <u32>valLen, 36);
+  prevNode = node;
+  prevSeq = seq;
+  prevTs = ts;
   return p;
 }
 
@@ -120,7 +146,7 @@ function checkFrame(p: usize, end: usize, crc: u32, base: i64, d: usize, inp: us
   const bodyLen = <usize>load<u32>(p);
   if (crc != load<u32>(p, 4)) return STOP_CRC;
   const body = p + FRAME_HEADER;
-  if (parseBody(body, body + bodyLen, base, d, inp) != body + bodyLen) return STOP_MALFORMED;
+  if (parseBody(body, body + bodyLen, base, d, inp, false) != body + bodyLen) return STOP_MALFORMED;
   store<u32>(d, <u32>(p - inp), 40);
   store<u32>(d, <u32>(FRAME_HEADER + bodyLen), 44);
   return 0;
@@ -141,8 +167,13 @@ function checkFrame(p: usize, end: usize, crc: u32, base: i64, d: usize, inp: us
  * reason and offset go to the mailbox. Framed CRCs are computed four frames at a time in
  * lockstep (the next frames' headers are read ahead; their bodies are verified in order).
  */
-export function decode(inp: usize, len: usize, framed: bool, base: i64, maxRecords: u32): u32 {
+export function decode(inp: usize, len: usize, mode: u32, base: i64, maxRecords: u32): u32 {
   const end = inp + len;
+  const framed = mode == MODE_FRAMED;
+  const delta = mode == MODE_DELTA;
+  prevNode = 0;
+  prevSeq = 0;
+  prevTs = base;
   let descCap: usize = 256;
   let desc = ensureRegion(R_DESC, descCap * DESC_BYTES, false);
   let count: u32 = 0;
@@ -191,7 +222,7 @@ export function decode(inp: usize, len: usize, framed: bool, base: i64, maxRecor
         if (reason != 0) break;
         pos += <usize>load<u32>(d, 44);
       } else {
-        const r = parseBody(pos, end, base, d, inp);
+        const r = parseBody(pos, end, base, d, inp, delta);
         if (r >= INVALID) {
           reason = r == TRUNC ? STOP_TORN : STOP_MALFORMED;
           break;
@@ -253,13 +284,28 @@ export function findFrame(inp: usize, len: usize, from: usize): i32 {
  * are computed after all bodies, four frames at a time. Inputs are trusted (the JS
  * side validated kinds, nodes and lengths).
  */
-export function encode(desc: usize, n: u32, data: usize, framed: bool, base: i64): u32 {
+export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): u32 {
+  const framed = mode == MODE_FRAMED;
+  const delta = mode == MODE_DELTA;
   let total: u64 = 0; // u64 sums: key + value lengths (2^31 each) and n of them must not wrap
+  let pn: u32 = 0;
+  let ps: u64 = 0;
+  let pt: i64 = base;
   for (let i: u32 = 0; i < n; i++) {
     const d = desc + <usize>i * DESC_BYTES;
     const keyLen = <usize>load<u32>(d, 28);
-    let size = <u64>(1 + varuSize(<u64>load<u32>(d, 16)) + varuSize(load<u64>(d, 8)) +
-      varuSize(zigzag(load<i64>(d) - base)) + varuSize(<u64>keyLen)) + <u64>keyLen;
+    const node = load<u32>(d, 16);
+    const seq = load<u64>(d, 8);
+    let size = <u64>(1 + varuSize(zigzag(load<i64>(d) - pt)) + varuSize(<u64>keyLen)) + <u64>keyLen;
+    if (delta) {
+      if (node != pn) size += <u64>varuSize(<u64>node);
+      if (seq - ps - 1 >= 15) size += <u64>varuSize(zigzag(<i64>(seq - ps)));
+      pn = node;
+      ps = seq;
+      pt = load<i64>(d);
+    } else {
+      size += <u64>(varuSize(<u64>node) + varuSize(seq));
+    }
     if (load<u32>(d, 20) == 1) {
       const valLen = <usize>load<u32>(d, 36);
       size += <u64>varuSize(<u64>valLen) + <u64>valLen;
@@ -269,16 +315,34 @@ export function encode(desc: usize, n: u32, data: usize, framed: bool, base: i64
   if (total > <u64>REGION_MAX) return u32.MAX_VALUE;
   const out = ensureRegion(R_OUT, <usize>total, false);
   let p = out;
+  pn = 0;
+  ps = 0;
+  pt = base;
   for (let i: u32 = 0; i < n; i++) {
     const d = desc + <usize>i * DESC_BYTES;
     const frame = p;
     if (framed) p += FRAME_HEADER;
     const body = p;
     const kind = load<u32>(d, 20);
-    store<u8>(p++, <u8>kind);
-    p = writeVaru(p, <u64>load<u32>(d, 16));
-    p = writeVaru(p, load<u64>(d, 8));
-    p = writeVaru(p, zigzag(load<i64>(d) - base));
+    const node = load<u32>(d, 16);
+    const seq = load<u64>(d, 8);
+    const ts = load<i64>(d);
+    if (delta) {
+      const step = seq - ps;
+      const small = step - 1 < 15;
+      store<u8>(p++, <u8>(kind | (node != pn ? 8 : 0) | (small ? <u32>step << 4 : 0)));
+      if (node != pn) p = writeVaru(p, <u64>node);
+      if (!small) p = writeVaru(p, zigzag(<i64>step));
+      p = writeVaru(p, zigzag(ts - pt));
+      pn = node;
+      ps = seq;
+      pt = ts;
+    } else {
+      store<u8>(p++, <u8>kind);
+      p = writeVaru(p, <u64>node);
+      p = writeVaru(p, seq);
+      p = writeVaru(p, zigzag(ts - base));
+    }
     const keyLen = <usize>load<u32>(d, 28);
     p = writeVaru(p, <u64>keyLen);
     memory.copy(p, data + <usize>load<u32>(d, 24), keyLen);

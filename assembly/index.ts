@@ -51,10 +51,10 @@ export function crc32Spans(base: u32, spans: u32, n: u32, out: u32): void {
   crcSpansImpl(base, spans, n, out);
 }
 
-/** Returns the record count; descriptors in region DESC; stop reason/offset in the mailbox. */
-export function decode(inp: u32, len: u32, framed: u32, baseLo: u32, baseHi: u32, maxRecords: u32): u32 {
+/** Returns the record count; descriptors in region DESC; stop reason/offset in the mailbox. mode: 0 bare, 1 framed, 2 delta. */
+export function decode(inp: u32, len: u32, mode: u32, baseLo: u32, baseHi: u32, maxRecords: u32): u32 {
   need(inp, <u64>len, "out of region: decode input");
-  return decodeImpl(inp, len, framed != 0, i64of(baseLo, baseHi), min(maxRecords, DESC_MAX));
+  return decodeImpl(inp, len, mode, i64of(baseLo, baseHi), min(maxRecords, DESC_MAX));
 }
 
 export function findFrame(inp: u32, len: u32, from: u32): i32 {
@@ -63,11 +63,11 @@ export function findFrame(inp: u32, len: u32, from: u32): i32 {
   return findFrameImpl(inp, len, from);
 }
 
-/** Returns the encoded length; bytes in region OUT. 0xFFFFFFFF: the output would exceed REGION_MAX. */
-export function encode(desc: u32, n: u32, data: u32, framed: u32, baseLo: u32, baseHi: u32): u32 {
+/** Returns the encoded length; bytes in region OUT. 0xFFFFFFFF: the output would exceed REGION_MAX. mode: 0 bare, 1 framed, 2 delta. */
+export function encode(desc: u32, n: u32, data: u32, mode: u32, baseLo: u32, baseHi: u32): u32 {
   need(desc, <u64>n * DESC_BYTES, "out of region: encode descriptors");
   if (n != 0) need(data, 1, "out of region: encode data");
-  return encodeImpl(desc, n, data, framed != 0, i64of(baseLo, baseHi));
+  return encodeImpl(desc, n, data, mode, i64of(baseLo, baseHi));
 }
 
 export function indexNew(): u32 {

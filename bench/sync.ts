@@ -12,8 +12,12 @@
  *   equal: rounds, wall time, bytes on the wire, bytes per write per receiving node
  *   against the raw key + value bytes (the floor: every write must reach N − 1 nodes).
  * - Bootstrap of a 100k-key store into an empty node, and an incremental round after 1k
- *   changes, through `SyncManager.syncOnce()` over the network (default paging).
+ *   changes, through `SyncManager.syncOnce()` over the network (default paging). Responses
+ *   carry delta-coded bodies (docs/PROTOCOL.md §2.1, negotiated by the real protocol); the
+ *   bootstrap is repeated between two nodes that do not negotiate them (as with an older
+ *   peer) for the bytes and time of bare bodies.
  */
+import type { SyncTuning } from "../src/protocol.js";
 import { MemoryNetwork } from "../src/memnet.js";
 import { Node } from "../src/node.js";
 import { SyncManager, type PeerReport } from "../src/sync.js";
@@ -25,11 +29,11 @@ const RAW = "raw key+value payload";
 
 interface Member { node: Node; sync: SyncManager }
 
-async function mesh(n: number, net: MemoryNetwork): Promise<Member[]> {
+async function mesh(n: number, net: MemoryNetwork, tuning?: Partial<SyncTuning>): Promise<Member[]> {
   const ids = Array.from({ length: n }, (_, i) => i + 1);
   const out: Member[] = [];
   for (const id of ids) {
-    const node = await Node.open({ id, peers: ids.filter((p) => p !== id) });
+    const node = await Node.open({ id, peers: ids.filter((p) => p !== id), sync: tuning });
     const sync = new SyncManager(node, net.transport(id), { push: false, onWarning: () => undefined });
     net.register(id, sync);
     out.push({ node, sync });
@@ -99,6 +103,21 @@ export const runSyncBenchmarks: BenchFn = async ({ quick, onProgress }) => {
   rows.push({ group: g2, name: RAW, value: raw / keysN, unit: "B/key" });
   rows.push({ group: g2, name: "bootstrap: wire bytes (request + response pages)", value: wire([boot]) / keysN, unit: "B/key", baseline: RAW, target: "<= 1.10x", note: `${boot.pages} pages` });
   rows.push({ group: g2, name: "bootstrap: time", value: bootMs, unit: "ms", note: `${(keysN / bootMs * 1000 / 1e3).toFixed(0)} k keys/s, both sides, digest included` });
+  {
+    // The same bootstrap with bare bodies (neither side negotiates delta-coded ones).
+    const oldNet = new MemoryNetwork({ seed: 1 });
+    const [oa, ob] = await mesh(2, oldNet, { deltaBodies: false });
+    for (let i = 0; i < keysN; i++) await ob!.node.put(keys[i]!, values[i]!);
+    const t = performance.now();
+    const [old] = await oa!.sync.bootstrap();
+    const oldMs = performance.now() - t;
+    if (!old?.ok || oa!.node.digest() !== ob!.node.digest()) throw new Error(`sync bench: bare bootstrap did not converge (${old?.error?.message})`);
+    onProgress?.(`sync: bootstrap with bare bodies: ${oldMs.toFixed(0)} ms, ${wire([old])} B`);
+    rows.push({ group: g2, name: "bootstrap, bare bodies (older peer): wire bytes", value: wire([old]) / keysN, unit: "B/key", baseline: RAW, note: "no delta-coded bodies negotiated" });
+    rows.push({ group: g2, name: "bootstrap, bare bodies (older peer): time", value: oldMs, unit: "ms" });
+    await oa!.node.close();
+    await ob!.node.close();
+  }
 
   const changedKeys = benchKeys(changes, keysN / 2);
   const changed = benchValues(changes, VALUE_BYTES, 5);

@@ -18,6 +18,12 @@
  * | valueLen | varu ≤ 2^31−1 | kind 1 only |
  * | value | valueLen bytes | kind 1 only |
  *
+ * Delta-coded bodies (docs/FORMAT.md §1.1, envelopes of version 2): back to back, each
+ * against the previous record of the batch (the first against node 0, seq 0, base):
+ * `u8 head (kind | 8 if node follows | S << 4) | [varu node] | [S = 0: zvar seq delta]
+ * | zvar (timestamp − previous timestamp) | keyLen, key, [valueLen, value]` as above;
+ * S = 1–15 is the seq step itself. Stops as bare.
+ *
  * Framed record: `u32 bodyLen | u32 crc32(body) | body`. Decoding stops at the first
  * record that is `torn` (< 8 header bytes, or bodyLen past the end), `zero` (8 zero
  * header bytes), `crc` (mismatch) or `malformed` (CRC fine, body bad or not exactly
@@ -31,8 +37,11 @@ import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, max
 
 export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4 }
 
-/** "framed": `u32 len | u32 crc | body` per record (WAL, snapshot). "bare": bodies back to back (envelopes). */
-export type Framing = "framed" | "bare";
+/**
+ * "framed": `u32 len | u32 crc | body` per record (WAL, snapshot). "bare": bodies back to
+ * back (envelopes). "delta": delta-coded bodies back to back (envelopes of version 2).
+ */
+export type Framing = "framed" | "bare" | "delta";
 
 export type StopReason = "end" | "torn" | "zero" | "crc" | "malformed" | "limit";
 
@@ -133,23 +142,44 @@ function writeVaru(out: Uint8Array, pos: number, lo: number, hi: number): number
  */
 export function encodeRecordsReference(records: readonly RecordInput[], framing: Framing, base: number): Uint8Array {
   const n = records.length;
+  const delta = framing === "delta";
   const keys: Uint8Array[] = new Array(n);
   const sizes = new Float64Array(n);
-  // Per record: z (zigzag ts − base) and seq halves, computed once.
+  // Per record: z (zigzag ts − base, or − the previous ts) and seq (delta: its zigzag step) halves, computed once.
   const halves = new Uint32Array(n * 4);
+  const heads = new Uint8Array(n);
+  let pn = 0, psLo = 0, psHi = 0, ptLo = lo32(base), ptHi = hi32(base) >>> 0;
   let total = 0;
   for (let i = 0; i < n; i++) {
     const r = records[i]!;
     checkRecord(r, i);
     const key = (keys[i] = toKeyBytes(r.key));
     if (key.length > MAX_LEN) throw new TypeError(`record ${i}: key too large`);
-    const d = r.timestamp - base;
-    const dlo = lo32(d), dhi = hi32(d);
-    const zlo = ((dlo << 1) ^ (dhi >> 31)) >>> 0;
-    const zhi = (((dhi << 1) | (dlo >>> 31)) ^ (dhi >> 31)) >>> 0;
-    const slo = lo32(r.seq), shi = hi32(r.seq) >>> 0;
-    halves[i * 4] = zlo; halves[i * 4 + 1] = zhi; halves[i * 4 + 2] = slo; halves[i * 4 + 3] = shi;
-    let size = 1 + varuSize(r.node >>> 0, 0) + varuSize(slo, shi) + varuSize(zlo, zhi) + varuSize(key.length, 0) + key.length;
+    let size: number;
+    if (delta) {
+      const node = r.node >>> 0;
+      const sLo = lo32(r.seq), sHi = hi32(r.seq) >>> 0, tLo = lo32(r.timestamp), tHi = hi32(r.timestamp) >>> 0;
+      sub64(tLo, tHi, ptLo, ptHi);
+      halves[i * 4] = zzLo(); halves[i * 4 + 1] = zzHi();
+      size = 1 + varuSize(halves[i * 4]!, halves[i * 4 + 1]!) + (node !== pn ? varuSize(node, 0) : 0);
+      sub64(sLo, sHi, psLo, psHi);
+      const small = rhi === 0 && rlo >= 1 && rlo <= 15;
+      heads[i] = r.kind | (node !== pn ? 8 : 0) | (small ? rlo << 4 : 0);
+      if (!small) {
+        halves[i * 4 + 2] = zzLo(); halves[i * 4 + 3] = zzHi();
+        size += varuSize(halves[i * 4 + 2]!, halves[i * 4 + 3]!);
+      }
+      pn = node; psLo = sLo; psHi = sHi; ptLo = tLo; ptHi = tHi;
+    } else {
+      const d = r.timestamp - base;
+      const dlo = lo32(d), dhi = hi32(d);
+      const zlo = ((dlo << 1) ^ (dhi >> 31)) >>> 0;
+      const zhi = (((dhi << 1) | (dlo >>> 31)) ^ (dhi >> 31)) >>> 0;
+      const slo = lo32(r.seq), shi = hi32(r.seq) >>> 0;
+      halves[i * 4] = zlo; halves[i * 4 + 1] = zhi; halves[i * 4 + 2] = slo; halves[i * 4 + 3] = shi;
+      size = 1 + varuSize(r.node >>> 0, 0) + varuSize(slo, shi) + varuSize(zlo, zhi);
+    }
+    size += varuSize(key.length, 0) + key.length;
     if ((r.kind as number) === RecordKind.Value) {
       size += varuSize(r.value!.length, 0) + r.value!.length;
     }
@@ -165,9 +195,16 @@ export function encodeRecordsReference(records: readonly RecordInput[], framing:
     const frameStart = pos;
     if (framing === "framed") pos += FRAME_HEADER_BYTES;
     const bodyStart = pos;
-    out[pos++] = r.kind;
-    pos = writeVaru(out, pos, r.node >>> 0, 0);
-    pos = writeVaru(out, pos, halves[i * 4 + 2]!, halves[i * 4 + 3]!);
+    if (delta) {
+      const head = heads[i]!;
+      out[pos++] = head;
+      if (head & 8) pos = writeVaru(out, pos, r.node >>> 0, 0);
+      if (head < 16) pos = writeVaru(out, pos, halves[i * 4 + 2]!, halves[i * 4 + 3]!);
+    } else {
+      out[pos++] = r.kind;
+      pos = writeVaru(out, pos, r.node >>> 0, 0);
+      pos = writeVaru(out, pos, halves[i * 4 + 2]!, halves[i * 4 + 3]!);
+    }
     pos = writeVaru(out, pos, halves[i * 4]!, halves[i * 4 + 1]!);
     pos = writeVaru(out, pos, key.length, 0);
     out.set(key, pos);
@@ -186,6 +223,27 @@ export function encodeRecordsReference(records: readonly RecordInput[], framing:
   return out;
 }
 
+/** 64-bit result registers (u32 halves) of sub64/add64. */
+let rlo = 0;
+let rhi = 0;
+
+/** (rlo, rhi) = a − b, u64/i64 wrapping. */
+function sub64(aLo: number, aHi: number, bLo: number, bHi: number): void {
+  rlo = (aLo - bLo) >>> 0;
+  rhi = (aHi - bHi - (aLo < bLo ? 1 : 0)) >>> 0;
+}
+
+/** (rlo, rhi) = a + b, wrapping. */
+function add64(aLo: number, aHi: number, bLo: number, bHi: number): void {
+  const lo = aLo + bLo;
+  rlo = lo >>> 0;
+  rhi = (aHi + bHi + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+}
+
+/** Halves of zigzag(rlo, rhi) read as an i64. */
+const zzLo = () => ((rlo << 1) ^ (rhi >> 31)) >>> 0;
+const zzHi = () => (((rhi << 1) | (rlo >>> 31)) ^ (rhi >> 31)) >>> 0;
+
 // ---------------------------------------------------------------------------------
 // reference twin: decode
 
@@ -195,33 +253,46 @@ const INVALID = -2;
 /**
  * Parses one body in `bytes[pos, end)` into `d[w .. w+12)` (descriptor words, recOff/recLen
  * left to the caller). Returns the position after the body, TRUNCATED or INVALID — the
- * first problem met in field order, exactly as the kernel does.
+ * first problem met in field order, exactly as the kernel does. `delta`: a delta-coded
+ * body, read against (then stored into) the previous record's registers below.
  */
-function parseBody(bytes: Uint8Array, pos: number, end: number, baseLo: number, baseHi: number, d: Uint32Array, w: number): number {
+function parseBody(bytes: Uint8Array, pos: number, end: number, baseLo: number, baseHi: number, d: Uint32Array, w: number, delta: boolean): number {
   if (pos >= end) return TRUNCATED;
-  const kind = bytes[pos++]!;
+  const head = bytes[pos++]!;
+  const kind = delta ? head & 7 : head;
   if (kind > 4) return INVALID;
+  let r: number;
   // node
-  let r = readVaru(bytes, pos, end);
-  if (r < 0) return r;
-  pos = r;
-  if (vhi !== 0) return INVALID;
-  const node = vlo;
-  // seq
+  let node = pNode;
+  if (!delta || (head & 8) !== 0) {
+    r = readVaru(bytes, pos, end);
+    if (r < 0) return r;
+    pos = r;
+    if (vhi !== 0) return INVALID;
+    node = vlo;
+  }
+  // seq (delta: previous + S, or previous + a zvar step)
+  let seqLo: number, seqHi: number;
+  if (delta && head >= 16) {
+    add64(pSeqLo, pSeqHi, head >>> 4, 0);
+    seqLo = rlo; seqHi = rhi;
+  } else {
+    r = readVaru(bytes, pos, end);
+    if (r < 0) return r;
+    pos = r;
+    if (delta) {
+      add64(pSeqLo, pSeqHi, unzigLo(), unzigHi());
+      seqLo = rlo; seqHi = rhi;
+    } else {
+      seqLo = vlo; seqHi = vhi;
+    }
+  }
+  // timestamp: unzigzag, then + base (delta: + the previous timestamp), i64 wrapping
   r = readVaru(bytes, pos, end);
   if (r < 0) return r;
   pos = r;
-  const seqLo = vlo, seqHi = vhi;
-  // timestamp: unzigzag, then + base (i64, wrapping)
-  r = readVaru(bytes, pos, end);
-  if (r < 0) return r;
-  pos = r;
-  const neg = -(vlo & 1);
-  const dlo = (((vlo >>> 1) | (vhi << 31)) ^ neg) >>> 0;
-  const dhi = ((vhi >>> 1) ^ neg) >>> 0;
-  const tlo = dlo + baseLo;
-  const tsLo = tlo >>> 0;
-  const tsHi = (dhi + baseHi + (tlo > 0xffffffff ? 1 : 0)) >>> 0;
+  add64(delta ? pTsLo : baseLo, delta ? pTsHi : baseHi, unzigLo(), unzigHi());
+  const tsLo = rlo, tsHi = rhi;
   // key
   r = readVaru(bytes, pos, end);
   if (r < 0) return r;
@@ -245,8 +316,16 @@ function parseBody(bytes: Uint8Array, pos: number, end: number, baseLo: number, 
   d[w] = tsLo; d[w + 1] = tsHi; d[w + 2] = seqLo; d[w + 3] = seqHi;
   d[w + 4] = node; d[w + 5] = kind; d[w + 6] = keyOff; d[w + 7] = keyLen;
   d[w + 8] = valOff; d[w + 9] = valLen;
+  pNode = node; pSeqLo = seqLo; pSeqHi = seqHi; pTsLo = tsLo; pTsHi = tsHi;
   return pos;
 }
+
+/** Delta mode: the previous record's node, seq and timestamp halves (reset per decode). */
+let pNode = 0, pSeqLo = 0, pSeqHi = 0, pTsLo = 0, pTsHi = 0;
+
+/** Halves of the i64 whose zigzag is (vlo, vhi). */
+const unzigLo = () => (((vlo >>> 1) | (vhi << 31)) ^ -(vlo & 1)) >>> 0;
+const unzigHi = () => ((vhi >>> 1) ^ -(vlo & 1)) >>> 0;
 
 /** Result registers of readVaru (module-level so the hot path allocates nothing). */
 let vlo = 0;
@@ -287,7 +366,7 @@ function checkFrame(bytes: Uint8Array, pos: number, baseLo: number, baseHi: numb
   if (bodyLen > len - pos - FRAME_HEADER_BYTES) return 1; // torn
   const body = pos + FRAME_HEADER_BYTES;
   if (crc32Reference(bytes.subarray(body, body + bodyLen)) !== crc) return 3; // crc
-  if (parseBody(bytes, body, body + bodyLen, baseLo, baseHi, d, w) !== body + bodyLen) return 4; // malformed
+  if (parseBody(bytes, body, body + bodyLen, baseLo, baseHi, d, w, false) !== body + bodyLen) return 4; // malformed
   d[w + 10] = pos;
   d[w + 11] = FRAME_HEADER_BYTES + bodyLen;
   return 0;
@@ -297,6 +376,8 @@ export function decodeRecordsReference(bytes: Uint8Array, framing: Framing, base
   const max = maxRecordsOf(maxRecords);
   const baseLo = lo32(base), baseHi = hi32(base) >>> 0;
   const len = bytes.length;
+  const delta = framing === "delta";
+  pNode = 0; pSeqLo = 0; pSeqHi = 0; pTsLo = baseLo; pTsHi = baseHi;
   let d = new Uint32Array(DESCRIPTOR_WORDS * 64);
   let count = 0;
   let pos = 0;
@@ -315,7 +396,7 @@ export function decodeRecordsReference(bytes: Uint8Array, framing: Framing, base
       if (reason !== 0) break;
       pos += d[w + 11]!;
     } else {
-      const r = parseBody(bytes, pos, len, baseLo, baseHi, d, w);
+      const r = parseBody(bytes, pos, len, baseLo, baseHi, d, w, delta);
       if (r < 0) { reason = r === TRUNCATED ? 1 : 4; break; }
       d[w + 10] = pos;
       d[w + 11] = r - pos;

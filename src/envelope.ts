@@ -13,12 +13,16 @@
  *               • digest[32]                    if flags & DIGEST
  *               • varu node • varu seq          if flags & RESUME (resumeFrom)
  *               • varu extCount • extCount × (varu tag • varu len • len bytes)   if flags & EXT
- *               • varu entryCount • zvar base • entryCount bare record bodies (FORMAT §1)
+ *               • varu entryCount • zvar base • entryCount record bodies
  *               • u32 crc                       CRC-32 of every byte before it
+ *
+ *   version: 1 = bare bodies (FORMAT §1), 2 = delta-coded bodies (FORMAT §1.1), sent only
+ *          in answer to an envelope that advertised FEATURES bit DeltaBodies (an older
+ *          build refuses version 2 outright instead of misreading it)
  *
  *   flags: 0x01 DIGEST, 0x02 PAGE, 0x04 LAST (page.last; only with PAGE), 0x08 RESUME,
  *          0x10 RESET_ACKS, 0x20 PUSH_ONLY, 0x40 EXT, 0x80 reserved (must be 0)
- *   extensions (FORMAT §6.1): 16 FEATURES, 17 SUMMARY_ROOT, 18 SUMMARY_GROUPS,
+ *   extensions (FORMAT §6.1): 16 FEATURES (bits: SummaryRoot, DeltaBodies), 17 SUMMARY_ROOT, 18 SUMMARY_GROUPS,
  *          19 SUMMARY_BUCKETS, 20 REPAIR_BUCKETS; unknown tags are skipped
  *
  * Decoding trusts nothing: magic, version and CRC first, then every count and length is
@@ -37,7 +41,9 @@ import { crc32 } from "./crc.js";
 import { WaveKVError } from "./errors.js";
 import type { Entry } from "./types.js";
 
+/** The version this build writes with bare bodies; an envelope with delta-coded bodies is ENVELOPE_VERSION_DELTA. */
 export const ENVELOPE_VERSION = 1;
+export const ENVELOPE_VERSION_DELTA = 2;
 export const ENVELOPE_MAGIC = Object.freeze([0x57, 0x4b, 0x56, 0x45] as const); // "WKVE"
 
 /** Flag bits of byte 5. Frozen: new optional fields go to extensions, not new bits. */
@@ -57,8 +63,12 @@ const KNOWN_FLAGS = 0x7f;
  * ackCount 1, entryCount 1, base 1, crc 4.
  */
 export const MIN_ENVELOPE_BYTES = 30;
-/** Smallest entry body (a tombstone with 1-byte varints and an empty key): bounds a claimed count. */
+/**
+ * Smallest entry body (a tombstone with 1-byte varints and an empty key): bounds a
+ * claimed count. Bare: kind, node, seq, timestamp, keyLen; delta: head, timestamp, keyLen.
+ */
 const MIN_BODY_BYTES = 5;
+const MIN_DELTA_BODY_BYTES = 3;
 const MAX_U32 = 0xffffffff;
 /** zvar values are exact in a JS number only while |v| < 2^52 (zigzag doubles them). */
 const MAX_ZIGZAG_ABS = 2 ** 52 - 1;
@@ -67,6 +77,7 @@ const MAX_ZIGZAG_ABS = 2 ** 52 - 1;
 export interface DeltaCursor { node: number; seq: number }
 
 export interface Envelope {
+  /** 1: bare entry bodies; 2: delta-coded (on encode, attached encoded entries decide). */
   version: number;
   senderId: number;
   senderUuid: string;
@@ -101,6 +112,8 @@ export interface Envelope {
 export const enum Feature {
   /** Answer with the range-summary root instead of the SHA-256 digest. */
   SummaryRoot = 1,
+  /** Decodes delta-coded bodies (envelope version 2): answer with them. */
+  DeltaBodies = 2,
 }
 
 /** Extension tags (frozen, append only; 0–15 left unused: tests use them as "unknown"). */
@@ -121,7 +134,16 @@ const ROOT_RE = /^[0-9a-f]{16}$/;
  * with their count and base timestamp. A node builds envelopes with this attached and
  * merges it without materialising `Entry` objects; encodeEnvelope writes it as is.
  */
-export interface EncodedEntries { bytes: Uint8Array; count: number; base: number }
+export interface EncodedEntries {
+  bytes: Uint8Array;
+  count: number;
+  base: number;
+  /** How the bodies are coded (absent: "bare"); "delta" makes the envelope version 2. */
+  framing?: BodyFraming;
+}
+
+/** The record framings an envelope's entries may use. */
+export type BodyFraming = "bare" | "delta";
 
 /**
  * Key of the encoded entries attached to an envelope (non-enumerable, so `{ ...env }`
@@ -133,6 +155,7 @@ export const ENCODED_ENTRIES: unique symbol = Symbol.for("wavekv.envelope.encode
 type WithEncoded = Envelope & { [ENCODED_ENTRIES]?: EncodedEntries };
 
 const EMPTY: EncodedEntries = Object.freeze({ bytes: new Uint8Array(0), count: 0, base: 0 }) as EncodedEntries;
+const EMPTY_DELTA: EncodedEntries = Object.freeze({ bytes: new Uint8Array(0), count: 0, base: 0, framing: "delta" }) as EncodedEntries;
 
 function bad(message: string, cause?: unknown): WaveKVError {
   return new WaveKVError("BAD_ENVELOPE", `${message}; the peer sent a malformed sync envelope (or one from an incompatible wavekv)`, cause === undefined ? undefined : { cause });
@@ -161,7 +184,7 @@ function descriptorWords(d: Uint8Array): Uint32Array {
 function materialise(enc: EncodedEntries): Entry[] {
   if (enc.count === 0) return [];
   const own = enc.bytes.slice();
-  const batch = decodeRecords(own, "bare", enc.base, enc.count);
+  const batch = decodeRecords(own, enc.framing ?? "bare", enc.base, enc.count);
   const w = descriptorWords(batch.descriptors);
   const out = new Array<Entry>(batch.count);
   for (let i = 0, d = 0; i < batch.count; i++, d += WORDS) {
@@ -197,13 +220,14 @@ export function envelopeWithEncodedEntries(fields: Omit<Envelope, "entries">, en
   return env as unknown as Envelope;
 }
 
-/** The encoded entries of an envelope: attached ones, or `entries` encoded now. */
+/** The encoded entries of an envelope: attached ones, or `entries` encoded now (delta-coded when `version` is 2). */
 export function encodedEntriesOf(env: Envelope): EncodedEntries {
   const attached = (env as WithEncoded)[ENCODED_ENTRIES];
   if (attached) return attached;
   const entries = env.entries;
   if (!Array.isArray(entries)) throw invalid("entries must be an array");
-  if (entries.length === 0) return EMPTY;
+  const framing: BodyFraming = env.version === ENVELOPE_VERSION_DELTA ? "delta" : "bare";
+  if (entries.length === 0) return framing === "delta" ? EMPTY_DELTA : EMPTY;
   let base = Infinity;
   const records = new Array<RecordInput>(entries.length);
   for (let i = 0; i < entries.length; i++) {
@@ -212,7 +236,7 @@ export function encodedEntriesOf(env: Envelope): EncodedEntries {
     if (e.timestamp < base) base = e.timestamp;
     records[i] = { kind: e.value === null ? RecordKind.Tombstone : RecordKind.Value, key: e.key, value: e.value, timestamp: e.timestamp, node: e.node, seq: e.seq };
   }
-  return { bytes: encodeRecords(records, "bare", base), count: entries.length, base };
+  return { bytes: encodeRecords(records, framing, base), count: entries.length, base, framing };
 }
 
 // ------------------------------------------------------------------ varints
@@ -327,7 +351,7 @@ function checkSeq(v: unknown, what: string): number {
  * field that cannot be represented (a non-uuid sender, a digest that is not 64 hex).
  */
 export function encodeEnvelope(env: Envelope): Uint8Array {
-  if (env.version !== ENVELOPE_VERSION) throw invalid(`version ${env.version} (this build writes ${ENVELOPE_VERSION})`);
+  if (env.version !== ENVELOPE_VERSION && env.version !== ENVELOPE_VERSION_DELTA) throw invalid(`version ${env.version} (this build writes ${ENVELOPE_VERSION} and ${ENVELOPE_VERSION_DELTA})`);
   const senderId = checkU32(env.senderId, "senderId");
   if (typeof env.senderUuid !== "string" || !UUID_RE.test(env.senderUuid)) throw invalid(`senderUuid must be a uuid (8-4-4-4-12 hex), got ${JSON.stringify(env.senderUuid)}`);
   const acks = [...env.acks].sort((a, b) => a[0] - b[0]);
@@ -358,7 +382,7 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
 
   const out = new Uint8Array(size);
   out.set(ENVELOPE_MAGIC, 0);
-  out[4] = ENVELOPE_VERSION;
+  out[4] = enc.framing === "delta" ? ENVELOPE_VERSION_DELTA : ENVELOPE_VERSION;
   out[5] = flags;
   let pos = writeVaru(out, 6, senderId);
   pos = writeHex(out, pos, env.senderUuid.replace(/-/g, ""));
@@ -408,7 +432,8 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
   if (n < MIN_ENVELOPE_BYTES) throw bad(`${n} bytes is shorter than the smallest envelope (${MIN_ENVELOPE_BYTES})`);
   for (let i = 0; i < 4; i++) if (bytes[i] !== ENVELOPE_MAGIC[i]) throw bad("wrong magic (not a wavekv sync envelope)");
   const version = bytes[4]!;
-  if (version !== ENVELOPE_VERSION) throw bad(`unsupported envelope version ${version} (this build understands ${ENVELOPE_VERSION})`);
+  if (version !== ENVELOPE_VERSION && version !== ENVELOPE_VERSION_DELTA) throw bad(`unsupported envelope version ${version} (this build understands ${ENVELOPE_VERSION} and ${ENVELOPE_VERSION_DELTA})`);
+  const framing: BodyFraming = version === ENVELOPE_VERSION_DELTA ? "delta" : "bare";
   const stored = (bytes[n - 4]! | (bytes[n - 3]! << 8) | (bytes[n - 2]! << 16) | (bytes[n - 1]! << 24)) >>> 0;
   const actual = crc32(bytes.subarray(0, n - 4)) >>> 0;
   if (stored !== actual) throw bad(`checksum mismatch (stored ${stored.toString(16)}, computed ${actual.toString(16)})`);
@@ -444,16 +469,16 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
   const zbase = r.varu("base");
   const base = unzigzag(zbase);
   const bodies = r.take(r.remaining, "entries");
-  if (count * MIN_BODY_BYTES > bodies.length) throw bad(`entryCount ${count} cannot fit in ${bodies.length} bytes`);
+  if (count * (framing === "delta" ? MIN_DELTA_BODY_BYTES : MIN_BODY_BYTES) > bodies.length) throw bad(`entryCount ${count} cannot fit in ${bodies.length} bytes`);
   if (count === 0) {
     if (bodies.length !== 0) throw bad(`${bodies.length} trailing bytes after an empty entry list`);
     if (zbase !== 0) throw bad("non-zero base timestamp with no entries");
-    attachEncoded(env, EMPTY);
+    attachEncoded(env, framing === "delta" ? EMPTY_DELTA : EMPTY);
     return env as unknown as Envelope;
   }
   // One kernel call decodes and validates every body. Asking for one record more than
   // claimed is how "no trailing records" is seen: the stop must be a clean end.
-  const batch = decodeRecords(bodies, "bare", base, count + 1);
+  const batch = decodeRecords(bodies, framing, base, count + 1);
   if (batch.count !== count || batch.stop.reason !== "end") {
     throw bad(`entries: ${batch.count} of ${count} claimed records parsed, then ${batch.stop.reason} at byte ${batch.stop.offset}`);
   }
@@ -475,7 +500,7 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
     for (let k = keyOff; k < keyEnd; k++) if (bodies[k]! >= 0x80) { ascii = false; break; }
     if (!ascii && !isUtf8(bodies, keyOff, keyEnd)) throw bad(`entry ${i} has a key that is not valid UTF-8`);
   }
-  attachEncoded(env, { bytes: bodies, count, base });
+  attachEncoded(env, { bytes: bodies, count, base, framing });
   return env as unknown as Envelope;
 }
 

@@ -27,7 +27,7 @@
  * (forget coverage, resend everything) remains the last resort.
  */
 import { decodeRecords } from "./codec.js";
-import { ENVELOPE_VERSION, Feature, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
+import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
 import { BUCKETS, differingBuckets, differingGroups } from "./summary.js";
 import { WaveKVError } from "./errors.js";
 import type { BatchOutcome, ReplicaState } from "./state.js";
@@ -42,6 +42,12 @@ export interface SyncTuning {
   digestCheckRounds: number;
   /** Bucket repairs tried (without the roots becoming equal) before the full reset. */
   bucketRepairAttempts: number;
+  /**
+   * Advertise delta-coded entry bodies (FEATURES bit DeltaBodies) and answer requests that
+   * advertise them with such bodies (envelope version 2, docs/PROTOCOL.md §2.1). false
+   * behaves as a build that predates them (tests; a peer that refuses version 2).
+   */
+  deltaBodies: boolean;
 }
 
 export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
@@ -49,6 +55,7 @@ export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
   maxDeltaBytes: 8 << 20,
   digestCheckRounds: 3,
   bucketRepairAttempts: 2,
+  deltaBodies: true,
 });
 
 /**
@@ -163,10 +170,14 @@ export class SyncProtocol {
   }
 
   #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks">, withAcks: boolean, page: ReturnType<ReplicaState["delta"]> | null, encoded?: EncodedEntries): Envelope {
+    const entries = encoded ?? (page ? page.encoded : { bytes: new Uint8Array(0), count: 0, base: 0 });
     return envelopeWithEncodedEntries(
-      // Every envelope says we read summary roots (3 bytes; a responder answers with one).
-      { version: ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid, acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot, ...fields },
-      encoded ?? (page ? page.encoded : { bytes: new Uint8Array(0), count: 0, base: 0 }),
+      // Every envelope says what we read: summary roots, delta-coded bodies (3 bytes; a responder answers with them).
+      {
+        version: entries.framing === "delta" ? ENVELOPE_VERSION_DELTA : ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid,
+        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0), ...fields,
+      },
+      entries,
     );
   }
 
@@ -208,7 +219,7 @@ export class SyncProtocol {
   #merge(env: Envelope): BatchOutcome & { received: number } {
     const enc = encodedEntriesOf(env);
     if (enc.count === 0) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
-    const batch = decodeRecords(enc.bytes, "bare", enc.base, enc.count);
+    const batch = decodeRecords(enc.bytes, enc.framing ?? "bare", enc.base, enc.count);
     if (batch.count !== enc.count || batch.stop.reason !== "end") {
       throw new WaveKVError("BAD_ENVELOPE", `entries do not decode (${batch.stop.reason} at byte ${batch.stop.offset})`);
     }
@@ -234,10 +245,12 @@ export class SyncProtocol {
     if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
     const ownAck = env.acks.get(this.host.id) ?? 0;
     if (ownAck > 0 && ownAck <= MAX_PLAUSIBLE_SEQ) this.host.ensureSeqAbove(ownAck);
+    // Delta-coded bodies only for a requester that said it reads them (an older one gets bare bodies).
+    const framing = this.tuning.deltaBodies && ((env.features ?? 0) & Feature.DeltaBodies) !== 0 ? "delta" : "bare";
     if (env.repairBuckets !== undefined && !env.pushOnly) {
       // Bucket repair (R3-like: no acks move or are recorded). Our entries of those
       // buckets are read before merging the requester's, so its winners are not echoed.
-      const encoded = this.host.state.entriesInBuckets(env.repairBuckets);
+      const encoded = this.host.state.entriesInBuckets(env.repairBuckets, framing);
       this.#merge(env);
       this.repairEntriesSent += encoded.count;
       return this.#envelope({ repairBuckets: env.repairBuckets, summaryRoot: this.host.state.summaryRoot() }, false, null, encoded);
@@ -256,7 +269,7 @@ export class SyncProtocol {
     if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(env.acks);
     this.peerAcks.set(sender, new Map(env.acks));
     // A reset asks for everything: its acks are what is in doubt.
-    const page = this.host.state.delta(env.resetAcks ? new Map() : env.acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
+    const page = this.host.state.delta(env.resetAcks ? new Map() : env.acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing);
     const paged = env.resumeFrom !== undefined || !page.last;
     // A requester that reads summary roots gets ours instead of the SHA-256 digest (which
     // rehashes the whole store after every change); an older one gets the digest.

@@ -23,7 +23,7 @@ import { RecordKind, type DecodedBatch, type RecordInput, encodeRecords } from "
 import { compareKeys } from "./keyorder.js";
 import { createMergeIndex, PrevState, type MergeIndex, type Summary } from "./merge.js";
 import { DigestBuilder } from "./digest.js";
-import type { DeltaCursor, EncodedEntries } from "./envelope.js";
+import type { BodyFraming, DeltaCursor, EncodedEntries } from "./envelope.js";
 import type { AdmitFn, Entry, Limits } from "./types.js";
 import { utf8Length } from "./utf8.js";
 import { DESCRIPTOR_WORDS, decodeUtf8, joinI64, joinU64 } from "./wasm/batch.js";
@@ -553,10 +553,10 @@ export class ReplicaState {
    * Every entry (tombstones included) whose key falls in one of `buckets`: what a bucket
    * repair sends. O(slots) in the kernel to select, then O(selected) to encode.
    */
-  entriesInBuckets(buckets: readonly number[]): EncodedEntries {
+  entriesInBuckets(buckets: readonly number[], framing: BodyFraming = "bare"): EncodedEntries {
     const records = Array.from(this.#index.selectBuckets(buckets), (slot) => this.#record(slot));
     const base = records.reduce((b, r) => Math.min(b, r.timestamp), records.length ? Infinity : 0);
-    return { bytes: encodeRecords(records, "bare", base), count: records.length, base };
+    return { bytes: encodeRecords(records, framing, base), count: records.length, base, framing };
   }
 
   #record(slot: number): RecordInput & { timestamp: number; node: number; seq: number } {
@@ -574,13 +574,15 @@ export class ReplicaState {
    * The delta a peer with coverage `acks` is missing: every entry (tombstones included)
    * whose seq is above the ack of its origin, after `after` in (node, seq) order, at
    * most `maxEntries` entries / `maxBytes` encoded bytes (at least one entry per page).
+   * `framing` "delta" codes each body against the previous one (FORMAT §1.1), in (node, seq)
+   * order, paged or not (slots mostly come in that order already: the sort is ~linear).
    */
-  delta(acks: ReadonlyMap<number, number>, after: DeltaCursor | undefined, maxEntries: number, maxBytes: number): DeltaPage {
+  delta(acks: ReadonlyMap<number, number>, after: DeltaCursor | undefined, maxEntries: number, maxBytes: number, framing: BodyFraming = "bare"): DeltaPage {
     let slots = this.#index.selectDelta(acks);
     const metas = Array.from(slots, (s) => this.#index.meta(s));
     let order = Array.from(slots.keys());
     const paged = after !== undefined || slots.length > maxEntries;
-    if (paged) {
+    if (paged || framing === "delta") {
       order.sort((a, b) => metas[a]!.node - metas[b]!.node || metas[a]!.seq - metas[b]!.seq);
       if (after) order = order.filter((i) => metas[i]!.node > after.node || (metas[i]!.node === after.node && metas[i]!.seq > after.seq));
     }
@@ -601,11 +603,11 @@ export class ReplicaState {
       records.push({ kind: value === null ? RecordKind.Tombstone : RecordKind.Value, key, value, timestamp: m.timestamp, node: m.node, seq: m.seq });
     }
     if (records.length === 0) base = 0;
-    const encodedBytes = encodeRecords(records, "bare", base);
+    const encodedBytes = encodeRecords(records, framing, base);
     const lastRec = records[records.length - 1];
     slots = new Uint32Array(0);
     return {
-      encoded: { bytes: encodedBytes, count: records.length, base },
+      encoded: { bytes: encodedBytes, count: records.length, base, framing },
       total,
       last: records.length === total,
       cursor: lastRec ? { node: lastRec.node, seq: lastRec.seq } : after,

@@ -48,6 +48,30 @@ test("golden bytes: one value record, bare and framed", () => {
   assert.is(hex(encodeRecordsReference([t], "bare", BASE)), hex(encodeRecords([t], "bare", BASE)));
 });
 
+test("golden bytes: delta-coded bodies (FORMAT §1.1) against the previous record", () => {
+  const records: RecordInput[] = [
+    golden, // node 1 ≠ 0, seq 3 (step 3), ts base + 5: head 0x39 = kind 1 | 8 | 3 << 4
+    { ...golden, key: "b", seq: 4, timestamp: BASE + 4 }, // same node, step 1, ts −1: head 0x11, zvar(−1) = 01
+    { kind: RecordKind.Tombstone, key: "c", value: null, timestamp: BASE + 4, node: 1, seq: 20 }, // step 16: head 0x00, zvar(16) = 20
+    { kind: RecordKind.Tombstone, key: "", value: null, timestamp: BASE + 4, node: 2, seq: 19 }, // node 2, step −1: head 0x08, 02, zvar(−1) = 01
+  ];
+  const body = "39" + "01" + "0a" + "0161" + "027879" +
+    "11" + "01" + "0162" + "027879" +
+    "00" + "20" + "00" + "0163" +
+    "08" + "02" + "01" + "00" + "00";
+  for (const enc of [encodeRecords, encodeRecordsReference]) assert.is(hex(enc(records, "delta", BASE)), body, enc.name);
+  for (const decode of [decodeRecords, decodeRecordsReference]) {
+    const b = decode(Buffer.from(body, "hex"), "delta", BASE);
+    assert.equal(b.stop, { reason: "end", offset: body.length / 2 });
+    records.forEach((r, i) => assert.equal([b.kind(i), b.node(i), b.seq(i), b.timestamp(i), b.key(i)], [r.kind, r.node, r.seq, r.timestamp, r.key]));
+    assert.equal([b.recordOffset(1), b.recordLength(1)], [8, 7]);
+  }
+  // A sorted run costs 4 bytes a record over its key and value: head, ts step, two lengths
+  // (the first record also carries its node, 1 byte, and its seq, zvar(1000): 2 bytes).
+  const run = Array.from({ length: 100 }, (_, i) => ({ ...golden, key: `k${i % 10}`, seq: 1000 + i, timestamp: BASE + i }));
+  assert.is(encodeRecords(run, "delta", BASE).length, 100 * (4 + 2 + 2) + 3);
+});
+
 test("decoded fields round-trip, including the edges of every field", () => {
   const records: RecordInput[] = [
     golden,
@@ -58,7 +82,7 @@ test("decoded fields round-trip, including the edges of every field", () => {
     { kind: RecordKind.RemovePeer, key: "", value: null, timestamp: BASE, node: 9, seq: 2 },
     { kind: RecordKind.SeqMark, key: "", value: null, timestamp: BASE, node: 1, seq: 1000 },
   ];
-  for (const framing of ["bare", "framed"] as Framing[]) {
+  for (const framing of ["bare", "framed", "delta"] as Framing[]) {
     const bytes = encodeRecords(records, framing, BASE);
     const batch = decodeRecords(bytes, framing, BASE);
     sameBatch(batch, decodeRecordsReference(bytes, framing, BASE), framing);
@@ -124,6 +148,30 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
       assert.equal([b.stop.reason, b.count, b.stop.offset], [reason, 0, 0], `${name} (${decode.name})`);
     }
   }
+  // delta-coded: the kind shares the head byte; the node and seq step are optional fields
+  const delta: [string, number[], string][] = [
+    ["kind 5 in the head", [0x15, 0, 0], "malformed"],
+    ["kind 7 with a node flag", [0x0f, 1, 0, 0], "malformed"],
+    ["node above u32", [0x18, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0], "malformed"],
+    ["node cut short", [0x18, 0x80], "torn"],
+    ["seq step cut short", [0x00, 0xff], "torn"],
+    ["11-byte seq step", [0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0], "malformed"],
+    ["no timestamp", [0x10], "torn"],
+    ["key runs past the end", [0x10, 0, 2, 0x61], "torn"],
+    ["value length over the limit", [0x11, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08], "malformed"],
+  ];
+  for (const [name, body, reason] of delta) {
+    for (const decode of [decodeRecords, decodeRecordsReference]) {
+      const b = decode(new Uint8Array(body), "delta", 0);
+      assert.equal([b.stop.reason, b.count, b.stop.offset], [reason, 0, 0], `delta: ${name} (${decode.name})`);
+    }
+  }
+  // Steps wrap in u64 / i64: from u64 max, +1 is 0; two records stop at the second's offset.
+  for (const decode of [decodeRecords, decodeRecordsReference]) {
+    const wrap = decode(new Uint8Array([0x00, 0x01, 0, 0, 0x10, 0, 0, 0x15]), "delta", 0);
+    assert.equal([wrap.count, wrap.seq(1), wrap.stop], [2, 0, { reason: "malformed", offset: 7 }]);
+    assert.is(hex(wrap.descriptors.subarray(8, 16)), "ffffffffffffffff");
+  }
   // u64 max seq (10th byte = 1) is valid
   const max = decodeRecords(new Uint8Array([0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0]), "bare", 0);
   assert.is(max.stop.reason, "end");
@@ -131,12 +179,14 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
 });
 
 test("the kernel never reads past the input, even when stale bytes follow it in memory", () => {
-  const bytes = encodeRecords([golden, golden, golden], "framed", BASE);
-  for (let cut = 0; cut <= bytes.length; cut++) {
-    decodeRecords(bytes, "framed", BASE); // leaves the whole buffer in the kernel's input region
-    const part = bytes.slice(0, cut);
-    sameBatch(decodeRecords(part, "framed", BASE), decodeRecordsReference(part, "framed", BASE), `cut ${cut}`);
-    assert.is(findNextValidFrame(part, 1), findNextValidFrameReference(part, 1), `find, cut ${cut}`);
+  for (const framing of ["framed", "delta"] as Framing[]) {
+    const bytes = encodeRecords([golden, golden, golden], framing, BASE);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      decodeRecords(bytes, framing, BASE); // leaves the whole buffer in the kernel's input region
+      const part = bytes.slice(0, cut);
+      sameBatch(decodeRecords(part, framing, BASE), decodeRecordsReference(part, framing, BASE), `${framing} cut ${cut}`);
+      assert.is(findNextValidFrame(part, 1), findNextValidFrameReference(part, 1), `find, cut ${cut}`);
+    }
   }
 });
 
@@ -164,7 +214,9 @@ test("encoders refuse what the format cannot carry, identically", () => {
   ];
   for (const [name, patch] of bad) {
     const r = { ...golden, ...patch } as RecordInput;
-    for (const enc of [encodeRecords, encodeRecordsReference]) assert.throws(() => enc([r], "bare", 0), TypeError, name);
+    for (const enc of [encodeRecords, encodeRecordsReference]) {
+      for (const framing of ["bare", "delta"] as Framing[]) assert.throws(() => enc([r], framing, 0), TypeError, name);
+    }
   }
 });
 
@@ -186,12 +238,29 @@ const recordArb: fc.Arbitrary<RecordInput> = fc.record({
   node: fc.oneof(fc.constantFrom(0, 1, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff })),
   seq: fc.oneof(fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1), fc.integer({ min: 0, max: 2 ** 53 - 1 })),
 });
-const framingArb = fc.constantFrom<Framing>("bare", "framed");
+const framingArb = fc.constantFrom<Framing>("bare", "framed", "delta");
+/**
+ * Records as a node's delta holds them: runs of one origin with rising seqs (steps of
+ * 1–20, so the 1–15 head codes and the explicit step both occur) and close timestamps,
+ * mixed with arbitrary records (steps and timestamps that wrap).
+ */
+const recordsArb: fc.Arbitrary<RecordInput[]> = fc.oneof(
+  fc.array(recordArb, { maxLength: 24 }),
+  fc.tuple(recordArb, fc.array(fc.tuple(fc.integer({ min: 1, max: 20 }), fc.integer({ min: -3, max: 300 }), keyArb, fc.boolean(), fc.boolean()), { maxLength: 24 })).map(([first, steps]) => {
+    const out = [first];
+    for (const [step, dt, key, tomb, jump] of steps) {
+      const p = out[out.length - 1]!;
+      const r = jump ? { ...p, node: (p.node + 1) % 4 } : p;
+      out.push({ ...r, key, kind: tomb ? RecordKind.Tombstone : RecordKind.Value, seq: Math.min(r.seq + step, 2 ** 53 - 1), timestamp: Math.max(-(2 ** 52), Math.min(r.timestamp + dt, 2 ** 52)) });
+    }
+    return out;
+  }),
+);
 const baseArb = fc.oneof(fc.constant(BASE), fc.integer({ min: -(2 ** 52), max: 2 ** 52 }));
 
 test("WASM and reference encode identical bytes that decode to identical descriptors (property)", () => {
   fc.assert(
-    fc.property(fc.array(recordArb, { maxLength: 24 }), framingArb, baseArb, (records, framing, base) => {
+    fc.property(recordsArb, framingArb, baseArb, (records, framing, base) => {
       const a = encodeRecords(records, framing, base);
       assert.is(hex(a), hex(encodeRecordsReference(records, framing, base)));
       const batch = decodeRecords(a, framing, base);
@@ -229,7 +298,7 @@ function mutate(bytes: Uint8Array, ms: { op: string; at: number; bit?: number; l
 test("mutated and truncated buffers: identical descriptors, stop reasons and next valid frames (property)", () => {
   fc.assert(
     fc.property(
-      fc.array(recordArb, { minLength: 1, maxLength: 12 }), framingArb, fc.array(mutationArb, { minLength: 1, maxLength: 4 }),
+      recordsArb.filter((r) => r.length > 0), framingArb, fc.array(mutationArb, { minLength: 1, maxLength: 4 }),
       fc.option(fc.nat(14), { nil: undefined }), fc.nat(),
       (records, framing, ms, max, from) => {
         const clean = encodeRecords(records, framing, BASE);

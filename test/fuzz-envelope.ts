@@ -5,7 +5,7 @@
 //   WAVEKV_FUZZ_SEED=123 ...                                         (default: random, printed)
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, type Envelope } from "../src/envelope.js";
+import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, type Envelope } from "../src/envelope.js";
 import { RecordKind, encodeRecords } from "../src/codec.js";
 import { crc32 } from "../src/crc.js";
 import { WaveKVError } from "../src/errors.js";
@@ -53,16 +53,23 @@ class Gen {
     const value = this.chance(0.2) ? null : this.bytes(this.int(40));
     return { key, value, timestamp: 1_764_000_000_000 + this.int(100_000) - 50_000, node: this.pick([1, 2, 3, this.num(2 ** 32 - 1)]), seq: 1 + this.num(2 ** 40) };
   }
+  /** One origin's entries with rising seqs and close timestamps, as a responder sends them delta-coded. */
+  run(): Entry[] {
+    const first = this.entry();
+    return Array.from({ length: this.int(8) }, (_, i) => ({ ...this.entry(), node: first.node, seq: first.seq + i * (1 + this.int(this.pick([2, 20]))), timestamp: first.timestamp + i }));
+  }
   envelope(): Envelope {
     const acks = new Map<number, number>();
     for (let i = this.int(5); i > 0; i--) acks.set(this.num(2 ** 32 - 1), this.num());
     const env: Envelope = {
-      version: ENVELOPE_VERSION,
+      // Half of them with delta-coded bodies (version 2), often in runs that use the short seq steps.
+      version: this.chance(0.5) ? ENVELOPE_VERSION : ENVELOPE_VERSION_DELTA,
       senderId: this.pick([2, 3, 4, this.num(2 ** 32 - 1)]),
       senderUuid: this.uuid(),
       acks,
-      entries: Array.from({ length: this.int(6) }, () => this.entry()),
+      entries: this.chance(0.5) ? this.run() : Array.from({ length: this.int(6) }, () => this.entry()),
     };
+    if (this.chance(0.5)) env.features = this.int(4);
     if (this.chance(0.3)) env.digest = [...this.bytes(32)].map((x) => x.toString(16).padStart(2, "0")).join("");
     if (this.chance(0.3)) env.page = { last: this.chance(0.5) };
     if (this.chance(0.2)) env.resumeFrom = { node: this.num(2 ** 32 - 1), seq: this.num() };
@@ -93,7 +100,7 @@ class Gen {
     const k = this.int(10);
     if (k === 0) return { bytes: this.bytes(this.int(120)), kind: "random" };
     if (k <= 2) {
-      const body = new Uint8Array([0x57, 0x4b, 0x56, 0x45, 1, this.int(128), ...this.bytes(this.int(100)), 0, 0, 0, 0]);
+      const body = new Uint8Array([0x57, 0x4b, 0x56, 0x45, this.pick([1, 2]), this.int(128), ...this.bytes(this.int(100)), 0, 0, 0, 0]);
       return { bytes: reseal(body), kind: "random body, valid header and crc" };
     }
     if (k <= 3) return { bytes: bomb(this), kind: "claim bomb" };
@@ -114,17 +121,20 @@ function varu(v: number): number[] {
 /** A small envelope whose counts or lengths claim far more than it holds. */
 function bomb(g: Gen): Uint8Array {
   const huge = g.pick([2 ** 31 - 1, 2 ** 32 - 1, 2 ** 40, Number.MAX_SAFE_INTEGER]);
-  const head = [0x57, 0x4b, 0x56, 0x45, 1];
+  const delta = g.chance(0.5);
+  const head = [0x57, 0x4b, 0x56, 0x45, delta ? 2 : 1];
   const uuid = Array.from(g.bytes(16));
-  const body = encodeRecords([{ kind: RecordKind.Value, key: "k", value: new Uint8Array([1]), timestamp: 0, node: 1, seq: 1 }], "bare", 0);
-  const hugeKey = [1, 1, 1, 0, ...varu(huge)];
+  const body = encodeRecords([{ kind: RecordKind.Value, key: "k", value: new Uint8Array([1]), timestamp: 0, node: 1, seq: 1 }], delta ? "delta" : "bare", 0);
+  // bare: kind, node, seq, ts, keyLen…; delta: head (kind 1 | node follows | seq step 1), node, ts, keyLen…
+  const fields = delta ? [0x19, 1, 0] : [1, 1, 1, 0];
+  const hugeKey = [...fields, ...varu(huge)];
   const parts: number[][] = [
     [...head, 0, 2, ...uuid, ...varu(huge), 1, 1],
     [...head, 0, 2, ...uuid, 0, ...varu(huge), 0, ...body],
     [...head, 0x40, 2, ...uuid, 0, 1, 1, ...varu(huge), 0, 0],
     [...head, 0x40, 2, ...uuid, 0, ...varu(huge), 0, 0],
     [...head, 0, 2, ...uuid, 0, 1, 0, ...hugeKey],
-    [...head, 0, 2, ...uuid, 0, 1, 0, 1, 1, 1, 0, 1, 0x6b, ...varu(huge)],
+    [...head, 0, 2, ...uuid, 0, 1, 0, ...fields, 1, 0x6b, ...varu(huge)],
   ];
   return reseal(new Uint8Array([...g.pick(parts), 0, 0, 0, 0]));
 }

@@ -22,12 +22,12 @@ export interface KernelExports {
   crc32(ptr: number, len: number, seed: number): number;
   /** CRCs of n (offset, len) u32 pairs at `spans`, relative to `base`, into u32 `out`. */
   crc32Spans(base: number, spans: number, n: number, out: number): void;
-  /** Decodes mem[inp, inp+len): count; descriptors in R_DESC, stop in MB_STOP_*. */
-  decode(inp: number, len: number, framed: number, baseLo: number, baseHi: number, maxRecords: number): number;
+  /** Decodes mem[inp, inp+len) (mode 0 bare, 1 framed, 2 delta): count; descriptors in R_DESC, stop in MB_STOP_*. */
+  decode(inp: number, len: number, mode: number, baseLo: number, baseHi: number, maxRecords: number): number;
   /** First valid frame at or after `from` (relative), or -1. */
   findFrame(inp: number, len: number, from: number): number;
   /** Encodes n staged descriptors (key/value offsets relative to `data`): byte length; bytes in R_OUT. */
-  encode(desc: number, n: number, data: number, framed: number, baseLo: number, baseHi: number): number;
+  encode(desc: number, n: number, data: number, mode: number, baseLo: number, baseHi: number): number;
   indexNew(): number;
   indexFree(h: number): void;
   /** Winner count (triples in R_OUT), refused pairs count in MB_COUNT (pairs in R_REFUSED); ERR_PENDING. */

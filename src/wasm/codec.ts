@@ -15,6 +15,9 @@ import { kernel } from "./instance.js";
 
 const encoder = new TextEncoder();
 
+/** The kernel's `mode` argument for a framing. */
+const modeOf = (framing: Framing): number => (framing === "framed" ? 1 : framing === "delta" ? 2 : 0);
+
 /**
  * Writes `s` as UTF-8 at `pos`; returns the byte count. ASCII is copied by a loop (the
  * common short key costs no encoder call); the rest goes through encodeInto (lone
@@ -39,7 +42,7 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
   k.u8.set(bytes, inp);
   const wanted = maxRecordsOf(maxRecords);
   const max = Math.min(wanted, DESC_MAX);
-  const count = k.exports.decode(inp, len, framing === "framed" ? 1 : 0, lo32(base), hi32(base), max) >>> 0;
+  const count = k.exports.decode(inp, len, modeOf(framing), lo32(base), hi32(base), max) >>> 0;
   const desc = k.regionPtr(R_DESC);
   if (count === DESC_MAX && wanted > DESC_MAX && k.mailbox(MB_STOP_REASON) === 5 /* limit */) {
     // Not a "limit" the caller asked for: the descriptors would not fit one region.
@@ -108,7 +111,7 @@ export function encodeRecordsWasm(records: readonly RecordInput[], framing: Fram
     u32[w + 8] = valOff;
     u32[w + 9] = valLen;
   }
-  const total = k.exports.encode(desc, n, data, framing === "framed" ? 1 : 0, lo32(base), hi32(base)) >>> 0;
+  const total = k.exports.encode(desc, n, data, modeOf(framing), lo32(base), hi32(base)) >>> 0;
   if (total === ENCODE_TOO_LARGE) throw new WaveKVError("INVALID_ARGUMENT", `${n} records encode to more than 1 GiB: encode them in parts`);
   const out = k.regionPtr(R_OUT);
   return k.u8.slice(out, out + total);
