@@ -279,14 +279,20 @@ export class ReplicaState {
     const r = id === 0 ? undefined : this.#retained[id]!;
     this.#applying = id;
     const self = this.selfId;
-    const keys = this.#keys, values = this.#values;
+    const keys = this.#keys, values = this.#values, refBuf = this.#refBuf, refOff = this.#refOff, refLen = this.#refLen;
+    const onChange = this.onChange;
+    // Sums kept in locals and added once (the helpers called below adjust the fields themselves).
+    let addLive = 0, addBytes = 0, retainedLive = 0, ownSeq = this.ownMaxSeq, ownTs = this.ownMaxTimestamp;
     for (let j = 0; j < w.length; j += 3) {
       const at = w[j]! * DESCRIPTOR_WORDS, slot = w[j + 1]!, prev = w[j + 2]!;
-      const node = d[at + 4]!;
-      if (node === self) this.#noteOwn(node, joinU64(d[at + 2]!, d[at + 3]!), joinI64(d[at]!, d[at + 1]!));
+      if (d[at + 4] === self) {
+        const seq = joinU64(d[at + 2]!, d[at + 3]!), ts = joinI64(d[at]!, d[at + 1]!);
+        if (seq > ownSeq) ownSeq = seq;
+        if (ts > ownTs) ownTs = ts;
+      }
       if (prev === PrevState.Absent) {
         keys[slot] = undefined;
-        this.#bytes += d[at + 7]!;
+        addBytes += d[at + 7]!;
         if (this.#sorted !== null) this.#unsorted.push(slot);
       } else this.#dropValue(slot);
       const len = d[at + 9]!;
@@ -295,15 +301,21 @@ export class ReplicaState {
       else if (id === 0 || len === 0) this.#setValue(slot, bytes.slice(d[at + 8]!, d[at + 8]! + len));
       else {
         values[slot] = undefined;
-        this.#refBuf[slot] = id;
-        this.#refOff[slot] = d[at + 8]!;
-        this.#refLen[slot] = len;
-        r!.live += len;
-        this.#live++;
-        this.#bytes += len;
+        refBuf[slot] = id;
+        refOff[slot] = d[at + 8]!;
+        refLen[slot] = len;
+        retainedLive += len;
+        addLive++;
+        addBytes += len;
       }
-      this.#changed(slot);
+      this.#version++;
+      if (onChange !== null) onChange(slot);
     }
+    this.#live += addLive;
+    this.#bytes += addBytes;
+    if (r !== undefined) r.live += retainedLive;
+    this.ownMaxSeq = ownSeq;
+    this.ownMaxTimestamp = ownTs;
     this.#applying = 0;
     // A key written twice in the batch left its first value behind already.
     if (r !== undefined) this.#checkRetained(id);
