@@ -185,9 +185,12 @@ export class ReplicaState {
   }
 
   entryAt(slot: number): Entry {
-    const m = this.#index.meta(slot);
-    return { key: this.keyAt(slot), value: this.valueAt(slot), timestamp: m.timestamp, node: m.node, seq: m.seq };
+    const m = this.#meta;
+    this.#index.metaInto(slot, m);
+    return { key: this.keyAt(slot), value: this.valueAt(slot), timestamp: m[0]!, node: m[1]!, seq: m[2]! };
   }
+  /** metaInto's output: one Entry per read, not an Entry and a metadata object. */
+  readonly #meta = new Float64Array(4);
 
   get(key: string): Entry | undefined {
     const slot = this.slotOf(key);
