@@ -245,7 +245,9 @@ export class WalWriter {
     if (this.#failure) return Promise.reject(this.#failure);
     if (records.length === 0) return Promise.resolve();
     if (this.#gathering) this.#arrived++;
-    const queue = opts?.defer === true && this.#policy === "always" && (this.#syncing || this.#gathering || this.#queue.length > 0);
+    // Queued only while something will write the queue: the fsync in flight completing,
+    // or the gather ending. Otherwise written now (with anything queued, first).
+    const queue = opts?.defer === true && this.#policy === "always" && (this.#syncing || this.#gathering);
     const done = new Promise<void>((resolve, reject) => { this.#queue.push({ records, resolve, reject }); });
     if (!queue) {
       this.#flush();
@@ -381,7 +383,9 @@ export class WalWriter {
    * continuations run before the next macrotask, and gathering them keeps N steady
    * writers in one batch of N per fsync instead of alternating cohorts. The wait ends as
    * soon as as many appends as were released and queued have arrived, else at the next
-   * macrotask.
+   * macrotask. (Measured, 64 closed-loop writers: always starting at once settles into
+   * alternating cohorts of 1 and 63 — 32 puts per fsync, twice the fsyncs, and fewer
+   * puts/s than one batch of 64 on this VM's disk.)
    */
   #next(released: number): void {
     const queued = this.#queue.length;
