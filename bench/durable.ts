@@ -1,15 +1,22 @@
 /**
  * Storage-layer durability benchmarks (src/storage.ts), each against its floor measured
  * in the same run on the same disk:
- * - `Storage.append` with fsync "always" at 1, 8 and 64 concurrent writers, against the
+ * - `Storage.append` with fsync "always" at 1, 8 and 64 concurrent writers (and at 64
+ *   with `{ defer: true }`, the group write local puts can use), against the
  *   raw floor of one positional write + fdatasync per record (what a log without group
  *   commit pays), in records/s; the fsyncs each case used are in `note`.
+ *   The writes and fsyncs are counted through the `faults` hook (called before each), so
+ *   the note shows appends per fsync and writes per fsync on both runtimes.
+ * - `Node.put` with fsync "always" at 64 concurrent writers, against the raw floor (sampled
+ *   just before and after the case) × the batch size it achieved (puts per fsync, from
+ *   `storageStats()`): the issue #7 target is ≥ 0.5x.
  * - Recovery: `openStorage` of a directory holding a 1M-record WAL (100k with `quick`),
  *   against plain JS reading the same file, splitting it into frames and checking every
  *   CRC with the TS slicing-by-8 twin (`crc32Reference`).
  *
  *   const rows = await runDurableBenchmarks({ quick: true, onProgress: console.error });
- *   node --import tsx bench/durable.ts [--quick]        bun bench/durable.ts [--quick]
+ *   node --import tsx bench/durable.ts [--quick] [--no-recovery] [--put-only]
+ *   bun bench/durable.ts [--quick] [--no-recovery] [--put-only]
  *
  * This VM's fsync costs 0.13–5 ms depending on the neighbours: only ratios within one
  * run mean anything. Records are 120 B on disk (16 B key, 100 B value, framing).
@@ -19,6 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RecordInput } from "../src/codec.js";
 import { crc32Reference } from "../src/crc.js";
+import { Node } from "../src/node.js";
 import { openStorage } from "../src/storage.js";
 
 export interface Row { group: string; name: string; value: number; unit: string; baseline?: string; ratio?: number; note?: string; lower?: boolean }
@@ -58,23 +66,57 @@ function rawFloor(dir: string, ms: number): number {
   return (n * 1000) / (performance.now() - t0);
 }
 
-async function appendRate(dir: string, writers: number, ms: number): Promise<{ rate: number; fsyncs: number; appends: number }> {
-  const storage = await openStorage({ dir, nodeId: 1, fsync: "always" });
+async function appendRate(dir: string, writers: number, ms: number, defer = false): Promise<{ rate: number; fsyncs: number; writes: number; appends: number }> {
+  let writes = 0;
+  let counting = false;
+  const faults = (op: "write" | "fsync") => { if (counting && op === "write") writes++; };
+  const storage = await openStorage({ dir, nodeId: 1, fsync: "always", faults });
   const value = valueBytes(writers);
   let next = 0;
   const before = storage.fsyncCount;
+  counting = true;
   const t0 = performance.now();
   try {
     await Promise.all(
       Array.from({ length: writers }, async () => {
-        while (performance.now() - t0 < ms) await storage.append([record(next++, value)]);
+        while (performance.now() - t0 < ms) await storage.append([record(next++, value)], { defer });
       }),
     );
   } finally {
     await storage.close();
   }
   const elapsed = performance.now() - t0;
-  return { rate: (next * 1000) / elapsed, fsyncs: storage.fsyncCount - before, appends: next };
+  return { rate: (next * 1000) / elapsed, fsyncs: storage.fsyncCount - before, writes, appends: next };
+}
+
+/** `Node.put` at `writers` concurrent loops, fsync "always"; fsyncs from `storageStats()`. */
+async function putRate(dir: string, writers: number, ms: number): Promise<{ rate: number; fsyncs: number; puts: number; fsyncMs: number; elapsed: number }> {
+  const node = await Node.open({ id: 1, dir, fsync: "always", snapshotWalBytes: 1 << 30, onWarning: () => undefined });
+  const value = valueBytes(writers);
+  let next = 0;
+  const start = node.storageStats()!;
+  const before = start.fsyncCount;
+  const t0 = performance.now();
+  let elapsed = 0;
+  let fsyncs = 0;
+  let fsyncMs = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: writers }, async () => {
+        while (performance.now() - t0 < ms) {
+          const i = next++;
+          await node.put(`user/${i.toString(36)}/profile`, value);
+        }
+      }),
+    );
+    elapsed = performance.now() - t0;
+    const end = node.storageStats()!;
+    fsyncs = end.fsyncCount - before;
+    fsyncMs = (end.fsyncLatency.sum - start.fsyncLatency.sum) / Math.max(1, end.fsyncLatency.count - start.fsyncLatency.count);
+  } finally {
+    await node.close();
+  }
+  return { rate: (next * 1000) / elapsed, fsyncs, puts: next, fsyncMs, elapsed };
 }
 
 /** Read + split + CRC of a WAL image, the least any reader of these bytes does. */
@@ -105,7 +147,7 @@ async function bestOf<T>(reps: number, fn: () => Promise<T> | T): Promise<{ ms: 
   return { ms, result };
 }
 
-export async function runDurableBenchmarks(opts: { quick: boolean; onProgress?: (m: string) => void }): Promise<Row[]> {
+export async function runDurableBenchmarks(opts: { quick: boolean; recovery?: boolean; append?: boolean; onProgress?: (m: string) => void }): Promise<Row[]> {
   const say = opts.onProgress ?? (() => {});
   const rows: Row[] = [];
   const root = fs.mkdtempSync(join(tmpdir(), "wavekv-bench-durable-"));
@@ -116,20 +158,44 @@ export async function runDurableBenchmarks(opts: { quick: boolean; onProgress?: 
     fs.mkdirSync(floorDir);
     const floor = rawFloor(floorDir, ms);
     rows.push({ group: APPEND_GROUP, name: FLOOR_APPEND, value: floor, unit: "records/s" });
-    for (const writers of [1, 8, 64]) {
-      say(`Storage.append, ${writers} writer(s) (${ms} ms)`);
-      const dir = join(root, `append-${writers}`);
-      const r = await appendRate(dir, writers, ms);
+    const cases: [number, boolean][] = [[1, false], [8, false], [64, false], [64, true]];
+    for (const [writers, defer] of opts.append === false ? [] : cases) {
+      const label = `Storage.append${defer ? " { defer }" : ""}, ${writers} writer${writers === 1 ? "" : "s"}`;
+      say(`${label} (${ms} ms)`);
+      const dir = join(root, `append-${writers}${defer ? "-defer" : ""}`);
+      const r = await appendRate(dir, writers, ms, defer);
       rows.push({
         group: APPEND_GROUP,
-        name: `Storage.append, ${writers} writer${writers === 1 ? "" : "s"}`,
+        name: label,
         value: r.rate,
         unit: "records/s",
         baseline: FLOOR_APPEND,
         ratio: r.rate / floor,
-        note: `${r.appends} appends, ${r.fsyncs} fsyncs (${(r.appends / Math.max(1, r.fsyncs)).toFixed(1)} appends/fsync)`,
+        note: `${r.appends} appends, ${r.fsyncs} fsyncs (${(r.appends / Math.max(1, r.fsyncs)).toFixed(1)} appends/fsync, ${(r.writes / Math.max(1, r.fsyncs)).toFixed(1)} writes/fsync)`,
       });
     }
+
+    {
+      const writers = 64;
+      say(`Node.put, ${writers} writers (${ms} ms), floor sampled before and after`);
+      const around = [rawFloor(floorDir, ms / 4)];
+      const r = await putRate(join(root, `put-${writers}`), writers, ms);
+      around.push(rawFloor(floorDir, ms / 4));
+      const floorAround = (around[0]! + around[1]!) / 2;
+      const batch = r.puts / Math.max(1, r.fsyncs);
+      const ideal = floorAround * batch;
+      const cycle = r.elapsed / Math.max(1, r.fsyncs);
+      rows.push({
+        group: APPEND_GROUP,
+        name: `Node.put, ${writers} writers`,
+        value: r.rate,
+        unit: "puts/s",
+        baseline: "raw floor × batch size",
+        ratio: r.rate / ideal,
+        note: `${r.puts} puts, ${r.fsyncs} fsyncs (${batch.toFixed(1)} puts/fsync; a cycle ${cycle.toFixed(2)} ms = fsync ${r.fsyncMs.toFixed(2)} ms + ${(cycle - r.fsyncMs).toFixed(2)} ms between fsyncs); floor around: ${around.map((x) => x.toFixed(0)).join(", ")}/s; floor × batch = ${ideal.toFixed(0)} puts/s; target >= 0.50x`,
+      });
+    }
+    if (opts.recovery === false) return rows;
 
     const n = opts.quick ? 100_000 : 1_000_000;
     say(`building a ${n}-record WAL`);
@@ -176,7 +242,12 @@ export async function runDurableBenchmarks(opts: { quick: boolean; onProgress?: 
 // Run directly: print the rows.
 const direct = process.argv[1] && /durable\.ts$/.test(process.argv[1]);
 if (direct) {
-  const rows = await runDurableBenchmarks({ quick: process.argv.includes("--quick"), onProgress: (m) => console.error(m) });
+  const rows = await runDurableBenchmarks({
+    quick: process.argv.includes("--quick"),
+    recovery: !process.argv.includes("--no-recovery") && !process.argv.includes("--put-only"),
+    append: !process.argv.includes("--put-only"),
+    onProgress: (m) => console.error(m),
+  });
   for (const r of rows) {
     console.log(`${r.group.padEnd(32)} ${r.name.padEnd(44)} ${r.value.toFixed(r.unit === "ms" ? 1 : 0).padStart(10)} ${r.unit.padEnd(10)} ${r.ratio !== undefined ? `${r.ratio.toFixed(2)}x` : ""} ${r.note ?? ""}`);
   }

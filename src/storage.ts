@@ -22,10 +22,10 @@ import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
 import { WaveKVError } from "./errors.js";
 import type { FsyncPolicy } from "./types.js";
 import { acquireLock, type DataFiles, type DirLock, files, loadOrCreateUuid, readWholeFile, removeIfExists } from "./datadir.js";
-import { type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, parseWalHeader, scanWal, writeWalFile, type WalHeader } from "./wal.js";
+import { type AppendOptions, type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, parseWalHeader, scanWal, writeWalFile, type WalHeader } from "./wal.js";
 import { type Snapshot, encodeSnapshot, loadSnapshot, writeSnapshotFile } from "./snapshot.js";
 
-export type { FaultHook } from "./wal.js";
+export type { AppendOptions, FaultHook } from "./wal.js";
 
 export interface StorageOptions {
   dir: string;
@@ -57,10 +57,18 @@ export interface Storage {
    * Appends records to the WAL in one write. The returned promise resolves when the
    * records are durable per the fsync policy ("always": after an fsync shared with
    * every write issued meanwhile — group commit). The write itself happens before
-   * `append` returns, so call order is log order. Rejects with WaveKVError IO; after
-   * one IO failure every later append rejects until the node is reopened.
+   * `append` returns, so call order is log order, and `failure` is set right after the
+   * call if that write failed. Rejects with WaveKVError IO; after one IO failure every
+   * later append rejects until the node is reopened.
+   *
+   * `{ defer: true }` (fsync "always"; for local writes, which await the promise): while
+   * an fsync is in flight the records are queued, still in call order, and written with
+   * everything else queued in one encode + one write when it completes (see
+   * `AppendOptions` in src/wal.ts). A write failure then only shows in the promise (IO)
+   * and in `failure` afterwards: callers that roll back on a synchronous failure must
+   * not defer. Snapshots write the queue before recording their WAL offset.
    */
-  append(records: readonly RecordInput[]): Promise<void>;
+  append(records: readonly RecordInput[], opts?: AppendOptions): Promise<void>;
   /**
    * Writes a snapshot of the state `collect` returns (called synchronously, once, so
    * the records come from one consistent state), then drops from the WAL what the
@@ -215,9 +223,9 @@ class DirStorage implements Storage {
   get walGeneration(): number { return this.#wal.header.generation; }
   get failure(): WaveKVError | null { return this.#wal.failure; }
 
-  append(records: readonly RecordInput[]): Promise<void> {
+  append(records: readonly RecordInput[], opts?: AppendOptions): Promise<void> {
     if (this.#closed) return Promise.reject(closedError(this.#files.wal));
-    return this.#wal.append(records);
+    return this.#wal.append(records, opts);
   }
 
   snapshot(collect: () => Iterable<RecordInput>): Promise<void> {
@@ -234,8 +242,11 @@ class DirStorage implements Storage {
   }
 
   /**
-   * 1. Same tick: note the WAL generation and end offset, collect and encode the state.
-   *    Every record before that offset is in the state; every later one is not (yet).
+   * 1. Same tick: write the deferred appends still queued (so the WAL end offset covers
+   *    every append made so far), note the WAL generation and end offset, collect and
+   *    encode the state. Every record before that offset is in the state (a local write
+   *    logged but not yet applied is collected from the caller's pending set); every
+   *    later one is not (yet).
    * 2. Install the snapshot (async; appends keep flowing into the WAL).
    * 3. Replace the WAL (sync): new generation = the snapshot's seq marks + the records
    *    appended since step 1. The marks make the seq high-water mark survive the loss
@@ -246,6 +257,8 @@ class DirStorage implements Storage {
   async #snapshotNow(collect: () => Iterable<RecordInput>): Promise<void> {
     if (this.#closed) throw closedError(this.#files.wal);
     if (this.#wal.failure) throw this.#wal.failure;
+    this.#wal.flush();
+    if (this.#wal.failure) throw this.#wal.failure;
     const walGeneration = this.#wal.header.generation;
     const walOffset = this.#wal.size;
     const records = Array.from(collect());
@@ -253,6 +266,10 @@ class DirStorage implements Storage {
     const image = encodeSnapshot(records, { nodeId: this.#wal.header.nodeId, base, walGeneration, walOffset });
     const marks = records.filter((r) => r.kind === RecordKind.SeqMark);
     await writeSnapshotFile(this.#files, image, this.#faults, this.#durable);
+    if (this.#wal.failure) throw this.#wal.failure;
+    // Appends deferred while the snapshot was written join the tail (replace would write
+    // them first anyway; the base decision below must see them).
+    this.#wal.flush();
     if (this.#wal.failure) throw this.#wal.failure;
     const tailEmpty = this.#wal.size === walOffset;
     // A non-empty tail is copied raw, so it keeps the old base; an empty one gets a fresh

@@ -280,6 +280,62 @@ test("snapshot with concurrent appends: none lost, none duplicated", async () =>
   await r.storage.close();
 });
 
+test("snapshot with deferred appends queued when it starts and while it runs: none lost, none duplicated", async () => {
+  const dir = fresh();
+  let walWrites = 0;
+  const s = await open(dir, { faults: (op, p) => { if (op === "write" && p.endsWith(".wal")) walWrites++; } });
+  const state: RecordInput[] = [];
+  let next = 1;
+  let appends = 0;
+  const write = (n: number) => {
+    const recs = Array.from({ length: n }, () => valueRecord(next++));
+    state.push(...recs); // a node's pending set: collected by a snapshot before they apply
+    appends++;
+    return s.append(recs, { defer: true });
+  };
+  for (let i = 0; i < 50; i++) await write(200);
+  // One written with its fsync in flight, two queued behind it when the snapshot starts:
+  // the snapshot collects them, so its WAL offset must cover them (else they replay twice).
+  const inFlight: Promise<void>[] = [write(1), write(2), write(3)];
+  const appendsBefore = appends;
+  const writesBefore = walWrites;
+  const snap = s.snapshot(() => state.slice());
+  const atSnapshot = next - 1;
+  let during = 0;
+  const pump = (async () => {
+    let done = false;
+    snap.then(() => { done = true; }, () => { done = true; });
+    while (!done) {
+      inFlight.push(write(3));
+      during++;
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  await snap;
+  await pump;
+  inFlight.push(write(5));
+  await Promise.all(inFlight);
+  assert.ok(during > 0, "some appends raced the snapshot");
+  assert.ok(walWrites - writesBefore < appends - appendsBefore + 2, `appends were grouped (${walWrites - writesBefore} writes for ${appends - appendsBefore} appends)`);
+  await s.close();
+  const snapFile = parseSnapshot(fs.readFileSync(files(dir, 1).snapshot), 1);
+  assert.ok(typeof snapFile !== "string");
+  assert.equal(flatten([(snapFile as { batch: DecodedBatch }).batch]), state.slice(0, atSnapshot).map(plain), "collect ran when snapshot() was called");
+  const r = await reopen(dir);
+  assert.equal(r.records, state.map(plain), "every append once, in call order");
+  await r.storage.close();
+});
+
+test("deferred appends still queued at close() are written and synced", async () => {
+  const dir = fresh();
+  const s = await open(dir);
+  const recs = Array.from({ length: 20 }, (_, i) => valueRecord(i + 1));
+  const all = recs.map((r) => s.append([r], { defer: true }));
+  await s.close();
+  await Promise.all(all);
+  assert.equal(await recordsAfterReopen(dir), recs.map(plain));
+});
+
 test("snapshot() calls are serialized: each collects its own state, the last one wins", async () => {
   const dir = fresh();
   const s = await open(dir);
