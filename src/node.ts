@@ -200,7 +200,9 @@ export class Node {
     if (timestamp > this.#state.ownMaxTimestamp) this.#state.ownMaxTimestamp = timestamp;
     if (this.#storage) {
       const record = recordOf(entry);
-      const durable = this.#storage.append([record]);
+      // Deferred: while an fsync runs, concurrent puts queue and go out as one encode and
+      // one write when it completes (group write); an idle log writes at once.
+      const durable = this.#storage.append([record], { defer: true });
       this.#pendingRecords.set(entry.seq, record);
       this.#inflight.add(durable);
       this.#pendingKeys.set(key, (this.#pendingKeys.get(key) ?? 0) + 1);
