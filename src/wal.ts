@@ -23,7 +23,7 @@
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "./crc.js";
-import { decodeRecords, encodeRecords, findNextValidFrame, type DecodedBatch, type RecordInput, type StopReason } from "./codec.js";
+import { decodeRecords, decodeRecordsReference, encodeRecords, findNextValidFrame, type DecodedBatch, type RecordInput, type StopReason } from "./codec.js";
 import { WaveKVError } from "./errors.js";
 import type { FsyncPolicy } from "./types.js";
 import { fsyncDir, readFully, removeIfExists, writeFully } from "./datadir.js";
@@ -99,6 +99,9 @@ export interface WalScan {
   damage: WalDamage | null;
 }
 
+/** Logs up to this many bytes after the header are decoded in JS (see scanWal). */
+const SMALL_SCAN_BYTES = 64 << 10;
+
 /**
  * Decodes a whole WAL image from `startAt` (clamped to [header, size]). Never throws on
  * bad record bytes: a stop is reported in `damage`, with the next valid frame after it
@@ -110,7 +113,10 @@ export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan 
   if (typeof header === "string") return header;
   const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), bytes.length);
   const region = bytes.subarray(start);
-  const batch = decodeRecords(region, "framed", header.base);
+  // A short log (the usual tail after a snapshot) is decoded by the TS twin: a kernel
+  // decode would overwrite the snapshot batch decoded just before, which is still
+  // resident in linear memory, and its merge would copy it back (~180 MB at 1M keys).
+  const batch = region.length <= SMALL_SCAN_BYTES ? decodeRecordsReference(region, "framed", header.base) : decodeRecords(region, "framed", header.base);
   let damage: WalDamage | null = null;
   let validEnd = bytes.length;
   if (batch.stop.reason !== "end") {
