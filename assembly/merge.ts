@@ -30,7 +30,7 @@
  */
 import { MAILBOX, MB_COUNT, MB_PREV, MB_U64, R_OUT, R_REFUSED, SCRATCH, ensureRegion, grownSize } from "./layout";
 import { DESC_BYTES } from "./codec";
-import { SUMMARY_BYTES, bucketOf, entryHash, summarize, toggle, valueHash } from "./summary";
+import { SUMMARY_BYTES, bucketOf, entryHash, fmix, mixA, scrambleA, summarize, tailWord, toggle, valueHash } from "./summary";
 
 @unmanaged class Handle {
   slots: u32;
@@ -85,33 +85,10 @@ export const ERR_SLOT: i32 = -1;
 @inline function hashKey(p: usize, len: usize): u32 {
   let h: u32 = 0x9747b28c ^ <u32>len;
   const end4 = p + (len & ~<usize>3);
-  while (p < end4) {
-    let k = load<u32>(p);
-    k *= 0xcc9e2d51;
-    k = rotl<u32>(k, 15);
-    k *= 0x1b873593;
-    h ^= k;
-    h = rotl<u32>(h, 13);
-    h = h * 5 + 0xe6546b64;
-    p += 4;
-  }
+  for (; p < end4; p += 4) h = mixA(h, load<u32>(p));
   const tail = len & 3;
-  if (tail != 0) {
-    let k = <u32>load<u8>(p);
-    if (tail > 1) k |= <u32>load<u8>(p, 1) << 8;
-    if (tail > 2) k |= <u32>load<u8>(p, 2) << 16;
-    k *= 0xcc9e2d51;
-    k = rotl<u32>(k, 15);
-    k *= 0x1b873593;
-    h ^= k;
-  }
-  h ^= <u32>len;
-  h ^= h >>> 16;
-  h *= 0x85ebca6b;
-  h ^= h >>> 13;
-  h *= 0xc2b2ae35;
-  h ^= h >>> 16;
-  return h;
+  if (tail != 0) h ^= scrambleA(tailWord(p, tail));
+  return fmix(h ^ <u32>len);
 }
 
 // @ts-ignore: decorator
@@ -559,6 +536,25 @@ function compact(h: Handle): void {
   h.waste = 0;
 }
 
+/** A slot list being written to R_OUT (selectDelta, selectBuckets). */
+let listCap: usize = 0;
+let list: usize = 0;
+
+function listStart(): void {
+  listCap = 1024;
+  list = ensureRegion(R_OUT, listCap << 2, false);
+}
+
+/** Stores slot number `at` of the list, doubling R_OUT when it is full. */
+// @ts-ignore: decorator
+@inline function listPut(at: usize, slot: u32): void {
+  if (at == listCap) {
+    listCap <<= 1;
+    list = ensureRegion(R_OUT, listCap << 2, true);
+  }
+  store<u32>(list + (at << 2), slot);
+}
+
 /**
  * Slots whose seq exceeds the ack of their node, in slot order, into R_OUT; returns the
  * count. `acks`: n triples (node u32, seq u64 as lo, hi) sorted by node; binary search
@@ -566,8 +562,7 @@ function compact(h: Handle): void {
  */
 export function selectDelta(p: usize, acks: usize, n: u32): u32 {
   const h = changetype<Handle>(p);
-  let cap: usize = 1024;
-  let out = ensureRegion(R_OUT, cap << 2, false);
+  listStart();
   let count: usize = 0;
   let lastNode: u32 = 0;
   let lastAck: u64 = 0;
@@ -592,14 +587,7 @@ export function selectDelta(p: usize, acks: usize, n: u32): u32 {
         lastAck = <u64>load<u32>(a, 4) | (<u64>load<u32>(a, 8) << 32);
       }
     }
-    if (load<u64>(s, 8) > lastAck) {
-      if (count == cap) {
-        cap <<= 1;
-        out = ensureRegion(R_OUT, cap << 2, true);
-      }
-      store<u32>(out + (count << 2), slot);
-      count++;
-    }
+    if (load<u64>(s, 8) > lastAck) listPut(count++, slot);
   }
   return <u32>count;
 }
@@ -628,20 +616,14 @@ export function summaryRoot(p: usize): void {
  */
 export function selectBuckets(p: usize, mask: usize): u32 {
   const h = changetype<Handle>(p);
-  let cap: usize = 1024;
-  let out = ensureRegion(R_OUT, cap << 2, false);
+  listStart();
   let count: usize = 0;
   for (let slot: u32 = 0; slot < h.high; slot++) {
     const s = slotAt(h, slot);
     if ((load<u32>(s, 20) & FLAG_USED) == 0) continue;
     const b = bucketOf(hashKey(<usize>h.arena + <usize>load<u32>(s, 24), <usize>load<u32>(s, 28)));
     if ((load<u8>(mask + (<usize>b >>> 3)) & (1 << (b & 7))) == 0) continue;
-    if (count == cap) {
-      cap <<= 1;
-      out = ensureRegion(R_OUT, cap << 2, true);
-    }
-    store<u32>(out + (count << 2), slot);
-    count++;
+    listPut(count++, slot);
   }
   return <u32>count;
 }

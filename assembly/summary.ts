@@ -18,13 +18,25 @@ export const SUMMARY_BYTES: usize = (<usize>BUCKETS + <usize>GROUPS) << 3; // bu
 let laneA: u32 = 0;
 let laneB: u32 = 0;
 
+/** murmur3_32's per-word scramble (lane a). */
 // @ts-ignore: decorator
-@inline function mixA(h: u32, k: u32): u32 {
-  k *= 0xcc9e2d51;
-  k = rotl<u32>(k, 15);
-  k *= 0x1b873593;
-  h ^= k;
-  return rotl<u32>(h, 13) * 5 + 0xe6546b64;
+@inline export function scrambleA(k: u32): u32 {
+  return rotl<u32>(k * 0xcc9e2d51, 15) * 0x1b873593;
+}
+
+/** murmur3_32's block step (lane a): also the key hash's (assembly/merge.ts). */
+// @ts-ignore: decorator
+@inline export function mixA(h: u32, k: u32): u32 {
+  return rotl<u32>(h ^ scrambleA(k), 13) * 5 + 0xe6546b64;
+}
+
+/** The 1–3 bytes after the last whole word, little-endian. */
+// @ts-ignore: decorator
+@inline export function tailWord(p: usize, tail: usize): u32 {
+  let k = <u32>load<u8>(p);
+  if (tail > 1) k |= <u32>load<u8>(p, 1) << 8;
+  if (tail > 2) k |= <u32>load<u8>(p, 2) << 16;
+  return k;
 }
 
 // @ts-ignore: decorator
@@ -37,7 +49,7 @@ let laneB: u32 = 0;
 }
 
 // @ts-ignore: decorator
-@inline function fmix(h: u32): u32 {
+@inline export function fmix(h: u32): u32 {
   h ^= h >>> 16;
   h *= 0x85ebca6b;
   h ^= h >>> 13;
@@ -62,12 +74,7 @@ function bytes2(p: usize, len: usize, a: u32, b: u32): void {
     p += 4;
   }
   const tail = len & 3;
-  if (tail != 0) {
-    let k = <u32>load<u8>(p);
-    if (tail > 1) k |= <u32>load<u8>(p, 1) << 8;
-    if (tail > 2) k |= <u32>load<u8>(p, 2) << 16;
-    word(k);
-  }
+  if (tail != 0) word(tailWord(p, tail));
   laneA = fmix(laneA ^ <u32>len);
   laneB = fmix(laneB ^ <u32>len);
 }

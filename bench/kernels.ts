@@ -19,7 +19,7 @@ import { decodeRecords, decodeRecordsReference, encodeRecords, encodeRecordsRefe
 import { compareStamps, createMergeIndex, createMergeIndexReference, type MergeIndex, type MergeLimits } from "../src/merge.js";
 import { R_DESC, R_IN, R_REFUSED } from "../src/wasm/abi.js";
 import { kernel } from "../src/wasm/instance.js";
-import { benchKeys, benchValues, isBun } from "./measure.js";
+import { benchKeys, benchValues, isBun, randomBytes } from "./measure.js";
 import { formatTable, machine, runtimeName, withRatios, withVerdicts, type Row } from "./report.js";
 
 export type { Row };
@@ -62,22 +62,12 @@ async function measure(cases: Case[], quick: boolean, onProgress?: (m: string) =
 const gbps = (bytes: number, ms: number) => bytes / (ms / 1000) / 1e9;
 const perSec = (n: number, ms: number) => n / (ms / 1000);
 
-function xorshiftBytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
 // ---------------------------------------------------------------------------------
 
 async function crcLarge(quick: boolean, onProgress?: (m: string) => void): Promise<Row[]> {
   const group = "crc32 64 MiB";
   const n = 64 * 1024 * 1024;
-  const data = xorshiftBytes(n, 7);
+  const data = randomBytes(n, 7);
   const want = crc32Reference(data);
   // The kernel alone: data already in linear memory (what the copy costs is the difference).
   const k = kernel();
@@ -104,7 +94,7 @@ async function crcRecords(quick: boolean, onProgress?: (m: string) => void): Pro
   const group = "crc32 100 B records";
   const count = quick ? 50_000 : 200_000;
   const size = 100;
-  const data = xorshiftBytes(count * size, 9);
+  const data = randomBytes(count * size, 9);
   const spans = new Uint32Array(count * 2);
   for (let i = 0; i < count; i++) { spans[2 * i] = i * size; spans[2 * i + 1] = size; }
   const views = Array.from({ length: count }, (_, i) => data.subarray(i * size, (i + 1) * size));

@@ -67,6 +67,13 @@ function fillRandom(out: Uint8Array, seed: number): void {
   }
 }
 
+/** `n` random bytes (xorshift32 from `seed`). */
+export function randomBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  fillRandom(out, seed);
+  return out;
+}
+
 const POOL = new Uint8Array(1 << 16);
 fillRandom(POOL, 0x5eed);
 

@@ -240,6 +240,19 @@ test("snapshot: state moves to the snapshot, WAL restarts with the seq marks, re
   assert.not.ok(fs.existsSync(files(dir, 1).walTmp));
 });
 
+/** Calls `append` once a macrotask until `snap` settles; returns how many times it ran. */
+async function appendWhile(snap: Promise<unknown>, append: () => void): Promise<number> {
+  let done = false, n = 0;
+  snap.then(() => { done = true; }, () => { done = true; });
+  while (!done) {
+    append();
+    n++;
+    await new Promise((r) => setImmediate(r));
+  }
+  await snap;
+  return n;
+}
+
 test("snapshot with concurrent appends: none lost, none duplicated", async () => {
   const dir = fresh();
   const s = await open(dir);
@@ -255,18 +268,7 @@ test("snapshot with concurrent appends: none lost, none duplicated", async () =>
   const inFlight: Promise<void>[] = [];
   const snap = s.snapshot(() => state.slice());
   const atSnapshot = next - 1;
-  let during = 0;
-  const pump = (async () => {
-    let done = false;
-    snap.then(() => { done = true; }, () => { done = true; });
-    while (!done) {
-      inFlight.push(write(3));
-      during++;
-      await new Promise((r) => setImmediate(r));
-    }
-  })();
-  await snap;
-  await pump;
+  const during = await appendWhile(snap, () => inFlight.push(write(3)));
   inFlight.push(write(5));
   await Promise.all(inFlight);
   assert.ok(during > 0, "some appends raced the snapshot");
@@ -301,18 +303,7 @@ test("snapshot with deferred appends queued when it starts and while it runs: no
   const writesBefore = walWrites;
   const snap = s.snapshot(() => state.slice());
   const atSnapshot = next - 1;
-  let during = 0;
-  const pump = (async () => {
-    let done = false;
-    snap.then(() => { done = true; }, () => { done = true; });
-    while (!done) {
-      inFlight.push(write(3));
-      during++;
-      await new Promise((r) => setImmediate(r));
-    }
-  })();
-  await snap;
-  await pump;
+  const during = await appendWhile(snap, () => inFlight.push(write(3)));
   inFlight.push(write(5));
   await Promise.all(inFlight);
   assert.ok(during > 0, "some appends raced the snapshot");
