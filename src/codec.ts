@@ -92,8 +92,10 @@ export function encodeRecords(records: readonly RecordInput[], framing: Framing,
 
 /**
  * Decodes up to `maxRecords` records on the kernel; never throws on bad bytes (see
- * `stop`). The batch's descriptors are a copy; `bytes` is kept by reference (do not
- * mutate it while the batch is in use).
+ * `stop`). The batch reads its descriptors in place in linear memory until the kernel
+ * reuses that memory, when they are copied out (so don't hold `descriptors`/`words`
+ * across another decode, encode or merge: read them again). `bytes` is kept by
+ * reference (do not mutate it while the batch is in use).
  */
 export function decodeRecords(bytes: Uint8Array, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
   return decodeRecordsWasm(bytes, framing, base, maxRecords);

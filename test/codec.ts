@@ -462,3 +462,33 @@ test("sizes past a region (1 GiB − 16 B): explicit errors, no u32 wrap, no tra
 });
 
 test.run();
+
+test("a kernel-decoded batch reads its descriptors in place, survives memory growth, and is copied out before R_IN/R_DESC are reused", () => {
+  const k = kernel();
+  const records = (tag: string, n: number): RecordInput[] => Array.from({ length: n }, (_, i) => ({
+    kind: RecordKind.Value, key: `${tag}/${i}`, value: new Uint8Array(8).fill(i & 255), timestamp: 5_000 + i, node: 2, seq: i + 1,
+  }));
+  const aBytes = encodeRecordsReference(records("a", 3000), "framed", 0);
+  const a = decodeRecords(aBytes, "framed", 0);
+  const aRef = decodeRecordsReference(aBytes, "framed", 0);
+  assert.is(a.descriptors.buffer, k.u8.buffer, "in place: a view of linear memory, not a copy");
+  // Growth detaches every view of the old buffer; the batch rebuilds its view at the same address.
+  k.reserve(R_CRC, capOf(R_CRC) + k.u8.length);
+  sameBatch(a, aRef, "after memory growth");
+  // Another decode reuses R_IN/R_DESC: `a` is copied out first and keeps reading right.
+  const b = decodeRecords(encodeRecordsReference(records("b", 5000), "framed", 0), "framed", 0);
+  assert.is.not(a.descriptors.buffer, k.u8.buffer, "evicted: a copy of its own");
+  sameBatch(a, aRef, "after another decode reused the regions");
+  assert.is(a.key(2999), "a/2999");
+  assert.is(b.key(4999), "b/4999");
+  // The merge of an evicted batch stages it again; its decisions equal the twin's.
+  const w = createMergeIndex(), t = createMergeIndexReference();
+  try {
+    const limits = { maxKeyBytes: 1024, maxValueBytes: 1024, maxTimestamp: Number.MAX_SAFE_INTEGER };
+    assert.equal(Array.from(w.merge(a, limits).winners), Array.from(t.merge(aRef, limits).winners));
+    w.commit();
+    assert.is(w.size, 3000);
+  } finally {
+    w.dispose();
+  }
+});

@@ -109,20 +109,65 @@ export function decodeUtf8(bytes: Uint8Array, start: number, end: number): strin
   return textDecoder.decode(bytes.subarray(start, end));
 }
 
+/** Linear memory as the kernel wrapper exposes it (views rebuilt after growth). */
+export interface LinearMemory {
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+}
+
 export class BatchView implements DecodedBatch {
   readonly bytes: Uint8Array;
-  readonly descriptors: Uint8Array;
   readonly count: number;
   readonly stop: { reason: StopReason; offset: number };
-  /** Word view of `descriptors` (4-aligned: always a fresh buffer or a slice). */
-  readonly words: Uint32Array;
+  #descriptors: Uint8Array;
+  /** Word view of the descriptors (4-aligned: a fresh buffer, a slice or linear memory). */
+  #words: Uint32Array;
+  /**
+   * While the descriptors are read in place in linear memory: where. The kernel wrapper
+   * calls `evict()` before anything overwrites them; a view detached by memory growth
+   * (length 0) is rebuilt at the same address.
+   */
+  #inPlace: { memory: LinearMemory; ptr: number } | null = null;
 
   constructor(bytes: Uint8Array, descriptors: Uint8Array, count: number, stop: { reason: StopReason; offset: number }) {
     this.bytes = bytes;
-    this.descriptors = descriptors;
+    this.#descriptors = descriptors;
     this.count = count;
     this.stop = stop;
-    this.words = new Uint32Array(descriptors.buffer, descriptors.byteOffset, count * DESCRIPTOR_WORDS);
+    this.#words = new Uint32Array(descriptors.buffer, descriptors.byteOffset, count * DESCRIPTOR_WORDS);
+  }
+
+  /** A batch whose `count` descriptors stay at `ptr` in linear memory until evicted (no 48 B/entry copy). */
+  static inPlace(bytes: Uint8Array, memory: LinearMemory, ptr: number, count: number, stop: { reason: StopReason; offset: number }): BatchView {
+    if (count === 0) return new BatchView(bytes, new Uint8Array(0), 0, stop);
+    const view = new BatchView(bytes, memory.u8.subarray(ptr, ptr + count * DESCRIPTOR_WORDS * 4), count, stop);
+    view.#inPlace = { memory, ptr };
+    return view;
+  }
+
+  /** Copies in-place descriptors out of linear memory (before the kernel reuses it). */
+  evict(): void {
+    const at = this.#inPlace;
+    if (at === null) return;
+    this.#inPlace = null;
+    const copy = at.memory.u8.slice(at.ptr, at.ptr + this.count * DESCRIPTOR_WORDS * 4);
+    this.#descriptors = copy;
+    this.#words = new Uint32Array(copy.buffer, 0, this.count * DESCRIPTOR_WORDS);
+  }
+
+  /** `count` × 48 bytes, layout above. In place, valid until the next kernel call that decodes or stages a batch: do not keep it. */
+  get descriptors(): Uint8Array {
+    void this.words; // rebuilds the views if memory grew
+    return this.#descriptors;
+  }
+
+  get words(): Uint32Array {
+    const w = this.#words;
+    if (w.length !== 0 || this.#inPlace === null) return w;
+    // Memory grew (the old buffer is detached): same address, new buffer.
+    const { memory, ptr } = this.#inPlace;
+    this.#descriptors = memory.u8.subarray(ptr, ptr + this.count * DESCRIPTOR_WORDS * 4);
+    return (this.#words = memory.u32.subarray(ptr >>> 2, (ptr >>> 2) + this.count * DESCRIPTOR_WORDS));
   }
 
   #at(i: number): number {

@@ -49,8 +49,9 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
     k.generation++;
     throw new WaveKVError("INVALID_ARGUMENT", `more than ${DESC_MAX} records in one batch (descriptors over 1 GiB): pass maxRecords <= ${DESC_MAX} and decode from stop.offset`);
   }
-  const descriptors = k.u8.slice(desc, desc + count * DESCRIPTOR_WORDS * 4);
-  const batch = new BatchView(bytes, descriptors, count, {
+  // Descriptors are read where the decoder wrote them; the kernel copies them out only
+  // if something reuses R_IN/R_DESC while the batch is alive (Kernel.reserve).
+  const batch = BatchView.inPlace(bytes, k, desc, count, {
     reason: STOP_REASONS[k.mailbox(MB_STOP_REASON)]!,
     offset: k.mailbox(MB_STOP_OFFSET),
   });

@@ -68,7 +68,10 @@ export class Kernel {
     if (!(bytes >= 0 && bytes <= REGION_MAX) || Math.floor(bytes) !== bytes) {
       throw new WaveKVError("INVALID_ARGUMENT", `cannot reserve ${bytes} bytes of kernel memory (region ${region}): at most ${REGION_MAX} bytes (1 GiB − 16) per region`);
     }
-    if (region === R_IN || region === R_DESC) this.generation++;
+    if (region === R_IN || region === R_DESC) {
+      this.#evictResident();
+      this.generation++;
+    }
     let p: number;
     try {
       p = this.exports.reserve(region, bytes) >>> 0;
@@ -96,6 +99,14 @@ export class Kernel {
   /** Records that `batch`'s bytes and descriptors now sit at `inp`/`desc` (R_IN/R_DESC). */
   setResident(batch: object, inp: number, desc: number): void {
     this.#resident = { batch: new WeakRef(batch), generation: this.generation, inp, desc };
+  }
+
+  /** R_IN/R_DESC are about to be rewritten: a batch still reading its descriptors there copies them out. */
+  #evictResident(): void {
+    const r = this.#resident;
+    if (r === null) return;
+    this.#resident = null;
+    if (r.generation === this.generation) (r.batch.deref() as { evict?(): void } | undefined)?.evict?.();
   }
 
   /** Is `batch` still the one whose bytes and descriptors sit in R_IN/R_DESC? */
