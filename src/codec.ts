@@ -72,6 +72,8 @@ export interface DecodedBatch {
   value(i: number): Uint8Array | null; // a copy (kind 1), else null
   recordOffset(i: number): number;
   recordLength(i: number): number;
+  /** Done with the batch (see BatchView.release): reading it afterwards may throw. */
+  release(): void;
 }
 
 export { STOP_REASONS };

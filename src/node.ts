@@ -133,14 +133,23 @@ export class Node {
    */
   #replay(batch: DecodedBatch): void {
     this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), trusted: true });
+    // One pass: membership, seq marks, and the seqs of our own entries (won or lost).
     const d = descriptorWords(batch);
+    const self = this.id;
+    let next = this.#nextSeq;
     for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
       const kind = d[at + 5]!, node = d[at + 4]!;
-      if (kind === RecordKind.AddPeer) { if (node !== this.id) this.#peers.add(node); }
+      if (kind <= RecordKind.Value || kind === RecordKind.SeqMark) {
+        if (kind === RecordKind.SeqMark || node === self) {
+          const seq = joinU64(d[at + 2]!, d[at + 3]!);
+          if (seq >= next) next = seq + 1;
+        }
+      } else if (kind === RecordKind.AddPeer) { if (node !== self) this.#peers.add(node); }
       else if (kind === RecordKind.RemovePeer) { this.#peers.delete(node); this.#protocol.forgetPeer(node); }
-      else if (kind === RecordKind.SeqMark) { const seq = joinU64(d[at + 2]!, d[at + 3]!); if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; }
     }
-    this.#noteOwnSeqs(batch);
+    this.#nextSeq = next;
+    // Nothing reads the batch again: its descriptors need not be copied out of the kernel.
+    batch.release();
   }
 
   // ---------------------------------------------------------------- writes

@@ -262,10 +262,11 @@ export class ReplicaState {
   #applyWinners(batch: DecodedBatch, w: Uint32Array, owned: boolean): void {
     if (w.length === 0) return;
     const d = descriptorWords(batch);
-    let valueBytes = 0;
+    let valueBytes = 0, high = 0;
     for (let j = 0; j < w.length; j += 3) {
       const at = w[j]! * DESCRIPTOR_WORDS;
       if (d[at + 5] === RecordKind.Value) valueBytes += d[at + 9]!;
+      if (w[j + 1]! >= high) high = w[j + 1]! + 1;
     }
     let id = 0;
     let bytes = batch.bytes;
@@ -273,8 +274,6 @@ export class ReplicaState {
       if (!owned) bytes = bytes.slice();
       id = this.#retain(bytes, w);
     }
-    let high = 0;
-    for (let j = 1; j < w.length; j += 3) if (w[j]! >= high) high = w[j]! + 1;
     this.#ensureRefCapacity(high);
     // Grown once to the highest slot (holes read as undefined): stores stay in bounds.
     if (this.#keys.length < high) this.#keys.length = high;

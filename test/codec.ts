@@ -481,6 +481,11 @@ test("a kernel-decoded batch reads its descriptors in place, survives memory gro
   sameBatch(a, aRef, "after another decode reused the regions");
   assert.is(a.key(2999), "a/2999");
   assert.is(b.key(4999), "b/4999");
+  // A released batch is not copied out: reading it throws; the next decode is unaffected.
+  const c = decodeRecords(encodeRecordsReference(records("c", 10), "framed", 0), "framed", 0);
+  c.release();
+  assert.throws(() => c.key(0), /release/);
+  assert.is(decodeRecords(aBytes, "framed", 0).key(7), "a/7");
   // The merge of an evicted batch stages it again; its decisions equal the twin's.
   const w = createMergeIndex(), t = createMergeIndexReference();
   try {

@@ -145,6 +145,20 @@ export class BatchView implements DecodedBatch {
     return view;
   }
 
+  /**
+   * Done with this batch: in-place descriptors are dropped, not copied out when the kernel
+   * reuses their memory (a dead batch the GC has not collected yet would otherwise cost
+   * that copy). Reading it afterwards throws.
+   */
+  release(): void {
+    if (this.#inPlace === null) return;
+    this.#inPlace = null;
+    this.#released = true;
+    this.#descriptors = new Uint8Array(0);
+    this.#words = new Uint32Array(0);
+  }
+  #released = false;
+
   /** Copies in-place descriptors out of linear memory (before the kernel reuses it). */
   evict(): void {
     const at = this.#inPlace;
@@ -163,7 +177,8 @@ export class BatchView implements DecodedBatch {
 
   get words(): Uint32Array {
     const w = this.#words;
-    if (w.length !== 0 || this.#inPlace === null) return w;
+    if (w.length !== 0 || this.count === 0) return w;
+    if (this.#inPlace === null) throw new Error("DecodedBatch used after release()");
     // Memory grew (the old buffer is detached): same address, new buffer.
     const { memory, ptr } = this.#inPlace;
     this.#descriptors = memory.u8.subarray(ptr, ptr + this.count * DESCRIPTOR_WORDS * 4);
