@@ -191,6 +191,7 @@ function materialise(enc: EncodedEntries): Entry[] {
     const value = w[d + 5] === RecordKind.Value ? own.subarray(w[d + 8]!, w[d + 8]! + w[d + 9]!) : null;
     out[i] = { key: batch.key(i), value, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
   }
+  batch.release();
   return out;
 }
 
@@ -500,6 +501,7 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
     for (let k = keyOff; k < keyEnd; k++) if (bodies[k]! >= 0x80) { ascii = false; break; }
     if (!ascii && !isUtf8(bodies, keyOff, keyEnd)) throw bad(`entry ${i} has a key that is not valid UTF-8`);
   }
+  batch.release(); // validation only: the merge decodes the bodies again
   attachEncoded(env, { bytes: bodies, count, base, framing });
   return env as unknown as Envelope;
 }

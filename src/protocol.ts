@@ -224,6 +224,7 @@ export class SyncProtocol {
       throw new WaveKVError("BAD_ENVELOPE", `entries do not decode (${batch.stop.reason} at byte ${batch.stop.offset})`);
     }
     const out = this.host.mergeRemote(batch);
+    batch.release(); // merged: its descriptors need not be copied out of the kernel
     this.entriesMerged += out.merged;
     this.entriesRejected += out.rejected;
     return { ...out, received: enc.count };
