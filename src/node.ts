@@ -309,7 +309,11 @@ export class Node {
 
   // ---------------------------------------------------------------- reads
 
-  /** The live entry of `key`, or undefined (absent or deleted). The value must not be mutated. */
+  /**
+   * The live entry of `key`, or undefined (absent or deleted). The value must not be
+   * mutated. A value recovered from disk or merged in a large batch is a view of that
+   * batch's bytes: `value.slice()` one you keep for long, or it keeps the batch alive.
+   */
   get(key: string): Entry | undefined {
     const e = this.#state.get(key);
     return e && e.value !== null ? e : undefined;
