@@ -62,6 +62,8 @@ export interface DecodedBatch {
   readonly bytes: Uint8Array;
   /** count * 48 bytes, layout in docs/ARCHITECTURE.md. */
   readonly descriptors: Uint8Array;
+  /** The same descriptors as u32 words (12 per record): what loops over a batch read. */
+  readonly words: Uint32Array;
   readonly stop: { reason: StopReason; offset: number };
   kind(i: number): RecordKind;
   node(i: number): number;
@@ -70,6 +72,8 @@ export interface DecodedBatch {
   keyBytes(i: number): Uint8Array;   // subarray of `bytes`
   key(i: number): string;
   value(i: number): Uint8Array | null; // a copy (kind 1), else null
+  /** Value length without copying the value (0 for non-value kinds). */
+  valueLength(i: number): number;
   recordOffset(i: number): number;
   recordLength(i: number): number;
   /** Done with the batch (see BatchView.release): reading it afterwards may throw. */

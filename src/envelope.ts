@@ -169,12 +169,6 @@ function invalid(message: string): WaveKVError {
 
 const WORDS = DESCRIPTOR_BYTES / 4;
 
-/** The descriptors as u32 words (they are a fresh, aligned copy; re-copied if not). */
-function descriptorWords(d: Uint8Array): Uint32Array {
-  const aligned = d.byteOffset % 4 === 0 ? d : d.slice();
-  return new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >>> 2);
-}
-
 /**
  * Entries of already validated bodies, materialised now (one kernel call). The section
  * is copied once and every value is a view into that copy: one buffer instead of one
@@ -185,7 +179,7 @@ function materialise(enc: EncodedEntries): Entry[] {
   if (enc.count === 0) return [];
   const own = enc.bytes.slice();
   const batch = decodeRecords(own, enc.framing ?? "bare", enc.base, enc.count);
-  const w = descriptorWords(batch.descriptors);
+  const w = batch.words;
   const out = new Array<Entry>(batch.count);
   for (let i = 0, d = 0; i < batch.count; i++, d += WORDS) {
     const value = w[d + 5] === RecordKind.Value ? own.subarray(w[d + 8]!, w[d + 8]! + w[d + 9]!) : null;
@@ -485,7 +479,7 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
   }
   // Per entry, straight from the descriptor words (docs/ARCHITECTURE.md; no accessor
   // calls, nothing allocated): ~0.1 µs an entry next to the kernel's decode.
-  const w = descriptorWords(batch.descriptors);
+  const w = batch.words;
   for (let i = 0, d = 0; i < count; i++, d += WORDS) {
     const kind = w[d + 5]!;
     if (kind !== RecordKind.Tombstone && kind !== RecordKind.Value) throw bad(`entry ${i} has record kind ${kind}; envelopes carry only kinds 0 and 1`);

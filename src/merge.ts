@@ -23,7 +23,7 @@
 import type { DecodedBatch } from "./codec.js";
 import { WasmMergeIndex } from "./wasm/merge-index.js";
 import { BUCKETS, bucketMask, entryHash, fmix, summarizeBuckets, valueHash } from "./summary.js";
-import { BatchView, DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "./wasm/batch.js";
+import { DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "./wasm/batch.js";
 
 /** Stamps compared as (timestamp, node, seq); >0 when a is newer. The one TS definition of LWW. */
 export function compareStamps(aTs: number, aNode: number, aSeq: number, bTs: number, bNode: number, bSeq: number): number {
@@ -170,13 +170,6 @@ export function usedSlotsOf(words: Uint32Array, base: number, high: number, size
     if ((words[w]! & FLAG_USED) !== 0) out[n++] = slot;
   }
   return n === size ? out : out.subarray(0, n);
-}
-
-function checkedDescriptors(batch: DecodedBatch): Uint32Array {
-  if (batch instanceof BatchView) return batch.words;
-  const d = batch.descriptors;
-  if (d.byteOffset % 4 === 0) return new Uint32Array(d.buffer, d.byteOffset, batch.count * DESCRIPTOR_WORDS);
-  return new Uint32Array(d.slice(0, batch.count * DESCRIPTOR_WORDS * 4).buffer);
 }
 
 // ---------------------------------------------------------------------------------
@@ -417,7 +410,7 @@ class ReferenceMergeIndex implements MergeIndex {
 
   #merge(batch: DecodedBatch, limits: MergeLimits, skip: Uint8Array | undefined, final: boolean): MergeResult {
     this.#idle("merge");
-    const d = checkedDescriptors(batch);
+    const d = batch.words;
     const src = batch.bytes;
     const n = batch.count;
     const maxKey = clampU32(limits.maxKeyBytes), maxVal = clampU32(limits.maxValueBytes);

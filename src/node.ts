@@ -12,7 +12,7 @@ import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
 import { type Envelope } from "./envelope.js";
 import { WaveKVError } from "./errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type SyncTuning } from "./protocol.js";
-import { ReplicaState, descriptorWords, type BatchOutcome } from "./state.js";
+import { ReplicaState, type BatchOutcome } from "./state.js";
 import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
 import type { Storage } from "./storage.js";
 import { DEFAULT_LIMITS, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "./types.js";
@@ -133,21 +133,14 @@ export class Node {
    */
   #replay(batch: DecodedBatch): void {
     this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), trusted: true });
-    // One pass: membership, seq marks, and the seqs of our own entries (won or lost).
-    const d = descriptorWords(batch);
-    const self = this.id;
-    let next = this.#nextSeq;
+    const d = batch.words;
     for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
       const kind = d[at + 5]!, node = d[at + 4]!;
-      if (kind <= RecordKind.Value || kind === RecordKind.SeqMark) {
-        if (kind === RecordKind.SeqMark || node === self) {
-          const seq = joinU64(d[at + 2]!, d[at + 3]!);
-          if (seq >= next) next = seq + 1;
-        }
-      } else if (kind === RecordKind.AddPeer) { if (node !== self) this.#peers.add(node); }
+      if (kind === RecordKind.AddPeer) { if (node !== this.id) this.#peers.add(node); }
       else if (kind === RecordKind.RemovePeer) { this.#peers.delete(node); this.#protocol.forgetPeer(node); }
+      else if (kind === RecordKind.SeqMark) { const seq = joinU64(d[at + 2]!, d[at + 3]!); if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; }
     }
-    this.#nextSeq = next;
+    this.#noteOwnSeqs(batch);
     // Nothing reads the batch again: its descriptors need not be copied out of the kernel.
     batch.release();
   }
@@ -299,7 +292,7 @@ export class Node {
    * One pass over the descriptors, no allocation.
    */
   #noteOwnSeqs(batch: DecodedBatch): void {
-    const d = descriptorWords(batch);
+    const d = batch.words;
     for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
       if (d[at + 4] !== this.id || d[at + 5]! > RecordKind.Value) continue;
       const seq = joinU64(d[at + 2]!, d[at + 3]!);

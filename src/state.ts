@@ -261,7 +261,7 @@ export class ReplicaState {
    */
   #applyWinners(batch: DecodedBatch, w: Uint32Array, owned: boolean): void {
     if (w.length === 0) return;
-    const d = descriptorWords(batch);
+    const d = batch.words;
     let valueBytes = 0, high = 0;
     for (let j = 0; j < w.length; j += 3) {
       const at = w[j]! * DESCRIPTOR_WORDS;
@@ -280,44 +280,26 @@ export class ReplicaState {
     if (this.#values.length < high) this.#values.length = high;
     const r = id === 0 ? undefined : this.#retained[id]!;
     this.#applying = id;
-    const self = this.selfId;
-    const keys = this.#keys, values = this.#values, refBuf = this.#refBuf, refOff = this.#refOff, refLen = this.#refLen;
-    const onChange = this.onChange;
-    // Sums kept in locals and added once (the helpers called below adjust the fields themselves).
-    let addLive = 0, addBytes = 0, retainedLive = 0, ownSeq = this.ownMaxSeq, ownTs = this.ownMaxTimestamp;
     for (let j = 0; j < w.length; j += 3) {
       const at = w[j]! * DESCRIPTOR_WORDS, slot = w[j + 1]!, prev = w[j + 2]!;
-      if (d[at + 4] === self) {
-        const seq = joinU64(d[at + 2]!, d[at + 3]!), ts = joinI64(d[at]!, d[at + 1]!);
-        if (seq > ownSeq) ownSeq = seq;
-        if (ts > ownTs) ownTs = ts;
-      }
-      if (prev === PrevState.Absent) {
-        keys[slot] = undefined;
-        addBytes += d[at + 7]!;
-        if (this.#sorted !== null) this.#unsorted.push(slot);
-      } else this.#dropValue(slot);
+      this.#noteOwn(d[at + 4]!, joinU64(d[at + 2]!, d[at + 3]!), joinI64(d[at]!, d[at + 1]!));
+      if (prev === PrevState.Absent) this.#addKey(slot, undefined, d[at + 7]!);
+      else this.#dropValue(slot);
       const len = d[at + 9]!;
       if (d[at + 5] !== RecordKind.Value) this.#setValue(slot, null);
       // An empty value holds no bytes of the buffer: kept apart, the buffer's live count stays exact.
-      else if (id === 0 || len === 0) this.#setValue(slot, bytes.slice(d[at + 8]!, d[at + 8]! + len));
+      else if (r === undefined || len === 0) this.#setValue(slot, bytes.slice(d[at + 8]!, d[at + 8]! + len));
       else {
-        values[slot] = undefined;
-        refBuf[slot] = id;
-        refOff[slot] = d[at + 8]!;
-        refLen[slot] = len;
-        retainedLive += len;
-        addLive++;
-        addBytes += len;
+        this.#values[slot] = undefined;
+        this.#refBuf[slot] = id;
+        this.#refOff[slot] = d[at + 8]!;
+        this.#refLen[slot] = len;
+        r.live += len;
+        this.#live++;
+        this.#bytes += len;
       }
-      this.#version++;
-      if (onChange !== null) onChange(slot);
+      this.#changed(slot);
     }
-    this.#live += addLive;
-    this.#bytes += addBytes;
-    if (r !== undefined) r.live += retainedLive;
-    this.ownMaxSeq = ownSeq;
-    this.ownMaxTimestamp = ownTs;
     this.#applying = 0;
     // A key written twice in the batch left its first value behind already.
     if (r !== undefined) this.#checkRetained(id);
@@ -379,7 +361,8 @@ export class ReplicaState {
     else { this.#live++; this.#bytes += value.length; }
   }
 
-  #addKey(slot: number, key: string, keyLen: number): void {
+  /** A new key at `slot`: its string if known, else decoded from the index when first read. */
+  #addKey(slot: number, key: string | undefined, keyLen: number): void {
     this.#keys[slot] = key;
     this.#bytes += keyLen;
     if (this.#sorted !== null) this.#unsorted.push(slot);
@@ -398,7 +381,7 @@ export class ReplicaState {
     let bytes = this.#bytes;
     for (let j = 0; j < w.length; j += 3) {
       const i = w[j]!, slot = w[j + 1]!, prev = w[j + 2]!;
-      const valueLen = batch.kind(i) === RecordKind.Value ? valueLengthOf(batch, i) : 0;
+      const valueLen = batch.kind(i) === RecordKind.Value ? batch.valueLength(i) : 0;
       let why: string | undefined;
       if (prev === PrevState.Absent) {
         const keyLen = batch.keyBytes(i).length;
@@ -465,32 +448,29 @@ export class ReplicaState {
 
   /** Slots in UTF-8 key order, maintained incrementally: new keys are sorted and merged in. */
   #sortedSlots(): number[] {
-    const keys = this.#keys;
-    const bySlotKey = (x: number, y: number) => compareKeys(keys[x]!, keys[y]!);
+    // keyAt: keys merged in a batch are decoded from the index the first time they are compared.
+    const keyAt = (slot: number) => this.keyAt(slot);
+    const bySlotKey = (x: number, y: number) => compareKeys(keyAt(x), keyAt(y));
     if (this.#sorted === null || this.#removedSinceSort) {
-      const slots = Array.from(this.#index.usedSlots());
-      for (const slot of slots) this.keyAt(slot);
-      this.#sorted = slots.sort(bySlotKey);
+      this.#sorted = Array.from(this.#index.usedSlots()).sort(bySlotKey);
       this.#unsorted = [];
       this.#removedSinceSort = false;
     } else if (this.#unsorted.length > 0 && this.#unsorted.length <= 32) {
-      for (const slot of this.#unsorted) this.keyAt(slot);
       // A few new keys: copy (ordered reads in progress keep the old array), then
       // binary-search and splice — native copies beat a merge loop in JS.
       const sorted = this.#sorted.slice();
       for (const slot of this.#unsorted) {
-        const key = keys[slot]!;
+        const key = keyAt(slot);
         let lo = 0, hi = sorted.length;
         while (lo < hi) {
           const mid = (lo + hi) >>> 1;
-          if (compareKeys(keys[sorted[mid]!]!, key) < 0) lo = mid + 1; else hi = mid;
+          if (compareKeys(keyAt(sorted[mid]!), key) < 0) lo = mid + 1; else hi = mid;
         }
         sorted.splice(lo, 0, slot);
       }
       this.#sorted = sorted;
       this.#unsorted = [];
     } else if (this.#unsorted.length > 0) {
-      for (const slot of this.#unsorted) this.keyAt(slot);
       const add = this.#unsorted.sort(bySlotKey);
       const old = this.#sorted;
       const merged = new Array<number>(old.length + add.length);
@@ -646,20 +626,6 @@ export class ReplicaState {
   dispose(): void {
     this.#index.dispose();
   }
-}
-
-/** The batch's descriptors as words (a BatchView has them; other batches are copied once). */
-export function descriptorWords(batch: DecodedBatch): Uint32Array {
-  const words = (batch as { words?: Uint32Array }).words;
-  if (words !== undefined) return words;
-  const d = batch.descriptors;
-  return new Uint32Array(d.buffer.slice(d.byteOffset, d.byteOffset + batch.count * DESCRIPTOR_WORDS * 4));
-}
-
-/** Value length of entry `i`, read from its descriptor (docs/ARCHITECTURE.md) without copying the value. */
-function valueLengthOf(batch: DecodedBatch, i: number): number {
-  const d = batch.descriptors, p = i * 48 + 36;
-  return (d[p]! | (d[p + 1]! << 8) | (d[p + 2]! << 16) | (d[p + 3]! << 24)) >>> 0;
 }
 
 /** Materialise entry `i` of a decoded batch. */
