@@ -255,10 +255,7 @@ export class WalWriter {
     // or the gather ending. Otherwise written now (with anything queued, first).
     const queue = opts?.defer === true && this.#policy === "always" && (this.#syncing || this.#gathering);
     const done = new Promise<void>((resolve, reject) => { this.#queue.push({ records, resolve, reject }); });
-    if (!queue) {
-      this.#flush();
-      if (this.#policy === "always") this.#kick();
-    }
+    if (!queue) this.flush();
     // Every writer the last fsync released is back: write their batch and fsync now.
     if (this.#gathering && this.#arrived >= this.#expect) this.#release();
     return done;
@@ -578,11 +575,7 @@ function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 /** header + `head` records (encoded with `header.base`) + `tail` (framed records copied raw). */
 export function buildWalImage(header: WalHeader, head: readonly RecordInput[], tail: Uint8Array): Uint8Array {
   const headBytes = head.length > 0 ? encodeRecords(head, "framed", header.base) : new Uint8Array(0);
-  const image = new Uint8Array(WAL_HEADER_BYTES + headBytes.length + tail.length);
-  image.set(encodeWalHeader(header), 0);
-  image.set(headBytes, WAL_HEADER_BYTES);
-  image.set(tail, WAL_HEADER_BYTES + headBytes.length);
-  return image;
+  return concatBytes([encodeWalHeader(header), headBytes, tail]);
 }
 
 /**
