@@ -17,6 +17,15 @@ import { Node } from "../src/node.js";
 import { benchKeys, benchValues, payloadBytes, rate } from "./measure.js";
 import type { BenchFn, Row } from "./report.js";
 
+/** Yjs state-vector sync of `to` from `from`: `to`'s vector, `from`'s diff, `to` applies it. */
+function yjsSync(from: Y.Doc, to: Y.Doc): { ms: number; bytes: number } {
+  const t = performance.now();
+  const sv = Y.encodeStateVector(to);
+  const diff = Y.encodeStateAsUpdate(from, sv);
+  Y.applyUpdate(to, diff);
+  return { ms: performance.now() - t, bytes: sv.length + diff.length };
+}
+
 export const BOOT_BYTES = "bootstrap bytes (100k keys)";
 export const BOOT_TIME = "bootstrap time (100k keys)";
 export const INC_BYTES = "incremental sync bytes (1k changes)";
@@ -148,21 +157,10 @@ export const runSyncPeers: BenchFn = async ({ quick, onProgress }) => {
     d.destroy();
   }
   // State-vector sync into another empty replica: B's vector → A's diff → B applies.
-  const yc = new Y.Doc();
-  t = performance.now();
-  const svEmpty = Y.encodeStateVector(yc);
-  const yDiff = Y.encodeStateAsUpdate(ya, svEmpty);
-  Y.applyUpdate(yc, yDiff);
-  const ySvMs = performance.now() - t;
-  const ySvBytes = svEmpty.length + yDiff.length;
+  const { ms: ySvMs, bytes: ySvBytes } = yjsSync(ya, new Y.Doc());
   say(`Yjs full update ${yFull.length} B, encode ${yEncodeMs.toFixed(0)} ms, apply ${yApplyMs.toFixed(0)} ms`);
   for (let i = 0; i < changes; i++) ymap.set(changedKeys[i]!, changed[i]!);
-  t = performance.now();
-  const sv = Y.encodeStateVector(yb);
-  const yInc = Y.encodeStateAsUpdate(ya, sv);
-  Y.applyUpdate(yb, yInc);
-  const yIncMs = performance.now() - t;
-  const yIncBytes = sv.length + yInc.length;
+  const { ms: yIncMs, bytes: yIncBytes } = yjsSync(ya, yb);
   say(`Yjs incremental ${yIncBytes} B, ${yIncMs.toFixed(1)} ms`);
 
   // ---- Automerge: capped; one change holding every put (per-put changes are O(keys) each)
