@@ -179,13 +179,10 @@ export function encodeRecordsReference(records: readonly RecordInput[], framing:
       }
       pn = node; psLo = sLo; psHi = sHi; ptLo = tLo; ptHi = tHi;
     } else {
-      const d = r.timestamp - base;
-      const dlo = lo32(d), dhi = hi32(d);
-      const zlo = ((dlo << 1) ^ (dhi >> 31)) >>> 0;
-      const zhi = (((dhi << 1) | (dlo >>> 31)) ^ (dhi >> 31)) >>> 0;
+      sub64(lo32(r.timestamp), hi32(r.timestamp) >>> 0, ptLo, ptHi);
       const slo = lo32(r.seq), shi = hi32(r.seq) >>> 0;
-      halves[i * 4] = zlo; halves[i * 4 + 1] = zhi; halves[i * 4 + 2] = slo; halves[i * 4 + 3] = shi;
-      size = 1 + varuSize(r.node >>> 0, 0) + varuSize(slo, shi) + varuSize(zlo, zhi);
+      halves[i * 4] = zzLo(); halves[i * 4 + 1] = zzHi(); halves[i * 4 + 2] = slo; halves[i * 4 + 3] = shi;
+      size = 1 + varuSize(r.node >>> 0, 0) + varuSize(slo, shi) + varuSize(halves[i * 4]!, halves[i * 4 + 1]!);
     }
     size += varuSize(key.length, 0) + key.length;
     if ((r.kind as number) === RecordKind.Value) {
