@@ -371,7 +371,8 @@ test("a region pointer kept across a reserve that moved the region is refused; t
   let stale = 0, n = 0, data = new Uint8Array(0), spans = new Uint32Array(0);
   // Where TLSF puts the moved region depends on the heap's history; a round whose freed
   // block got merged into the new R_AUX (the pointer then aliases live memory) is retried.
-  for (let round = 0; round < 4 && (round === 0 || insideRegion(stale, n * 4)); round++) {
+  // A round is also retried when TLSF grew R_AUX in place (nothing moved, nothing to test).
+  for (let round = 0; round < 8 && (round === 0 || insideRegion(stale, n * 4) || k.regionPtr(R_AUX) === stale); round++) {
     const crcCap = capOf(R_CRC), auxCap = capOf(R_AUX);
     stale = k.reserve(R_AUX, auxCap + 16); // a fresh block, like the bench's
     n = Math.floor(capOf(R_AUX) / 8) + 1; // spans that no longer fit: crc32Spans moves R_AUX
@@ -380,8 +381,8 @@ test("a region pointer kept across a reserve that moved the region is refused; t
     spans = new Uint32Array(2 * n);
     for (let i = 0; i < n; i++) { spans[2 * i] = i * size; spans[2 * i + 1] = size; }
     assert.equal(crc32Spans(data, spans), crc32SpansReference(data, spans));
-    assert.is.not(k.regionPtr(R_AUX), stale, "R_AUX moved");
   }
+  assert.is.not(k.regionPtr(R_AUX), stale, "R_AUX moved");
   const base = k.reserve(R_IN, data.length), sp = k.reserve(R_DESC, n * 8);
   assert.not.ok(insideRegion(stale, n * 4), "the stale block is freed, in no region");
   k.u8.set(data, base);
