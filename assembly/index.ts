@@ -17,7 +17,7 @@ import { initCrc, crc32 as crcImpl, crc32Spans as crcSpansImpl } from "./crc";
 import { decode as decodeImpl, encode as encodeImpl, findFrame as findFrameImpl } from "./codec";
 import * as lww from "./merge";
 import { DESC_BYTES, DESC_MAX } from "./codec";
-import { REGION_COUNT, ensureRegion, inRegion } from "./layout";
+import { REGION_COUNT, ensureRegion, inRegion, isRegionBlock, pinRegion } from "./layout";
 
 initCrc();
 
@@ -36,6 +36,19 @@ initCrc();
 export function reserve(r: u32, bytes: u32): u32 {
   if (r >= <u32>REGION_COUNT) return 0;
   return <u32>ensureRegion(<i32>r, <usize>bytes, false);
+}
+
+/** Takes region `r`'s block out of the table (the caller owns it now; see `unpin`): its pointer, 0 when empty. */
+export function pin(r: u32): u32 {
+  if (r >= <u32>REGION_COUNT) return 0;
+  return <u32>pinRegion(<i32>r);
+}
+
+/** Frees a block `pin` returned. A region's current block is refused (abort), never freed twice. */
+export function unpin(ptr: u32): void {
+  if (ptr == 0) return;
+  if (isRegionBlock(<usize>ptr)) abort("unpin: a current region block");
+  heap.free(<usize>ptr);
 }
 
 export function crc32(ptr: u32, len: u32, seed: u32): u32 {

@@ -101,6 +101,25 @@ export function ensureRegion(r: i32, bytes: usize, keep: bool): usize {
 }
 
 /** Geometric growth for the index's own blocks: at least doubles, 16-byte aligned. */
+/**
+ * Takes region `r`'s block out of the region table and returns it (0 when empty): the
+ * caller now owns it and frees it with `heap.free` (export `unpin`); the region's next
+ * `ensureRegion` allocates a new block. Lets JS keep a batch's bytes where they were
+ * read (values read from them later) instead of copying them out of linear memory.
+ */
+export function pinRegion(r: i32): usize {
+  const at = REGIONS + (<usize>r << 3);
+  const ptr = <usize>load<u32>(at);
+  store<u64>(at, 0);
+  return ptr;
+}
+
+/** Is `p` the current block of some region (never a pinned block)? */
+export function isRegionBlock(p: usize): bool {
+  for (let r: usize = 0; r < <usize>REGION_COUNT; r++) if (<usize>load<u32>(REGIONS + (r << 3)) == p) return true;
+  return false;
+}
+
 export function grownSize(cap: usize, need: usize): usize {
   const n = max(need, cap << 1);
   return (n + 15) & ~<usize>15;

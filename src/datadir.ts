@@ -64,13 +64,25 @@ export function writeFully(fd: number, bytes: Uint8Array, position: number): voi
 /** Reads exactly `length` bytes at `position`, or fewer if the file is shorter. */
 export function readFully(fd: number, length: number, position: number): Uint8Array {
   const out = new Uint8Array(length);
+  const done = readInto(fd, out, position);
+  return done === length ? out : out.subarray(0, done);
+}
+
+/** Fills `dst` from `position`; returns the bytes read (fewer only at end of file). */
+function readInto(fd: number, dst: Uint8Array, position: number): number {
   let done = 0;
-  while (done < length) {
-    const n = fs.readSync(fd, out, done, length - done, position + done);
+  while (done < dst.length) {
+    const n = fs.readSync(fd, dst, done, dst.length - done, position + done);
     if (n === 0) break;
     done += n;
   }
-  return done === length ? out : out.subarray(0, done);
+  return done;
+}
+
+/** Fills all of `dst` from `position`, or throws IO: the file ended early (it shrank under us). */
+export function readExactly(fd: number, dst: Uint8Array, position: number): void {
+  const done = readInto(fd, dst, position);
+  if (done !== dst.length) throw new WaveKVError("IO", `file ended at ${position + done} while reading ${dst.length} bytes from ${position} (did it shrink while open?)`);
 }
 
 /** Reads a whole file through one fd: the size comes from fstat, never from the bytes. */

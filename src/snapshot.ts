@@ -13,9 +13,9 @@
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "./crc.js";
-import { decodeRecords, encodeRecords, type DecodedBatch, type RecordInput } from "./codec.js";
+import { decodeRecords, decodeRecordsFrom, encodeRecords, type DecodedBatch, type RecordInput } from "./codec.js";
 import { WaveKVError } from "./errors.js";
-import { type DataFiles, fsyncDir, readWholeFile, removeIfExists } from "./datadir.js";
+import { type DataFiles, fsyncDir, readExactly, readFully, removeIfExists } from "./datadir.js";
 import type { FaultHook } from "./wal.js";
 
 /** "WKVS" in file order. */
@@ -88,30 +88,60 @@ export function parseSnapshotHeader(bytes: Uint8Array): SnapshotHeader | string 
  * body is decoded, so nothing is allocated from a claimed size.
  */
 export function parseSnapshot(bytes: Uint8Array, nodeId?: number): { header: SnapshotHeader; batch: DecodedBatch } | string {
-  const header = parseSnapshotHeader(bytes);
+  const header = checkedHeader(bytes, bytes.length, nodeId);
   if (typeof header === "string") return header;
-  if (nodeId !== undefined && header.nodeId !== nodeId) return `written by node ${header.nodeId}, not node ${nodeId}`;
-  const actual = bytes.length - SNAPSHOT_HEADER_BYTES;
-  if (header.bodyLen !== actual) return `header says ${header.bodyLen} body bytes, file holds ${actual} (truncated or extended)`;
-  const batch = decodeRecords(bytes.subarray(SNAPSHOT_HEADER_BYTES), "framed", header.base);
-  if (batch.stop.reason !== "end") {
-    return `record ${batch.count} is damaged (${batch.stop.reason}) at offset ${SNAPSHOT_HEADER_BYTES + batch.stop.offset}`;
-  }
-  if (batch.count !== header.count) return `header says ${header.count} records, body holds ${batch.count}`;
-  return { header, batch };
+  return checkedBody(header, decodeRecords(bytes.subarray(SNAPSHOT_HEADER_BYTES), "framed", header.base));
 }
 
-/** Reads and validates one snapshot file: the snapshot, `null` if absent, or the reason it is unusable. */
+/** The header of a `fileSize`-byte snapshot whose first bytes are `head`, or why it is unusable. */
+function checkedHeader(head: Uint8Array, fileSize: number, nodeId: number | undefined): SnapshotHeader | string {
+  const header = parseSnapshotHeader(head);
+  if (typeof header === "string") return header;
+  if (nodeId !== undefined && header.nodeId !== nodeId) return `written by node ${header.nodeId}, not node ${nodeId}`;
+  const actual = fileSize - SNAPSHOT_HEADER_BYTES;
+  if (header.bodyLen !== actual) return `header says ${header.bodyLen} body bytes, file holds ${actual} (truncated or extended)`;
+  return header;
+}
+
+/** The decoded body, if it holds exactly the header's records; else the batch is released and the reason returned. */
+function checkedBody(header: SnapshotHeader, batch: DecodedBatch): { header: SnapshotHeader; batch: DecodedBatch } | string {
+  let why: string | undefined;
+  if (batch.stop.reason !== "end") {
+    why = `record ${batch.count} is damaged (${batch.stop.reason}) at offset ${SNAPSHOT_HEADER_BYTES + batch.stop.offset}`;
+  } else if (batch.count !== header.count) {
+    why = `header says ${header.count} records, body holds ${batch.count}`;
+  }
+  if (why === undefined) return { header, batch };
+  batch.release();
+  return why;
+}
+
+/**
+ * Reads and validates one snapshot file: the snapshot, `null` if absent, or the reason it
+ * is unusable. The body is read straight into the decoder's input in linear memory
+ * (`decodeRecordsFrom`): no JS copy of the file, and the values a replay keeps stay there.
+ */
 export function readSnapshotFile(path: string, nodeId: number): Snapshot | null | string {
-  let bytes: Uint8Array;
+  let fd: number;
   try {
-    bytes = readWholeFile(path);
+    fd = fs.openSync(path, "r");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw new WaveKVError("IO", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
-  const parsed = parseSnapshot(bytes, nodeId);
-  return typeof parsed === "string" ? parsed : { ...parsed, path };
+  try {
+    const size = fs.fstatSync(fd).size;
+    const header = checkedHeader(readFully(fd, Math.min(size, SNAPSHOT_HEADER_BYTES), 0), size, nodeId);
+    if (typeof header === "string") return header;
+    const body = decodeRecordsFrom(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), "framed", header.base);
+    const parsed = checkedBody(header, body);
+    return typeof parsed === "string" ? parsed : { ...parsed, path };
+  } catch (e) {
+    if (e instanceof WaveKVError) throw e;
+    throw new WaveKVError("IO", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

@@ -27,11 +27,19 @@ import type { BodyFraming, DeltaCursor, EncodedEntries } from "./envelope.js";
 import type { AdmitFn, Entry, Limits } from "./types.js";
 import { utf8Length } from "./utf8.js";
 import { DESCRIPTOR_WORDS, decodeUtf8, joinI64, joinU64 } from "./wasm/batch.js";
+import type { PinnedBytes } from "./wasm/instance.js";
 
-/** A batch's bytes kept for the values that won from it; dropped when none remain. */
+/**
+ * A batch's bytes kept for the values that won from it; dropped when none remain. Either
+ * a JS buffer, or — a log read straight into linear memory (decodeRecordsFrom) — a
+ * block pinned there, whose values are handed out as copies (its views detach when
+ * memory grows) and which is freed when dropped.
+ */
 interface Retained {
-  bytes: Uint8Array;
-  /** Value bytes still read from `bytes`. */
+  bytes: Uint8Array | null;
+  pinned: PinnedBytes | null;
+  length: number;
+  /** Value bytes still read from the buffer. */
   live: number;
   /** Slots that took a value from it (some may have moved on since): what compaction walks. */
   slots: Uint32Array;
@@ -131,7 +139,7 @@ export class ReplicaState {
   /** Bytes of merged batches kept because values are read from them (see the header). */
   get retainedBytes(): number {
     let n = 0;
-    for (const r of this.#retained) if (r !== undefined) n += r.bytes.length;
+    for (const r of this.#retained) if (r !== undefined) n += r.length;
     return n;
   }
   /** Changes on every state change; equal versions mean equal state. */
@@ -169,13 +177,18 @@ export class ReplicaState {
 
   /**
    * The value of a held slot: bytes, or null for a tombstone. A value still in a
-   * retained buffer comes as a fresh view of it (not cached: a view costs ~90 B a key).
+   * retained buffer comes as a fresh view of it (not cached: a view costs ~90 B a key),
+   * or as a copy when that buffer is pinned in linear memory.
    */
   valueAt(slot: number): Uint8Array | null {
     const v = this.#values[slot];
     if (v !== undefined) return v;
-    const off = this.#refOff[slot]!;
-    return this.#retained[this.#refBuf[slot]!]!.bytes.subarray(off, off + this.#refLen[slot]!);
+    return this.#retainedValue(this.#retained[this.#refBuf[slot]!]!, slot);
+  }
+
+  #retainedValue(r: Retained, slot: number): Uint8Array {
+    const off = this.#refOff[slot]!, len = this.#refLen[slot]!;
+    return r.pinned !== null ? r.pinned.slice(off, len) : r.bytes!.subarray(off, off + len);
   }
 
   /** Byte length of the value at `slot` (0 for a tombstone), without building an Entry. */
@@ -272,7 +285,7 @@ export class ReplicaState {
     let bytes = batch.bytes;
     if (valueBytes > 0 && (owned || valueBytes >= bytes.length * RETAIN_MIN_SHARE)) {
       if (!owned) bytes = bytes.slice();
-      id = this.#retain(bytes, w);
+      id = this.#retain(owned ? batch : null, bytes, w);
     }
     this.#ensureRefCapacity(high);
     // Grown once to the highest slot (holes read as undefined): stores stay in bounds.
@@ -305,12 +318,18 @@ export class ReplicaState {
     if (r !== undefined) this.#checkRetained(id);
   }
 
-  /** Keep `bytes` for the values that win from it; `w` are the winner triples (slots at 1 mod 3). */
-  #retain(bytes: Uint8Array, w: Uint32Array): number {
+  /**
+   * Keep `bytes` for the values that win from it; `w` are the winner triples (slots at
+   * 1 mod 3). An owned `batch` whose bytes sit in linear memory is pinned there instead.
+   */
+  #retain(batch: DecodedBatch | null, bytes: Uint8Array, w: Uint32Array): number {
     const slots = new Uint32Array(w.length / 3);
     for (let j = 1, k = 0; j < w.length; j += 3, k++) slots[k] = w[j]!;
     const id = this.#freeIds.pop() ?? this.#retained.length;
-    this.#retained[id] = { bytes, live: 0, slots };
+    const r: Retained = { bytes, pinned: null, length: bytes.length, live: 0, slots };
+    r.pinned = batch?.keepBytes(r) ?? null;
+    if (r.pinned !== null) r.bytes = null;
+    this.#retained[id] = r;
     return id;
   }
 
@@ -327,18 +346,23 @@ export class ReplicaState {
   #checkRetained(id: number): void {
     const r = this.#retained[id]!;
     if (r.live === 0) {
-      this.#retained[id] = undefined;
-      this.#freeIds.push(id);
-    } else if (r.live < r.bytes.length * RETAIN_MIN_LIVE) {
+      this.#dropRetained(id);
+    } else if (r.live < r.length * RETAIN_MIN_LIVE) {
       for (const slot of r.slots) {
         if (this.#refBuf[slot] !== id) continue;
-        const off = this.#refOff[slot]!;
-        this.#values[slot] = r.bytes.slice(off, off + this.#refLen[slot]!);
+        const v = this.#retainedValue(r, slot);
+        this.#values[slot] = r.pinned !== null ? v : v.slice();
         this.#refBuf[slot] = 0;
       }
-      this.#retained[id] = undefined;
-      this.#freeIds.push(id);
+      this.#dropRetained(id);
     }
+  }
+
+  #dropRetained(id: number): void {
+    const r = this.#retained[id]!;
+    r.pinned?.drop(r);
+    this.#retained[id] = undefined;
+    this.#freeIds.push(id);
   }
 
   /** The slot's current value leaves it (counts and bytes follow); the caller sets the next one. */
@@ -625,6 +649,7 @@ export class ReplicaState {
 
   dispose(): void {
     this.#index.dispose();
+    for (let id = 1; id < this.#retained.length; id++) if (this.#retained[id] !== undefined) this.#dropRetained(id);
   }
 }
 

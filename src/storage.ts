@@ -21,8 +21,8 @@ import * as fs from "node:fs";
 import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
 import { WaveKVError } from "./errors.js";
 import type { FsyncPolicy } from "./types.js";
-import { acquireLock, type DataFiles, type DirLock, files, loadOrCreateUuid, readWholeFile, removeIfExists } from "./datadir.js";
-import { type AppendOptions, type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, parseWalHeader, scanWal, writeWalFile, type WalHeader } from "./wal.js";
+import { acquireLock, type DataFiles, type DirLock, files, loadOrCreateUuid, readFully, readWholeFile, removeIfExists } from "./datadir.js";
+import { type AppendOptions, type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, parseWalHeader, scanWalFile, writeWalFile, type WalHeader, type WalScan } from "./wal.js";
 import { type Snapshot, encodeSnapshot, loadSnapshot, writeSnapshotFile } from "./snapshot.js";
 
 export type { AppendOptions, FaultHook } from "./wal.js";
@@ -127,20 +127,31 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
   // "never" (tests, caches) skips every fsync, the repair paths' included.
   const durable = options.fsync !== "never";
   let wal: WalWriter;
-  let bytes: Uint8Array | null = null;
+  let scan: WalScan | string | null = null;
+  let covers = false;
+  let fd = -1;
   try {
-    bytes = readWholeFile(f.wal);
+    fd = fs.openSync(f.wal, "r");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(`cannot read ${f.wal}`, e);
   }
-  if (bytes === null) {
+  if (fd >= 0) {
+    try {
+      const size = fs.fstatSync(fd).size;
+      const peek = parseWalHeader(readFully(fd, Math.min(size, WAL_HEADER_BYTES), 0));
+      covers = snap !== null && typeof peek !== "string" && snap.header.walGeneration === peek.generation;
+      scan = scanWalFile(fd, size, covers ? snap!.header.walOffset : WAL_HEADER_BYTES);
+    } catch (e) {
+      throw e instanceof WaveKVError ? e : ioError(`cannot read ${f.wal}`, e);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  if (scan === null) {
     if (snap) warnings.push(`${f.wal} is missing; started a new log after the snapshot`);
     const header = { nodeId, base: clock(), generation: snap ? snap.header.walGeneration + 1 : 1 };
     wal = WalWriter.create(f.wal, header, walOpts);
   } else {
-    const peek = parseWalHeader(bytes);
-    const covers = snap !== null && typeof peek !== "string" && snap.header.walGeneration === peek.generation;
-    const scan = scanWal(bytes, covers ? snap!.header.walOffset : WAL_HEADER_BYTES);
     if (typeof scan === "string") {
       throw new WaveKVError("CORRUPT_WAL", `${f.wal}: ${scan} at offset 0. Move the file aside to start from the snapshot and re-sync from peers.`);
     }
@@ -164,7 +175,8 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
     if (covers) {
       // A reset was interrupted after the snapshot was installed: finish it now, so the
       // log never again holds records the snapshot covers.
-      const tail = bytes.subarray(scan.start, scan.validEnd);
+      // A copy: batch bytes in linear memory move when the seq marks are encoded.
+      const tail = scan.batch.bytes.slice(0, scan.validEnd - scan.start);
       const header: WalHeader = { nodeId, base: tail.length > 0 ? scan.header.base : clock(), generation: scan.header.generation + 1 };
       writeWalFile(f.wal, buildWalImage(header, seqMarks(snap!), tail), durable);
       wal = WalWriter.open(f.wal, header, fs.statSync(f.wal).size, walOpts);

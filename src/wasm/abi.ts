@@ -18,6 +18,10 @@ export interface KernelExports {
   readonly memory: WebAssembly.Memory;
   /** Region `r` with at least `bytes` (contents dropped); its pointer; 0 for a bad region or bytes > REGION_MAX. */
   reserve(region: number, bytes: number): number;
+  /** Takes region `r`'s block out of the table: its pointer (0 when empty); the caller frees it with `unpin`. */
+  pin(region: number): number;
+  /** Frees a block `pin` returned. */
+  unpin(ptr: number): void;
   /** zlib crc32(seed, mem[ptr, ptr+len)). */
   crc32(ptr: number, len: number, seed: number): number;
   /** CRCs of n (offset, len) u32 pairs at `spans`, relative to `base`, into u32 `out`. */

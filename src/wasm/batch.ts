@@ -21,6 +21,7 @@
  * (checked once below), so the view matches the byte layout without a DataView.
  */
 import type { DecodedBatch, RecordInput, RecordKind, StopReason } from "../codec.js";
+import type { PinnedBytes } from "./instance.js";
 
 /** Stop reasons by the numeric code the kernel reports (frozen, append only). */
 export const STOP_REASONS: readonly StopReason[] = ["end", "torn", "zero", "crc", "malformed", "limit"];
@@ -115,8 +116,23 @@ export interface LinearMemory {
   readonly u32: Uint32Array;
 }
 
+/** Linear memory that can also hand over its input region's block (Kernel.pin). */
+export interface PinningMemory extends LinearMemory {
+  pin(region: number, length: number, holder: object): PinnedBytes;
+}
+
+/** Region the decoder reads its input from (abi.ts R_IN); batch.ts stays free of the ABI module. */
+const INPUT_REGION = 0;
+
 export class BatchView implements DecodedBatch {
-  readonly bytes: Uint8Array;
+  #bytes: Uint8Array;
+  /**
+   * Bytes read where a file was loaded into linear memory (decodeRecordsFrom): first in
+   * the input region, then — once anything reuses that region, or the state keeps values
+   * from it — in a pinned block. `bytes` rebuilds its view after memory growth.
+   */
+  #bytesAt: { memory: PinningMemory; ptr: number; length: number } | null = null;
+  #pinned: PinnedBytes | null = null;
   readonly count: number;
   readonly stop: { reason: StopReason; offset: number };
   #descriptors: Uint8Array;
@@ -130,7 +146,7 @@ export class BatchView implements DecodedBatch {
   #inPlace: { memory: LinearMemory; ptr: number } | null = null;
 
   constructor(bytes: Uint8Array, descriptors: Uint8Array, count: number, stop: { reason: StopReason; offset: number }) {
-    this.bytes = bytes;
+    this.#bytes = bytes;
     this.#descriptors = descriptors;
     this.count = count;
     this.stop = stop;
@@ -146,11 +162,57 @@ export class BatchView implements DecodedBatch {
   }
 
   /**
+   * A batch whose bytes too stay in linear memory: `length` bytes at the start of the
+   * input region's block `ptr` (where decodeRecordsFrom read them), descriptors at `desc`.
+   */
+  static inMemory(memory: PinningMemory, ptr: number, length: number, desc: number, count: number, stop: { reason: StopReason; offset: number }): BatchView {
+    const view = BatchView.inPlace(memory.u8.subarray(ptr, ptr + length), memory, desc, count, stop);
+    view.#bytesAt = { memory, ptr, length };
+    return view;
+  }
+
+  /** The input the offsets refer to (for bytes in linear memory: a view valid until memory grows). */
+  get bytes(): Uint8Array {
+    const b = this.#bytes;
+    const at = this.#bytesAt;
+    if (b.length !== 0 || at === null || at.length === 0) return b;
+    return (this.#bytes = at.memory.u8.subarray(at.ptr, at.ptr + at.length)); // detached by growth
+  }
+
+  /**
+   * Bytes in linear memory, pinned (see `#bytesAt`), with one more reference taken for
+   * `holder`, who drops it when done: values can then be read from them for as long as
+   * needed. null for a batch whose bytes are a JS buffer.
+   */
+  keepBytes(holder: object): PinnedBytes | null {
+    if (this.#bytesAt === null) return null;
+    return this.#pin().retain(holder);
+  }
+
+  #pin(): PinnedBytes {
+    if (this.#pinned === null) {
+      const at = this.#bytesAt!;
+      const pinned = at.memory.pin(INPUT_REGION, at.length, this);
+      // The block must be the one the bytes were read into: anything else is a bug in the
+      // resident-batch bookkeeping (instance.ts), and reading values from it would be wrong.
+      if (pinned.ptr !== at.ptr) throw new Error(`wavekv: pinned block ${pinned.ptr} is not the batch's input ${at.ptr}`);
+      this.#pinned = pinned;
+    }
+    return this.#pinned;
+  }
+
+  /**
    * Done with this batch: in-place descriptors are dropped, not copied out when the kernel
    * reuses their memory (a dead batch the GC has not collected yet would otherwise cost
-   * that copy). Reading it afterwards throws.
+   * that copy), and its pin of linear-memory bytes is dropped. Reading it afterwards throws.
    */
   release(): void {
+    if (this.#bytesAt !== null) {
+      this.#pinned?.drop(this);
+      this.#pinned = null;
+      this.#bytesAt = null;
+      this.#bytes = new Uint8Array(0);
+    }
     if (this.#inPlace === null) return;
     this.#inPlace = null;
     this.#released = true;
@@ -159,8 +221,12 @@ export class BatchView implements DecodedBatch {
   }
   #released = false;
 
-  /** Copies in-place descriptors out of linear memory (before the kernel reuses it). */
+  /**
+   * Before the kernel reuses the input/descriptor regions: in-place descriptors are
+   * copied out, and bytes in the input region are pinned where they are (no copy).
+   */
   evict(): void {
+    if (this.#bytesAt !== null) this.#pin();
     const at = this.#inPlace;
     if (at === null) return;
     this.#inPlace = null;

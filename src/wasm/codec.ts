@@ -11,7 +11,7 @@ import type { DecodedBatch, Framing, RecordInput } from "../codec.js";
 import { DESC_MAX, ENCODE_TOO_LARGE, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "./abi.js";
 import { WaveKVError } from "../errors.js";
 import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
-import { kernel } from "./instance.js";
+import { kernel, type Kernel } from "./instance.js";
 
 const encoder = new TextEncoder();
 
@@ -40,6 +40,25 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
   const len = bytes.length;
   const inp = k.reserve(R_IN, Math.max(len, 16));
   k.u8.set(bytes, inp);
+  return decodeResident(k, inp, len, framing, base, maxRecords, bytes);
+}
+
+/**
+ * Decodes `length` bytes that `fill` writes straight into the kernel's input region (a
+ * file read into linear memory: no JS copy of it, no second copy in). The batch's bytes
+ * stay there — pinned, not copied, when the region is reused (BatchView.inMemory) — so
+ * the values a replay keeps are read from where the file was read into. `fill` must
+ * write all of `dst` and call nothing that uses the kernel.
+ */
+export function decodeRecordsFromWasm(length: number, fill: (dst: Uint8Array) => void, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
+  const k = kernel();
+  const inp = k.reserve(R_IN, Math.max(length, 16));
+  fill(k.u8.subarray(inp, inp + length));
+  return decodeResident(k, inp, length, framing, base, maxRecords, null);
+}
+
+/** Decodes R_IN's first `len` bytes; `bytes` is the JS buffer they came from, or null to keep them in linear memory. */
+function decodeResident(k: Kernel, inp: number, len: number, framing: Framing, base: number, maxRecords: number | undefined, bytes: Uint8Array | null): DecodedBatch {
   const wanted = maxRecordsOf(maxRecords);
   const max = Math.min(wanted, DESC_MAX);
   const count = k.exports.decode(inp, len, modeOf(framing), lo32(base), hi32(base), max) >>> 0;
@@ -49,12 +68,10 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
     k.generation++;
     throw new WaveKVError("INVALID_ARGUMENT", `more than ${DESC_MAX} records in one batch (descriptors over 1 GiB): pass maxRecords <= ${DESC_MAX} and decode from stop.offset`);
   }
+  const stop = { reason: STOP_REASONS[k.mailbox(MB_STOP_REASON)]!, offset: k.mailbox(MB_STOP_OFFSET) };
   // Descriptors are read where the decoder wrote them; the kernel copies them out only
   // if something reuses R_IN/R_DESC while the batch is alive (Kernel.reserve).
-  const batch = BatchView.inPlace(bytes, k, desc, count, {
-    reason: STOP_REASONS[k.mailbox(MB_STOP_REASON)]!,
-    offset: k.mailbox(MB_STOP_OFFSET),
-  });
+  const batch = bytes === null ? BatchView.inMemory(k, inp, len, desc, count, stop) : BatchView.inPlace(bytes, k, desc, count, stop);
   k.generation++; // the decoder rewrote R_DESC
   k.setResident(batch, inp, desc);
   return batch;
@@ -64,9 +81,12 @@ export function findNextValidFrameWasm(bytes: Uint8Array, from: number): number 
   const f = from > 0 ? Math.floor(from) : 0;
   if (f + 8 > bytes.length) return -1;
   const k = kernel();
-  const inp = k.reserve(R_IN, bytes.length);
-  k.u8.set(bytes, inp);
-  return k.exports.findFrame(inp, bytes.length, f);
+  // Bytes in linear memory (a batch decoded there) may move or be overwritten by the
+  // reserve below: copy them out first. Damage path only.
+  const src = bytes.buffer === k.exports.memory.buffer ? bytes.slice() : bytes;
+  const inp = k.reserve(R_IN, src.length);
+  k.u8.set(src, inp);
+  return k.exports.findFrame(inp, src.length, f);
 }
 
 export function encodeRecordsWasm(records: readonly RecordInput[], framing: Framing, base: number): Uint8Array {

@@ -24,6 +24,70 @@ import { R_DESC, R_IN, REGIONS, MAILBOX, REGION_MAX, type KernelExports } from "
 import { WaveKVError } from "../errors.js";
 import { kernelBytes } from "./kernel-bytes.js";
 
+/**
+ * A block of linear memory taken out of a region (`Kernel.pin`): a batch's bytes kept
+ * where the file was read into, so values are read from them later without a copy of
+ * the file in the JS heap. Reference-counted — the batch that was decoded from it and
+ * the replica state that reads values from it each hold one — and freed at zero; a
+ * holder the GC collects without dropping its reference drops it then (`pinHolders`).
+ * Views of it (`view()`) are rebuilt per call: memory growth detaches old ones.
+ */
+export class PinnedBytes {
+  #refs = 1;
+  constructor(readonly kernel: Kernel, readonly ptr: number, readonly length: number) {
+    kernel.pinnedBytes += length;
+  }
+
+  /** The bytes now (a view valid until the next call that may grow memory). */
+  view(): Uint8Array {
+    if (this.#refs === 0) throw new Error("PinnedBytes used after its last drop()");
+    return this.kernel.u8.subarray(this.ptr, this.ptr + this.length);
+  }
+
+  /** A copy of [off, off + len): what may leave the library (it survives growth). */
+  slice(off: number, len: number): Uint8Array {
+    if (this.#refs === 0) throw new Error("PinnedBytes used after its last drop()");
+    return this.kernel.u8.slice(this.ptr + off, this.ptr + off + len);
+  }
+
+  /** One more holder; `holder` drops it if collected first. */
+  retain(holder: object): this {
+    this.#refs++;
+    pinHolders?.register(holder, this, holder);
+    return this;
+  }
+
+  /** The first holder (the creator) registers here. */
+  registerFirst(holder: object): this {
+    pinHolders?.register(holder, this, holder);
+    return this;
+  }
+
+  /** `holder` is done with the bytes; the last drop frees the block. */
+  drop(holder: object): void {
+    pinHolders?.unregister(holder);
+    this.#dropRef();
+  }
+
+  #dropRef(): void {
+    if (this.#refs === 0) return;
+    if (--this.#refs === 0) {
+      this.kernel.exports.unpin(this.ptr);
+      this.kernel.pinnedBytes -= this.length;
+    }
+  }
+
+  /** For the finalizer only. */
+  static finalize(p: PinnedBytes): void {
+    p.#dropRef();
+  }
+}
+
+/** Drops the pin of a holder collected without `drop()` (a batch never released). */
+const pinHolders = typeof FinalizationRegistry === "function"
+  ? new FinalizationRegistry<PinnedBytes>((p) => PinnedBytes.finalize(p))
+  : null;
+
 export class Kernel {
   readonly exports: KernelExports;
   #u8 = new Uint8Array(0);
@@ -33,8 +97,10 @@ export class Kernel {
    * kernel can be merged in place (no second copy) while it is still resident.
    */
   generation = 0;
+  /** Bytes of blocks pinned now (PinnedBytes not yet freed): recovered values kept in linear memory. */
+  pinnedBytes = 0;
   /** The resident batch, weakly: holding it would keep its bytes alive until the next decode. */
-  #resident: { batch: WeakRef<object>; generation: number; inp: number; desc: number } | null = null;
+  #resident: { batch: WeakRef<object>; generation: number; inp: number; desc: number; inpPinned: boolean } | null = null;
 
   constructor(instance: WebAssembly.Instance) {
     this.exports = instance.exports as unknown as KernelExports;
@@ -87,6 +153,20 @@ export class Kernel {
     return p;
   }
 
+  /**
+   * Takes region `region`'s block (of which the first `length` bytes matter) out of the
+   * region table: it stays where it is, owned by the returned handle, and the region's
+   * next `reserve` allocates a new block. `holder` holds the first reference.
+   */
+  pin(region: number, length: number, holder: object): PinnedBytes {
+    const ptr = this.exports.pin(region) >>> 0;
+    if (ptr === 0) throw new Error(`kernel region ${region} is empty: nothing to pin`);
+    // The resident batch's input is no longer a region block, which kernel exports refuse
+    // as input: a later merge of it copies it in again (its descriptors stay in place).
+    if (region === R_IN && this.#resident?.inp === ptr) this.#resident.inpPinned = true;
+    return new PinnedBytes(this, ptr, length).registerFirst(holder);
+  }
+
   /** Current pointer of a region (after a call that may have moved it). */
   regionPtr(region: number): number {
     return this.u32[(REGIONS >>> 2) + region * 2]!;
@@ -98,7 +178,7 @@ export class Kernel {
 
   /** Records that `batch`'s bytes and descriptors now sit at `inp`/`desc` (R_IN/R_DESC). */
   setResident(batch: object, inp: number, desc: number): void {
-    this.#resident = { batch: new WeakRef(batch), generation: this.generation, inp, desc };
+    this.#resident = { batch: new WeakRef(batch), generation: this.generation, inp, desc, inpPinned: false };
   }
 
   /** R_IN/R_DESC are about to be rewritten: a batch still reading its descriptors there copies them out. */
@@ -112,7 +192,7 @@ export class Kernel {
   /** Is `batch` still the one whose bytes and descriptors sit in R_IN/R_DESC? */
   residentOf(batch: object): { inp: number; desc: number } | null {
     const r = this.#resident;
-    return r !== null && r.generation === this.generation && r.batch.deref() === batch ? r : null;
+    return r !== null && !r.inpPinned && r.generation === this.generation && r.batch.deref() === batch ? r : null;
   }
 }
 

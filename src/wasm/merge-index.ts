@@ -72,11 +72,11 @@ export class WasmMergeIndex implements MergeIndex {
     const n = batch.count;
     let where: { inp: number; desc: number } | null = k.residentOf(batch);
     if (where === null) {
-      const bytes = batch.bytes;
-      const inp = k.reserve(R_IN, Math.max(bytes.length, 16));
+      const inp = k.reserve(R_IN, Math.max(batch.bytes.length, 16));
       const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_WORDS * 4, 16));
       const u8 = k.u8;
-      u8.set(bytes, inp);
+      // Read `bytes` after the reserves: a batch held in linear memory gets a new view if they grew it.
+      u8.set(batch.bytes, inp);
       u8.set(batch.descriptors.subarray(0, n * DESCRIPTOR_WORDS * 4), desc);
       k.setResident(batch, inp, desc);
       where = { inp, desc };

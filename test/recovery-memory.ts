@@ -1,0 +1,178 @@
+// Recovery reads logs and snapshots straight into linear memory (decodeRecordsFrom), and
+// the replica state keeps values in that pinned block: values must survive memory
+// growth, overwrites and compaction; blocks must be freed; damage must be reported as
+// for a JS buffer. Real files in fresh temp dirs.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as fs from "node:fs";
+import { Node } from "../src/node.js";
+import { isWaveKVError } from "../src/errors.js";
+import { decodeRecordsFrom, encodeRecords, type RecordInput } from "../src/codec.js";
+import { ReplicaState } from "../src/state.js";
+import { DEFAULT_LIMITS } from "../src/types.js";
+import { files } from "../src/datadir.js";
+import { kernel } from "../src/wasm/instance.js";
+import { R_OUT } from "../src/wasm/abi.js";
+import { frameOffsets, removeDir, tempDir } from "./helpers/storage-fixtures.js";
+
+const dirs: string[] = [];
+function fresh(): string {
+  const d = tempDir("recovery-memory");
+  dirs.push(d);
+  return d;
+}
+test.after(() => { for (const d of dirs) removeDir(d); });
+
+const text = (v: Uint8Array | null | undefined) => (v == null ? String(v) : new TextDecoder().decode(v));
+const valueOf = (i: number, tag = "v") => `${tag}-${i}-${"x".repeat(80 + (i % 17))}`;
+const memoryBytes = () => kernel().exports.memory.buffer.byteLength;
+
+/** Grows linear memory by `bytes` (from JS, as any kernel allocation may): detaches every view of it. */
+function growMemory(bytes: number): void {
+  const memory = kernel().exports.memory;
+  const old = memory.buffer;
+  memory.grow(Math.ceil(bytes / 65536));
+  assert.is(old.byteLength, 0, "the old buffer is detached");
+}
+
+function records(n: number, tag: string, node = 2, ts = 10): RecordInput[] {
+  return Array.from({ length: n }, (_, i) => ({ kind: 1, key: `k${i}`, value: new TextEncoder().encode(valueOf(i, tag)), timestamp: ts, node, seq: i + 1 }));
+}
+
+/** A batch decoded the way recovery decodes a file: bytes written into the kernel's input. */
+function inMemoryBatch(recs: RecordInput[]) {
+  const image = encodeRecords(recs, "framed", 0);
+  return decodeRecordsFrom(image.length, (dst) => dst.set(image), "framed", 0);
+}
+
+async function writeNode(dir: string, n: number, tag = "v"): Promise<void> {
+  const node = await Node.open({ id: 1, dir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER });
+  for (let i = 0; i < n; i += 500) await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => node.put(`k${i + j}`, valueOf(i + j, tag))));
+  await node.close();
+}
+
+const openNode = (dir: string) => Node.open({ id: 1, dir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER, onWarning: () => undefined });
+
+test("pin: the block leaves the region table, the region's next reserve gets another, unpin frees it", () => {
+  const k = kernel();
+  const p = k.reserve(R_OUT, 4096);
+  k.u8.fill(7, p, p + 4096);
+  const holder = {};
+  const pinned = k.pin(R_OUT, 4096, holder);
+  assert.is(pinned.ptr, p);
+  const q = k.reserve(R_OUT, 4096);
+  assert.is.not(q, p, "a new block for the region");
+  k.u8.fill(9, q, q + 4096);
+  assert.equal([...pinned.slice(0, 4)], [7, 7, 7, 7], "the pinned bytes are untouched");
+  assert.throws(() => k.exports.unpin(q), /current region block/, "a region's own block is never freed by unpin");
+  pinned.drop(holder);
+  assert.throws(() => pinned.view(), /after its last drop/);
+});
+
+test("values replayed from linear memory survive memory growth; handed-out values are copies", () => {
+  const s = new ReplicaState(1);
+  const batch = inMemoryBatch(records(2000, "a"));
+  s.mergeBatch(batch, { limits: DEFAULT_LIMITS, now: 1_000, trusted: true });
+  batch.release();
+  assert.ok(s.retainedBytes > 150_000, `the block is kept (${s.retainedBytes} B)`);
+  const v = s.get("k5")!.value!;
+  growMemory(16 << 20);
+  assert.is(text(v), valueOf(5, "a"), "a value handed out before growth is intact (a copy, not a view)");
+  for (let i = 0; i < 2000; i += 7) assert.is(text(s.get(`k${i}`)!.value), valueOf(i, "a"), `k${i} after growth`);
+  v.fill(0x21);
+  assert.is(text(s.get("k5")!.value), valueOf(5, "a"), "mutating a returned value changes nothing stored");
+  // Overwrite 80 %: the block falls under a quarter live and its survivors are copied out.
+  s.mergeBatch(inMemoryBatch(records(1600, "b", 3, 20)), { limits: DEFAULT_LIMITS, now: 1_000, trusted: true });
+  for (let i = 0; i < 2000; i += 13) assert.is(text(s.get(`k${i}`)!.value), valueOf(i, i < 1600 ? "b" : "a"), `k${i} after overwrite`);
+  let bytes = 0;
+  for (const e of s.scan("", true)) bytes += e.key.length + (e.value?.length ?? 0);
+  assert.is(s.totalBytes, bytes, "every live byte counted once");
+  s.dispose();
+});
+
+test("a batch evicted from the input region keeps its bytes pinned, not copied, and still merges", () => {
+  const s = new ReplicaState(1);
+  const batch = inMemoryBatch(records(300, "c"));
+  inMemoryBatch(records(10, "d")).release(); // reuses the input region: the first batch is pinned
+  growMemory(16 << 20);
+  s.mergeBatch(batch, { limits: DEFAULT_LIMITS, now: 1_000, trusted: true });
+  batch.release();
+  for (let i = 0; i < 300; i += 11) assert.is(text(s.get(`k${i}`)!.value), valueOf(i, "c"));
+  s.dispose();
+});
+
+test("a large WAL (read into linear memory): every value after reopen, overwrites and growth", async () => {
+  const dir = fresh();
+  await writeNode(dir, 3000);
+  assert.ok(fs.statSync(files(dir, 1).wal).size > 256 << 10, "past the JS-decoded size");
+  const node = await openNode(dir);
+  assert.is(node.size, 3000);
+  growMemory(16 << 20);
+  for (let i = 0; i < 3000; i += 3) assert.is(text(node.get(`k${i}`)!.value), valueOf(i), `k${i}`);
+  await node.put("k1", "new");
+  assert.is(text(node.get("k1")!.value), "new");
+  await node.close();
+  const again = await openNode(dir);
+  assert.is(text(again.get("k1")!.value), "new");
+  assert.is(text(again.get("k2999")!.value), valueOf(2999));
+  await again.close();
+});
+
+test("a snapshot and a large WAL after it: both read into linear memory, all values correct", async () => {
+  const dir = fresh();
+  await writeNode(dir, 2000, "s");
+  const node = await openNode(dir);
+  await node.persist();
+  for (let i = 1000; i < 4000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => node.put(`k${i + j}`, valueOf(i + j, "w"))));
+  await node.close();
+  assert.ok(fs.statSync(files(dir, 1).wal).size > 256 << 10);
+  const back = await openNode(dir);
+  assert.is(back.size, 4000);
+  growMemory(16 << 20);
+  for (let i = 0; i < 4000; i += 7) assert.is(text(back.get(`k${i}`)!.value), valueOf(i, i < 1000 ? "s" : "w"), `k${i}`);
+  await back.close();
+});
+
+test("opening and closing a large WAL again and again frees its pinned blocks; linear memory stops growing", async () => {
+  const dir = fresh();
+  await writeNode(dir, 4000);
+  const k = kernel();
+  const before = k.pinnedBytes;
+  const node = await openNode(dir);
+  assert.ok(k.pinnedBytes - before >= fs.statSync(files(dir, 1).wal).size - 32, "the log's bytes stay pinned while the node is open");
+  await node.close();
+  assert.is(k.pinnedBytes, before, "close frees them");
+  for (let i = 0; i < 2; i++) await (await openNode(dir)).close();
+  const settled = memoryBytes();
+  for (let i = 0; i < 5; i++) await (await openNode(dir)).close();
+  assert.is(memoryBytes(), settled, "five more opens reuse the blocks the closed nodes freed");
+  assert.is(k.pinnedBytes, before);
+});
+
+test("large WAL damage: torn tail truncated, a damaged middle record is CORRUPT_WAL at its offset", async () => {
+  const dir = fresh();
+  await writeNode(dir, 2500);
+  const walPath = files(dir, 1).wal;
+  const bytes = fs.readFileSync(walPath);
+  const offsets = frameOffsets(bytes);
+  assert.ok(bytes.length > 128 << 10);
+  // A bit flip in record 100, with valid records after it.
+  const damaged = Buffer.from(bytes);
+  damaged[offsets[100]! + 12]! ^= 0x40;
+  fs.writeFileSync(walPath, damaged);
+  const err = await openNode(dir).then(() => null, (e) => e);
+  assert.ok(isWaveKVError(err, "CORRUPT_WAL"), String(err));
+  assert.ok((err as Error).message.includes(`offset ${offsets[100]}`), (err as Error).message);
+  assert.equal(fs.readFileSync(walPath), damaged, "a refused WAL is not modified");
+  // A torn last record: the rest opens, the tail is cut.
+  fs.writeFileSync(walPath, bytes.subarray(0, bytes.length - 5));
+  const warnings: string[] = [];
+  const node = await Node.open({ id: 1, dir, fsync: "never", onWarning: (w) => warnings.push(String(w)) });
+  assert.is(node.size, 2499);
+  assert.match(warnings.join("\n"), /truncated/);
+  assert.is(text(node.get("k2498")!.value), valueOf(2498));
+  await node.close();
+  assert.is(fs.statSync(walPath).size, offsets[offsets.length - 1]);
+});
+
+test.run();
