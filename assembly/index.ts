@@ -17,7 +17,7 @@ import { initCrc, crc32 as crcImpl, crc32Spans as crcSpansImpl } from "./crc";
 import { decode as decodeImpl, encode as encodeImpl, findFrame as findFrameImpl } from "./codec";
 import * as lww from "./merge";
 import { DESC_BYTES, DESC_MAX } from "./codec";
-import { REGION_COUNT, ensureRegion, inRegion, isRegionBlock, pinRegion } from "./layout";
+import { REGION_COUNT, ensureRegion, inRegion, isRegionBlock, pinRegion, trimRegion } from "./layout";
 
 initCrc();
 
@@ -49,6 +49,11 @@ export function unpin(ptr: u32): void {
   if (ptr == 0) return;
   if (isRegionBlock(<usize>ptr)) abort("unpin: a current region block");
   heap.free(<usize>ptr);
+}
+
+/** Frees region `r`'s block when it is larger than `keep` bytes (scratch grown by one big batch). */
+export function trim(r: u32, keep: u32): void {
+  if (r < <u32>REGION_COUNT) trimRegion(<i32>r, <usize>keep);
 }
 
 export function crc32(ptr: u32, len: u32, seed: u32): u32 {

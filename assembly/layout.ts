@@ -114,6 +114,15 @@ export function pinRegion(r: i32): usize {
   return ptr;
 }
 
+/** Frees region `r`'s block if it holds more than `keep` bytes (the next ensureRegion allocates afresh). */
+export function trimRegion(r: i32, keep: usize): void {
+  const at = REGIONS + (<usize>r << 3);
+  const ptr = <usize>load<u32>(at);
+  if (ptr == 0 || <usize>load<u32>(at, 4) <= keep) return;
+  store<u64>(at, 0);
+  heap.free(ptr);
+}
+
 /** Is `p` the current block of some region (never a pinned block)? */
 export function isRegionBlock(p: usize): bool {
   for (let r: usize = 0; r < <usize>REGION_COUNT; r++) if (<usize>load<u32>(REGIONS + (r << 3)) == p) return true;

@@ -18,6 +18,10 @@ import type { Storage } from "./storage.js";
 import { DEFAULT_LIMITS, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "./types.js";
 import { toBytes, utf8Length } from "./utf8.js";
 import { Watchers } from "./watch.js";
+import { kernel } from "./wasm/instance.js";
+
+/** Scratch a kernel region keeps after recovery (Kernel.trim); larger blocks are freed. */
+const SCRATCH_KEEP_BYTES = 4 << 20;
 
 export interface NodeOptions {
   /** This node's id, uint32, unique in the cluster. */
@@ -119,6 +123,8 @@ export class Node {
     if (storage) {
       for (const w of storage.recovered.warnings) node.#warn(w);
       for (const batch of storage.recovered.batches) node.#replay(batch);
+      // The replay grew the kernel's scratch regions to the size of the files: give it back.
+      if (storage.recovered.batches.length > 0) kernel().trim(SCRATCH_KEEP_BYTES);
     }
     node.#nextSeq = Math.max(node.#nextSeq, node.#state.ownMaxSeq + 1);
     node.#protocol.noteOwnWrite(node.#nextSeq - 1);

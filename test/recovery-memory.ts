@@ -12,7 +12,7 @@ import { ReplicaState } from "../src/state.js";
 import { DEFAULT_LIMITS } from "../src/types.js";
 import { files } from "../src/datadir.js";
 import { kernel } from "../src/wasm/instance.js";
-import { R_OUT } from "../src/wasm/abi.js";
+import { REGIONS, R_DESC, R_IN, R_OUT } from "../src/wasm/abi.js";
 import { frameOffsets, removeDir, tempDir } from "./helpers/storage-fixtures.js";
 
 const dirs: string[] = [];
@@ -67,6 +67,28 @@ test("pin: the block leaves the region table, the region's next reserve gets ano
   assert.throws(() => k.exports.unpin(q), /current region block/, "a region's own block is never freed by unpin");
   pinned.drop(holder);
   assert.throws(() => pinned.view(), /after its last drop/);
+});
+
+const regionCap = (r: number) => kernel().u32[(REGIONS >>> 2) + r * 2 + 1]!;
+
+test("trim frees region blocks over the limit and keeps the rest", () => {
+  const k = kernel();
+  k.reserve(R_DESC, 6 << 20);
+  k.reserve(R_OUT, 64 << 10);
+  k.trim(4 << 20);
+  assert.is(regionCap(R_DESC), 0, "the 6 MB descriptor block is freed");
+  assert.ok(regionCap(R_OUT) >= 64 << 10, "a small region is kept");
+  assert.ok(k.reserve(R_DESC, 1024) > 0, "and regrows on demand");
+});
+
+test("after opening a 100k-record WAL the kernel's scratch regions are back under 4 MB", async () => {
+  const dir = fresh();
+  await writeNode(dir, 100_000);
+  const node = await openNode(dir);
+  assert.is(node.size, 100_000);
+  for (const r of [R_IN, R_DESC, R_OUT]) assert.ok(regionCap(r) <= 4 << 20, `region ${r}: ${regionCap(r)} B kept`);
+  assert.is(text(node.get("k99999")!.value), valueOf(99999));
+  await node.close();
 });
 
 test("values replayed from linear memory survive memory growth; handed-out values are copies", () => {

@@ -22,6 +22,8 @@ export interface KernelExports {
   pin(region: number): number;
   /** Frees a block `pin` returned. */
   unpin(ptr: number): void;
+  /** Frees region `r`'s block when it holds more than `keep` bytes. */
+  trim(region: number, keep: number): void;
   /** zlib crc32(seed, mem[ptr, ptr+len)). */
   crc32(ptr: number, len: number, seed: number): number;
   /** CRCs of n (offset, len) u32 pairs at `spans`, relative to `base`, into u32 `out`. */
@@ -72,6 +74,7 @@ export const R_AUX = 2;
 export const R_OUT = 3;
 export const R_REFUSED = 4;
 export const R_CRC = 5;
+export const REGION_COUNT = 6;
 
 /** Handle fields read directly by JS (u32 word index from the handle pointer). */
 export const H_SLOTS = 0;

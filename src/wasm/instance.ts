@@ -20,7 +20,7 @@
  * refuse a range outside every current region ("out of region": WaveKVError
  * INVALID_ARGUMENT) instead of writing into a freed heap block (docs/notes/oob-hunt.md).
  */
-import { R_DESC, R_IN, REGIONS, MAILBOX, REGION_MAX, type KernelExports } from "./abi.js";
+import { R_DESC, R_IN, REGIONS, REGION_COUNT, MAILBOX, REGION_MAX, type KernelExports } from "./abi.js";
 import { WaveKVError } from "../errors.js";
 import { kernelBytes } from "./kernel-bytes.js";
 
@@ -165,6 +165,18 @@ export class Kernel {
     // as input: a later merge of it copies it in again (its descriptors stay in place).
     if (region === R_IN && this.#resident?.inp === ptr) this.#resident.inpPinned = true;
     return new PinnedBytes(this, ptr, length).registerFirst(holder);
+  }
+
+  /**
+   * Frees every region block larger than `keepBytes`: after one big batch (a replay of 1M
+   * records grows the descriptor region to 48 MB and the output region to 12 MB) the
+   * scratch goes back to the heap for the index to use, instead of staying reserved.
+   * A resident batch is evicted first, as by `reserve`.
+   */
+  trim(keepBytes: number): void {
+    this.#evictResident();
+    this.generation++;
+    for (let r = 0; r < REGION_COUNT; r++) this.exports.trim(r, keepBytes);
   }
 
   /** Current pointer of a region (after a call that may have moved it). */
