@@ -310,8 +310,9 @@ export class Node {
 
   /**
    * The live entry of `key`, or undefined (absent or deleted). The value must not be
-   * mutated. A value recovered from disk or merged in a large batch is a view of that
-   * batch's bytes: `value.slice()` one you keep for long, or it keeps the batch alive.
+   * mutated. A value merged from a large remote batch is a view of that batch's bytes:
+   * `value.slice()` one you keep for long, or it keeps the batch alive. (A value
+   * recovered from disk comes as a copy: those bytes live in the kernel's memory.)
    */
   get(key: string): Entry | undefined {
     const e = this.#state.get(key);
