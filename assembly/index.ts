@@ -103,6 +103,10 @@ export function merge(h: u32, inp: u32, desc: u32, n: u32, skip: u32, maxKey: u3
   return lww.merge(h, inp, desc, n, skip, maxKey, maxVal, i64of(maxTsLo, maxTsHi), final != 0);
 }
 
+export function indexReserve(h: u32, n: u32, keyBytes: u32): void {
+  lww.reserve(h, n, keyBytes);
+}
+
 export function commit(h: u32): void {
   lww.commit(h);
 }

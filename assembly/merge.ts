@@ -354,6 +354,12 @@ function reserveFor(h: Handle, n: usize, keyBytes: usize): void {
   }
 }
 
+/** Room for `n` more keys of `keyBytes` bytes, asked for ahead of a replay that comes in windows. */
+export function reserve(p: usize, n: u32, keyBytes: u32): void {
+  const h = changetype<Handle>(p);
+  if (h.pending == 0) reserveFor(h, <usize>h.size + <usize>n, <usize>keyBytes);
+}
+
 /**
  * Decides n entries (descriptors at `desc`, key offsets relative to `inp`) in order and
  * applies winners tentatively with undo records — or, `final`, at once without them

@@ -32,7 +32,7 @@
  * offset is the start of the record that stopped decoding (the input length at `end`).
  */
 import { crc32Reference } from "./crc.js";
-import { decodeRecordsFromWasm, decodeRecordsWasm, encodeRecordsWasm, findNextValidFrameWasm } from "./wasm/codec.js";
+import { decodeRecordsFromWasm, decodeRecordsWasm, decodeWindowWasm, encodeRecordsWasm, findNextValidFrameWasm, readIntoKernel as readIntoKernelWasm } from "./wasm/codec.js";
 import type { PinnedBytes } from "./wasm/instance.js";
 import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./wasm/batch.js";
 
@@ -80,10 +80,11 @@ export interface DecodedBatch {
   /** Done with the batch (see BatchView.release): reading it afterwards may throw. */
   release(): void;
   /**
-   * For a batch whose bytes sit in linear memory (`decodeRecordsFrom`): pins them and
-   * takes a reference for `holder` (drop it when done). null when `bytes` is a JS buffer.
+   * For a batch whose bytes sit in linear memory (`decodeRecordsFrom`, `decodeWindow`):
+   * a reference to their block for `holder` (drop it when done) and the offset of `bytes`
+   * in it. null when `bytes` is a JS buffer.
    */
-  keepBytes(holder: object): PinnedBytes | null;
+  keepBytes(holder: object): { block: PinnedBytes; offset: number } | null;
 }
 
 export { STOP_REASONS };
@@ -123,6 +124,25 @@ export function decodeRecords(bytes: Uint8Array, framing: Framing, base: number,
  */
 export function decodeRecordsFrom(length: number, fill: (dst: Uint8Array) => void, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
   return decodeRecordsFromWasm(length, fill, framing, base, maxRecords);
+}
+
+/**
+ * `length` bytes written by `fill` into the decoder's input buffer, kept as a block to
+ * decode window by window (`decodeWindow`): a long log is replayed a window at a time.
+ * `holder` holds the first reference: drop it (`block.drop(holder)`) when done decoding.
+ */
+export function readIntoKernel(length: number, fill: (dst: Uint8Array) => void, holder: object): PinnedBytes {
+  return readIntoKernelWasm(length, fill, holder);
+}
+
+/**
+ * Up to `maxRecords` records of `block` from `offset`; offsets and `stop` relative to
+ * `offset` (with stop reason "limit", the next window starts at `offset + stop.offset`).
+ * Decode each window after the previous one is merged or released: a batch still
+ * holding descriptors in place has them copied out.
+ */
+export function decodeWindow(block: PinnedBytes, offset: number, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
+  return decodeWindowWasm(block, offset, framing, base, maxRecords);
 }
 
 /**

@@ -71,6 +71,8 @@ export interface MergeIndex {
    * afterwards (our own log replaying). Saves the undo log's memory and writes.
    */
   mergeFinal(batch: DecodedBatch, limits: MergeLimits): MergeResult;
+  /** Room for `records` more keys of `keyBytes` bytes in all, grown at once (a replay in windows). A hint. */
+  reserve(records: number, keyBytes: number): void;
   commit(): void;
   rollback(): void;
   /**
@@ -399,6 +401,10 @@ class ReferenceMergeIndex implements MergeIndex {
   }
 
   // ---- merge
+
+  reserve(): void {
+    // A Map grows as it goes; nothing to reserve.
+  }
 
   mergeFinal(batch: DecodedBatch, limits: MergeLimits): MergeResult {
     return this.#merge(batch, limits, undefined, true);

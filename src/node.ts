@@ -54,7 +54,7 @@ export class Node {
   readonly limits: Readonly<Limits>;
   readonly #state: ReplicaState;
   readonly #protocol: SyncProtocol;
-  readonly #storage: Storage | null;
+  #storage: Storage | null;
   readonly #clock: () => number;
   readonly #admit: AdmitFn | undefined;
   readonly #warn: (message: string) => void;
@@ -109,22 +109,37 @@ export class Node {
     if (!Number.isInteger(opts.id) || opts.id < 0 || opts.id > MAX_NODE_ID) {
       throw new WaveKVError("INVALID_ARGUMENT", `node id must be an integer in [0, 2^32-1], got ${opts.id}`);
     }
-    let storage: Storage | null = null;
-    let uuid: string;
+    let node: Node;
     if (opts.dir !== undefined) {
       // Loaded on demand: an in-memory node (browsers, edge workers) needs no file system.
       const { openStorage } = await import("./storage.js");
-      storage = await openStorage({ dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock });
-      uuid = storage.recovered.uuid;
-    } else {
-      uuid = randomUuid();
-    }
-    const node = new Node(opts, uuid, storage);
-    if (storage) {
+      // The node is built as soon as the directory's uuid is known, and replays the
+      // records as storage decodes them (a long log window by window, never whole).
+      let built: Node | null = null;
+      let replayed = 0;
+      const replay = (uuid: string) => {
+        built = new Node(opts, uuid, null);
+        return (batch: DecodedBatch, expected?: { records: number; keyBytes: number }) => {
+          if (expected) built!.#state.reserve(expected.records, expected.keyBytes);
+          built!.#replay(batch);
+          replayed++;
+        };
+      };
+      let storage: Storage;
+      try {
+        storage = await openStorage({ dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock, replay });
+      } catch (e) {
+        const failed = built as Node | null;
+        if (failed !== null) failed.#state.dispose(); // a failed open keeps nothing it replayed (pinned file bytes included)
+        throw e;
+      }
+      node = built ?? new Node(opts, storage.recovered.uuid, null);
+      node.#storage = storage;
       for (const w of storage.recovered.warnings) node.#warn(w);
-      for (const batch of storage.recovered.batches) node.#replay(batch);
       // The replay grew the kernel's scratch regions to the size of the files: give it back.
-      if (storage.recovered.batches.length > 0) kernel().trim(SCRATCH_KEEP_BYTES);
+      if (replayed > 0) kernel().trim(SCRATCH_KEEP_BYTES);
+    } else {
+      node = new Node(opts, randomUuid(), null);
     }
     node.#nextSeq = Math.max(node.#nextSeq, node.#state.ownMaxSeq + 1);
     node.#protocol.noteOwnWrite(node.#nextSeq - 1);

@@ -38,6 +38,9 @@ import type { PinnedBytes } from "./wasm/instance.js";
 interface Retained {
   bytes: Uint8Array | null;
   pinned: PinnedBytes | null;
+  /** Where the batch's bytes start in `pinned` (value offsets include it). */
+  base: number;
+  /** Bytes of the batch the values came from (what compaction compares `live` with). */
   length: number;
   /** Value bytes still read from the buffer. */
   live: number;
@@ -178,7 +181,8 @@ export class ReplicaState {
   /**
    * The value of a held slot: bytes, or null for a tombstone. A value still in a
    * retained buffer comes as a fresh view of it (not cached: a view costs ~90 B a key),
-   * or as a copy when that buffer is pinned in linear memory.
+   * or as a copy when that buffer is pinned in linear memory. (Offsets are the buffer's:
+   * for a pinned block, the batch's offset in it is already added.)
    */
   valueAt(slot: number): Uint8Array | null {
     const v = this.#values[slot];
@@ -283,14 +287,17 @@ export class ReplicaState {
     }
     let id = 0;
     let bytes = batch.bytes;
+    let base = 0;
     if (valueBytes > 0 && (owned || valueBytes >= bytes.length * RETAIN_MIN_SHARE)) {
       if (!owned) bytes = bytes.slice();
       id = this.#retain(owned ? batch : null, bytes, w);
+      base = this.#retained[id]!.base;
     }
     this.#ensureRefCapacity(high);
-    // Grown once to the highest slot (holes read as undefined): stores stay in bounds.
-    if (this.#keys.length < high) this.#keys.length = high;
-    if (this.#values.length < high) this.#values.length = high;
+    // Grown to the highest slot (holes read as undefined), so stores stay in bounds; by
+    // half again at least, so a replay in windows does not copy them once per window.
+    if (this.#keys.length < high) this.#keys.length = Math.max(high, this.#keys.length + (this.#keys.length >> 1));
+    if (this.#values.length < high) this.#values.length = Math.max(high, this.#values.length + (this.#values.length >> 1));
     const r = id === 0 ? undefined : this.#retained[id]!;
     this.#applying = id;
     for (let j = 0; j < w.length; j += 3) {
@@ -305,7 +312,7 @@ export class ReplicaState {
       else {
         this.#values[slot] = undefined;
         this.#refBuf[slot] = id;
-        this.#refOff[slot] = d[at + 8]!;
+        this.#refOff[slot] = base + d[at + 8]!;
         this.#refLen[slot] = len;
         r.live += len;
         this.#live++;
@@ -319,6 +326,19 @@ export class ReplicaState {
   }
 
   /**
+   * Room for `records` more keys of `keyBytes` bytes, taken at once: a replay that comes
+   * in windows says how much the whole log holds, so the index and the per-slot arrays
+   * grow once instead of doubling (and copying) as the windows arrive. A hint.
+   */
+  reserve(records: number, keyBytes: number): void {
+    this.#index.reserve(records, keyBytes);
+    const slots = this.keyCount + records;
+    this.#ensureRefCapacity(slots);
+    if (this.#keys.length < slots) this.#keys.length = slots;
+    if (this.#values.length < slots) this.#values.length = slots;
+  }
+
+  /**
    * Keep `bytes` for the values that win from it; `w` are the winner triples (slots at
    * 1 mod 3). An owned `batch` whose bytes sit in linear memory is pinned there instead.
    */
@@ -326,9 +346,13 @@ export class ReplicaState {
     const slots = new Uint32Array(w.length / 3);
     for (let j = 1, k = 0; j < w.length; j += 3, k++) slots[k] = w[j]!;
     const id = this.#freeIds.pop() ?? this.#retained.length;
-    const r: Retained = { bytes, pinned: null, length: bytes.length, live: 0, slots };
-    r.pinned = batch?.keepBytes(r) ?? null;
-    if (r.pinned !== null) r.bytes = null;
+    const r: Retained = { bytes, pinned: null, base: 0, length: bytes.length, live: 0, slots };
+    const kept = batch?.keepBytes(r) ?? null;
+    if (kept !== null) {
+      r.pinned = kept.block;
+      r.base = kept.offset;
+      r.bytes = null;
+    }
     this.#retained[id] = r;
     return id;
   }

@@ -22,7 +22,7 @@ import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
 import { WaveKVError } from "./errors.js";
 import type { FsyncPolicy } from "./types.js";
 import { acquireLock, type DataFiles, type DirLock, files, loadOrCreateUuid, readFully, readWholeFile, removeIfExists } from "./datadir.js";
-import { type AppendOptions, type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, parseWalHeader, scanWalFile, writeWalFile, type WalHeader, type WalScan } from "./wal.js";
+import { type AppendOptions, type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, parseWalHeader, scanWalFile, writeWalFile, type ReplayExpectation, type WalHeader, type WalFileScan } from "./wal.js";
 import { type Snapshot, encodeSnapshot, loadSnapshot, writeSnapshotFile } from "./snapshot.js";
 
 export type { AppendOptions, FaultHook } from "./wal.js";
@@ -37,14 +37,25 @@ export interface StorageOptions {
   clock?: () => number;
   /** Test hook at the process boundary: throw from it to simulate a failed write/fsync. */
   faults?: FaultHook;
+  /**
+   * Takes the recovered records as they are decoded — the snapshot's, then the WAL's a
+   * window at a time — instead of `recovered.batches` collecting them: a long log is then
+   * never decoded (48 B of descriptors a record) all at once. Called with the
+   * directory's uuid once it is known, it returns the consumer. If open then fails
+   * (CORRUPT_WAL), whatever was handed over must be discarded.
+   */
+  replay?: (uuid: string) => (batch: DecodedBatch, expected?: ReplayExpectation) => void;
+  /** Records per window when a long WAL is decoded (default REPLAY_WINDOW_RECORDS; tests use small ones). */
+  replayWindow?: number;
 }
 
 export interface RecoveredState {
   /** Created once per data directory and kept there. */
   uuid: string;
   /**
-   * Records in apply order: the snapshot's, then the WAL's. Kinds 0/1 are entries to
-   * merge under LWW, 2/3 peer membership changes, 4 a seq high-water mark.
+   * Records in apply order: the snapshot's, then the WAL's (a long one in windows).
+   * Kinds 0/1 are entries to merge under LWW, 2/3 peer membership changes, 4 a seq
+   * high-water mark. Empty when `StorageOptions.replay` took them.
    */
   batches: DecodedBatch[];
   /** Human-readable notes (e.g. "snapshot damaged, loaded .bak", "torn WAL tail truncated at 1234"). */
@@ -121,31 +132,38 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
   warnings.push(...loaded.warnings);
   const snap = loaded.snapshot;
   const batches: DecodedBatch[] = [];
-  if (snap && snap.batch.count > 0) batches.push(snap.batch);
+  const consume: (batch: DecodedBatch, expected?: ReplayExpectation) => void = options.replay?.(uuid) ?? ((batch) => void batches.push(batch));
 
   const walOpts = { fsync: options.fsync, faults: options.faults };
   // "never" (tests, caches) skips every fsync, the repair paths' included.
   const durable = options.fsync !== "never";
   let wal: WalWriter;
-  let scan: WalScan | string | null = null;
+  let scan: WalFileScan | string | null = null;
   let covers = false;
+  // Kind-4 records of the snapshot, read before it is handed over (a consumer releases it).
+  let marks: RecordInput[] = [];
+  let tail: Uint8Array = new Uint8Array(0);
   let fd = -1;
   try {
     fd = fs.openSync(f.wal, "r");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(`cannot read ${f.wal}`, e);
   }
-  if (fd >= 0) {
-    try {
-      const size = fs.fstatSync(fd).size;
-      const peek = parseWalHeader(readFully(fd, Math.min(size, WAL_HEADER_BYTES), 0));
-      covers = snap !== null && typeof peek !== "string" && snap.header.walGeneration === peek.generation;
-      scan = scanWalFile(fd, size, covers ? snap!.header.walOffset : WAL_HEADER_BYTES);
-    } catch (e) {
-      throw e instanceof WaveKVError ? e : ioError(`cannot read ${f.wal}`, e);
-    } finally {
-      fs.closeSync(fd);
+  try {
+    const size = fd >= 0 ? fs.fstatSync(fd).size : 0;
+    const peek = fd >= 0 ? parseWalHeader(readFully(fd, Math.min(size, WAL_HEADER_BYTES), 0)) : "missing";
+    covers = snap !== null && typeof peek !== "string" && snap.header.walGeneration === peek.generation;
+    if (covers) marks = seqMarks(snap!);
+    if (snap && snap.batch.count > 0) consume(snap.batch);
+    if (fd >= 0) {
+      scan = scanWalFile(fd, size, covers ? snap!.header.walOffset : WAL_HEADER_BYTES, consume, options.replayWindow);
+      // The records after the snapshot's offset, carried into the next generation (below).
+      if (covers && typeof scan !== "string") tail = readFully(fd, scan.validEnd - scan.start, scan.start);
     }
+  } catch (e) {
+    throw e instanceof WaveKVError ? e : ioError(`cannot read ${f.wal}`, e);
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
   if (scan === null) {
     if (snap) warnings.push(`${f.wal} is missing; started a new log after the snapshot`);
@@ -171,14 +189,11 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
         `${f.wal}: ${scan.fileSize - scan.validEnd} byte(s) of ${scan.damage.reason} tail at offset ${scan.validEnd} were never acknowledged; truncated`,
       );
     }
-    if (scan.batch.count > 0) batches.push(scan.batch);
     if (covers) {
       // A reset was interrupted after the snapshot was installed: finish it now, so the
       // log never again holds records the snapshot covers.
-      // A copy: batch bytes in linear memory move when the seq marks are encoded.
-      const tail = scan.batch.bytes.slice(0, scan.validEnd - scan.start);
       const header: WalHeader = { nodeId, base: tail.length > 0 ? scan.header.base : clock(), generation: scan.header.generation + 1 };
-      writeWalFile(f.wal, buildWalImage(header, seqMarks(snap!), tail), durable);
+      writeWalFile(f.wal, buildWalImage(header, marks, tail), durable);
       wal = WalWriter.open(f.wal, header, fs.statSync(f.wal).size, walOpts);
     } else {
       if (scan.damage) WalWriter.truncate(f.wal, scan.validEnd, durable);

@@ -23,10 +23,11 @@
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "./crc.js";
-import { decodeRecords, decodeRecordsFrom, decodeRecordsReference, encodeRecords, findNextValidFrame, type DecodedBatch, type RecordInput, type StopReason } from "./codec.js";
+import { decodeRecords, decodeRecordsReference, decodeWindow, encodeRecords, readIntoKernel, findNextValidFrame, type DecodedBatch, type RecordInput, type StopReason } from "./codec.js";
 import { WaveKVError } from "./errors.js";
 import type { FsyncPolicy } from "./types.js";
 import { fsyncDir, readExactly, readFully, removeIfExists, writeFully } from "./datadir.js";
+import { DESCRIPTOR_WORDS } from "./wasm/batch.js";
 
 /** "WKVW" in file order. */
 export const WAL_MAGIC = 0x57564b57;
@@ -117,38 +118,86 @@ export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan 
   // decode would overwrite the snapshot batch decoded just before, which is still
   // resident in linear memory, and its merge would copy it back (~180 MB at 1M keys).
   const batch = region.length <= SMALL_SCAN_BYTES ? decodeRecordsReference(region, "framed", header.base) : decodeRecords(region, "framed", header.base);
-  return finishScan(header, bytes.length, start, batch);
+  return { header, fileSize: bytes.length, start, batch, ...verdict(bytes.length, start, batch.stop, batch.bytes) };
 }
 
+/** How many records (and key bytes) a log of `total` bytes holds, judged by its first window, with 5 % to spare. */
+export interface ReplayExpectation { records: number; keyBytes: number }
+
+function expectation(first: DecodedBatch, total: number): ReplayExpectation {
+  const span = first.stop.offset;
+  const d = first.words;
+  let keyBytes = 0;
+  for (let i = 0, at = 7; i < first.count; i++, at += DESCRIPTOR_WORDS) keyBytes += d[at]!;
+  const scale = (total / span) * 1.05;
+  return { records: Math.ceil(first.count * scale), keyBytes: Math.ceil(keyBytes * scale) };
+}
+
+/** Records per window when a long log is replayed window by window (descriptors: 48 B each). */
+export const REPLAY_WINDOW_RECORDS = 1 << 16;
+
+/** What `scanWalFile` found; the records went to its `onBatch`. */
+export type WalFileScan = Omit<WalScan, "batch"> & { records: number };
+
 /**
- * `scanWal` of the open file `fd` (`size` bytes). A long log is read straight into the
- * decoder's input in linear memory (`decodeRecordsFrom`): recovery then holds no JS copy
- * of it, and the values the replay keeps are read from where they were read into. On
- * the machines measured, a fresh 134 MB JS buffer cost more to fault in than the whole
- * decode (docs/notes/recovery.md). The batch's `bytes` start at `start`, as in scanWal.
+ * `scanWal` of the open file `fd` (`size` bytes), handing the records to `onBatch` in log
+ * order instead of returning them. A long log is read straight into the decoder's input
+ * in linear memory (`readIntoKernel`: no JS copy of it; on the machines measured a fresh
+ * 134 MB JS buffer cost more to fault in than the whole decode, docs/notes/recovery.md)
+ * and decoded REPLAY_WINDOW_RECORDS at a time, each window handed over before the next
+ * is decoded, so descriptors take ~3 MB instead of 48 B a record. Values the consumer
+ * keeps are read from where they were read into (DecodedBatch.keepBytes).
+ *
+ * The damage verdict comes after every good record was handed over: a consumer that
+ * applies them must discard its state when the result reports damage with valid frames
+ * after it (open fails with CORRUPT_WAL then). Batches are `bytes`-relative to their
+ * window; `validEnd`/`damage` are absolute file offsets, as in scanWal.
  */
-export function scanWalFile(fd: number, size: number, startAt = WAL_HEADER_BYTES): WalScan | string {
+export function scanWalFile(fd: number, size: number, startAt: number, onBatch: (batch: DecodedBatch, expected?: ReplayExpectation) => void, windowRecords = REPLAY_WINDOW_RECORDS): WalFileScan | string {
   const header = parseWalHeader(readFully(fd, Math.min(size, WAL_HEADER_BYTES), 0));
   if (typeof header === "string") return header;
   const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), size);
-  if (size - start <= SMALL_SCAN_BYTES) return scanWal(readFully(fd, size, 0), startAt);
-  const batch = decodeRecordsFrom(size - start, (dst) => readExactly(fd, dst, start), "framed", header.base);
-  return finishScan(header, size, start, batch);
+  if (size - start <= SMALL_SCAN_BYTES) {
+    const scan = scanWal(readFully(fd, size, 0), startAt);
+    if (typeof scan === "string") return scan;
+    const { batch, ...rest } = scan;
+    onBatch(batch);
+    return { ...rest, records: batch.count };
+  }
+  const holder = {};
+  const block = readIntoKernel(size - start, (dst) => readExactly(fd, dst, start), holder);
+  try {
+    let at = 0;
+    let records = 0;
+    for (;;) {
+      const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, windowRecords));
+      const stop = batch.stop;
+      records += batch.count;
+      // With the first of several windows: what the whole log likely holds, extrapolated
+      // from it, so the consumer can grow its index once (see ReplicaState.reserve).
+      onBatch(batch, at === 0 && stop.reason === "limit" ? expectation(batch, size - start) : undefined);
+      if (stop.reason === "limit") {
+        at += stop.offset;
+        continue;
+      }
+      return { header, fileSize: size, start, records, ...verdict(size, start + at, stop, block.view().subarray(at)) };
+    }
+  } finally {
+    block.drop(holder);
+  }
 }
 
-/** The damage verdict of a decoded log region (`batch.bytes` = the file from `start`). */
-function finishScan(header: WalHeader, fileSize: number, start: number, batch: DecodedBatch): WalScan {
-  let damage: WalDamage | null = null;
-  let validEnd = fileSize;
-  if (batch.stop.reason !== "end") {
-    const rel = batch.stop.offset;
-    validEnd = start + rel;
-    // Search from the byte after the bad record's start: any valid frame beyond it means
-    // the bad record is not a torn tail.
-    const next = findNextValidFrame(batch.bytes, rel + 1);
-    damage = { offset: validEnd, reason: batch.stop.reason, nextValid: next < 0 ? -1 : start + next };
-  }
-  return { header, fileSize, start, batch, validEnd, damage };
+/**
+ * Where the good records end and what stopped them: `bytes` is the log from `start`
+ * (absolute), decoding of it stopped at `stop` (relative).
+ */
+function verdict(fileSize: number, start: number, stop: DecodedBatch["stop"], bytes: Uint8Array): { validEnd: number; damage: WalDamage | null } {
+  if (stop.reason === "end") return { validEnd: fileSize, damage: null };
+  const validEnd = start + stop.offset;
+  // Search from the byte after the bad record's start: any valid frame beyond it means
+  // the bad record is not a torn tail.
+  const next = findNextValidFrame(bytes, stop.offset + 1);
+  return { validEnd, damage: { offset: validEnd, reason: stop.reason, nextValid: next < 0 ? -1 : start + next } };
 }
 
 export function corruptWal(path: string, offset: number, what: string): WaveKVError {

@@ -7,13 +7,14 @@ import * as assert from "uvu/assert";
 import * as fs from "node:fs";
 import { Node } from "../src/node.js";
 import { isWaveKVError } from "../src/errors.js";
-import { decodeRecordsFrom, encodeRecords, type RecordInput } from "../src/codec.js";
+import { decodeRecordsFrom, decodeWindow, encodeRecords, readIntoKernel, type RecordInput } from "../src/codec.js";
+import { openStorage, type Storage } from "../src/storage.js";
 import { ReplicaState } from "../src/state.js";
 import { DEFAULT_LIMITS } from "../src/types.js";
 import { files } from "../src/datadir.js";
 import { kernel } from "../src/wasm/instance.js";
 import { REGIONS, R_DESC, R_IN, R_OUT } from "../src/wasm/abi.js";
-import { frameOffsets, removeDir, tempDir } from "./helpers/storage-fixtures.js";
+import { flatten, frameOffsets, mixedRecord, oracleWal, removeDir, rng, tempDir } from "./helpers/storage-fixtures.js";
 
 const dirs: string[] = [];
 function fresh(): string {
@@ -53,20 +54,33 @@ async function writeNode(dir: string, n: number, tag = "v"): Promise<void> {
 
 const openNode = (dir: string) => Node.open({ id: 1, dir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER, onWarning: () => undefined });
 
-test("pin: the block leaves the region table, the region's next reserve gets another, unpin frees it", () => {
+test("an input block: decoded in place while in the region, kept where it is when the region is reused, freed by its last drop", () => {
   const k = kernel();
-  const p = k.reserve(R_OUT, 4096);
-  k.u8.fill(7, p, p + 4096);
+  const image = encodeRecords(records(50, "p"), "framed", 0);
   const holder = {};
-  const pinned = k.pin(R_OUT, 4096, holder);
-  assert.is(pinned.ptr, p);
-  const q = k.reserve(R_OUT, 4096);
-  assert.is.not(q, p, "a new block for the region");
+  const before = k.pinnedBytes;
+  const block = readIntoKernel(image.length, (dst) => dst.set(image), holder);
+  assert.ok(block.inRegion);
+  assert.is(k.pinnedBytes - before, image.length);
+  const first = decodeWindow(block, 0, "framed", 0, 20);
+  assert.is(first.count, 20);
+  assert.is(first.stop.reason, "limit");
+  const second = decodeWindow(block, first.stop.offset, "framed", 0);
+  assert.is(second.count, 30);
+  assert.is(second.key(0), "k20", "window offsets are relative to the window");
+  assert.is(first.key(19), "k19", "the first window's descriptors were copied out, not overwritten");
+  const q = k.reserve(R_IN, 4096); // the region is reused: the block leaves it
+  assert.not.ok(block.inRegion);
+  assert.is.not(q, block.ptr);
   k.u8.fill(9, q, q + 4096);
-  assert.equal([...pinned.slice(0, 4)], [7, 7, 7, 7], "the pinned bytes are untouched");
+  assert.is(text(second.value(29)), valueOf(49, "p"), "the block's bytes are untouched");
+  assert.throws(() => decodeWindow(block, 0, "framed", 0), /left the input region/);
   assert.throws(() => k.exports.unpin(q), /current region block/, "a region's own block is never freed by unpin");
-  pinned.drop(holder);
-  assert.throws(() => pinned.view(), /after its last drop/);
+  first.release();
+  second.release();
+  block.drop(holder);
+  assert.is(k.pinnedBytes, before);
+  assert.throws(() => block.view(), /after its last drop/);
 });
 
 const regionCap = (r: number) => kernel().u32[(REGIONS >>> 2) + r * 2 + 1]!;
@@ -182,8 +196,10 @@ test("large WAL damage: torn tail truncated, a damaged middle record is CORRUPT_
   const damaged = Buffer.from(bytes);
   damaged[offsets[100]! + 12]! ^= 0x40;
   fs.writeFileSync(walPath, damaged);
+  const held = kernel().pinnedBytes;
   const err = await openNode(dir).then(() => null, (e) => e);
   assert.ok(isWaveKVError(err, "CORRUPT_WAL"), String(err));
+  assert.is(kernel().pinnedBytes, held, "the failed open dropped the file bytes it had replayed");
   assert.ok((err as Error).message.includes(`offset ${offsets[100]}`), (err as Error).message);
   assert.equal(fs.readFileSync(walPath), damaged, "a refused WAL is not modified");
   // A torn last record: the rest opens, the tail is cut.
@@ -195,6 +211,54 @@ test("large WAL damage: torn tail truncated, a damaged middle record is CORRUPT_
   assert.is(text(node.get("k2498")!.value), valueOf(2498));
   await node.close();
   assert.is(fs.statSync(walPath).size, offsets[offsets.length - 1]);
+});
+
+test("windowed replay of a long log matches the independent oracle under cuts, bit flips and zeroed tails", async () => {
+  const dir = fresh();
+  const s = await openStorage({ dir, nodeId: 1, fsync: "never" });
+  const recs = Array.from({ length: 2400 }, (_, i) => mixedRecord(i + 1));
+  for (let i = 0; i < recs.length; i += 50) await s.append(recs.slice(i, i + 50));
+  await s.close();
+  const walPath = files(dir, 1).wal;
+  const clean = fs.readFileSync(walPath);
+  assert.ok(clean.length > 100 << 10, `past the JS-decoded size (${clean.length} B)`);
+  const offsets = frameOffsets(clean);
+  const random = rng(20261202);
+  const pick = (n: number) => Math.floor(random() * n);
+  const cases: { what: string; bytes: Uint8Array }[] = [{ what: "clean", bytes: clean }];
+  for (let i = 0; i < 12; i++) {
+    const cut = offsets[offsets.length - 1 - pick(40)]! + pick(30);
+    cases.push({ what: `cut at ${cut}`, bytes: clean.subarray(0, Math.min(cut, clean.length)) });
+  }
+  for (let i = 0; i < 12; i++) {
+    const at = 32 + pick(clean.length - 32);
+    const b = Buffer.from(clean);
+    b[at]! ^= 1 << pick(8);
+    cases.push({ what: `bit flip at ${at}`, bytes: b });
+  }
+  for (let i = 0; i < 4; i++) {
+    const from = offsets[offsets.length - 1 - pick(200)]! + pick(10);
+    const b = Buffer.from(clean);
+    b.fill(0, from);
+    cases.push({ what: `zeroed from ${from}`, bytes: b });
+  }
+  for (const c of cases) {
+    const expected = oracleWal(c.bytes, 1);
+    for (const replayWindow of [1, 97, 1 << 16]) {
+      fs.writeFileSync(walPath, c.bytes);
+      const opened = await openStorage({ dir, nodeId: 1, fsync: "never", replayWindow }).then((st) => st, (e) => e as Error);
+      const label = `${c.what}, window ${replayWindow}`;
+      if (expected.outcome === "corrupt") {
+        assert.ok(isWaveKVError(opened, "CORRUPT_WAL"), `${label}: ${opened}`);
+        continue;
+      }
+      assert.not.instance(opened, Error, `${label}: ${opened}`);
+      const st = opened as Storage;
+      assert.equal(flatten(st.recovered.batches), expected.records, label);
+      await st.close();
+      assert.is(fs.statSync(walPath).size, expected.validEnd, `${label}: truncated to the last good record`);
+    }
+  }
 });
 
 test.run();

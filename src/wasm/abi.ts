@@ -38,6 +38,8 @@ export interface KernelExports {
   indexFree(h: number): void;
   /** Winner count (triples in R_OUT), refused pairs count in MB_COUNT (pairs in R_REFUSED); ERR_PENDING. */
   merge(h: number, inp: number, desc: number, n: number, skip: number, maxKey: number, maxVal: number, maxTsLo: number, maxTsHi: number, final: number): number;
+  /** Room for n more keys of keyBytes bytes (slots, table, arena grown once). */
+  indexReserve(h: number, n: number, keyBytes: number): void;
   commit(h: number): void;
   rollback(h: number): void;
   /** Slot (prev in MB_PREV), -1 when not newer, ERR_PENDING; [val, val+valLen) feeds the summary hash. */

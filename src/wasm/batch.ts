@@ -116,23 +116,14 @@ export interface LinearMemory {
   readonly u32: Uint32Array;
 }
 
-/** Linear memory that can also hand over its input region's block (Kernel.pin). */
-export interface PinningMemory extends LinearMemory {
-  pin(region: number, length: number, holder: object): PinnedBytes;
-}
-
-/** Region the decoder reads its input from (abi.ts R_IN); batch.ts stays free of the ABI module. */
-const INPUT_REGION = 0;
-
 export class BatchView implements DecodedBatch {
   #bytes: Uint8Array;
   /**
-   * Bytes read where a file was loaded into linear memory (decodeRecordsFrom): first in
-   * the input region, then — once anything reuses that region, or the state keeps values
-   * from it — in a pinned block. `bytes` rebuilds its view after memory growth.
+   * Bytes that are a window of a file read into linear memory (decodeRecordsFrom,
+   * decodeWindow): `length` bytes at `offset` in `block`, which this batch holds a
+   * reference to until released. `bytes` rebuilds its view after memory growth.
    */
-  #bytesAt: { memory: PinningMemory; ptr: number; length: number } | null = null;
-  #pinned: PinnedBytes | null = null;
+  #bytesAt: { block: PinnedBytes; offset: number; length: number } | null = null;
   readonly count: number;
   readonly stop: { reason: StopReason; offset: number };
   #descriptors: Uint8Array;
@@ -162,12 +153,13 @@ export class BatchView implements DecodedBatch {
   }
 
   /**
-   * A batch whose bytes too stay in linear memory: `length` bytes at the start of the
-   * input region's block `ptr` (where decodeRecordsFrom read them), descriptors at `desc`.
+   * A batch whose bytes too stay in linear memory: `length` bytes at `offset` in `block`
+   * (a file read into the input region), descriptors at `desc`. Takes a reference to the
+   * block, dropped by `release()`.
    */
-  static inMemory(memory: PinningMemory, ptr: number, length: number, desc: number, count: number, stop: { reason: StopReason; offset: number }): BatchView {
-    const view = BatchView.inPlace(memory.u8.subarray(ptr, ptr + length), memory, desc, count, stop);
-    view.#bytesAt = { memory, ptr, length };
+  static inMemory(block: PinnedBytes, offset: number, length: number, memory: LinearMemory, desc: number, count: number, stop: { reason: StopReason; offset: number }): BatchView {
+    const view = BatchView.inPlace(block.view().subarray(offset, offset + length), memory, desc, count, stop);
+    view.#bytesAt = { block: block.retain(view), offset, length };
     return view;
   }
 
@@ -176,40 +168,29 @@ export class BatchView implements DecodedBatch {
     const b = this.#bytes;
     const at = this.#bytesAt;
     if (b.length !== 0 || at === null || at.length === 0) return b;
-    return (this.#bytes = at.memory.u8.subarray(at.ptr, at.ptr + at.length)); // detached by growth
+    // Detached by memory growth: the same bytes, in the new buffer.
+    return (this.#bytes = at.block.view().subarray(at.offset, at.offset + at.length));
   }
 
   /**
-   * Bytes in linear memory, pinned (see `#bytesAt`), with one more reference taken for
-   * `holder`, who drops it when done: values can then be read from them for as long as
-   * needed. null for a batch whose bytes are a JS buffer.
+   * For bytes in linear memory: one more reference to their block for `holder`, who
+   * drops it when done (values can be read from it for as long as needed), and where in
+   * the block `bytes` starts. null for a batch whose bytes are a JS buffer.
    */
-  keepBytes(holder: object): PinnedBytes | null {
-    if (this.#bytesAt === null) return null;
-    return this.#pin().retain(holder);
-  }
-
-  #pin(): PinnedBytes {
-    if (this.#pinned === null) {
-      const at = this.#bytesAt!;
-      const pinned = at.memory.pin(INPUT_REGION, at.length, this);
-      // The block must be the one the bytes were read into: anything else is a bug in the
-      // resident-batch bookkeeping (instance.ts), and reading values from it would be wrong.
-      if (pinned.ptr !== at.ptr) throw new Error(`wavekv: pinned block ${pinned.ptr} is not the batch's input ${at.ptr}`);
-      this.#pinned = pinned;
-    }
-    return this.#pinned;
+  keepBytes(holder: object): { block: PinnedBytes; offset: number } | null {
+    const at = this.#bytesAt;
+    return at === null ? null : { block: at.block.retain(holder), offset: at.offset };
   }
 
   /**
    * Done with this batch: in-place descriptors are dropped, not copied out when the kernel
    * reuses their memory (a dead batch the GC has not collected yet would otherwise cost
-   * that copy), and its pin of linear-memory bytes is dropped. Reading it afterwards throws.
+   * that copy), and its reference to a linear-memory block is dropped. Reading it
+   * afterwards throws.
    */
   release(): void {
     if (this.#bytesAt !== null) {
-      this.#pinned?.drop(this);
-      this.#pinned = null;
+      this.#bytesAt.block.drop(this);
       this.#bytesAt = null;
       this.#bytes = new Uint8Array(0);
     }
@@ -221,12 +202,8 @@ export class BatchView implements DecodedBatch {
   }
   #released = false;
 
-  /**
-   * Before the kernel reuses the input/descriptor regions: in-place descriptors are
-   * copied out, and bytes in the input region are pinned where they are (no copy).
-   */
+  /** Copies in-place descriptors out of linear memory (before the kernel reuses it). */
   evict(): void {
-    if (this.#bytesAt !== null) this.#pin();
     const at = this.#inPlace;
     if (at === null) return;
     this.#inPlace = null;

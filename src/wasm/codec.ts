@@ -11,7 +11,7 @@ import type { DecodedBatch, Framing, RecordInput } from "../codec.js";
 import { DESC_MAX, ENCODE_TOO_LARGE, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "./abi.js";
 import { WaveKVError } from "../errors.js";
 import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
-import { kernel, type Kernel } from "./instance.js";
+import { kernel, type Kernel, type PinnedBytes } from "./instance.js";
 
 const encoder = new TextEncoder();
 
@@ -44,21 +44,56 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
 }
 
 /**
- * Decodes `length` bytes that `fill` writes straight into the kernel's input region (a
- * file read into linear memory: no JS copy of it, no second copy in). The batch's bytes
- * stay there — pinned, not copied, when the region is reused (BatchView.inMemory) — so
- * the values a replay keeps are read from where the file was read into. `fill` must
- * write all of `dst` and call nothing that uses the kernel.
+ * Reads `length` bytes that `fill` writes straight into the kernel's input region (a file
+ * read into linear memory: no JS copy of it, no second copy in), as a block that batches
+ * decoded from it (`decodeWindowWasm`) and values kept from it share. The block stays
+ * where it is when the region is reused while anything holds it (PinnedBytes). `holder`
+ * holds the first reference. `fill` must write all of `dst` and call nothing that uses
+ * the kernel.
  */
-export function decodeRecordsFromWasm(length: number, fill: (dst: Uint8Array) => void, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
+export function readIntoKernel(length: number, fill: (dst: Uint8Array) => void, holder: object): PinnedBytes {
   const k = kernel();
-  const inp = k.reserve(R_IN, Math.max(length, 16));
-  fill(k.u8.subarray(inp, inp + length));
-  return decodeResident(k, inp, length, framing, base, maxRecords, null);
+  const block = k.adoptInput(length, holder);
+  try {
+    fill(k.u8.subarray(block.ptr, block.ptr + length));
+  } catch (e) {
+    block.drop(holder);
+    throw e;
+  }
+  return block;
 }
 
-/** Decodes R_IN's first `len` bytes; `bytes` is the JS buffer they came from, or null to keep them in linear memory. */
-function decodeResident(k: Kernel, inp: number, len: number, framing: Framing, base: number, maxRecords: number | undefined, bytes: Uint8Array | null): DecodedBatch {
+/**
+ * Decodes up to `maxRecords` records of `block` from `offset` (a window: a replay decodes
+ * a long log window by window, so its descriptors need a few MB, not 48 B a record at
+ * once). The batch's offsets and `stop` are relative to `offset`. The block must still be
+ * the input region's (nothing has reserved that region since `readIntoKernel`).
+ */
+export function decodeWindowWasm(block: PinnedBytes, offset: number, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
+  if (!block.inRegion) throw new Error("wavekv: the block left the input region (something reserved it) and can no longer be decoded in place");
+  const k = block.kernel;
+  // The decoder rewrites the descriptor region: a batch still reading there copies out first.
+  k.evictResident();
+  k.generation++;
+  return decodeResident(k, block.ptr + offset, block.length - offset, framing, base, maxRecords, { block, offset });
+}
+
+/** `decodeRecordsWasm` of bytes that `fill` writes into the input region (readIntoKernel + one window). */
+export function decodeRecordsFromWasm(length: number, fill: (dst: Uint8Array) => void, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
+  const holder = {};
+  const block = readIntoKernel(length, fill, holder);
+  try {
+    return decodeWindowWasm(block, 0, framing, base, maxRecords);
+  } finally {
+    block.drop(holder); // the batch holds its own reference
+  }
+}
+
+/**
+ * Decodes `len` bytes at `inp` in the input region; `from` is the JS buffer they were
+ * copied from, or the block (and offset in it) they were read into.
+ */
+function decodeResident(k: Kernel, inp: number, len: number, framing: Framing, base: number, maxRecords: number | undefined, from: Uint8Array | { block: PinnedBytes; offset: number }): DecodedBatch {
   const wanted = maxRecordsOf(maxRecords);
   const max = Math.min(wanted, DESC_MAX);
   const count = k.exports.decode(inp, len, modeOf(framing), lo32(base), hi32(base), max) >>> 0;
@@ -71,9 +106,14 @@ function decodeResident(k: Kernel, inp: number, len: number, framing: Framing, b
   const stop = { reason: STOP_REASONS[k.mailbox(MB_STOP_REASON)]!, offset: k.mailbox(MB_STOP_OFFSET) };
   // Descriptors are read where the decoder wrote them; the kernel copies them out only
   // if something reuses R_IN/R_DESC while the batch is alive (Kernel.reserve).
-  const batch = bytes === null ? BatchView.inMemory(k, inp, len, desc, count, stop) : BatchView.inPlace(bytes, k, desc, count, stop);
+  const inMemory = !(from instanceof Uint8Array);
+  // A window's bytes end where its records do (a window handed to a replay is what the
+  // state retains and measures its live values against), not at the end of the block.
+  const batch = inMemory
+    ? BatchView.inMemory(from.block, from.offset, stop.reason === "end" ? len : stop.offset, k, desc, count, stop)
+    : BatchView.inPlace(from, k, desc, count, stop);
   k.generation++; // the decoder rewrote R_DESC
-  k.setResident(batch, inp, desc);
+  k.setResident(batch, inp, desc, inMemory ? from.block : null);
   return batch;
 }
 

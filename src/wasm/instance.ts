@@ -25,18 +25,27 @@ import { WaveKVError } from "../errors.js";
 import { kernelBytes } from "./kernel-bytes.js";
 
 /**
- * A block of linear memory taken out of a region (`Kernel.pin`): a batch's bytes kept
- * where the file was read into, so values are read from them later without a copy of
- * the file in the JS heap. Reference-counted — the batch that was decoded from it and
- * the replica state that reads values from it each hold one — and freed at zero; a
- * holder the GC collects without dropping its reference drops it then (`pinHolders`).
+ * A block of linear memory holding file bytes that values are read from: a log or
+ * snapshot read straight into the kernel's input region (`Kernel.adoptInput`), so a
+ * replay keeps no JS copy of the file. While the block is still the input region's, the
+ * decoder reads windows of it; before anything reuses that region, the kernel takes the
+ * block out of the region table (`detach`, export `pin`) if it still has holders, and
+ * it stays where it is until the last one drops it (export `unpin`). Reference-counted:
+ * batches decoded from it and the replica state reading values from it each hold one;
+ * a holder the GC collects without dropping its reference drops it then (`pinHolders`).
  * Views of it (`view()`) are rebuilt per call: memory growth detaches old ones.
  */
 export class PinnedBytes {
   #refs = 1;
-  constructor(readonly kernel: Kernel, readonly ptr: number, readonly length: number) {
+  #inRegion: boolean;
+  constructor(readonly kernel: Kernel, readonly ptr: number, readonly length: number, inRegion = false) {
+    this.#inRegion = inRegion;
     kernel.pinnedBytes += length;
   }
+
+  /** Still the input region's block (the decoder can read it); false once detached. */
+  get inRegion(): boolean { return this.#inRegion; }
+  get live(): boolean { return this.#refs > 0; }
 
   /** The bytes now (a view valid until the next call that may grow memory). */
   view(): Uint8Array {
@@ -52,6 +61,7 @@ export class PinnedBytes {
 
   /** One more holder; `holder` drops it if collected first. */
   retain(holder: object): this {
+    if (this.#refs === 0) throw new Error("PinnedBytes retained after its last drop()");
     this.#refs++;
     pinHolders?.register(holder, this, holder);
     return this;
@@ -63,18 +73,28 @@ export class PinnedBytes {
     return this;
   }
 
-  /** `holder` is done with the bytes; the last drop frees the block. */
+  /** `holder` is done with the bytes; the last drop frees the block (or leaves it to its region). */
   drop(holder: object): void {
     pinHolders?.unregister(holder);
     this.#dropRef();
   }
 
+  /** Takes the block out of the input region (the kernel is about to reuse the region). */
+  detach(): void {
+    if (!this.#inRegion) return;
+    this.#inRegion = false;
+    if (this.#refs === 0) return;
+    const ptr = this.kernel.exports.pin(INPUT_REGION) >>> 0;
+    // Anything else is a bug in the input-block bookkeeping below: values would be read from the wrong block.
+    if (ptr !== this.ptr) throw new Error(`wavekv: pinned block ${ptr} is not the input block ${this.ptr}`);
+  }
+
   #dropRef(): void {
     if (this.#refs === 0) return;
-    if (--this.#refs === 0) {
-      this.kernel.exports.unpin(this.ptr);
-      this.kernel.pinnedBytes -= this.length;
-    }
+    if (--this.#refs !== 0) return;
+    this.kernel.pinnedBytes -= this.length;
+    // A block still in its region is the region's again (reused, or freed by trim).
+    if (!this.#inRegion) this.kernel.exports.unpin(this.ptr);
   }
 
   /** For the finalizer only. */
@@ -82,6 +102,8 @@ export class PinnedBytes {
     p.#dropRef();
   }
 }
+
+const INPUT_REGION = R_IN;
 
 /** Drops the pin of a holder collected without `drop()` (a batch never released). */
 const pinHolders = typeof FinalizationRegistry === "function"
@@ -100,7 +122,9 @@ export class Kernel {
   /** Bytes of blocks pinned now (PinnedBytes not yet freed): recovered values kept in linear memory. */
   pinnedBytes = 0;
   /** The resident batch, weakly: holding it would keep its bytes alive until the next decode. */
-  #resident: { batch: WeakRef<object>; generation: number; inp: number; desc: number; inpPinned: boolean } | null = null;
+  #resident: { batch: WeakRef<object>; generation: number; inp: number; desc: number; block: PinnedBytes | null } | null = null;
+  /** The input region's block while file bytes in it have holders (`adoptInput`). */
+  #input: PinnedBytes | null = null;
 
   constructor(instance: WebAssembly.Instance) {
     this.exports = instance.exports as unknown as KernelExports;
@@ -135,9 +159,10 @@ export class Kernel {
       throw new WaveKVError("INVALID_ARGUMENT", `cannot reserve ${bytes} bytes of kernel memory (region ${region}): at most ${REGION_MAX} bytes (1 GiB − 16) per region`);
     }
     if (region === R_IN || region === R_DESC) {
-      this.#evictResident();
+      this.evictResident();
       this.generation++;
     }
+    if (region === R_IN) this.#detachInput();
     let p: number;
     try {
       p = this.exports.reserve(region, bytes) >>> 0;
@@ -154,17 +179,23 @@ export class Kernel {
   }
 
   /**
-   * Takes region `region`'s block (of which the first `length` bytes matter) out of the
-   * region table: it stays where it is, owned by the returned handle, and the region's
-   * next `reserve` allocates a new block. `holder` holds the first reference.
+   * `length` bytes of the input region for `fill` to write (a file read straight into
+   * linear memory), as a block that batches decoded from it and values kept from it
+   * share (see PinnedBytes). `holder` holds the first reference.
    */
-  pin(region: number, length: number, holder: object): PinnedBytes {
-    const ptr = this.exports.pin(region) >>> 0;
-    if (ptr === 0) throw new Error(`kernel region ${region} is empty: nothing to pin`);
-    // The resident batch's input is no longer a region block, which kernel exports refuse
-    // as input: a later merge of it copies it in again (its descriptors stay in place).
-    if (region === R_IN && this.#resident?.inp === ptr) this.#resident.inpPinned = true;
-    return new PinnedBytes(this, ptr, length).registerFirst(holder);
+  adoptInput(length: number, holder: object): PinnedBytes {
+    const ptr = this.reserve(R_IN, Math.max(length, 16));
+    const block = new PinnedBytes(this, ptr, length, true).registerFirst(holder);
+    this.#input = block;
+    return block;
+  }
+
+  /** The input region is about to be reused or freed: a block in it that still has holders leaves it first. */
+  #detachInput(): void {
+    const b = this.#input;
+    if (b === null) return;
+    this.#input = null;
+    b.detach();
   }
 
   /**
@@ -174,8 +205,9 @@ export class Kernel {
    * A resident batch is evicted first, as by `reserve`.
    */
   trim(keepBytes: number): void {
-    this.#evictResident();
+    this.evictResident();
     this.generation++;
+    this.#detachInput();
     for (let r = 0; r < REGION_COUNT; r++) this.exports.trim(r, keepBytes);
   }
 
@@ -189,12 +221,12 @@ export class Kernel {
   }
 
   /** Records that `batch`'s bytes and descriptors now sit at `inp`/`desc` (R_IN/R_DESC). */
-  setResident(batch: object, inp: number, desc: number): void {
-    this.#resident = { batch: new WeakRef(batch), generation: this.generation, inp, desc, inpPinned: false };
+  setResident(batch: object, inp: number, desc: number, block: PinnedBytes | null = null): void {
+    this.#resident = { batch: new WeakRef(batch), generation: this.generation, inp, desc, block };
   }
 
   /** R_IN/R_DESC are about to be rewritten: a batch still reading its descriptors there copies them out. */
-  #evictResident(): void {
+  evictResident(): void {
     const r = this.#resident;
     if (r === null) return;
     this.#resident = null;
@@ -204,7 +236,8 @@ export class Kernel {
   /** Is `batch` still the one whose bytes and descriptors sit in R_IN/R_DESC? */
   residentOf(batch: object): { inp: number; desc: number } | null {
     const r = this.#resident;
-    return r !== null && !r.inpPinned && r.generation === this.generation && r.batch.deref() === batch ? r : null;
+    // A batch whose block left the input region is no longer where kernel exports accept input.
+    return r !== null && (r.block === null || r.block.inRegion) && r.generation === this.generation && r.batch.deref() === batch ? r : null;
   }
 }
 

@@ -58,6 +58,10 @@ export class WasmMergeIndex implements MergeIndex {
     return this.#field(H_SIZE);
   }
 
+  reserve(records: number, keyBytes: number): void {
+    this.#k.exports.indexReserve(this.#handle(), clampU32(records), clampU32(keyBytes));
+  }
+
   mergeFinal(batch: DecodedBatch, limits: MergeLimits): MergeResult {
     return this.#merge(batch, limits, undefined, true);
   }
