@@ -33,7 +33,7 @@
  */
 import { crc32Reference } from "./crc.js";
 import { decodeRecordsFromWasm, decodeRecordsWasm, decodeWindowWasm, encodeRecordsWasm, findNextValidFrameWasm, readIntoKernel as readIntoKernelWasm } from "./wasm/codec.js";
-import type { PinnedBytes } from "./wasm/instance.js";
+import type { PinnedBytes } from "./wasm/input-block.js";
 import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./wasm/batch.js";
 
 export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4 }

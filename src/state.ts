@@ -27,7 +27,7 @@ import type { BodyFraming, DeltaCursor, EncodedEntries } from "./envelope.js";
 import type { AdmitFn, Entry, Limits } from "./types.js";
 import { utf8Length } from "./utf8.js";
 import { DESCRIPTOR_WORDS, decodeUtf8, joinI64, joinU64 } from "./wasm/batch.js";
-import type { PinnedBytes } from "./wasm/instance.js";
+import type { PinnedBytes } from "./wasm/input-block.js";
 
 /**
  * A batch's bytes kept for the values that won from it; dropped when none remain. Either

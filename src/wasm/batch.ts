@@ -21,7 +21,7 @@
  * (checked once below), so the view matches the byte layout without a DataView.
  */
 import type { DecodedBatch, RecordInput, RecordKind, StopReason } from "../codec.js";
-import type { PinnedBytes } from "./instance.js";
+import type { PinnedBytes } from "./input-block.js";
 
 /** Stop reasons by the numeric code the kernel reports (frozen, append only). */
 export const STOP_REASONS: readonly StopReason[] = ["end", "torn", "zero", "crc", "malformed", "limit"];

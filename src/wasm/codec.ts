@@ -11,7 +11,8 @@ import type { DecodedBatch, Framing, RecordInput } from "../codec.js";
 import { DESC_MAX, ENCODE_TOO_LARGE, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "./abi.js";
 import { WaveKVError } from "../errors.js";
 import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
-import { kernel, type Kernel, type PinnedBytes } from "./instance.js";
+import { kernel, type Kernel } from "./instance.js";
+import { adoptInput, type PinnedBytes } from "./input-block.js";
 
 const encoder = new TextEncoder();
 
@@ -53,7 +54,7 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
  */
 export function readIntoKernel(length: number, fill: (dst: Uint8Array) => void, holder: object): PinnedBytes {
   const k = kernel();
-  const block = k.adoptInput(length, holder);
+  const block = adoptInput(k, length, holder);
   try {
     fill(k.u8.subarray(block.ptr, block.ptr + length));
   } catch (e) {

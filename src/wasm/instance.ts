@@ -24,91 +24,11 @@ import { R_DESC, R_IN, REGIONS, REGION_COUNT, MAILBOX, REGION_MAX, type KernelEx
 import { WaveKVError } from "../errors.js";
 import { kernelBytes } from "./kernel-bytes.js";
 
-/**
- * A block of linear memory holding file bytes that values are read from: a log or
- * snapshot read straight into the kernel's input region (`Kernel.adoptInput`), so a
- * replay keeps no JS copy of the file. While the block is still the input region's, the
- * decoder reads windows of it; before anything reuses that region, the kernel takes the
- * block out of the region table (`detach`, export `pin`) if it still has holders, and
- * it stays where it is until the last one drops it (export `unpin`). Reference-counted:
- * batches decoded from it and the replica state reading values from it each hold one;
- * a holder the GC collects without dropping its reference drops it then (`pinHolders`).
- * Views of it (`view()`) are rebuilt per call: memory growth detaches old ones.
- */
-export class PinnedBytes {
-  #refs = 1;
-  #inRegion: boolean;
-  constructor(readonly kernel: Kernel, readonly ptr: number, readonly length: number, inRegion = false) {
-    this.#inRegion = inRegion;
-    kernel.pinnedBytes += length;
-  }
-
-  /** Still the input region's block (the decoder can read it); false once detached. */
-  get inRegion(): boolean { return this.#inRegion; }
-  get live(): boolean { return this.#refs > 0; }
-
-  /** The bytes now (a view valid until the next call that may grow memory). */
-  view(): Uint8Array {
-    if (this.#refs === 0) throw new Error("PinnedBytes used after its last drop()");
-    return this.kernel.u8.subarray(this.ptr, this.ptr + this.length);
-  }
-
-  /** A copy of [off, off + len): what may leave the library (it survives growth). */
-  slice(off: number, len: number): Uint8Array {
-    if (this.#refs === 0) throw new Error("PinnedBytes used after its last drop()");
-    return this.kernel.u8.slice(this.ptr + off, this.ptr + off + len);
-  }
-
-  /** One more holder; `holder` drops it if collected first. */
-  retain(holder: object): this {
-    if (this.#refs === 0) throw new Error("PinnedBytes retained after its last drop()");
-    this.#refs++;
-    pinHolders?.register(holder, this, holder);
-    return this;
-  }
-
-  /** The first holder (the creator) registers here. */
-  registerFirst(holder: object): this {
-    pinHolders?.register(holder, this, holder);
-    return this;
-  }
-
-  /** `holder` is done with the bytes; the last drop frees the block (or leaves it to its region). */
-  drop(holder: object): void {
-    pinHolders?.unregister(holder);
-    this.#dropRef();
-  }
-
-  /** Takes the block out of the input region (the kernel is about to reuse the region). */
-  detach(): void {
-    if (!this.#inRegion) return;
-    this.#inRegion = false;
-    if (this.#refs === 0) return;
-    const ptr = this.kernel.exports.pin(INPUT_REGION) >>> 0;
-    // Anything else is a bug in the input-block bookkeeping below: values would be read from the wrong block.
-    if (ptr !== this.ptr) throw new Error(`wavekv: pinned block ${ptr} is not the input block ${this.ptr}`);
-  }
-
-  #dropRef(): void {
-    if (this.#refs === 0) return;
-    if (--this.#refs !== 0) return;
-    this.kernel.pinnedBytes -= this.length;
-    // A block still in its region is the region's again (reused, or freed by trim).
-    if (!this.#inRegion) this.kernel.exports.unpin(this.ptr);
-  }
-
-  /** For the finalizer only. */
-  static finalize(p: PinnedBytes): void {
-    p.#dropRef();
-  }
+/** What the kernel needs of an input block (src/wasm/input-block.ts) when its region is reused. */
+export interface InputBlockHandle {
+  readonly inRegion: boolean;
+  detach(): void;
 }
-
-const INPUT_REGION = R_IN;
-
-/** Drops the pin of a holder collected without `drop()` (a batch never released). */
-const pinHolders = typeof FinalizationRegistry === "function"
-  ? new FinalizationRegistry<PinnedBytes>((p) => PinnedBytes.finalize(p))
-  : null;
 
 export class Kernel {
   readonly exports: KernelExports;
@@ -122,9 +42,9 @@ export class Kernel {
   /** Bytes of blocks pinned now (PinnedBytes not yet freed): recovered values kept in linear memory. */
   pinnedBytes = 0;
   /** The resident batch, weakly: holding it would keep its bytes alive until the next decode. */
-  #resident: { batch: WeakRef<object>; generation: number; inp: number; desc: number; block: PinnedBytes | null } | null = null;
-  /** The input region's block while file bytes in it have holders (`adoptInput`). */
-  #input: PinnedBytes | null = null;
+  #resident: { batch: WeakRef<object>; generation: number; inp: number; desc: number; block: InputBlockHandle | null } | null = null;
+  /** The input region's block while file bytes in it have holders (input-block.ts `adoptInput`). */
+  #input: InputBlockHandle | null = null;
 
   constructor(instance: WebAssembly.Instance) {
     this.exports = instance.exports as unknown as KernelExports;
@@ -178,16 +98,9 @@ export class Kernel {
     return p;
   }
 
-  /**
-   * `length` bytes of the input region for `fill` to write (a file read straight into
-   * linear memory), as a block that batches decoded from it and values kept from it
-   * share (see PinnedBytes). `holder` holds the first reference.
-   */
-  adoptInput(length: number, holder: object): PinnedBytes {
-    const ptr = this.reserve(R_IN, Math.max(length, 16));
-    const block = new PinnedBytes(this, ptr, length, true).registerFirst(holder);
+  /** `block` now occupies the input region: it is detached before the region is reused (input-block.ts). */
+  setInput(block: InputBlockHandle): void {
     this.#input = block;
-    return block;
   }
 
   /** The input region is about to be reused or freed: a block in it that still has holders leaves it first. */
@@ -221,7 +134,7 @@ export class Kernel {
   }
 
   /** Records that `batch`'s bytes and descriptors now sit at `inp`/`desc` (R_IN/R_DESC). */
-  setResident(batch: object, inp: number, desc: number, block: PinnedBytes | null = null): void {
+  setResident(batch: object, inp: number, desc: number, block: InputBlockHandle | null = null): void {
     this.#resident = { batch: new WeakRef(batch), generation: this.generation, inp, desc, block };
   }
 
