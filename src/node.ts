@@ -118,6 +118,8 @@ export class Node {
       let built: Node | null = null;
       let replayed = 0;
       const replay = (uuid: string) => {
+        // Called again when a damaged snapshot was partly replayed: start over.
+        if (built !== null) (built as Node).#state.dispose();
         built = new Node(opts, uuid, null);
         return (batch: DecodedBatch, expected?: { records: number; keyBytes: number }) => {
           if (expected) built!.#state.reserve(expected.records, expected.keyBytes);

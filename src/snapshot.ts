@@ -13,10 +13,11 @@
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "./crc.js";
-import { decodeRecords, decodeRecordsFrom, encodeRecords, type DecodedBatch, type RecordInput } from "./codec.js";
+import { RecordKind, decodeRecords, decodeRecordsFrom, decodeWindow, encodeRecords, readIntoKernel, type DecodedBatch, type RecordInput } from "./codec.js";
 import { WaveKVError } from "./errors.js";
 import { type DataFiles, fsyncDir, readExactly, readFully, removeIfExists } from "./datadir.js";
-import type { FaultHook } from "./wal.js";
+import { REPLAY_WINDOW_RECORDS, expectation, type FaultHook, type ReplayExpectation } from "./wal.js";
+import { DESCRIPTOR_WORDS } from "./wasm/batch.js";
 
 /** "WKVS" in file order. */
 export const SNAPSHOT_MAGIC = 0x53564b57;
@@ -122,6 +123,15 @@ function checkedBody(header: SnapshotHeader, batch: DecodedBatch): { header: Sna
  * (`decodeRecordsFrom`): no JS copy of the file, and the values a replay keeps stay there.
  */
 export function readSnapshotFile(path: string, nodeId: number): Snapshot | null | string {
+  return withSnapshotFile(path, nodeId, (fd, header) => {
+    const body = decodeRecordsFrom(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), "framed", header.base);
+    const parsed = checkedBody(header, body);
+    return typeof parsed === "string" ? parsed : { ...parsed, path };
+  });
+}
+
+/** Opens `path` and checks its header against its size: `read(fd, header)`, null if absent, or why it is unusable. IO errors throw. */
+function withSnapshotFile<T>(path: string, nodeId: number, read: (fd: number, header: SnapshotHeader) => T | string): T | null | string {
   let fd: number;
   try {
     fd = fs.openSync(path, "r");
@@ -132,10 +142,7 @@ export function readSnapshotFile(path: string, nodeId: number): Snapshot | null 
   try {
     const size = fs.fstatSync(fd).size;
     const header = checkedHeader(readFully(fd, Math.min(size, SNAPSHOT_HEADER_BYTES), 0), size, nodeId);
-    if (typeof header === "string") return header;
-    const body = decodeRecordsFrom(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), "framed", header.base);
-    const parsed = checkedBody(header, body);
-    return typeof parsed === "string" ? parsed : { ...parsed, path };
+    return typeof header === "string" ? header : read(fd, header);
   } catch (e) {
     if (e instanceof WaveKVError) throw e;
     throw new WaveKVError("IO", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
@@ -151,17 +158,107 @@ export function readSnapshotFile(path: string, nodeId: number): Snapshot | null 
  * from what its WAL holds and re-syncs from its peers rather than not starting.
  */
 export function loadSnapshot(f: DataFiles, nodeId: number): { snapshot: Snapshot | null; warnings: string[] } {
+  const { value, warnings } = loadNewest(f, (path) => readSnapshotFile(path, nodeId));
+  return { snapshot: value, warnings };
+}
+
+/** A snapshot whose records went to a consumer (streamSnapshot): what the rest of recovery needs of it. */
+export interface StreamedSnapshot {
+  header: SnapshotHeader;
+  path: string;
+  /** Its kind-4 records (seq marks), kept: they are carried into every new WAL generation. */
+  marks: RecordInput[];
+}
+
+/**
+ * `loadSnapshot` handing the records to `consume` window by window (`window` records at
+ * a time, read straight into linear memory) instead of decoding the body whole: 48 B of
+ * descriptors a record never exist at once, and a body past the kernel's one-decode limit
+ * (22M records) still opens. Damage found after windows were handed over calls
+ * `restart()` — the consumer must drop everything it took — before `.bak` is tried, and
+ * again if that fails too.
+ */
+export function streamSnapshot(
+  f: DataFiles,
+  nodeId: number,
+  consume: (batch: DecodedBatch, expected?: ReplayExpectation) => void,
+  restart: () => void,
+  window = REPLAY_WINDOW_RECORDS,
+): { snapshot: StreamedSnapshot | null; warnings: string[] } {
+  let handedOver = false;
+  const counted = (batch: DecodedBatch, expected?: ReplayExpectation) => {
+    handedOver = true;
+    consume(batch, expected);
+  };
+  const read = (path: string) => {
+    if (handedOver) restart();
+    handedOver = false;
+    return streamSnapshotFile(path, nodeId, counted, window);
+  };
+  const { value, warnings } = loadNewest(f, read);
+  if (value === null && handedOver) restart();
+  return { snapshot: value, warnings };
+}
+
+function streamSnapshotFile(path: string, nodeId: number, consume: (batch: DecodedBatch, expected?: ReplayExpectation) => void, window: number): StreamedSnapshot | null | string {
+  return withSnapshotFile(path, nodeId, (fd, header) => {
+    const holder = {};
+    const block = readIntoKernel(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), holder);
+    try {
+      const marks: RecordInput[] = [];
+      let at = 0, records = 0;
+      for (;;) {
+        const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, window));
+        const stop = batch.stop;
+        if (stop.reason !== "end" && stop.reason !== "limit") {
+          batch.release();
+          return `record ${records + batch.count} is damaged (${stop.reason}) at offset ${SNAPSHOT_HEADER_BYTES + at + stop.offset}`;
+        }
+        records += batch.count;
+        if (records > header.count) {
+          batch.release();
+          return `header says ${header.count} records, body holds more`;
+        }
+        marks.push(...seqMarksOf(batch));
+        let expected: ReplayExpectation | undefined;
+        if (at === 0 && stop.reason === "limit") expected = { ...expectation(batch, header.bodyLen), records: header.count };
+        consume(batch, expected);
+        if (stop.reason === "limit") {
+          at += stop.offset;
+          continue;
+        }
+        if (records !== header.count) return `header says ${header.count} records, body holds ${records}`;
+        return { header, path, marks };
+      }
+    } finally {
+      block.drop(holder);
+    }
+  });
+}
+
+/** Kind-4 records of a batch, as records to write again. */
+export function seqMarksOf(b: DecodedBatch): RecordInput[] {
+  const out: RecordInput[] = [];
+  const d = b.words;
+  for (let i = 0, at = 5; i < b.count; i++, at += DESCRIPTOR_WORDS) {
+    if (d[at] === RecordKind.SeqMark) out.push({ kind: RecordKind.SeqMark, key: "", value: null, timestamp: b.timestamp(i), node: b.node(i), seq: b.seq(i) });
+  }
+  return out;
+}
+
+/** The primary generation if `read` accepts it, else `.bak`, with the warnings recovery gives. */
+function loadNewest<T>(f: DataFiles, read: (path: string) => T | null | string): { value: T | null; warnings: string[] } {
   const warnings: string[] = [];
-  const primary = readSnapshotFile(f.snapshot, nodeId);
-  if (primary !== null && typeof primary !== "string") return { snapshot: primary, warnings };
-  const backup = readSnapshotFile(f.snapshotBak, nodeId);
+  const primary = read(f.snapshot);
+  if (primary !== null && typeof primary !== "string") return { value: primary, warnings };
+  const backup = read(f.snapshotBak);
   const primaryState = primary === null ? "missing" : `damaged (${primary})`;
   if (backup !== null && typeof backup !== "string") {
     warnings.push(
       `${f.snapshot} is ${primaryState}; loaded the previous generation ${f.snapshotBak}. ` +
         `Writes that only the newer snapshot held are gone locally and come back from peers.`,
     );
-    return { snapshot: backup, warnings };
+    return { value: backup, warnings };
   }
   if (primary !== null || backup !== null) {
     const backupState = backup === null ? "missing" : `damaged (${backup})`;
@@ -170,7 +267,7 @@ export function loadSnapshot(f: DataFiles, nodeId: number): { snapshot: Snapshot
         `starting from the WAL alone. Re-sync from peers to restore the rest.`,
     );
   }
-  return { snapshot: null, warnings };
+  return { value: null, warnings };
 }
 
 /**

@@ -23,7 +23,7 @@ import { WaveKVError } from "./errors.js";
 import type { FsyncPolicy } from "./types.js";
 import { acquireLock, type DataFiles, type DirLock, files, loadOrCreateUuid, readFully, readWholeFile, removeIfExists } from "./datadir.js";
 import { type AppendOptions, type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, parseWalHeader, scanWalFile, writeWalFile, type ReplayExpectation, type WalHeader, type WalFileScan } from "./wal.js";
-import { type Snapshot, encodeSnapshot, loadSnapshot, writeSnapshotFile } from "./snapshot.js";
+import { encodeSnapshot, streamSnapshot, writeSnapshotFile } from "./snapshot.js";
 
 export type { AppendOptions, FaultHook } from "./wal.js";
 
@@ -128,11 +128,19 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
   removeIfExists(f.snapshotTmp);
   removeIfExists(f.walTmp);
 
-  const loaded = loadSnapshot(f, nodeId);
+  // The consumer of recovered records: the caller's (a node replaying as they are
+  // decoded), else `recovered.batches`. A fresh one after a damaged snapshot was partly
+  // handed over (see streamSnapshot).
+  const batches: DecodedBatch[] = [];
+  const newConsumer = (): ((batch: DecodedBatch, expected?: ReplayExpectation) => void) => {
+    for (const b of batches) b.release();
+    batches.length = 0;
+    return options.replay?.(uuid) ?? ((batch) => void batches.push(batch));
+  };
+  let consume = newConsumer();
+  const loaded = streamSnapshot(f, nodeId, (batch, expected) => consume(batch, expected), () => { consume = newConsumer(); }, options.replayWindow);
   warnings.push(...loaded.warnings);
   const snap = loaded.snapshot;
-  const batches: DecodedBatch[] = [];
-  const consume: (batch: DecodedBatch, expected?: ReplayExpectation) => void = options.replay?.(uuid) ?? ((batch) => void batches.push(batch));
 
   const walOpts = { fsync: options.fsync, faults: options.faults };
   // "never" (tests, caches) skips every fsync, the repair paths' included.
@@ -140,8 +148,6 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
   let wal: WalWriter;
   let scan: WalFileScan | string | null = null;
   let covers = false;
-  // Kind-4 records of the snapshot, read before it is handed over (a consumer releases it).
-  let marks: RecordInput[] = [];
   let tail: Uint8Array = new Uint8Array(0);
   let fd = -1;
   try {
@@ -153,8 +159,6 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
     const size = fd >= 0 ? fs.fstatSync(fd).size : 0;
     const peek = fd >= 0 ? parseWalHeader(readFully(fd, Math.min(size, WAL_HEADER_BYTES), 0)) : "missing";
     covers = snap !== null && typeof peek !== "string" && snap.header.walGeneration === peek.generation;
-    if (covers) marks = seqMarks(snap!);
-    if (snap && snap.batch.count > 0) consume(snap.batch);
     if (fd >= 0) {
       scan = scanWalFile(fd, size, covers ? snap!.header.walOffset : WAL_HEADER_BYTES, consume, options.replayWindow);
       // The records after the snapshot's offset, carried into the next generation (below).
@@ -193,7 +197,7 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
       // A reset was interrupted after the snapshot was installed: finish it now, so the
       // log never again holds records the snapshot covers.
       const header: WalHeader = { nodeId, base: tail.length > 0 ? scan.header.base : clock(), generation: scan.header.generation + 1 };
-      writeWalFile(f.wal, buildWalImage(header, marks, tail), durable);
+      writeWalFile(f.wal, buildWalImage(header, snap!.marks, tail), durable);
       wal = WalWriter.open(f.wal, header, fs.statSync(f.wal).size, walOpts);
     } else {
       if (scan.damage) WalWriter.truncate(f.wal, scan.validEnd, durable);
@@ -201,18 +205,6 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
     }
   }
   return new DirStorage(f, lock, wal, { uuid, batches, warnings }, options, clock);
-}
-
-/** Kind-4 records of a snapshot: carried into every new WAL generation (see `snapshot`). */
-function seqMarks(snap: Snapshot): RecordInput[] {
-  const out: RecordInput[] = [];
-  const b = snap.batch;
-  for (let i = 0; i < b.count; i++) {
-    if (b.kind(i) === RecordKind.SeqMark) {
-      out.push({ kind: RecordKind.SeqMark, key: "", value: null, timestamp: b.timestamp(i), node: b.node(i), seq: b.seq(i) });
-    }
-  }
-  return out;
 }
 
 function ioError(what: string, cause: unknown): WaveKVError {

@@ -124,7 +124,7 @@ export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan 
 /** How many records (and key bytes) a log of `total` bytes holds, judged by its first window, with 5 % to spare. */
 export interface ReplayExpectation { records: number; keyBytes: number }
 
-function expectation(first: DecodedBatch, total: number): ReplayExpectation {
+export function expectation(first: DecodedBatch, total: number): ReplayExpectation {
   const span = first.stop.offset;
   const d = first.words;
   let keyBytes = 0;

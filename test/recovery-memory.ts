@@ -7,14 +7,14 @@ import * as assert from "uvu/assert";
 import * as fs from "node:fs";
 import { Node } from "../src/node.js";
 import { isWaveKVError } from "../src/errors.js";
-import { decodeRecordsFrom, decodeWindow, encodeRecords, readIntoKernel, type RecordInput } from "../src/codec.js";
+import { decodeRecordsFrom, decodeWindow, encodeRecords, readIntoKernel, type DecodedBatch, type RecordInput } from "../src/codec.js";
 import { openStorage, type Storage } from "../src/storage.js";
 import { ReplicaState } from "../src/state.js";
 import { DEFAULT_LIMITS } from "../src/types.js";
 import { files } from "../src/datadir.js";
 import { kernel } from "../src/wasm/instance.js";
 import { REGIONS, R_DESC, R_IN, R_OUT } from "../src/wasm/abi.js";
-import { flatten, frameOffsets, mixedRecord, oracleWal, removeDir, rng, tempDir } from "./helpers/storage-fixtures.js";
+import { flatten, frameOffsets, mixedRecord, oracleSnapshot, oracleWal, plain, removeDir, rng, tempDir } from "./helpers/storage-fixtures.js";
 
 const dirs: string[] = [];
 function fresh(): string {
@@ -283,6 +283,62 @@ test("windowed replay of a long log matches the independent oracle under cuts, b
       assert.is(fs.statSync(walPath).size, expected.validEnd, `${label}: truncated to the last good record`);
     }
   }
+});
+
+test("a snapshot damaged in a later window: the node starts over from .bak, keeping nothing of the damaged one", async () => {
+  const dir = fresh();
+  const n = 70_000; // more than one 65,536-record window
+  const node = await Node.open({ id: 1, dir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER });
+  const putAll = async (tag: string) => {
+    for (let i = 0; i < n; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => node.put(`k${i + j}`, `${tag}${i + j}`)));
+  };
+  await putAll("a");
+  await node.persist(); // becomes .bak below
+  await putAll("b"); // newer: would win over "a" if any of it stayed
+  await node.persist();
+  await node.close();
+  const snapPath = files(dir, 1).snapshot;
+  const image = fs.readFileSync(snapPath);
+  const offsets = frameOffsets(image, 64);
+  image[offsets[68_000]! + 9]! ^= 0x20; // inside the second window
+  fs.writeFileSync(snapPath, image);
+  const warnings: string[] = [];
+  const before = kernel().pinnedBytes;
+  const back = await Node.open({ id: 1, dir, fsync: "never", onWarning: (w) => warnings.push(String(w)) });
+  assert.match(warnings.join("\n"), /damaged.*loaded the previous generation/s);
+  assert.is(back.size, n);
+  for (let i = 0; i < n; i += 997) assert.is(text(back.get(`k${i}`)!.value), `a${i}`, `k${i} from .bak only`);
+  await back.close();
+  assert.ok(kernel().pinnedBytes <= before, "the dropped first attempt freed its file bytes");
+});
+
+test("storage: a snapshot damaged after some windows were handed over restarts the consumer before .bak", async () => {
+  const dir = fresh();
+  const f = files(dir, 1);
+  const s = await openStorage({ dir, nodeId: 1, fsync: "never" });
+  const older = Array.from({ length: 300 }, (_, i) => mixedRecord(i + 1));
+  await s.append(older);
+  await s.snapshot(() => older);
+  const newer = Array.from({ length: 500 }, (_, i) => mixedRecord(i + 1000));
+  await s.snapshot(() => newer);
+  const after = [mixedRecord(5000), mixedRecord(5001)];
+  await s.append(after);
+  await s.close();
+  const image = fs.readFileSync(f.snapshot);
+  const offsets = frameOffsets(image, 64);
+  image[offsets[400]! + 9]! ^= 0x01;
+  fs.writeFileSync(f.snapshot, image);
+  let consumers = 0;
+  const seen: DecodedBatch[][] = [];
+  const st = await openStorage({ dir, nodeId: 1, fsync: "never", replayWindow: 60, replay: () => { consumers++; const mine: DecodedBatch[] = []; seen.push(mine); return (b) => void mine.push(b); } });
+  assert.is(consumers, 2, "a second consumer after the damaged snapshot");
+  assert.is(flatten(seen[0]!).length, 360, "the first took the six windows before the damage");
+  const bak = oracleSnapshot(fs.readFileSync(f.snapshotBak), 1)!;
+  assert.equal(flatten(seen[1]!), [...bak.records, ...flatten(seen[1]!).slice(bak.records.length)], "then .bak whole");
+  assert.equal(flatten(seen[1]!).slice(-2), after.map(plain), "and the WAL after it");
+  assert.match(st.recovered.warnings.join(), /loaded the previous generation/);
+  for (const list of seen) for (const b of list) b.release();
+  await st.close();
 });
 
 test.run();
