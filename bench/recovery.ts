@@ -158,7 +158,7 @@ export const runRecoveryBenchmarks: BenchFn = async ({ quick, onProgress }) => {
     for (const c of measured) {
       const once = async (what: string) => Number((await runChild(benchFile("recovery.ts"), ["--cold", what, c.c.dir, c.c.path, String(c.c.header), String(n)], { timeoutMs: 300_000 })).trim());
       let floorMs = Infinity, openMs = Infinity;
-      for (let r = 0; r < (quick ? 1 : 2); r++) {
+      for (let r = 0; r < (quick ? 1 : 3); r++) {
         floorMs = Math.min(floorMs, await once("floor"));
         openMs = Math.min(openMs, await once("open"));
       }
@@ -176,7 +176,7 @@ export const runRecoveryBenchmarks: BenchFn = async ({ quick, onProgress }) => {
       const fresh = cold.find((x) => x.c === c)!;
       const COLD_FLOOR = "fresh process: floor";
       rows.push({ group: c.group, name: COLD_FLOOR, value: fresh.floorMs, unit: "ms", note: "first run in a new process: every page new" });
-      rows.push({ group: c.group, name: "fresh process: Node.open", value: fresh.openMs, unit: "ms", baseline: COLD_FLOOR, note: `a service restart; best of ${quick ? 1 : 2} processes each` });
+      rows.push({ group: c.group, name: "fresh process: Node.open", value: fresh.openMs, unit: "ms", baseline: COLD_FLOOR, note: `a service restart; best of ${quick ? 1 : 3} processes each` });
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
