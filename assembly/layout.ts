@@ -100,7 +100,6 @@ export function ensureRegion(r: i32, bytes: usize, keep: bool): usize {
   return ptr;
 }
 
-/** Geometric growth for the index's own blocks: at least doubles, 16-byte aligned. */
 /**
  * Takes region `r`'s block out of the region table and returns it (0 when empty): the
  * caller now owns it and frees it with `heap.free` (export `unpin`); the region's next
@@ -116,11 +115,8 @@ export function pinRegion(r: i32): usize {
 
 /** Frees region `r`'s block if it holds more than `keep` bytes (the next ensureRegion allocates afresh). */
 export function trimRegion(r: i32, keep: usize): void {
-  const at = REGIONS + (<usize>r << 3);
-  const ptr = <usize>load<u32>(at);
-  if (ptr == 0 || <usize>load<u32>(at, 4) <= keep) return;
-  store<u64>(at, 0);
-  heap.free(ptr);
+  if (<usize>load<u32>(REGIONS + (<usize>r << 3), 4) <= keep) return;
+  heap.free(pinRegion(r));
 }
 
 /** Is `p` the current block of some region (never a pinned block)? */
@@ -129,6 +125,7 @@ export function isRegionBlock(p: usize): bool {
   return false;
 }
 
+/** Geometric growth for the index's own blocks: at least doubles, 16-byte aligned. */
 export function grownSize(cap: usize, need: usize): usize {
   const n = max(need, cap << 1);
   return (n + 15) & ~<usize>15;
