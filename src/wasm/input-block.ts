@@ -22,15 +22,15 @@ import type { InputBlockHandle, Kernel } from "./instance.js";
  */
 export class PinnedBytes implements InputBlockHandle {
   #refs = 1;
-  #inRegion: boolean;
-  constructor(readonly kernel: Kernel, readonly ptr: number, readonly length: number, inRegion = false) {
-    this.#inRegion = inRegion;
+  #inRegion = true;
+  /** The input region's block at `ptr`, with `holder` holding the first reference. */
+  constructor(readonly kernel: Kernel, readonly ptr: number, readonly length: number, holder: object) {
     kernel.pinnedBytes += length;
+    pinHolders?.register(holder, this, holder);
   }
 
   /** Still the input region's block (the decoder can read it); false once detached. */
   get inRegion(): boolean { return this.#inRegion; }
-  get live(): boolean { return this.#refs > 0; }
 
   /** The bytes now (a view valid until the next call that may grow memory). */
   view(): Uint8Array {
@@ -48,12 +48,6 @@ export class PinnedBytes implements InputBlockHandle {
   retain(holder: object): this {
     if (this.#refs === 0) throw new Error("PinnedBytes retained after its last drop()");
     this.#refs++;
-    pinHolders?.register(holder, this, holder);
-    return this;
-  }
-
-  /** The first holder (the creator) registers here. */
-  registerFirst(holder: object): this {
     pinHolders?.register(holder, this, holder);
     return this;
   }
@@ -99,7 +93,7 @@ const pinHolders = typeof FinalizationRegistry === "function"
  */
 export function adoptInput(kernel: Kernel, length: number, holder: object): PinnedBytes {
   const ptr = kernel.reserve(R_IN, Math.max(length, 16));
-  const block = new PinnedBytes(kernel, ptr, length, true).registerFirst(holder);
+  const block = new PinnedBytes(kernel, ptr, length, holder);
   kernel.setInput(block);
   return block;
 }

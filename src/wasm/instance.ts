@@ -78,11 +78,7 @@ export class Kernel {
     if (!(bytes >= 0 && bytes <= REGION_MAX) || Math.floor(bytes) !== bytes) {
       throw new WaveKVError("INVALID_ARGUMENT", `cannot reserve ${bytes} bytes of kernel memory (region ${region}): at most ${REGION_MAX} bytes (1 GiB − 16) per region`);
     }
-    if (region === R_IN || region === R_DESC) {
-      this.evictResident();
-      this.generation++;
-    }
-    if (region === R_IN) this.#detachInput();
+    if (region === R_IN || region === R_DESC) this.#vacate(region);
     let p: number;
     try {
       p = this.exports.reserve(region, bytes) >>> 0;
@@ -103,10 +99,15 @@ export class Kernel {
     this.#input = block;
   }
 
-  /** The input region is about to be reused or freed: a block in it that still has holders leaves it first. */
-  #detachInput(): void {
+  /**
+   * R_IN or R_DESC is about to be rewritten or freed: the resident batch copies its
+   * descriptors out, and (R_IN) a file block in it that still has holders leaves it.
+   */
+  #vacate(region: number): void {
+    this.evictResident();
+    this.generation++;
+    if (region !== R_IN || this.#input === null) return;
     const b = this.#input;
-    if (b === null) return;
     this.#input = null;
     b.detach();
   }
@@ -118,9 +119,7 @@ export class Kernel {
    * A resident batch is evicted first, as by `reserve`.
    */
   trim(keepBytes: number): void {
-    this.evictResident();
-    this.generation++;
-    this.#detachInput();
+    this.#vacate(R_IN);
     for (let r = 0; r < REGION_COUNT; r++) this.exports.trim(r, keepBytes);
   }
 
