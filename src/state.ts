@@ -293,11 +293,7 @@ export class ReplicaState {
       id = this.#retain(owned ? batch : null, bytes, w);
       base = this.#retained[id]!.base;
     }
-    this.#ensureRefCapacity(high);
-    // Grown to the highest slot (holes read as undefined), so stores stay in bounds; by
-    // half again at least, so a replay in windows does not copy them once per window.
-    if (this.#keys.length < high) this.#keys.length = Math.max(high, this.#keys.length + (this.#keys.length >> 1));
-    if (this.#values.length < high) this.#values.length = Math.max(high, this.#values.length + (this.#values.length >> 1));
+    this.#ensureSlots(high);
     const r = id === 0 ? undefined : this.#retained[id]!;
     this.#applying = id;
     for (let j = 0; j < w.length; j += 3) {
@@ -332,10 +328,18 @@ export class ReplicaState {
    */
   reserve(records: number, keyBytes: number): void {
     this.#index.reserve(records, keyBytes);
-    const slots = this.keyCount + records;
+    this.#ensureSlots(this.keyCount + records);
+  }
+
+  /**
+   * Per-slot arrays cover `slots` slots: grown to it (holes read as undefined), so stores
+   * stay in bounds; by half again at least, so a replay in windows does not copy them
+   * once per window.
+   */
+  #ensureSlots(slots: number): void {
     this.#ensureRefCapacity(slots);
-    if (this.#keys.length < slots) this.#keys.length = slots;
-    if (this.#values.length < slots) this.#values.length = slots;
+    if (this.#keys.length < slots) this.#keys.length = Math.max(slots, this.#keys.length + (this.#keys.length >> 1));
+    if (this.#values.length < slots) this.#values.length = Math.max(slots, this.#values.length + (this.#values.length >> 1));
   }
 
   /**
