@@ -32,7 +32,7 @@
  * offset is the start of the record that stopped decoding (the input length at `end`).
  */
 import { crc32Reference } from "./crc.js";
-import { decodeRecordsFromWasm, decodeRecordsWasm, decodeWindowWasm, encodeRecordsWasm, findNextValidFrameWasm, readIntoKernel as readIntoKernelWasm } from "./wasm/codec.js";
+import { decodeRecordsWasm, decodeWindowWasm, encodeRecordsWasm, findNextValidFrameWasm, readIntoKernel as readIntoKernelWasm } from "./wasm/codec.js";
 import type { PinnedBytes } from "./wasm/input-block.js";
 import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./wasm/batch.js";
 
@@ -80,7 +80,7 @@ export interface DecodedBatch {
   /** Done with the batch (see BatchView.release): reading it afterwards may throw. */
   release(): void;
   /**
-   * For a batch whose bytes sit in linear memory (`decodeRecordsFrom`, `decodeWindow`):
+   * For a batch whose bytes sit in linear memory (`decodeWindow`):
    * a reference to their block for `holder` (drop it when done) and the offset of `bytes`
    * in it. null when `bytes` is a JS buffer.
    */
@@ -112,18 +112,6 @@ export function encodeRecords(records: readonly RecordInput[], framing: Framing,
  */
 export function decodeRecords(bytes: Uint8Array, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
   return decodeRecordsWasm(bytes, framing, base, maxRecords);
-}
-
-/**
- * `decodeRecords` of `length` bytes that `fill` writes into the decoder's own input
- * buffer — a file read straight into linear memory, with no JS copy of it. The batch's
- * `bytes` then live in linear memory (a view rebuilt when memory grows: re-read
- * `batch.bytes` after any other wavekv call), and a consumer that keeps values from
- * them pins them there (`keepBytes`). `fill` must fill all of `dst` and call nothing
- * else in wavekv. `release()` the batch when done.
- */
-export function decodeRecordsFrom(length: number, fill: (dst: Uint8Array) => void, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
-  return decodeRecordsFromWasm(length, fill, framing, base, maxRecords);
 }
 
 /**

@@ -13,7 +13,7 @@
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "./crc.js";
-import { RecordKind, decodeRecords, decodeRecordsFrom, decodeWindow, encodeRecords, readIntoKernel, type DecodedBatch, type RecordInput } from "./codec.js";
+import { RecordKind, decodeRecords, decodeWindow, encodeRecords, readIntoKernel, type DecodedBatch, type RecordInput } from "./codec.js";
 import { WaveKVError } from "./errors.js";
 import { type DataFiles, fsyncDir, readExactly, readFully, removeIfExists } from "./datadir.js";
 import { REPLAY_WINDOW_RECORDS, expectation, type FaultHook, type ReplayExpectation } from "./wal.js";
@@ -117,19 +117,6 @@ function checkedBody(header: SnapshotHeader, batch: DecodedBatch): { header: Sna
   return why;
 }
 
-/**
- * Reads and validates one snapshot file: the snapshot, `null` if absent, or the reason it
- * is unusable. The body is read straight into the decoder's input in linear memory
- * (`decodeRecordsFrom`): no JS copy of the file, and the values a replay keeps stay there.
- */
-export function readSnapshotFile(path: string, nodeId: number): Snapshot | null | string {
-  return withSnapshotFile(path, nodeId, (fd, header) => {
-    const body = decodeRecordsFrom(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), "framed", header.base);
-    const parsed = checkedBody(header, body);
-    return typeof parsed === "string" ? parsed : { ...parsed, path };
-  });
-}
-
 /** Opens `path` and checks its header against its size: `read(fd, header)`, null if absent, or why it is unusable. IO errors throw. */
 function withSnapshotFile<T>(path: string, nodeId: number, read: (fd: number, header: SnapshotHeader) => T | string): T | null | string {
   let fd: number;
@@ -158,8 +145,11 @@ function withSnapshotFile<T>(path: string, nodeId: number, read: (fd: number, he
  * from what its WAL holds and re-syncs from its peers rather than not starting.
  */
 export function loadSnapshot(f: DataFiles, nodeId: number): { snapshot: Snapshot | null; warnings: string[] } {
-  const { value, warnings } = loadNewest(f, (path) => readSnapshotFile(path, nodeId));
-  return { snapshot: value, warnings };
+  // streamSnapshot with one window: the whole body as one batch.
+  let batch = null as DecodedBatch | null;
+  const drop = () => { batch?.release(); batch = null; };
+  const { snapshot, warnings } = streamSnapshot(f, nodeId, (b) => { batch = b; }, drop, Infinity);
+  return { snapshot: snapshot && { header: snapshot.header, path: snapshot.path, batch: batch! }, warnings };
 }
 
 /** A snapshot whose records went to a consumer (streamSnapshot): what the rest of recovery needs of it. */
@@ -215,9 +205,10 @@ function streamSnapshotFile(path: string, nodeId: number, consume: (batch: Decod
           return `record ${records + batch.count} is damaged (${stop.reason}) at offset ${SNAPSHOT_HEADER_BYTES + at + stop.offset}`;
         }
         records += batch.count;
-        if (records > header.count) {
+        // Checked before the window is handed over: a window known to be wrong is not.
+        if (stop.reason === "limit" ? records > header.count : records !== header.count) {
           batch.release();
-          return `header says ${header.count} records, body holds more`;
+          return `header says ${header.count} records, body holds ${stop.reason === "limit" ? "more" : records}`;
         }
         marks.push(...seqMarksOf(batch));
         let expected: ReplayExpectation | undefined;
@@ -227,7 +218,6 @@ function streamSnapshotFile(path: string, nodeId: number, consume: (batch: Decod
           at += stop.offset;
           continue;
         }
-        if (records !== header.count) return `header says ${header.count} records, body holds ${records}`;
         return { header, path, marks };
       }
     } finally {

@@ -31,7 +31,7 @@ import type { PinnedBytes } from "./wasm/input-block.js";
 
 /**
  * A batch's bytes kept for the values that won from it; dropped when none remain. Either
- * a JS buffer, or — a log read straight into linear memory (decodeRecordsFrom) — a
+ * a JS buffer, or — a log read straight into linear memory (readIntoKernel) — a
  * block pinned there, whose values are handed out as copies (its views detach when
  * memory grows) and which is freed when dropped.
  */

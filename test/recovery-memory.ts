@@ -1,4 +1,4 @@
-// Recovery reads logs and snapshots straight into linear memory (decodeRecordsFrom), and
+// Recovery reads logs and snapshots straight into linear memory (readIntoKernel, decodeWindow), and
 // the replica state keeps values in that pinned block: values must survive memory
 // growth, overwrites and compaction; blocks must be freed; damage must be reported as
 // for a JS buffer. Real files in fresh temp dirs.
@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import * as fs from "node:fs";
 import { Node } from "../src/node.js";
 import { isWaveKVError } from "../src/errors.js";
-import { decodeRecordsFrom, decodeWindow, encodeRecords, readIntoKernel, type DecodedBatch, type RecordInput } from "../src/codec.js";
+import { decodeWindow, encodeRecords, readIntoKernel, type DecodedBatch, type RecordInput } from "../src/codec.js";
 import { openStorage, type Storage } from "../src/storage.js";
 import { ReplicaState } from "../src/state.js";
 import { DEFAULT_LIMITS } from "../src/types.js";
@@ -43,7 +43,11 @@ function records(n: number, tag: string, node = 2, ts = 10): RecordInput[] {
 /** A batch decoded the way recovery decodes a file: bytes written into the kernel's input. */
 function inMemoryBatch(recs: RecordInput[]) {
   const image = encodeRecords(recs, "framed", 0);
-  return decodeRecordsFrom(image.length, (dst) => dst.set(image), "framed", 0);
+  const holder = {};
+  const block = readIntoKernel(image.length, (dst) => dst.set(image), holder);
+  const batch = decodeWindow(block, 0, "framed", 0);
+  block.drop(holder); // the batch holds its own reference
+  return batch;
 }
 
 async function writeNode(dir: string, n: number, tag = "v"): Promise<void> {

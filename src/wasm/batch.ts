@@ -119,7 +119,7 @@ export interface LinearMemory {
 export class BatchView implements DecodedBatch {
   #bytes: Uint8Array;
   /**
-   * Bytes that are a window of a file read into linear memory (decodeRecordsFrom,
+   * Bytes that are a window of a file read into linear memory (readIntoKernel,
    * decodeWindow): `length` bytes at `offset` in `block`, which this batch holds a
    * reference to until released. `bytes` rebuilds its view after memory growth.
    */

@@ -79,17 +79,6 @@ export function decodeWindowWasm(block: PinnedBytes, offset: number, framing: Fr
   return decodeResident(k, block.ptr + offset, block.length - offset, framing, base, maxRecords, { block, offset });
 }
 
-/** `decodeRecordsWasm` of bytes that `fill` writes into the input region (readIntoKernel + one window). */
-export function decodeRecordsFromWasm(length: number, fill: (dst: Uint8Array) => void, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
-  const holder = {};
-  const block = readIntoKernel(length, fill, holder);
-  try {
-    return decodeWindowWasm(block, 0, framing, base, maxRecords);
-  } finally {
-    block.drop(holder); // the batch holds its own reference
-  }
-}
-
 /**
  * Decodes `len` bytes at `inp` in the input region; `from` is the JS buffer they were
  * copied from, or the block (and offset in it) they were read into.
