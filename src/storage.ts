@@ -160,7 +160,7 @@ function recover(options: StorageOptions, lock: DirLock): Storage {
     const peek = fd >= 0 ? parseWalHeader(readFully(fd, Math.min(size, WAL_HEADER_BYTES), 0)) : "missing";
     covers = snap !== null && typeof peek !== "string" && snap.header.walGeneration === peek.generation;
     if (fd >= 0) {
-      scan = scanWalFile(fd, size, covers ? snap!.header.walOffset : WAL_HEADER_BYTES, consume, options.replayWindow);
+      scan = typeof peek === "string" ? peek : scanWalFile(fd, size, peek, covers ? snap!.header.walOffset : WAL_HEADER_BYTES, consume, options.replayWindow);
       // The records after the snapshot's offset, carried into the next generation (below).
       if (covers && typeof scan !== "string") tail = readFully(fd, scan.validEnd - scan.start, scan.start);
     }

@@ -140,7 +140,7 @@ export const REPLAY_WINDOW_RECORDS = 1 << 16;
 export type WalFileScan = Omit<WalScan, "batch"> & { records: number };
 
 /**
- * `scanWal` of the open file `fd` (`size` bytes), handing the records to `onBatch` in log
+ * `scanWal` of the open file `fd` (`size` bytes, `header` already read from it), handing the records to `onBatch` in log
  * order instead of returning them. A long log is read straight into the decoder's input
  * in linear memory (`readIntoKernel`: no JS copy of it; on the machines measured a fresh
  * 134 MB JS buffer cost more to fault in than the whole decode, docs/notes/recovery.md)
@@ -153,9 +153,7 @@ export type WalFileScan = Omit<WalScan, "batch"> & { records: number };
  * after it (open fails with CORRUPT_WAL then). Batches are `bytes`-relative to their
  * window; `validEnd`/`damage` are absolute file offsets, as in scanWal.
  */
-export function scanWalFile(fd: number, size: number, startAt: number, onBatch: (batch: DecodedBatch, expected?: ReplayExpectation) => void, windowRecords = REPLAY_WINDOW_RECORDS): WalFileScan | string {
-  const header = parseWalHeader(readFully(fd, Math.min(size, WAL_HEADER_BYTES), 0));
-  if (typeof header === "string") return header;
+export function scanWalFile(fd: number, size: number, header: WalHeader, startAt: number, onBatch: (batch: DecodedBatch, expected?: ReplayExpectation) => void, windowRecords = REPLAY_WINDOW_RECORDS): WalFileScan | string {
   const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), size);
   if (size - start <= SMALL_SCAN_BYTES) {
     const scan = scanWal(readFully(fd, size, 0), startAt);
