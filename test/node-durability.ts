@@ -14,15 +14,9 @@ import { isWaveKVError } from "../src/errors.js";
 import { files } from "../src/datadir.js";
 import { ENVELOPE_VERSION, encodedEntriesOf, envelopeWithEncodedEntries, type Envelope } from "../src/envelope.js";
 import type { Entry, FsyncPolicy } from "../src/types.js";
-import { T0, frameOffsets, oracleWal, removeDir, tempDir } from "./helpers/storage-fixtures.js";
+import { frameOffsets, freshDirs, oracleWal, removeDir, T0 } from "./helpers/storage-fixtures.js";
 
-const dirs: string[] = [];
-function fresh(): string {
-  const d = tempDir("node-dur");
-  dirs.push(d);
-  return d;
-}
-test.after(() => { for (const d of dirs.splice(0)) removeDir(d); });
+const fresh = freshDirs("node-dur", (hook) => test.after(hook));
 
 const hex = (b: Uint8Array | null | undefined) => (b == null ? b : Buffer.from(b).toString("hex"));
 const view = (e: Entry | undefined) => e && { key: e.key, value: hex(e.value), timestamp: e.timestamp, node: e.node, seq: e.seq };

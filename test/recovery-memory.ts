@@ -14,15 +14,9 @@ import { DEFAULT_LIMITS } from "../src/types.js";
 import { files } from "../src/datadir.js";
 import { kernel } from "../src/wasm/instance.js";
 import { REGIONS, R_DESC, R_IN, R_OUT } from "../src/wasm/abi.js";
-import { flatten, frameOffsets, mixedRecord, oracleSnapshot, oracleWal, plain, removeDir, rng, tempDir } from "./helpers/storage-fixtures.js";
+import { flatten, frameOffsets, freshDirs, mixedRecord, oracleSnapshot, oracleWal, plain, rng } from "./helpers/storage-fixtures.js";
 
-const dirs: string[] = [];
-function fresh(): string {
-  const d = tempDir("recovery-memory");
-  dirs.push(d);
-  return d;
-}
-test.after(() => { for (const d of dirs) removeDir(d); });
+const fresh = freshDirs("recovery-memory", (hook) => test.after(hook));
 
 const text = (v: Uint8Array | null | undefined) => (v == null ? String(v) : new TextDecoder().decode(v));
 const valueOf = (i: number, tag = "v") => `${tag}-${i}-${"x".repeat(80 + (i % 17))}`;

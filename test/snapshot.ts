@@ -5,15 +5,9 @@ import * as fs from "node:fs";
 import { crc32 as zcrc32 } from "node:zlib";
 import { files } from "../src/datadir.js";
 import { SNAPSHOT_HEADER_BYTES, encodeSnapshot, loadSnapshot, parseSnapshot, writeSnapshotFile } from "../src/snapshot.js";
-import { flatten, mixedRecord, oracleSnapshot, plain, removeDir, tempDir, valueRecord } from "./helpers/storage-fixtures.js";
+import { flatten, freshDirs, mixedRecord, oracleSnapshot, plain, valueRecord } from "./helpers/storage-fixtures.js";
 
-const dirs: string[] = [];
-function fresh(): string {
-  const d = tempDir("snap");
-  dirs.push(d);
-  return d;
-}
-test.after(() => { for (const d of dirs) removeDir(d); });
+const fresh = freshDirs("snap", (hook) => test.after(hook));
 
 const meta = { nodeId: 3, base: 1_700_000_000_500, walGeneration: 9, walOffset: 4242 };
 const records = Array.from({ length: 40 }, (_, i) => mixedRecord(i + 1));

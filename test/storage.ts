@@ -11,15 +11,9 @@ import { openStorage, type Storage, type StorageOptions } from "../src/storage.j
 import { inspectDir, formatInspect } from "../src/inspect.js";
 import type { DecodedBatch, RecordInput } from "../src/codec.js";
 import { parseSnapshot } from "../src/snapshot.js";
-import { type Plain, T0, flatten, frameOffsets, mixedRecord, oracleWal, peerRecord, plain, removeDir, rng, seqMark, tempDir, tombstoneRecord, valueOf, valueRecord } from "./helpers/storage-fixtures.js";
+import { flatten, frameOffsets, freshDirs, mixedRecord, oracleWal, peerRecord, plain, type Plain, rng, seqMark, T0, tombstoneRecord, valueOf, valueRecord } from "./helpers/storage-fixtures.js";
 
-const dirs: string[] = [];
-function fresh(): string {
-  const d = tempDir("storage");
-  dirs.push(d);
-  return d;
-}
-test.after(() => { for (const d of dirs) removeDir(d); });
+const fresh = freshDirs("storage", (hook) => test.after(hook));
 
 const open = (dir: string, extra: Partial<StorageOptions> = {}) => openStorage({ dir, nodeId: 1, fsync: "always", ...extra });
 

@@ -5,15 +5,9 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { isWaveKVError } from "../src/errors.js";
 import { WAL_HEADER_BYTES, WalWriter, encodeWalHeader, parseWalHeader, scanWal, type FaultHook } from "../src/wal.js";
-import { flatten, frameOffsets, plain, removeDir, seqMark, tempDir, valueRecord } from "./helpers/storage-fixtures.js";
+import { flatten, frameOffsets, freshDirs, plain, seqMark, valueRecord } from "./helpers/storage-fixtures.js";
 
-const dirs: string[] = [];
-function fresh(): string {
-  const d = tempDir("wal");
-  dirs.push(d);
-  return d;
-}
-test.after(() => { for (const d of dirs) removeDir(d); });
+const fresh = freshDirs("wal", (hook) => test.after(hook));
 
 const header = { nodeId: 7, base: 1_700_000_000_000, generation: 3 };
 

@@ -24,6 +24,17 @@ export function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/** A suite's `fresh()`: each call makes a temp dir; `after` (uvu's test.after) removes them all. */
+export function freshDirs(prefix: string, after: (hook: () => void) => void): () => string {
+  const dirs: string[] = [];
+  after(() => { for (const d of dirs.splice(0)) removeDir(d); });
+  return () => {
+    const d = tempDir(prefix);
+    dirs.push(d);
+    return d;
+  };
+}
+
 /** Seeded test data: the same mulberry32 the MemoryNetwork uses (a PRNG, not oracle logic). */
 export const rng = seededRandom;
 
