@@ -121,9 +121,10 @@ export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan 
   return { header, fileSize: bytes.length, start, batch, ...verdict(bytes.length, start, batch.stop, batch.bytes) };
 }
 
-/** How many records (and key bytes) a log of `total` bytes holds, judged by its first window, with 5 % to spare. */
+/** How many records (and key bytes) a replay expects in all: a hint to grow the index once. */
 export interface ReplayExpectation { records: number; keyBytes: number }
 
+/** What a log of `total` bytes holds, judged by its first window, with 5 % to spare. */
 export function expectation(first: DecodedBatch, total: number): ReplayExpectation {
   const span = first.stop.offset;
   const d = first.words;
@@ -137,11 +138,11 @@ export function expectation(first: DecodedBatch, total: number): ReplayExpectati
 export const REPLAY_WINDOW_RECORDS = 1 << 16;
 
 /** What `scanWalFile` found; the records went to its `onBatch`. */
-export type WalFileScan = Omit<WalScan, "batch"> & { records: number };
+export type WalFileScan = Omit<WalScan, "batch">;
 
 /**
- * `scanWal` of the open file `fd` (`size` bytes, `header` already read from it), handing the records to `onBatch` in log
- * order instead of returning them. A long log is read straight into the decoder's input
+ * `scanWal` of the open file `fd` (`size` bytes, `header` already read from it), handing
+ * the records to `onBatch` in log order instead of returning them. A long log is read straight into the decoder's input
  * in linear memory (`readIntoKernel`: no JS copy of it; on the machines measured a fresh
  * 134 MB JS buffer cost more to fault in than the whole decode, docs/notes/recovery.md)
  * and decoded REPLAY_WINDOW_RECORDS at a time, each window handed over before the next
@@ -160,17 +161,15 @@ export function scanWalFile(fd: number, size: number, header: WalHeader, startAt
     if (typeof scan === "string") return scan;
     const { batch, ...rest } = scan;
     onBatch(batch);
-    return { ...rest, records: batch.count };
+    return rest;
   }
   const holder = {};
   const block = readIntoKernel(size - start, (dst) => readExactly(fd, dst, start), holder);
   try {
     let at = 0;
-    let records = 0;
     for (;;) {
       const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, windowRecords));
       const stop = batch.stop;
-      records += batch.count;
       // With the first of several windows: what the whole log likely holds, extrapolated
       // from it, so the consumer can grow its index once (see ReplicaState.reserve).
       onBatch(batch, at === 0 && stop.reason === "limit" ? expectation(batch, size - start) : undefined);
@@ -178,7 +177,7 @@ export function scanWalFile(fd: number, size: number, header: WalHeader, startAt
         at += stop.offset;
         continue;
       }
-      return { header, fileSize: size, start, records, ...verdict(size, start + at, stop, block.view().subarray(at)) };
+      return { header, fileSize: size, start, ...verdict(size, start + at, stop, block.view().subarray(at)) };
     }
   } finally {
     block.drop(holder);
