@@ -70,8 +70,23 @@ export const MIN_ENVELOPE_BYTES = 30;
 const MIN_BODY_BYTES = 5;
 const MIN_DELTA_BODY_BYTES = 3;
 const MAX_U32 = 0xffffffff;
-/** zvar values are exact in a JS number only while |v| < 2^52 (zigzag doubles them). */
-const MAX_ZIGZAG_ABS = 2 ** 52 - 1;
+
+/**
+ * The largest seq the protocol carries (docs/PROTOCOL.md "Hostile peers"): 2^48, nine
+ * years of 1M writes/s, far inside 2^53 so that every seq and ack stays an exact JS
+ * number with room to spare. An entry whose seq is 0 or above it is refused per entry at
+ * merge; an ack or cursor above it makes the envelope BAD_ENVELOPE (no honest node can
+ * hold one: every seq it holds passed this bound).
+ */
+export const MAX_SEQ = 2 ** 48;
+/**
+ * Entries one envelope may carry, checked against the claimed count before anything is
+ * allocated. Sized so that one envelope decodes and merges in tens of ms (the merge is
+ * further sliced, src/sync.ts); senders page (maxDeltaEntries) and split pushes below it.
+ */
+export const MAX_ENVELOPE_ENTRIES = 65_536;
+/** Timestamps are exact JS numbers: ±(2^53 − 1). The base travels as a zvar of up to 2^54. */
+const MAX_TIMESTAMP_ABS = Number.MAX_SAFE_INTEGER;
 
 /** A cursor in (origin node, seq) order: the last entry a page included. */
 export interface DeltaCursor { node: number; seq: number }
@@ -252,12 +267,16 @@ function writeVaru(out: Uint8Array, pos: number, v: number): number {
   return pos;
 }
 
-function zigzag(v: number): number {
-  return v >= 0 ? v * 2 : -v * 2 - 1;
-}
-
-function unzigzag(z: number): number {
-  return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+/**
+ * The zvar of a timestamp, as bytes. Through bigint: a timestamp is exact to ±(2^53 − 1)
+ * and its zigzag goes to 2^54, past what a JS number holds exactly (one value an envelope).
+ */
+function zigzag(v: number): Uint8Array {
+  let z = v >= 0 ? BigInt(v) * 2n : -BigInt(v) * 2n - 1n;
+  const out: number[] = [];
+  for (; z >= 0x80n; z >>= 7n) out.push(Number(z & 0x7fn) | 0x80);
+  out.push(Number(z));
+  return Uint8Array.from(out);
 }
 
 /** Bounds-checked reader; every failure is BAD_ENVELOPE naming the field. */
@@ -292,9 +311,29 @@ class Reader {
     return v;
   }
 
-  zvar(field: string): number {
-    const z = this.varu(field);
-    return unzigzag(z);
+  /** A minimal zigzag varint of up to 2^54 (10 bytes allowed), exact as a JS number: |v| ≤ 2^53 − 1. */
+  timestamp(field: string): number {
+    const b = this.bytes;
+    let z = 0n;
+    for (let i = 0; ; i++) {
+      if (this.pos >= this.end) throw bad(`${field}: truncated varint at byte ${this.pos}`);
+      if (i === 8) throw bad(`${field}: varint longer than 8 bytes at byte ${this.pos} (timestamps beyond ±(2^53 - 1) are not supported)`);
+      const byte = b[this.pos++]!;
+      z |= BigInt(byte & 0x7f) << BigInt(7 * i);
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) throw bad(`${field}: non-minimal varint ending at byte ${this.pos - 1}`);
+        const v = (z & 1n) === 0n ? z >> 1n : -((z + 1n) >> 1n);
+        if (v > BigInt(MAX_TIMESTAMP_ABS) || v < -BigInt(MAX_TIMESTAMP_ABS)) throw bad(`${field}: ${v} is beyond ±(2^53 - 1)`);
+        return Number(v);
+      }
+    }
+  }
+
+  /** A seq or ack: a varu of at most MAX_SEQ. */
+  seq(field: string): number {
+    const v = this.varu(field);
+    if (v > MAX_SEQ) throw bad(`${field}: ${v} exceeds the protocol's MAX_SEQ (2^48)`);
+    return v;
   }
 
   take(n: number, field: string): Uint8Array {
@@ -335,9 +374,14 @@ function checkU32(v: unknown, what: string): number {
   return v;
 }
 
-function checkSeq(v: unknown, what: string): number {
+function checkSafe(v: unknown, what: string): number {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw invalid(`${what} must be a non-negative safe integer, got ${String(v)}`);
   return v;
+}
+
+function checkSeq(v: unknown, what: string): number {
+  if (checkSafe(v, what) > MAX_SEQ) throw invalid(`${what} is ${String(v)}, above MAX_SEQ (2^48), which no receiver accepts`);
+  return v as number;
 }
 
 /**
@@ -372,8 +416,10 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   }
   const enc = encodedEntriesOf(env);
   const base = enc.count === 0 ? 0 : enc.base;
-  if (!Number.isSafeInteger(base) || Math.abs(base) > MAX_ZIGZAG_ABS) throw invalid(`base timestamp ${base} out of range`);
-  size += varuLength(enc.count) + varuLength(zigzag(base)) + enc.bytes.length + 4;
+  if (!Number.isSafeInteger(base)) throw invalid(`base timestamp ${base} out of range`);
+  if (enc.count > MAX_ENVELOPE_ENTRIES) throw invalid(`${enc.count} entries; one envelope carries at most ${MAX_ENVELOPE_ENTRIES} (page or split them)`);
+  const zbase = zigzag(base);
+  size += varuLength(enc.count) + zbase.length + enc.bytes.length + 4;
 
   const out = new Uint8Array(size);
   out.set(ENVELOPE_MAGIC, 0);
@@ -396,7 +442,8 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
     pos += ext.length;
   }
   pos = writeVaru(out, pos, enc.count);
-  pos = writeVaru(out, pos, zigzag(base));
+  out.set(zbase, pos);
+  pos += zbase.length;
   out.set(enc.bytes, pos);
   pos += enc.bytes.length;
   new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(pos, crc32(out.subarray(0, pos)) >>> 0, true);
@@ -404,6 +451,23 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
 }
 
 // ------------------------------------------------------------------ decode
+
+const MAX_SEQ_HI = MAX_SEQ / 2 ** 32; // 0x10000: seq ≤ MAX_SEQ ⇔ hi < it, or hi = it and lo = 0
+
+/**
+ * Why the entry whose descriptor starts at word `d` cannot be merged, or undefined: a seq
+ * of 0 or above MAX_SEQ, or a timestamp beyond ±(2^53 − 1) (the wire carries 64 bits; a
+ * JS number is exact to 2^53, and an inexact one could never be sent on again). Read from
+ * the descriptor words, nothing allocated.
+ */
+export function entryFault(w: Uint32Array, d: number): string | undefined {
+  const lo = w[d + 2]!, hi = w[d + 3]!;
+  if ((lo === 0 && hi === 0) || hi > MAX_SEQ_HI || (hi === MAX_SEQ_HI && lo !== 0)) return "seq outside 1..2^48";
+  const tsHi = w[d + 1]! | 0;
+  if (tsHi < -0x200000 || tsHi >= 0x200000 || (tsHi === -0x200000 && w[d]! === 0)) return "timestamp beyond ±(2^53 - 1)";
+  return undefined;
+}
+
 
 /**
  * Parses and validates `bytes`. Throws `WaveKVError("BAD_ENVELOPE")` for anything but
@@ -449,25 +513,25 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
     const origin = r.u32("ack origin");
     if (origin <= prev) throw bad(`ack origins not strictly ascending (${origin} after ${prev})`);
     prev = origin;
-    acks.set(origin, r.varu(`ack of ${origin}`));
+    acks.set(origin, r.seq(`ack of ${origin}`));
   }
 
   const env: Record<string, unknown> = { version, senderId, senderUuid, acks };
   if (flags & EnvelopeFlag.Digest) env.digest = hexOf(r.take(32, "digest"));
   if (flags & EnvelopeFlag.Page) env.page = { last: (flags & EnvelopeFlag.Last) !== 0 };
-  if (flags & EnvelopeFlag.Resume) env.resumeFrom = { node: r.u32("resumeFrom.node"), seq: r.varu("resumeFrom.seq") };
+  if (flags & EnvelopeFlag.Resume) env.resumeFrom = { node: r.u32("resumeFrom.node"), seq: r.seq("resumeFrom.seq") };
   if (flags & EnvelopeFlag.ResetAcks) env.resetAcks = true;
   if (flags & EnvelopeFlag.PushOnly) env.pushOnly = true;
   if (flags & EnvelopeFlag.Ext) readExtensions(r, env);
 
   const count = r.varu("entryCount");
-  const zbase = r.varu("base");
-  const base = unzigzag(zbase);
+  if (count > MAX_ENVELOPE_ENTRIES) throw bad(`entryCount ${count} exceeds the ${MAX_ENVELOPE_ENTRIES} entries one envelope may carry`);
+  const base = r.timestamp("base");
   const bodies = r.take(r.remaining, "entries");
   if (count * (framing === "delta" ? MIN_DELTA_BODY_BYTES : MIN_BODY_BYTES) > bodies.length) throw bad(`entryCount ${count} cannot fit in ${bodies.length} bytes`);
   if (count === 0) {
     if (bodies.length !== 0) throw bad(`${bodies.length} trailing bytes after an empty entry list`);
-    if (zbase !== 0) throw bad("non-zero base timestamp with no entries");
+    if (base !== 0) throw bad("non-zero base timestamp with no entries");
     attachEncoded(env, framing === "delta" ? EMPTY_DELTA : EMPTY);
     return env as unknown as Envelope;
   }
@@ -483,11 +547,8 @@ function decodeUnchecked(bytes: Uint8Array): Envelope {
   for (let i = 0, d = 0; i < count; i++, d += WORDS) {
     const kind = w[d + 5]!;
     if (kind !== RecordKind.Tombstone && kind !== RecordKind.Value) throw bad(`entry ${i} has record kind ${kind}; envelopes carry only kinds 0 and 1`);
-    // The wire allows 64-bit seqs and timestamps; a JS number is exact to 2^53. Merging
-    // an inexact one would put acks into the state that no envelope can carry again.
-    if (w[d + 3]! >= 0x200000) throw bad(`entry ${i} has a seq beyond 2^53 - 1`);
-    const tsHi = w[d + 1]! | 0;
-    if (tsHi < -0x200000 || tsHi >= 0x200000 || (tsHi === -0x200000 && w[d]! === 0)) throw bad(`entry ${i} has a timestamp beyond ±(2^53 - 1)`);
+    // Seqs and timestamps out of range (entryFault) are refused per entry at merge, not
+    // here: one such entry must not cost the rest of the envelope.
     // Keys are compared by bytes in the index and by string in JS: bytes that are not
     // UTF-8 would decode to a string whose encoding differs, splitting one key in two.
     const keyOff = w[d + 6]!, keyEnd = keyOff + w[d + 7]!;
@@ -567,7 +628,7 @@ function encodeExtensions(env: Envelope): Uint8Array | null {
   };
   if (env.features !== undefined) {
     const f: number[] = [];
-    pushVaru(f, checkSeq(env.features, "features"));
+    pushVaru(f, checkSafe(env.features, "features"));
     part(ExtTag.Features, f);
   }
   if (env.summaryRoot !== undefined) {

@@ -4,9 +4,10 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import {
   ENCODED_ENTRIES, ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MIN_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, encodedEntriesOf,
-  envelopeWithEncodedEntries, isUtf8, type Envelope,
+  MAX_ENVELOPE_ENTRIES, MAX_SEQ, entryFault, envelopeWithEncodedEntries, isUtf8, type Envelope,
 } from "../src/envelope.js";
-import { RecordKind, encodeRecords, type Framing } from "../src/codec.js";
+import { DESCRIPTOR_WORDS } from "../src/wasm/batch.js";
+import { RecordKind, decodeRecords, encodeRecords, type Framing } from "../src/codec.js";
 import { crc32 } from "../src/crc.js";
 import { WaveKVError } from "../src/errors.js";
 import { MemoryNetwork } from "../src/memnet.js";
@@ -63,6 +64,23 @@ function badEnvelope(bytes: Uint8Array, match?: RegExp): void {
     return;
   }
   assert.unreachable(`decoded ${bytes.length} bad bytes`);
+}
+
+/** LEB128 bytes of `v` (exact up to 2^53). */
+function varu(v: number): number[] {
+  const out: number[] = [];
+  for (; v >= 0x80; v = Math.floor(v / 128)) out.push((v % 128) | 0x80);
+  out.push(v);
+  return out;
+}
+
+/** Per entry, why the merge would refuse it (entryFault), read from the decoded descriptors. */
+function faultsOf(env: Envelope): (string | undefined)[] {
+  const enc = encodedEntriesOf(env);
+  const batch = decodeRecords(enc.bytes, enc.framing ?? "bare", enc.base, enc.count);
+  const out = Array.from({ length: batch.count }, (_, i) => entryFault(batch.words, i * DESCRIPTOR_WORDS));
+  batch.release();
+  return out;
 }
 
 test("every field survives a round trip", () => {
@@ -194,15 +212,58 @@ test("entries must parse exactly: count, kinds 0/1, no trailing bytes, exact num
   badEnvelope(env(1, body(RecordKind.Value), body(RecordKind.Value)), /2 of 1|limit/);
   badEnvelope(env(1, body(RecordKind.Value), new Uint8Array([7])), /malformed|torn/);
   for (const kind of [RecordKind.AddPeer, RecordKind.RemovePeer, RecordKind.SeqMark]) badEnvelope(env(1, body(kind)), /kind/);
-  badEnvelope(env(1, body(RecordKind.Value, "k", 2 ** 53)), /seq beyond/);
-  assert.is(decodeEnvelope(env(1, body(RecordKind.Value, "k", 2 ** 53 - 1))).entries[0]!.seq, 2 ** 53 - 1);
+  // Seqs and timestamps out of range decode (the envelope is well formed) and are refused
+  // per entry at merge (entryFault): one such entry never costs the rest of the envelope.
+  assert.is(faultsOf(decodeEnvelope(env(1, body(RecordKind.Value, "k", 2 ** 48))))[0], undefined);
+  for (const seq of [0, 2 ** 48 + 1, 2 ** 53 - 1, 2 ** 53, 2 ** 60]) assert.match(faultsOf(decodeEnvelope(env(1, body(RecordKind.Value, "k", seq))))[0] ?? "", /seq outside/, `seq ${seq}`);
   for (const ts of [2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 32, -(2 ** 32), -1]) {
-    assert.is(decodeEnvelope(env(1, body(RecordKind.Value, "k", 1, ts))).entries[0]!.timestamp, ts, `timestamp ${ts}`);
+    const e = decodeEnvelope(env(1, body(RecordKind.Value, "k", 1, ts)));
+    assert.is(e.entries[0]!.timestamp, ts, `timestamp ${ts}`);
+    assert.is(faultsOf(e)[0], undefined);
   }
-  for (const ts of [2 ** 53, -(2 ** 53), 2 ** 60]) badEnvelope(env(1, body(RecordKind.Value, "k", 1, ts)), /timestamp beyond/);
+  for (const ts of [2 ** 53, -(2 ** 53), 2 ** 60]) assert.match(faultsOf(decodeEnvelope(env(1, body(RecordKind.Value, "k", 1, ts))))[0] ?? "", /timestamp beyond/, `timestamp ${ts}`);
   badEnvelope(env(1, body(RecordKind.Value, new Uint8Array([0x6b, 0xff]))), /UTF-8/);
   badEnvelope(env(1, body(RecordKind.Value, new Uint8Array([0xed, 0xa0, 0x80]))), /UTF-8/); // a surrogate
   badEnvelope(env(1, body(RecordKind.Value, new Uint8Array([0xc0, 0xaf]))), /UTF-8/); // overlong "/"
+});
+
+test("ingress range: acks and cursors above MAX_SEQ, and more than MAX_ENVELOPE_ENTRIES entries, are BAD_ENVELOPE", () => {
+  const base = { version: 1, senderId: 2, senderUuid: UUID, entries: [] as Entry[] };
+  assert.is(decodeEnvelope(encodeEnvelope({ ...base, acks: new Map([[1, MAX_SEQ]]) })).acks.get(1), MAX_SEQ);
+  // What a hostile peer would send: assembled by hand (our encoder refuses to write it).
+  const ackOf = (seq: number) => assemble(HEAD, 0, 2, UUID_BYTES, 1, 1, varu(seq), 0, 0);
+  for (const seq of [MAX_SEQ + 1, 2 ** 53 - 1]) badEnvelope(ackOf(seq), /MAX_SEQ/);
+  badEnvelope(assemble([...HEAD.slice(0, 5), 0x08], 2, UUID_BYTES, 0, 1, varu(2 ** 53 - 1), 0, 0), /resumeFrom.seq.*MAX_SEQ/);
+  for (const seq of [MAX_SEQ + 1, 2 ** 53 - 1]) {
+    try {
+      encodeEnvelope({ ...base, acks: new Map([[1, seq]]) });
+      assert.unreachable("encoded an ack above MAX_SEQ");
+    } catch (e) {
+      assert.is((e as WaveKVError).code, "INVALID_ARGUMENT");
+    }
+  }
+  // The count is refused before anything is allocated for it.
+  badEnvelope(assemble(HEAD, 0, 2, UUID_BYTES, 0, varu(MAX_ENVELOPE_ENTRIES + 1), 0, new Uint8Array(8)), /exceeds the 65536 entries/);
+  const many = Array.from({ length: MAX_ENVELOPE_ENTRIES + 1 }, (_, i) => ({ key: `k${i}`, value: null, timestamp: 1, node: 1, seq: i + 1 }));
+  try {
+    encodeEnvelope({ ...base, acks: new Map(), entries: many });
+    assert.unreachable("encoded too many entries");
+  } catch (e) {
+    assert.is((e as WaveKVError).code, "INVALID_ARGUMENT");
+  }
+});
+
+test("timestamps: the encoder carries every exact timestamp (±(2^53 - 1)), bare and delta-coded, base included", () => {
+  for (const version of [1, 2]) {
+    for (const ts of [-(2 ** 52), -(2 ** 52) - 1, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 2 ** 52]) {
+      const entries: Entry[] = [{ key: "a", value: bytesOf("v"), timestamp: ts, node: 1, seq: 1 }, { key: "b", value: null, timestamp: 1_764_000_000_000, node: 1, seq: 2 }];
+      const bytes = encodeEnvelope({ version, senderId: 1, senderUuid: UUID, acks: new Map(), entries });
+      const back = decodeEnvelope(bytes);
+      assert.equal(back.entries.map((e) => e.timestamp), [ts, 1_764_000_000_000], `version ${version}, timestamp ${ts}`);
+      assert.equal(faultsOf(back), [undefined, undefined]);
+      assert.equal([...encodeEnvelope(back)], [...bytes]);
+    }
+  }
 });
 
 test("version 2: delta-coded bodies (FORMAT §1.1) round-trip, re-encode to themselves, and are smaller", () => {
@@ -245,8 +306,8 @@ test("version 2: hand-assembled bodies decode against the previous entry; each m
   for (const kind of [2, 3, 4]) badEnvelope(env(1, [0x18 | kind, 1, 0, 0]), /kind/);
   // Exact numbers are checked on the accumulated values, not on each step.
   const z52 = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]; // zvar(2^52) = varu(2^53)
-  badEnvelope(env(2, [0x00, ...z52, 0, 0], [0x00, ...z52, 0, 0]), /entry 1 has a seq beyond/);
-  badEnvelope(assemble(HEAD2, 0, 5, UUID_BYTES, 0, 2, 0, [0x10, ...z52, 0], [0x10, ...z52, 0]), /entry 1 has a timestamp beyond/);
+  assert.equal(faultsOf(decodeEnvelope(env(2, [0x00, ...z52, 0, 0], [0x00, ...z52, 0, 0]))), ["seq outside 1..2^48", "seq outside 1..2^48"]);
+  assert.equal(faultsOf(decodeEnvelope(assemble(HEAD2, 0, 5, UUID_BYTES, 0, 2, 0, [0x10, ...z52, 0], [0x10, ...z52, 0]))), [undefined, "timestamp beyond ±(2^53 - 1)"]);
   badEnvelope(env(1, [0x10, 0, 2, 0x6b, 0xff]), /UTF-8/);
   // The same bodies under version 1 are read as bare bodies: a different (here invalid) meaning.
   badEnvelope(assemble(HEAD, 0, 5, UUID_BYTES, 0, 2, [0xd0, 0x0f], two));
@@ -392,7 +453,7 @@ test("encoding refuses what the format cannot carry", () => {
 const arbEntry: fc.Arbitrary<Entry> = fc.record({
   key: fc.string({ unit: "grapheme", maxLength: 16 }),
   value: fc.option(fc.uint8Array({ maxLength: 40 }), { nil: null }),
-  timestamp: fc.oneof(fc.integer({ min: 1_600_000_000_000, max: 1_800_000_000_000 }), fc.integer({ min: -(2 ** 51), max: 2 ** 51 })),
+  timestamp: fc.oneof(fc.integer({ min: 1_600_000_000_000, max: 1_800_000_000_000 }), fc.integer({ min: -(2 ** 51), max: 2 ** 51 }), fc.constantFrom(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, -(2 ** 52), -(2 ** 52) - 1)),
   node: fc.integer({ min: 0, max: 0xffffffff }),
   seq: fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
 });
@@ -401,11 +462,11 @@ const arbEnvelope: fc.Arbitrary<Envelope> = fc.record({
   version: fc.constantFrom(ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA),
   senderId: fc.integer({ min: 0, max: 0xffffffff }),
   senderUuid: fc.uuid(),
-  acks: fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })), { maxLength: 8 }).map((a) => new Map(a)),
+  acks: fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: MAX_SEQ })), { maxLength: 8 }).map((a) => new Map(a)),
   entries: fc.array(arbEntry, { maxLength: 8 }),
   digest: fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString("hex")), { nil: undefined }),
   page: fc.option(fc.record({ last: fc.boolean() }), { nil: undefined }),
-  resumeFrom: fc.option(fc.record({ node: fc.integer({ min: 0, max: 0xffffffff }), seq: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }) }), { nil: undefined }),
+  resumeFrom: fc.option(fc.record({ node: fc.integer({ min: 0, max: 0xffffffff }), seq: fc.integer({ min: 0, max: MAX_SEQ }) }), { nil: undefined }),
   resetAcks: fc.option(fc.constant(true), { nil: undefined }),
   pushOnly: fc.option(fc.constant(true), { nil: undefined }),
 }, { requiredKeys: ["version", "senderId", "senderUuid", "acks", "entries"] });
@@ -441,27 +502,27 @@ test("property: a mutated envelope decodes to a re-encodable envelope or is BAD_
   }), { numRuns: 5000 });
 });
 
-test("bootstrap size: 100k entries of ~110 raw bytes cost at most 1.1x the raw bytes (1.05x delta-coded)", () => {
+test("bootstrap size: a full envelope of ~110 raw bytes an entry costs at most 1.1x the raw bytes (1.05x delta-coded)", () => {
   const start = 1_764_000_000_000;
   const entries: Entry[] = [];
   let raw = 0;
   const value = new Uint8Array(100).fill(0x61);
-  for (let i = 0; i < 100_000; i++) {
+  for (let i = 0; i < MAX_ENVELOPE_ENTRIES; i++) {
     // Writes from 3 origins over ~100 s, as a store filled at 1k writes/s.
     const e = { key: `key/${String(i).padStart(6, "0")}`, value, timestamp: start + i, node: 1 + (i % 3), seq: 1 + Math.floor(i / 3) };
     raw += e.key.length + value.length;
     entries.push(e);
   }
-  const acks = new Map([[1, 33_334], [2, 33_333], [3, 33_333]]);
+  const acks = new Map([[1, 21_846], [2, 21_845], [3, 21_845]]);
   const bytes = encodeEnvelope({ version: 1, senderId: 1, senderUuid: UUID, acks, entries, digest: DIGEST });
   const ratio = bytes.length / raw;
   assert.ok(ratio <= 1.1, `envelope is ${ratio.toFixed(3)}x raw payload (${bytes.length} / ${raw})`);
-  assert.is(decodeEnvelope(bytes).entries.length, 100_000);
+  assert.is(decodeEnvelope(bytes).entries.length, MAX_ENVELOPE_ENTRIES);
   // Delta-coded, in the (node, seq) order a responder sends them.
   entries.sort((x, y) => x.node - y.node || x.seq - y.seq);
   const delta = encodeEnvelope({ version: 2, senderId: 1, senderUuid: UUID, acks, entries, digest: DIGEST });
   assert.ok(delta.length / raw <= 1.05, `delta-coded envelope is ${(delta.length / raw).toFixed(3)}x raw payload`);
-  assert.is(decodeEnvelope(delta).entries.length, 100_000);
+  assert.is(decodeEnvelope(delta).entries.length, MAX_ENVELOPE_ENTRIES);
 });
 
 test.run();
