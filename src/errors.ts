@@ -17,7 +17,9 @@ export type ErrorCode =
   | "CLOSED"
   | "IO"
   | "LOCKED"
-  | "INVALID_ARGUMENT";
+  | "INVALID_ARGUMENT"
+  /** A sender id would be one auto-discovered peer too many (sync tuning maxDiscoveredPeers). */
+  | "TOO_MANY_PEERS";
 
 export class WaveKVError extends Error {
   readonly code: ErrorCode;

@@ -9,7 +9,7 @@
  *   await node.close();
  */
 import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
-import { type Envelope } from "./envelope.js";
+import { MAX_SEQ, type Envelope } from "./envelope.js";
 import { WaveKVError } from "./errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type SyncTuning } from "./protocol.js";
 import { ReplicaState, type BatchOutcome } from "./state.js";
@@ -59,6 +59,10 @@ export class Node {
   readonly #admit: AdmitFn | undefined;
   readonly #warn: (message: string) => void;
   readonly #peers = new Set<number>();
+  /** Peers added by auto-discovery (after a restart: every durable peer not in `opts.peers`). Bounded by sync tuning maxDiscoveredPeers. */
+  readonly #discovered = new Set<number>();
+  /** The discovery bound was hit and said so: one warning, not one per request. */
+  #peerLimitWarned = false;
   readonly #watchers = new Watchers();
   #nextSeq = 1;
   /** True while a remote batch is being applied: its changes are not local writes. */
@@ -95,10 +99,11 @@ export class Node {
         id: this.id,
         uuid,
         state: this.#state,
-        mergeRemote: (batch) => this.#mergeRemote(batch),
-        discoverPeer: (peer) => { void this.addPeer(peer).catch((e) => this.#warn(`could not record discovered peer ${peer}: ${(e as Error).message}`)); },
+        mergeRemote: (batch, refuse, decided, relearn) => this.#mergeRemote(batch, refuse, decided, relearn),
+        nextSeq: () => this.#nextSeq,
+        discoverPeer: (peer) => this.#discover(peer),
         isPeer: (peer) => this.#peers.has(peer),
-        ensureSeqAbove: (seq) => { if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; },
+        ensureSeqAbove: (seq, from) => this.#relearn(seq, `peer ${from}'s ack of our id`),
       },
       tuning,
     );
@@ -145,7 +150,13 @@ export class Node {
     }
     node.#nextSeq = Math.max(node.#nextSeq, node.#state.ownMaxSeq + 1);
     node.#protocol.noteOwnWrite(node.#nextSeq - 1);
-    for (const p of opts.peers ?? []) await node.addPeer(p);
+    if (node.#nextSeq - 1 > MAX_SEQ) node.#warn(`this directory holds seqs of this node up to ${node.#nextSeq - 1}, above the protocol's MAX_SEQ (2^48): peers refuse its writes; likely left by a seq-poisoning attack on an older build; rebuild the node (new directory, then bootstrap)`);
+    // A recovery that reported damage may have lost writes peers already hold: let the
+    // next round's responses teach their seqs (docs/PROTOCOL.md "Hostile peers").
+    if (opts.dir !== undefined && node.#storage !== null && node.#storage.recovered.warnings.length > 0) node.#protocol.relearnUntilRound = true;
+    const configured = new Set(opts.peers ?? []);
+    for (const p of node.#peers) if (!configured.has(p)) node.#discovered.add(p);
+    for (const p of configured) await node.addPeer(p);
     return node;
   }
 
@@ -280,7 +291,7 @@ export class Node {
     }
   }
 
-  #mergeRemote(batch: DecodedBatch): BatchOutcome {
+  #mergeRemote(batch: DecodedBatch, refuse: ReadonlyMap<number, string> | undefined, decided: number, relearn: boolean): BatchOutcome {
     this.#checkOpen();
     const storage = this.#storage;
     this.#merging = true;
@@ -290,6 +301,8 @@ export class Node {
       limits: this.limits,
       now: this.#clock(),
       admit: this.#admit,
+      refuse,
+      decided,
       // One log append for the whole batch. Its fsync is not awaited: acks are not
       // durable, so an entry lost in a crash is simply sent again by its peer.
       persist: storage ? (records) => {
@@ -304,7 +317,13 @@ export class Node {
     } finally {
       this.#merging = false;
     }
-    this.#noteOwnSeqs(batch);
+    // Outside the relearning window the protocol refused every entry of ours at or above
+    // nextSeq: nothing a peer sends moves it then.
+    if (relearn) {
+      const before = this.#nextSeq;
+      this.#noteOwnSeqs(batch);
+      if (this.#nextSeq !== before) this.#relearned(before, "entries of ours a peer holds");
+    }
     if (out.merged > 0) this.#maybeSnapshot();
     return out;
   }
@@ -312,15 +331,28 @@ export class Node {
   /**
    * Every entry of ours proves its seq spent, whether it won, lost or was refused: a
    * write that lost LWW leaves no other trace, and a seq must never be handed out twice.
-   * One pass over the descriptors, no allocation.
+   * One pass over the descriptors, no allocation. Seqs above MAX_SEQ (refused at ingress;
+   * in our log only if an older build was poisoned) prove nothing.
    */
   #noteOwnSeqs(batch: DecodedBatch): void {
     const d = batch.words;
     for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
       if (d[at + 4] !== this.id || d[at + 5]! > RecordKind.Value) continue;
       const seq = joinU64(d[at + 2]!, d[at + 3]!);
-      if (seq >= this.#nextSeq) this.#nextSeq = seq + 1;
+      if (seq >= this.#nextSeq && seq <= MAX_SEQ) this.#nextSeq = seq + 1;
     }
+  }
+
+  /** Relearning (bootstrap, damaged recovery): a peer shows `seq` of ours spent. */
+  #relearn(seq: number, what: string): void {
+    if (seq < this.#nextSeq || seq > MAX_SEQ) return;
+    const before = this.#nextSeq;
+    this.#nextSeq = seq + 1;
+    this.#relearned(before, what);
+  }
+
+  #relearned(before: number, what: string): void {
+    this.#warn(`relearned spent seqs from ${what}: nextSeq ${before} -> ${this.#nextSeq} (a rebuilt node, or a log that lost its tail)`);
   }
 
   // ---------------------------------------------------------------- reads
@@ -371,9 +403,31 @@ export class Node {
     return [...this.#peers].sort((a, b) => a - b);
   }
 
+  /** Adds `peer` as a configured member (durable). A discovered peer becomes a configured one. */
   async addPeer(peer: number): Promise<void> {
     this.#checkOpen();
     if (!Number.isInteger(peer) || peer < 0 || peer > MAX_NODE_ID) throw new WaveKVError("INVALID_ARGUMENT", `peer id must be a uint32, got ${peer}`);
+    this.#discovered.delete(peer);
+    await this.#addMember(peer);
+  }
+
+  /**
+   * Auto-discovery: a request from an unknown sender id. Bounded (sync tuning
+   * maxDiscoveredPeers): forged ids must not become unbounded durable members.
+   */
+  #discover(peer: number): void {
+    const max = this.#protocol.tuning.maxDiscoveredPeers;
+    if (this.#discovered.size >= max) {
+      const why = `${this.#discovered.size} auto-discovered peers reached sync.maxDiscoveredPeers (${max}); requests from further unknown ids (here ${peer}) are refused: configure real peers (addPeer / --peers), remove stale ones (removePeer), or raise the bound`;
+      if (!this.#peerLimitWarned) this.#warn(why);
+      this.#peerLimitWarned = true;
+      throw new WaveKVError("TOO_MANY_PEERS", why);
+    }
+    this.#discovered.add(peer);
+    void this.#addMember(peer).catch((e) => this.#warn(`could not record discovered peer ${peer}: ${(e as Error).message}`));
+  }
+
+  async #addMember(peer: number): Promise<void> {
     if (peer === this.id || this.#peers.has(peer)) return;
     this.#peers.add(peer);
     // Membership is durable: the GC watermark is a minimum over peers, and a peer forgotten
@@ -381,11 +435,16 @@ export class Node {
     await this.#storage?.append([{ kind: RecordKind.AddPeer, key: "", value: null, timestamp: 0, node: peer, seq: 0 }]);
   }
 
+  /**
+   * Forgets `peer` completely: membership (durable), the uuid on record for its id, acks
+   * and rounds in progress. If it makes requests again it is discovered anew.
+   */
   async removePeer(peer: number): Promise<void> {
     this.#checkOpen();
+    this.#protocol.forgetPeer(peer);
+    if (this.#discovered.delete(peer)) this.#peerLimitWarned = false;
     if (!this.#peers.has(peer)) return;
     this.#peers.delete(peer);
-    this.#protocol.forgetPeer(peer);
     await this.#storage?.append([{ kind: RecordKind.RemovePeer, key: "", value: null, timestamp: 0, node: peer, seq: 0 }]);
   }
 
@@ -472,7 +531,7 @@ export class Node {
       wal: this.#storage !== null,
       entriesMerged: this.#protocol.entriesMerged,
       entriesRejected: this.#protocol.entriesRejected,
-      peers: this.peers().map((p) => this.#protocol.peerStatus(p)),
+      peers: this.peers().map((p) => ({ ...this.#protocol.peerStatus(p), discovered: this.#discovered.has(p) })),
     };
   }
 

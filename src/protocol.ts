@@ -26,12 +26,13 @@
  * `bucketRepairAttempts` repairs that did not make the roots equal, the full reset
  * (forget coverage, resend everything) remains the last resort.
  */
-import { decodeRecords } from "./codec.js";
-import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
+import { decodeRecords, type DecodedBatch } from "./codec.js";
+import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MAX_SEQ, encodedEntriesOf, entryFault, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
 import { BUCKETS, differingBuckets, differingGroups } from "./summary.js";
 import { WaveKVError } from "./errors.js";
 import type { BatchOutcome, ReplicaState } from "./state.js";
 import type { PeerStatus } from "./types.js";
+import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
 
 export interface SyncTuning {
   /** Entries per envelope before the delta is paged. */
@@ -48,6 +49,12 @@ export interface SyncTuning {
    * behaves as a build that predates them (tests; a peer that refuses version 2).
    */
   deltaBodies: boolean;
+  /**
+   * Peers a node adds by itself when an unknown sender id makes a request (durable
+   * members, each one holding back tombstone collection). Past it such requests are
+   * refused with TOO_MANY_PEERS; configure the peer or removePeer() one.
+   */
+  maxDiscoveredPeers: number;
 }
 
 export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
@@ -56,6 +63,7 @@ export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
   digestCheckRounds: 3,
   bucketRepairAttempts: 2,
   deltaBodies: true,
+  maxDiscoveredPeers: 64,
 });
 
 /**
@@ -87,20 +95,20 @@ export interface ProtocolHost {
   readonly id: number;
   readonly uuid: string;
   readonly state: ReplicaState;
-  /** Admission, one log append, apply. */
-  mergeRemote(batch: ReturnType<typeof decodeRecords>): BatchOutcome;
-  /** Auto-discovery: make `peer` a (durable) member. */
+  /**
+   * Admission, one log append, apply. `refuse`: entries refused before the merge
+   * (`decided` of them leave the batch complete). `relearn`: our own entries in the batch
+   * prove their seqs spent (the relearning window, see `relearning`).
+   */
+  mergeRemote(batch: DecodedBatch, refuse: ReadonlyMap<number, string> | undefined, decided: number, relearn: boolean): BatchOutcome;
+  /** The next seq this node would hand out. */
+  nextSeq(): number;
+  /** Auto-discovery: make `peer` a (durable) member. Throws TOO_MANY_PEERS past the bound. */
   discoverPeer(peer: number): void;
   isPeer(peer: number): boolean;
-  /** Never hand out a seq at or below `seq` again. */
-  ensureSeqAbove(seq: number): void;
+  /** Never hand out a seq at or below `seq` again (relearning only; `from`: the peer that showed it). */
+  ensureSeqAbove(seq: number, from: number): void;
 }
-
-/**
- * A peer's claim about our own seqs above this is implausible (no node writes 2^52
- * times) and is ignored: obeying it would push nextSeq past what the wire can carry.
- */
-const MAX_PLAUSIBLE_SEQ = 2 ** 52;
 
 interface Round {
   /** Our state version when the round began: a round during which it moved is not quiescent. */
@@ -128,6 +136,12 @@ export class SyncProtocol {
   /** Bucket repairs since the roots were last seen equal, per peer. */
   readonly #repairAttempts = new Map<number, number>();
   #bootstrapping = false;
+  /**
+   * Set by the node when recovery reported damage (a truncated log tail, a lost snapshot):
+   * seqs of ours may be spent that the log no longer shows, so the responses of the next
+   * round may teach them (like a bootstrap), until one round has completed.
+   */
+  relearnUntilRound = false;
   entriesMerged = 0;
   entriesRejected = 0;
   digestResets = 0;
@@ -143,12 +157,35 @@ export class SyncProtocol {
   finishBootstrap(): void { this.#bootstrapping = false; }
   get bootstrapping(): boolean { return this.#bootstrapping; }
 
+  /**
+   * The explicit, bounded relearning window (docs/PROTOCOL.md "Hostile peers"): only while
+   * it is open may a peer's claim about our own origin — an entry of ours at or above
+   * nextSeq, or its ack of our id — move nextSeq, and only from a response to our own
+   * request, never above MAX_SEQ. Open from bootstrap() until a round succeeded (a node
+   * rebuilt after losing its directory), or after a damaged recovery until one round ended.
+   */
+  get relearning(): boolean { return this.#bootstrapping || this.relearnUntilRound; }
+
   noteOwnWrite(seq: number): void {
     const id = this.host.id;
-    if (seq > (this.acks.get(id) ?? 0)) this.acks.set(id, seq);
+    // Capped: an ack above MAX_SEQ could not be encoded (a directory poisoned by an older build).
+    if (seq > (this.acks.get(id) ?? 0)) this.acks.set(id, Math.min(seq, MAX_SEQ));
+  }
+
+  /**
+   * A peer's acks as we record them: its claim about our own origin is capped at the
+   * last seq we handed out. A claim to cover writes we never made would otherwise hide
+   * our next writes from its delta (and it is not evidence of anything: see `relearning`).
+   */
+  #clampOwn(acks: ReadonlyMap<number, number>): Map<number, number> {
+    const out = new Map(acks);
+    const id = this.host.id, own = out.get(id);
+    if (own !== undefined && own > this.host.nextSeq() - 1) out.set(id, Math.max(0, this.host.nextSeq() - 1));
+    return out;
   }
 
   forgetPeer(peer: number): void {
+    this.uuids.delete(peer);
     this.acks.delete(peer);
     this.peerAcks.delete(peer);
     this.heardFrom.delete(peer);
@@ -166,6 +203,8 @@ export class SyncProtocol {
       ack: this.acks.get(peer) ?? 0,
       peerAck: this.peerAcks.get(peer)?.get(this.host.id) ?? 0,
       heardFrom: this.heardFrom.has(peer),
+      uuid: this.uuids.get(peer),
+      discovered: false,
     };
   }
 
@@ -208,44 +247,76 @@ export class SyncProtocol {
     return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks, summaryGroups }, true, page);
   }
 
+  /**
+   * A request's sender must match the uuid on record for its id. A request never
+   * replaces that record: only an answer to our own request (applyEnvelope) does — the
+   * node at the address we hold for that id is the evidence — so a squatter that only
+   * sends requests cannot lock the real node out once it has answered us.
+   */
   #checkIdentity(env: Envelope): void {
     if (env.senderId === this.host.id) throw new WaveKVError("BAD_ENVELOPE", `envelope claims to come from this node (${env.senderId})`);
     const known = this.uuids.get(env.senderId);
     if (known !== undefined && known !== env.senderUuid) {
-      throw new WaveKVError("UUID_MISMATCH", `node id ${env.senderId} is on record with uuid ${known}, but this request comes from ${env.senderUuid}: two nodes share an id; give one of them a new id`);
+      throw new WaveKVError("UUID_MISMATCH", `node id ${env.senderId} is on record with uuid ${known}, but this request comes from ${env.senderUuid}: two nodes share an id (give one of them a new id), or the node was rebuilt (it is recognised once it answers one of our requests)`);
     }
   }
 
-  #merge(env: Envelope): BatchOutcome & { received: number } {
+  #merge(env: Envelope, relearn = false): BatchOutcome & { received: number } {
     const enc = encodedEntriesOf(env);
     if (enc.count === 0) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
     const batch = decodeRecords(enc.bytes, enc.framing ?? "bare", enc.base, enc.count);
     if (batch.count !== enc.count || batch.stop.reason !== "end") {
       throw new WaveKVError("BAD_ENVELOPE", `entries do not decode (${batch.stop.reason} at byte ${batch.stop.offset})`);
     }
-    const out = this.host.mergeRemote(batch);
+    const { refuse, decided } = this.#ingress(batch, relearn);
+    const out = this.host.mergeRemote(batch, refuse, decided, relearn);
     batch.release(); // merged: its descriptors need not be copied out of the kernel
     this.entriesMerged += out.merged;
     this.entriesRejected += out.rejected;
     return { ...out, received: enc.count };
   }
 
+  /**
+   * Per entry, before anything merges (one pass over the descriptors): a seq or
+   * timestamp out of range is refused; so is an entry of our own origin at or above
+   * nextSeq outside the relearning window — a forgery or a stale incarnation. Those are
+   * `decided` (R1): refusing a claim about ourselves says nothing about the coverage of
+   * other origins, and a peer holding one must not stall adoption for ever.
+   */
+  #ingress(batch: DecodedBatch, relearn: boolean): { refuse: Map<number, string> | undefined; decided: number } {
+    const w = batch.words, self = this.host.id, next = this.host.nextSeq();
+    let refuse: Map<number, string> | undefined;
+    let decided = 0;
+    for (let i = 0, d = 0; i < batch.count; i++, d += DESCRIPTOR_WORDS) {
+      let why = entryFault(w, d);
+      if (why === undefined && w[d + 4] === self && !relearn) {
+        const seq = joinU64(w[d + 2]!, w[d + 3]!);
+        if (seq >= next) {
+          why = `seq ${seq} of this node's own origin, which it never issued (nextSeq ${next})`;
+          decided++;
+        }
+      }
+      if (why !== undefined) (refuse ??= new Map()).set(i, why);
+    }
+    return { refuse, decided };
+  }
+
+  /** R1 adoption; our own origin only up to what we handed out (a peer's claim is no proof). */
   #adopt(acks: ReadonlyMap<number, number>): void {
-    for (const [origin, seq] of acks) {
+    for (const [origin, seq] of this.#clampOwn(acks)) {
       if (seq > (this.acks.get(origin) ?? 0)) this.acks.set(origin, seq);
     }
-    const own = this.acks.get(this.host.id) ?? 0;
-    if (own > 0 && own <= MAX_PLAUSIBLE_SEQ) this.host.ensureSeqAbove(own);
   }
 
   /** Responder: merge a request (or a push) and answer with our delta against its acks. */
   handleEnvelope(env: Envelope): Envelope {
     this.#checkIdentity(env);
     const sender = env.senderId;
-    this.uuids.set(sender, env.senderUuid);
+    // Discovery first: a sender refused by the peer bound leaves no uuid record either.
     if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
-    const ownAck = env.acks.get(this.host.id) ?? 0;
-    if (ownAck > 0 && ownAck <= MAX_PLAUSIBLE_SEQ) this.host.ensureSeqAbove(ownAck);
+    this.uuids.set(sender, env.senderUuid);
+    // A requester's ack of our id moves nothing (only a response may, while relearning).
+    const acks = this.#clampOwn(env.acks);
     // Delta-coded bodies only for a requester that said it reads them (an older one gets bare bodies).
     const framing = this.tuning.deltaBodies && ((env.features ?? 0) & Feature.DeltaBodies) !== 0 ? "delta" : "bare";
     if (env.repairBuckets !== undefined && !env.pushOnly) {
@@ -267,10 +338,10 @@ export class SyncProtocol {
       this.#resetRequested.delete(sender);
     }
     const requestComplete = env.page === undefined || env.page.last;
-    if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(env.acks);
-    this.peerAcks.set(sender, new Map(env.acks));
+    if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(acks);
+    this.peerAcks.set(sender, acks);
     // A reset asks for everything: its acks are what is in doubt.
-    const page = this.host.state.delta(env.resetAcks ? new Map() : env.acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing);
+    const page = this.host.state.delta(env.resetAcks ? new Map() : acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing);
     const paged = env.resumeFrom !== undefined || !page.last;
     // A requester that reads summary roots gets ours instead of the SHA-256 digest (which
     // rehashes the whole store after every change); an older one gets the digest.
@@ -308,11 +379,12 @@ export class SyncProtocol {
     // Responses are not identity-checked: a node whose directory was wiped rejoins with a
     // new uuid and can only announce it in a response. Record it so its requests pass.
     if (peer !== this.host.id) this.uuids.set(peer, env.senderUuid);
-    // A peer's ack of our own id proves those seqs are spent, whatever happens to the
-    // rest of this round (a refused entry must not let us reuse them).
+    // While relearning, a peer's ack of our own id proves those seqs spent, whatever
+    // happens to the rest of this round (a refused entry must not let us reuse them).
+    const relearn = this.relearning;
     const ownAck = env.acks.get(this.host.id) ?? 0;
-    if (ownAck > 0 && ownAck <= MAX_PLAUSIBLE_SEQ) this.host.ensureSeqAbove(ownAck);
-    const merged = this.#merge(env);
+    if (relearn && ownAck > 0) this.host.ensureSeqAbove(ownAck, peer);
+    const merged = this.#merge(env, relearn);
     const base = { received: merged.received, merged: merged.merged, rejected: merged.rejected, complete: merged.complete, reasons: merged.reasons, repaired: false };
     if (env.pushOnly) return { ...base, adopted: false, more: false };
     if (env.repairBuckets !== undefined) {
@@ -336,10 +408,11 @@ export class SyncProtocol {
       return { ...base, adopted: false, more: true };
     }
     this.#rounds.delete(peer);
+    this.relearnUntilRound = false;
     // The reset travelled with this round; an aborted round keeps it armed.
     this.#resetRequested.delete(peer);
     if (env.resetAcks) this.peerAcks.delete(peer);
-    else this.peerAcks.set(peer, new Map(env.acks));
+    else this.peerAcks.set(peer, this.#clampOwn(env.acks));
     let adopted = false;
     if (round.clean && round.minAcks) {
       this.#adopt(round.minAcks);

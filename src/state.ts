@@ -68,6 +68,10 @@ export interface MergeOptions {
    * throwing aborts the whole batch (nothing applied). The WAL append goes here.
    */
   persist?: (records: RecordInput[]) => void;
+  /** Entries the caller refuses before the merge, with why (counted in `rejected`). */
+  refuse?: ReadonlyMap<number, string>;
+  /** How many of `refuse` count as decided all the same (R1): they leave the batch complete. */
+  decided?: number;
 }
 
 export interface BatchOutcome {
@@ -235,6 +239,10 @@ export class ReplicaState {
       : { maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes, maxTimestamp: opts.now + limits.maxClockDriftMs };
     let skip: Uint8Array | undefined;
     const reasons = new Map<number, string>();
+    if (opts.refuse !== undefined && opts.refuse.size > 0) {
+      skip = new Uint8Array(batch.count);
+      for (const [i, why] of opts.refuse) { skip[i] = 1; reasons.set(i, why); }
+    }
     // Our own log: nothing below can refuse an entry, so no undo records are needed.
     const final = opts.trusted === true && opts.persist === undefined;
     for (;;) {
@@ -266,7 +274,7 @@ export class ReplicaState {
       }
       if (!final) this.#index.commit();
       this.#applyWinners(batch, w, opts.trusted === true);
-      return { merged: w.length / 3, rejected, complete: rejected === 0, reasons: why };
+      return { merged: w.length / 3, rejected, complete: rejected === (opts.decided ?? 0), reasons: why };
     }
   }
 

@@ -39,6 +39,10 @@ export interface PeerStatus {
   ack: number;
   peerAck: number;
   heardFrom: boolean;
+  /** The uuid on record for this id (learned from its requests and from its answers to ours). */
+  uuid?: string;
+  /** Added by auto-discovery (a request from an unknown id), not by configuration or addPeer(). */
+  discovered: boolean;
 }
 
 export interface NodeStatus {

@@ -1,0 +1,195 @@
+// Hostile peers (issue 15 items 1 and 12): what one peer holding the secret can send must
+// not move our seqs, break our encoder, stop replication or lock a real node out.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { crc32 } from "../src/crc.js";
+import { ENVELOPE_VERSION, MAX_SEQ, decodeEnvelope, encodeEnvelope } from "../src/envelope.js";
+import { WaveKVError } from "../src/errors.js";
+import { HttpTransport, serveHttp } from "../src/http.js";
+import { signRequest } from "../src/auth.js";
+import { Node } from "../src/node.js";
+import { SyncManager } from "../src/sync.js";
+import type { Entry } from "../src/types.js";
+import { cluster, warningSink } from "./helpers/cluster.js";
+
+const POISON = 2 ** 53 - 1;
+const text = (v: Uint8Array | null | undefined) => (v ? new TextDecoder().decode(v) : undefined);
+
+/** A push as node `from` (with its real uuid: it holds the secret) carrying `entries`. */
+function push(from: Node, entries: Entry[]): Uint8Array {
+  return encodeEnvelope({ version: ENVELOPE_VERSION, senderId: from.id, senderUuid: from.uuid, acks: new Map(), entries, pushOnly: true });
+}
+
+function forged(node: number, seq: number, key = "evil"): Entry {
+  return { key, value: new TextEncoder().encode("x"), timestamp: Date.now(), node, seq };
+}
+
+/** A request with acks our encoder refuses to write (above MAX_SEQ), assembled by hand. */
+function rawRequest(from: Node, acks: [number, number][]): Uint8Array {
+  const out: number[] = [0x57, 0x4b, 0x56, 0x45, 1, 0];
+  const varu = (v: number) => { for (; v >= 0x80; v = Math.floor(v / 128)) out.push((v % 128) | 0x80); out.push(v); };
+  varu(from.id);
+  for (const h of from.uuid.replace(/-/g, "").match(/../g)!) out.push(parseInt(h, 16));
+  varu(acks.length);
+  for (const [o, s] of acks) { varu(o); varu(s); }
+  out.push(0, 0);
+  const bytes = new Uint8Array(out.length + 4);
+  bytes.set(out);
+  new DataView(bytes.buffer).setUint32(out.length, crc32(bytes.subarray(0, out.length)) >>> 0, true);
+  return bytes;
+}
+
+async function refused(p: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, WaveKVError);
+    assert.is((e as WaveKVError).code, code, (e as Error).message);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+test("seq poisoning over MemoryNetwork: a push claiming our origin at 2^53-1 (or 2^40) is refused per entry; nextSeq and replication unharmed", async () => {
+  const c = await cluster([1, 2]);
+  try {
+    await c.node(1).put("a", "1");
+    await c.converge();
+    const next = c.node(1).status().nextSeq;
+    const rejected = c.node(1).status().entriesRejected;
+    const ack = decodeEnvelope(await c.net.transport(2).push!(1, push(c.node(2), [forged(1, POISON), forged(1, 2 ** 40, "evil2"), forged(2, 99, "fine")]), { signal: new AbortController().signal }));
+    assert.ok(ack.pushOnly);
+    assert.is(c.node(1).status().nextSeq, next, "nextSeq did not move");
+    assert.is(c.node(1).status().entriesRejected, rejected + 2, "both forged entries counted");
+    assert.is(c.node(1).get("evil"), undefined);
+    assert.is(c.node(1).get("evil2"), undefined);
+    assert.is(text(c.node(1).get("fine")?.value), "x", "the rest of the envelope merged");
+    const w = await c.node(1).put("after", "v");
+    assert.is(w.seq, next);
+    const [r] = await c.sync(1).syncOnce();
+    assert.ok(r!.ok, r!.error?.message);
+    assert.is(text(c.node(2).get("after")?.value), "v", "the next local write replicated");
+  } finally {
+    await c.close();
+  }
+});
+
+test("a forged entry of our origin held by a peer is refused every round without stalling adoption", async () => {
+  const c = await cluster([1, 2]);
+  try {
+    await c.node(1).put("a", "1");
+    await c.converge();
+    // Node 2 takes it (origin 1 is not its own): it will offer it to node 1 every round.
+    await c.sync(2).handle(push(c.node(1), [forged(1, 2 ** 40)]));
+    assert.ok(c.node(2).get("evil"));
+    const next = c.node(1).status().nextSeq;
+    await c.node(2).put("b", "2");
+    const [r] = await c.sync(1).syncOnce();
+    assert.ok(r!.ok, r!.error?.message);
+    assert.is(r!.rejected, 1);
+    assert.is(r!.adopted, true, "a refused claim about our own origin does not block R1 adoption");
+    assert.is(c.node(1).status().nextSeq, next);
+    const w = await c.node(1).put("c", "3");
+    await c.sync(1).syncOnce();
+    assert.is(c.node(2).get("c")?.seq, w.seq);
+  } finally {
+    await c.close();
+  }
+});
+
+test("acks: above MAX_SEQ (ours or a third party's) are BAD_ENVELOPE; a claim to cover writes we never made moves nothing and hides none", async () => {
+  const c = await cluster([1, 2]);
+  try {
+    await c.node(1).put("a", "1");
+    await c.converge();
+    const next = c.node(1).status().nextSeq;
+    const digest = c.node(1).digest();
+    await refused(c.sync(1).handle(rawRequest(c.node(2), [[1, POISON]])), "BAD_ENVELOPE");
+    await refused(c.sync(1).handle(rawRequest(c.node(2), [[3, POISON]])), "BAD_ENVELOPE");
+    await refused(c.sync(1).handle(rawRequest(c.node(2), [[1, MAX_SEQ + 1]])), "BAD_ENVELOPE");
+    assert.is(c.node(1).digest(), digest);
+    // In range, but more than we ever wrote: a request and then a page claiming it.
+    await c.sync(1).handle(rawRequest(c.node(2), [[1, 1_000_000]]));
+    assert.is(c.node(1).status().nextSeq, next, "a requester's claim does not move our nextSeq");
+    assert.ok(c.node(1).status().peers[0]!.peerAck < next, "the recorded claim is clamped to what we wrote");
+    const w = await c.node(1).put("after", "v");
+    assert.is(w.seq, next);
+    const [r] = await c.sync(1).syncOnce();
+    assert.ok(r!.ok, r!.error?.message);
+    assert.is(r!.sentEntries, 1, "our new write is still in node 2's delta");
+    assert.is(text(c.node(2).get("after")?.value), "v");
+    // Our own requests still encode.
+    assert.ok(encodeEnvelope(c.node(1).prepareSync(2)).length > 0);
+    c.node(1).abortSync(2);
+  } finally {
+    await c.close();
+  }
+});
+
+test("seq poisoning, durable: after the attack a restart keeps nextSeq and still replicates", async () => {
+  const c = await cluster([1, 2], { durable: true, tmpRoot: "/dev/shm" });
+  try {
+    await c.node(1).put("a", "1");
+    await c.converge();
+    await c.sync(1).handle(push(c.node(2), [forged(1, POISON), forged(1, 2 ** 40, "evil2")]));
+    const next = c.node(1).status().nextSeq;
+    await c.kill(1);
+    await c.open(1);
+    assert.is(c.node(1).status().nextSeq, next, "nothing of the forgery reached the log");
+    const w = await c.node(1).put("after", "v");
+    assert.is(w.seq, next);
+    await c.converge();
+    assert.is(c.node(2).get("after")?.seq, w.seq);
+  } finally {
+    await c.close();
+  }
+});
+
+test("seq poisoning over HTTP: a signed /push with our origin at 2^53-1; writes replicate, also after a restart", async () => {
+  const SECRET = "a-shared-secret-of-some-length";
+  const quiet = () => undefined;
+  const dir = mkdtempSync(join(tmpdir(), "wavekv-adv-"));
+  const b = await Node.open({ id: 2, peers: [1] });
+  const syncB = new SyncManager(b, new HttpTransport({ secret: SECRET, timeoutMs: 3_000 }), { onWarning: quiet });
+  const serverB = await serveHttp(syncB, { node: b, secret: SECRET, onWarning: quiet });
+  const startA = async () => {
+    const a = await Node.open({ id: 1, peers: [2], dir, fsync: "never", onWarning: warningSink() });
+    const transport = new HttpTransport({ secret: SECRET, timeoutMs: 3_000 });
+    transport.setPeer(2, serverB.url);
+    const sync = new SyncManager(a, transport, { onWarning: quiet });
+    const server = await serveHttp(sync, { node: a, secret: SECRET, onWarning: quiet });
+    return { a, sync, server, close: async () => { await sync.stop(); await server.close(); await a.close(); } };
+  };
+  let A = await startA();
+  try {
+    await A.a.put("k", "v");
+    assert.ok((await A.sync.syncOnce())[0]!.ok);
+    const next = A.a.status().nextSeq;
+    const body = push(b, [forged(1, POISON)]);
+    const res = await fetch(`${A.server.url}/push`, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: signRequest(SECRET, "POST", "/push", body) });
+    assert.is(res.status, 200);
+    assert.is(A.a.status().nextSeq, next);
+    await A.a.put("after", "v");
+    const [r] = await A.sync.syncOnce();
+    assert.ok(r!.ok, r!.error?.message);
+    assert.is(text(b.get("after")?.value), "v");
+    await A.close();
+    A = await startA();
+    assert.is(A.a.status().nextSeq, next + 1);
+    await A.a.put("restarted", "v");
+    const [r2] = await A.sync.syncOnce();
+    assert.ok(r2!.ok, r2!.error?.message);
+    assert.is(text(b.get("restarted")?.value), "v");
+  } finally {
+    await A.close();
+    await syncB.stop();
+    await serverB.close();
+    await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
