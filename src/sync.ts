@@ -152,6 +152,8 @@ export class SyncManager implements SyncHandler {
   #bootstrapping = false;
   /** bootstrap() ended with every peer failing: the first successful round finishes it. */
   #bootstrapPending = false;
+  /** Peers with a uuid-verification round in flight (#verify). */
+  readonly #verifying = new Set<number>();
   #tickTimer: ReturnType<typeof setTimeout> | null = null;
   #pushTimer: ReturnType<typeof setTimeout> | null = null;
   /** Coalesced own writes waiting for the push window, by key (insertion order = age). */
@@ -186,8 +188,10 @@ export class SyncManager implements SyncHandler {
    * disagrees with the one on record for its id; in both cases nothing was merged.
    */
   async handle(body: Uint8Array): Promise<Uint8Array> {
+    let sender = -1;
     try {
       const request = decodeEnvelope(body);
+      sender = request.senderId;
       const response = encodeEnvelope(this.node.handleEnvelope(request));
       this.stats.handled++;
       this.stats.bytesReceived += body.length;
@@ -195,8 +199,23 @@ export class SyncManager implements SyncHandler {
       return response;
     } catch (err) {
       this.stats.handleFailures++;
+      if (err instanceof WaveKVError && err.code === "UUID_MISMATCH") this.#verify(sender);
       throw err;
     }
+  }
+
+  /**
+   * A request whose uuid disagrees with the record for its id: ask the node at the
+   * address we hold for that id (one round). Its answer is the evidence the record
+   * follows (SyncProtocol.applyEnvelope), so a squatter that only sends requests cannot
+   * keep the real node locked out. At most one such round per peer at a time, and none
+   * while the peer is backing off.
+   */
+  #verify(peer: number): void {
+    if (peer < 0 || this.node.closed || this.#verifying.has(peer) || !this.node.peers().includes(peer)) return;
+    if ((this.#links.get(peer)?.retryAt ?? 0) > Date.now()) return;
+    this.#verifying.add(peer);
+    void this.#exclusive(peer, () => this.#roundWith(peer)).finally(() => this.#verifying.delete(peer));
   }
 
   // ---------------------------------------------------------------- rounds

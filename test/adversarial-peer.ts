@@ -192,4 +192,83 @@ test("seq poisoning over HTTP: a signed /push with our origin at 2^53-1; writes 
   }
 });
 
+/** A request as node `id` with `uuid` (a squatter or a forged sender id). */
+function requestAs(id: number, uuid: string): Uint8Array {
+  return encodeEnvelope({ version: ENVELOPE_VERSION, senderId: id, senderUuid: uuid, acks: new Map(), entries: [] });
+}
+
+const uuidOf = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`;
+
+test("forged sender ids: auto-discovery stops at maxDiscoveredPeers with TOO_MANY_PEERS and one warning; removePeer makes room", async () => {
+  const c = await cluster([1, 2], { durable: true, tmpRoot: "/dev/shm", node: { sync: { maxDiscoveredPeers: 3 } } });
+  try {
+    for (let id = 100; id < 103; id++) await c.sync(1).handle(requestAs(id, uuidOf(id)));
+    assert.equal(c.node(1).peers(), [2, 100, 101, 102]);
+    const before = c.warnings.lines.length;
+    for (let id = 103; id < 110; id++) await refused(c.sync(1).handle(requestAs(id, uuidOf(id))), "TOO_MANY_PEERS");
+    assert.equal(c.node(1).peers(), [2, 100, 101, 102], "refused ids became no peers");
+    assert.is(c.warnings.lines.length - before, 1, `one warning, not one per request: ${c.warnings.lines.slice(before).join(" | ")}`);
+    const st = c.node(1).status().peers;
+    assert.equal(st.map((p) => [p.id, p.discovered, p.uuid]), [[2, false, undefined], [100, true, uuidOf(100)], [101, true, uuidOf(101)], [102, true, uuidOf(102)]]);
+    // Configured peers are never refused, and their requests pass.
+    await c.sync(1).handle(requestAs(2, c.node(2).uuid));
+    await c.node(1).removePeer(101);
+    await c.sync(1).handle(requestAs(103, uuidOf(103)));
+    assert.equal(c.node(1).peers(), [2, 100, 102, 103]);
+    // Durable: after a restart the discovered ones still count.
+    await c.kill(1);
+    await c.open(1);
+    assert.equal(c.node(1).status().peers.map((p) => [p.id, p.discovered]), [[2, false], [100, true], [102, true], [103, true]]);
+    await refused(c.sync(1).handle(requestAs(104, uuidOf(104))), "TOO_MANY_PEERS");
+  } finally {
+    await c.close();
+  }
+});
+
+test("a squatter that claims a peer's id first cannot lock the real node out: its answer to our request is the evidence", async () => {
+  const c = await cluster([1, 2]);
+  try {
+    const squatter = uuidOf(0xbad);
+    await c.sync(1).handle(requestAs(2, squatter));
+    assert.is(c.node(1).status().peers[0]!.uuid, squatter, "first come: the squatter's uuid is on record");
+    await c.node(2).put("real", "v");
+    // The real node's request is refused once; the refusal makes node 1 ask node 2 itself.
+    const [r] = await c.sync(2).syncOnce();
+    assert.is(r!.ok, false);
+    assert.match(r!.error!.message, /UUID_MISMATCH/);
+    await c.net.settled();
+    assert.is(c.node(1).status().peers[0]!.uuid, c.node(2).uuid, "the record followed the answer");
+    const [r2] = await c.sync(2).syncOnce();
+    assert.ok(r2!.ok, r2!.error?.message);
+    assert.ok(c.node(1).get("real"));
+    // From now on the squatter is the one refused, and cannot take the record back.
+    await refused(c.sync(1).handle(requestAs(2, squatter)), "UUID_MISMATCH");
+    await c.net.settled();
+    assert.is(c.node(1).status().peers[0]!.uuid, c.node(2).uuid);
+  } finally {
+    await c.close();
+  }
+});
+
+test("removePeer forgets a peer completely: membership (durable), uuid record, acks", async () => {
+  const c = await cluster([1, 2], { durable: true, tmpRoot: "/dev/shm" });
+  try {
+    await c.node(2).put("x", "v");
+    await c.converge();
+    assert.ok(c.node(1).status().peers[0]!.ack > 0);
+    await c.node(1).removePeer(2);
+    assert.equal(c.node(1).status().peers, []);
+    // Its id may come back with another uuid (a rebuilt node): discovered anew, no UUID_MISMATCH.
+    await c.sync(1).handle(requestAs(2, uuidOf(7)));
+    const [p] = c.node(1).status().peers;
+    assert.equal([p!.id, p!.uuid, p!.discovered, p!.ack], [2, uuidOf(7), true, 0]);
+    await c.node(1).removePeer(2);
+    await c.kill(1);
+    await c.open(1, { peers: [] });
+    assert.equal(c.node(1).peers(), [], "the removal is durable");
+  } finally {
+    await c.close();
+  }
+});
+
 test.run();

@@ -316,11 +316,12 @@ test("a rebuilt node relearns its spent seqs; mid-bootstrap it adopts no request
   assert.is(boot!.ok, false);
   assert.match(boot!.error!.message, /UUID_MISMATCH/);
   assert.is(c.sync(1).bootstrapping, true, "no peer reached: the bootstrap guard stays armed");
-  // ...until node 2 pulls from it and learns the new identity from the response. Node 2's
-  // request is computed against its stale view of node 1 and carries nothing.
+  // ...but the refusal makes node 2 ask the node at node 1's address (one round): its
+  // answer is the evidence, and node 2's record follows the new identity.
+  await c.net.settled();
+  assert.is(c.node(2).status().peers.find((p) => p.id === 1)!.uuid, rebuilt.uuid);
   const [pull] = await c.sync(2).syncOnce();
   assert.is(pull!.ok, true);
-  assert.is(pull!.sentEntries, 0);
   assert.is(ackOf(rebuilt, 2), 0, "mid-bootstrap, a requester's claims are not adopted");
   const [again] = await c.sync(1).syncOnce();
   assert.is(again!.ok, true);
