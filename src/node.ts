@@ -11,7 +11,7 @@
 import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
 import { MAX_SEQ, type Envelope } from "./envelope.js";
 import { WaveKVError } from "./errors.js";
-import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type SyncTuning } from "./protocol.js";
+import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing, type SyncTuning } from "./protocol.js";
 import { ReplicaState, type BatchOutcome } from "./state.js";
 import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
 import type { Storage } from "./storage.js";
@@ -466,6 +466,19 @@ export class Node {
   applyEnvelope(env: Envelope): MergeOutcome {
     this.#checkOpen();
     return this.#protocol.applyEnvelope(env);
+  }
+
+  /**
+   * handleEnvelope / applyEnvelope for a large envelope: merged `sliceEntries` at a time
+   * with `await pause()` between slices, so other requests run meanwhile. Acks move only
+   * after the last slice, and only if every slice merged completely (R1).
+   */
+  handleEnvelopeInSlices(env: Envelope, slicing: MergeSlicing): Promise<Envelope> {
+    return this.#guard(() => { this.#checkOpen(); return this.#protocol.handleEnvelopeInSlices(env, slicing); });
+  }
+
+  applyEnvelopeInSlices(env: Envelope, slicing: MergeSlicing): Promise<MergeOutcome> {
+    return this.#guard(() => { this.#checkOpen(); return this.#protocol.applyEnvelopeInSlices(env, slicing); });
   }
 
   /**

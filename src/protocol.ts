@@ -27,12 +27,12 @@
  * (forget coverage, resend everything) remains the last resort.
  */
 import { decodeRecords, type DecodedBatch } from "./codec.js";
-import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MAX_SEQ, encodedEntriesOf, entryFault, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
+import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MAX_ENVELOPE_ENTRIES, MAX_SEQ, encodedEntriesOf, entryFault, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
 import { BUCKETS, differingBuckets, differingGroups } from "./summary.js";
 import { WaveKVError } from "./errors.js";
 import type { BatchOutcome, ReplicaState } from "./state.js";
 import type { PeerStatus } from "./types.js";
-import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
+import { BatchView, DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
 
 export interface SyncTuning {
   /** Entries per envelope before the delta is paged. */
@@ -58,7 +58,8 @@ export interface SyncTuning {
 }
 
 export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
-  maxDeltaEntries: 65_536,
+  // A quarter of MAX_ENVELOPE_ENTRIES: a page merges in a few slices (SyncManager).
+  maxDeltaEntries: 16_384,
   maxDeltaBytes: 8 << 20,
   digestCheckRounds: 3,
   bucketRepairAttempts: 2,
@@ -89,6 +90,14 @@ export interface MergeOutcome {
   repaired: boolean;
   reasons: string[];
 }
+
+/** How a large envelope is merged: `sliceEntries` at a time, awaiting `pause()` between slices. */
+export interface MergeSlicing {
+  sliceEntries: number;
+  pause: () => Promise<void>;
+}
+
+type Merged = BatchOutcome & { received: number };
 
 /** What the protocol needs from its node. */
 export interface ProtocolHost {
@@ -150,7 +159,12 @@ export class SyncProtocol {
   repairEntriesSent = 0;
   repairEntriesReceived = 0;
 
-  constructor(private readonly host: ProtocolHost, readonly tuning: SyncTuning) {}
+  readonly tuning: SyncTuning;
+
+  constructor(private readonly host: ProtocolHost, tuning: SyncTuning) {
+    // Never page past what a receiver accepts (envelope.ts MAX_ENVELOPE_ENTRIES).
+    this.tuning = { ...tuning, maxDeltaEntries: Math.max(1, Math.min(tuning.maxDeltaEntries, MAX_ENVELOPE_ENTRIES)) };
+  }
 
   /** While bootstrapping, our own coverage is unknown: never adopt a requester's acks. */
   beginBootstrap(): void { this.#bootstrapping = true; }
@@ -261,19 +275,66 @@ export class SyncProtocol {
     }
   }
 
-  #merge(env: Envelope, relearn = false): BatchOutcome & { received: number } {
+  /** Every entry of `env` decoded and checked, before any is merged (never a partial batch from bad bytes). */
+  #decode(env: Envelope): DecodedBatch | null {
     const enc = encodedEntriesOf(env);
-    if (enc.count === 0) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
+    if (enc.count === 0) return null;
     const batch = decodeRecords(enc.bytes, enc.framing ?? "bare", enc.base, enc.count);
     if (batch.count !== enc.count || batch.stop.reason !== "end") {
       throw new WaveKVError("BAD_ENVELOPE", `entries do not decode (${batch.stop.reason} at byte ${batch.stop.offset})`);
     }
+    return batch;
+  }
+
+  #mergeBatch(batch: DecodedBatch, relearn: boolean): BatchOutcome {
     const { refuse, decided } = this.#ingress(batch, relearn);
     const out = this.host.mergeRemote(batch, refuse, decided, relearn);
-    batch.release(); // merged: its descriptors need not be copied out of the kernel
     this.entriesMerged += out.merged;
     this.entriesRejected += out.rejected;
-    return { ...out, received: enc.count };
+    return out;
+  }
+
+  #merge(env: Envelope, relearn = false): Merged {
+    const batch = this.#decode(env);
+    if (batch === null) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
+    const out = this.#mergeBatch(batch, relearn);
+    batch.release(); // merged: its descriptors need not be copied out of the kernel
+    return { ...out, received: batch.count };
+  }
+
+  /**
+   * #merge in slices of `s.sliceEntries`, awaiting `s.pause()` between them so that other
+   * requests run (one 64k-entry envelope would otherwise hold the event loop for its
+   * whole merge). Each slice is admitted, logged and applied as one batch; the outcome
+   * is complete only if every slice was (R1), and the caller adopts acks only after the
+   * last slice. LWW merges commute, so what runs in between changes no result.
+   */
+  async #mergeSliced(env: Envelope, relearn: boolean, s: MergeSlicing): Promise<Merged> {
+    const batch = this.#decode(env);
+    if (batch === null) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
+    const count = batch.count, bytes = batch.bytes;
+    // Our own copy of the descriptors: the kernel reuses its memory between slices.
+    const descriptors = batch.descriptors.slice();
+    batch.release();
+    const total: Merged = { merged: 0, rejected: 0, complete: true, reasons: [], received: count };
+    const step = Math.max(1, Math.floor(s.sliceEntries));
+    for (let start = 0; start < count; start += step) {
+      if (start > 0) await s.pause();
+      const end = Math.min(count, start + step);
+      const slice = new BatchView(bytes, descriptors.subarray(start * DESCRIPTOR_WORDS * 4, end * DESCRIPTOR_WORDS * 4), end - start, { reason: "end", offset: bytes.length });
+      const out = this.#mergeBatch(slice, relearn);
+      slice.release();
+      total.merged += out.merged;
+      total.rejected += out.rejected;
+      total.complete &&= out.complete;
+      if (total.reasons.length < 8) total.reasons.push(...out.reasons.slice(0, 8 - total.reasons.length));
+    }
+    return total;
+  }
+
+  /** Whether `env` is worth slicing (a bucket repair is not: its reply is read before its merge). */
+  #sliced(env: Envelope, s: MergeSlicing | undefined): s is MergeSlicing {
+    return s !== undefined && env.repairBuckets === undefined && encodedEntriesOf(env).count > s.sliceEntries;
   }
 
   /**
@@ -310,11 +371,28 @@ export class SyncProtocol {
 
   /** Responder: merge a request (or a push) and answer with our delta against its acks. */
   handleEnvelope(env: Envelope): Envelope {
+    this.#admit(env);
+    return this.#respond(env, null);
+  }
+
+  /** handleEnvelope, a large envelope merged in slices (see #mergeSliced). */
+  async handleEnvelopeInSlices(env: Envelope, s: MergeSlicing): Promise<Envelope> {
+    if (!this.#sliced(env, s)) return this.handleEnvelope(env);
+    this.#admit(env);
+    return this.#respond(env, await this.#mergeSliced(env, false, s));
+  }
+
+  /** Identity and discovery: refused here, nothing of the request is merged or recorded. */
+  #admit(env: Envelope): void {
     this.#checkIdentity(env);
     const sender = env.senderId;
     // Discovery first: a sender refused by the peer bound leaves no uuid record either.
     if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
     this.uuids.set(sender, env.senderUuid);
+  }
+
+  #respond(env: Envelope, merged: Merged | null): Envelope {
+    const sender = env.senderId;
     // A requester's ack of our id moves nothing (only a response may, while relearning).
     const acks = this.#clampOwn(env.acks);
     // Delta-coded bodies only for a requester that said it reads them (an older one gets bare bodies).
@@ -327,7 +405,7 @@ export class SyncProtocol {
       this.repairEntriesSent += encoded.count;
       return this.#envelope({ repairBuckets: env.repairBuckets, summaryRoot: this.host.state.summaryRoot() }, false, null, encoded);
     }
-    const outcome = this.#merge(env);
+    const outcome = merged ?? this.#merge(env);
     if (env.pushOnly) {
       // R3: a push merges data and moves no acks, in either direction.
       return this.#envelope({ pushOnly: true }, false, null);
@@ -375,16 +453,34 @@ export class SyncProtocol {
    * and only an ack from before it existed is sure not to claim it.
    */
   applyEnvelope(env: Envelope): MergeOutcome {
+    const relearn = this.#beginApply(env);
+    return this.#afterApply(env, this.#merge(env, relearn));
+  }
+
+  /** applyEnvelope, a large envelope merged in slices (see #mergeSliced). */
+  async applyEnvelopeInSlices(env: Envelope, s: MergeSlicing): Promise<MergeOutcome> {
+    if (!this.#sliced(env, s)) return this.applyEnvelope(env);
+    const relearn = this.#beginApply(env);
+    return this.#afterApply(env, await this.#mergeSliced(env, relearn, s));
+  }
+
+  /** Whether this response may teach our own spent seqs (see `relearning`). */
+  #beginApply(env: Envelope): boolean {
     const peer = env.senderId;
     // Responses are not identity-checked: a node whose directory was wiped rejoins with a
-    // new uuid and can only announce it in a response. Record it so its requests pass.
+    // new uuid and can only announce it in a response — the answer of the node at the
+    // address we hold is the evidence. Record it so its requests pass.
     if (peer !== this.host.id) this.uuids.set(peer, env.senderUuid);
     // While relearning, a peer's ack of our own id proves those seqs spent, whatever
     // happens to the rest of this round (a refused entry must not let us reuse them).
     const relearn = this.relearning;
     const ownAck = env.acks.get(this.host.id) ?? 0;
     if (relearn && ownAck > 0) this.host.ensureSeqAbove(ownAck, peer);
-    const merged = this.#merge(env, relearn);
+    return relearn;
+  }
+
+  #afterApply(env: Envelope, merged: Merged): MergeOutcome {
+    const peer = env.senderId;
     const base = { received: merged.received, merged: merged.merged, rejected: merged.rejected, complete: merged.complete, reasons: merged.reasons, repaired: false };
     if (env.pushOnly) return { ...base, adopted: false, more: false };
     if (env.repairBuckets !== undefined) {

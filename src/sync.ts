@@ -26,7 +26,8 @@
  *   push still in flight is skipped, so a dead peer cannot pile pushes up.
  * - Timers are unref'd: a forgotten manager never keeps a process alive.
  */
-import { ENVELOPE_VERSION, decodeEnvelope, encodeEnvelope, encodedEntriesOf } from "./envelope.js";
+import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, decodeEnvelope, encodeEnvelope, encodedEntriesOf } from "./envelope.js";
+import type { MergeSlicing } from "./protocol.js";
 import { WaveKVError } from "./errors.js";
 import type { Node } from "./node.js";
 import { raceAbort, unrefTimer, type SyncHandler, type Transport } from "./transport.js";
@@ -46,6 +47,11 @@ export interface SyncOptions {
   maxPushEntries?: number;
   /** Bound on key + value bytes waiting to be pushed. Default 4 MiB. */
   maxPushBytes?: number;
+  /**
+   * Entries of a received envelope merged between two yields to the event loop (a large
+   * push or page is merged in slices, so one request cannot hold the node). Default 2 048.
+   */
+  mergeSliceEntries?: number;
   /** Longest backoff of a failing peer. Default max(intervalMs, 300 000). */
   maxBackoffMs?: number;
   /** Jitter source in [0, 1); inject a seeded one for reproducible runs. Default Math.random. */
@@ -123,7 +129,10 @@ interface Link {
   pushing: boolean;
 }
 
-const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20 };
+const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20, mergeSliceEntries: 2048 };
+
+/** A macrotask boundary: timers and I/O callbacks (other requests) run before it resolves. */
+const macrotask = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 export class SyncManager implements SyncHandler {
   readonly node: Node;
@@ -136,6 +145,7 @@ export class SyncManager implements SyncHandler {
   readonly #maxPushBytes: number;
   readonly #maxBackoffMs: number;
   readonly #random: () => number;
+  readonly #slicing: MergeSlicing;
   readonly #onRound: ((reports: PeerReport[]) => void) | undefined;
   readonly #warn: (message: string) => void;
   readonly #links = new Map<number, Link>();
@@ -172,6 +182,7 @@ export class SyncManager implements SyncHandler {
     this.#maxPushBytes = positive(opts.maxPushBytes ?? DEFAULTS.maxPushBytes, "maxPushBytes");
     this.#maxBackoffMs = positive(opts.maxBackoffMs ?? Math.max(this.intervalMs, 300_000), "maxBackoffMs");
     this.#random = opts.random ?? Math.random;
+    this.#slicing = { sliceEntries: positive(opts.mergeSliceEntries ?? DEFAULTS.mergeSliceEntries, "mergeSliceEntries"), pause: macrotask };
     this.#onRound = opts.onRound;
     this.#warn = opts.onWarning ?? ((m) => console.warn(`wavekv sync ${node.id}: ${m}`));
   }
@@ -192,7 +203,7 @@ export class SyncManager implements SyncHandler {
     try {
       const request = decodeEnvelope(body);
       sender = request.senderId;
-      const response = encodeEnvelope(this.node.handleEnvelope(request));
+      const response = encodeEnvelope(await this.node.handleEnvelopeInSlices(request, this.#slicing));
       this.stats.handled++;
       this.stats.bytesReceived += body.length;
       this.stats.bytesSent += response.length;
@@ -301,7 +312,7 @@ export class SyncManager implements SyncHandler {
         const response = decodeEnvelope(bytes);
         if (response.senderId !== peer) throw new WaveKVError("BAD_ENVELOPE", `a request to peer ${peer} was answered by node ${response.senderId}; check the transport's addressing`);
         if (response.pushOnly) throw new WaveKVError("BAD_ENVELOPE", `peer ${peer} answered a sync request with a push acknowledgement`);
-        const outcome = this.node.applyEnvelope(response);
+        const outcome = await this.node.applyEnvelopeInSlices(response, this.#slicing);
         report.pages++;
         report.receivedEntries += outcome.received;
         report.merged += outcome.merged;
@@ -483,8 +494,12 @@ export class SyncManager implements SyncHandler {
     const entries = [...this.#queue.values()];
     this.#queue.clear();
     this.#queueBytes = 0;
-    // R3: no acks ride a push; the receiver merges and moves nothing.
-    const body = encodeEnvelope({ version: ENVELOPE_VERSION, senderId: this.node.id, senderUuid: this.node.uuid, acks: new Map(), entries, pushOnly: true });
+    // R3: no acks ride a push; the receiver merges and moves nothing. A receiver takes at
+    // most MAX_ENVELOPE_ENTRIES an envelope: a larger burst (maxPushEntries) goes as several.
+    const bodies: Uint8Array[] = [];
+    for (let i = 0; i < entries.length; i += MAX_ENVELOPE_ENTRIES) {
+      bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: this.node.id, senderUuid: this.node.uuid, acks: new Map(), entries: entries.slice(i, i + MAX_ENVELOPE_ENTRIES), pushOnly: true }));
+    }
     const now = Date.now();
     for (const peer of this.node.peers()) {
       const link = this.#link(peer);
@@ -493,8 +508,12 @@ export class SyncManager implements SyncHandler {
         continue;
       }
       link.pushing = true;
-      this.#track(this.#pushTo(peer, body).finally(() => { link.pushing = false; }));
+      this.#track(this.#pushAll(peer, bodies).finally(() => { link.pushing = false; }));
     }
+  }
+
+  async #pushAll(peer: number, bodies: Uint8Array[]): Promise<void> {
+    for (const body of bodies) await this.#pushTo(peer, body);
   }
 
   async #pushTo(peer: number, body: Uint8Array): Promise<void> {

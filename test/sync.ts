@@ -575,4 +575,23 @@ test("a forgotten, started manager does not keep the process alive", async () =>
   assert.ok(Date.now() - t0 < 15_000, "exited on its own, long before the 60 s interval");
 });
 
+test("a large envelope is merged in slices: other work runs in between, acks move only if every slice merged", async () => {
+  const c = await cluster([1, 2], { sync: { mergeSliceEntries: 100 }, node: (id) => (id === 1 ? { limits: { maxKeyBytes: 16 } } : {}) });
+  const request = (first: number, n: number, badAt = -1) => encodeEnvelope({
+    version: ENVELOPE_VERSION, senderId: 2, senderUuid: c.node(2).uuid, acks: new Map([[2, first + n - 1]]),
+    entries: Array.from({ length: n }, (_, i) => ({ key: i === badAt ? "a-key-longer-than-sixteen-bytes" : `k${first + i}`, value: new Uint8Array([1]), timestamp: 1_764_000_000_000, node: 2, seq: first + i })),
+  });
+  // A refused entry in the last slice: the first slices merged, but nothing is adopted (R1).
+  let seen = -1;
+  const bad = c.sync(1).handle(request(1, 1000, 950));
+  setImmediate(() => { seen = c.node(1).size; });
+  await bad;
+  assert.ok(seen > 0 && seen < 999, `a macrotask queued behind the request ran mid-merge (saw ${seen} keys)`);
+  assert.is(c.node(1).size, 999);
+  assert.is(ackOf(c.node(1), 2), 0, "one slice incomplete: no adoption");
+  await c.sync(1).handle(request(1001, 1000));
+  assert.is(ackOf(c.node(1), 2), 2000, "every slice complete: adopted");
+  await c.close();
+});
+
 test.run();
