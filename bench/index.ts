@@ -32,6 +32,7 @@ const MODULES: { name: string; file: string; fn: string }[] = [
   { name: "memory", file: "memory.ts", fn: "runMemoryBenchmarks" },
   { name: "recovery", file: "recovery.ts", fn: "runRecoveryBenchmarks" },
   { name: "scale", file: "scale.ts", fn: "runScaleBenchmarks" },
+  { name: "status-latency", file: "status-latency.ts", fn: "runStatusLatencyBenchmarks" },
 ];
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));

@@ -319,7 +319,8 @@ export class SyncProtocol {
     const total: Merged = { merged: 0, rejected: 0, complete: true, reasons: [], received: count };
     const step = Math.max(1, Math.floor(s.sliceEntries));
     for (let start = 0; start < count; start += step) {
-      if (start > 0) await s.pause();
+      // Also before the first slice: decoding the envelope (twice: validation, then here) was one stretch already.
+      await s.pause();
       const end = Math.min(count, start + step);
       const slice = new BatchView(bytes, descriptors.subarray(start * DESCRIPTOR_WORDS * 4, end * DESCRIPTOR_WORDS * 4), end - start, { reason: "end", offset: bytes.length });
       const out = this.#mergeBatch(slice, relearn);

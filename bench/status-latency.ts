@@ -1,0 +1,122 @@
+/**
+ * Does one peer's load block the node (issue 15 item 10)? A real HTTP node (serveHttp on
+ * 127.0.0.1, a shared secret) in a child process of the current runtime receives
+ * maximum-size signed pushes (MAX_ENVELOPE_ENTRIES entries each, new keys every time)
+ * back to back, while this process polls GET /status; p50/p99 of /status with and
+ * without that load. Target: p99 ≤ 100 ms under load (the node merges large envelopes in
+ * slices, src/sync.ts).
+ *
+ *   node --import tsx bench/status-latency.ts [--quick]      bun bench/status-latency.ts [--quick]
+ *   (child) … bench/status-latency.ts --child               prints the server's URL
+ *
+ * The node runs in its own process so the load generator's encoding and signing are not
+ * charged to it; the envelopes are encoded before the clock starts and signed per send.
+ */
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { signRequest } from "../src/auth.js";
+import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, encodeEnvelope } from "../src/envelope.js";
+import { HttpTransport, serveHttp } from "../src/http.js";
+import { Node } from "../src/node.js";
+import { SyncManager } from "../src/sync.js";
+import { benchFile, benchKey, benchValue, isBun } from "./measure.js";
+import { formatTable, withVerdicts, type BenchFn, type Row } from "./report.js";
+
+export const GROUP = "GET /status latency under maximum-size signed pushes";
+const SECRET = "status-latency-bench-secret-0123456789";
+const SENDER_UUID = "00000000-0000-4000-8000-00000000b0b0";
+const VALUE_BYTES = 32;
+
+/** Child: one node (id 1) served over HTTP; its URL on stdout; runs until killed. */
+async function child(): Promise<void> {
+  const node = await Node.open({ id: 1, limits: { maxKeys: 10_000_000, maxTotalBytes: 4 << 30 } });
+  const sync = new SyncManager(node, new HttpTransport({ secret: SECRET }), { push: false, onWarning: () => undefined });
+  const server = await serveHttp(sync, { node, secret: SECRET, host: "127.0.0.1", port: 0, maxBodyBytes: 64 << 20, onWarning: () => undefined });
+  console.log(server.url);
+}
+
+async function startChild(): Promise<{ url: string; stop(): void }> {
+  const argv = isBun ? [benchFile("status-latency.ts"), "--child"] : ["--import", "tsx", benchFile("status-latency.ts"), "--child"];
+  const proc = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).once("line", resolve);
+    proc.once("exit", (code) => reject(new Error(`status-latency child exited with ${code}`)));
+  });
+  return { url: line.trim(), stop: () => { proc.kill("SIGKILL"); } };
+}
+
+/** Pushes of `MAX_ENVELOPE_ENTRIES` new keys each, as node 2. */
+function pushes(n: number): Uint8Array[] {
+  const value = benchValue(VALUE_BYTES, 1);
+  const now = Date.now();
+  return Array.from({ length: n }, (_, p) => encodeEnvelope({
+    version: ENVELOPE_VERSION, senderId: 2, senderUuid: SENDER_UUID, acks: new Map(), pushOnly: true,
+    entries: Array.from({ length: MAX_ENVELOPE_ENTRIES }, (_, i) => ({ key: benchKey(p * MAX_ENVELOPE_ENTRIES + i), value, timestamp: now, node: 2, seq: p * MAX_ENVELOPE_ENTRIES + i + 1 })),
+  }));
+}
+
+async function statusOnce(url: string): Promise<number> {
+  const t = performance.now();
+  const res = await fetch(`${url}/status`, { headers: signRequest(SECRET, "GET", "/status") });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`GET /status answered ${res.status}`);
+  return performance.now() - t;
+}
+
+/** Polls /status every `gapMs` until `until()` is true; the latencies. */
+async function poll(url: string, until: () => boolean, gapMs: number, min: number): Promise<number[]> {
+  const out: number[] = [];
+  while (!until() || out.length < min) {
+    out.push(await statusOnce(url));
+    await new Promise((r) => setTimeout(r, gapMs));
+  }
+  return out;
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+export const runStatusLatencyBenchmarks: BenchFn = async ({ quick, onProgress }) => {
+  const count = quick ? 4 : 12;
+  onProgress?.(`status-latency: encoding ${count} pushes of ${MAX_ENVELOPE_ENTRIES} entries`);
+  const bodies = pushes(count);
+  const server = await startChild();
+  try {
+    // Idle: the same number of samples the loaded run takes at least.
+    for (let i = 0; i < 20; i++) await statusOnce(server.url); // warm-up
+    const idle = await poll(server.url, () => true, 5, quick ? 100 : 300);
+    onProgress?.(`status-latency: ${count} pushes while polling /status`);
+    let done = false;
+    let pushMs = 0;
+    const load = (async () => {
+      const t = performance.now();
+      for (const body of bodies) {
+        const res = await fetch(`${server.url}/push`, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: signRequest(SECRET, "POST", "/push", body) });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`POST /push answered ${res.status}`);
+      }
+      pushMs = performance.now() - t;
+    })().finally(() => { done = true; });
+    const loaded = await poll(server.url, () => done, 5, 10);
+    await load;
+    const rows: Row[] = [];
+    const envBytes = bodies[0]!.length;
+    for (const [name, xs] of [["idle", idle], ["under load", loaded]] as const) {
+      const s = [...xs].sort((a, b) => a - b);
+      rows.push({ group: GROUP, name: `${name}: p50`, value: quantile(s, 0.5), unit: "ms", note: `${s.length} requests` });
+      rows.push({ group: GROUP, name: `${name}: p99`, value: quantile(s, 0.99), unit: "ms", target: name === "under load" ? "<= 100 ms" : undefined });
+    }
+    rows.push({ group: GROUP, name: "pushes merged (each MAX_ENVELOPE_ENTRIES entries)", value: (count * MAX_ENVELOPE_ENTRIES) / (pushMs / 1000), unit: "entries/s", note: `${count} pushes of ${(envBytes / 2 ** 20).toFixed(1)} MiB` });
+    return withVerdicts(rows);
+  } finally {
+    server.stop();
+  }
+};
+
+if (process.argv.includes("--child")) {
+  await child();
+} else if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("bench/status-latency.ts")) {
+  const rows = await runStatusLatencyBenchmarks({ quick: process.argv.includes("--quick"), onProgress: (m) => console.error(m) });
+  console.log(formatTable(rows));
+}
