@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "../src/crc.js";
-import { ENVELOPE_VERSION, MAX_SEQ, decodeEnvelope, encodeEnvelope } from "../src/envelope.js";
+import { ENVELOPE_VERSION, MAX_SEQ, decodeEnvelope, encodeEnvelope, envelopeWithEncodedEntries } from "../src/envelope.js";
+import { RecordKind, encodeRecords } from "../src/codec.js";
 import { WaveKVError } from "../src/errors.js";
 import { HttpTransport, serveHttp } from "../src/http.js";
 import { signRequest } from "../src/auth.js";
@@ -266,6 +267,38 @@ test("removePeer forgets a peer completely: membership (durable), uuid record, a
     await c.kill(1);
     await c.open(1, { peers: [] });
     assert.equal(c.node(1).peers(), [], "the removal is durable");
+  } finally {
+    await c.close();
+  }
+});
+
+test("entries the envelope cannot carry exactly (seq 0, seq > MAX_SEQ, timestamp beyond ±(2^53-1)) are refused one by one", async () => {
+  const c = await cluster([1, 2]);
+  try {
+    const body = encodeRecords([
+      { kind: RecordKind.Value, key: "seq0", value: new Uint8Array([1]), timestamp: 1, node: 2, seq: 0 },
+      { kind: RecordKind.Value, key: "big", value: new Uint8Array([1]), timestamp: 1, node: 2, seq: MAX_SEQ + 1 },
+      { kind: RecordKind.Value, key: "old", value: new Uint8Array([1]), timestamp: -(2 ** 60), node: 2, seq: 5 },
+      { kind: RecordKind.Value, key: "ok", value: new Uint8Array([1]), timestamp: 1, node: 2, seq: 6 },
+    ], "bare", 0);
+    const env = envelopeWithEncodedEntries({ version: ENVELOPE_VERSION, senderId: 2, senderUuid: c.node(2).uuid, acks: new Map(), pushOnly: true }, { bytes: body, count: 4, base: 0 });
+    await c.sync(1).handle(encodeEnvelope(env));
+    assert.is(c.node(1).status().entriesRejected, 3);
+    assert.equal([...c.node(1).scan()].map((e) => e.key), ["ok"]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a stored entry at the edge of the timestamp range (-(2^53-1)) never stops our own encoder", async () => {
+  const c = await cluster([1, 2, 3]);
+  try {
+    await c.sync(1).handle(push(c.node(3), [{ key: "ancient", value: new TextEncoder().encode("x"), timestamp: -Number.MAX_SAFE_INTEGER, node: 3, seq: 1 }]));
+    await c.node(1).put("new", "v");
+    const [r] = (await c.sync(1).syncOnce()).filter((x) => x.peer === 2);
+    assert.ok(r!.ok, r!.error?.message);
+    assert.is(c.node(2).get("ancient")?.timestamp, -Number.MAX_SAFE_INTEGER);
+    assert.ok(c.node(2).get("new"));
   } finally {
     await c.close();
   }
