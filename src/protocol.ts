@@ -248,9 +248,9 @@ export class SyncProtocol {
       // Bucket repair: no acks (R3: nothing about coverage travels or moves), our entries of those buckets.
       this.#repairPending.delete(peer);
       this.#rounds.delete(peer);
-      const encoded = this.host.state.entriesInBuckets(repair);
+      const { buckets, encoded } = this.#repairEntries(repair, "bare");
       this.repairEntriesSent += encoded.count;
-      return this.#envelope({ repairBuckets: repair }, false, null, encoded);
+      return this.#envelope({ repairBuckets: buckets }, false, null, encoded);
     }
     const summaryGroups = this.#wantBuckets.has(peer) ? this.host.state.summary().groups : undefined;
     this.#wantBuckets.delete(peer);
@@ -267,6 +267,22 @@ export class SyncProtocol {
    * node at the address we hold for that id is the evidence — so a squatter that only
    * sends requests cannot lock the real node out once it has answered us.
    */
+  /**
+   * Our entries of `buckets`, within what one envelope may carry (MAX_ENVELOPE_ENTRIES):
+   * on a very large store the leading buckets that fit (the roots still differ after, and
+   * the next attempt takes the rest, or the full reset pages). Our encoder must never be
+   * handed more than a receiver accepts.
+   */
+  #repairEntries(buckets: readonly number[], framing: "bare" | "delta"): { buckets: number[]; encoded: EncodedEntries } {
+    let list = [...buckets];
+    for (;;) {
+      const encoded = this.host.state.entriesInBuckets(list, framing);
+      if (encoded.count <= MAX_ENVELOPE_ENTRIES) return { buckets: list, encoded };
+      if (list.length === 1) return { buckets: [], encoded: this.host.state.entriesInBuckets([], framing) };
+      list = list.slice(0, Math.max(1, Math.floor((list.length * MAX_ENVELOPE_ENTRIES) / encoded.count)));
+    }
+  }
+
   #checkIdentity(env: Envelope): void {
     if (env.senderId === this.host.id) throw new WaveKVError("BAD_ENVELOPE", `envelope claims to come from this node (${env.senderId})`);
     const known = this.uuids.get(env.senderId);
@@ -401,10 +417,10 @@ export class SyncProtocol {
     if (env.repairBuckets !== undefined && !env.pushOnly) {
       // Bucket repair (R3-like: no acks move or are recorded). Our entries of those
       // buckets are read before merging the requester's, so its winners are not echoed.
-      const encoded = this.host.state.entriesInBuckets(env.repairBuckets, framing);
+      const { buckets, encoded } = this.#repairEntries(env.repairBuckets, framing);
       this.#merge(env);
       this.repairEntriesSent += encoded.count;
-      return this.#envelope({ repairBuckets: env.repairBuckets, summaryRoot: this.host.state.summaryRoot() }, false, null, encoded);
+      return this.#envelope({ repairBuckets: buckets, summaryRoot: this.host.state.summaryRoot() }, false, null, encoded);
     }
     const outcome = merged ?? this.#merge(env);
     if (env.pushOnly) {
