@@ -26,11 +26,12 @@
  *          19 SUMMARY_BUCKETS, 20 REPAIR_BUCKETS; unknown tags are skipped
  *
  * Decoding trusts nothing: magic, version and CRC first, then every count and length is
- * checked against the bytes that remain before anything is allocated, varints must be
- * minimal and exact in a JS number (< 2^53), and the entries must parse exactly — the
- * claimed count, kinds 0/1 only, seqs and timestamps exact in a JS number, no trailing
- * bytes — in one WASM call. Any failure is
- * `BAD_ENVELOPE`; nothing else escapes. Accepted envelopes re-encode to the same bytes
+ * checked against the bytes that remain before anything is allocated (at most
+ * MAX_ENVELOPE_ENTRIES entries), varints must be minimal and exact in a JS number (< 2^53),
+ * acks and cursors at most MAX_SEQ, and the entries must parse exactly — the claimed
+ * count, kinds 0/1 only, UTF-8 keys, no trailing bytes — in one WASM call. Any failure is
+ * `BAD_ENVELOPE`; nothing else escapes. An entry whose seq or timestamp is out of range
+ * (`entryFault`) is not an envelope error: the merge refuses that entry alone. Accepted envelopes re-encode to the same bytes
  * (extensions aside), which the property tests pin.
  *
  * A decoded envelope aliases the input buffer (its entries section is a subarray, no

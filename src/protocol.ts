@@ -7,6 +7,10 @@
  *   B: resp = nodeB.handleEnvelope(req)      merge; adopt req.acks if complete (R1, R2)
  *   A: out  = node.applyEnvelope(resp)       merge; adopt resp.acks on the final page
  *
+ * Ingress (docs/PROTOCOL.md §4.1): every entry is checked before it merges (seq in
+ * 1..MAX_SEQ, exact timestamp, and none of our own origin at or above nextSeq outside the
+ * relearning window); a peer's ack of our id is clamped to the seqs we handed out.
+ *
  * Invariant (INV): acks[n] never exceeds what this node covers of origin n. Each rule
  * below exists to keep it: adopt only after a whole delta merged (R1), only on a final
  * page (R2), never from a push (R3), and entries + acks of one envelope come from one

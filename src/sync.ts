@@ -24,6 +24,11 @@
  *   never moves acks). The queue is bounded (`maxPushEntries`, `maxPushBytes`; the
  *   oldest are evicted — the periodic round still delivers them), and a peer with a
  *   push still in flight is skipped, so a dead peer cannot pile pushes up.
+ * - A received envelope larger than `mergeSliceEntries` is merged in slices with a
+ *   macrotask between them (acks adopted only after the last, if every slice merged):
+ *   one peer's large push cannot hold the node (bench/status-latency.ts).
+ * - A request refused with UUID_MISMATCH starts one round with that id: the answer of the
+ *   node at its address is what the uuid record follows (docs/PROTOCOL.md §4).
  * - Timers are unref'd: a forgotten manager never keeps a process alive.
  */
 import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, decodeEnvelope, encodeEnvelope, encodedEntriesOf } from "./envelope.js";
