@@ -30,13 +30,15 @@
  * `bucketRepairAttempts` repairs that did not make the roots equal, the full reset
  * (forget coverage, resend everything) remains the last resort.
  */
-import { decodeRecords, type DecodedBatch } from "./codec.js";
-import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MAX_ENVELOPE_ENTRIES, MAX_SEQ, encodedEntriesOf, entryFault, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
+import type { DecodedBatch } from "./codec.js";
+import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MAX_ENVELOPE_ENTRIES, MAX_SEQ, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
 import { BUCKETS, differingBuckets, differingGroups } from "./summary.js";
 import { WaveKVError } from "./errors.js";
 import type { BatchOutcome, ReplicaState } from "./state.js";
 import type { PeerStatus } from "./types.js";
-import { BatchView, DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
+import { decodeEntries, ingressRefusals, mergeInSlices, type MergeSlicing, type Merged } from "./ingress.js";
+
+export type { MergeSlicing } from "./ingress.js";
 
 export interface SyncTuning {
   /** Entries per envelope before the delta is paged. */
@@ -94,14 +96,6 @@ export interface MergeOutcome {
   repaired: boolean;
   reasons: string[];
 }
-
-/** How a large envelope is merged: `sliceEntries` at a time, awaiting `pause()` between slices. */
-export interface MergeSlicing {
-  sliceEntries: number;
-  pause: () => Promise<void>;
-}
-
-type Merged = BatchOutcome & { received: number };
 
 /** What the protocol needs from its node. */
 export interface ProtocolHost {
@@ -295,19 +289,8 @@ export class SyncProtocol {
     }
   }
 
-  /** Every entry of `env` decoded and checked, before any is merged (never a partial batch from bad bytes). */
-  #decode(env: Envelope): DecodedBatch | null {
-    const enc = encodedEntriesOf(env);
-    if (enc.count === 0) return null;
-    const batch = decodeRecords(enc.bytes, enc.framing ?? "bare", enc.base, enc.count);
-    if (batch.count !== enc.count || batch.stop.reason !== "end") {
-      throw new WaveKVError("BAD_ENVELOPE", `entries do not decode (${batch.stop.reason} at byte ${batch.stop.offset})`);
-    }
-    return batch;
-  }
-
   #mergeBatch(batch: DecodedBatch, relearn: boolean): BatchOutcome {
-    const { refuse, decided } = this.#ingress(batch, relearn);
+    const { refuse, decided } = ingressRefusals(batch, this.host.id, this.host.nextSeq(), relearn);
     const out = this.host.mergeRemote(batch, refuse, decided, relearn);
     this.entriesMerged += out.merged;
     this.entriesRejected += out.rejected;
@@ -315,72 +298,21 @@ export class SyncProtocol {
   }
 
   #merge(env: Envelope, relearn = false): Merged {
-    const batch = this.#decode(env);
+    const batch = decodeEntries(env);
     if (batch === null) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
     const out = this.#mergeBatch(batch, relearn);
     batch.release(); // merged: its descriptors need not be copied out of the kernel
     return { ...out, received: batch.count };
   }
 
-  /**
-   * #merge in slices of `s.sliceEntries`, awaiting `s.pause()` between them so that other
-   * requests run (one 64k-entry envelope would otherwise hold the event loop for its
-   * whole merge). Each slice is admitted, logged and applied as one batch; the outcome
-   * is complete only if every slice was (R1), and the caller adopts acks only after the
-   * last slice. LWW merges commute, so what runs in between changes no result.
-   */
-  async #mergeSliced(env: Envelope, relearn: boolean, s: MergeSlicing): Promise<Merged> {
-    const batch = this.#decode(env);
-    if (batch === null) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
-    const count = batch.count, bytes = batch.bytes;
-    // Our own copy of the descriptors: the kernel reuses its memory between slices.
-    const descriptors = batch.descriptors.slice();
-    batch.release();
-    const total: Merged = { merged: 0, rejected: 0, complete: true, reasons: [], received: count };
-    const step = Math.max(1, Math.floor(s.sliceEntries));
-    for (let start = 0; start < count; start += step) {
-      // Also before the first slice: decoding the envelope (twice: validation, then here) was one stretch already.
-      await s.pause();
-      const end = Math.min(count, start + step);
-      const slice = new BatchView(bytes, descriptors.subarray(start * DESCRIPTOR_WORDS * 4, end * DESCRIPTOR_WORDS * 4), end - start, { reason: "end", offset: bytes.length });
-      const out = this.#mergeBatch(slice, relearn);
-      slice.release();
-      total.merged += out.merged;
-      total.rejected += out.rejected;
-      total.complete &&= out.complete;
-      if (total.reasons.length < 8) total.reasons.push(...out.reasons.slice(0, 8 - total.reasons.length));
-    }
-    return total;
+  /** #merge in slices (src/ingress.ts mergeInSlices); the caller adopts acks only after the last. */
+  #mergeSliced(env: Envelope, relearn: boolean, s: MergeSlicing): Promise<Merged> {
+    return mergeInSlices(env, s, (slice) => this.#mergeBatch(slice, relearn));
   }
 
   /** Whether `env` is worth slicing (a bucket repair is not: its reply is read before its merge). */
   #sliced(env: Envelope, s: MergeSlicing | undefined): s is MergeSlicing {
     return s !== undefined && env.repairBuckets === undefined && encodedEntriesOf(env).count > s.sliceEntries;
-  }
-
-  /**
-   * Per entry, before anything merges (one pass over the descriptors): a seq or
-   * timestamp out of range is refused; so is an entry of our own origin at or above
-   * nextSeq outside the relearning window — a forgery or a stale incarnation. Those are
-   * `decided` (R1): refusing a claim about ourselves says nothing about the coverage of
-   * other origins, and a peer holding one must not stall adoption for ever.
-   */
-  #ingress(batch: DecodedBatch, relearn: boolean): { refuse: Map<number, string> | undefined; decided: number } {
-    const w = batch.words, self = this.host.id, next = this.host.nextSeq();
-    let refuse: Map<number, string> | undefined;
-    let decided = 0;
-    for (let i = 0, d = 0; i < batch.count; i++, d += DESCRIPTOR_WORDS) {
-      let why = entryFault(w, d);
-      if (why === undefined && w[d + 4] === self && !relearn) {
-        const seq = joinU64(w[d + 2]!, w[d + 3]!);
-        if (seq >= next) {
-          why = `seq ${seq} of this node's own origin, which it never issued (nextSeq ${next})`;
-          decided++;
-        }
-      }
-      if (why !== undefined) (refuse ??= new Map()).set(i, why);
-    }
-    return { refuse, decided };
   }
 
   /** R1 adoption; our own origin only up to what we handed out (a peer's claim is no proof). */

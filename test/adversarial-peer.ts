@@ -43,6 +43,14 @@ function rawRequest(from: Node, acks: [number, number][]): Uint8Array {
   return bytes;
 }
 
+/** Nodes 1 and 2 (MemoryNetwork), converged after one write of node 1. */
+async function pair(opts: Parameters<typeof cluster>[1] = {}) {
+  const c = await cluster([1, 2], opts);
+  await c.node(1).put("a", "1");
+  await c.converge();
+  return c;
+}
+
 async function refused(p: Promise<unknown>, code: string): Promise<void> {
   try {
     await p;
@@ -55,10 +63,8 @@ async function refused(p: Promise<unknown>, code: string): Promise<void> {
 }
 
 test("seq poisoning over MemoryNetwork: a push claiming our origin at 2^53-1 (or 2^40) is refused per entry; nextSeq and replication unharmed", async () => {
-  const c = await cluster([1, 2]);
+  const c = await pair();
   try {
-    await c.node(1).put("a", "1");
-    await c.converge();
     const next = c.node(1).status().nextSeq;
     const rejected = c.node(1).status().entriesRejected;
     const ack = decodeEnvelope(await c.net.transport(2).push!(1, push(c.node(2), [forged(1, POISON), forged(1, 2 ** 40, "evil2"), forged(2, 99, "fine")]), { signal: new AbortController().signal }));
@@ -79,10 +85,8 @@ test("seq poisoning over MemoryNetwork: a push claiming our origin at 2^53-1 (or
 });
 
 test("a forged entry of our origin held by a peer is refused every round without stalling adoption", async () => {
-  const c = await cluster([1, 2]);
+  const c = await pair();
   try {
-    await c.node(1).put("a", "1");
-    await c.converge();
     // Node 2 takes it (origin 1 is not its own): it will offer it to node 1 every round.
     await c.sync(2).handle(push(c.node(1), [forged(1, 2 ** 40)]));
     assert.ok(c.node(2).get("evil"));
@@ -102,10 +106,8 @@ test("a forged entry of our origin held by a peer is refused every round without
 });
 
 test("acks: above MAX_SEQ (ours or a third party's) are BAD_ENVELOPE; a claim to cover writes we never made moves nothing and hides none", async () => {
-  const c = await cluster([1, 2]);
+  const c = await pair();
   try {
-    await c.node(1).put("a", "1");
-    await c.converge();
     const next = c.node(1).status().nextSeq;
     const digest = c.node(1).digest();
     await refused(c.sync(1).handle(rawRequest(c.node(2), [[1, POISON]])), "BAD_ENVELOPE");
@@ -131,10 +133,8 @@ test("acks: above MAX_SEQ (ours or a third party's) are BAD_ENVELOPE; a claim to
 });
 
 test("seq poisoning, durable: after the attack a restart keeps nextSeq and still replicates", async () => {
-  const c = await cluster([1, 2], { durable: true, tmpRoot: "/dev/shm" });
+  const c = await pair({ durable: true, tmpRoot: "/dev/shm" });
   try {
-    await c.node(1).put("a", "1");
-    await c.converge();
     await c.sync(1).handle(push(c.node(2), [forged(1, POISON), forged(1, 2 ** 40, "evil2")]));
     const next = c.node(1).status().nextSeq;
     await c.kill(1);

@@ -4,10 +4,10 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import {
   ENCODED_ENTRIES, ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MIN_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, encodedEntriesOf,
-  MAX_ENVELOPE_ENTRIES, MAX_SEQ, entryFault, envelopeWithEncodedEntries, isUtf8, type Envelope,
+  MAX_ENVELOPE_ENTRIES, MAX_SEQ, envelopeWithEncodedEntries, isUtf8, type Envelope,
 } from "../src/envelope.js";
-import { DESCRIPTOR_WORDS } from "../src/wasm/batch.js";
-import { RecordKind, decodeRecords, encodeRecords, type Framing } from "../src/codec.js";
+import { entryFaults } from "./helpers/faults.js";
+import { RecordKind, encodeRecords, type Framing } from "../src/codec.js";
 import { crc32 } from "../src/crc.js";
 import { WaveKVError } from "../src/errors.js";
 import { MemoryNetwork } from "../src/memnet.js";
@@ -71,15 +71,6 @@ function varu(v: number): number[] {
   const out: number[] = [];
   for (; v >= 0x80; v = Math.floor(v / 128)) out.push((v % 128) | 0x80);
   out.push(v);
-  return out;
-}
-
-/** Per entry, why the merge would refuse it (entryFault), read from the decoded descriptors. */
-function faultsOf(env: Envelope): (string | undefined)[] {
-  const enc = encodedEntriesOf(env);
-  const batch = decodeRecords(enc.bytes, enc.framing ?? "bare", enc.base, enc.count);
-  const out = Array.from({ length: batch.count }, (_, i) => entryFault(batch.words, i * DESCRIPTOR_WORDS));
-  batch.release();
   return out;
 }
 
@@ -214,14 +205,14 @@ test("entries must parse exactly: count, kinds 0/1, no trailing bytes, exact num
   for (const kind of [RecordKind.AddPeer, RecordKind.RemovePeer, RecordKind.SeqMark]) badEnvelope(env(1, body(kind)), /kind/);
   // Seqs and timestamps out of range decode (the envelope is well formed) and are refused
   // per entry at merge (entryFault): one such entry never costs the rest of the envelope.
-  assert.is(faultsOf(decodeEnvelope(env(1, body(RecordKind.Value, "k", 2 ** 48))))[0], undefined);
-  for (const seq of [0, 2 ** 48 + 1, 2 ** 53 - 1, 2 ** 53, 2 ** 60]) assert.match(faultsOf(decodeEnvelope(env(1, body(RecordKind.Value, "k", seq))))[0] ?? "", /seq outside/, `seq ${seq}`);
+  assert.is(entryFaults(decodeEnvelope(env(1, body(RecordKind.Value, "k", 2 ** 48))))[0], undefined);
+  for (const seq of [0, 2 ** 48 + 1, 2 ** 53 - 1, 2 ** 53, 2 ** 60]) assert.match(entryFaults(decodeEnvelope(env(1, body(RecordKind.Value, "k", seq))))[0] ?? "", /seq outside/, `seq ${seq}`);
   for (const ts of [2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 32, -(2 ** 32), -1]) {
     const e = decodeEnvelope(env(1, body(RecordKind.Value, "k", 1, ts)));
     assert.is(e.entries[0]!.timestamp, ts, `timestamp ${ts}`);
-    assert.is(faultsOf(e)[0], undefined);
+    assert.is(entryFaults(e)[0], undefined);
   }
-  for (const ts of [2 ** 53, -(2 ** 53), 2 ** 60]) assert.match(faultsOf(decodeEnvelope(env(1, body(RecordKind.Value, "k", 1, ts))))[0] ?? "", /timestamp beyond/, `timestamp ${ts}`);
+  for (const ts of [2 ** 53, -(2 ** 53), 2 ** 60]) assert.match(entryFaults(decodeEnvelope(env(1, body(RecordKind.Value, "k", 1, ts))))[0] ?? "", /timestamp beyond/, `timestamp ${ts}`);
   badEnvelope(env(1, body(RecordKind.Value, new Uint8Array([0x6b, 0xff]))), /UTF-8/);
   badEnvelope(env(1, body(RecordKind.Value, new Uint8Array([0xed, 0xa0, 0x80]))), /UTF-8/); // a surrogate
   badEnvelope(env(1, body(RecordKind.Value, new Uint8Array([0xc0, 0xaf]))), /UTF-8/); // overlong "/"
@@ -260,7 +251,7 @@ test("timestamps: the encoder carries every exact timestamp (±(2^53 - 1)), bare
       const bytes = encodeEnvelope({ version, senderId: 1, senderUuid: UUID, acks: new Map(), entries });
       const back = decodeEnvelope(bytes);
       assert.equal(back.entries.map((e) => e.timestamp), [ts, 1_764_000_000_000], `version ${version}, timestamp ${ts}`);
-      assert.equal(faultsOf(back), [undefined, undefined]);
+      assert.equal(entryFaults(back), [undefined, undefined]);
       assert.equal([...encodeEnvelope(back)], [...bytes]);
     }
   }
@@ -306,8 +297,8 @@ test("version 2: hand-assembled bodies decode against the previous entry; each m
   for (const kind of [2, 3, 4]) badEnvelope(env(1, [0x18 | kind, 1, 0, 0]), /kind/);
   // Exact numbers are checked on the accumulated values, not on each step.
   const z52 = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]; // zvar(2^52) = varu(2^53)
-  assert.equal(faultsOf(decodeEnvelope(env(2, [0x00, ...z52, 0, 0], [0x00, ...z52, 0, 0]))), ["seq outside 1..2^48", "seq outside 1..2^48"]);
-  assert.equal(faultsOf(decodeEnvelope(assemble(HEAD2, 0, 5, UUID_BYTES, 0, 2, 0, [0x10, ...z52, 0], [0x10, ...z52, 0]))), [undefined, "timestamp beyond ±(2^53 - 1)"]);
+  assert.equal(entryFaults(decodeEnvelope(env(2, [0x00, ...z52, 0, 0], [0x00, ...z52, 0, 0]))), ["seq outside 1..2^48", "seq outside 1..2^48"]);
+  assert.equal(entryFaults(decodeEnvelope(assemble(HEAD2, 0, 5, UUID_BYTES, 0, 2, 0, [0x10, ...z52, 0], [0x10, ...z52, 0]))), [undefined, "timestamp beyond ±(2^53 - 1)"]);
   badEnvelope(env(1, [0x10, 0, 2, 0x6b, 0xff]), /UTF-8/);
   // The same bodies under version 1 are read as bare bodies: a different (here invalid) meaning.
   badEnvelope(assemble(HEAD, 0, 5, UUID_BYTES, 0, 2, [0xd0, 0x0f], two));

@@ -5,9 +5,9 @@
 //   WAVEKV_FUZZ_SEED=123 ...                                         (default: random, printed)
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { decodeEnvelope, encodeEnvelope, encodedEntriesOf, entryFault, ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, MAX_SEQ, type Envelope } from "../src/envelope.js";
-import { RecordKind, decodeRecords, encodeRecords } from "../src/codec.js";
-import { DESCRIPTOR_WORDS } from "../src/wasm/batch.js";
+import { decodeEnvelope, encodeEnvelope, encodedEntriesOf, ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, MAX_SEQ, type Envelope } from "../src/envelope.js";
+import { RecordKind, encodeRecords } from "../src/codec.js";
+import { entryFaults } from "./helpers/faults.js";
 import { crc32 } from "../src/crc.js";
 import { WaveKVError } from "../src/errors.js";
 import { seededRandom } from "../src/memnet.js";
@@ -231,15 +231,6 @@ function bodiesStart(bytes: Uint8Array): number {
   return bytes.length - 4 - encodedEntriesOf(decodeEnvelope(bytes)).bytes.length;
 }
 
-/** Per entry of an accepted envelope, why the merge refuses it (entryFault), or undefined. */
-function faults(env: Envelope): (string | undefined)[] {
-  const enc = encodedEntriesOf(env);
-  const batch = decodeRecords(enc.bytes, enc.framing ?? "bare", enc.base, enc.count);
-  const out = Array.from({ length: batch.count }, (_, i) => entryFault(batch.words, i * DESCRIPTOR_WORDS));
-  batch.release();
-  return out;
-}
-
 test(`version 2: ${N / 10} mutations inside the delta-coded bodies; decode is all or nothing, a merge is never partial ${where}`, async () => {
   const g = new Gen(SEED ^ 0xde17a);
   const node = await Node.open({ id: 1, onWarning: () => undefined, clock: () => 1_764_000_000_000 });
@@ -269,7 +260,7 @@ test(`version 2: ${N / 10} mutations inside the delta-coded bodies; decode is al
     accepted++;
     void decoded.entries.length;
     assert.equal([...encodeEnvelope(decoded)], [...bytes], `an accepted v2 envelope re-encodes to itself ${where}`);
-    const bad = faults(decoded).filter((f) => f !== undefined).length;
+    const bad = entryFaults(decoded).filter((f) => f !== undefined).length;
     const rejectedBefore = node.status().entriesRejected;
     await sync.handle(bytes);
     // Entries out of range are refused one by one, counted, never the whole envelope.

@@ -1,0 +1,17 @@
+/**
+ * Per entry of an envelope, why the merge would refuse it (`entryFault`: a seq or timestamp
+ * the wire carries but a node cannot take), or undefined. Read from the decoded descriptors.
+ *
+ * Not a test file: the runner skips test/helpers/.
+ */
+import { decodeRecords } from "../../src/codec.js";
+import { encodedEntriesOf, entryFault, type Envelope } from "../../src/envelope.js";
+import { DESCRIPTOR_WORDS } from "../../src/wasm/batch.js";
+
+export function entryFaults(env: Envelope): (string | undefined)[] {
+  const enc = encodedEntriesOf(env);
+  const batch = decodeRecords(enc.bytes, enc.framing ?? "bare", enc.base, enc.count);
+  const out = Array.from({ length: batch.count }, (_, i) => entryFault(batch.words, i * DESCRIPTOR_WORDS));
+  batch.release();
+  return out;
+}
