@@ -1,10 +1,13 @@
 /**
  * Does one peer's load block the node (issue 15 item 10)? A real HTTP node (serveHttp on
  * 127.0.0.1, a shared secret) in a child process of the current runtime receives
- * maximum-size signed pushes (MAX_ENVELOPE_ENTRIES entries each, new keys every time)
+ * maximum-size signed pushes (MAX_ENVELOPE_ENTRIES entries each, every push overwriting
+ * the same keys with newer stamps, so the store stays at one envelope's worth of keys)
  * back to back, while this process polls GET /status; p50/p99 of /status with and
  * without that load. Target: p99 ≤ 100 ms under load (the node merges large envelopes in
- * slices, src/sync.ts).
+ * slices, src/sync.ts). For scale, one more row: what `Node.status()` itself costs after
+ * a change at that store size — it recomputes the full SHA-256 digest, which under
+ * continuous writes every /status pays.
  *
  *   node --import tsx bench/status-latency.ts [--quick]      bun bench/status-latency.ts [--quick]
  *   (child) … bench/status-latency.ts --child               prints the server's URL
@@ -45,14 +48,30 @@ async function startChild(): Promise<{ url: string; stop(): void }> {
   return { url: line.trim(), stop: () => { proc.kill("SIGKILL"); } };
 }
 
-/** Pushes of `MAX_ENVELOPE_ENTRIES` new keys each, as node 2. */
+/** Pushes of `MAX_ENVELOPE_ENTRIES` entries each, as node 2: the same keys, each push stamped later (every entry wins). */
 function pushes(n: number): Uint8Array[] {
   const value = benchValue(VALUE_BYTES, 1);
-  const now = Date.now();
+  const now = Date.now() - n;
   return Array.from({ length: n }, (_, p) => encodeEnvelope({
     version: ENVELOPE_VERSION, senderId: 2, senderUuid: SENDER_UUID, acks: new Map(), pushOnly: true,
-    entries: Array.from({ length: MAX_ENVELOPE_ENTRIES }, (_, i) => ({ key: benchKey(p * MAX_ENVELOPE_ENTRIES + i), value, timestamp: now, node: 2, seq: p * MAX_ENVELOPE_ENTRIES + i + 1 })),
+    entries: Array.from({ length: MAX_ENVELOPE_ENTRIES }, (_, i) => ({ key: benchKey(i), value, timestamp: now + p, node: 2, seq: p * MAX_ENVELOPE_ENTRIES + i + 1 })),
   }));
+}
+
+/** Median cost of Node.status() right after a change, with `keys` keys (the digest is recomputed). */
+async function statusCost(keys: number): Promise<number> {
+  const node = await Node.open({ id: 3 });
+  const value = benchValue(VALUE_BYTES, 2);
+  for (let i = 0; i < keys; i++) await node.put(benchKey(i), value);
+  const xs: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    await node.put(benchKey(i), value);
+    const t = performance.now();
+    node.status();
+    xs.push(performance.now() - t);
+  }
+  await node.close();
+  return xs.sort((a, b) => a - b)[3]!;
 }
 
 async function statusOnce(url: string): Promise<number> {
@@ -108,6 +127,8 @@ export const runStatusLatencyBenchmarks: BenchFn = async ({ quick, onProgress })
       rows.push({ group: GROUP, name: `${name}: p99`, value: quantile(s, 0.99), unit: "ms", target: name === "under load" ? "<= 100 ms" : undefined });
     }
     rows.push({ group: GROUP, name: "pushes merged (each MAX_ENVELOPE_ENTRIES entries)", value: (count * MAX_ENVELOPE_ENTRIES) / (pushMs / 1000), unit: "entries/s", note: `${count} pushes of ${(envBytes / 2 ** 20).toFixed(1)} MiB` });
+    onProgress?.("status-latency: Node.status() cost after a change");
+    rows.push({ group: GROUP, name: `Node.status() after a change, ${MAX_ENVELOPE_ENTRIES} keys (in process)`, value: await statusCost(MAX_ENVELOPE_ENTRIES), unit: "ms", note: "full SHA-256 digest recomputed: what each /status pays while writes arrive" });
     return withVerdicts(rows);
   } finally {
     server.stop();
