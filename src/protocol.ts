@@ -210,14 +210,16 @@ export class SyncProtocol {
   }
 
   peerStatus(peer: number): PeerStatus {
-    return {
+    const status: PeerStatus = {
       id: peer,
       ack: this.acks.get(peer) ?? 0,
       peerAck: this.peerAcks.get(peer)?.get(this.host.id) ?? 0,
       heardFrom: this.heardFrom.has(peer),
-      uuid: this.uuids.get(peer),
       discovered: false,
     };
+    const uuid = this.uuids.get(peer);
+    if (uuid !== undefined) status.uuid = uuid;
+    return status;
   }
 
   #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks">, withAcks: boolean, page: ReturnType<ReplicaState["delta"]> | null, encoded?: EncodedEntries): Envelope {

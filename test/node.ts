@@ -284,7 +284,7 @@ test("peers: never itself, idempotent add/remove, status per peer", async () => 
   await node.removePeer(3);
   assert.equal(node.peers(), [2, 4]);
   const st = node.status();
-  assert.equal(st.peers, [{ id: 2, ack: 0, peerAck: 0, heardFrom: false }, { id: 4, ack: 0, peerAck: 0, heardFrom: false }]);
+  assert.equal(st.peers, [{ id: 2, ack: 0, peerAck: 0, heardFrom: false, discovered: false }, { id: 4, ack: 0, peerAck: 0, heardFrom: false, discovered: false }]);
   assert.is(st.wal, false);
   assert.match(st.uuid, /^[0-9a-f-]{36}$/);
   await node.close();
