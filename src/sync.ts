@@ -54,7 +54,7 @@ export interface SyncOptions {
   maxPushBytes?: number;
   /**
    * Entries of a received envelope merged between two yields to the event loop (a large
-   * push or page is merged in slices, so one request cannot hold the node). Default 2 048.
+   * push or page is merged in slices, so one request cannot hold the node). Default 1 024.
    */
   mergeSliceEntries?: number;
   /** Longest backoff of a failing peer. Default max(intervalMs, 300 000). */
@@ -134,7 +134,7 @@ interface Link {
   pushing: boolean;
 }
 
-const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20, mergeSliceEntries: 2048 };
+const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20, mergeSliceEntries: 1024 };
 
 /** A macrotask boundary: timers and I/O callbacks (other requests) run before it resolves. */
 const macrotask = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
