@@ -63,6 +63,8 @@ export class Node {
   readonly #discovered = new Set<number>();
   /** The discovery bound was hit and said so: one warning, not one per request. */
   #peerLimitWarned = false;
+  /** When a relearning move was last logged (#relearned). */
+  #relearnLoggedAt = 0;
   readonly #watchers = new Watchers();
   #nextSeq = 1;
   /** True while a remote batch is being applied: its changes are not local writes. */
@@ -351,7 +353,11 @@ export class Node {
     this.#relearned(before, what);
   }
 
+  /** Logs a relearning move; at most one line per 10 s (a rebuilt node moves once per slice of its bootstrap). */
   #relearned(before: number, what: string): void {
+    const now = Date.now();
+    if (now - this.#relearnLoggedAt < 10_000) return;
+    this.#relearnLoggedAt = now;
     this.#warn(`relearned spent seqs from ${what}: nextSeq ${before} -> ${this.#nextSeq} (a rebuilt node, or a log that lost its tail)`);
   }
 
