@@ -13,8 +13,12 @@
  *   node --import tsx bench/status-latency.ts [--quick]      bun bench/status-latency.ts [--quick]
  *   (child) … bench/status-latency.ts --child               prints the server's URL
  *
- * The node runs in its own process so the load generator's encoding and signing are not
- * charged to it; the envelopes are encoded before the clock starts and signed per send.
+ * The node, the load generator and the poller are three processes, so neither the
+ * pushes' encoding and signing nor the poller's own work is charged to the node; the
+ * envelopes are encoded before the load starts and signed per send.
+ *
+ *   (child) … bench/status-latency.ts --child               the node; prints its URL
+ *   (child) … bench/status-latency.ts --pusher URL COUNT    prints "ready", waits for a line, pushes, prints ms
  */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -39,14 +43,36 @@ async function child(): Promise<void> {
   console.log(server.url);
 }
 
-async function startChild(): Promise<{ url: string; stop(): void }> {
-  const argv = isBun ? [benchFile("status-latency.ts"), "--child"] : ["--import", "tsx", benchFile("status-latency.ts"), "--child"];
-  const proc = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).once("line", resolve);
-    proc.once("exit", (code) => reject(new Error(`status-latency child exited with ${code}`)));
+/** Pusher child: encodes `count` pushes, says "ready", and on a line from stdin pushes them back to back; prints the ms. */
+async function pusher(url: string, count: number): Promise<void> {
+  const bodies = pushes(count);
+  console.log("ready");
+  await new Promise((resolve) => createInterface({ input: process.stdin }).once("line", resolve));
+  const t = performance.now();
+  for (const body of bodies) {
+    const res = await fetch(`${url}/push`, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: signRequest(SECRET, "POST", "/push", body) });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`POST /push answered ${res.status}`);
+  }
+  console.log(String(performance.now() - t));
+  process.exit(0);
+}
+
+/** A child of the current runtime running this file with `args`; resolves once it printed its first line. */
+async function spawnSelf(args: string[]): Promise<{ first: string; lines: ReturnType<typeof createInterface>; proc: ReturnType<typeof spawn> }> {
+  const argv = isBun ? [benchFile("status-latency.ts"), ...args] : ["--import", "tsx", benchFile("status-latency.ts"), ...args];
+  const proc = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: proc.stdout! });
+  const first = await new Promise<string>((resolve, reject) => {
+    lines.once("line", resolve);
+    proc.once("exit", (code) => reject(new Error(`status-latency child ${args[0]} exited with ${code}`)));
   });
-  return { url: line.trim(), stop: () => { proc.kill("SIGKILL"); } };
+  return { first: first.trim(), lines, proc };
+}
+
+async function startChild(): Promise<{ url: string; stop(): void }> {
+  const { first, proc } = await spawnSelf(["--child"]);
+  return { url: first, stop: () => { proc.kill("SIGKILL"); } };
 }
 
 /** Pushes of `MAX_ENVELOPE_ENTRIES` entries each, as node 2: the same keys, each push stamped later (every entry wins). */
@@ -105,29 +131,24 @@ function quantile(sorted: number[], q: number): number {
 
 export const runStatusLatencyBenchmarks: BenchFn = async ({ quick, onProgress }) => {
   const count = quick ? 4 : 12;
-  onProgress?.(`status-latency: encoding ${count} pushes of ${MAX_ENVELOPE_ENTRIES} entries`);
-  const bodies = pushes(count);
   const server = await startChild();
   try {
     // Idle: the same number of samples the loaded run takes at least.
     for (let i = 0; i < 20; i++) await probeOnce(server.url, i % 2 === 0 ? "status" : "missing"); // warm-up
     const idle = await poll(server.url, () => true, 5, quick ? 100 : 300);
-    onProgress?.(`status-latency: ${count} pushes while polling /status`);
+    onProgress?.(`status-latency: encoding ${count} pushes of ${MAX_ENVELOPE_ENTRIES} entries (pusher process)`);
+    const load = await spawnSelf(["--pusher", server.url, String(count)]);
     let done = false;
-    let pushMs = 0;
-    const load = (async () => {
-      const t = performance.now();
-      for (const body of bodies) {
-        const res = await fetch(`${server.url}/push`, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: signRequest(SECRET, "POST", "/push", body) });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`POST /push answered ${res.status}`);
-      }
-      pushMs = performance.now() - t;
-    })().finally(() => { done = true; });
+    const finished = new Promise<number>((resolve, reject) => {
+      load.lines.once("line", (l) => resolve(Number(l)));
+      load.proc.once("exit", (code) => reject(new Error(`pusher exited with ${code}`)));
+    }).finally(() => { done = true; });
+    onProgress?.(`status-latency: ${count} pushes while polling /status`);
+    load.proc.stdin!.write("go\n");
     const loaded = await poll(server.url, () => done, 5, 10);
-    await load;
+    const pushMs = await finished;
     const rows: Row[] = [];
-    const envBytes = bodies[0]!.length;
+    const envBytes = pushes(1)[0]!.length;
     for (const probe of ["status", "missing"] as const) {
       const what = probe === "status" ? "GET /status" : "GET of a missing key";
       for (const [name, xs] of [["idle", idle[probe]], ["under load", loaded[probe]]] as const) {
@@ -147,6 +168,9 @@ export const runStatusLatencyBenchmarks: BenchFn = async ({ quick, onProgress })
 
 if (process.argv.includes("--child")) {
   await child();
+} else if (process.argv.includes("--pusher")) {
+  const i = process.argv.indexOf("--pusher");
+  await pusher(process.argv[i + 1]!, Number(process.argv[i + 2]));
 } else if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("bench/status-latency.ts")) {
   const rows = await runStatusLatencyBenchmarks({ quick: process.argv.includes("--quick"), onProgress: (m) => console.error(m) });
   console.log(formatTable(rows));
