@@ -61,11 +61,14 @@ export function ingressRefusals(batch: DecodedBatch, self: number, nextSeq: numb
 /**
  * Merges `env`'s entries `s.sliceEntries` at a time through `mergeOne`, awaiting
  * `s.pause()` before each slice so that other requests run (one 64k-entry envelope would
- * otherwise hold the event loop for its whole merge; decoding it was one stretch already).
+ * otherwise hold the event loop for its whole merge).
  * Each slice is admitted, logged and applied as one batch; the outcome is complete only
  * if every slice was (R1). LWW merges commute, so what runs in between changes no result.
  */
 export async function mergeInSlices(env: Envelope, s: MergeSlicing, mergeOne: (slice: DecodedBatch) => BatchOutcome): Promise<Merged> {
+  // The envelope was just decoded and validated whole (decodeEnvelope): let others run
+  // before decoding it a second time for the merge.
+  await s.pause();
   const batch = decodeEntries(env);
   if (batch === null) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
   const count = batch.count, bytes = batch.bytes;
