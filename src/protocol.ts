@@ -94,6 +94,10 @@ export interface ProtocolHost {
   isPeer(peer: number): boolean;
   /** Never hand out a seq at or below `seq` again. */
   ensureSeqAbove(seq: number): void;
+  /** Our wall clock: every envelope we build carries it (docs/PROTOCOL.md "Clocks"). */
+  now?(): number;
+  /** A sender's clock reading, from every envelope received (request, response, push). */
+  noteClock?(peer: number, senderClock: number): void;
 }
 
 /**
@@ -175,7 +179,8 @@ export class SyncProtocol {
       // Every envelope says what we read: summary roots, delta-coded bodies (3 bytes; a responder answers with them).
       {
         version: entries.framing === "delta" ? ENVELOPE_VERSION_DELTA : ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid,
-        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0), ...fields,
+        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0),
+        senderClock: this.host.now?.(), ...fields,
       },
       entries,
     );
@@ -241,6 +246,7 @@ export class SyncProtocol {
   /** Responder: merge a request (or a push) and answer with our delta against its acks. */
   handleEnvelope(env: Envelope): Envelope {
     this.#checkIdentity(env);
+    if (env.senderClock !== undefined) this.host.noteClock?.(env.senderId, env.senderClock);
     const sender = env.senderId;
     this.uuids.set(sender, env.senderUuid);
     if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
@@ -308,6 +314,7 @@ export class SyncProtocol {
     // Responses are not identity-checked: a node whose directory was wiped rejoins with a
     // new uuid and can only announce it in a response. Record it so its requests pass.
     if (peer !== this.host.id) this.uuids.set(peer, env.senderUuid);
+    if (peer !== this.host.id && env.senderClock !== undefined) this.host.noteClock?.(peer, env.senderClock);
     // A peer's ack of our own id proves those seqs are spent, whatever happens to the
     // rest of this round (a refused entry must not let us reuse them).
     const ownAck = env.acks.get(this.host.id) ?? 0;
