@@ -105,7 +105,8 @@ export class Node {
         discoverPeer: (peer) => { void this.addPeer(peer).catch((e) => this.#warn(`could not record discovered peer ${peer}: ${(e as Error).message}`)); },
         isPeer: (peer) => this.#peers.has(peer),
         ensureSeqAbove: (seq) => { if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; },
-        now: this.#clock,
+        // A reading the envelope cannot carry is left out, never a reason for our encoder to fail.
+        now: () => { const t = this.#clock(); return Number.isSafeInteger(t) && Math.abs(t) < 2 ** 52 ? t : undefined; },
         noteClock: (peer, senderClock) => this.#clocks.note(peer, senderClock),
       },
       tuning,

@@ -95,7 +95,7 @@ export interface ProtocolHost {
   /** Never hand out a seq at or below `seq` again. */
   ensureSeqAbove(seq: number): void;
   /** Our wall clock: every envelope we build carries it (docs/PROTOCOL.md "Clocks"). */
-  now?(): number;
+  now?(): number | undefined;
   /** A sender's clock reading, from every envelope received (request, response, push). */
   noteClock?(peer: number, senderClock: number): void;
 }

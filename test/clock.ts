@@ -101,6 +101,17 @@ test("every envelope carries the sender's clock; requests, responses and pushes 
   await c.close();
 });
 
+test("a clock reading the envelope cannot carry is left out: our encoder never fails on it", async () => {
+  const c = await cluster([1, 2], { node: (id) => ({ clock: id === 1 ? () => T0 + 0.5 : manualClock(T0) }) });
+  await c.node(2).put("k", "v");
+  const req = c.node(1).prepareSync(2);
+  assert.is(req.senderClock, undefined);
+  assert.ok(encodeEnvelope(req).length > 0);
+  await c.sync(1).syncOnce();
+  assert.is(text(c.node(1).get("k")?.value), "v");
+  await c.close();
+});
+
 test("PeerClocks: lower median, anchored to the monotonic clock, samples expire", () => {
   let wall = T0, mono = 0;
   const clocks = new PeerClocks(() => wall, () => mono, 600_000);
