@@ -152,6 +152,8 @@ export class Node {
     } else {
       node = new Node(opts, randomUuid(), null);
     }
+    const dropped = node.#state.dropRefusedReserved();
+    if (dropped.length > 0) node.#warn(`dropped ${dropped.length} entries under ${RESERVED_PREFIX} that the reserved-key rule refuses (written by an older build; only node N writes __wavekv/peers/<N>): ${dropped.slice(0, 5).join(", ")}`);
     node.#nextSeq = Math.max(node.#nextSeq, node.#state.ownMaxSeq + 1);
     node.#protocol.noteOwnWrite(node.#nextSeq - 1);
     for (const p of opts.peers ?? []) await node.addPeer(p);

@@ -260,6 +260,8 @@ export class ReplicaState {
       : { maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes, maxTimestamp: opts.now + limits.maxClockDriftMs };
     let skip: Uint8Array | undefined;
     const reasons = new Map<number, string>();
+    /** Refused for good by the reserved-key rule: never admissible, so they do not hold back acks (R1). */
+    const refusedForGood = new Set<number>();
     // Our own log: nothing below can refuse an entry, so no undo records are needed.
     const final = opts.trusted === true && opts.persist === undefined;
     for (;;) {
@@ -270,7 +272,7 @@ export class ReplicaState {
       }
       const w = result.winners;
       // Rules only JS can apply run on winners alone: a losing entry changes nothing.
-      const refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons);
+      const refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons, refusedForGood);
       if (refusedHere.length > 0) {
         // Undo the tentative decisions and decide again without the refused entries,
         // so that a lower version of the same key in this batch can still win.
@@ -291,7 +293,7 @@ export class ReplicaState {
       }
       if (!final) this.#index.commit();
       this.#applyWinners(batch, w, opts.trusted === true);
-      return { merged: w.length / 3, rejected, complete: rejected === 0, reasons: why };
+      return { merged: w.length / 3, rejected, complete: rejected === refusedForGood.size, reasons: why };
     }
   }
 
@@ -468,7 +470,7 @@ export class ReplicaState {
   }
 
   /** Capacity and `admit` for the winners of one pass; returns the entries refused. */
-  #admitWinners(batch: DecodedBatch, w: Uint32Array, opts: MergeOptions, reasons: Map<number, string>): number[] {
+  #admitWinners(batch: DecodedBatch, w: Uint32Array, opts: MergeOptions, reasons: Map<number, string>, refusedForGood: Set<number>): number[] {
     const { limits } = opts;
     const refused: number[] = [];
     let keys = this.userKeyCount;
@@ -483,7 +485,8 @@ export class ReplicaState {
       if (isReservedKeyBytes(batch.bytes, d[at + 6]!, d[at + 7]!)) {
         // Bookkeeping: its own bounds and owner rule instead of the user's limits.
         why = reservedRefusal(batch.key(i), batch.node(i), valueLen);
-        if (why === undefined && prev === PrevState.Absent) {
+        if (why !== undefined) refusedForGood.add(i);
+        else if (prev === PrevState.Absent) {
           if (reservedKeys + 1 > RESERVED_LIMITS.maxKeys) why = `store full (${RESERVED_LIMITS.maxKeys} keys under ${RESERVED_PREFIX})`;
           else reservedKeys++;
         }
@@ -534,7 +537,25 @@ export class ReplicaState {
     this.#changed(slot);
   }
 
-  /** Drop a tombstone's slot (GC). The caller has checked the watermark. */
+  /**
+   * Drop the reserved entries the reserved-key rule refuses: written before the rule
+   * existed (a build that published every configured peer's address under that peer's
+   * id). Run once recovered: every node drops the same ones, so replicas stay equal and
+   * none keeps offering what the others refuse. Returns their keys.
+   */
+  dropRefusedReserved(): string[] {
+    const dropped: string[] = [];
+    for (const [slot, r] of [...this.#reserved]) {
+      this.#index.metaInto(slot, this.#meta);
+      const key = this.keyAt(slot);
+      if (reservedRefusal(key, this.#meta[1]!, r.valueLen) === undefined) continue;
+      this.release(slot);
+      dropped.push(key);
+    }
+    return dropped;
+  }
+
+  /** Drop a slot (tombstone GC; a refused reserved entry). The caller has checked it may go. */
   release(slot: number): void {
     const keyLen = this.#index.keyView(slot).length;
     const key = this.#keys[slot];

@@ -7,9 +7,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Node } from "../src/node.js";
 import { PeerClocks } from "../src/clock.js";
-import { RecordKind, encodeRecords, type RecordInput } from "../src/codec.js";
+import { RecordKind, decodeRecords, encodeRecords, type RecordInput } from "../src/codec.js";
+import { ReplicaState } from "../src/state.js";
 import { decodeEnvelope, encodeEnvelope, envelopeWithEncodedEntries } from "../src/envelope.js";
-import { RESERVED_LIMITS } from "../src/types.js";
+import { DEFAULT_LIMITS, RESERVED_LIMITS } from "../src/types.js";
 import { cluster, manualClock, rejectsWith, text } from "./helpers/cluster.js";
 import { freshDirs } from "./helpers/storage-fixtures.js";
 
@@ -259,6 +260,35 @@ test("a store filled to maxKeys by a peer can still write its own address-book e
   assert.equal([c.node(1).status().keys, c.node(1).status().reservedKeys], [5, 2]);
   await c.node(1).put("__wavekv/peers/1", "http://127.0.0.1:8101");
   await c.close();
+});
+
+test("a data directory holding address-book entries an older build wrote for other ids opens without them (their seqs stay spent)", async () => {
+  const c = await cluster([1, 2], { durable: true, node: { clock: manualClock(T0) } });
+  await c.node(1).put("__wavekv/peers/1", "http://127.0.0.1:8001");
+  await c.node(1).put("user", "v");
+  await c.kill(1);
+  // What an older `serve` logged: node 1 publishing its configured peer's address under id 2.
+  const { openStorage } = await import("../src/storage.js");
+  const storage = await openStorage({ dir: c.dirOf(1)!, nodeId: 1, fsync: "never" });
+  await storage.append([rec("__wavekv/peers/2", "http://127.0.0.1:8002", T0, 1, 3)]);
+  await storage.close();
+  const warnings: string[] = [];
+  await c.open(1, { onWarning: (m) => warnings.push(m) });
+  assert.is(c.node(1).get("__wavekv/peers/2"), undefined);
+  assert.match(warnings.join("\n"), /__wavekv\/peers\/2/);
+  assert.equal([c.node(1).status().reservedKeys, c.node(1).status().nextSeq], [1, 4], "its seq stays spent");
+  await c.close();
+});
+
+test("a reserved entry refused by the owner rule does not hold back the acks (it can never be admitted); one refused by the count bound does", () => {
+  const state = new ReplicaState(1);
+  const merge = (records: RecordInput[]) => state.mergeBatch(decodeRecords(encodeRecords(records, "bare", 0), "bare", 0, records.length), { limits: DEFAULT_LIMITS, now: T0 });
+  const forged = merge([rec("__wavekv/peers/9", "http://127.0.0.1:9", T0, 3, 1), rec("k", "v", T0, 3, 2)]);
+  assert.equal([forged.merged, forged.rejected, forged.complete], [1, 1, true]);
+  const many = Array.from({ length: RESERVED_LIMITS.maxKeys + 1 }, (_, i) => rec(`__wavekv/peers/${i + 10}`, "u", T0, i + 10, 1));
+  const full = merge(many);
+  assert.equal([full.merged, full.rejected, full.complete], [RESERVED_LIMITS.maxKeys, 1, false]);
+  assert.is(state.reservedKeys, RESERVED_LIMITS.maxKeys);
 });
 
 test.run();
