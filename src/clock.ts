@@ -37,6 +37,12 @@ function monotonicNow(): number {
 
 export class PeerClocks {
   readonly #samples = new Map<number, Sample>();
+  /**
+   * The lower median of `senderClock − seenMono` over the recent samples (the offset is
+   * it + mono now − wall now: every sample ages alike), valid until the monotonic time
+   * `until` (the oldest of them expires) or the next sample. A write reads it in O(1).
+   */
+  #cache: { median: number | null; until: number } | null = null;
 
   constructor(
     private readonly wall: () => number,
@@ -50,10 +56,7 @@ export class PeerClocks {
     this.#samples.delete(peer); // re-inserted last: the map stays in receipt order
     if (this.#samples.size >= MAX_SAMPLES) this.#samples.delete(this.#samples.keys().next().value!);
     this.#samples.set(peer, { senderClock, seenMono: this.mono() });
-  }
-
-  forget(peer: number): void {
-    this.#samples.delete(peer);
+    this.#cache = null;
   }
 
   /** Recent samples, each as (its peer's estimated clock now) − our clock now. */
@@ -68,9 +71,22 @@ export class PeerClocks {
     return out.sort((a, b) => a.id - b.id);
   }
 
-  /** The lower median of the recent offsets, or null when there is none. */
+  /** The cluster's clock minus ours (ms): the lower median of the recent samples, or null when there is none. */
   offset(): number | null {
-    const offsets = this.samples().map((s) => s.offsetMs).sort((a, b) => a - b);
-    return offsets.length === 0 ? null : offsets[(offsets.length - 1) >> 1]!;
+    if (this.#samples.size === 0) return null;
+    const mono = this.mono();
+    if (this.#cache === null || mono > this.#cache.until) {
+      const bases: number[] = [];
+      let until = Infinity;
+      for (const s of this.#samples.values()) {
+        if (mono - s.seenMono > this.windowMs) continue;
+        bases.push(s.senderClock - s.seenMono);
+        until = Math.min(until, s.seenMono + this.windowMs);
+      }
+      bases.sort((a, b) => a - b);
+      this.#cache = { median: bases.length === 0 ? null : bases[(bases.length - 1) >> 1]!, until };
+    }
+    const m = this.#cache.median;
+    return m === null ? null : Math.round(m + mono - this.wall());
   }
 }

@@ -153,7 +153,7 @@ export class Node {
       node = new Node(opts, randomUuid(), null);
     }
     const dropped = node.#state.dropRefusedReserved();
-    if (dropped.length > 0) node.#warn(`dropped ${dropped.length} entries under ${RESERVED_PREFIX} that the reserved-key rule refuses (written by an older build; only node N writes __wavekv/peers/<N>): ${dropped.slice(0, 5).join(", ")}`);
+    if (dropped.length > 0) node.#warn(`dropped ${dropped.length} entries an older build wrote against the reserved-key rule: ${dropped.slice(0, 5).join(", ")}`);
     node.#nextSeq = Math.max(node.#nextSeq, node.#state.ownMaxSeq + 1);
     node.#protocol.noteOwnWrite(node.#nextSeq - 1);
     for (const p of opts.peers ?? []) await node.addPeer(p);
@@ -202,8 +202,8 @@ export class Node {
     if (isReservedKey(entry.key)) {
       // This node's own bookkeeping: not the user's limits, but the reserved prefix's own rules.
       const why = reservedRefusal(entry.key, this.id, valueLen);
-      if (why !== undefined) throw new WaveKVError("RESERVED_KEY", `${why}; keys under ${RESERVED_PREFIX} are wavekv's own bookkeeping: use another key`);
-      if (!exists && state.reservedKeys + 1 > RESERVED_LIMITS.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds ${RESERVED_LIMITS.maxKeys} keys under ${RESERVED_PREFIX}; remove peers or collect garbage`);
+      if (why !== undefined) throw new WaveKVError("RESERVED_KEY", `${why}: use another key`);
+      if (!exists && state.reservedKeys + 1 > RESERVED_LIMITS.maxKeys) throw new WaveKVError("STORE_FULL", `${RESERVED_LIMITS.maxKeys} keys under ${RESERVED_PREFIX} are held; collect garbage`);
     } else if (state.userKeyCount + 1 > this.limits.maxKeys || state.userBytes + keyLen + valueLen > this.limits.maxTotalBytes) {
       // With room for one more key of this size the write fits whether or not the key
       // exists (an overwrite grows the total by at most valueLen): the common path reads nothing more.
@@ -236,7 +236,7 @@ export class Node {
   async #write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
     this.#checkOpen();
     const keyLen = this.#checkKey(key);
-    const current = this.#state.stampOf(key);
+    const current = this.#state.get(key);
     const pending = this.#pendingKeys.get(key);
     let timestamp = this.#clock();
     if (current?.node === this.id && current.timestamp > timestamp) timestamp = current.timestamp;
@@ -244,7 +244,7 @@ export class Node {
     if (force && current !== undefined && current.timestamp >= timestamp) timestamp = current.timestamp + 1;
     const entry: Entry = { key, value, timestamp, node: this.id, seq: this.#nextSeq };
     if (current !== undefined && compareStamps(current.timestamp, current.node, current.seq, timestamp, this.id, entry.seq) > 0) {
-      throw this.#superseded(key, "was refused (nothing logged)");
+      throw this.#superseded(key, "was refused");
     }
     this.#checkClock(timestamp, key);
     this.#checkWrite(entry, keyLen, current !== undefined);
@@ -273,13 +273,13 @@ export class Node {
     const won = this.#state.applyOne(key, value, entry.timestamp, this.id, entry.seq, keyLen);
     this.#protocol.noteOwnWrite(entry.seq);
     this.#maybeSnapshot();
-    if (!won) throw this.#superseded(key, "was logged (its seq is spent) but lost when it applied, to an entry merged from a peer during its fsync");
+    if (!won) throw this.#superseded(key, "was logged, then lost to an entry merged during its fsync");
     return entry;
   }
 
   #superseded(key: string, what: string): WaveKVError {
     const winner = this.#state.get(key)!;
-    return new WaveKVError("SUPERSEDED", `the write to ${JSON.stringify(key)} ${what}: it loses last-writer-wins to the entry of node ${winner.node} stamped ${winner.timestamp} (${winner.timestamp - this.#clock()} ms from this node's clock); err.winner is that entry; use forcePut to write over it`, { winner });
+    return new WaveKVError("SUPERSEDED", `the write to ${JSON.stringify(key)} ${what}: node ${winner.node}'s entry, stamped ${winner.timestamp - this.#clock()} ms from now, wins (err.winner); forcePut writes over it`, { winner });
   }
 
   /**
@@ -291,16 +291,11 @@ export class Node {
   #checkClock(timestamp: number, key: string): void {
     const offset = this.#clocks.offset();
     if (offset === null) return;
-    const now = this.#clock();
-    const cluster = now + offset;
-    const drift = this.limits.maxClockDriftMs;
-    if (timestamp <= cluster + drift) return;
-    const peers = this.#clocks.samples().length;
-    const fix = "peers refuse entries stamped more than limits.maxClockDriftMs";
-    if (now > cluster + drift) {
-      throw new WaveKVError("CLOCK_SKEW", `this node's clock is ${-offset} ms ahead of the cluster's (the median of ${peers} peer clock(s)); ${fix} = ${drift} ms ahead, so the write was refused and nothing was logged. Fix this machine's clock (NTP); writes resume as soon as it is right`);
-    }
-    throw new WaveKVError("CLOCK_SKEW", `the write to ${JSON.stringify(key)} must be stamped ${timestamp} to order after the key's current entry, ${timestamp - cluster} ms ahead of the cluster's clock (${peers} peer clock(s)); ${fix} = ${drift} ms ahead, so the write was refused and nothing was logged. That entry was stamped while a clock was ahead: writes to this key succeed again once the cluster's clock reaches ${timestamp - drift}`);
+    const ahead = timestamp - this.#clock() - offset, drift = this.limits.maxClockDriftMs;
+    if (ahead <= drift) return;
+    // Our clock itself, or only this key's stamp (an entry written while a clock was ahead)?
+    const ours = -offset > drift;
+    throw new WaveKVError("CLOCK_SKEW", `${ours ? "this node's clock" : `the stamp ${JSON.stringify(key)} needs to order after its entry`} is ${ahead} ms ahead of its peers' clocks (limits.maxClockDriftMs ${drift}): nothing was written; ${ours ? "fix this machine's clock (NTP)" : `retry in ${ahead - drift} ms`}`);
   }
 
   /**

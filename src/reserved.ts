@@ -32,11 +32,9 @@ export function isReservedKeyBytes(bytes: Uint8Array, off: number, len: number):
  * or undefined when it is admitted (the count bound is the caller's: it knows the store).
  */
 export function reservedRefusal(key: string, origin: number, valueLen: number): string | undefined {
-  const id = key.startsWith(PEER_ADDRESS_PREFIX) ? key.slice(PEER_ADDRESS_PREFIX.length) : null;
-  if (id === null || !CANONICAL_ID.test(id) || Number(id) > 0xffffffff) {
-    return `${JSON.stringify(key)} is under the reserved prefix ${RESERVED_PREFIX}; only ${PEER_ADDRESS_PREFIX}<node id> exists there`;
-  }
-  if (Number(id) !== origin) return `only node ${id} writes its own address-book entry ${JSON.stringify(key)} (this entry comes from node ${origin})`;
-  if (valueLen > RESERVED_LIMITS.maxValueBytes) return `an address-book entry holds at most ${RESERVED_LIMITS.maxValueBytes} bytes, got ${valueLen}`;
+  const id = key.startsWith(PEER_ADDRESS_PREFIX) ? key.slice(PEER_ADDRESS_PREFIX.length) : "";
+  if (!CANONICAL_ID.test(id) || +id > 0xffffffff) return `${JSON.stringify(key)} is reserved (only ${PEER_ADDRESS_PREFIX}<id> exists under ${RESERVED_PREFIX})`;
+  if (+id !== origin) return `only node ${id} writes ${JSON.stringify(key)}, not node ${origin}`;
+  if (valueLen > RESERVED_LIMITS.maxValueBytes) return `${JSON.stringify(key)} holds at most ${RESERVED_LIMITS.maxValueBytes} bytes`;
   return undefined;
 }

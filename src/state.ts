@@ -231,13 +231,6 @@ export class ReplicaState {
     return slot < 0 ? undefined : this.entryAt(slot);
   }
 
-  /** The LWW stamp of `key`'s entry (no value read, nothing allocated but the result), or undefined. */
-  stampOf(key: string): { timestamp: number; node: number; seq: number } | undefined {
-    const slot = this.slotOf(key);
-    if (slot < 0) return undefined;
-    this.#index.metaInto(slot, this.#meta);
-    return { timestamp: this.#meta[0]!, node: this.#meta[1]!, seq: this.#meta[2]! };
-  }
 
   /** Decide one local (or replayed) entry under LWW now. Returns false if it lost. */
   applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number, keyLen = utf8Length(key)): boolean {
