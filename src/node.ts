@@ -78,6 +78,8 @@ export class Node {
   readonly #pendingRecords = new Map<number, RecordInput>();
   /** Keys with a local write logged but not yet applied (awaiting its fsync): how many, and their highest stamp. */
   readonly #pendingKeys = new Map<string, { count: number; timestamp: number }>();
+  /** The stamp of the key a write replaces (scratch: one read per write, no Entry built). */
+  readonly #stamp = new Float64Array(4);
   /** Peers' clock readings, to refuse a write peers would refuse by the drift rule. */
   readonly #clocks: PeerClocks;
 
@@ -236,18 +238,16 @@ export class Node {
   async #write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
     this.#checkOpen();
     const keyLen = this.#checkKey(key);
-    const current = this.#state.get(key);
+    const m = this.#stamp, exists = this.#state.stampInto(key, m);
     const pending = this.#pendingKeys.get(key);
     let timestamp = this.#clock();
-    if (current?.node === this.id && current.timestamp > timestamp) timestamp = current.timestamp;
+    if (exists && m[1] === this.id && m[0]! > timestamp) timestamp = m[0]!;
     if (pending !== undefined && pending.timestamp > timestamp) timestamp = pending.timestamp;
-    if (force && current !== undefined && current.timestamp >= timestamp) timestamp = current.timestamp + 1;
+    if (force && exists && m[0]! >= timestamp) timestamp = m[0]! + 1;
     const entry: Entry = { key, value, timestamp, node: this.id, seq: this.#nextSeq };
-    if (current !== undefined && compareStamps(current.timestamp, current.node, current.seq, timestamp, this.id, entry.seq) > 0) {
-      throw this.#superseded(key, "was refused");
-    }
+    if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, this.id, entry.seq) > 0) throw this.#superseded(key, "was refused");
     this.#checkClock(timestamp, key);
-    this.#checkWrite(entry, keyLen, current !== undefined);
+    this.#checkWrite(entry, keyLen, exists);
     this.#nextSeq++;
     if (this.#storage) {
       const record = recordOf(entry);

@@ -232,6 +232,17 @@ export class ReplicaState {
   }
 
 
+  /**
+   * The LWW stamp of `key`'s entry into `out` (timestamp, node, seq), or false when the
+   * key is absent: what a local write compares with, without building an Entry.
+   */
+  stampInto(key: string, out: Float64Array): boolean {
+    const slot = this.slotOf(key);
+    if (slot < 0) return false;
+    this.#index.metaInto(slot, out);
+    return true;
+  }
+
   /** Decide one local (or replayed) entry under LWW now. Returns false if it lost. */
   applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number, keyLen = utf8Length(key)): boolean {
     const r = this.#index.upsert(key, timestamp, node, seq, value === null, value);
