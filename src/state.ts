@@ -142,7 +142,7 @@ export class ReplicaState {
 
   get liveKeys(): number { return this.#live; }
   get tombstones(): number { return this.#tombstones; }
-  /** Keys held, tombstones included: what `maxKeys` limits. */
+  /** Keys held, tombstones and reserved keys included. */
   get keyCount(): number { return this.#live + this.#tombstones; }
   /** Key + value bytes of every entry, reserved ones included. */
   get totalBytes(): number { return this.#bytes; }
@@ -230,7 +230,6 @@ export class ReplicaState {
     const slot = this.slotOf(key);
     return slot < 0 ? undefined : this.entryAt(slot);
   }
-
 
   /**
    * The LWW stamp of `key`'s entry into `out` (timestamp, node, seq), or false when the
