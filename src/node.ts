@@ -107,8 +107,7 @@ export class Node {
         discoverPeer: (peer) => { void this.addPeer(peer).catch((e) => this.#warn(`could not record discovered peer ${peer}: ${(e as Error).message}`)); },
         isPeer: (peer) => this.#peers.has(peer),
         ensureSeqAbove: (seq) => { if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; },
-        // A reading the envelope cannot carry is left out, never a reason for our encoder to fail.
-        now: () => { const t = this.#clock(); return Number.isSafeInteger(t) && Math.abs(t) < 2 ** 52 ? t : undefined; },
+        now: () => this.clockReading(),
         noteClock: (peer, senderClock) => this.#clocks.note(peer, senderClock),
       },
       tuning,
@@ -453,6 +452,16 @@ export class Node {
   prepareSync(peer: number): Envelope {
     this.#checkOpen();
     return this.#protocol.prepareSync(peer);
+  }
+
+  /**
+   * This node's clock as every envelope carries it (SENDER_CLOCK, docs/PROTOCOL.md §6.1),
+   * for envelopes built outside the protocol (SyncManager's pushes). A reading the
+   * envelope cannot carry is left out (undefined), never a reason for an encoder to fail.
+   */
+  clockReading(): number | undefined {
+    const t = this.#clock();
+    return Number.isSafeInteger(t) && Math.abs(t) < 2 ** 52 ? t : undefined;
   }
 
   /** Responder: merge a request or push, build the response. Throws UUID_MISMATCH for a reused id. */

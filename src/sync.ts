@@ -465,7 +465,7 @@ export class SyncManager implements SyncHandler {
     this.#queue.clear();
     this.#queueBytes = 0;
     // R3: no acks ride a push; the receiver merges and moves nothing.
-    const body = encodeEnvelope({ version: ENVELOPE_VERSION, senderId: this.node.id, senderUuid: this.node.uuid, acks: new Map(), entries, pushOnly: true });
+    const body = encodeEnvelope({ version: ENVELOPE_VERSION, senderId: this.node.id, senderUuid: this.node.uuid, acks: new Map(), entries, pushOnly: true, senderClock: this.node.clockReading() });
     const now = Date.now();
     for (const peer of this.node.peers()) {
       const link = this.#link(peer);

@@ -102,6 +102,22 @@ test("every envelope carries the sender's clock; requests, responses and pushes 
   await c.close();
 });
 
+test("a SyncManager push carries the sender's clock, and the receiver counts it", async () => {
+  const clocks: (number | undefined)[] = [];
+  const c = await cluster([1, 2], {
+    net: { seed: 1, tamper: (m) => { if (m.channel === "push" && m.direction === "request") clocks.push(decodeEnvelope(m.body).senderClock); return undefined; } },
+    node: (id) => ({ clock: manualClock(T0 + id * 1_000) }),
+    sync: { intervalMs: 3_600_000, pushWindowMs: 1 },
+  });
+  c.sync(1).start();
+  await c.node(1).put("k", "v");
+  for (let i = 0; i < 200 && !c.node(2).get("k"); i++) await new Promise((r) => setTimeout(r, 5));
+  await c.net.settled();
+  assert.ok(clocks.length > 0 && clocks.every((t) => t === T0 + 1_000), JSON.stringify(clocks));
+  assert.ok(c.node(2).status().clock.peers.some((p) => p.id === 1));
+  await c.close();
+});
+
 test("a clock reading the envelope cannot carry is left out: our encoder never fails on it", async () => {
   const c = await cluster([1, 2], { node: (id) => ({ clock: id === 1 ? () => T0 + 0.5 : manualClock(T0) }) });
   await c.node(2).put("k", "v");
