@@ -36,7 +36,9 @@ export const ENTRY = join(root, "src", "browser.ts");
 // protocol steps, +5 KiB) it is ~61.5 KiB: a reported miss (README). Session 2 added ~4.5 KiB
 // (kernel region guards with their errors, lazy per-key state for recovery, delta-body
 // negotiation): 66 KiB. The hard stop moved from 64 to 72 KiB then, so that growth stays visible.
-export const TARGETS = { js: 72 * 1024, wasm: 64 * 1024 };
+// Issue 15's write path (peer clock evidence and CLOCK_SKEW, SUPERSEDED, the reserved-key
+// rules; their messages say what to do) took it from 67.9 to 72.4 KiB: the stop moves to 76 KiB.
+export const TARGETS = { js: 76 * 1024, wasm: 64 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -23,7 +23,7 @@
  *   flags: 0x01 DIGEST, 0x02 PAGE, 0x04 LAST (page.last; only with PAGE), 0x08 RESUME,
  *          0x10 RESET_ACKS, 0x20 PUSH_ONLY, 0x40 EXT, 0x80 reserved (must be 0)
  *   extensions (FORMAT §6.1): 16 FEATURES (bits: SummaryRoot, DeltaBodies), 17 SUMMARY_ROOT, 18 SUMMARY_GROUPS,
- *          19 SUMMARY_BUCKETS, 20 REPAIR_BUCKETS; unknown tags are skipped
+ *          19 SUMMARY_BUCKETS, 20 REPAIR_BUCKETS, 21 SENDER_CLOCK; unknown tags are skipped
  *
  * Decoding trusts nothing: magic, version and CRC first, then every count and length is
  * checked against the bytes that remain before anything is allocated (at most
@@ -122,6 +122,8 @@ export interface Envelope {
   summaryBuckets?: { groups: number[]; hashes: Uint8Array };
   /** Bucket repair: the entries are every entry of these buckets (ascending); merge only, never move acks. */
   repairBuckets?: number[];
+  /** The sender's wall clock (ms) when it built this envelope: peer clock evidence (docs/PROTOCOL.md "Clocks"). */
+  senderClock?: number;
 }
 
 /** Feature bits of the FEATURES extension (frozen, append only). */
@@ -139,6 +141,7 @@ export const enum ExtTag {
   SummaryGroups = 18,
   SummaryBuckets = 19,
   RepairBuckets = 20,
+  SenderClock = 21,
 }
 const GROUP_BYTES = 512;     // 64 × u64 group hashes, or 64 × u64 buckets of one group
 const SUMMARY_GROUPS = 64;
@@ -577,11 +580,12 @@ function readExtensions(r: Reader, env: Record<string, unknown>): void {
     prev = tag;
     const what = `extension ${tag}`;
     const body = r.take(r.varu(`${what} length`), what);
-    if (tag < ExtTag.Features || tag > ExtTag.RepairBuckets) continue;
+    if (tag < ExtTag.Features || tag > ExtTag.SenderClock) continue;
     const x = new Reader(body, 0, body.length);
     if (tag === ExtTag.Features) env.features = x.varu(what);
     else if (tag === ExtTag.SummaryRoot) env.summaryRoot = hexOf(x.take(8, what));
     else if (tag === ExtTag.SummaryGroups) env.summaryGroups = x.take(GROUP_BYTES, what).slice();
+    else if (tag === ExtTag.SenderClock) env.senderClock = x.timestamp(what);
     else {
       // An id list: count, then gaps (id = previous + 1 + gap; the first gap is the id).
       const limit = tag === ExtTag.SummaryBuckets ? SUMMARY_GROUPS : SUMMARY_BUCKETS;
@@ -646,6 +650,11 @@ function encodeExtensions(env: Envelope): Uint8Array | null {
     part(ExtTag.SummaryBuckets, ids(sb.groups, SUMMARY_GROUPS, sb.hashes));
   }
   if (env.repairBuckets !== undefined) part(ExtTag.RepairBuckets, ids(env.repairBuckets, SUMMARY_BUCKETS));
+  if (env.senderClock !== undefined) {
+    const t = env.senderClock;
+    if (!Number.isSafeInteger(t)) throw invalid(`senderClock ${t} is not an integer within ±(2^53 − 1)`);
+    part(ExtTag.SenderClock, zigzag(t));
+  }
   if (n === 0) return null;
   const head: number[] = [];
   pushVaru(head, n);

@@ -5,6 +5,8 @@
  *
  * Codes are part of the public API: append only, never renamed.
  */
+import type { Entry } from "./types.js";
+
 export type ErrorCode =
   | "KEY_TOO_LARGE"
   | "VALUE_TOO_LARGE"
@@ -19,14 +21,23 @@ export type ErrorCode =
   | "LOCKED"
   | "INVALID_ARGUMENT"
   /** A sender id would be one auto-discovered peer too many (sync tuning maxDiscoveredPeers). */
-  | "TOO_MANY_PEERS";
+  | "TOO_MANY_PEERS"
+  /** A local write stamped further ahead of the cluster's clock than `limits.maxClockDriftMs`: peers would refuse it. */
+  | "CLOCK_SKEW"
+  /** A put or delete that loses LWW to the key's current entry; `err.winner` is that entry. */
+  | "SUPERSEDED"
+  /** A key under the reserved prefix `__wavekv/` that this write may not touch. */
+  | "RESERVED_KEY";
 
 export class WaveKVError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`${code}: ${message}`, options);
+  /** SUPERSEDED only: the entry that wins over the refused write. */
+  readonly winner?: Entry;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; winner?: Entry }) {
+    super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "WaveKVError";
     this.code = code;
+    if (options?.winner !== undefined) this.winner = options.winner;
   }
 }
 

@@ -97,7 +97,7 @@ export async function startFileSync(node: Node, dir: string, opts: FileSyncOptio
     for (const path of [...known.keys()]) {
       if (seen.has(path)) continue;
       known.delete(path);
-      if (node.get(FILE_PREFIX + path)) await node.delete(FILE_PREFIX + path);
+      if (node.get(FILE_PREFIX + path)) await node.delete(FILE_PREFIX + path).catch((e: Error) => log(`filesync: deletion of ${path} not mirrored: ${e.message}`));
     }
   };
   const scanNow = () => (scanning ??= scan().finally(() => { scanning = null; }));

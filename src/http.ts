@@ -23,7 +23,7 @@ import type { SyncHandler } from "./transport.js";
 import type { Entry } from "./types.js";
 
 /** Learned peer addresses live in the store under this prefix, so one seed address finds everyone. */
-export const PEER_ADDRESS_PREFIX = "__wavekv/peers/";
+export { PEER_ADDRESS_PREFIX } from "./types.js";
 
 export interface ServeOptions {
   port?: number;

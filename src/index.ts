@@ -15,7 +15,7 @@ useSha256(nodeSha256(createHash));
 
 export { Node, type NodeOptions, type MergeOutcome } from "./node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
-export { DEFAULT_LIMITS, type Entry, type Limits, type FsyncPolicy, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
+export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type Entry, type Limits, type FsyncPolicy, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
 export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./protocol.js";
 export { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries, encodedEntriesOf, ENCODED_ENTRIES, ENVELOPE_VERSION, type Envelope, type DeltaCursor, type EncodedEntries } from "./envelope.js";
 export { compareKeys } from "./keyorder.js";

@@ -8,14 +8,17 @@
  *   for (const e of node.scan("user/")) {}      // UTF-8 key order
  *   await node.close();
  */
+import { PeerClocks } from "./clock.js";
 import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
 import { MAX_SEQ, type Envelope } from "./envelope.js";
 import { WaveKVError } from "./errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing, type SyncTuning } from "./protocol.js";
+import { compareStamps } from "./merge.js";
+import { isReservedKey, reservedRefusal } from "./reserved.js";
 import { ReplicaState, type BatchOutcome } from "./state.js";
 import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
 import type { Storage } from "./storage.js";
-import { DEFAULT_LIMITS, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "./types.js";
+import { DEFAULT_LIMITS, RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "./types.js";
 import { toBytes, utf8Length } from "./utf8.js";
 import { Watchers } from "./watch.js";
 import { kernel } from "./wasm/instance.js";
@@ -79,14 +82,19 @@ export class Node {
    * which already holds them, while memory does not yet.
    */
   readonly #pendingRecords = new Map<number, RecordInput>();
-  /** Keys with a local write logged but not yet applied (awaiting its fsync), by count. */
-  readonly #pendingKeys = new Map<string, number>();
+  /** Keys with a local write logged but not yet applied (awaiting its fsync): how many, and their highest stamp. */
+  readonly #pendingKeys = new Map<string, { count: number; timestamp: number }>();
+  /** The stamp of the key a write replaces (scratch: one read per write, no Entry built). */
+  readonly #stamp = new Float64Array(4);
+  /** Peers' clock readings, to refuse a write peers would refuse by the drift rule. */
+  readonly #clocks: PeerClocks;
 
   private constructor(opts: NodeOptions, uuid: string, storage: Storage | null) {
     this.id = opts.id;
     this.uuid = uuid;
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...opts.limits });
     this.#clock = opts.clock ?? Date.now;
+    this.#clocks = new PeerClocks(this.#clock);
     this.#admit = opts.admit;
     this.#warn = opts.onWarning ?? ((m) => console.warn(`wavekv node ${opts.id}: ${m}`));
     this.#storage = storage;
@@ -106,6 +114,8 @@ export class Node {
         discoverPeer: (peer) => this.#discover(peer),
         isPeer: (peer) => this.#peers.has(peer),
         ensureSeqAbove: (seq, from) => this.#relearn(seq, `peer ${from}'s ack of our id`),
+        now: () => this.clockReading(),
+        noteClock: (peer, senderClock) => this.#clocks.note(peer, senderClock),
       },
       tuning,
     );
@@ -150,6 +160,8 @@ export class Node {
     } else {
       node = new Node(opts, randomUuid(), null);
     }
+    const dropped = node.#state.dropRefusedReserved();
+    if (dropped.length > 0) node.#warn(`dropped ${dropped.length} entries an older build wrote against the reserved-key rule: ${dropped.slice(0, 5).join(", ")}`);
     node.#nextSeq = Math.max(node.#nextSeq, node.#state.ownMaxSeq + 1);
     node.#protocol.noteOwnWrite(node.#nextSeq - 1);
     if (node.#nextSeq - 1 > MAX_SEQ) node.#warn(`this directory holds seqs of this node up to ${node.#nextSeq - 1}, above the protocol's MAX_SEQ (2^48): peers refuse its writes; likely left by a seq-poisoning attack on an older build; rebuild the node (new directory, then bootstrap)`);
@@ -197,20 +209,24 @@ export class Node {
     return len;
   }
 
-  #checkWrite(entry: Entry, keyLen: number): void {
+  #checkWrite(entry: Entry, keyLen: number, exists: boolean): void {
     const valueLen = entry.value?.length ?? 0;
     if (valueLen > this.limits.maxValueBytes) throw new WaveKVError("VALUE_TOO_LARGE", `value is ${valueLen} bytes; limits.maxValueBytes is ${this.limits.maxValueBytes}`);
-    // With room for one more key of this size the write fits whether or not the key
-    // exists (an overwrite grows the total by at most valueLen): the common path probes nothing.
     const state = this.#state;
-    if (state.keyCount + 1 > this.limits.maxKeys || state.totalBytes + keyLen + valueLen > this.limits.maxTotalBytes) {
-      const slot = state.slotOf(entry.key);
-      if (slot < 0) {
-        if (state.keyCount + 1 > this.limits.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds limits.maxKeys = ${this.limits.maxKeys} keys (tombstones included); delete and collect garbage, or raise the limit`);
+    if (isReservedKey(entry.key)) {
+      // This node's own bookkeeping: not the user's limits, but the reserved prefix's own rules.
+      const why = reservedRefusal(entry.key, this.id, valueLen);
+      if (why !== undefined) throw new WaveKVError("RESERVED_KEY", `${why}: use another key`);
+      if (!exists && state.reservedKeys + 1 > RESERVED_LIMITS.maxKeys) throw new WaveKVError("STORE_FULL", `${RESERVED_LIMITS.maxKeys} keys under ${RESERVED_PREFIX} are held; collect garbage`);
+    } else if (state.userKeyCount + 1 > this.limits.maxKeys || state.userBytes + keyLen + valueLen > this.limits.maxTotalBytes) {
+      // With room for one more key of this size the write fits whether or not the key
+      // exists (an overwrite grows the total by at most valueLen): the common path reads nothing more.
+      if (!exists) {
+        if (state.userKeyCount + 1 > this.limits.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds limits.maxKeys = ${this.limits.maxKeys} keys (tombstones included); delete and collect garbage, or raise the limit`);
         throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
       }
-      const grow = valueLen - state.valueLengthAt(slot);
-      if (grow > 0 && state.totalBytes + grow > this.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
+      const grow = valueLen - state.valueLengthAt(state.slotOf(entry.key));
+      if (grow > 0 && state.userBytes + grow > this.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.limits.maxTotalBytes}`);
     }
     if (this.#admit) {
       const verdict = this.#admit(entry);
@@ -219,23 +235,32 @@ export class Node {
   }
 
   /**
-   * Stamp, log and apply one local write. Timestamps never go backwards for this node
-   * (max of clock and our latest stamp): with a clock that steps back, a later write of
-   * ours would otherwise lose LWW to an earlier one.
+   * Stamp, check, log and apply one local write (docs/PROTOCOL.md "Clocks").
+   *
+   * Stamp: the clock, except that this node's own writes to ONE key stay ordered: when
+   * the key's entry, or a pending (logged, not yet applied) write of ours to it, is ours
+   * and stamped after now, the write takes that stamp and its higher seq orders it after.
+   * No other key is touched: a clock that was once ahead leaves no floor behind it, and
+   * a peer's message never moves our clock. forcePut: at least the entry's stamp + 1.
+   *
+   * Refused before anything is logged or a seq spent: SUPERSEDED (a put or delete that
+   * would lose LWW to the key's entry), CLOCK_SKEW (a stamp peers would refuse by the
+   * drift rule), then the limits, the reserved prefix and `admit`.
    */
   async #write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
     this.#checkOpen();
     const keyLen = this.#checkKey(key);
-    let timestamp = Math.max(this.#clock(), this.#state.ownMaxTimestamp);
-    if (force) {
-      const existing = this.#state.get(key);
-      if (existing) timestamp = Math.max(timestamp, existing.timestamp + 1);
-    }
+    const m = this.#stamp, exists = this.#state.stampInto(key, m);
+    const pending = this.#pendingKeys.get(key);
+    let timestamp = this.#clock();
+    if (exists && m[1] === this.id && m[0]! > timestamp) timestamp = m[0]!;
+    if (pending !== undefined && pending.timestamp > timestamp) timestamp = pending.timestamp;
+    if (force && exists && m[0]! >= timestamp) timestamp = m[0]! + 1;
     const entry: Entry = { key, value, timestamp, node: this.id, seq: this.#nextSeq };
-    this.#checkWrite(entry, keyLen);
+    if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, this.id, entry.seq) > 0) throw this.#superseded(key, "was refused");
+    this.#checkClock(timestamp, key);
+    this.#checkWrite(entry, keyLen, exists);
     this.#nextSeq++;
-    // Reserve the stamp now so concurrent writes keep increasing even before this one applies.
-    if (timestamp > this.#state.ownMaxTimestamp) this.#state.ownMaxTimestamp = timestamp;
     if (this.#storage) {
       const record = recordOf(entry);
       // Deferred: while an fsync runs, concurrent puts queue and go out as one encode and
@@ -243,7 +268,8 @@ export class Node {
       const durable = this.#storage.append([record], { defer: true });
       this.#pendingRecords.set(entry.seq, record);
       this.#inflight.add(durable);
-      this.#pendingKeys.set(key, (this.#pendingKeys.get(key) ?? 0) + 1);
+      // Reserve the stamp: a later write of ours to this key is ordered after it even before it applies.
+      this.#pendingKeys.set(key, { count: (pending?.count ?? 0) + 1, timestamp: Math.max(timestamp, pending?.timestamp ?? timestamp) });
       try {
         await durable;
       } catch (err) {
@@ -251,37 +277,68 @@ export class Node {
       } finally {
         this.#inflight.delete(durable);
         this.#pendingRecords.delete(entry.seq);
-        const n = this.#pendingKeys.get(key)! - 1;
-        if (n === 0) this.#pendingKeys.delete(key); else this.#pendingKeys.set(key, n);
+        const p = this.#pendingKeys.get(key)!;
+        if (--p.count === 0) this.#pendingKeys.delete(key);
       }
     }
     // Applied only once durable, so memory never shows a write the log refused.
-    this.#state.applyOne(key, value, entry.timestamp, this.id, entry.seq, keyLen);
+    const won = this.#state.applyOne(key, value, entry.timestamp, this.id, entry.seq, keyLen);
     this.#protocol.noteOwnWrite(entry.seq);
     this.#maybeSnapshot();
+    if (!won) throw this.#superseded(key, "was logged, then lost to an entry merged during its fsync");
     return entry;
   }
 
-  /** Write `value` (a string is stored as UTF-8) stamped now. Resolves once durable per `fsync`. */
+  #superseded(key: string, what: string): WaveKVError {
+    const winner = this.#state.get(key)!;
+    return new WaveKVError("SUPERSEDED", `the write to ${JSON.stringify(key)} ${what}: node ${winner.node}'s entry, stamped ${winner.timestamp - this.#clock()} ms from now, wins (err.winner); forcePut writes over it`, { winner });
+  }
+
+  /**
+   * CLOCK_SKEW when `timestamp` is further ahead of the cluster's clock (our clock plus
+   * the peers' median offset, src/clock.ts) than limits.maxClockDriftMs: peers would
+   * refuse the entry until their clocks caught up, and it must not be acknowledged.
+   * No recent peer evidence: no check.
+   */
+  #checkClock(timestamp: number, key: string): void {
+    const offset = this.#clocks.offset();
+    if (offset === null) return;
+    const ahead = timestamp - this.#clock() - offset, drift = this.limits.maxClockDriftMs;
+    if (ahead <= drift) return;
+    // Our clock itself, or only this key's stamp (an entry written while a clock was ahead)?
+    const ours = -offset > drift;
+    throw new WaveKVError("CLOCK_SKEW", `${ours ? "this node's clock" : `the stamp ${JSON.stringify(key)} needs to order after its entry`} is ${ahead} ms ahead of its peers' clocks (limits.maxClockDriftMs ${drift}): nothing was written; ${ours ? "fix this machine's clock (NTP)" : `retry in ${ahead - drift} ms`}`);
+  }
+
+  /**
+   * Write `value` (a string is stored as UTF-8) stamped now. Resolves once durable per
+   * `fsync`. Rejects with SUPERSEDED (`err.winner`: the entry that wins) when the key
+   * holds an entry stamped after now by another node, before anything is logged; and
+   * also when the write loses only as it applies (a peer's entry merged during its
+   * fsync): then it was logged, lost last-writer-wins legitimately, and its seq is spent.
+   * Rejects with CLOCK_SKEW when this node's clock is ahead of its peers' by more than
+   * limits.maxClockDriftMs (peers would refuse the write).
+   */
   put(key: string, value: string | Uint8Array): Promise<Entry> {
     return this.#guard(() => this.#write(key, toBytes(value), false));
   }
 
-  /** Write with `timestamp = max(existing.timestamp + 1, now)`: wins over the current value even under clock skew. */
+  /**
+   * Write with `timestamp = max(existing.timestamp + 1, now)`: wins over the current value
+   * even under clock skew (never SUPERSEDED), unless that stamp is beyond what peers
+   * accept: CLOCK_SKEW.
+   */
   forcePut(key: string, value: string | Uint8Array): Promise<Entry> {
     return this.#guard(() => this.#write(key, toBytes(value), true));
   }
 
-  /** Replicated delete: writes a tombstone. Resolves to it, or to undefined if the key is absent. */
-  delete(key: string): Promise<Entry | undefined> {
-    return this.#guard(async () => {
-      this.#checkOpen();
-      this.#checkKey(key);
-      // A put issued but not yet durable counts as present: delete must not be a no-op
-      // just because it raced the put's fsync.
-      if (this.get(key) === undefined && !this.#pendingKeys.has(key)) return undefined;
-      return this.#write(key, null, false);
-    });
+  /**
+   * Replicated delete: writes a tombstone and resolves to it — also when this node does
+   * not hold the key (a peer may hold an older put of it that the caller wants gone, as
+   * upstream). Rejects like `put` (SUPERSEDED, CLOCK_SKEW).
+   */
+  delete(key: string): Promise<Entry> {
+    return this.#guard(() => this.#write(key, null, false));
   }
 
   /** Turns synchronous throws of an async API into rejections. */
@@ -462,6 +519,16 @@ export class Node {
     return this.#protocol.prepareSync(peer);
   }
 
+  /**
+   * This node's clock as every envelope carries it (SENDER_CLOCK, docs/PROTOCOL.md §6.1),
+   * for envelopes built outside the protocol (SyncManager's pushes). A reading the
+   * envelope cannot carry is left out (undefined), never a reason for an encoder to fail.
+   */
+  clockReading(): number | undefined {
+    const t = this.#clock();
+    return Number.isSafeInteger(t) && Math.abs(t) < 2 ** 52 ? t : undefined;
+  }
+
   /** Responder: merge a request or push, build the response. Throws UUID_MISMATCH for a reused id. */
   handleEnvelope(env: Envelope): Envelope {
     this.#checkOpen();
@@ -543,8 +610,10 @@ export class Node {
     return {
       id: this.id,
       uuid: this.uuid,
-      keys: this.#state.liveKeys,
-      tombstones: this.#state.tombstones,
+      keys: this.#state.userLive,
+      tombstones: this.#state.userTombstones,
+      reservedKeys: this.#state.reservedKeys,
+      clock: { offsetMs: this.#clocks.offset(), peers: this.#clocks.samples() },
       nextSeq: this.#nextSeq,
       digest: this.digest(),
       wal: this.#storage !== null,

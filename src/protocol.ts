@@ -115,6 +115,10 @@ export interface ProtocolHost {
   isPeer(peer: number): boolean;
   /** Never hand out a seq at or below `seq` again (relearning only; `from`: the peer that showed it). */
   ensureSeqAbove(seq: number, from: number): void;
+  /** Our wall clock: every envelope we build carries it (docs/PROTOCOL.md "Clocks"). */
+  now?(): number | undefined;
+  /** A sender's clock reading, from every envelope received (request, response, push). */
+  noteClock?(peer: number, senderClock: number): void;
 }
 
 interface Round {
@@ -228,7 +232,8 @@ export class SyncProtocol {
       // Every envelope says what we read: summary roots, delta-coded bodies (3 bytes; a responder answers with them).
       {
         version: entries.framing === "delta" ? ENVELOPE_VERSION_DELTA : ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid,
-        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0), ...fields,
+        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0),
+        senderClock: this.host.now?.(), ...fields,
       },
       entries,
     );
@@ -340,6 +345,7 @@ export class SyncProtocol {
   /** Identity and discovery: refused here, nothing of the request is merged or recorded. */
   #admit(env: Envelope): void {
     this.#checkIdentity(env);
+    if (env.senderClock !== undefined) this.host.noteClock?.(env.senderId, env.senderClock);
     const sender = env.senderId;
     // Discovery first: a sender refused by the peer bound leaves no uuid record either.
     if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
@@ -426,6 +432,7 @@ export class SyncProtocol {
     // new uuid and can only announce it in a response — the answer of the node at the
     // address we hold is the evidence. Record it so its requests pass.
     if (peer !== this.host.id) this.uuids.set(peer, env.senderUuid);
+    if (peer !== this.host.id && env.senderClock !== undefined) this.host.noteClock?.(peer, env.senderClock);
     // While relearning, a peer's ack of our own id proves those seqs spent, whatever
     // happens to the rest of this round (a refused entry must not let us reuse them).
     const relearn = this.relearning;

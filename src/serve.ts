@@ -73,7 +73,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     if (addressOf(peer) !== url) await node.put(PEER_ADDRESS_PREFIX + peer, url);
   };
   await publish(cfg.id, self);
-  for (const [peer, url] of Object.entries(cfg.peers ?? {})) await publish(Number(peer), url);
+  // Only our own entry: `__wavekv/peers/<N>` is admitted from node N alone (src/reserved.ts).
   for (const e of node.scan(PEER_ADDRESS_PREFIX)) {
     const peer = Number(e.key.slice(PEER_ADDRESS_PREFIX.length));
     if (Number.isInteger(peer) && e.value) await learn(peer, new TextDecoder().decode(e.value));

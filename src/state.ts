@@ -24,9 +24,10 @@ import { compareKeys } from "./keyorder.js";
 import { createMergeIndex, PrevState, type MergeIndex, type Summary } from "./merge.js";
 import { DigestBuilder } from "./digest.js";
 import type { BodyFraming, DeltaCursor, EncodedEntries } from "./envelope.js";
-import type { AdmitFn, Entry, Limits } from "./types.js";
+import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "./reserved.js";
+import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "./types.js";
 import { utf8Length } from "./utf8.js";
-import { DESCRIPTOR_WORDS, decodeUtf8, joinI64, joinU64 } from "./wasm/batch.js";
+import { DESCRIPTOR_WORDS, decodeUtf8, joinU64 } from "./wasm/batch.js";
 import type { PinnedBytes } from "./wasm/input-block.js";
 
 /**
@@ -126,9 +127,15 @@ export class ReplicaState {
   #version = 0;
   #digest: { version: number; hex: string } | null = null;
   #summary: { version: number; full: Summary } | null = null;
-  /** Highest seq and timestamp of our own entries ever applied (seq safety, monotone clock). */
+  /** Highest seq of our own entries ever applied (seq safety). */
   ownMaxSeq = 0;
-  ownMaxTimestamp = 0;
+  /**
+   * Slots of keys under RESERVED_PREFIX, with what each adds to the counts: they are kept
+   * out of the user's limits and counts (`userKeyCount`, `userBytes`, `userLive`).
+   */
+  readonly #reserved = new Map<number, { keyLen: number; valueLen: number; tombstone: boolean }>();
+  #reservedBytes = 0;
+  #reservedLive = 0;
   /** Called after a slot changed; the node turns it into watch events. */
   onChange: ((slot: number) => void) | null = null;
 
@@ -139,10 +146,20 @@ export class ReplicaState {
 
   get liveKeys(): number { return this.#live; }
   get tombstones(): number { return this.#tombstones; }
-  /** Keys held, tombstones included: what `maxKeys` limits. */
+  /** Keys held, tombstones and reserved keys included. */
   get keyCount(): number { return this.#live + this.#tombstones; }
-  /** Key + value bytes of every entry: what `maxTotalBytes` limits. */
+  /** Key + value bytes of every entry, reserved ones included. */
   get totalBytes(): number { return this.#bytes; }
+  /** Keys under RESERVED_PREFIX, tombstones included (bounded by RESERVED_LIMITS.maxKeys). */
+  get reservedKeys(): number { return this.#reserved.size; }
+  /** Keys held outside the reserved prefix, tombstones included: what `maxKeys` limits. */
+  get userKeyCount(): number { return this.keyCount - this.#reserved.size; }
+  /** Key + value bytes outside the reserved prefix: what `maxTotalBytes` limits. */
+  get userBytes(): number { return this.#bytes - this.#reservedBytes; }
+  /** Live keys outside the reserved prefix. */
+  get userLive(): number { return this.#live - this.#reservedLive; }
+  /** Tombstones outside the reserved prefix. */
+  get userTombstones(): number { return this.#tombstones - (this.#reserved.size - this.#reservedLive); }
   /** Bytes of merged batches kept because values are read from them (see the header). */
   get retainedBytes(): number {
     let n = 0;
@@ -218,10 +235,21 @@ export class ReplicaState {
     return slot < 0 ? undefined : this.entryAt(slot);
   }
 
+  /**
+   * The LWW stamp of `key`'s entry into `out` (timestamp, node, seq), or false when the
+   * key is absent: what a local write compares with, without building an Entry.
+   */
+  stampInto(key: string, out: Float64Array): boolean {
+    const slot = this.slotOf(key);
+    if (slot < 0) return false;
+    this.#index.metaInto(slot, out);
+    return true;
+  }
+
   /** Decide one local (or replayed) entry under LWW now. Returns false if it lost. */
   applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number, keyLen = utf8Length(key)): boolean {
     const r = this.#index.upsert(key, timestamp, node, seq, value === null, value);
-    this.#noteOwn(node, seq, timestamp);
+    this.#noteOwn(node, seq);
     if (r === null) return false;
     this.#install(r.slot, r.prev, key, value, keyLen);
     return true;
@@ -243,6 +271,8 @@ export class ReplicaState {
       skip = new Uint8Array(batch.count);
       for (const [i, why] of opts.refuse) { skip[i] = 1; reasons.set(i, why); }
     }
+    /** Refused for good by the reserved-key rule: never admissible, so they do not hold back acks (R1). */
+    const refusedForGood = new Set<number>();
     // Our own log: nothing below can refuse an entry, so no undo records are needed.
     const final = opts.trusted === true && opts.persist === undefined;
     for (;;) {
@@ -253,7 +283,7 @@ export class ReplicaState {
       }
       const w = result.winners;
       // Rules only JS can apply run on winners alone: a losing entry changes nothing.
-      const refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons);
+      const refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons, refusedForGood);
       if (refusedHere.length > 0) {
         // Undo the tentative decisions and decide again without the refused entries,
         // so that a lower version of the same key in this batch can still win.
@@ -274,7 +304,7 @@ export class ReplicaState {
       }
       if (!final) this.#index.commit();
       this.#applyWinners(batch, w, opts.trusted === true);
-      return { merged: w.length / 3, rejected, complete: rejected === (opts.decided ?? 0), reasons: why };
+      return { merged: w.length / 3, rejected, complete: rejected === (opts.decided ?? 0) + refusedForGood.size, reasons: why };
     }
   }
 
@@ -306,8 +336,8 @@ export class ReplicaState {
     this.#applying = id;
     for (let j = 0; j < w.length; j += 3) {
       const at = w[j]! * DESCRIPTOR_WORDS, slot = w[j + 1]!, prev = w[j + 2]!;
-      this.#noteOwn(d[at + 4]!, joinU64(d[at + 2]!, d[at + 3]!), joinI64(d[at]!, d[at + 1]!));
-      if (prev === PrevState.Absent) this.#addKey(slot, undefined, d[at + 7]!);
+      this.#noteOwn(d[at + 4]!, joinU64(d[at + 2]!, d[at + 3]!));
+      if (prev === PrevState.Absent) this.#addKey(slot, undefined, d[at + 7]!, isReservedKeyBytes(bytes, d[at + 6]!, d[at + 7]!));
       else this.#dropValue(slot);
       const len = d[at + 9]!;
       if (d[at + 5] !== RecordKind.Value) this.#setValue(slot, null);
@@ -422,28 +452,56 @@ export class ReplicaState {
   }
 
   /** A new key at `slot`: its string if known, else decoded from the index when first read. */
-  #addKey(slot: number, key: string | undefined, keyLen: number): void {
+  #addKey(slot: number, key: string | undefined, keyLen: number, reserved: boolean): void {
     this.#keys[slot] = key;
     this.#bytes += keyLen;
+    if (reserved) {
+      this.#reserved.set(slot, { keyLen, valueLen: 0, tombstone: true });
+      this.#reservedBytes += keyLen;
+    }
     if (this.#sorted !== null) this.#unsorted.push(slot);
   }
 
   #changed(slot: number): void {
+    if (this.#reserved.size > 0) this.#recountReserved(slot);
     this.#version++;
     this.onChange?.(slot);
   }
 
+  /** A reserved slot's value changed: move its share of the reserved counts (a map miss otherwise). */
+  #recountReserved(slot: number): void {
+    const r = this.#reserved.get(slot);
+    if (r === undefined) return;
+    const tombstone = this.#values[slot] === null;
+    const valueLen = this.valueLengthAt(slot);
+    this.#reservedBytes += valueLen - r.valueLen;
+    this.#reservedLive += (tombstone ? 0 : 1) - (r.tombstone ? 0 : 1);
+    r.valueLen = valueLen;
+    r.tombstone = tombstone;
+  }
+
   /** Capacity and `admit` for the winners of one pass; returns the entries refused. */
-  #admitWinners(batch: DecodedBatch, w: Uint32Array, opts: MergeOptions, reasons: Map<number, string>): number[] {
+  #admitWinners(batch: DecodedBatch, w: Uint32Array, opts: MergeOptions, reasons: Map<number, string>, refusedForGood: Set<number>): number[] {
     const { limits } = opts;
     const refused: number[] = [];
-    let keys = this.keyCount;
-    let bytes = this.#bytes;
+    let keys = this.userKeyCount;
+    let bytes = this.userBytes;
+    let reservedKeys = this.#reserved.size;
+    const d = batch.words;
     for (let j = 0; j < w.length; j += 3) {
       const i = w[j]!, slot = w[j + 1]!, prev = w[j + 2]!;
       const valueLen = batch.kind(i) === RecordKind.Value ? batch.valueLength(i) : 0;
       let why: string | undefined;
-      if (prev === PrevState.Absent) {
+      const at = i * DESCRIPTOR_WORDS;
+      if (isReservedKeyBytes(batch.bytes, d[at + 6]!, d[at + 7]!)) {
+        // Bookkeeping: its own bounds and owner rule instead of the user's limits.
+        why = reservedRefusal(batch.key(i), batch.node(i), valueLen);
+        if (why !== undefined) refusedForGood.add(i);
+        else if (prev === PrevState.Absent) {
+          if (reservedKeys + 1 > RESERVED_LIMITS.maxKeys) why = `store full (${RESERVED_LIMITS.maxKeys} keys under ${RESERVED_PREFIX})`;
+          else reservedKeys++;
+        }
+      } else if (prev === PrevState.Absent) {
         const keyLen = batch.keyBytes(i).length;
         if (keys + 1 > limits.maxKeys) why = "store full (maxKeys)";
         else if (bytes + keyLen + valueLen > limits.maxTotalBytes) why = "store full (maxTotalBytes)";
@@ -475,15 +533,13 @@ export class ReplicaState {
     return out;
   }
 
-  #noteOwn(node: number, seq: number, timestamp: number): void {
-    if (node !== this.selfId) return;
-    if (seq > this.ownMaxSeq) this.ownMaxSeq = seq;
-    if (timestamp > this.ownMaxTimestamp) this.ownMaxTimestamp = timestamp;
+  #noteOwn(node: number, seq: number): void {
+    if (node === this.selfId && seq > this.ownMaxSeq) this.ownMaxSeq = seq;
   }
 
   /** `keyLen`: the key's UTF-8 length (read for a new key only); a local write measured it already. */
   #install(slot: number, prev: PrevState, key: string, value: Uint8Array | null, keyLen: number): void {
-    if (prev === PrevState.Absent) this.#addKey(slot, key, keyLen);
+    if (prev === PrevState.Absent) this.#addKey(slot, key, keyLen, isReservedKey(key));
     else {
       this.#keys[slot] ??= key;
       this.#dropValue(slot);
@@ -492,12 +548,36 @@ export class ReplicaState {
     this.#changed(slot);
   }
 
-  /** Drop a tombstone's slot (GC). The caller has checked the watermark. */
+  /**
+   * Drop the reserved entries the reserved-key rule refuses: written before the rule
+   * existed (a build that published every configured peer's address under that peer's
+   * id). Run once recovered: every node drops the same ones, so replicas stay equal and
+   * none keeps offering what the others refuse. Returns their keys.
+   */
+  dropRefusedReserved(): string[] {
+    const dropped: string[] = [];
+    for (const [slot, r] of [...this.#reserved]) {
+      this.#index.metaInto(slot, this.#meta);
+      const key = this.keyAt(slot);
+      if (reservedRefusal(key, this.#meta[1]!, r.valueLen) === undefined) continue;
+      this.release(slot);
+      dropped.push(key);
+    }
+    return dropped;
+  }
+
+  /** Drop a slot (tombstone GC; a refused reserved entry). The caller has checked it may go. */
   release(slot: number): void {
     const keyLen = this.#index.keyView(slot).length;
     const key = this.#keys[slot];
     this.#index.release(slot);
     if (key !== undefined) this.#slotOf.delete(key);
+    const r = this.#reserved.get(slot);
+    if (r !== undefined) {
+      this.#reservedBytes -= r.keyLen + r.valueLen;
+      if (!r.tombstone) this.#reservedLive--;
+      this.#reserved.delete(slot);
+    }
     this.#dropValue(slot);
     this.#keys[slot] = undefined;
     this.#values[slot] = undefined;

@@ -503,7 +503,7 @@ export class SyncManager implements SyncHandler {
     // most MAX_ENVELOPE_ENTRIES an envelope: a larger burst (maxPushEntries) goes as several.
     const bodies: Uint8Array[] = [];
     for (let i = 0; i < entries.length; i += MAX_ENVELOPE_ENTRIES) {
-      bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: this.node.id, senderUuid: this.node.uuid, acks: new Map(), entries: entries.slice(i, i + MAX_ENVELOPE_ENTRIES), pushOnly: true }));
+      bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: this.node.id, senderUuid: this.node.uuid, acks: new Map(), entries: entries.slice(i, i + MAX_ENVELOPE_ENTRIES), pushOnly: true, senderClock: this.node.clockReading() }));
     }
     const now = Date.now();
     for (const peer of this.node.peers()) {

@@ -29,6 +29,19 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxClockDriftMs: 300_000,
 });
 
+/**
+ * Keys under this prefix are the nodes' own bookkeeping (the address book lives at
+ * `__wavekv/peers/<id>`). They do not count against `maxKeys`/`maxTotalBytes` nor in
+ * `status().keys`, and have bounds of their own (`RESERVED_LIMITS`): only node N writes
+ * `__wavekv/peers/<N>`, and every other key under the prefix is refused (RESERVED_KEY
+ * locally, counted in `entriesRejected` when a peer sends it).
+ */
+export const RESERVED_PREFIX = "__wavekv/";
+/** Where each node publishes its own address: `__wavekv/peers/<id>`, written by node `<id>` only. */
+export const PEER_ADDRESS_PREFIX = "__wavekv/peers/";
+/** Bounds of the reserved keys, so that a peer cannot use them to bypass `limits`. */
+export const RESERVED_LIMITS: Readonly<{ maxKeys: number; maxValueBytes: number }> = Object.freeze({ maxKeys: 1024, maxValueBytes: 2048 });
+
 export type FsyncPolicy = "always" | "never" | { intervalMs: number };
 
 /** `true` admits; a string is the reason the entry is refused. */
@@ -45,11 +58,27 @@ export interface PeerStatus {
   discovered: boolean;
 }
 
+/** This node's estimate of the cluster's clock (docs/PROTOCOL.md "Clocks"). */
+export interface ClockStatus {
+  /**
+   * The cluster's clock minus ours, in ms: the lower median of the recent peer samples,
+   * or null when no peer was heard from recently (then no write is checked).
+   */
+  offsetMs: number | null;
+  /** Per peer heard from recently: its clock minus ours (ms) and how old the sample is. */
+  peers: { id: number; offsetMs: number; ageMs: number }[];
+}
+
 export interface NodeStatus {
   id: number;
   uuid: string;
+  /** Live keys, the reserved `__wavekv/` ones left out (they are in `reservedKeys`). */
   keys: number;
+  /** Tombstones, the reserved ones left out. */
   tombstones: number;
+  /** Keys under `RESERVED_PREFIX` (the address book), tombstones included. */
+  reservedKeys: number;
+  clock: ClockStatus;
   nextSeq: number;
   digest: string;
   wal: boolean;

@@ -39,6 +39,23 @@ function pushOf(from: Node, source: Envelope): Envelope {
   return envelopeWithEncodedEntries({ version: ENVELOPE_VERSION, senderId: from.id, senderUuid: from.uuid, acks: new Map(), pushOnly: true }, encodedEntriesOf(source));
 }
 
+/**
+ * A local put of `key` that loses LWW: node 2's entry stamped `timestamp` is merged while
+ * the put awaits its log append, so the put is logged (its seq spent) and then loses as it
+ * applies (SUPERSEDED). A put that would lose before that is refused without a seq.
+ */
+async function putThatLoses(node: Node, key: string, value: string, timestamp: number): Promise<number> {
+  const b = await Node.open({ id: 2, clock: () => timestamp });
+  await b.put(key, "theirs");
+  const env = pushOf(b, b.prepareSync(node.id));
+  const seq = node.status().nextSeq;
+  const put = node.put(key, value);
+  node.handleEnvelope(env);
+  assert.ok(isWaveKVError(await rejection(put), "SUPERSEDED"), "the fixture: our write lost LWW as it applied");
+  await b.close();
+  return seq;
+}
+
 /** Node 2 (in memory) writes `key` stamped `timestamp` and pushes everything it has to `to`. */
 async function remoteWrite(to: Node, key: string, value: string, timestamp: number): Promise<void> {
   const b = await Node.open({ id: 2, clock: () => timestamp });
@@ -193,6 +210,10 @@ function caseArb(remoteAhead: boolean): fc.Arbitrary<Case> {
   });
 }
 
+function unlessSuperseded(err: unknown): void {
+  if (!isWaveKVError(err, "SUPERSEDED")) throw err;
+}
+
 async function runCase(c: Case, remoteAhead: boolean): Promise<void> {
   const dir = fresh();
   let now = T0;
@@ -204,7 +225,6 @@ async function runCase(c: Case, remoteAhead: boolean): Promise<void> {
   const m = new Model();
   m.reopened(c.initialPeers);
   let expectedSeq = 1;
-  let lastOwnTs = -Infinity;
   tally.runs++;
   try {
     for (const [i, op] of c.ops.entries()) {
@@ -213,44 +233,40 @@ async function runCase(c: Case, remoteAhead: boolean): Promise<void> {
       const where = `op ${i} ${JSON.stringify(op)}`;
       switch (op.t) {
         case "put":
-        case "force": {
-          const key = KEYS[op.k]!;
-          const existing = m.live.get(key);
-          const e = op.t === "put" ? await node.put(key, valueOf(op.v)) : await node.forcePut(key, valueOf(op.v));
-          assert.is(e.seq, expectedSeq++, `${where}: seq`);
-          assert.is(e.node, SELF);
-          assert.ok(e.timestamp >= now && e.timestamp >= lastOwnTs, `${where}: timestamp ${e.timestamp} below the clock ${now} or our last ${lastOwnTs}`);
-          if (op.t === "force" && existing) assert.ok(e.timestamp >= existing.timestamp + 1, `${where}: forcePut must beat ${existing.timestamp}`);
-          lastOwnTs = e.timestamp;
-          m.maxSeqUsed = e.seq;
-          m.logged(toModel(e));
-          // Remote clocks behind ours: nothing held is newer than a write stamped now.
-          if (!lww(m.live, toModel(e))) {
-            tally.ownLosses++;
-            if (!remoteAhead) assert.unreachable(`${where}: our write lost LWW to ${JSON.stringify(view(node.getIncludingTombstones(key)))}`);
-          }
-          break;
-        }
+        case "force":
         case "del": {
           const key = KEYS[op.k]!;
-          const present = m.live.get(key)?.value != null;
-          const e = await node.delete(key);
-          if (!present) { assert.is(e, undefined, `${where}: deleting an absent key writes nothing`); break; }
-          assert.ok(e && e.value === null && e.seq === expectedSeq++ && e.timestamp >= lastOwnTs, `${where}: tombstone ${JSON.stringify(view(e))}`);
-          lastOwnTs = e!.timestamp;
-          m.maxSeqUsed = e!.seq;
-          m.logged(toModel(e!));
-          if (!lww(m.live, toModel(e!))) {
+          const existing = m.live.get(key);
+          let e: Entry;
+          try {
+            e = op.t === "put" ? await node.put(key, valueOf(op.v)) : op.t === "force" ? await node.forcePut(key, valueOf(op.v)) : await node.delete(key);
+          } catch (err) {
+            // A put or delete that would lose LWW is refused before anything is logged (no seq spent).
+            if (!isWaveKVError(err, "SUPERSEDED") || op.t === "force") throw err;
+            assert.ok(remoteAhead, `${where}: superseded while remote clocks are behind ours`);
+            assert.ok(existing && existing.node !== SELF && newer(existing, { key, value: null, timestamp: now, node: SELF, seq: expectedSeq }), `${where}: superseded by ${JSON.stringify(view(err.winner))}`);
+            assert.equal(view(err.winner), view(node.getIncludingTombstones(key)), `${where}: err.winner`);
             tally.ownLosses++;
-            if (!remoteAhead) assert.unreachable(`${where}: our tombstone lost LWW`);
+            break;
           }
+          assert.is(e.seq, expectedSeq++, `${where}: seq`);
+          assert.is(e.node, SELF);
+          assert.is(e.value === null, op.t === "del", `${where}: a delete writes a tombstone, present or not`);
+          assert.ok(e.timestamp >= now, `${where}: timestamp ${e.timestamp} below the clock ${now}`);
+          if (existing?.node === SELF) assert.ok(e.timestamp >= existing.timestamp, `${where}: our writes to one key stay ordered`);
+          if (op.t === "force" && existing) assert.ok(e.timestamp >= existing.timestamp + 1, `${where}: forcePut must beat ${existing.timestamp}`);
+          m.maxSeqUsed = e.seq;
+          m.logged(toModel(e));
+          // An acknowledged local write is the key's winner.
+          if (!lww(m.live, toModel(e))) assert.unreachable(`${where}: our write lost LWW to ${JSON.stringify(view(node.getIncludingTombstones(key)))}`);
           break;
         }
         case "addPeer": await node.addPeer(op.p); if (op.p !== SELF) m.peers.add(op.p); break;
         case "removePeer": await node.removePeer(op.p); m.peers.delete(op.p); m.peerAcks.delete(op.p); break;
-        case "bPut": await b.put(KEYS[op.k]!, valueOf(op.v)); break;
+        // Node 2's put or delete may lose to ours (its clock behind): refused, nothing written.
+        case "bPut": await b.put(KEYS[op.k]!, valueOf(op.v)).catch(unlessSuperseded); break;
         case "bForce": await b.forcePut(KEYS[op.k]!, valueOf(op.v)); break;
-        case "bDel": await b.delete(KEYS[op.k]!); break;
+        case "bDel": await b.delete(KEYS[op.k]!).catch(unlessSuperseded); break;
         case "push":
         case "sync": {
           const req = b.prepareSync(SELF);
@@ -283,9 +299,6 @@ async function runCase(c: Case, remoteAhead: boolean): Promise<void> {
           const next = node.status().nextSeq;
           assert.ok(next > m.maxSeqUsed, `${where}: nextSeq ${next} after reopen, but seq ${m.maxSeqUsed} was already used`);
           expectedSeq = next;
-          // Stamps are monotone within a session; across a reopen only what is held
-          // counts (a collected tombstone's stamp may be forgotten).
-          lastOwnTs = -Infinity;
           break;
         }
       }
@@ -317,7 +330,7 @@ async function property(remoteAhead: boolean): Promise<void> {
   }
   console.log(`  exercised: ${JSON.stringify(tally)}`);
   for (const k of ["reopens", "persists", "remoteWins", "collected", "pushes", "syncs"] as const) assert.ok(tally[k] > 0, `the runs exercised ${k}`);
-  if (remoteAhead) assert.ok(tally.ownLosses > 0, "some local writes lost LWW");
+  if (remoteAhead) assert.ok(tally.ownLosses > 0, "some local writes were SUPERSEDED");
 }
 
 test("property: put/forcePut/delete/peers/pushes/syncs/persist/GC/reopen, every state equals an LWW model; nextSeq stays above every used seq", async () => {
@@ -383,8 +396,7 @@ test("seq of a local write that lost LWW stays spent: after persist, and with th
   const dir = fresh();
   let node = await openNode(dir, { clock: () => T0 });
   await node.put("other", "1");                                // seq 1
-  await remoteWrite(node, "k", "theirs", T0 + 60_000);
-  const lost = await node.put("k", "mine");                    // seq 2, loses to node 2
+  const lost = { seq: await putThatLoses(node, "k", "mine", T0 + 60_000) }; // seq 2, loses to node 2
   assert.is(node.get("k")!.node, REMOTE, "the fixture: our write lost LWW");
   assert.is(lost.seq, 2);
   await node.persist();
@@ -401,8 +413,7 @@ test("seq of a local write that lost LWW stays spent: after persist, and with th
 test("seq of a local write that lost LWW stays spent after reopen from the WAL alone (no persist)", async () => {
   const dir = fresh();
   let node = await openNode(dir, { clock: () => T0 });
-  await remoteWrite(node, "k", "theirs", T0 + 60_000);
-  const lost = await node.put("k", "mine");
+  const lost = { seq: await putThatLoses(node, "k", "mine", T0 + 60_000) };
   assert.is(node.get("k")!.node, REMOTE, "the fixture: our write lost LWW");
   node = await reopen(node, dir, { clock: () => T0 });
   assert.ok(node.status().nextSeq > lost.seq, `nextSeq ${node.status().nextSeq} would reuse seq ${lost.seq}, which peers hold`);

@@ -40,11 +40,14 @@ test("put/get/delete stamp (timestamp, node, seq) with seq from 1", async () => 
   assert.equal([t!.value, t!.timestamp, t!.seq], [null, 2_000, 2]);
   assert.is(node.get("a"), undefined);
   assert.is(node.getIncludingTombstones("a")!.value, null);
-  assert.is(await node.delete("a"), undefined, "deleting an absent key writes nothing");
-  assert.is(await node.delete("never"), undefined);
-  assert.is(node.status().nextSeq, 3);
+  // Deleting a key this node does not hold still writes a tombstone (a peer may hold an older put).
+  const again = await node.delete("a");
+  assert.equal([again.value, again.timestamp, again.seq], [null, 2_000, 3]);
+  const never = await node.delete("never");
+  assert.equal([never.key, never.value, never.seq], ["never", null, 4]);
+  assert.is(node.status().nextSeq, 5);
   assert.is(node.size, 0);
-  assert.is(node.status().tombstones, 1);
+  assert.is(node.status().tombstones, 2);
   await node.close();
 });
 
@@ -60,14 +63,17 @@ test("values: strings are UTF-8, bytes are kept as given", async () => {
   await node.close();
 });
 
-test("a clock that steps back never makes our later write lose", async () => {
+test("a clock that steps back never makes our later write to a key lose; other keys take the clock", async () => {
   const clock = fixedClock(5_000);
   const node = await Node.open({ id: 1, clock });
   await node.put("k", "first");
   clock.set(1_000);
   const second = await node.put("k", "second");
-  assert.is(second.timestamp, 5_000);
+  assert.is(second.timestamp, 5_000, "ordered after our own entry by its seq");
   assert.is(text(node.get("k")!.value), "second");
+  assert.is((await node.put("other", "o")).timestamp, 1_000, "no floor from another key's stamp");
+  assert.is((await node.delete("k")).timestamp, 5_000);
+  assert.is(node.get("k"), undefined);
   await node.close();
 });
 
@@ -131,9 +137,8 @@ test("forcePut wins over a far-future entry where put loses", async () => {
   const bytes = encodeRecords([rec("k", "theirs", future, 2, 1)], "bare", 0);
   node.handleEnvelope(envelopeWithEncodedEntries({ version: 1, senderId: 2, senderUuid: "00000000-0000-4000-8000-000000000002", acks: new Map(), pushOnly: true }, { bytes, count: 1, base: 0 }));
   assert.is(text(node.get("k")!.value), "theirs");
-  const lost = await node.put("k", "plain");
-  assert.ok(lost.timestamp < future);
-  assert.is(text(node.get("k")!.value), "theirs", "a plain put stamped now loses to the future entry");
+  await rejectsWith(node.put("k", "plain"), "SUPERSEDED"); // a plain put stamped now would lose: the caller is told
+  assert.is(text(node.get("k")!.value), "theirs");
   const forced = await node.forcePut("k", "forced");
   assert.is(forced.timestamp, future + 1);
   assert.is(text(node.get("k")!.value), "forced");
@@ -249,6 +254,7 @@ test("watch yields changes under its prefix and ends on abort and on close", asy
   await node.put("other", "x");
   await node.put("w/b", "2");
   await node.delete("w/a");
+  await new Promise((r) => setTimeout(r, 0)); // the watcher has seen three events and aborted
   await node.put("w/c", "after abort");
   await done;
   assert.equal(seen, ["w/a=1", "w/b=2", "w/a=∅"]);

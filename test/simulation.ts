@@ -9,6 +9,7 @@ import { test } from "uvu";
 import { existsSync } from "node:fs";
 import * as assert from "uvu/assert";
 import { MemoryNetwork, seededRandom } from "../src/memnet.js";
+import { isWaveKVError } from "../src/errors.js";
 import type { Entry } from "../src/types.js";
 import { Cluster, manualClock } from "./helpers/cluster.js";
 
@@ -63,9 +64,10 @@ async function simulate(seed: number): Promise<Outcome> {
       const node = c.node(id);
       const key = keys[int(keys.length)]!;
       const op = int(10);
-      const e = op < 6 ? await node.put(key, `v${seed}/${id}/${int(1e6)}`)
-        : op < 8 ? await node.delete(key)
-        : await node.forcePut(key, `f${seed}/${id}/${int(1e6)}`);
+      // A put or delete that would lose LWW (equal stamps, a higher node id) is refused: not acknowledged.
+      const e = await (op < 6 ? node.put(key, `v${seed}/${id}/${int(1e6)}`)
+        : op < 8 ? node.delete(key)
+        : node.forcePut(key, `f${seed}/${id}/${int(1e6)}`)).catch((err: unknown) => { if (isWaveKVError(err, "SUPERSEDED")) return undefined; throw err; });
       if (e) written.push({ key, stamp: { timestamp: e.timestamp, node: e.node, seq: e.seq }, tombstone: e.value === null });
     };
     const roundOf = async (id: number) => {
