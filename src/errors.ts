@@ -17,7 +17,9 @@ export type ErrorCode =
   | "CLOSED"
   | "IO"
   | "LOCKED"
-  | "INVALID_ARGUMENT";
+  | "INVALID_ARGUMENT"
+  | "MISSING_SNAPSHOT"
+  | "MISSING_WAL";
 
 export class WaveKVError extends Error {
   readonly code: ErrorCode;

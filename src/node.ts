@@ -14,7 +14,7 @@ import { WaveKVError } from "./errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type SyncTuning } from "./protocol.js";
 import { ReplicaState, type BatchOutcome } from "./state.js";
 import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
-import type { Storage } from "./storage.js";
+import type { Storage, StorageTuning } from "./storage.js";
 import { DEFAULT_LIMITS, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "./types.js";
 import { toBytes, utf8Length } from "./utf8.js";
 import { Watchers } from "./watch.js";
@@ -42,6 +42,8 @@ export interface NodeOptions {
   snapshotWalBytes?: number;
   /** Recovery and background warnings (default: console.warn). */
   onWarning?: (message: string) => void;
+  /** With `dir`: `{ acceptDataLoss: true }` opens despite MISSING_SNAPSHOT / MISSING_WAL (loudly); `faults` is the I/O test seam. */
+  storage?: StorageTuning;
 }
 
 export type { MergeOutcome } from "./protocol.js";
@@ -129,7 +131,7 @@ export class Node {
       };
       let storage: Storage;
       try {
-        storage = await openStorage({ dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock, replay });
+        storage = await openStorage({ ...opts.storage, dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock, replay });
       } catch (e) {
         const failed = built as Node | null;
         if (failed !== null) failed.#state.dispose(); // a failed open keeps nothing it replayed (pinned file bytes included)
