@@ -29,10 +29,9 @@ import * as fs from "node:fs";
 import { RecordKind, type DecodedBatch, type RecordInput } from "./codec.js";
 import { WaveKVError } from "./errors.js";
 import type { FsyncPolicy } from "./types.js";
-import { acquireLock, type DataFiles, type DirLock, exists, files, loadOrCreateUuid, readFully, removeIfExists, writeFileDurably } from "./datadir.js";
+import { acquireLock, type DataFiles, type DirLock, exists, files, loadOrCreateUuid, readFully, removeIfExists } from "./datadir.js";
 import { type AppendOptions, type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, describeTail, parseWalHeader, scanWalFile, tailDamage, writeWalFile, type ReplayExpectation, type TailDamage, type WalHeader, type WalFileScan } from "./wal.js";
 import { encodeSnapshot, streamSnapshot, writeSnapshotFile, type SnapshotHeader } from "./snapshot.js";
-import { dirname } from "node:path";
 
 export type { AppendOptions, FaultHook } from "./wal.js";
 
@@ -311,7 +310,7 @@ async function recover(options: StorageOptions, lock: DirLock): Promise<Storage>
         throw corruptWal(f.wal, scan.damage.offset, `damaged record (${scan.damage.reason}), next valid record at ${scan.damage.nextValid},`);
       }
       // Kept before the truncation below drops them: they may hold an acknowledged write.
-      const copy = damagedBytes ? keepDamaged(f.wal, damaged!.offset, damagedBytes) : null;
+      const copy = damagedBytes ? keepDamaged(f.wal, damaged!.offset, damagedBytes, durable) : null;
       warnings.push(`${describeTail(f.wal, damaged!, scan.damage.reason, copy)}; truncated`);
     }
     if (covers) {
@@ -339,12 +338,12 @@ async function recover(options: StorageOptions, lock: DirLock): Promise<Storage>
   return new DirStorage(f, lock, wal, { uuid, batches, warnings }, options, clock);
 }
 
-/** Copies a damaged WAL tail to `<wal>.damaged-<offset>` (a fresh name), durably; returns its path. */
-function keepDamaged(wal: string, offset: number, bytes: Uint8Array): string {
+/** Copies a damaged WAL tail to `<wal>.damaged-<offset>` (a fresh name), atomically (and durably unless fsync "never"); returns its path. */
+function keepDamaged(wal: string, offset: number, bytes: Uint8Array, durable: boolean): string {
   let path = `${wal}.damaged-${offset}`;
   for (let n = 2; exists(path); n++) path = `${wal}.damaged-${offset}-${n}`;
   try {
-    writeFileDurably(path, bytes, dirname(wal));
+    writeWalFile(path, bytes, durable);
   } catch (e) {
     throw ioError(`cannot keep the damaged WAL tail in ${path} (nothing was truncated)`, e);
   }
