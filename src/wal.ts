@@ -46,7 +46,8 @@ export interface WalHeader {
  * A fault hook at the process boundary, for tests: called before each write and fsync
  * this layer issues, and before open creates the directory lock ("open"); whatever it
  * throws (e.g. an Error with `code: "EROFS"`, "ENOSPC", "EIO") is handled exactly as the
- * OS error would be.
+ * OS error would be. A WAL append's write honours `bytesWritten: n` on the thrown error:
+ * the first n bytes reach the file before it fails (a short write, as ENOSPC leaves).
  */
 export type FaultHook = (op: "open" | "write" | "fsync", path: string) => void;
 
@@ -448,6 +449,10 @@ export class WalWriter {
       }
       writeFully(this.#fd, bytes, this.#written);
     } catch (e) {
+      const short = (e as { bytesWritten?: unknown } | null)?.bytesWritten;
+      if (typeof short === "number") {
+        try { writeFully(this.#fd, bytes.subarray(0, short), this.#written); } catch { /* the seam's short write: best effort */ }
+      }
       // Part of the batch may be in the file: a torn tail that the next open truncates.
       // Nothing may be appended after it, so the log is latched.
       const err = this.#fail("write", e);
