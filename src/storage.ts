@@ -152,7 +152,8 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
 function dirError(dir: string, e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException | null)?.code;
   if (e instanceof WaveKVError || typeof code !== "string") return e;
-  const what = `${code}: ${(e as Error).message}`;
+  const message = (e as Error).message; // Node's own messages start with the code
+  const what = message.startsWith(code) ? message : `${code}: ${message}`;
   const advice: Record<string, string> = {
     EROFS: `data directory ${dir} is read-only (${what}); pass a writable --dir`,
     EACCES: `data directory ${dir} is not writable by this user (${what}); fix its permissions or pass another --dir`,

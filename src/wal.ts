@@ -574,7 +574,7 @@ export class WalWriter {
    */
   #checkLinked(): void {
     if (fs.fstatSync(this.#fd).nlink > 0) return;
-    throw new Error(`${this.path} was deleted while the node was running (is the data directory ${dirname(this.path)} gone?); writes to it would vanish`);
+    throw new Error(`it was deleted while the node was running: is the data directory ${dirname(this.path)} gone? Writes to it would vanish`);
   }
 
   /**
