@@ -5,6 +5,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as fs from "node:fs";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Node, type NodeOptions } from "../src/node.js";
 import { isWaveKVError, type WaveKVError } from "../src/errors.js";
@@ -271,5 +273,27 @@ for (const code of ["EROFS", "EACCES"] as const) {
     await node.close();
   });
 }
+
+test("a real unwritable data directory (chmod 0555, opened as another user when root): Node.open rejects IO naming it", async () => {
+  const dir = fresh();
+  const node = await openNode(dir);
+  await node.put("k", "v");
+  await node.close();
+  fs.chmodSync(dir, 0o555);
+  try {
+    const child = fileURLToPath(new URL("./helpers/open-dir-child.ts", import.meta.url));
+    const asRoot = process.getuid?.() === 0; // root ignores modes: open as nobody instead
+    const args = process.versions.bun ? [child, dir] : ["--import", "tsx", child, dir];
+    const run = spawnSync(process.execPath, args, { encoding: "utf8", cwd: fileURLToPath(new URL("..", import.meta.url)), ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+    const line = run.stdout.trim().split("\n").at(-1) ?? "";
+    assert.ok(line.startsWith("{"), `child printed no outcome: ${run.stdout} ${run.stderr}`);
+    const out = JSON.parse(line) as { ok: boolean; name?: string; code?: string; message?: string };
+    assert.equal([out.ok, out.name, out.code], [false, "WaveKVError", "IO"], line);
+    assert.match(out.message!, `data directory ${dir} is not writable by this user (EACCES`);
+    assert.match(out.message!, "--dir");
+  } finally {
+    fs.chmodSync(dir, 0o755);
+  }
+});
 
 test.run();
