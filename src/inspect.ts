@@ -79,6 +79,12 @@ export interface InspectReport {
   /** No damage anywhere (a missing snapshot is not damage). */
   ok: boolean;
   problems: string[];
+  /**
+   * `node_<id>.wal.damaged-<offset>` files: damaged last records an earlier open kept
+   * before truncating them (they may have been acknowledged). Listed, not damage: the
+   * log itself is consistent again.
+   */
+  keptDamaged: string[];
 }
 
 export function inspectDir(dir: string, nodeId?: number): InspectReport {
@@ -87,7 +93,7 @@ export function inspectDir(dir: string, nodeId?: number): InspectReport {
   try {
     names = fs.readdirSync(dir);
   } catch (e) {
-    return { dir, uuid: null, lock: null, nodes: [], ok: false, problems: [`cannot read ${dir}: ${(e as Error).message}`] };
+    return { dir, uuid: null, lock: null, nodes: [], ok: false, problems: [`cannot read ${dir}: ${(e as Error).message}`], keptDamaged: [] };
   }
   let uuid: string | null = null;
   if (names.includes(UUID_FILE)) uuid = fs.readFileSync(join(dir, UUID_FILE), "utf8").trim();
@@ -111,7 +117,8 @@ export function inspectDir(dir: string, nodeId?: number): InspectReport {
     for (const fr of [n.snapshot, n.backup, n.wal]) if (fr.exists && !fr.ok) problems.push(`${fr.path}: ${fr.problem}`);
     if (n.missing) problems.push(n.missing);
   }
-  return { dir, uuid, lock, nodes, ok: problems.length === 0, problems };
+  const keptDamaged = names.filter((n) => /^node_\d+\.wal\.damaged-\d+(-\d+)?$/.test(n)).sort().map((n) => join(dir, n));
+  return { dir, uuid, lock, nodes, ok: problems.length === 0, problems, keptDamaged };
 }
 
 function inspectNode(dir: string, nodeId: number): NodeReport {
@@ -248,6 +255,7 @@ export function formatInspect(r: InspectReport): string {
     out.push(`node ${n.nodeId}: open would load ${n.loads === "none" ? "no snapshot" : n.loads} and ${n.opens ? "succeed" : `FAIL (${n.fails})`}`);
     for (const fr of [n.snapshot, n.backup, n.wal]) out.push(...formatFile(fr));
   }
+  for (const k of r.keptDamaged) out.push(`kept: ${k} holds a damaged WAL record an earlier open truncated (it may have been acknowledged); delete it once examined`);
   for (const p of r.problems) out.push(`problem: ${p}`);
   out.push(r.ok ? "OK" : `DAMAGED (${r.problems.length} problem${r.problems.length === 1 ? "" : "s"})`);
   return out.join("\n");

@@ -153,6 +153,9 @@ test("a bit flip in the last WAL record: warned as possibly acknowledged, with o
   assert.ok(fs.readFileSync(copy).equals(flipped.subarray(last)), "the damaged bytes are kept exactly");
   await node.close();
   assert.is(fs.statSync(f.wal).size, last);
+  const after = inspectDir(dir);
+  assert.equal([after.ok, after.keptDamaged], [true, [copy]], "inspect lists the kept bytes; the log itself is consistent");
+  assert.match(formatInspect(after), `kept: ${copy}`);
 
   // Torn: the file ends inside the record (a write cut short): never acknowledged, no copy.
   fs.rmSync(copy);
