@@ -188,7 +188,7 @@ const when = (ms: number) => (Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? ne
  * snapshot's bytes: the state is replicated).
  */
 export function judgeCoverage(f: DataFiles, wal: WalHeader | null, snap: { header: SnapshotHeader; path: string } | null, snapshotFiles: boolean): Coverage {
-  const retry = "or open with acceptDataLoss: true (CLI: --accept-data-loss) to start from what remains and re-sync the rest from peers";
+  const retry = "or open with acceptDataLoss (Node.open option storage: { acceptDataLoss: true }, CLI --accept-data-loss) to start from what remains and re-sync the rest from peers";
   if (wal === null) {
     if (!snapshotFiles) return { refuse: null, warning: null }; // a new directory
     const what = snap ? `${snap.path} (covers WAL generation ${snap.header.walGeneration}, taken ${when(snap.header.base)})` : `${f.snapshot} or ${f.snapshotBak}`;
@@ -296,7 +296,7 @@ async function recover(options: StorageOptions, lock: DirLock): Promise<Storage>
     wal = WalWriter.create(f.wal, header, walOpts);
   } else {
     if (typeof scan === "string") {
-      throw new WaveKVError("CORRUPT_WAL", `${f.wal}: ${scan} at offset 0. Restore the file, or move it aside and open with acceptDataLoss (--accept-data-loss) to start from the snapshot and re-sync from peers.`);
+      throw new WaveKVError("CORRUPT_WAL", `${f.wal}: ${scan} at offset 0. Restore the file, or move it aside and open with acceptDataLoss (Node.open option storage: { acceptDataLoss: true }, CLI --accept-data-loss) to start from the snapshot and re-sync from peers.`);
     }
     if (scan.header.nodeId !== nodeId) {
       throw new WaveKVError("CORRUPT_WAL", `${f.wal}: header names node ${scan.header.nodeId}, not node ${nodeId}, at offset 8`);

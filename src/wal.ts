@@ -252,7 +252,7 @@ export function corruptWal(path: string, offset: number, what: string): WaveKVEr
   return new WaveKVError(
     "CORRUPT_WAL",
     `${path}: ${what} at offset ${offset}, followed by valid records; refusing to drop them silently. ` +
-      `Run \`wavekv inspect\` on the directory; restore the file, or move it aside and open with acceptDataLoss (--accept-data-loss) to start from the snapshot and re-sync from peers.`,
+      `Run \`wavekv inspect\` on the directory; restore the file, or move it aside and open with acceptDataLoss (Node.open option storage: { acceptDataLoss: true }, CLI --accept-data-loss) to start from the snapshot and re-sync from peers.`,
   );
 }
 
