@@ -193,12 +193,13 @@ export function processAlive(pid: number): boolean {
  * it renamed, puts it back and reports LOCKED. Known limit: a pid reused by an
  * unrelated live process keeps the lock held; the error message says how to clear it.
  */
-export function acquireLock(dir: string): DirLock {
+export function acquireLock(dir: string, beforeCreate?: (path: string) => void): DirLock {
   const path = join(dir, LOCK_FILE);
   const token = randomUUID();
   for (let attempt = 0; attempt < 5; attempt++) {
     let fd: number;
     try {
+      beforeCreate?.(path); // the storage fault seam (StorageOptions.faults, op "open")
       fd = fs.openSync(path, "wx");
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;

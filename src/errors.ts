@@ -27,7 +27,11 @@ export type ErrorCode =
   /** A put or delete that loses LWW to the key's current entry; `err.winner` is that entry. */
   | "SUPERSEDED"
   /** A key under the reserved prefix `__wavekv/` that this write may not touch. */
-  | "RESERVED_KEY";
+  | "RESERVED_KEY"
+  /** Snapshots the WAL header says existed are gone (Node option storage.acceptDataLoss opens anyway). */
+  | "MISSING_SNAPSHOT"
+  /** The WAL is gone while a snapshot says writes followed it (storage.acceptDataLoss opens anyway). */
+  | "MISSING_WAL";
 
 export class WaveKVError extends Error {
   readonly code: ErrorCode;

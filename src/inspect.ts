@@ -9,14 +9,17 @@
  *
  * It applies the same rules as open (src/storage.ts) and says what open would do:
  * which snapshot it loads, which WAL offset it starts from, whether a tail would be
- * truncated or the WAL refused (CORRUPT_WAL).
+ * truncated or open refused (CORRUPT_WAL, MISSING_SNAPSHOT, MISSING_WAL). Missing files
+ * whose loss open would refuse or warn about are damage (exit 1), as damaged bytes are.
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { DESCRIPTOR_BYTES, RecordKind, decodeRecords, type DecodedBatch } from "./codec.js";
 import { LOCK_FILE, UUID_FILE, files, processAlive, readWholeFile } from "./datadir.js";
-import { WAL_HEADER_BYTES, parseWalHeader, scanWal } from "./wal.js";
-import { SNAPSHOT_HEADER_BYTES, parseSnapshot, parseSnapshotHeader } from "./snapshot.js";
+import { WAL_HEADER_BYTES, describeTail, parseWalHeader, scanWal, tailDamage, type WalHeader } from "./wal.js";
+import { SNAPSHOT_HEADER_BYTES, parseSnapshot, parseSnapshotHeader, type SnapshotHeader } from "./snapshot.js";
+import { judgeCoverage } from "./storage.js";
+import type { ErrorCode } from "./errors.js";
 
 export interface SeqRange { node: number; min: number; max: number; count: number }
 
@@ -62,6 +65,10 @@ export interface NodeReport {
   loads: "snapshot" | "snapshot.bak" | "none";
   /** Whether open would succeed (possibly repairing a torn tail). */
   opens: boolean;
+  /** Why it would not: CORRUPT_WAL, MISSING_SNAPSHOT or MISSING_WAL (this one unless acceptDataLoss). */
+  fails?: ErrorCode;
+  /** Writes the files say existed and that are gone (missing or unreadable files): open's refusal or warning. */
+  missing?: string;
 }
 
 export interface InspectReport {
@@ -72,6 +79,12 @@ export interface InspectReport {
   /** No damage anywhere (a missing snapshot is not damage). */
   ok: boolean;
   problems: string[];
+  /**
+   * `node_<id>.wal.damaged-<offset>` files: damaged last records an earlier open kept
+   * before truncating them (they may have been acknowledged). Listed, not damage: the
+   * log itself is consistent again.
+   */
+  keptDamaged: string[];
 }
 
 export function inspectDir(dir: string, nodeId?: number): InspectReport {
@@ -80,7 +93,7 @@ export function inspectDir(dir: string, nodeId?: number): InspectReport {
   try {
     names = fs.readdirSync(dir);
   } catch (e) {
-    return { dir, uuid: null, lock: null, nodes: [], ok: false, problems: [`cannot read ${dir}: ${(e as Error).message}`] };
+    return { dir, uuid: null, lock: null, nodes: [], ok: false, problems: [`cannot read ${dir}: ${(e as Error).message}`], keptDamaged: [] };
   }
   let uuid: string | null = null;
   if (names.includes(UUID_FILE)) uuid = fs.readFileSync(join(dir, UUID_FILE), "utf8").trim();
@@ -102,8 +115,10 @@ export function inspectDir(dir: string, nodeId?: number): InspectReport {
   const nodes = [...ids].sort((a, b) => a - b).map((id) => inspectNode(dir, id));
   for (const n of nodes) {
     for (const fr of [n.snapshot, n.backup, n.wal]) if (fr.exists && !fr.ok) problems.push(`${fr.path}: ${fr.problem}`);
+    if (n.missing) problems.push(n.missing);
   }
-  return { dir, uuid, lock, nodes, ok: problems.length === 0, problems };
+  const keptDamaged = names.filter((n) => /^node_\d+\.wal\.damaged-\d+(-\d+)?$/.test(n)).sort().map((n) => join(dir, n));
+  return { dir, uuid, lock, nodes, ok: problems.length === 0, problems, keptDamaged };
 }
 
 function inspectNode(dir: string, nodeId: number): NodeReport {
@@ -112,7 +127,7 @@ function inspectNode(dir: string, nodeId: number): NodeReport {
   const backup = inspectSnapshot("snapshot.bak", f.snapshotBak, nodeId);
   const loaded = snapshot.ok ? snapshot : backup.ok ? backup : null;
   const wal = inspectWal(f.wal, nodeId, loaded?.header);
-  return {
+  const report: NodeReport = {
     nodeId,
     snapshot,
     backup,
@@ -120,6 +135,19 @@ function inspectNode(dir: string, nodeId: number): NodeReport {
     loads: loaded === null ? "none" : loaded.role === "snapshot" ? "snapshot" : "snapshot.bak",
     opens: !wal.exists || wal.damage !== "fatal",
   };
+  if (!report.opens) report.fails = "CORRUPT_WAL";
+  // Open's rules for missing files, on the headers read above (a WAL it refuses anyway is not judged).
+  if (report.opens) {
+    const walHeader = wal.exists ? (wal.header as unknown as WalHeader) : null;
+    const snap = loaded ? { header: loaded.header as unknown as SnapshotHeader, path: loaded.path } : null;
+    const c = judgeCoverage(f, walHeader, snap, snapshot.exists || backup.exists);
+    if (c.refuse) {
+      report.opens = false;
+      report.fails = c.refuse.code;
+      report.missing = `${c.refuse.message} (open fails with ${c.refuse.code})`;
+    } else if (c.warning) report.missing = c.warning;
+  }
+  return report;
 }
 
 function readIfExists(path: string): Uint8Array | null {
@@ -178,7 +206,8 @@ function inspectWal(path: string, nodeId: number, snapHeader?: Record<string, nu
       report.problem = `damaged record (${scan.damage.reason}) at offset ${scan.damage.offset}, valid record at ${scan.damage.nextValid} (open fails with CORRUPT_WAL)`;
     } else {
       report.damage = "tail";
-      report.problem = `${scan.fileSize - scan.validEnd} byte(s) of ${scan.damage.reason} tail at offset ${scan.damage.offset} (open truncates it)`;
+      const tail = tailDamage(scan.damage, bytes.subarray(scan.damage.offset))!;
+      report.problem = `${describeTail(path, tail, scan.damage.reason, null)} (open truncates it)`;
     }
     return report;
   }
@@ -223,9 +252,10 @@ export function formatInspect(r: InspectReport): string {
   out.push(`  uuid: ${r.uuid ?? "(none)"}`);
   if (r.lock) out.push(`  lock: held by pid ${r.lock.pid ?? "?"} (${r.lock.alive ? "running" : "not running: stale, the next open takes it over"})`);
   for (const n of r.nodes) {
-    out.push(`node ${n.nodeId}: open would load ${n.loads === "none" ? "no snapshot" : n.loads} and ${n.opens ? "succeed" : "FAIL (CORRUPT_WAL)"}`);
+    out.push(`node ${n.nodeId}: open would load ${n.loads === "none" ? "no snapshot" : n.loads} and ${n.opens ? "succeed" : `FAIL (${n.fails})`}`);
     for (const fr of [n.snapshot, n.backup, n.wal]) out.push(...formatFile(fr));
   }
+  for (const k of r.keptDamaged) out.push(`kept: ${k} holds a damaged WAL record an earlier open truncated (it may have been acknowledged); delete it once examined`);
   for (const p of r.problems) out.push(`problem: ${p}`);
   out.push(r.ok ? "OK" : `DAMAGED (${r.problems.length} problem${r.problems.length === 1 ? "" : "s"})`);
   return out.join("\n");

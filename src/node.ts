@@ -17,7 +17,7 @@ import { compareStamps } from "./merge.js";
 import { isReservedKey, reservedRefusal } from "./reserved.js";
 import { ReplicaState, type BatchOutcome } from "./state.js";
 import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
-import type { Storage } from "./storage.js";
+import type { Storage, StorageTuning } from "./storage.js";
 import { DEFAULT_LIMITS, RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "./types.js";
 import { toBytes, utf8Length } from "./utf8.js";
 import { Watchers } from "./watch.js";
@@ -45,6 +45,8 @@ export interface NodeOptions {
   snapshotWalBytes?: number;
   /** Recovery and background warnings (default: console.warn). */
   onWarning?: (message: string) => void;
+  /** With `dir`: `{ acceptDataLoss: true }` opens despite MISSING_SNAPSHOT / MISSING_WAL (loudly); `faults` is the I/O test seam. */
+  storage?: StorageTuning;
 }
 
 export type { MergeOutcome } from "./protocol.js";
@@ -146,7 +148,7 @@ export class Node {
       };
       let storage: Storage;
       try {
-        storage = await openStorage({ dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock, replay });
+        storage = await openStorage({ ...opts.storage, dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock, replay });
       } catch (e) {
         const failed = built as Node | null;
         if (failed !== null) failed.#state.dispose(); // a failed open keeps nothing it replayed (pinned file bytes included)

@@ -245,8 +245,8 @@ function loadNewest<T>(f: DataFiles, read: (path: string) => T | null | string):
   const primaryState = primary === null ? "missing" : `damaged (${primary})`;
   if (backup !== null && typeof backup !== "string") {
     warnings.push(
-      `${f.snapshot} is ${primaryState}; loaded the previous generation ${f.snapshotBak}. ` +
-        `Writes that only the newer snapshot held are gone locally and come back from peers.`,
+      `${f.snapshot} is ${primaryState}; loaded the previous generation ${f.snapshotBak} ` +
+        `(open warns separately if writes that only the newer snapshot held are missing).`,
     );
     return { value: backup, warnings };
   }

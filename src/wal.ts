@@ -44,9 +44,12 @@ export interface WalHeader {
 
 /**
  * A fault hook at the process boundary, for tests: called before each write and fsync
- * this layer issues; whatever it throws is handled exactly as the OS error would be.
+ * this layer issues, and before open creates the directory lock ("open"); whatever it
+ * throws (e.g. an Error with `code: "EROFS"`, "ENOSPC", "EIO") is handled exactly as the
+ * OS error would be. A WAL append's write honours `bytesWritten: n` on the thrown error:
+ * the first n bytes reach the file before it fails (a short write, as ENOSPC leaves).
  */
-export type FaultHook = (op: "write" | "fsync", path: string) => void;
+export type FaultHook = (op: "open" | "write" | "fsync", path: string) => void;
 
 // ---------------------------------------------------------------------------------
 // header
@@ -99,6 +102,14 @@ export interface WalScan {
   validEnd: number;
   damage: WalDamage | null;
 }
+
+/**
+ * Under fsync policies that acknowledge a write when it is written ("never", intervals),
+ * the log is checked for having been deleted at most this often (ms): a write acknowledged
+ * within this window after `rm -rf` of the data directory can still vanish, as it can
+ * within the interval on a machine crash.
+ */
+export const UNLINK_CHECK_MS = 10;
 
 /** Logs up to this many bytes after the header are decoded in JS (see scanWal). */
 const SMALL_SCAN_BYTES = 64 << 10;
@@ -197,11 +208,51 @@ function verdict(fileSize: number, start: number, stop: DecodedBatch["stop"], by
   return { validEnd, damage: { offset: validEnd, reason: stop.reason, nextValid: next < 0 ? -1 : start + next } };
 }
 
+/**
+ * What a damaged tail (no valid record after it) is known to be. "torn": the bytes end
+ * inside a record, or are zero-filled — a write cut short by a crash, whose fsync never
+ * completed, so it was never acknowledged (fsync "always"). "damaged": a record of
+ * complete length that fails its CRC (or parses wrong): damaged after it was written, or
+ * written whole and not synced before a crash — it may have been acknowledged, so its
+ * bytes are kept (open copies them to `<wal>.damaged-<offset>`) and the warning says so.
+ */
+export interface TailDamage {
+  kind: "torn" | "damaged";
+  /** Absolute offset of the first bad byte. */
+  offset: number;
+  /** Bytes from `offset` to the end of the file. */
+  bytes: number;
+  /** "damaged" only: length of the complete frame at `offset` (8 + bodyLen). */
+  recordBytes: number;
+}
+
+/** The damaged tail of a scan (null if none, or if valid records follow: CORRUPT_WAL); `tail` is the file from the damage on. */
+export function tailDamage(d: WalDamage | null, tail: Uint8Array): TailDamage | null {
+  if (d === null || d.nextValid >= 0) return null;
+  if (d.reason === "torn" || d.reason === "zero") return { kind: "torn", offset: d.offset, bytes: tail.length, recordBytes: 0 };
+  // crc/malformed: the decoder checked that bodyLen fits in the file (else "torn").
+  const bodyLen = new DataView(tail.buffer, tail.byteOffset, 4).getUint32(0, true);
+  return { kind: "damaged", offset: d.offset, bytes: tail.length, recordBytes: 8 + bodyLen };
+}
+
+/** The warning (or inspect line) for a damaged tail: honest about what may have been acknowledged. */
+export function describeTail(path: string, t: TailDamage, reason: string, copy: string | null): string {
+  if (t.kind === "torn") {
+    const how = reason === "zero" ? "are zero-filled (the file system extended the file in a crash)" : "end inside a record";
+    return `${path}: ${t.bytes} byte(s) of ${reason} tail at offset ${t.offset} ${how}: a write cut short by a crash, never acknowledged (its fsync never completed)`;
+  }
+  const rest = t.bytes - t.recordBytes;
+  return `${path}: DAMAGED RECORD at offset ${t.offset}: 1 record of ${t.recordBytes} bytes (complete length, ${reason === "crc" ? "CRC mismatch" : "body does not parse"})` +
+    `${rest > 0 ? ` and ${rest} byte(s) after it that hold no valid record` : ""}. It was damaged after it was written (e.g. a bit flip), ` +
+    `or written whole but not synced before a crash: it MAY HAVE BEEN ACKNOWLEDGED, and its write is lost locally unless a peer holds it. ` +
+    (copy ? `Its ${t.bytes} byte(s) are kept in ${copy}` : `Open keeps its ${t.bytes} byte(s) in ${path}.damaged-${t.offset}`);
+}
+
 export function corruptWal(path: string, offset: number, what: string): WaveKVError {
   return new WaveKVError(
     "CORRUPT_WAL",
     `${path}: ${what} at offset ${offset}, followed by valid records; refusing to drop them silently. ` +
-      `Run \`wavekv inspect\` on the directory; restore the file, or move it aside to start from the snapshot and re-sync from peers.`,
+      `Run \`wavekv inspect\` on the directory; restore the file, or move it aside and open with acceptDataLoss (Node.open option storage: { acceptDataLoss: true }, CLI --accept-data-loss) to start from the snapshot and re-sync from peers.`,
   );
 }
 
@@ -273,6 +324,8 @@ export class WalWriter {
   #fsyncFailed = false;
   #closed = false;
   #fsyncs = 0;
+  /** The write path may check for an unlinked log again (see #checkLinked; not "always"). */
+  #checkDue = true;
   readonly #policy: FsyncPolicy;
   readonly #faults: FaultHook | undefined;
 
@@ -386,8 +439,20 @@ export class WalWriter {
     }
     try {
       this.#faults?.("write", this.path);
+      // Policies that acknowledge on write ("never", intervals) check for an unlinked log
+      // here, at most every UNLINK_CHECK_MS; "always" checks after each fsync instead.
+      if (this.#policy !== "always" && this.#checkDue) {
+        // A flag re-armed by a timer: a put pays one boolean test, not a clock read.
+        this.#checkDue = false;
+        this.#checkLinked();
+        setTimeout(() => { this.#checkDue = true; }, UNLINK_CHECK_MS).unref?.();
+      }
       writeFully(this.#fd, bytes, this.#written);
     } catch (e) {
+      const short = (e as { bytesWritten?: unknown } | null)?.bytesWritten;
+      if (typeof short === "number") {
+        try { writeFully(this.#fd, bytes.subarray(0, short), this.#written); } catch { /* the seam's short write: best effort */ }
+      }
       // Part of the batch may be in the file: a torn tail that the next open truncates.
       // Nothing may be appended after it, so the log is latched.
       const err = this.#fail("write", e);
@@ -431,6 +496,13 @@ export class WalWriter {
       }
       if (err) {
         this.#fail("fsync", err);
+        return;
+      }
+      try {
+        this.#checkLinked();
+      } catch (e) {
+        // Synced into a file nobody can open again: nothing it covers may be acknowledged.
+        this.#fail("write", e, true);
         return;
       }
       if (covers > this.#synced) this.#synced = covers;
@@ -493,7 +565,24 @@ export class WalWriter {
     return n;
   }
 
-  #fail(op: string, cause: unknown): WaveKVError {
+  /**
+   * Throws if the log file has been unlinked (nlink 0: the file or the whole data
+   * directory was deleted under the running node): writes to it would succeed and vanish
+   * at close. One fstat: 4–12 µs measured here (Node 20, Bun 1.4), against milliseconds
+   * for the fsync it follows — once per group commit under "always", at most every
+   * UNLINK_CHECK_MS under the other policies, so never per put.
+   */
+  #checkLinked(): void {
+    if (fs.fstatSync(this.#fd).nlink > 0) return;
+    throw new Error(`it was deleted while the node was running: is the data directory ${dirname(this.path)} gone? Writes to it would vanish`);
+  }
+
+  /**
+   * Latches the log. A failed fsync (or `dropWaiters`: the file is gone) also fails every
+   * append written and waiting for its fsync; a failed write keeps them (their bytes
+   * precede the failure and still get their fsync).
+   */
+  #fail(op: string, cause: unknown, dropWaiters = op === "fsync"): WaveKVError {
     if (!this.#failure) {
       const msg = cause instanceof Error ? cause.message : String(cause);
       this.#failure = new WaveKVError(
@@ -506,7 +595,7 @@ export class WalWriter {
     for (const p of this.#queue.splice(0)) p.reject(this.#failure);
     // After a failed fsync the kernel may have dropped the dirty pages: nothing waiting
     // can be called durable, and a later fsync that "succeeds" proves nothing.
-    if (op === "fsync") {
+    if (dropWaiters) {
       this.#fsyncFailed = true;
       const waiters = this.#waiters;
       this.#waiters = [];

@@ -1,6 +1,7 @@
 // Fuzz: mutated WAL and snapshot files (bit flips, truncations, absurd length fields,
 // random bytes) → open either succeeds with exactly the records the rules keep (computed
-// by an independent oracle, test/helpers/storage-fixtures.ts) or fails with CORRUPT_*;
+// by an independent oracle, test/helpers/storage-fixtures.ts) or fails with CORRUPT_*
+// (or MISSING_SNAPSHOT: a WAL header mutated to claim snapshots that never existed);
 // never any other exception. Mutations happen in memory; one temp dir is reused.
 //   WAVEKV_FUZZ_CASES=100000 WAVEKV_FUZZ_SEED=123 node --import tsx test/fuzz-storage.ts
 import { test } from "uvu";
@@ -131,12 +132,14 @@ function oracleWalHeader(b: Uint8Array): { generation: number } | null {
   return o.outcome === "ok" ? { generation: o.generation } : null;
 }
 
-/** What open must return: records, or "corrupt". */
-function expected(wal: Uint8Array | null, snap: Uint8Array | null, bak: Uint8Array | null): Plain[] | "corrupt" {
+/** What open must return: records, "corrupt", or "missing" (MISSING_SNAPSHOT). */
+function expected(wal: Uint8Array | null, snap: Uint8Array | null, bak: Uint8Array | null): Plain[] | "corrupt" | "missing" {
   const loaded = (snap && oracleSnapshot(snap, 1)) || (bak && oracleSnapshot(bak, 1)) || null;
   const fromSnap = loaded?.records ?? [];
   if (wal === null) return fromSnap;
   const h = oracleWalHeader(wal);
+  // Generation g > 1 says snapshots were taken; with no snapshot file at all, open refuses.
+  if (h !== null && h.generation > 1 && snap === null && bak === null) return "missing";
   const covers = loaded !== null && h !== null && loaded.walGeneration === h.generation;
   const o = oracleWal(wal, 1, covers ? loaded!.walOffset : 32);
   if (o.outcome === "corrupt") return "corrupt";
@@ -190,19 +193,20 @@ test(`fuzz: ${CASES} mutated directories open exactly per the rules or fail CORR
       put(f.snapshotBak, bak, false);
       const want = expected(wal, snap, bak);
       const label = `case ${n} (seed ${SEED}, ${sc.name}, ${how.join("+")})`;
-      let got: Plain[] | "corrupt";
+      let got: Plain[] | "corrupt" | "missing";
       try {
         const s = await openStorage({ dir, nodeId: 1, fsync: "never" });
         got = flatten(s.recovered.batches);
         await s.close();
       } catch (e) {
-        if (!isWaveKVError(e, "CORRUPT_WAL") && !isWaveKVError(e, "CORRUPT_SNAPSHOT")) {
-          throw new Error(`${label}: open threw something other than CORRUPT_*: ${(e as Error)?.stack ?? e}`);
-        }
-        got = "corrupt";
+        if (isWaveKVError(e, "MISSING_SNAPSHOT")) got = "missing";
+        else if (isWaveKVError(e, "CORRUPT_WAL") || isWaveKVError(e, "CORRUPT_SNAPSHOT")) got = "corrupt";
+        else throw new Error(`${label}: open threw something other than CORRUPT_* / MISSING_SNAPSHOT: ${(e as Error)?.stack ?? e}`);
       }
+      // Copies of damaged WAL tails (open keeps them) are not part of the next case.
+      for (const name of fs.readdirSync(dir)) if (name.includes(".wal.damaged-")) fs.rmSync(`${dir}/${name}`);
       if (got === "corrupt") tally.corrupt++;
-      else tally.opened++;
+      else if (got !== "missing") tally.opened++;
       assert.equal(got, want, label);
     }
     console.log(`fuzz-storage: ${tally.opened} opened, ${tally.corrupt} refused CORRUPT_*`);

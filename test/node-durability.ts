@@ -404,7 +404,8 @@ test("seq of a local write that lost LWW stays spent: after persist, and with th
   assert.ok(node.status().nextSeq > lost.seq, `nextSeq ${node.status().nextSeq} reuses seq ${lost.seq}`);
   await node.close();
   fs.rmSync(files(dir, 1).snapshot);                           // only the WAL's seq marks remain
-  node = await openNode(dir, { clock: () => T0 });
+  assert.ok(isWaveKVError(await rejection(openNode(dir, { clock: () => T0 })), "MISSING_SNAPSHOT"), "refused unless the loss is accepted");
+  node = await openNode(dir, { clock: () => T0, storage: { acceptDataLoss: true } });
   assert.ok(node.status().nextSeq > lost.seq, `WAL only: nextSeq ${node.status().nextSeq} reuses seq ${lost.seq}`);
   await node.close();
 });
@@ -443,7 +444,8 @@ test("seq of collected tombstones stays spent: snapshot intact, newest damaged (
     if (damage === "flip") { const b = fs.readFileSync(f.snapshot); b[b.length - 5]! ^= 0x10; fs.writeFileSync(f.snapshot, b); }
     if (damage === "delete" || damage === "both") fs.rmSync(f.snapshot);
     if (damage === "both") fs.rmSync(f.snapshotBak);
-    node = await openNode(dir, {}, warnings);
+    if (damage === "both") assert.ok(isWaveKVError(await rejection(openNode(dir)), "MISSING_SNAPSHOT"), "both gone: refused unless accepted");
+    node = await openNode(dir, damage === "both" ? { storage: { acceptDataLoss: true } } : {}, warnings);
     const where = `${damage}:`;
     assert.ok(node.status().nextSeq > top, `${where} nextSeq ${node.status().nextSeq} would reuse seqs up to ${top}`);
     const xs = ["x0", "x1", "x2"].filter((key) => node.get(key));
