@@ -36,7 +36,8 @@ const playwright = chromiumPath ? await loadPlaywright() : undefined;
 
 async function signedFetch(base: string, method: string, path: string, body?: string): Promise<Response> {
   const bytes = new TextEncoder().encode(body ?? "");
-  return fetch(base + path, { method, headers: signRequest(SECRET, method, path, bytes), body: body === undefined ? undefined : bytes });
+  const { id } = (await (await fetch(base + "/status")).json()) as { id: number };
+  return fetch(base + path, { method, headers: signRequest(SECRET, method, path, bytes, id), body: body === undefined ? undefined : bytes });
 }
 
 async function eventually(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
@@ -99,7 +100,7 @@ http("with a secret the state route needs a signature like /kv; /status stays pu
     const unsigned = await fetch(s.server.url + "/console/api/state");
     assert.is(unsigned.status, 401);
     assert.not.match(await unsigned.text(), /private/);
-    const wrong = await fetch(s.server.url + "/console/api/state", { headers: signRequest("not-the-secret-at-all", "GET", "/console/api/state") });
+    const wrong = await fetch(s.server.url + "/console/api/state", { headers: signRequest("not-the-secret-at-all", "GET", "/console/api/state", undefined, 7) });
     assert.is(wrong.status, 401);
     assert.is((await fetch(s.server.url + "/status")).status, 200);
     const st = await state(s.server);
