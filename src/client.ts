@@ -58,7 +58,10 @@ export class KvClient {
   async #call(method: string, path: string, body?: Uint8Array, sign = this.secret !== undefined): Promise<{ status: number; json: any }> {
     const headers: Record<string, string> = {};
     if (sign && this.secret !== undefined) Object.assign(headers, signRequest(this.secret, method, path, body ?? new Uint8Array(0), await this.nodeId()));
-    const res = await fetch(this.url + path, { method, headers, body: body as Uint8Array<ArrayBuffer> | undefined, signal: AbortSignal.timeout(this.timeoutMs) });
+    const res = await fetch(this.url + path, { method, headers, body: body as Uint8Array<ArrayBuffer> | undefined, signal: AbortSignal.timeout(this.timeoutMs) }).catch((e: Error) => {
+      const cause = (e.cause as Error | undefined)?.message ?? e.message;
+      throw new KvClientError(`cannot reach ${this.url}: ${cause}`, 0, "IO");
+    });
     const text = await res.text();
     let json: any;
     try { json = JSON.parse(text); } catch { json = undefined; }
