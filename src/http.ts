@@ -183,12 +183,29 @@ function errorStatus(err: WaveKVError): number {
   }
 }
 
+/**
+ * Warnings, each reason once: a client or peer refused on every request would otherwise
+ * write a line per request. Runs of 4+ digits (timestamps, byte counts) do not make a reason new; a repeat
+ * count is logged at 10, 100, 1000, ... repeats.
+ */
+export function warningLog(warn: (message: string) => void, maxReasons = 1000): (message: string) => void {
+  const seen = new Map<string, number>();
+  return (message) => {
+    const reason = message.replace(/\d{4,}/g, "#");
+    const n = (seen.get(reason) ?? 0) + 1;
+    if (n === 1 && seen.size >= maxReasons) seen.clear();
+    seen.set(reason, n);
+    if (n === 1) warn(message);
+    else if (Number.isInteger(Math.log10(n))) warn(`(repeated ${n} times) ${message}`);
+  };
+}
+
 export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<HttpServer> {
   const node = opts.node;
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const budget = Math.max(opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED, max);
   const verifier = opts.secret !== undefined ? new RequestVerifier(opts.secret, { node: node.id }) : null;
-  const warn = opts.onWarning ?? ((m: string) => console.warn(`wavekv http: ${m}`));
+  const warn = warningLog(opts.onWarning ?? ((m: string) => console.warn(`wavekv http: ${m}`)));
   if (!verifier) warn("no secret configured: anyone who can reach this port can read and write the store");
   const counters = { requests: 0, unauthorized: 0, badEnvelopes: 0, kvPuts: 0, kvDeletes: 0 };
   const gauge: BodyGauge = { buffered: 0, read: 0, busy: 0 };
@@ -212,6 +229,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       const v = verifier.verifyHeaders(method, target, (h) => req.headers[h] as string | undefined);
       if (!v.ok) {
         counters.unauthorized++;
+        warn(`refused requests from ${req.socket.remoteAddress ?? "?"}: ${v.reason}`);
         throw new HttpError(401, `unauthorized: ${v.reason}`, "UNAUTHORIZED");
       }
       digest = v.contentSha256;

@@ -13,7 +13,7 @@
  * The web console (src/console.ts) is at GET / unless `console: false`.
  */
 import { WebConsole } from "./console.js";
-import { HttpTransport, PEER_ADDRESS_PREFIX, serveHttp, type HttpServer } from "./http.js";
+import { HttpTransport, PEER_ADDRESS_PREFIX, serveHttp, warningLog, type HttpServer } from "./http.js";
 import { Node } from "./node.js";
 import { SyncManager } from "./sync.js";
 import type { Entry, FsyncPolicy } from "./types.js";
@@ -43,26 +43,9 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/**
- * Warnings, each reason once: a peer refused every round would otherwise write a line per
- * request. Runs of 4+ digits (timestamps, byte counts) do not make a reason new; a repeat
- * count is logged at 10, 100, 1000, ... repeats.
- */
-export function warningLog(log: (line: string) => void, maxReasons = 1000): (message: string) => void {
-  const seen = new Map<string, number>();
-  return (message) => {
-    const reason = message.replace(/\d{4,}/g, "#");
-    const n = (seen.get(reason) ?? 0) + 1;
-    if (n === 1 && seen.size >= maxReasons) seen.clear();
-    seen.set(reason, n);
-    if (n === 1) log(`warning: ${message}`);
-    else if (Number.isInteger(Math.log10(n))) log(`warning (repeated ${n} times): ${message}`);
-  };
-}
-
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const log = cfg.log ?? ((line: string) => console.log(line));
-  const warn = warningLog(log);
+  const warn = warningLog((m) => log(`warning: ${m}`));
   const node = await Node.open({
     id: cfg.id,
     dir: cfg.dir,
@@ -85,7 +68,7 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
   const sync = new SyncManager(node, transport, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: warn, onRound: (r) => web?.recordRounds(r) });
   const addressOf = (p: number) => transport.addressOf(p);
   if (cfg.console !== false) web = new WebConsole({ node, sync, addressOf, dir: cfg.dir, fsync: cfg.fsync ?? "always", secretRequired: cfg.secret !== undefined });
-  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, addressOf, onWarning: warn });
+  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, addressOf, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
 
   const learn = async (e: Entry) => {

@@ -18,10 +18,10 @@ const quiet = () => undefined;
 const enc = (s: string) => new TextEncoder().encode(s);
 const text = (n: Node, k: string) => { const v = n.get(k)?.value; return v ? new TextDecoder().decode(v) : undefined; };
 
-async function serve(id: number, opts: { secret?: string; maxBodyBytes?: number; maxBufferedBytes?: number; clock?: () => number } = {}) {
+async function serve(id: number, opts: { secret?: string; maxBodyBytes?: number; maxBufferedBytes?: number; clock?: () => number; onWarning?: (m: string) => void } = {}) {
   const node = await Node.open({ id, clock: opts.clock });
   const sync = new SyncManager(node, { request: () => Promise.reject(new Error("does not dial out")) }, { onWarning: quiet });
-  const http = await serveHttp(sync, { node, secret: opts.secret, maxBodyBytes: opts.maxBodyBytes, maxBufferedBytes: opts.maxBufferedBytes, onWarning: quiet });
+  const http = await serveHttp(sync, { node, secret: opts.secret, maxBodyBytes: opts.maxBodyBytes, maxBufferedBytes: opts.maxBufferedBytes, onWarning: opts.onWarning ?? quiet });
   return { node, http, close: async () => { await sync.stop(); await http.close(); await node.close(); } };
 }
 
@@ -125,6 +125,23 @@ test("many concurrent large unsigned POSTs are refused with 401 before a byte of
     assert.is(await metric(s.http, "wavekv_http_body_bytes_read_total"), 0, "no unsigned body byte was read");
     assert.is(await metric(s.http, "wavekv_http_buffered_bytes"), 0);
     assert.ok((await metric(s.http, "wavekv_http_unauthorized_total")) >= 20);
+  } finally {
+    await s.close();
+  }
+});
+
+test("refused requests are logged once per reason, not once per request", async () => {
+  const lines: string[] = [];
+  const s = await serve(1, { secret: SECRET, onWarning: (m) => lines.push(m) });
+  try {
+    for (let i = 0; i < 25; i++) {
+      assert.is((await rawRequest(s.http, "PUT", `/kv/k${i}`, enc("x"), signRequest("not-the-secret-at-all", "PUT", `/kv/k${i}`, enc("x"), 1))).status, 401);
+      assert.is((await rawRequest(s.http, "GET", `/kv/k${i}`, undefined, signRequest(SECRET, "GET", `/kv/k${i}`, undefined, 2))).status, 401);
+    }
+    const refused = lines.filter((l) => /refused requests/.test(l));
+    assert.is(refused.filter((l) => /bad signature/.test(l) && !/repeated/.test(l)).length, 1, refused.join("\n"));
+    assert.is(refused.filter((l) => /signed for node 2/.test(l) && !/repeated/.test(l)).length, 1, refused.join("\n"));
+    assert.ok(refused.length <= 4, `${refused.length} lines for 50 refusals:\n${refused.join("\n")}`);
   } finally {
     await s.close();
   }
