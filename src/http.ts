@@ -6,11 +6,14 @@
  *   const transport = new HttpTransport({ peers: { 2: "http://127.0.0.1:8002" }, secret });
  *
  * Routes: POST /sync and POST /push (envelope bytes in, envelope bytes out);
- * GET/PUT/DELETE /kv/<key>; GET /kv?prefix=&limit=&after=; GET /status (JSON);
- * GET /metrics (Prometheus text); with `console`, the web console (src/console.ts): its
- * page shell at GET / and /console/*, its JSON at /console/api/*. With a secret every
- * route but /status, /metrics and the console's page shell (which holds no data) must be
- * signed (src/auth.ts); refusals change nothing.
+ * GET/PUT/DELETE /kv/<key> (key = raw path, decoded once, never normalised) and
+ * /kv?key=<key>; GET /kv?prefix=&limit=&after=; GET /peers, DELETE /peers/<id>;
+ * GET /status (JSON); GET /metrics (Prometheus text); with `console`, the web console
+ * (src/console.ts): its page shell at GET / and /console/*, its JSON at /console/api/*.
+ * With a secret every route but /status, /metrics and the console's page shell (which
+ * holds no data) must be signed (src/auth.ts), and the signature is checked from the
+ * headers before any body byte is read. Bodies in flight share one byte budget. Writes
+ * under `__wavekv/` are refused (403). Refusals change nothing.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
