@@ -333,6 +333,24 @@ if (!chromiumPath || !playwright) {
     await ctx.page.locator('#feed li[data-key="console/written"]', { hasText: "deleted" }).waitFor();
   });
 
+  ui("the write form reaches the keys . and .., and is refused under __wavekv/ with the node's reason", async () => {
+    for (const key of [".", ".."]) {
+      await ctx.page.locator("#w-key").fill(key);
+      await ctx.page.locator("#w-value").fill(`dot ${key}`);
+      await ctx.page.locator("#w-put").click();
+      await ctx.page.locator("#w-result", { hasText: `Written “${key}”` }).waitFor();
+      assert.is(new TextDecoder().decode(ctx.a.node.get(key)!.value!), `dot ${key}`);
+    }
+    const before = ctx.a.node.get("__wavekv/peers/2");
+    await ctx.page.locator("#w-key").fill("__wavekv/peers/2");
+    await ctx.page.locator("#w-value").fill("http://127.0.0.1:9");
+    await ctx.page.locator("#w-put").click();
+    await ctx.page.locator("#w-result", { hasText: "Refused: keys under __wavekv/" }).waitFor();
+    assert.equal(ctx.a.node.get("__wavekv/peers/2"), before);
+    // Chromium logs the refused request as a console error: expected here, not a page fault.
+    ctx.errors = ctx.errors.filter((e) => !/status of 403/.test(e));
+  });
+
   ui("accessible: landmarks, labelled controls, AA contrast in light and dark", async () => {
     assert.is(await ctx.page.locator("header").count(), 1);
     assert.is(await ctx.page.locator("main").count(), 1);
