@@ -6,10 +6,19 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { randomKeys } from "./helpers/keys.js";
 
 const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 const base = [...process.execArgv, cli];
 const run = (...args: string[]) => spawnSync(process.execPath, [...base, ...args], { encoding: "utf8", timeout: 30_000 });
+/** The same, without blocking: several CLI processes at once. */
+const runAsync = (...args: string[]) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+  const child = spawn(process.execPath, [...base, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "", stderr = "";
+  child.stdout!.on("data", (d) => { stdout += d; });
+  child.stderr!.on("data", (d) => { stderr += d; });
+  child.once("close", (status) => resolve({ status, stdout, stderr }));
+});
 
 test("--help on every command", () => {
   const top = run("--help");
@@ -90,13 +99,17 @@ test("keys a URL parser would fold are reachable from the CLI; __wavekv/ is refu
   const s = await startServe(["--id", "6", "--secret-file", secretFile, "--peer", "9=http://127.0.0.1:9"]);
   try {
     const c = (...args: string[]) => run(...args, "--url", s.url, "--secret-file", secretFile);
-    for (const key of [".", "..", "%2e/../?#&", "日本語 🎉 +x"]) {
-      const put = c("put", key, `v ${key}`);
-      assert.is(put.status, 0, `put ${key}: ${put.stderr}`);
-      const got = c("get", key);
-      assert.is(got.status, 0, `get ${key}: ${got.stderr}`);
-      assert.equal([JSON.parse(got.stdout).key, JSON.parse(got.stdout).value], [key, `v ${key}`]);
-    }
+    // Property: "." and ".." plus random awkward keys (a fresh seed each run, printed on failure).
+    const seed = Date.now() % 100_000;
+    const random = randomKeys(4, seed);
+    await Promise.all([".", "..", ...random].map(async (key) => {
+      const opts = ["--url", s.url, "--secret-file", secretFile];
+      const put = await runAsync("put", ...opts, "--", key, `v ${key}`);
+      assert.is(put.status, 0, `seed ${seed}: put ${JSON.stringify(key)}: ${put.stderr}`);
+      const got = await runAsync("get", ...opts, "--", key);
+      assert.is(got.status, 0, `seed ${seed}: get ${JSON.stringify(key)}: ${got.stderr}`);
+      assert.equal([JSON.parse(got.stdout).key, JSON.parse(got.stdout).value], [key, `v ${key}`], `seed ${seed}`);
+    }));
     const reserved = c("put", "__wavekv/peers/6", "http://127.0.0.1:9");
     assert.is(reserved.status, 1);
     oneLine(reserved);

@@ -11,7 +11,7 @@ import { SyncManager } from "../src/sync.js";
 import { serveHttp, type HttpServer } from "../src/http.js";
 import { sha256Hex, signRequest } from "../src/auth.js";
 import { KvClient } from "../src/client.js";
-import { seededRandom } from "../src/memnet.js";
+import { awkwardKeys } from "./helpers/keys.js";
 
 const SECRET = "a-shared-secret-of-some-length";
 const quiet = () => undefined;
@@ -265,21 +265,6 @@ test("PUT and DELETE under __wavekv/ are 403 with a reason; the address book is 
     await s.close();
   }
 });
-
-/** Keys a URL parser or a naive encoder would mangle, plus random ones. */
-export function awkwardKeys(count: number, seed: number): string[] {
-  const fixed = [".", "..", "...", "%", "%25", "%2e", "/", "//", "a/../b", "./a", "?", "?x=1", "#", "#frag", " ", " lead", "trail ", "+", "a+b", "&=", "\\", "日本語/キー", "emoji 🎉", "é", "\u0000nul", "tab\tkey", "new\nline", "__wavekv", "__wavekvx/y"];
-  const alphabet = [..."./%?#&=+ -_~!*'();:@$,[]\\\"<>^`{|}", "é", "日", "🎉", "a", "Z", "0"];
-  const rnd = seededRandom(seed);
-  const out = [...fixed];
-  while (out.length < count) {
-    const n = 1 + Math.floor(rnd() * 8);
-    let k = "";
-    for (let i = 0; i < n; i++) k += alphabet[Math.floor(rnd() * alphabet.length)];
-    if (!k.startsWith("__wavekv/")) out.push(k);
-  }
-  return out;
-}
 
 test("every key KvClient sends round-trips: put, get, scan and delete give back the same key (property)", async () => {
   const s = await serve(1, { secret: SECRET });
