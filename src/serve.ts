@@ -33,6 +33,9 @@ export interface ServerConfig {
   advertise?: string;
   /** Serve the web console at GET / (default true). */
   console?: boolean;
+  /** Request body limits (src/http.ts ServeOptions): one body, and all bodies in flight together. */
+  maxBodyBytes?: number;
+  maxBufferedBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -68,7 +71,7 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
   const sync = new SyncManager(node, transport, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: warn, onRound: (r) => web?.recordRounds(r) });
   const addressOf = (p: number) => transport.addressOf(p);
   if (cfg.console !== false) web = new WebConsole({ node, sync, addressOf, dir: cfg.dir, fsync: cfg.fsync ?? "always", secretRequired: cfg.secret !== undefined });
-  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, addressOf, onWarning: (m) => log(`warning: ${m}`) });
+  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, addressOf, maxBodyBytes: cfg.maxBodyBytes, maxBufferedBytes: cfg.maxBufferedBytes, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
 
   const learn = async (e: Entry) => {
