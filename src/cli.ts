@@ -97,12 +97,12 @@ program
     process.once("SIGTERM", () => shutdown("SIGTERM"));
   });
 
+/** The options of every command that talks to a running node. */
+const clientOptions = (c: Command) => c
+  .option("--url <url>", "a running node", "http://127.0.0.1:8001")
+  .option("--secret-file <file>", "shared secret for HMAC request signing");
 function clientCommand(name: string, description: string) {
-  return program
-    .command(name)
-    .description(description)
-    .option("--url <url>", "a running node", "http://127.0.0.1:8001")
-    .option("--secret-file <file>", "shared secret for HMAC request signing");
+  return clientOptions(program.command(name).description(description));
 }
 async function client(o: { url: string; secretFile?: string }) {
   const { KvClient } = await import("./client.js");
@@ -127,12 +127,9 @@ clientCommand("scan", "list keys under a prefix").argument("[prefix]", "key pref
 clientCommand("status", "show a node's status").action(async (o) => console.log(JSON.stringify(await (await client(o)).status(), null, 2)));
 
 const peers = program.command("peers").description("list a node's peers, or remove one");
-const peerOptions = (c: Command) => c
-  .option("--url <url>", "a running node", "http://127.0.0.1:8001")
-  .option("--secret-file <file>", "shared secret for HMAC request signing");
-peerOptions(peers.command("list", { isDefault: true }).description("one JSON line per peer: id, address and sync state"))
+clientOptions(peers.command("list", { isDefault: true }).description("one JSON line per peer: id, address and sync state"))
   .action(async (o) => { for (const p of await (await client(o)).peers()) console.log(JSON.stringify(p)); });
-peerOptions(peers.command("remove").description("forget a peer (e.g. one a forged sender id added)").argument("<id>", "peer id", parseId))
+clientOptions(peers.command("remove").description("forget a peer (e.g. one a forged sender id added)").argument("<id>", "peer id", parseId))
   .action(async (id: number, o) => {
     if (await (await client(o)).removePeer(id)) console.log(`removed peer ${id}`);
     else { console.error(`${id}: not a peer`); process.exitCode = 1; }
