@@ -18,7 +18,7 @@
  * - The signed path is the route as the server sees it: the page may sit behind a proxy
  *   that mounts the node under a prefix (the page's own directory), as FetchTransport allows.
  */
-import { RequestSigner } from "../src/fetch-transport.js";
+import { RequestSigner, kvPath } from "../src/fetch-transport.js";
 import type { ChangeRecord, ClusterMember, ConsoleSnapshot } from "../src/console.js";
 import type { NodeStatus } from "../src/types.js";
 
@@ -34,6 +34,8 @@ interface KvEntry { key: string; value?: string; valueBase64?: string; timestamp
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const utf8 = new TextEncoder();
 const authRequired = document.body.dataset.auth === "hmac";
+/** The node this page belongs to: every signature names it. */
+const nodeId = Number(document.body.dataset.node);
 /** "" when the page is at "/", "/wavekv" when a proxy mounts the node at "/wavekv/". */
 const mount = location.pathname.replace(/\/[^/]*$/, "");
 
@@ -59,7 +61,7 @@ async function call(method: string, route: string, body?: string, using: Request
   const signedPath = url.pathname.slice(mount.length) + url.search;
   const bytes = body === undefined ? new Uint8Array(0) : utf8.encode(body);
   const headers: Record<string, string> = {};
-  if (using) Object.assign(headers, await using.sign(method, signedPath, bytes, Date.now() + clockOffset));
+  if (using) Object.assign(headers, await using.sign(method, signedPath, bytes, nodeId, Date.now() + clockOffset));
   const sent = Date.now();
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : bytes, cache: "no-store", credentials: "omit" });
   // The Date header has 1 s resolution: good enough for a 30 s window, refined by `now` below.
@@ -471,7 +473,7 @@ async function write(method: "PUT" | "DELETE"): Promise<void> {
   }
   out.textContent = method === "PUT" ? "Writing…" : "Deleting…";
   try {
-    const res = await call(method, `/kv/${encodeURIComponent(key)}`, method === "PUT" ? value : undefined);
+    const res = await call(method, kvPath(key), method === "PUT" ? value : undefined);
     const j = (await res.json().catch(() => ({}))) as { message?: string; seq?: number };
     out.textContent = res.ok ? `${method === "PUT" ? "Written" : "Deleted"} “${key}” (seq ${j.seq}).` : `Refused: ${j.message ?? `HTTP ${res.status}`}`;
     void poll();

@@ -25,7 +25,7 @@ export { compareKeys } from "./keyorder.js";
 export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./sync.js";
 export { MemoryNetwork, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type Tamper } from "./memnet.js";
 export { type Transport, type SyncHandler } from "./transport.js";
-export { FetchTransport, RequestSigner, type FetchTransportOptions } from "./fetch-transport.js";
+export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./fetch-transport.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./digest.js";
 export { Sha256, sha256, hmacSha256 } from "./sha256.js";
 

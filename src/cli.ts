@@ -44,7 +44,30 @@ function readSecret(file: string | undefined): string | undefined {
 
 const program = new Command("wavekv")
   .description("An embeddable, eventually consistent, leaderless replicated key-value store")
+  .option("--debug", "print stack traces of errors")
   .showHelpAfterError();
+
+/**
+ * Any failure is one line on stderr and exit 1; `--debug` adds the stack. A refusal with a
+ * code says what happened in words (SUPERSEDED names the entry that won).
+ */
+function describeError(e: unknown): string {
+  const err = e as { message?: string; code?: string; winner?: { value?: string; valueBase64?: string; node: number; timestamp: number } };
+  const message = String(err?.message ?? e).split("\n")[0]!;
+  if (err?.code === "SUPERSEDED" && err.winner) {
+    const w = err.winner;
+    const value = w.value !== undefined ? JSON.stringify(w.value) : w.valueBase64 !== undefined ? `(binary, base64 ${w.valueBase64.slice(0, 40)})` : "(deleted)";
+    return `not written: a newer entry wins (value ${value}, written by node ${w.node} at ${new Date(w.timestamp).toISOString()}); ${message}`;
+  }
+  if (err?.code === "CLOCK_SKEW") return `not written: this node's clock is ahead of the cluster; fix its clock (NTP) and retry. ${message}`;
+  return message;
+}
+
+function fail(e: unknown): never {
+  console.error(`wavekv: ${describeError(e)}`);
+  if (process.argv.includes("--debug")) console.error((e as Error)?.stack ?? e);
+  process.exit(1);
+}
 
 program
   .command("serve")
@@ -68,18 +91,18 @@ program
     });
     const shutdown = (sig: string) => {
       console.log(`received ${sig}: stopping sync, flushing, closing`);
-      running.stop().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+      running.stop().then(() => process.exit(0), fail);
     };
     process.once("SIGINT", () => shutdown("SIGINT"));
     process.once("SIGTERM", () => shutdown("SIGTERM"));
   });
 
+/** The options of every command that talks to a running node. */
+const clientOptions = (c: Command) => c
+  .option("--url <url>", "a running node", "http://127.0.0.1:8001")
+  .option("--secret-file <file>", "shared secret for HMAC request signing");
 function clientCommand(name: string, description: string) {
-  return program
-    .command(name)
-    .description(description)
-    .option("--url <url>", "a running node", "http://127.0.0.1:8001")
-    .option("--secret-file <file>", "shared secret for HMAC request signing");
+  return clientOptions(program.command(name).description(description));
 }
 async function client(o: { url: string; secretFile?: string }) {
   const { KvClient } = await import("./client.js");
@@ -102,6 +125,15 @@ clientCommand("scan", "list keys under a prefix").argument("[prefix]", "key pref
   for await (const e of (await client(o)).scan(prefix)) printEntry(e);
 });
 clientCommand("status", "show a node's status").action(async (o) => console.log(JSON.stringify(await (await client(o)).status(), null, 2)));
+
+const peers = program.command("peers").description("list a node's peers, or remove one");
+clientOptions(peers.command("list", { isDefault: true }).description("one JSON line per peer: id, address and sync state"))
+  .action(async (o) => { for (const p of await (await client(o)).peers()) console.log(JSON.stringify(p)); });
+clientOptions(peers.command("remove").description("forget a peer (e.g. one a forged sender id added)").argument("<id>", "peer id", parseId))
+  .action(async (id: number, o) => {
+    if (await (await client(o)).removePeer(id)) console.log(`removed peer ${id}`);
+    else { console.error(`${id}: not a peer`); process.exitCode = 1; }
+  });
 
 program
   .command("demo")
@@ -181,4 +213,4 @@ program
     process.exitCode = r.status ?? 1;
   });
 
-await program.parseAsync(process.argv);
+await program.parseAsync(process.argv).catch(fail);

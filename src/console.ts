@@ -240,9 +240,10 @@ export class WebConsole {
     const a = assets[name];
     if (!a) return undefined;
     // The shell says whether to ask for the secret; it is the same for every request to this server.
+    // It also names this node: signatures are bound to the node they are for.
     const auth = this.#opts.secretRequired ? "hmac" : "none";
-    const body = name === "/" ? a.body.replace("__WAVEKV_AUTH__", auth) : a.body;
-    const etag = name === "/" ? `"${a.etag}-${auth}"` : `"${a.etag}"`;
+    const body = name === "/" ? a.body.replace("__WAVEKV_AUTH__", auth).replace("__WAVEKV_NODE__", String(this.#node.id)) : a.body;
+    const etag = name === "/" ? `"${a.etag}-${auth}-${this.#node.id}"` : `"${a.etag}"`;
     const headers: Record<string, string> = { ...SECURITY_HEADERS, "content-type": a.type, etag, "cache-control": "no-cache" };
     if (name === "/") headers["content-security-policy"] = PAGE_CSP;
     if (ifNoneMatch === etag) return { status: 304, headers, body: "" };

@@ -6,16 +6,21 @@
  *   const transport = new HttpTransport({ peers: { 2: "http://127.0.0.1:8002" }, secret });
  *
  * Routes: POST /sync and POST /push (envelope bytes in, envelope bytes out);
- * GET/PUT/DELETE /kv/<key>; GET /kv?prefix=&limit=&after=; GET /status (JSON);
- * GET /metrics (Prometheus text); with `console`, the web console (src/console.ts): its
- * page shell at GET / and /console/*, its JSON at /console/api/*. With a secret every
- * route but /status, /metrics and the console's page shell (which holds no data) must be
- * signed (src/auth.ts); refusals change nothing.
+ * GET/PUT/DELETE /kv/<key> (key = raw path, decoded once, never normalised) and
+ * /kv?key=<key>; GET /kv?prefix=&limit=&after=; GET /peers, DELETE /peers/<id>;
+ * GET /status (JSON); GET /metrics (Prometheus text); with `console`, the web console
+ * (src/console.ts): its page shell at GET / and /console/*, its JSON at /console/api/*.
+ * With a secret every route but /status, /metrics and the console's page shell (which
+ * holds no data) must be signed (src/auth.ts), and the signature is checked from the
+ * headers before any body byte is read. Bodies in flight share one byte budget. Writes
+ * under `__wavekv/` are refused (403). Refusals change nothing.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { RequestVerifier, signRequest } from "./auth.js";
-import { WaveKVError, isWaveKVError } from "./errors.js";
+import { createHash } from "node:crypto";
+import { RequestVerifier } from "./auth.js";
+import { FetchTransport, type FetchTransportOptions } from "./fetch-transport.js";
+import { isWaveKVError, type WaveKVError } from "./errors.js";
 import { compareKeys } from "./keyorder.js";
 import type { WebConsole } from "./console.js";
 import type { Node } from "./node.js";
@@ -31,12 +36,16 @@ export interface ServeOptions {
   secret?: string | Uint8Array;
   /** Largest request body accepted; larger ones get 413 before they are buffered. */
   maxBodyBytes?: number;
+  /** Bytes all in-flight requests may buffer together; over it: 503 + Retry-After, before buffering. */
+  maxBufferedBytes?: number;
   /** The node behind `sync`, for the key-value API, /status and /metrics. */
   node: Node;
   /** The web console to mount at GET / (src/console.ts). */
   console?: Pick<WebConsole, "asset" | "api">;
   /** Extra metrics lines (Prometheus text) appended to /metrics. */
   metrics?: () => string;
+  /** Where the transport reaches a peer (GET /peers). */
+  addressOf?: (peer: number) => string | undefined;
   onWarning?: (message: string) => void;
 }
 
@@ -48,23 +57,53 @@ export interface HttpServer {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly code?: string) {
+  constructor(readonly status: number, message: string, readonly code?: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
 
 const DEFAULT_MAX_BODY = 64 << 20;
+const DEFAULT_MAX_BUFFERED = 256 << 20;
+const MAX_PAGE = 10_000;
+/** prefix/after longer than any key can be (4 UTF-8 bytes per UTF-16 unit at most) are refused. */
+const MAX_QUERY_KEY_CHARS = 4 * 1024;
+/** Keys under this prefix are the node's own bookkeeping: the API reads them, never writes them. */
+export const RESERVED_PREFIX = "__wavekv/";
 
-async function readBody(req: IncomingMessage, max: number): Promise<Uint8Array> {
+/** In-flight body bytes, all requests together (ISSUE 15 item 9: 40 unsigned 63 MiB bodies = 2.6 GB). */
+interface BodyGauge { buffered: number; read: number; busy: number }
+
+async function readBody(req: IncomingMessage, max: number, budget: number, gauge: BodyGauge, digest: string | undefined): Promise<Uint8Array> {
   const declared = Number(req.headers["content-length"] ?? NaN);
-  if (declared > max) throw new HttpError(413, `body of ${declared} bytes exceeds maxBodyBytes ${max}`);
+  if (declared > max) throw new HttpError(413, `body of ${declared} bytes exceeds maxBodyBytes ${max}`, "TOO_LARGE");
+  const busy = () => {
+    gauge.busy++;
+    return new HttpError(503, `the node is buffering ${gauge.buffered} bytes of other requests (maxBufferedBytes ${budget}); retry shortly`, "BUSY", { "retry-after": "1" });
+  };
+  // Reserve the declared length before reading a byte; chunked bodies reserve as they come.
+  let reserved = Number.isFinite(declared) && declared > 0 ? declared : 0;
+  if (gauge.buffered + reserved > budget) throw busy();
+  gauge.buffered += reserved;
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new HttpError(413, `body exceeds maxBodyBytes ${max}`);
-    chunks.push(chunk);
+  const hash = digest === undefined ? null : createHash("sha256");
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      gauge.read += chunk.length;
+      if (size > max) throw new HttpError(413, `body exceeds maxBodyBytes ${max}`, "TOO_LARGE");
+      if (size > reserved) {
+        if (gauge.buffered + (size - reserved) > budget) throw busy();
+        gauge.buffered += size - reserved;
+        reserved = size;
+      }
+      hash?.update(chunk);
+      chunks.push(chunk);
+    }
+  } finally {
+    gauge.buffered -= reserved;
   }
+  if (hash && hash.digest("hex") !== digest) throw new HttpError(401, "unauthorized: body does not match its signed digest", "UNAUTHORIZED");
   const out = Buffer.concat(chunks, size);
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
@@ -81,8 +120,8 @@ function reply(res: ServerResponse, r: { status: number; headers: Record<string,
   res.end(head ? undefined : r.body);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string): void {
-  send(res, status, JSON.stringify({ error: code, message }));
+function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}): void {
+  send(res, status, JSON.stringify({ error: code, code, message, ...extra }));
 }
 
 function entryJson(e: Entry) {
@@ -106,45 +145,119 @@ function entryJson(e: Entry) {
   };
 }
 
+/**
+ * The key of a /kv request, verbatim from the raw request target (no URL normalisation:
+ * "/kv/." is the key ".", "/kv/a/../b" the key "a/../b"). `/kv?key=` carries keys no
+ * WHATWG-URL client can put in a path ("." and ".."). Bad escapes and "" are refused.
+ */
+function keyOf(path: string, query: URLSearchParams): string | undefined {
+  let key: string | null;
+  if (path === "/kv") key = query.get("key");
+  else if (path.startsWith("/kv/")) {
+    try {
+      key = decodeURIComponent(path.slice(4));
+    } catch {
+      throw new HttpError(400, `the key in ${JSON.stringify(path)} has a bad percent-escape; encode keys with encodeURIComponent`, "INVALID_ARGUMENT");
+    }
+  } else return undefined;
+  if (key === null) return undefined;
+  if (key === "") throw new HttpError(400, "the empty key is not a key; put something after /kv/", "INVALID_ARGUMENT");
+  return key;
+}
+
+function pageQuery(query: URLSearchParams): { prefix: string; after: string | null; limit: number } {
+  const prefix = query.get("prefix") ?? "";
+  const after = query.get("after");
+  const limitText = query.get("limit") ?? "1000";
+  if (!/^[1-9][0-9]{0,4}$/.test(limitText) || Number(limitText) > MAX_PAGE) throw new HttpError(400, `limit must be an integer from 1 to ${MAX_PAGE}, got ${JSON.stringify(limitText.slice(0, 40))}`, "INVALID_ARGUMENT");
+  for (const [name, v] of [["prefix", prefix], ["after", after ?? ""]] as const) {
+    if (v.length > MAX_QUERY_KEY_CHARS) throw new HttpError(400, `${name} is ${v.length} characters; no key is longer than ${MAX_QUERY_KEY_CHARS}`, "INVALID_ARGUMENT");
+  }
+  return { prefix, after, limit: Number(limitText) };
+}
+
+/** How a WaveKVError reads over HTTP: status and extra JSON fields. */
+function errorStatus(err: WaveKVError): number {
+  switch (err.code as string) {
+    case "UUID_MISMATCH": case "SUPERSEDED": return 409;
+    case "BAD_ENVELOPE": case "INVALID_ARGUMENT": return 400;
+    case "IO": case "CLOSED": case "CLOCK_SKEW": return 503;
+    default: return 422;
+  }
+}
+
+/**
+ * Warnings, each reason once: a client or peer refused on every request would otherwise
+ * write a line per request. Runs of 4+ digits (timestamps, byte counts) do not make a reason new; a repeat
+ * count is logged at 10, 100, 1000, ... repeats.
+ */
+export function warningLog(warn: (message: string) => void, maxReasons = 1000): (message: string) => void {
+  const seen = new Map<string, number>();
+  return (message) => {
+    const reason = message.replace(/\d{4,}/g, "#");
+    const n = (seen.get(reason) ?? 0) + 1;
+    if (n === 1 && seen.size >= maxReasons) seen.clear();
+    seen.set(reason, n);
+    if (n === 1) warn(message);
+    else if (Number.isInteger(Math.log10(n))) warn(`(repeated ${n} times) ${message}`);
+  };
+}
+
 export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<HttpServer> {
   const node = opts.node;
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
-  const verifier = opts.secret !== undefined ? new RequestVerifier(opts.secret) : null;
-  const warn = opts.onWarning ?? ((m: string) => console.warn(`wavekv http: ${m}`));
+  const budget = Math.max(opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED, max);
+  const verifier = opts.secret !== undefined ? new RequestVerifier(opts.secret, { node: node.id }) : null;
+  const warn = warningLog(opts.onWarning ?? ((m: string) => console.warn(`wavekv http: ${m}`)));
   if (!verifier) warn("no secret configured: anyone who can reach this port can read and write the store");
   const counters = { requests: 0, unauthorized: 0, badEnvelopes: 0, kvPuts: 0, kvDeletes: 0 };
+  const gauge: BodyGauge = { buffered: 0, read: 0, busy: 0 };
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counters.requests++;
-    const url = new URL(req.url ?? "/", "http://localhost");
+    // The raw request target, never normalised: keys are taken verbatim from it.
+    const target = req.url ?? "/";
+    const q = target.indexOf("?");
+    const path = q < 0 ? target : target.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
     const method = req.method ?? "GET";
-    const path = url.pathname;
     if (method === "GET" && path === "/status") return send(res, 200, JSON.stringify(node.status()));
-    if (method === "GET" && path === "/metrics") return send(res, 200, renderMetrics(node, sync, counters) + (opts.metrics?.() ?? ""), "text/plain; version=0.0.4");
+    if (method === "GET" && path === "/metrics") return send(res, 200, renderMetrics(node, sync, counters, gauge) + (opts.metrics?.() ?? ""), "text/plain; version=0.0.4");
     // The console's page shell is public: it holds no data, and it is what asks for the secret.
     const asset = opts.console ? await opts.console.asset(method, path, req.headers["if-none-match"]) : undefined;
     if (asset) return reply(res, asset, method === "HEAD");
-    const body = method === "GET" || method === "HEAD" ? new Uint8Array(0) : await readBody(req, max);
+    // Signature first, from the headers alone: an unsigned body is refused unread.
+    let digest: string | undefined;
     if (verifier) {
-      const verdict = verifier.verify(method, req.url ?? "/", (h) => req.headers[h] as string | undefined, body);
-      if (verdict !== "ok") {
+      const v = verifier.verifyHeaders(method, target, (h) => req.headers[h] as string | undefined);
+      if (!v.ok) {
         counters.unauthorized++;
-        throw new HttpError(401, `unauthorized: ${verdict}`, "UNAUTHORIZED");
+        warn(`refused requests from ${req.socket.remoteAddress ?? "?"}: ${v.reason}`);
+        throw new HttpError(401, `unauthorized: ${v.reason}`, "UNAUTHORIZED");
       }
+      digest = v.contentSha256;
     }
+    const body = method === "GET" || method === "HEAD" ? new Uint8Array(0) : await readBody(req, max, budget, gauge, digest).catch((e: unknown) => {
+      if (e instanceof HttpError && e.status === 401) counters.unauthorized++;
+      throw e;
+    });
     if (method === "POST" && (path === "/sync" || path === "/push")) {
       const out = await sync.handle(body);
       return send(res, 200, out, "application/octet-stream");
     }
     if (opts.console && path.startsWith("/console/api/")) {
-      const r = await opts.console.api(method, url);
+      const r = await opts.console.api(method, new URL(target, "http://localhost"));
       if (r) return reply(res, r);
     }
-    if (path.startsWith("/kv/")) {
-      const key = decodeURIComponent(path.slice(4));
+    if (path === "/peers" || path.startsWith("/peers/")) return peersRoute(res, method, path);
+    const key = keyOf(path, query);
+    if (key !== undefined) {
       if (method === "GET") {
         const e = node.get(key);
         return e ? send(res, 200, JSON.stringify(entryJson(e))) : sendError(res, 404, "NOT_FOUND", `no live entry for ${JSON.stringify(key)}`);
+      }
+      if ((method === "PUT" || method === "DELETE") && key.startsWith(RESERVED_PREFIX)) {
+        throw new HttpError(403, `keys under ${RESERVED_PREFIX} are this node's own bookkeeping and cannot be written through the API`, "RESERVED_KEY");
       }
       if (method === "PUT") {
         const e = await node.put(key, body);
@@ -158,9 +271,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       }
     }
     if (method === "GET" && path === "/kv") {
-      const prefix = url.searchParams.get("prefix") ?? "";
-      const after = url.searchParams.get("after");
-      const limit = Math.min(Number(url.searchParams.get("limit") ?? 1000) || 1000, 10_000);
+      const { prefix, after, limit } = pageQuery(query);
       const out = [];
       let more = false;
       for (const e of node.scan(prefix)) {
@@ -174,18 +285,38 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     throw new HttpError(404, `no route for ${method} ${path}`, "NOT_FOUND");
   };
 
+  /** GET /peers: membership and what is known of each; DELETE /peers/<id>: forget one. */
+  const peersRoute = async (res: ServerResponse, method: string, path: string): Promise<void> => {
+    if (method === "GET" && path === "/peers") {
+      const status = new Map(node.status().peers.map((p) => [p.id, p]));
+      const peers = node.peers().map((id) => ({ ...status.get(id), id, address: opts.addressOf?.(id) ?? null }));
+      return send(res, 200, JSON.stringify({ peers }));
+    }
+    const id = /^\/peers\/(0|[1-9][0-9]{0,9})$/.exec(path)?.[1];
+    if (method === "DELETE" && id !== undefined) {
+      const peer = Number(id);
+      if (!node.peers().includes(peer)) return sendError(res, 404, "NOT_FOUND", `${peer} is not a peer of node ${node.id}`);
+      await node.removePeer(peer);
+      return send(res, 200, JSON.stringify({ removed: peer }));
+    }
+    throw new HttpError(404, `no route for ${method} ${path} (GET /peers, DELETE /peers/<id>)`, "NOT_FOUND");
+  };
+
   const server = createServer((req, res) => {
     handler(req, res).catch((err: unknown) => {
+      // A body left unread is not read now: answer, then close the connection.
+      if (!req.complete) {
+        res.setHeader("connection", "close");
+        res.once("finish", () => req.socket?.destroy());
+      }
       if (err instanceof HttpError) {
-        sendError(res, err.status, err.code ?? (err.status === 413 ? "TOO_LARGE" : "ERROR"), err.message);
-        // Stop reading an oversized body instead of buffering it.
-        if (err.status === 413) req.destroy();
-        return;
+        for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+        return sendError(res, err.status, err.code ?? "ERROR", err.message);
       }
       if (isWaveKVError(err)) {
         if (err.code === "BAD_ENVELOPE") counters.badEnvelopes++;
-        const status = err.code === "UUID_MISMATCH" ? 409 : err.code === "BAD_ENVELOPE" || err.code === "INVALID_ARGUMENT" ? 400 : err.code === "IO" || err.code === "CLOSED" ? 503 : 422;
-        return sendError(res, status, err.code, err.message);
+        const winner = (err as { winner?: Entry }).winner;
+        return sendError(res, errorStatus(err), err.code, err.message, winner ? { winner: entryJson(winner) } : {});
       }
       warn(`internal error: ${(err as Error)?.stack ?? err}`);
       sendError(res, 500, "INTERNAL", "internal error");
@@ -216,7 +347,7 @@ interface SyncMetricsSource {
   links?(): { peer: number; rounds: number; failures: number; bytesSent: number; bytesReceived: number; consecutiveFailures: number }[];
 }
 
-function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, number>): string {
+function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, number>, gauge: BodyGauge): string {
   const s = node.status();
   const out: string[] = [];
   const metric = (name: string, type: "gauge" | "counter", help: string, samples: [string, number][]) => {
@@ -233,6 +364,9 @@ function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, n
   metric("wavekv_kv_deletes_total", "counter", "Deletes through the HTTP API.", [["", counters.kvDeletes!]]);
   metric("wavekv_http_requests_total", "counter", "HTTP requests.", [["", counters.requests!]]);
   metric("wavekv_http_unauthorized_total", "counter", "Requests refused for a missing, wrong or replayed signature.", [["", counters.unauthorized!]]);
+  metric("wavekv_http_buffered_bytes", "gauge", "Request body bytes held by in-flight requests (bounded by maxBufferedBytes).", [["", gauge.buffered]]);
+  metric("wavekv_http_body_bytes_read_total", "counter", "Request body bytes read.", [["", gauge.read]]);
+  metric("wavekv_http_busy_total", "counter", "Requests refused with 503 because the body budget was spent.", [["", gauge.busy]]);
   metric("wavekv_bad_envelopes_total", "counter", "Sync bodies refused as BAD_ENVELOPE.", [["", counters.badEnvelopes!]]);
   metric("wavekv_peer_ack", "gauge", "How far this node covers the peer's writes.", s.peers.map((p) => [`{peer="${p.id}"}`, p.ack]));
   metric("wavekv_peer_reported_ack", "gauge", "How far the peer reported covering this node's writes.", s.peers.map((p) => [`{peer="${p.id}"}`, p.peerAck]));
@@ -262,63 +396,10 @@ function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, n
   return out.join("\n") + "\n";
 }
 
-export interface HttpTransportOptions {
-  /** Peer id → base URL. */
-  peers?: Record<number, string>;
-  secret?: string | Uint8Array;
-  timeoutMs?: number;
-  /** Resolves addresses of peers not in `peers` (e.g. from the replicated address book). */
-  resolve?: (peer: number) => string | undefined;
-}
+export type HttpTransportOptions = FetchTransportOptions;
 
-/** A `Transport` over HTTP POST /sync. A slow or dead peer never holds the caller past `timeoutMs`. */
-export class HttpTransport {
-  readonly #peers = new Map<number, string>();
-  readonly #secret: string | Uint8Array | undefined;
-  readonly #timeoutMs: number;
-  readonly #resolve: ((peer: number) => string | undefined) | undefined;
-
-  constructor(opts: HttpTransportOptions = {}) {
-    for (const [id, url] of Object.entries(opts.peers ?? {})) this.#peers.set(Number(id), url.replace(/\/+$/, ""));
-    this.#secret = opts.secret;
-    this.#timeoutMs = opts.timeoutMs ?? 10_000;
-    this.#resolve = opts.resolve;
-  }
-
-  setPeer(peer: number, url: string): void {
-    this.#peers.set(peer, url.replace(/\/+$/, ""));
-  }
-
-  addressOf(peer: number): string | undefined {
-    return this.#peers.get(peer) ?? this.#resolve?.(peer)?.replace(/\/+$/, "");
-  }
-
-  async request(peer: number, body: Uint8Array, opts: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    return this.#post(peer, "/sync", body, opts.signal);
-  }
-
-  async push(peer: number, body: Uint8Array, opts: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    return this.#post(peer, "/push", body, opts.signal);
-  }
-
-  async #post(peer: number, path: string, body: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
-    const base = this.addressOf(peer);
-    if (!base) throw new WaveKVError("INVALID_ARGUMENT", `no address known for peer ${peer}; pass --peer ${peer}=http://host:port`);
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    const headers: Record<string, string> = { "content-type": "application/octet-stream" };
-    if (this.#secret !== undefined) Object.assign(headers, signRequest(this.#secret, "POST", path, body));
-    const res = await fetch(base + path, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers, signal: combined });
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (!res.ok) {
-      let code = "IO", message = `peer ${peer} answered ${res.status}`;
-      try {
-        const j = JSON.parse(new TextDecoder().decode(bytes)) as { error?: string; message?: string };
-        if (j.error) code = j.error;
-        if (j.message) message = `peer ${peer}: ${j.message}`;
-      } catch { /* not JSON */ }
-      throw new WaveKVError(code === "UUID_MISMATCH" || code === "BAD_ENVELOPE" ? code : "IO", message);
-    }
-    return bytes;
-  }
-}
+/**
+ * A `Transport` over HTTP POST /sync and /push: FetchTransport (same signing, same
+ * candidate-address rule), under the name the server side has always used.
+ */
+export class HttpTransport extends FetchTransport {}

@@ -4,18 +4,19 @@
  *   const running = await startServer({ id: 1, port: 8001, dir: "./data", peers: { 2: "http://127.0.0.1:8002" } });
  *   await running.stop();
  *
- * Peer addresses given with `--peer` are written to the store under
- * `__wavekv/peers/<id>` (and so is this node's own address), so they replicate: a new
- * node configured with one seed address learns every other node's address and adds it
- * as a peer.
+ * Address book: this node publishes only its own address, under `__wavekv/peers/<id>`,
+ * and it replicates, so a node configured with one seed address learns every other node's
+ * address and adds it as a peer. Addresses given with `--peer` stay local to the transport.
+ * A learned address is a candidate: the transport keeps the one a peer answered at until
+ * the candidate answers (src/fetch-transport.ts), so a bogus entry cannot cut a link.
  *
  * The web console (src/console.ts) is at GET / unless `console: false`.
  */
 import { WebConsole } from "./console.js";
-import { HttpTransport, PEER_ADDRESS_PREFIX, serveHttp, type HttpServer } from "./http.js";
+import { HttpTransport, PEER_ADDRESS_PREFIX, serveHttp, warningLog, type HttpServer } from "./http.js";
 import { Node } from "./node.js";
 import { SyncManager } from "./sync.js";
-import type { FsyncPolicy } from "./types.js";
+import type { Entry, FsyncPolicy } from "./types.js";
 
 export interface ServerConfig {
   id: number;
@@ -32,6 +33,9 @@ export interface ServerConfig {
   advertise?: string;
   /** Serve the web console at GET / (default true). */
   console?: boolean;
+  /** Request body limits (src/http.ts ServeOptions): one body, and all bodies in flight together. */
+  maxBodyBytes?: number;
+  maxBufferedBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -44,47 +48,50 @@ export interface RunningServer {
 
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const log = cfg.log ?? ((line: string) => console.log(line));
+  const warn = warningLog((m) => log(`warning: ${m}`));
   const node = await Node.open({
     id: cfg.id,
     dir: cfg.dir,
     fsync: cfg.fsync ?? "always",
     peers: Object.keys(cfg.peers ?? {}).map(Number),
-    onWarning: (m) => log(`warning: ${m}`),
+    onWarning: warn,
   });
-  const addressOf = (peer: number) => {
-    const e = node.get(PEER_ADDRESS_PREFIX + peer);
-    return e?.value ? new TextDecoder().decode(e.value) : undefined;
-  };
-  const transport = new HttpTransport({ peers: cfg.peers, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000, resolve: addressOf });
+  try {
+    return await run(cfg, node, log, warn);
+  } catch (err) {
+    await node.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, warn: (m: string) => void): Promise<RunningServer> {
+  const transport = new HttpTransport({ peers: cfg.peers, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000 });
   // Declared before the manager, whose onRound reports to it (the console needs the manager too).
   let web: WebConsole | undefined = undefined;
-  const sync = new SyncManager(node, transport, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: (m) => log(`warning: ${m}`), onRound: (r) => web?.recordRounds(r) });
-  if (cfg.console !== false) web = new WebConsole({ node, sync, addressOf: (p) => transport.addressOf(p), dir: cfg.dir, fsync: cfg.fsync ?? "always", secretRequired: cfg.secret !== undefined });
-  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, onWarning: (m) => log(`warning: ${m}`) });
+  const sync = new SyncManager(node, transport, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: warn, onRound: (r) => web?.recordRounds(r) });
+  const addressOf = (p: number) => transport.addressOf(p);
+  if (cfg.console !== false) web = new WebConsole({ node, sync, addressOf, dir: cfg.dir, fsync: cfg.fsync ?? "always", secretRequired: cfg.secret !== undefined });
+  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, addressOf, maxBodyBytes: cfg.maxBodyBytes, maxBufferedBytes: cfg.maxBufferedBytes, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
 
-  // Address book: ours and the configured ones, replicated; learned ones become peers.
-  const learn = async (peer: number, url: string) => {
-    if (peer === cfg.id) return;
-    transport.setPeer(peer, url);
+  const learn = async (e: Entry) => {
+    const peer = Number(e.key.slice(PEER_ADDRESS_PREFIX.length));
+    if (!Number.isInteger(peer) || peer === cfg.id || !e.value) return;
+    transport.learnPeer(peer, new TextDecoder().decode(e.value));
     if (!node.peers().includes(peer)) await node.addPeer(peer);
   };
-  const publish = async (peer: number, url: string) => {
-    if (addressOf(peer) !== url) await node.put(PEER_ADDRESS_PREFIX + peer, url);
-  };
-  await publish(cfg.id, self);
   // Only our own entry: `__wavekv/peers/<N>` is admitted from node N alone (src/reserved.ts).
-  for (const e of node.scan(PEER_ADDRESS_PREFIX)) {
-    const peer = Number(e.key.slice(PEER_ADDRESS_PREFIX.length));
-    if (Number.isInteger(peer) && e.value) await learn(peer, new TextDecoder().decode(e.value));
+  const mine = node.get(PEER_ADDRESS_PREFIX + cfg.id);
+  if (!mine?.value || new TextDecoder().decode(mine.value) !== self) {
+    await node.put(PEER_ADDRESS_PREFIX + cfg.id, self).catch((e: Error) => warn(`could not publish this node's address (peers must be given it with --peer): ${e.message}`));
   }
+  for (const e of node.scan(PEER_ADDRESS_PREFIX)) await learn(e).catch((err: Error) => warn(`address book entry ${e.key} not used: ${err.message}`));
   const watching = new AbortController();
   void (async () => {
     for await (const e of node.watch(PEER_ADDRESS_PREFIX, { signal: watching.signal })) {
-      const peer = Number(e.key.slice(PEER_ADDRESS_PREFIX.length));
-      if (Number.isInteger(peer) && e.value) await learn(peer, new TextDecoder().decode(e.value)).catch(() => undefined);
+      await learn(e).catch((err: Error) => warn(`address book entry ${e.key} not used: ${err.message}`));
     }
-  })();
+  })().catch(() => undefined);
 
   await sync.bootstrap().then((r) => web?.recordRounds(r)).catch((e) => log(`bootstrap incomplete: ${(e as Error).message} (sync loop will retry)`));
   sync.start();

@@ -6,15 +6,24 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { randomKeys } from "./helpers/keys.js";
 
 const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 const base = [...process.execArgv, cli];
 const run = (...args: string[]) => spawnSync(process.execPath, [...base, ...args], { encoding: "utf8", timeout: 30_000 });
+/** The same, without blocking: several CLI processes at once. */
+const runAsync = (...args: string[]) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+  const child = spawn(process.execPath, [...base, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "", stderr = "";
+  child.stdout!.on("data", (d) => { stdout += d; });
+  child.stderr!.on("data", (d) => { stderr += d; });
+  child.once("close", (status) => resolve({ status, stdout, stderr }));
+});
 
 test("--help on every command", () => {
   const top = run("--help");
   assert.is(top.status, 0, top.stderr);
-  for (const cmd of ["serve", "put", "get", "del", "scan", "status", "demo", "filesync", "inspect", "bench"]) {
+  for (const cmd of ["serve", "put", "get", "del", "scan", "status", "peers", "demo", "filesync", "inspect", "bench"]) {
     assert.match(top.stdout, cmd);
     const r = run(cmd, "--help");
     assert.is(r.status, 0, `${cmd} --help: ${r.stderr}`);
@@ -62,6 +71,78 @@ test("serve, then put/get/del/scan/status through the CLI client, graceful stop,
     assert.match(inspect.stdout, /node 5|node_5/);
   } finally {
     if (child.exitCode === null) child.kill("SIGKILL");
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** Starts `serve` in a child; resolves its URL. */
+async function startServe(args: string[]) {
+  const child = spawn(process.execPath, [...base, "serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 20_000);
+    child.stdout!.on("data", (d) => { out += d; const m = /serving (http:\S+)/.exec(out); if (m) { clearTimeout(timer); resolve(m[1]!); } });
+    child.stderr!.on("data", (d) => { out += d; });
+  });
+  return { child, url, output: () => out };
+}
+
+const oneLine = (r: { stderr: string }) => {
+  assert.is(r.stderr.trim().split("\n").length, 1, `one line, got: ${r.stderr}`);
+  assert.not.match(r.stderr, /\n\s+at /, "no stack trace");
+};
+
+test("keys a URL parser would fold are reachable from the CLI; __wavekv/ is refused in one line; peers list and remove", async () => {
+  const root = mkdtempSync(join(tmpdir(), "wavekv-cli-"));
+  const secretFile = join(root, "secret");
+  writeFileSync(secretFile, "0123456789abcdef0123456789abcdef\n");
+  const s = await startServe(["--id", "6", "--secret-file", secretFile, "--peer", "9=http://127.0.0.1:9"]);
+  try {
+    const c = (...args: string[]) => run(...args, "--url", s.url, "--secret-file", secretFile);
+    // Property: "." and ".." plus random awkward keys (a fresh seed each run, printed on failure).
+    const seed = Date.now() % 100_000;
+    const random = randomKeys(4, seed);
+    await Promise.all([".", "..", ...random].map(async (key) => {
+      const opts = ["--url", s.url, "--secret-file", secretFile];
+      const put = await runAsync("put", ...opts, "--", key, `v ${key}`);
+      assert.is(put.status, 0, `seed ${seed}: put ${JSON.stringify(key)}: ${put.stderr}`);
+      const got = await runAsync("get", ...opts, "--", key);
+      assert.is(got.status, 0, `seed ${seed}: get ${JSON.stringify(key)}: ${got.stderr}`);
+      assert.equal([JSON.parse(got.stdout).key, JSON.parse(got.stdout).value], [key, `v ${key}`], `seed ${seed}`);
+    }));
+    const reserved = c("put", "__wavekv/peers/6", "http://127.0.0.1:9");
+    assert.is(reserved.status, 1);
+    oneLine(reserved);
+    assert.match(reserved.stderr, /403 keys under __wavekv\//);
+    const peers = c("peers", "list");
+    assert.is(peers.status, 0, peers.stderr);
+    const list = peers.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(list.map((p) => [p.id, p.address]), [[9, "http://127.0.0.1:9"]]);
+    const removed = c("peers", "remove", "9");
+    assert.is(removed.status, 0, removed.stderr);
+    assert.is(c("peers").stdout.trim(), "", "no peers left");
+    const again = c("peers", "remove", "9");
+    assert.is(again.status, 1);
+    assert.match(again.stderr, /not a peer/);
+  } finally {
+    s.child.kill("SIGKILL");
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("serve that cannot start prints one line and exits 1; --debug adds the stack", () => {
+  const root = mkdtempSync(join(tmpdir(), "wavekv-cli-"));
+  try {
+    const file = join(root, "a-file");
+    writeFileSync(file, "not a directory");
+    const r = run("serve", "--id", "1", "--port", "0", "--dir", join(file, "data"));
+    assert.is(r.status, 1);
+    oneLine(r);
+    assert.match(r.stderr, /^wavekv: /);
+    const debug = run("serve", "--id", "1", "--port", "0", "--dir", join(file, "data"), "--debug");
+    assert.is(debug.status, 1);
+    assert.match(debug.stderr, /\n\s+at /, "--debug shows the stack");
+  } finally {
     rmSync(root, { recursive: true, force: true });
   }
 });

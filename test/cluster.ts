@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, type RunningServer } from "../src/serve.js";
 import { PEER_ADDRESS_PREFIX } from "../src/http.js";
+import { KvClient } from "../src/client.js";
 
 const SECRET = "cluster-test-secret-0123456789";
 
@@ -51,6 +52,71 @@ test("a node that knows one seed address learns every other node's address and s
     assert.ok(fsyncs > 0, "fsyncs were timed");
     const errorsTo1 = Number(/wavekv_sync_errors_total\{peer="1"\} (\d+)/.exec(metrics)![1]);
     await until("a round with the stopped seed fails", () => errorsTo1 > 0 || n2.sync.links().some((l) => l.peer === 1 && l.failures > 0));
+  } finally {
+    for (const r of running) await r.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+async function pair(root: string, running: RunningServer[]) {
+  const start = (id: number, peers?: Record<number, string>, port = 0) =>
+    startServer({ id, port, dir: join(root, `n${id}`), peers, secret: SECRET, intervalMs: 100, timeoutMs: 1_000, pushWindowMs: 20, log: () => undefined }).then((r) => { running.push(r); return r; });
+  const n1 = await start(1);
+  const n2 = await start(2, { 1: n1.http.url });
+  await until("1 and 2 know each other", () => n1.node.peers().includes(2) && n2.node.peers().includes(1));
+  return { n1, n2, start };
+}
+
+async function replicates(from: RunningServer, to: RunningServer, key: string): Promise<void> {
+  await from.node.put(key, `${from.node.id}`);
+  await until(`${key} reaches node ${to.node.id}`, () => to.node.get(key) !== undefined);
+}
+
+test("the split attack: PUTs of __wavekv/peers/1 and /2 to a dead address are refused; the nodes keep replicating", async () => {
+  const root = mkdtempSync(join(tmpdir(), "wavekv-cluster-"));
+  const running: RunningServer[] = [];
+  try {
+    const { n1, n2 } = await pair(root, running);
+    const kv = new KvClient(n1.http.url, SECRET);
+    for (const id of [1, 2]) {
+      try {
+        await kv.put(PEER_ADDRESS_PREFIX + id, "http://127.0.0.1:9");
+        assert.unreachable(`the address of node ${id} was overwritten`);
+      } catch (e) {
+        assert.is((e as { status?: number }).status, 403);
+      }
+    }
+    // Only its own entry is published: node 1 never writes node 2's address.
+    assert.is(n1.node.get(PEER_ADDRESS_PREFIX + 2)?.node, 2);
+    await replicates(n1, n2, "after-attack/1");
+    await replicates(n2, n1, "after-attack/2");
+  } finally {
+    for (const r of running) await r.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("a learned address that never answers does not displace one that does; a real move is adopted once it answers", async () => {
+  const root = mkdtempSync(join(tmpdir(), "wavekv-cluster-"));
+  const running: RunningServer[] = [];
+  try {
+    const { n1, n2, start } = await pair(root, running);
+    // A bogus entry for node 2 reaches node 1's address book (as a replicated entry would).
+    const link = () => n1.sync.links().find((l) => l.peer === 2) ?? { rounds: 0, failures: 0 };
+    await until("node 1 ran a round with node 2", () => link().rounds > 0);
+    await n1.node.forcePut(PEER_ADDRESS_PREFIX + 2, "http://127.0.0.1:9");
+    const before = { rounds: link().rounds, failures: link().failures };
+    await until("node 1 ran rounds with node 2 since", () => link().rounds >= before.rounds + 3);
+    assert.is(link().failures, before.failures, "node 1's rounds with node 2 kept working");
+    await replicates(n1, n2, "bogus/1");
+    await replicates(n2, n1, "bogus/2");
+    // Node 2 moves to another port: its own new entry reaches node 1, which tries it when
+    // the old address stops answering, and keeps it.
+    await n2.stop();
+    running.splice(running.indexOf(n2), 1);
+    const moved = await start(2, { 1: n1.http.url });
+    await until("node 1 has node 2's new address", () => new TextDecoder().decode(n1.node.get(PEER_ADDRESS_PREFIX + 2)?.value ?? new Uint8Array()) === moved.http.url);
+    await replicates(n1, moved, "moved/1");
   } finally {
     for (const r of running) await r.stop();
     rmSync(root, { recursive: true, force: true });

@@ -34,16 +34,18 @@ function header(h: Record<string, string>) {
   return (name: string) => h[name];
 }
 
-test("RequestSigner's headers pass src/auth.ts's verifier; any change to method, path or body fails it", async () => {
+test("RequestSigner's headers pass src/auth.ts's verifier; any change to method, path, body or target node fails it", async () => {
+  const verifier = (secret: string | Uint8Array, node = 1) => new RequestVerifier(secret, { node });
   for (const secret of [SECRET, enc("bytes-secret"), "x".repeat(100)]) {
     const signer = new RequestSigner(secret);
     const body = enc("payload " + String(secret.length));
-    const h = await signer.sign("POST", "/sync", body);
-    assert.is(new RequestVerifier(secret).verify("POST", "/sync", header(h), body), "ok");
-    assert.is(new RequestVerifier(secret).verify("PUT", "/sync", header(h), body), "bad signature");
-    assert.is(new RequestVerifier(secret).verify("POST", "/push", header(h), body), "bad signature");
-    assert.is(new RequestVerifier(secret).verify("POST", "/sync", header(h), enc("other")), "bad signature");
-    assert.is(new RequestVerifier("another secret").verify("POST", "/sync", header(h), body), "bad signature");
+    const h = await signer.sign("POST", "/sync", body, 1);
+    assert.is(verifier(secret).verify("POST", "/sync", header(h), body), "ok");
+    assert.is(verifier(secret).verify("PUT", "/sync", header(h), body), "bad signature");
+    assert.is(verifier(secret).verify("POST", "/push", header(h), body), "bad signature");
+    assert.is(verifier(secret).verify("POST", "/sync", header(h), enc("other")), "body does not match its signed digest");
+    assert.is(verifier("another secret").verify("POST", "/sync", header(h), body), "bad signature");
+    assert.match(verifier(secret, 2).verify("POST", "/sync", header(h), body), /signed for node 1, this is node 2/);
   }
 });
 
@@ -56,11 +58,11 @@ test("without crypto.subtle (an insecure page) the pure-TS HMAC signs identicall
   let h: Record<string, string>;
   try {
     assert.is((globalThis.crypto as Crypto).subtle, undefined);
-    h = await new RequestSigner(SECRET).sign("POST", "/sync", body);
+    h = await new RequestSigner(SECRET).sign("POST", "/sync", body, 1);
   } finally {
     Object.defineProperty(globalThis, "crypto", desc!);
   }
-  assert.is(new RequestVerifier(SECRET).verify("POST", "/sync", header(h), body), "ok");
+  assert.is(new RequestVerifier(SECRET, { node: 1 }).verify("POST", "/sync", header(h), body), "ok");
 });
 
 test("a node syncs with a served node through FetchTransport (signed); wrong or no secret gets 401 → IO", async () => {

@@ -62,10 +62,10 @@ test("unsigned, wrongly signed, stale and replayed requests get 401 and change n
     const digest = p.a.digest();
     const body = new TextEncoder().encode("v");
     assert.is((await raw(p.serverA, "PUT", "/kv/k", body)).status, 401);
-    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, signRequest("wrong-secret-wrong-secret", "PUT", "/kv/k", body))).status, 401);
-    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, signRequest(SECRET, "PUT", "/kv/k", body, Date.now() - 120_000))).status, 401);
+    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, signRequest("wrong-secret-wrong-secret", "PUT", "/kv/k", body, 1))).status, 401);
+    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, signRequest(SECRET, "PUT", "/kv/k", body, 1, Date.now() - 120_000))).status, 401);
     // A signature for another body or path does not verify.
-    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, signRequest(SECRET, "PUT", "/kv/other", body))).status, 401);
+    assert.is((await raw(p.serverA, "PUT", "/kv/k", body, signRequest(SECRET, "PUT", "/kv/other", body, 1))).status, 401);
     assert.is((await raw(p.serverA, "GET", "/kv?prefix=")).status, 401, "reads need a signature too");
     // A sync request signed with the wrong secret: refused, nothing merged.
     await p.b.put("from-b", "1");
@@ -76,7 +76,7 @@ test("unsigned, wrongly signed, stale and replayed requests get 401 and change n
     assert.is(p.a.digest(), digest);
     assert.is(p.a.get("k"), undefined);
     // The same signed request twice: the replay is refused.
-    const headers = signRequest(SECRET, "PUT", "/kv/k", body);
+    const headers = signRequest(SECRET, "PUT", "/kv/k", body, 1);
     assert.is((await raw(p.serverA, "PUT", "/kv/k", body, headers)).status, 200);
     await p.a.put("k", "newer");
     assert.is((await raw(p.serverA, "PUT", "/kv/k", body, headers)).status, 401);
