@@ -5,6 +5,12 @@
  *   const node = await Node.open({ id: 1, dir: "./data" });
  *
  * Browsers and edge workers: `wavekv/browser` (src/browser.ts), which has no `node:` import.
+ * `require("wavekv")` returns this same module (src/require.cts).
+ *
+ * docs/API.md is generated from this file's exports and their doc comments
+ * (`npm run docs:api`; test/package.ts fails when it is stale).
+ *
+ * @packageDocumentation
  */
 import { createHash } from "node:crypto";
 import { nodeSha256, useSha256 } from "./digest.js";
@@ -15,12 +21,25 @@ useSha256(nodeSha256(createHash));
 
 export { Node, type NodeOptions, type MergeOutcome } from "./node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
-export { DEFAULT_LIMITS, type Entry, type Limits, type FsyncPolicy, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
+export { DEFAULT_LIMITS, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
+/**
+ * When a write to a node with a `dir` is durable (`NodeOptions.fsync`, `serve --fsync`).
+ * - `"always"`: `put`/`delete` resolve only after an fdatasync that started after the
+ *   write; concurrent writes share one write and one fsync (group commit).
+ * - `{ intervalMs }`: writes resolve once written; an fsync follows within `intervalMs`
+ *   (a crash may lose that window).
+ * - `"never"`: no fsync at all (tests, caches); still atomic against a process crash.
+ *
+ * @defaultValue `"always"`
+ */
+export type { FsyncPolicy } from "./types.js";
 export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./protocol.js";
-export { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries, encodedEntriesOf, ENCODED_ENTRIES, ENVELOPE_VERSION, type Envelope, type DeltaCursor, type EncodedEntries } from "./envelope.js";
+export { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries, encodedEntriesOf, ENCODED_ENTRIES, ENVELOPE_VERSION, type Envelope, type DeltaCursor, type EncodedEntries, type BodyFraming } from "./envelope.js";
 export { compareKeys } from "./keyorder.js";
 export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./sync.js";
-export { MemoryNetwork, dropOneEntry, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type Tamper } from "./memnet.js";
-export { type Transport, type SyncHandler } from "./transport.js";
+export { MemoryNetwork, dropOneEntry, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type NetworkStats, type Direction, type EntryDropper, type Tamper } from "./memnet.js";
+export { type Transport, type TransportRequestOptions, type SyncHandler } from "./transport.js";
 export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOptions, type ServeOptions, type HttpServer } from "./http.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./digest.js";
+export { startServer, type ServerConfig, type RunningServer } from "./serve.js";
+export { KvClient, type KvEntryJson } from "./client.js";
