@@ -1,17 +1,19 @@
 /**
  * wavekv: an embeddable, eventually consistent, leaderless replicated key-value store.
  *
- *   import { Node } from "wavekv";
- *   const node = await Node.open({ id: 1, dir: "./data" });
+ * ```ts
+ * import { Node } from "wavekv";            // or: const { Node } = require("wavekv");
+ * const node = await Node.open({ id: 1, dir: "./data" });
+ * ```
  *
- * Browsers and edge workers: `wavekv/browser` (src/browser.ts), which has no `node:` import.
- * `require("wavekv")` returns this same module (src/require.cts).
- *
- * docs/API.md is generated from this file's exports and their doc comments
- * (`npm run docs:api`; test/package.ts fails when it is stale).
+ * `require("wavekv")` (Node ≥ 20.19, Bun) returns this same module. Browsers and edge
+ * workers: `wavekv/browser`, which has no `node:` import.
  *
  * @packageDocumentation
  */
+// docs/API.md is generated from this file's exports and their doc comments
+// (`npm run docs:api`; test/api-docs.ts fails when it is stale). A re-export's doc comment
+// documents a declaration that has none of its own.
 import { createHash } from "node:crypto";
 import { nodeSha256, useSha256 } from "./digest.js";
 
@@ -41,5 +43,26 @@ export { MemoryNetwork, dropOneEntry, seededRandom, type MemoryNetworkOptions, t
 export { type Transport, type TransportRequestOptions, type SyncHandler } from "./transport.js";
 export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOptions, type ServeOptions, type HttpServer } from "./http.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./digest.js";
-export { startServer, type ServerConfig, type RunningServer } from "./serve.js";
-export { KvClient, type KvEntryJson } from "./client.js";
+/**
+ * A node with everything `wavekv serve` runs, from code: HTTP API, sync with its peers,
+ * the replicated address book (`__wavekv/peers/<id>`) and the web console. `stop()`
+ * stops sync, closes the server and flushes and closes the node.
+ *
+ * ```ts
+ * const running = await startServer({ id: 1, port: 8001, dir: "./data", peers: { 2: "http://127.0.0.1:8002" } });
+ * await running.stop();
+ * ```
+ */
+export { startServer } from "./serve.js";
+export type { ServerConfig, RunningServer } from "./serve.js";
+/**
+ * A client for a running node's HTTP API (what the CLI's put/get/del/scan/status use);
+ * pass the cluster's secret when the node has one. Errors other than 404 reject.
+ *
+ * ```ts
+ * const kv = new KvClient("http://127.0.0.1:8001", secret);
+ * await kv.put("a", "1"); await kv.get("a"); await kv.scan("prefix/");
+ * ```
+ */
+export { KvClient } from "./client.js";
+export type { KvEntryJson } from "./client.js";
