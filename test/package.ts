@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,6 +51,23 @@ test("npm pack ships the built package and nothing internal", () => {
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
   for (const s of ["preinstall", "install", "postinstall", "prepare"]) {
     assert.is(pkg.scripts[s], undefined, `a "${s}" script runs (or warns) in every user's install`);
+  }
+});
+
+test("npx wavekv in the checkout runs the built CLI as it is: no build, no install", () => {
+  // npx of the project's own bin links the checkout into npx's cache; a `prepare` script
+  // would run there, silently rebuilding everything on the first call (13–36 s).
+  const cli = join(root, "dist", "cli.js");
+  if (process.platform !== "win32") assert.ok((statSync(cli).mode & 0o111) !== 0, "dist/cli.js is executable (npx runs it directly)");
+  const before = statSync(join(root, "dist", "index.js")).mtimeMs;
+  const cache = mkdtempSync(join(tmpdir(), "wavekv-npx-cache-"));
+  try {
+    const r = npm(["exec", "--offline", "--yes", "--cache", cache, "--", "wavekv", "--version"], root);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout.trim(), version);
+    assert.is(statSync(join(root, "dist", "index.js")).mtimeMs, before, "npx rebuilt dist/");
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
   }
 });
 
