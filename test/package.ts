@@ -114,6 +114,13 @@ test(`installed from the tarball into an empty project: import, require, the bin
     assert.is(cjs.status, 0, cjs.stderr);
     assert.is(cjs.stdout.trim(), "v hello true");
 
+    if (!process.versions.bun) {
+      // Node before 20.19 (or 22.12) cannot require() an ES module: that is said in words.
+      const old = spawnSync(process.execPath, ["--no-experimental-require-module", "-e", `require("wavekv")`], { cwd: app, encoding: "utf8", timeout: 30_000 });
+      assert.is.not(old.status, 0);
+      assert.match(old.stderr, /wavekv is an ES module .*await import\("wavekv"\)/);
+    }
+
     const bin = join(app, "node_modules", ".bin", "wavekv");
     assert.ok(existsSync(bin), "npm linked the wavekv bin");
     const cli = join(app, "node_modules", "wavekv", "dist", "cli.js");
