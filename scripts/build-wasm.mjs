@@ -15,32 +15,18 @@
  * this script and the installed AssemblyScript. `npm install` builds, and then
  * `npm run demo`, `npm test` and `npm run bench` rebuild without paying for it again.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { upToDate } from "./freshness.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 process.chdir(root);
 mkdirSync("build", { recursive: true });
 
 const OUTPUT = "src/wasm/kernel-bytes.ts";
-function newestInput() {
-  let newest = 0;
-  const see = (p) => { newest = Math.max(newest, statSync(p).mtimeMs); };
-  const walk = (dir) => {
-    see(dir);
-    for (const d of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, d.name);
-      if (d.isDirectory()) walk(p);
-      else see(p);
-    }
-  };
-  walk("assembly");
-  for (const p of ["asconfig.json", fileURLToPath(import.meta.url), "node_modules/assemblyscript/package.json"]) see(p);
-  return newest;
-}
-const upToDate = () => [OUTPUT, "build/kernel.wasm"].every((p) => existsSync(p) && statSync(p).mtimeMs > newestInput());
-if (!process.argv.includes("--force") && upToDate()) {
+const inputs = ["assembly", "asconfig.json", fileURLToPath(import.meta.url), "node_modules/assemblyscript/package.json"];
+if (upToDate([OUTPUT, "build/kernel.wasm"], inputs)) {
   console.log(`build-wasm: ${OUTPUT} is newer than assembly/ and asconfig.json: not recompiled (--force to)`);
   process.exit(0);
 }
