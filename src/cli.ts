@@ -7,7 +7,7 @@
  *   wavekv demo
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -42,9 +42,14 @@ function readSecret(file: string | undefined): string | undefined {
   return s;
 }
 
+// dist/cli.js and package.json are siblings of dist/ both in a checkout and in the installed package.
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
+const { version } = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string };
+
 const program = new Command("wavekv")
   .description("An embeddable, eventually consistent, leaderless replicated key-value store")
   .option("--debug", "print stack traces of errors")
+  .version(version, "-V, --version", "print the version")
   .showHelpAfterError();
 
 /**
@@ -208,8 +213,13 @@ program
   .description("run the benchmark suite (npm run bench)")
   .option("--quick", "CI-sized run")
   .action((o) => {
-    const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-    const r = spawnSync("npm", ["run", "bench", "--", ...(o.quick ? ["--quick"] : [])], { cwd: root, stdio: "inherit" });
+    // The installed package ships no bench/ (nor its peers): the suite runs from a checkout.
+    if (!existsSync(join(packageRoot, "bench", "index.ts"))) {
+      console.error("wavekv bench runs in a checkout of the wavekv repository (git clone, then `npm run bench`); the installed package does not include it");
+      process.exitCode = 1;
+      return;
+    }
+    const r = spawnSync("npm", ["run", "bench", "--", ...(o.quick ? ["--quick"] : [])], { cwd: packageRoot, stdio: "inherit" });
     process.exitCode = r.status ?? 1;
   });
 

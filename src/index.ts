@@ -1,11 +1,19 @@
 /**
  * wavekv: an embeddable, eventually consistent, leaderless replicated key-value store.
  *
- *   import { Node } from "wavekv";
- *   const node = await Node.open({ id: 1, dir: "./data" });
+ * ```ts
+ * import { Node } from "wavekv";            // or: const { Node } = require("wavekv");
+ * const node = await Node.open({ id: 1, dir: "./data" });
+ * ```
  *
- * Browsers and edge workers: `wavekv/browser` (src/browser.ts), which has no `node:` import.
+ * `require("wavekv")` (Node ≥ 20.19, Bun) returns this same module. Browsers and edge
+ * workers: `wavekv/browser`, which has no `node:` import.
+ *
+ * @packageDocumentation
  */
+// docs/API.md is generated from this file's exports and their doc comments
+// (`npm run docs:api`; test/api-docs.ts fails when it is stale). A re-export's doc comment
+// documents a declaration that has none of its own.
 import { createHash } from "node:crypto";
 import { nodeSha256, useSha256 } from "./digest.js";
 
@@ -15,12 +23,46 @@ useSha256(nodeSha256(createHash));
 
 export { Node, type NodeOptions, type MergeOutcome } from "./node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
-export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type Entry, type Limits, type FsyncPolicy, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
+export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
+/**
+ * When a write to a node with a `dir` is durable (`NodeOptions.fsync`, `serve --fsync`).
+ * - `"always"`: `put`/`delete` resolve only after an fdatasync that started after the
+ *   write; concurrent writes share one write and one fsync (group commit).
+ * - `{ intervalMs }`: writes resolve once written; an fsync follows within `intervalMs`
+ *   (a crash may lose that window).
+ * - `"never"`: no fsync at all (tests, caches); still atomic against a process crash.
+ *
+ * @defaultValue `"always"`
+ */
+export type { FsyncPolicy } from "./types.js";
 export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./protocol.js";
-export { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries, encodedEntriesOf, ENCODED_ENTRIES, ENVELOPE_VERSION, type Envelope, type DeltaCursor, type EncodedEntries } from "./envelope.js";
+export { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries, encodedEntriesOf, ENCODED_ENTRIES, ENVELOPE_VERSION, type Envelope, type DeltaCursor, type EncodedEntries, type BodyFraming } from "./envelope.js";
 export { compareKeys } from "./keyorder.js";
 export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./sync.js";
-export { MemoryNetwork, dropOneEntry, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type Tamper } from "./memnet.js";
-export { type Transport, type SyncHandler } from "./transport.js";
+export { MemoryNetwork, dropOneEntry, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type NetworkStats, type Direction, type EntryDropper, type Tamper } from "./memnet.js";
+export { type Transport, type TransportRequestOptions, type SyncHandler } from "./transport.js";
 export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOptions, type ServeOptions, type HttpServer } from "./http.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./digest.js";
+/**
+ * A node with everything `wavekv serve` runs, from code: HTTP API, sync with its peers,
+ * the replicated address book (`__wavekv/peers/<id>`) and the web console. `stop()`
+ * stops sync, closes the server and flushes and closes the node.
+ *
+ * ```ts
+ * const running = await startServer({ id: 1, port: 8001, dir: "./data", peers: { 2: "http://127.0.0.1:8002" } });
+ * await running.stop();
+ * ```
+ */
+export { startServer } from "./serve.js";
+export type { ServerConfig, RunningServer } from "./serve.js";
+/**
+ * A client for a running node's HTTP API (what the CLI's put/get/del/scan/status use);
+ * pass the cluster's secret when the node has one. Errors other than 404 reject.
+ *
+ * ```ts
+ * const kv = new KvClient("http://127.0.0.1:8001", secret);
+ * await kv.put("a", "1"); await kv.get("a"); await kv.scan("prefix/");
+ * ```
+ */
+export { KvClient } from "./client.js";
+export type { KvEntryJson } from "./client.js";
