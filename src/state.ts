@@ -12,7 +12,8 @@
  *
  * Nothing per key is built eagerly beyond the index: recovering 1M entries must cost
  * little more than reading their bytes (issue 4). So key strings are decoded from the
- * index on first use (`#keys` caches them), `#slotOf` is a cache of key → slot filled by
+ * index on first use (`#keys` caches them; every read takes a key through `keyAt`, which
+ * fills it, never from `#keys` directly), `#slotOf` is a cache of key → slot filled by
  * lookups (authoritative only when it holds every key), and the values of a merged batch
  * stay in that batch's bytes — one retained buffer per batch, not one copy per value —
  * until read (see `#retain`). Invariant: `#keys[slot]`, when set, is the key of a slot
@@ -119,6 +120,8 @@ export class ReplicaState {
   #sorted: number[] | null = null;
   #unsorted: number[] = [];
   #removedSinceSort = false;
+  /** Slots released by GC so far: a scan in progress that sees it move re-seeks (see scan). */
+  #releases = 0;
   #version = 0;
   #digest: { version: number; hex: string } | null = null;
   #summary: { version: number; full: Summary } | null = null;
@@ -168,7 +171,11 @@ export class ReplicaState {
     return this.#values[slot] !== undefined || (slot < this.#refBuf.length && this.#refBuf[slot] !== 0);
   }
 
-  /** The key of a held slot (decoded from the index on first use). */
+  /**
+   * The key of a held slot (decoded from the index on first use): the one way a read
+   * gets a key string. (A sort of one element, or a merge nothing compared, leaves
+   * `#keys` unfilled: nothing may assume an earlier pass filled it.)
+   */
   keyAt(slot: number): string {
     const known = this.#keys[slot];
     if (known !== undefined) return known;
@@ -487,6 +494,7 @@ export class ReplicaState {
   /** Drop a tombstone's slot (GC). The caller has checked the watermark. */
   release(slot: number): void {
     const keyLen = this.#index.keyView(slot).length;
+    // Not keyAt: a key never decoded is not in `#slotOf` either (slotOf fills both).
     const key = this.#keys[slot];
     this.#index.release(slot);
     if (key !== undefined) this.#slotOf.delete(key);
@@ -495,6 +503,7 @@ export class ReplicaState {
     this.#values[slot] = undefined;
     this.#bytes -= keyLen;
     this.#removedSinceSort = true;
+    this.#releases++;
     this.#version++;
   }
 
@@ -504,7 +513,9 @@ export class ReplicaState {
     const keyAt = (slot: number) => this.keyAt(slot);
     const bySlotKey = (x: number, y: number) => compareKeys(keyAt(x), keyAt(y));
     if (this.#sorted === null || this.#removedSinceSort) {
-      this.#sorted = Array.from(this.#index.usedSlots()).sort(bySlotKey);
+      // Installed slots only: an `admit` callback reading mid-merge must not put a
+      // tentative new slot in the order (installed, it would then be added twice).
+      this.#sorted = Array.from(this.#index.usedSlots()).filter((slot) => this.#installed(slot)).sort(bySlotKey);
       this.#unsorted = [];
       this.#removedSinceSort = false;
     } else if (this.#unsorted.length > 0 && this.#unsorted.length <= 32) {
@@ -536,30 +547,49 @@ export class ReplicaState {
     return this.#sorted;
   }
 
-  /** Entries under `prefix` in UTF-8 key order; reads current values as it goes. */
-  *scan(prefix: string, includeTombstones: boolean): IterableIterator<Entry> {
-    const slots = this.#sortedSlots();
-    const keys = this.#keys;
+  /**
+   * Entries under `prefix` in UTF-8 key order, only keys after `after` (exclusive) when
+   * given, at most `limit`; reads current values as it goes. Walks the key order it
+   * started with (keys added meanwhile may be missed); a GC meanwhile may hand a slot to
+   * another key, so then it re-seeks past the last key it passed in a fresh order. So
+   * every key held throughout is yielded once, in order, whatever happens between steps.
+   */
+  *scan(prefix: string, includeTombstones: boolean, after?: string, limit = Infinity): IterableIterator<Entry> {
+    // Keys must sort after `prev`: the last key passed, or `after` where it is past the prefix.
+    let prev = after !== undefined && compareKeys(after, prefix) >= 0 ? after : undefined;
+    let slots: readonly number[] = [];
+    let releases = -1;
+    let i = 0;
+    for (let n = 0; n < limit;) {
+      if (releases !== this.#releases) {
+        releases = this.#releases;
+        slots = this.#sortedSlots();
+        i = prev === undefined ? this.#seek(slots, prefix, false) : this.#seek(slots, prev, true);
+      }
+      if (i >= slots.length) return;
+      const slot = slots[i++]!;
+      // Released since the order was taken (a re-seek follows before another key is read).
+      if (!this.#installed(slot)) continue;
+      const key = this.keyAt(slot);
+      if (prev !== undefined && compareKeys(key, prev) <= 0) continue;
+      // Keys under a prefix are contiguous in UTF-8 order: the first one past it ends the scan.
+      if (!key.startsWith(prefix)) return;
+      prev = key;
+      if (!includeTombstones && this.#values[slot] === null) continue;
+      n++;
+      yield this.entryAt(slot);
+    }
+  }
+
+  /** Index in `slots` (key order) of the first key at or past `key` (past it when `exclusive`). */
+  #seek(slots: readonly number[], key: string, exclusive: boolean): number {
     let lo = 0, hi = slots.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareKeys(keys[slots[mid]!]!, prefix) < 0) lo = mid + 1; else hi = mid;
+      const c = compareKeys(this.keyAt(slots[mid]!), key);
+      if (c < 0 || (exclusive && c === 0)) lo = mid + 1; else hi = mid;
     }
-    let prev: string | undefined;
-    for (let i = lo; i < slots.length; i++) {
-      const slot = slots[i]!;
-      const key = keys[slot];
-      // A slot released by GC while this scan runs holds no key, or (reused) another key
-      // out of order: skip both rather than yield out of order.
-      if (key === undefined || (prev !== undefined && compareKeys(key, prev) <= 0)) continue;
-      if (!key.startsWith(prefix)) {
-        if (compareKeys(key, prefix) > 0) break;
-        continue;
-      }
-      prev = key;
-      if (!includeTombstones && this.#values[slot] === null) continue;
-      yield this.entryAt(slot);
-    }
+    return lo;
   }
 
   /** Slots in UTF-8 key order (snapshots, digest). */
