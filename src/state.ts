@@ -128,6 +128,8 @@ export class ReplicaState {
   /** Highest seq and timestamp of our own entries ever applied (seq safety, monotone clock). */
   ownMaxSeq = 0;
   ownMaxTimestamp = 0;
+  /** While `admit` decides a batch: the entries its winners overwrite, as reads must see them. */
+  #prior: Map<number, Entry> | null = null;
   /** Called after a slot changed; the node turns it into watch events. */
   onChange: ((slot: number) => void) | null = null;
 
@@ -209,6 +211,8 @@ export class ReplicaState {
   }
 
   entryAt(slot: number): Entry {
+    const prior = this.#prior?.get(slot);
+    if (prior !== undefined) return prior;
     const m = this.#meta;
     this.#index.metaInto(slot, m);
     return { key: this.keyAt(slot), value: this.valueAt(slot), timestamp: m[0]!, node: m[1]!, seq: m[2]! };
@@ -251,8 +255,20 @@ export class ReplicaState {
         if (!reasons.has(i)) reasons.set(i, REFUSE_TEXT[reason] ?? "refused");
       }
       const w = result.winners;
+      // `admit` may read the store, which must look as before the batch: the kernel has
+      // stamped overwritten slots already, so take their entries first (a rollback and one
+      // more pass, only with `admit` and a held key overwritten).
+      if (opts.admit !== undefined && this.#takePrior(w)) continue;
       // Rules only JS can apply run on winners alone: a losing entry changes nothing.
-      const refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons);
+      let refusedHere: number[];
+      try {
+        refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons);
+      } catch (err) {
+        // An `admit` that throws refuses the batch: undecided, the tentative stamps would stay.
+        this.#index.rollback();
+        this.#prior = null;
+        throw err;
+      }
       if (refusedHere.length > 0) {
         // Undo the tentative decisions and decide again without the refused entries,
         // so that a lower version of the same key in this batch can still win.
@@ -268,13 +284,31 @@ export class ReplicaState {
           opts.persist(this.#winnerRecords(batch, w));
         } catch (err) {
           this.#index.rollback();
+          this.#prior = null;
           return { merged: 0, rejected, complete: false, reasons: [...why, `log append failed: ${(err as Error).message}`] };
         }
       }
       if (!final) this.#index.commit();
+      this.#prior = null;
       this.#applyWinners(batch, w, opts.trusted === true);
       return { merged: w.length / 3, rejected, complete: rejected === 0, reasons: why };
     }
+  }
+
+  /**
+   * Entries of the held slots the winners `w` overwrite, read as they were (after a
+   * rollback), for reads while `admit` runs. False, nothing rolled back, when all are known.
+   */
+  #takePrior(w: Uint32Array): boolean {
+    let slots: number[] | undefined;
+    for (let j = 0; j < w.length; j += 3) {
+      if (w[j + 2] !== PrevState.Absent && this.#prior?.has(w[j + 1]!) !== true) (slots ??= []).push(w[j + 1]!);
+    }
+    if (slots === undefined) return false;
+    this.#index.rollback();
+    this.#prior ??= new Map();
+    for (const slot of slots) this.#prior.set(slot, this.entryAt(slot));
+    return true;
   }
 
   /**

@@ -163,6 +163,46 @@ test("a watcher of a fresh node sees a merged single entry with its key", async 
   await peer.close();
 });
 
+test("an admit callback reads the store as it was before the batch it is deciding", async () => {
+  const seen: unknown[] = [];
+  let node: Node | undefined;
+  node = await Node.open({
+    id: 1, peers: [2],
+    admit: (e) => {
+      if (e.node === 2) seen.push({ key: e.key, get: view(node!.getIncludingTombstones(e.key)), scan: [...node!.scan("", { includeTombstones: true })].map(view), size: node!.size });
+      return true;
+    },
+  });
+  const peer = await Node.open({ id: 2, peers: [1], clock: () => Date.now() + 1000 });
+  const old = await node.put("k", "old");
+  const fresh = [await peer.put("k", "new"), await peer.put("n", "fresh")];
+  node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2)));
+  const before = { get: view(old), scan: [view(old)], size: 1 };
+  assert.equal(seen, [{ key: "k", ...before }, { key: "n", ...before, get: undefined }], "no new stamp with the old value, no key not yet merged");
+  assert.equal([...node.scan("")].map(view), fresh.map(view).sort((a, b) => utf8Order(a!.key, b!.key)));
+  assert.is(node.digest(), peer.digest());
+  await node.close();
+  await peer.close();
+});
+
+test("an admit callback that throws refuses its batch and leaves every read as it was", async () => {
+  let boom = true;
+  const node = await Node.open({ id: 1, peers: [2], admit: (e) => { if (boom && e.node === 2) throw new Error("admit bug"); return true; } });
+  const peer = await Node.open({ id: 2, peers: [1], clock: () => Date.now() + 1000 });
+  const old = await node.put("k", "old");
+  await peer.put("k", "new");
+  await peer.put("n", "fresh");
+  assert.throws(() => node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2))), /admit bug/);
+  assert.equal(view(node.get("k")), view(old));
+  assert.equal([...node.scan("", { includeTombstones: true })].map(view), [view(old)]);
+  assert.is(node.size, 1);
+  boom = false;
+  node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2)));
+  assert.is(node.digest(), peer.digest(), "the next round merges it all");
+  await node.close();
+  await peer.close();
+});
+
 // ---------------------------------------------------------------------------------
 // Node.scan paging: options are validated before anything is read.
 
