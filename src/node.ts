@@ -345,11 +345,14 @@ export class Node {
    * recovered from disk comes as a copy: those bytes live in the kernel's memory.)
    */
   get(key: string): Entry | undefined {
-    const e = this.#state.get(key);
+    const e = this.getIncludingTombstones(key);
     return e && e.value !== null ? e : undefined;
   }
 
+  /** The entry of `key`, a tombstone (`value: null`) included, or undefined. */
   getIncludingTombstones(key: string): Entry | undefined {
+    this.#checkOpen();
+    if (typeof key !== "string") throw new WaveKVError("INVALID_ARGUMENT", `key must be a string, got ${typeof key}`);
     return this.#state.get(key);
   }
 
@@ -369,12 +372,14 @@ export class Node {
    * Options are checked at the call (INVALID_ARGUMENT naming the field), not at the first step.
    */
   scan(prefix = "", opts: ScanOptions = {}): IterableIterator<Entry> {
+    this.#checkOpen();
     const o = scanOptions(prefix, opts);
     return this.#state.scan(prefix, o.includeTombstones, o.after, o.limit);
   }
 
-  /** Live keys. */
+  /** Live keys (tombstones not counted). */
   get size(): number {
+    this.#checkOpen();
     return this.#state.liveKeys;
   }
 
@@ -385,6 +390,7 @@ export class Node {
    */
   watch(prefix = "", opts: { signal?: AbortSignal; localOnly?: boolean } = {}): AsyncIterableIterator<Entry> {
     this.#checkOpen();
+    if (typeof prefix !== "string") throw new WaveKVError("INVALID_ARGUMENT", `watch prefix must be a string ("" for every key), got ${typeof prefix}`);
     return this.#watchers.subscribe(prefix, opts.signal, opts.localOnly ?? false);
   }
 

@@ -22,6 +22,7 @@
  */
 import { RecordKind, type DecodedBatch, type RecordInput, encodeRecords } from "./codec.js";
 import { compareKeys } from "./keyorder.js";
+import { WaveKVError } from "./errors.js";
 import { createMergeIndex, PrevState, type MergeIndex, type Summary } from "./merge.js";
 import { DigestBuilder } from "./digest.js";
 import type { BodyFraming, DeltaCursor, EncodedEntries } from "./envelope.js";
@@ -120,6 +121,8 @@ export class ReplicaState {
   #sorted: number[] | null = null;
   #unsorted: number[] = [];
   #removedSinceSort = false;
+  /** After dispose(): a scan still in progress must not read the freed index. */
+  #disposed = false;
   /** Slots released by GC so far: a scan in progress that sees it move re-seeks (see scan). */
   #releases = 0;
   #version = 0;
@@ -600,6 +603,7 @@ export class ReplicaState {
         slots = this.#sortedSlots();
         i = prev === undefined ? this.#seek(slots, prefix, false) : this.#seek(slots, prev, true);
       }
+      if (this.#disposed) throw new WaveKVError("CLOSED", "the node was closed during this scan; open it again and scan again");
       if (i >= slots.length) return;
       const slot = slots[i++]!;
       // Released since the order was taken (a re-seek follows before another key is read).
@@ -740,6 +744,7 @@ export class ReplicaState {
   }
 
   dispose(): void {
+    this.#disposed = true;
     this.#index.dispose();
     for (let id = 1; id < this.#retained.length; id++) if (this.#retained[id] !== undefined) this.#dropRetained(id);
   }

@@ -203,6 +203,26 @@ test("an admit callback that throws refuses its batch and leaves every read as i
   await peer.close();
 });
 
+test("reads of a closed node throw CLOSED; a key that is not a string is INVALID_ARGUMENT", async () => {
+  const node = await Node.open({ id: 1 });
+  await node.put("k", "v");
+  await node.put("l", "w");
+  await rejectsWith((async () => node.get(5 as never))(), "INVALID_ARGUMENT", /key/);
+  await rejectsWith((async () => node.getIncludingTombstones(undefined as never))(), "INVALID_ARGUMENT", /key/);
+  await rejectsWith((async () => node.watch(5 as never))(), "INVALID_ARGUMENT", /prefix/);
+  assert.is(node.get("a\uD800"), undefined, "a lone surrogate names no key");
+  const inProgress = node.scan("");
+  assert.is(inProgress.next().value!.key, "k");
+  await node.close();
+  // Another node reusing the kernel's memory must never show through a closed one.
+  const other = await Node.open({ id: 2 });
+  await other.put("k", "not yours");
+  for (const read of [() => node.get("k"), () => node.getIncludingTombstones("k"), () => node.scan(""), () => node.size, () => inProgress.next()]) {
+    await rejectsWith((async () => read())(), "CLOSED", /closed/);
+  }
+  await other.close();
+});
+
 // ---------------------------------------------------------------------------------
 // Node.scan paging: options are validated before anything is read.
 
