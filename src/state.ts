@@ -605,11 +605,10 @@ export class ReplicaState {
       }
       if (this.#disposed) throw new WaveKVError("CLOSED", "the node was closed during this scan; open it again and scan again");
       if (i >= slots.length) return;
+      // Every slot of an order taken since the last release is held, and its keys rise
+      // past `prev` (seeked past it): no per-step check of either.
       const slot = slots[i++]!;
-      // Released since the order was taken (a re-seek follows before another key is read).
-      if (!this.#installed(slot)) continue;
-      const key = this.keyAt(slot);
-      if (prev !== undefined && compareKeys(key, prev) <= 0) continue;
+      const key = this.#keys[slot] ?? this.keyAt(slot);
       // Keys under a prefix are contiguous in UTF-8 order: the first one past it ends the scan.
       if (!key.startsWith(prefix)) return;
       prev = key;
