@@ -293,7 +293,8 @@ type Op =
   | { kind: "converge" }
   | { kind: "gc" }
   | { kind: "reopen"; node: number; persist: boolean }
-  | { kind: "read"; pick: number };
+  | { kind: "read"; pick: number }
+  | { kind: "pull"; node: number; count: number };
 
 const nodeId = fc.constantFrom(...IDS);
 const pair = fc.tuple(nodeId, nodeId).filter(([a, b]) => a !== b);
@@ -309,10 +310,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: "gc" as const }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("reopen" as const), node: nodeId, persist: fc.boolean() }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("read" as const), pick: fc.nat(1000) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("pull" as const), node: nodeId, count: fc.integer({ min: 1, max: 4 }) }) },
 );
 
 /** What the runs exercised, so that a green run can be told from a vacuous one. */
-const tally = { runs: 0, ops: 0, merged1: 0, merged2: 0, mergedMany: 0, pushes: 0, requests: 0, responses: 0, pages: 0, reopens: 0, snapshots: 0, bucketRepairs: 0, resets: 0, collected: 0, reads: 0, watchEvents: 0 };
+const tally = { runs: 0, ops: 0, openScans: 0, openScanSteps: 0, openScanStepsAfterGc: 0, merged1: 0, merged2: 0, mergedMany: 0, pushes: 0, requests: 0, responses: 0, pages: 0, reopens: 0, snapshots: 0, bucketRepairs: 0, resets: 0, collected: 0, reads: 0, watchEvents: 0 };
 
 /** Change feeds of one node (all, under "p/", local only), kept across reopens. */
 class Feeds {
@@ -378,6 +380,55 @@ class Feeds {
   }
 }
 
+/**
+ * A scan left open across other operations (writes, merges, GC, a reopen): each step
+ * yields the key's current entry, keys rise, and every key held from its start to its
+ * end is yielded. A reopen closes its node: the next step throws CLOSED.
+ */
+class OpenScan {
+  readonly #it: IterableIterator<Entry>;
+  /** Keys held since the scan started (narrowed after every operation). */
+  readonly #heldThroughout: Set<string>;
+  readonly #yielded = new Set<string>();
+  #last: string | undefined;
+  closed = false;
+  /** A GC ran since the scan started (slots it walks may be released and reused). */
+  afterGc = false;
+
+  constructor(readonly node: Node, m: Model) {
+    this.#it = node.scan("", { includeTombstones: true });
+    this.#heldThroughout = new Set(m.keys());
+    tally.openScans++;
+  }
+
+  narrow(m: Model): void {
+    for (const k of this.#heldThroughout) if (!m.has(k)) this.#heldThroughout.delete(k);
+  }
+
+  /** Steps up to `count` times; true when the scan ended. */
+  pull(count: number, m: Model, where: string): boolean {
+    if (this.closed) {
+      assert.throws(() => this.#it.next(), (e: unknown) => e instanceof WaveKVError && e.code === "CLOSED", `${where}: a scan of a closed node`);
+      return true;
+    }
+    for (let i = 0; i < count; i++) {
+      const r = this.#it.next();
+      tally.openScanSteps++;
+      if (this.afterGc) tally.openScanStepsAfterGc++;
+      if (r.done) {
+        for (const k of this.#heldThroughout) assert.ok(this.#yielded.has(k), `${where}: open scan missed ${k}, held throughout`);
+        return true;
+      }
+      const e = r.value;
+      assert.ok(this.#last === undefined || utf8Order(e.key, this.#last) > 0, `${where}: open scan went from ${this.#last} to ${e.key}`);
+      assert.equal(view(e), view(m.get(e.key)), `${where}: open scan yielded ${e.key}`);
+      this.#last = e.key;
+      this.#yielded.add(e.key);
+    }
+    return false;
+  }
+}
+
 /** Lets change feeds take in what is queued (they resume on microtasks). */
 const drain = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -419,6 +470,7 @@ async function runScenario(ops: Op[]): Promise<void> {
     localWrites.get(id)!.set(`${e.key}@${e.seq}`, e);
     lww(modelOf(id), e);
   };
+  const scans = new Map<number, OpenScan>();
   let step = 0;
   const check = async (pick: number) => {
     await drain();
@@ -489,15 +541,31 @@ async function runScenario(ops: Op[]): Promise<void> {
           await c.rounds(2);
           for (const id of IDS) {
             const m = modelOf(id);
+            // A scan one step in when GC runs, then a write that may take a released slot.
+            let scan = scans.get(id);
+            if (scan === undefined) scans.set(id, (scan = new OpenScan(c.node(id), m)));
+            if (scan.pull(1, m, `seed ${SEED}, step ${step}, node ${id} before GC`)) scans.delete(id);
             const tombs = [...m.values()].filter((e) => e.value === null).map((e) => e.key);
             assert.is(await c.node(id).collectGarbage(), tombs.length, `seed ${SEED}, step ${step}: node ${id} collects every tombstone`);
             await drain();
             for (const k of tombs) { m.delete(k); feeds.get(id)!.collected(k); }
+            if (tombs.length > 0 && scans.has(id)) {
+              scans.get(id)!.afterGc = true;
+              write(id, await c.node(id).put(KEYS[(step * 7 + id) % KEYS.length]!, `after gc ${step}`));
+              scans.get(id)!.narrow(m);
+            }
             tally.collected += tombs.length;
           }
           break;
         }
+        case "pull": {
+          let scan = scans.get(op.node);
+          if (scan === undefined) scans.set(op.node, (scan = new OpenScan(c.node(op.node), modelOf(op.node))));
+          if (scan.pull(op.count, modelOf(op.node), `seed ${SEED}, step ${step}, node ${op.node}`)) scans.delete(op.node);
+          break;
+        }
         case "reopen": {
+          if (scans.has(op.node)) scans.get(op.node)!.closed = true;
           if (op.persist) { await c.node(op.node).persist(); tally.snapshots++; }
           await feeds.get(op.node)!.detach();
           await c.kill(op.node);
@@ -510,7 +578,8 @@ async function runScenario(ops: Op[]): Promise<void> {
           await check(op.pick);
           break;
       }
-      if (op.kind !== "read" && op.pick === undefined && step % 3 === 0) await check(step);
+      for (const [id, scan] of scans) scan.narrow(modelOf(id));
+      if (op.kind !== "read" && step % 3 === 0) await check(step);
     }
     await check(7);
     for (const id of IDS) {
@@ -526,7 +595,7 @@ test(`property: every read agrees with a Map model on every arrival path (seed $
   console.log(`read-paths property seed ${SEED} (WAVEKV_PROP_SEED=${SEED} to replay), ${RUNS} runs`);
   await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 50, size: "max" }), runScenario), { seed: SEED, numRuns: RUNS, endOnFailure: true, includeErrorInReport: true });
   console.log(`read-paths tally ${JSON.stringify(tally)}`);
-  for (const k of ["merged1", "merged2", "mergedMany", "pushes", "requests", "responses", "pages", "reopens", "snapshots", "bucketRepairs", "resets", "collected"] as const) {
+  for (const k of ["openScanSteps", "openScanStepsAfterGc", "merged1", "merged2", "mergedMany", "pushes", "requests", "responses", "pages", "reopens", "snapshots", "bucketRepairs", "resets", "collected"] as const) {
     assert.ok(tally[k] > 0, `the runs exercised ${k}`);
   }
 });
