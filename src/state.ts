@@ -598,12 +598,12 @@ export class ReplicaState {
     let releases = -1;
     let i = 0;
     for (let n = 0; n < limit;) {
+      if (this.#disposed) throw new WaveKVError("CLOSED", "the node was closed during this scan; open it again and scan again");
       if (releases !== this.#releases) {
         releases = this.#releases;
         slots = this.#sortedSlots();
         i = prev === undefined ? this.#seek(slots, prefix, false) : this.#seek(slots, prev, true);
       }
-      if (this.#disposed) throw new WaveKVError("CLOSED", "the node was closed during this scan; open it again and scan again");
       if (i >= slots.length) return;
       // Every slot of an order taken since the last release is held, and its keys rise
       // past `prev` (seeked past it): no per-step check of either.
