@@ -279,7 +279,7 @@ test("a scan in progress survives GC reusing a slot for a key out of its order",
 // Part 2: the property test.
 
 const SEED = Number(process.env.WAVEKV_PROP_SEED ?? Date.now() % 1_000_000);
-const RUNS = Number(process.env.WAVEKV_PROP_RUNS ?? 25);
+const RUNS = Number(process.env.WAVEKV_PROP_RUNS ?? 50);
 const IDS = [1, 2, 3];
 
 type Op =
