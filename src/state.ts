@@ -23,7 +23,7 @@
 import { RecordKind, type DecodedBatch, type RecordInput, encodeRecords } from "./codec.js";
 import { compareKeys } from "./keyorder.js";
 import { WaveKVError } from "./errors.js";
-import { createMergeIndex, PrevState, type MergeIndex, type Summary } from "./merge.js";
+import { createMergeIndex, PrevState, type MergeIndex, type MergeLimits, type Summary } from "./merge.js";
 import { DigestBuilder } from "./digest.js";
 import type { BodyFraming, DeltaCursor, EncodedEntries } from "./envelope.js";
 import type { AdmitFn, Entry, Limits } from "./types.js";
@@ -132,7 +132,9 @@ export class ReplicaState {
   ownMaxSeq = 0;
   ownMaxTimestamp = 0;
   /** While `admit` decides a batch: the entries its winners overwrite, as reads must see them. */
-  #prior: Map<number, Entry> | null = null;
+  #prior: Map<number, [timestamp: number, node: number, seq: number]> | null = null;
+  /** A merge whose `admit` is running, until a read settles it (see #settleTentative). */
+  #tentative: { batch: DecodedBatch; limits: MergeLimits; skip: Uint8Array | undefined; w: Uint32Array } | null = null;
   /** Called after a slot changed; the node turns it into watch events. */
   onChange: ((slot: number) => void) | null = null;
 
@@ -214,10 +216,11 @@ export class ReplicaState {
   }
 
   entryAt(slot: number): Entry {
-    const prior = this.#prior?.get(slot);
-    if (prior !== undefined) return prior;
+    if (this.#tentative !== null) this.#settleTentative();
     const m = this.#meta;
     this.#index.metaInto(slot, m);
+    const prior = this.#prior?.get(slot);
+    if (prior !== undefined) m.set(prior);
     return { key: this.keyAt(slot), value: this.valueAt(slot), timestamp: m[0]!, node: m[1]!, seq: m[2]! };
   }
   /** metaInto's output: one Entry per read, not an Entry and a metadata object. */
@@ -258,19 +261,19 @@ export class ReplicaState {
         if (!reasons.has(i)) reasons.set(i, REFUSE_TEXT[reason] ?? "refused");
       }
       const w = result.winners;
-      // `admit` may read the store, which must look as before the batch: the kernel has
-      // stamped overwritten slots already, so take their entries first (a rollback and one
-      // more pass, only with `admit` and a held key overwritten).
-      if (opts.admit !== undefined && this.#takePrior(w)) continue;
       // Rules only JS can apply run on winners alone: a losing entry changes nothing.
+      // An `admit` that reads the store must see it as before the batch (see #settleTentative).
+      if (opts.admit !== undefined) this.#tentative = { batch, limits: mergeLimits, skip, w };
       let refusedHere: number[];
       try {
         refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons);
       } catch (err) {
         // An `admit` that throws refuses the batch: undecided, the tentative stamps would stay.
         this.#index.rollback();
-        this.#prior = null;
         throw err;
+      } finally {
+        this.#tentative = null;
+        this.#prior = null;
       }
       if (refusedHere.length > 0) {
         // Undo the tentative decisions and decide again without the refused entries,
@@ -287,31 +290,36 @@ export class ReplicaState {
           opts.persist(this.#winnerRecords(batch, w));
         } catch (err) {
           this.#index.rollback();
-          this.#prior = null;
           return { merged: 0, rejected, complete: false, reasons: [...why, `log append failed: ${(err as Error).message}`] };
         }
       }
       if (!final) this.#index.commit();
-      this.#prior = null;
       this.#applyWinners(batch, w, opts.trusted === true);
       return { merged: w.length / 3, rejected, complete: rejected === 0, reasons: why };
     }
   }
 
   /**
-   * Entries of the held slots the winners `w` overwrite, read as they were (after a
-   * rollback), for reads while `admit` runs. False, nothing rolled back, when all are known.
+   * The first read while `admit` runs: the kernel has stamped overwritten slots with the
+   * winners' metadata already, so roll back, note what those slots held (for entryAt),
+   * and decide the batch again — the same inputs on the same index give the same
+   * winners. Costs one more kernel pass, only for a batch whose `admit` reads.
    */
-  #takePrior(w: Uint32Array): boolean {
-    let slots: number[] | undefined;
-    for (let j = 0; j < w.length; j += 3) {
-      if (w[j + 2] !== PrevState.Absent && this.#prior?.has(w[j + 1]!) !== true) (slots ??= []).push(w[j + 1]!);
-    }
-    if (slots === undefined) return false;
+  #settleTentative(): void {
+    const t = this.#tentative!;
+    this.#tentative = null;
+    const w = t.w, m = this.#meta;
     this.#index.rollback();
-    this.#prior ??= new Map();
-    for (const slot of slots) this.#prior.set(slot, this.entryAt(slot));
-    return true;
+    const prior = new Map<number, [number, number, number]>();
+    for (let j = 0; j < w.length; j += 3) {
+      const slot = w[j + 1]!;
+      if (w[j + 2] === PrevState.Absent || prior.has(slot)) continue;
+      this.#index.metaInto(slot, m);
+      prior.set(slot, [m[0]!, m[1]!, m[2]!]);
+    }
+    this.#prior = prior;
+    const again = this.#index.merge(t.batch, t.limits, t.skip).winners;
+    if (again.length !== w.length || again.some((x, k) => x !== w[k])) throw new Error("internal: a batch merged again decided differently");
   }
 
   /**

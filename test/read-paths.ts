@@ -185,6 +185,30 @@ test("an admit callback reads the store as it was before the batch it is decidin
   await peer.close();
 });
 
+test("an admit callback that reads and refuses: every pass sees the state before the batch", async () => {
+  const seen: unknown[] = [];
+  let node: Node | undefined;
+  node = await Node.open({
+    id: 1, peers: [2],
+    admit: (e) => {
+      if (e.node !== 2) return true;
+      seen.push([e.key, view(node!.get("k")), [...node!.scan("")].map((x) => x.key)]);
+      return e.key === "n" ? "no n" : true;
+    },
+  });
+  const peer = await Node.open({ id: 2, peers: [1], clock: () => Date.now() + 1000 });
+  const old = await node.put("k", "old");
+  const kNew = await peer.put("k", "new");
+  await peer.put("n", "refused");
+  const out = node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2)));
+  assert.is(out.rejected, 1);
+  const before = [view(old), ["k"]];
+  assert.equal(seen, [["k", ...before], ["n", ...before], ["k", ...before]], "first pass k and n, second pass (n masked) k");
+  assert.equal([...node.scan("")].map(view), [view(kNew)]);
+  await node.close();
+  await peer.close();
+});
+
 test("an admit callback that throws refuses its batch and leaves every read as it was", async () => {
   let boom = true;
   const node = await Node.open({ id: 1, peers: [2], admit: (e) => { if (boom && e.node === 2) throw new Error("admit bug"); return true; } });
