@@ -647,8 +647,9 @@ export class ReplicaState {
     if (this.#digest?.version === this.#version) return this.#digest.hex;
     const d = new DigestBuilder();
     for (const slot of this.slotsInKeyOrder()) {
-      const m = this.#index.meta(slot);
-      d.add(this.keyAt(slot), m.node, m.seq, m.timestamp, this.valueAt(slot));
+      // entryAt, not the index's meta: while `admit` runs, the stamps before the batch.
+      const e = this.entryAt(slot);
+      d.add(e.key, e.node, e.seq, e.timestamp, e.value);
     }
     const hex = d.hex();
     this.#digest = { version: this.#version, hex };
@@ -666,6 +667,8 @@ export class ReplicaState {
 
   /** Root, group and bucket hashes (copies: 33 KiB, a few µs), cached until the state changes. */
   summary(): Summary {
+    // While `admit` runs the kernel's buckets include the batch: not cached at this version.
+    if (this.#tentative !== null || this.#prior !== null) return this.#index.summary();
     if (this.#summary?.version !== this.#version) this.#summary = { version: this.#version, full: this.#index.summary() };
     return this.#summary.full;
   }

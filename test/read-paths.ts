@@ -192,7 +192,7 @@ test("an admit callback that reads and refuses: every pass sees the state before
     id: 1, peers: [2],
     admit: (e) => {
       if (e.node !== 2) return true;
-      seen.push([e.key, view(node!.get("k")), [...node!.scan("")].map((x) => x.key)]);
+      seen.push([e.key, view(node!.get("k")), [...node!.scan("")].map((x) => x.key), node!.digest()]);
       return e.key === "n" ? "no n" : true;
     },
   });
@@ -200,11 +200,17 @@ test("an admit callback that reads and refuses: every pass sees the state before
   const old = await node.put("k", "old");
   const kNew = await peer.put("k", "new");
   await peer.put("n", "refused");
+  // The digest of the state before the batch, from a twin (not from node: that would cache it).
+  const twin = await Node.open({ id: 3 });
+  twin.handleEnvelope(pushOf(node, [old]));
+  const digestBefore = twin.digest();
+  await twin.close();
   const out = node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2)));
   assert.is(out.rejected, 1);
-  const before = [view(old), ["k"]];
+  const before = [view(old), ["k"], digestBefore];
   assert.equal(seen, [["k", ...before], ["n", ...before], ["k", ...before]], "first pass k and n, second pass (n masked) k");
   assert.equal([...node.scan("")].map(view), [view(kNew)]);
+  assert.is.not(node.digest(), digestBefore, "the digest read inside admit was not cached for after it");
   await node.close();
   await peer.close();
 });
