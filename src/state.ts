@@ -616,7 +616,7 @@ export class ReplicaState {
       // Every slot of an order taken since the last release is held, and its keys rise
       // past `prev` (seeked past it): no per-step check of either.
       const slot = slots[i++]!;
-      const key = this.#keys[slot] ?? this.keyAt(slot);
+      const key = this.keyAt(slot);
       // Keys under a prefix are contiguous in UTF-8 order: the first one past it ends the scan.
       if (!key.startsWith(prefix)) return;
       prev = key;
