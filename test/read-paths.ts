@@ -14,6 +14,8 @@ import { Node } from "../src/node.js";
 import { compareStamps } from "../src/merge.js";
 import { ENVELOPE_VERSION, decodeEnvelope, encodeEnvelope, type Envelope } from "../src/envelope.js";
 import { dropOneEntry, type NetworkMessage } from "../src/memnet.js";
+import { SyncManager } from "../src/sync.js";
+import { serveHttp } from "../src/http.js";
 import { WaveKVError } from "../src/errors.js";
 import type { Entry } from "../src/types.js";
 import { cluster, manualClock, rejectsWith, type Cluster } from "./helpers/cluster.js";
@@ -149,6 +151,26 @@ for (const how of ARRIVALS) {
     }
   });
 }
+
+test("GET /kv of a fresh node whose one entry came from a peer (real socket)", async () => {
+  const peer = await Node.open({ id: 2, peers: [1] });
+  const node = await Node.open({ id: 1, peers: [2] });
+  const sync = new SyncManager(node, { request: () => Promise.reject(new Error("no peers here")) }, { onWarning: () => {} });
+  const server = await serveHttp(sync, { node, host: "127.0.0.1", port: 0, onWarning: () => {} });
+  try {
+    const e = await peer.put("p/1", "one");
+    node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2)));
+    const res = await fetch(`${server.url}/kv?prefix=p/&limit=1`);
+    assert.is(res.status, 200, await res.clone().text());
+    const body = (await res.json()) as { entries: { key: string; seq: number }[]; more: boolean };
+    assert.equal([body.entries.map((x) => [x.key, x.seq]), body.more], [[[e.key, e.seq]], false]);
+  } finally {
+    await sync.stop();
+    await server.close();
+    await node.close();
+    await peer.close();
+  }
+});
 
 test("a watcher of a fresh node sees a merged single entry with its key", async () => {
   const peer = await Node.open({ id: 2, peers: [1] });
