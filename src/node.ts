@@ -390,7 +390,7 @@ export class Node {
    */
   watch(prefix = "", opts: { signal?: AbortSignal; localOnly?: boolean } = {}): AsyncIterableIterator<Entry> {
     this.#checkOpen();
-    if (typeof prefix !== "string") throw new WaveKVError("INVALID_ARGUMENT", `watch prefix must be a string ("" for every key), got ${typeof prefix}`);
+    if (typeof prefix !== "string" || !isWellFormed(prefix)) throw new WaveKVError("INVALID_ARGUMENT", `watch prefix must be a well-formed string ("" for every key), got ${typeof prefix === "string" ? JSON.stringify(prefix) : typeof prefix}`);
     return this.#watchers.subscribe(prefix, opts.signal, opts.localOnly ?? false);
   }
 

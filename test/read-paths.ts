@@ -262,6 +262,7 @@ test("reads of a closed node throw CLOSED; a key that is not a string is INVALID
   await rejectsWith((async () => node.get(5 as never))(), "INVALID_ARGUMENT", /key/);
   await rejectsWith((async () => node.getIncludingTombstones(undefined as never))(), "INVALID_ARGUMENT", /key/);
   await rejectsWith((async () => node.watch(5 as never))(), "INVALID_ARGUMENT", /prefix/);
+  await rejectsWith((async () => node.watch("a\uD83D"))(), "INVALID_ARGUMENT", /prefix/);
   assert.is(node.get("a\uD800"), undefined, "a lone surrogate names no key");
   const inProgress = node.scan("");
   assert.is(inProgress.next().value!.key, "k");
