@@ -185,74 +185,67 @@ test("a watcher of a fresh node sees a merged single entry with its key", async 
   await peer.close();
 });
 
-test("an admit callback reads the store as it was before the batch it is deciding", async () => {
-  const seen: unknown[] = [];
-  let node: Node | undefined;
-  node = await Node.open({
-    id: 1, peers: [2],
-    admit: (e) => {
-      if (e.node === 2) seen.push({ key: e.key, get: view(node!.getIncludingTombstones(e.key)), scan: [...node!.scan("", { includeTombstones: true })].map(view), size: node!.size });
-      return true;
-    },
-  });
+/**
+ * Node 1 whose `admit` decides (and may read node 1 during) peer 2's entries, and node 1's
+ * "k" = "old" overwritten by peer 2's "k" = "new" (its clock runs ahead) and a new "n".
+ */
+async function admitPair(admit: (e: Entry, node: Node) => true | string) {
+  let self: Node | undefined;
+  const node = (self = await Node.open({ id: 1, peers: [2], admit: (e) => (e.node === 2 ? admit(e, self!) : true) }));
   const peer = await Node.open({ id: 2, peers: [1], clock: () => Date.now() + 1000 });
   const old = await node.put("k", "old");
   const fresh = [await peer.put("k", "new"), await peer.put("n", "fresh")];
-  node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2)));
-  const before = { get: view(old), scan: [view(old)], size: 1 };
+  return {
+    node, peer, old, fresh,
+    round: () => node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2))),
+    close: async () => { await node.close(); await peer.close(); },
+  };
+}
+
+test("an admit callback reads the store as it was before the batch it is deciding", async () => {
+  const seen: unknown[] = [];
+  const p = await admitPair((e, node) => {
+    seen.push({ key: e.key, get: view(node.getIncludingTombstones(e.key)), scan: [...node.scan("", { includeTombstones: true })].map(view), size: node.size });
+    return true;
+  });
+  p.round();
+  const before = { get: view(p.old), scan: [view(p.old)], size: 1 };
   assert.equal(seen, [{ key: "k", ...before }, { key: "n", ...before, get: undefined }], "no new stamp with the old value, no key not yet merged");
-  assert.equal([...node.scan("")].map(view), fresh.map(view).sort((a, b) => utf8Order(a!.key, b!.key)));
-  assert.is(node.digest(), peer.digest());
-  await node.close();
-  await peer.close();
+  assert.equal([...p.node.scan("")].map(view), p.fresh.map(view).sort((a, b) => utf8Order(a!.key, b!.key)));
+  assert.is(p.node.digest(), p.peer.digest());
+  await p.close();
 });
 
 test("an admit callback that reads and refuses: every pass sees the state before the batch", async () => {
   const seen: unknown[] = [];
-  let node: Node | undefined;
-  node = await Node.open({
-    id: 1, peers: [2],
-    admit: (e) => {
-      if (e.node !== 2) return true;
-      seen.push([e.key, view(node!.get("k")), [...node!.scan("")].map((x) => x.key), node!.digest()]);
-      return e.key === "n" ? "no n" : true;
-    },
+  const p = await admitPair((e, node) => {
+    seen.push([e.key, view(node.get("k")), [...node.scan("")].map((x) => x.key), node.digest()]);
+    return e.key === "n" ? "no n" : true;
   });
-  const peer = await Node.open({ id: 2, peers: [1], clock: () => Date.now() + 1000 });
-  const old = await node.put("k", "old");
-  const kNew = await peer.put("k", "new");
-  await peer.put("n", "refused");
   // The digest of the state before the batch, from a twin (not from node: that would cache it).
   const twin = await Node.open({ id: 3 });
-  twin.handleEnvelope(pushOf(node, [old]));
+  twin.handleEnvelope(pushOf(p.node, [p.old]));
   const digestBefore = twin.digest();
   await twin.close();
-  const out = node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2)));
-  assert.is(out.rejected, 1);
-  const before = [view(old), ["k"], digestBefore];
+  assert.is(p.round().rejected, 1);
+  const before = [view(p.old), ["k"], digestBefore];
   assert.equal(seen, [["k", ...before], ["n", ...before], ["k", ...before]], "first pass k and n, second pass (n masked) k");
-  assert.equal([...node.scan("")].map(view), [view(kNew)]);
-  assert.is.not(node.digest(), digestBefore, "the digest read inside admit was not cached for after it");
-  await node.close();
-  await peer.close();
+  assert.equal([...p.node.scan("")].map(view), [view(p.fresh[0])]);
+  assert.is.not(p.node.digest(), digestBefore, "the digest read inside admit was not cached for after it");
+  await p.close();
 });
 
 test("an admit callback that throws refuses its batch and leaves every read as it was", async () => {
   let boom = true;
-  const node = await Node.open({ id: 1, peers: [2], admit: (e) => { if (boom && e.node === 2) throw new Error("admit bug"); return true; } });
-  const peer = await Node.open({ id: 2, peers: [1], clock: () => Date.now() + 1000 });
-  const old = await node.put("k", "old");
-  await peer.put("k", "new");
-  await peer.put("n", "fresh");
-  assert.throws(() => node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2))), /admit bug/);
-  assert.equal(view(node.get("k")), view(old));
-  assert.equal([...node.scan("", { includeTombstones: true })].map(view), [view(old)]);
-  assert.is(node.size, 1);
+  const p = await admitPair(() => { if (boom) throw new Error("admit bug"); return true; });
+  assert.throws(() => p.round(), /admit bug/);
+  assert.equal(view(p.node.get("k")), view(p.old));
+  assert.equal([...p.node.scan("", { includeTombstones: true })].map(view), [view(p.old)]);
+  assert.is(p.node.size, 1);
   boom = false;
-  node.applyEnvelope(peer.handleEnvelope(node.prepareSync(2)));
-  assert.is(node.digest(), peer.digest(), "the next round merges it all");
-  await node.close();
-  await peer.close();
+  p.round();
+  assert.is(p.node.digest(), p.peer.digest(), "the next round merges it all");
+  await p.close();
 });
 
 test("reads of a closed node throw CLOSED; a key that is not a string is INVALID_ARGUMENT", async () => {
