@@ -1,12 +1,15 @@
 // Reads on every path state arrives by (issue 16 §1) and Node.scan paging (§4).
 //
-// Part 1 pins the crash: a node whose first entries came from a peer (one entry: a sort
-// of one never calls its comparator) or from its own files, read first by each read.
-// Part 2 is a seeded property test: local writes, merges of 1, 2 and many entries (by
-// request, response and push), lossy rounds that bucket repair or a full reset must mend,
-// WAL replay, snapshot load and tombstone GC, interleaved at random with every read,
-// each checked against a plain Map model fed only by what the wire delivered.
-//   WAVEKV_PROP_SEED=123 WAVEKV_PROP_RUNS=60 node --import tsx test/read-paths.ts
+// First, the crash pinned: a node whose first entries came from a peer (one entry: a
+// sort of one never calls its comparator) or from its own files, read first by each
+// read, and GET /kv over a socket. Then reads an `admit` callback makes mid-merge, reads
+// of a closed node, and Node.scan's options, pages and `after` in UTF-8 order.
+// Last, a seeded property test: local writes, merges of 1, 2 and many entries (by
+// request, response and push, paged), lossy rounds that bucket repair or a full reset
+// must mend, WAL replay, snapshot load and tombstone GC, interleaved at random with every
+// read (in a drawn order), change feeds and scans left open across operations, each
+// checked against a plain Map model fed only by what the wire delivered.
+//   WAVEKV_PROP_SEED=123 WAVEKV_PROP_RUNS=200 node --import tsx test/read-paths.ts
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
