@@ -46,19 +46,6 @@ export interface NodeOptions {
 
 export type { MergeOutcome } from "./protocol.js";
 
-/** Options of `Node.scan`. */
-export interface ScanOptions {
-  /** Yield tombstones (deleted keys, `value: null`) too. Default false. */
-  includeTombstones?: boolean;
-  /**
-   * Only keys after this one (exclusive), in UTF-8 key order: the last key of the previous
-   * page. Need not be a key held. Default: none (from the first key under the prefix).
-   */
-  after?: string;
-  /** At most this many entries (tombstones skipped do not count); a positive integer. Default: no limit. */
-  limit?: number;
-}
-
 const MAX_NODE_ID = 0xffffffff;
 
 export class Node {
@@ -562,6 +549,19 @@ export class Node {
   get closed(): boolean {
     return this.#closed;
   }
+}
+
+/** Options of `Node.scan`. */
+export interface ScanOptions {
+  /** Yield tombstones (deleted keys, `value: null`) too. Default false. */
+  includeTombstones?: boolean;
+  /**
+   * Only keys after this one (exclusive), in UTF-8 key order: the last key of the previous
+   * page. Need not be a key held. Default: none (from the first key under the prefix).
+   */
+  after?: string;
+  /** At most this many entries (tombstones skipped do not count); a positive integer. Default: no limit. */
+  limit?: number;
 }
 
 const isWellFormed = (s: string) => (s as string & { isWellFormed(): boolean }).isWellFormed();
