@@ -356,7 +356,11 @@ export class Node {
    *     after = page[page.length - 1]!.key;
    *   }
    *
-   * Options are checked at the call (INVALID_ARGUMENT naming the field), not at the first step.
+   * Options (`includeTombstones` default false, `after` default none, `limit` default
+   * none) are checked at the call: INVALID_ARGUMENT naming the field. A scan left open
+   * walks the keys held at its first step (keys written later may be missed) and yields
+   * each key held throughout once, in order, GC meanwhile included; after close() its
+   * next step throws CLOSED.
    */
   scan(prefix = "", opts: ScanOptions = {}): IterableIterator<Entry> {
     this.#checkOpen();
