@@ -530,7 +530,8 @@ async function runScenario(ops: Op[]): Promise<void> {
     net: { seed: SEED, tamper: tap },
     // Node 3 goes straight to a full reset on a mismatch; 1 and 2 try a bucket repair
     // first. Small pages so that "many" also means "paged".
-    node: (id) => ({ clock: () => clock() + id, admit: admitReading(id), snapshotWalBytes: 2048, sync: { digestCheckRounds: 1, maxDeltaEntries: 4, bucketRepairAttempts: id === 3 ? 0 : 2 } }),
+    // Node 1 is the plain one: no admit (merges take the path without it), no remote watcher.
+    node: (id) => ({ clock: () => clock() + id, admit: id === 1 ? undefined : admitReading(id), snapshotWalBytes: 2048, sync: { digestCheckRounds: 1, maxDeltaEntries: 4, bucketRepairAttempts: id === 3 ? 0 : 2 } }),
   });
   const modelOf = (id: number) => models.get(id)!;
   for (const id of IDS) feeds.get(id)!.attach(c.node(id));
