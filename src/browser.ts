@@ -16,7 +16,7 @@
  */
 import { initKernel } from "./wasm/instance.js";
 
-export { Node, type NodeOptions, type MergeOutcome } from "./node.js";
+export { Node, type NodeOptions, type MergeOutcome, type ScanOptions } from "./node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
 export { DEFAULT_LIMITS, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
 export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./protocol.js";

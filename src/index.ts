@@ -21,7 +21,7 @@ import { nodeSha256, useSha256 } from "./digest.js";
 // falls back to pure TS where `process.getBuiltinModule` is missing, Node < 20.16).
 useSha256(nodeSha256(createHash));
 
-export { Node, type NodeOptions, type MergeOutcome } from "./node.js";
+export { Node, type NodeOptions, type MergeOutcome, type ScanOptions } from "./node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
 export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
 /**

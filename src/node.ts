@@ -429,21 +429,45 @@ export class Node {
    * recovered from disk comes as a copy: those bytes live in the kernel's memory.)
    */
   get(key: string): Entry | undefined {
-    const e = this.#state.get(key);
+    const e = this.getIncludingTombstones(key);
     return e && e.value !== null ? e : undefined;
   }
 
+  /** The entry of `key`, a tombstone (`value: null`) included, or undefined. */
   getIncludingTombstones(key: string): Entry | undefined {
+    this.#checkOpen();
+    if (typeof key !== "string") throw new WaveKVError("INVALID_ARGUMENT", `key must be a string, got ${typeof key}`);
     return this.#state.get(key);
   }
 
-  /** Entries whose key starts with `prefix`, in UTF-8 key order. */
-  scan(prefix = "", opts: { includeTombstones?: boolean } = {}): IterableIterator<Entry> {
-    return this.#state.scan(prefix, opts.includeTombstones ?? false);
+  /**
+   * Entries whose key starts with `prefix` (default `""`: every key), in UTF-8 key order,
+   * read lazily: each step reads the current value, and nothing is built for the whole
+   * range. Pages like `GET /kv?prefix=&limit=&after=`:
+   *
+   *   let after: string | undefined;
+   *   for (;;) {
+   *     const page = [...node.scan("user/", { limit: 100, after })];
+   *     // ... use page
+   *     if (page.length < 100) break;
+   *     after = page[page.length - 1]!.key;
+   *   }
+   *
+   * Options (`includeTombstones` default false, `after` default none, `limit` default
+   * none) are checked at the call: INVALID_ARGUMENT naming the field. A scan left open
+   * walks the keys held at its first step (keys written later may be missed) and yields
+   * each key held throughout once, in order, GC meanwhile included; after close() its
+   * next step throws CLOSED.
+   */
+  scan(prefix = "", opts: ScanOptions = {}): IterableIterator<Entry> {
+    this.#checkOpen();
+    const o = scanOptions(prefix, opts);
+    return this.#state.scan(prefix, o.includeTombstones, o.after, o.limit);
   }
 
-  /** Live keys. */
+  /** Live keys (tombstones not counted). */
   get size(): number {
+    this.#checkOpen();
     return this.#state.liveKeys;
   }
 
@@ -454,6 +478,7 @@ export class Node {
    */
   watch(prefix = "", opts: { signal?: AbortSignal; localOnly?: boolean } = {}): AsyncIterableIterator<Entry> {
     this.#checkOpen();
+    if (typeof prefix !== "string" || !isWellFormed(prefix)) throw new WaveKVError("INVALID_ARGUMENT", `watch prefix must be a well-formed string ("" for every key), got ${typeof prefix === "string" ? JSON.stringify(prefix) : typeof prefix}`);
     return this.#watchers.subscribe(prefix, opts.signal, opts.localOnly ?? false);
   }
 
@@ -677,6 +702,34 @@ export class Node {
   get closed(): boolean {
     return this.#closed;
   }
+}
+
+/** Options of `Node.scan`. */
+export interface ScanOptions {
+  /** Yield tombstones (deleted keys, `value: null`) too. Default false. */
+  includeTombstones?: boolean;
+  /**
+   * Only keys after this one (exclusive), in UTF-8 key order: the last key of the previous
+   * page. Need not be a key held. Default: none (from the first key under the prefix).
+   */
+  after?: string;
+  /** At most this many entries (tombstones skipped do not count); a positive integer. Default: no limit. */
+  limit?: number;
+}
+
+const isWellFormed = (s: string) => (s as string & { isWellFormed(): boolean }).isWellFormed();
+
+/** Checked `Node.scan` arguments. Strings must be well-formed: a lone surrogate has no UTF-8 order. */
+function scanOptions(prefix: unknown, opts: unknown): { includeTombstones: boolean; after: string | undefined; limit: number } {
+  const bad = (field: string, want: string, got: unknown) =>
+    new WaveKVError("INVALID_ARGUMENT", `scan ${field} must be ${want}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`);
+  if (typeof prefix !== "string" || !isWellFormed(prefix)) throw bad("prefix", "a well-formed string (\"\" for every key)", prefix);
+  if (typeof opts !== "object" || opts === null) throw bad("options", "an object { includeTombstones?, after?, limit? }", opts);
+  const { includeTombstones, after, limit } = opts as ScanOptions;
+  if (includeTombstones !== undefined && typeof includeTombstones !== "boolean") throw bad("includeTombstones", "true or false", includeTombstones);
+  if (after !== undefined && (typeof after !== "string" || !isWellFormed(after))) throw bad("after", "a well-formed string (the last key of the previous page)", after);
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) throw bad("limit", "a positive integer (omit it for no limit)", limit);
+  return { includeTombstones: includeTombstones ?? false, after, limit: limit ?? Infinity };
 }
 
 function recordOf(e: Entry): RecordInput {

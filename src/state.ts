@@ -12,7 +12,8 @@
  *
  * Nothing per key is built eagerly beyond the index: recovering 1M entries must cost
  * little more than reading their bytes (issue 4). So key strings are decoded from the
- * index on first use (`#keys` caches them), `#slotOf` is a cache of key → slot filled by
+ * index on first use (`#keys` caches them; every read takes a key through `keyAt`, which
+ * fills it, never from `#keys` directly), `#slotOf` is a cache of key → slot filled by
  * lookups (authoritative only when it holds every key), and the values of a merged batch
  * stay in that batch's bytes — one retained buffer per batch, not one copy per value —
  * until read (see `#retain`). Invariant: `#keys[slot]`, when set, is the key of a slot
@@ -21,7 +22,8 @@
  */
 import { RecordKind, type DecodedBatch, type RecordInput, encodeRecords } from "./codec.js";
 import { compareKeys } from "./keyorder.js";
-import { createMergeIndex, PrevState, type MergeIndex, type Summary } from "./merge.js";
+import { WaveKVError } from "./errors.js";
+import { createMergeIndex, PrevState, type MergeIndex, type MergeLimits, type Summary } from "./merge.js";
 import { DigestBuilder } from "./digest.js";
 import type { BodyFraming, DeltaCursor, EncodedEntries } from "./envelope.js";
 import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "./reserved.js";
@@ -124,6 +126,10 @@ export class ReplicaState {
   #sorted: number[] | null = null;
   #unsorted: number[] = [];
   #removedSinceSort = false;
+  /** After dispose(): a scan still in progress must not read the freed index. */
+  #disposed = false;
+  /** Slots released by GC so far: a scan in progress that sees it move re-seeks (see scan). */
+  #releases = 0;
   #version = 0;
   #digest: { version: number; hex: string } | null = null;
   #summary: { version: number; full: Summary } | null = null;
@@ -136,6 +142,10 @@ export class ReplicaState {
   readonly #reserved = new Map<number, { keyLen: number; valueLen: number; tombstone: boolean }>();
   #reservedBytes = 0;
   #reservedLive = 0;
+  /** While `admit` decides a batch: the entries its winners overwrite, as reads must see them. */
+  #prior: Map<number, [timestamp: number, node: number, seq: number]> | null = null;
+  /** A merge whose `admit` is running, until a read settles it (see #settleTentative). */
+  #tentative: { batch: DecodedBatch; limits: MergeLimits; skip: Uint8Array | undefined; w: Uint32Array } | null = null;
   /** Called after a slot changed; the node turns it into watch events. */
   onChange: ((slot: number) => void) | null = null;
 
@@ -189,7 +199,11 @@ export class ReplicaState {
     return this.#values[slot] !== undefined || (slot < this.#refBuf.length && this.#refBuf[slot] !== 0);
   }
 
-  /** The key of a held slot (decoded from the index on first use). */
+  /**
+   * The key of a held slot (decoded from the index on first use): the one way a read
+   * gets a key string. (A sort of one element, or a merge nothing compared, leaves
+   * `#keys` unfilled: nothing may assume an earlier pass filled it.)
+   */
   keyAt(slot: number): string {
     const known = this.#keys[slot];
     if (known !== undefined) return known;
@@ -223,8 +237,11 @@ export class ReplicaState {
   }
 
   entryAt(slot: number): Entry {
+    if (this.#tentative !== null) this.#settleTentative();
     const m = this.#meta;
     this.#index.metaInto(slot, m);
+    const prior = this.#prior?.get(slot);
+    if (prior !== undefined) m.set(prior);
     return { key: this.keyAt(slot), value: this.valueAt(slot), timestamp: m[0]!, node: m[1]!, seq: m[2]! };
   }
   /** metaInto's output: one Entry per read, not an Entry and a metadata object. */
@@ -283,7 +300,19 @@ export class ReplicaState {
       }
       const w = result.winners;
       // Rules only JS can apply run on winners alone: a losing entry changes nothing.
-      const refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons, refusedForGood);
+      // An `admit` that reads the store must see it as before the batch (see #settleTentative).
+      if (opts.admit !== undefined) this.#tentative = { batch, limits: mergeLimits, skip, w };
+      let refusedHere: number[];
+      try {
+        refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons, refusedForGood);
+      } catch (err) {
+        // An `admit` that throws refuses the batch: undecided, the tentative stamps would stay.
+        this.#index.rollback();
+        throw err;
+      } finally {
+        this.#tentative = null;
+        this.#prior = null;
+      }
       if (refusedHere.length > 0) {
         // Undo the tentative decisions and decide again without the refused entries,
         // so that a lower version of the same key in this batch can still win.
@@ -306,6 +335,29 @@ export class ReplicaState {
       this.#applyWinners(batch, w, opts.trusted === true);
       return { merged: w.length / 3, rejected, complete: rejected === (opts.decided ?? 0) + refusedForGood.size, reasons: why };
     }
+  }
+
+  /**
+   * The first read while `admit` runs: the kernel has stamped overwritten slots with the
+   * winners' metadata already, so roll back, note what those slots held (for entryAt),
+   * and decide the batch again — the same inputs on the same index give the same
+   * winners. Costs one more kernel pass, only for a batch whose `admit` reads.
+   */
+  #settleTentative(): void {
+    const t = this.#tentative!;
+    this.#tentative = null;
+    const w = t.w, m = this.#meta;
+    this.#index.rollback();
+    const prior = new Map<number, [number, number, number]>();
+    for (let j = 0; j < w.length; j += 3) {
+      const slot = w[j + 1]!;
+      if (w[j + 2] === PrevState.Absent || prior.has(slot)) continue;
+      this.#index.metaInto(slot, m);
+      prior.set(slot, [m[0]!, m[1]!, m[2]!]);
+    }
+    this.#prior = prior;
+    const again = this.#index.merge(t.batch, t.limits, t.skip).winners;
+    if (again.length !== w.length || again.some((x, k) => x !== w[k])) throw new Error("internal: a batch merged again decided differently");
   }
 
   /**
@@ -569,6 +621,7 @@ export class ReplicaState {
   /** Drop a slot (tombstone GC; a refused reserved entry). The caller has checked it may go. */
   release(slot: number): void {
     const keyLen = this.#index.keyView(slot).length;
+    // Not keyAt: a key never decoded is not in `#slotOf` either (slotOf fills both).
     const key = this.#keys[slot];
     this.#index.release(slot);
     if (key !== undefined) this.#slotOf.delete(key);
@@ -583,6 +636,7 @@ export class ReplicaState {
     this.#values[slot] = undefined;
     this.#bytes -= keyLen;
     this.#removedSinceSort = true;
+    this.#releases++;
     this.#version++;
   }
 
@@ -592,7 +646,9 @@ export class ReplicaState {
     const keyAt = (slot: number) => this.keyAt(slot);
     const bySlotKey = (x: number, y: number) => compareKeys(keyAt(x), keyAt(y));
     if (this.#sorted === null || this.#removedSinceSort) {
-      this.#sorted = Array.from(this.#index.usedSlots()).sort(bySlotKey);
+      // Installed slots only: an `admit` callback reading mid-merge must not put a
+      // tentative new slot in the order (installed, it would then be added twice).
+      this.#sorted = Array.from(this.#index.usedSlots()).filter((slot) => this.#installed(slot)).sort(bySlotKey);
       this.#unsorted = [];
       this.#removedSinceSort = false;
     } else if (this.#unsorted.length > 0 && this.#unsorted.length <= 32) {
@@ -624,30 +680,49 @@ export class ReplicaState {
     return this.#sorted;
   }
 
-  /** Entries under `prefix` in UTF-8 key order; reads current values as it goes. */
-  *scan(prefix: string, includeTombstones: boolean): IterableIterator<Entry> {
-    const slots = this.#sortedSlots();
-    const keys = this.#keys;
+  /**
+   * Entries under `prefix` in UTF-8 key order, only keys after `after` (exclusive) when
+   * given, at most `limit`; reads current values as it goes. Walks the key order it
+   * started with (keys added meanwhile may be missed); a GC meanwhile may hand a slot to
+   * another key, so then it re-seeks past the last key it passed in a fresh order. So
+   * every key held throughout is yielded once, in order, whatever happens between steps.
+   */
+  *scan(prefix: string, includeTombstones: boolean, after?: string, limit = Infinity): IterableIterator<Entry> {
+    // Keys must sort after `prev`: the last key passed, or `after` where it is past the prefix.
+    let prev = after !== undefined && compareKeys(after, prefix) >= 0 ? after : undefined;
+    let slots: readonly number[] = [];
+    let releases = -1;
+    let i = 0;
+    for (let n = 0; n < limit;) {
+      if (this.#disposed) throw new WaveKVError("CLOSED", "the node was closed during this scan; open it again and scan again");
+      if (releases !== this.#releases) {
+        releases = this.#releases;
+        slots = this.#sortedSlots();
+        i = prev === undefined ? this.#seek(slots, prefix, false) : this.#seek(slots, prev, true);
+      }
+      if (i >= slots.length) return;
+      // Every slot of an order taken since the last release is held, and its keys rise
+      // past `prev` (seeked past it): no per-step check of either.
+      const slot = slots[i++]!;
+      const key = this.keyAt(slot);
+      // Keys under a prefix are contiguous in UTF-8 order: the first one past it ends the scan.
+      if (!key.startsWith(prefix)) return;
+      prev = key;
+      if (!includeTombstones && this.#values[slot] === null) continue;
+      n++;
+      yield this.entryAt(slot);
+    }
+  }
+
+  /** Index in `slots` (key order) of the first key at or past `key` (past it when `exclusive`). */
+  #seek(slots: readonly number[], key: string, exclusive: boolean): number {
     let lo = 0, hi = slots.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareKeys(keys[slots[mid]!]!, prefix) < 0) lo = mid + 1; else hi = mid;
+      const c = compareKeys(this.keyAt(slots[mid]!), key);
+      if (c < 0 || (exclusive && c === 0)) lo = mid + 1; else hi = mid;
     }
-    let prev: string | undefined;
-    for (let i = lo; i < slots.length; i++) {
-      const slot = slots[i]!;
-      const key = keys[slot];
-      // A slot released by GC while this scan runs holds no key, or (reused) another key
-      // out of order: skip both rather than yield out of order.
-      if (key === undefined || (prev !== undefined && compareKeys(key, prev) <= 0)) continue;
-      if (!key.startsWith(prefix)) {
-        if (compareKeys(key, prefix) > 0) break;
-        continue;
-      }
-      prev = key;
-      if (!includeTombstones && this.#values[slot] === null) continue;
-      yield this.entryAt(slot);
-    }
+    return lo;
   }
 
   /** Slots in UTF-8 key order (snapshots, digest). */
@@ -660,8 +735,9 @@ export class ReplicaState {
     if (this.#digest?.version === this.#version) return this.#digest.hex;
     const d = new DigestBuilder();
     for (const slot of this.slotsInKeyOrder()) {
-      const m = this.#index.meta(slot);
-      d.add(this.keyAt(slot), m.node, m.seq, m.timestamp, this.valueAt(slot));
+      // entryAt, not the index's meta: while `admit` runs, the stamps before the batch.
+      const e = this.entryAt(slot);
+      d.add(e.key, e.node, e.seq, e.timestamp, e.value);
     }
     const hex = d.hex();
     this.#digest = { version: this.#version, hex };
@@ -679,6 +755,8 @@ export class ReplicaState {
 
   /** Root, group and bucket hashes (copies: 33 KiB, a few µs), cached until the state changes. */
   summary(): Summary {
+    // While `admit` runs the kernel's buckets include the batch: not cached at this version.
+    if (this.#tentative !== null || this.#prior !== null) return this.#index.summary();
     if (this.#summary?.version !== this.#version) this.#summary = { version: this.#version, full: this.#index.summary() };
     return this.#summary.full;
   }
@@ -764,6 +842,7 @@ export class ReplicaState {
   }
 
   dispose(): void {
+    this.#disposed = true;
     this.#index.dispose();
     for (let id = 1; id < this.#retained.length; id++) if (this.#retained[id] !== undefined) this.#dropRetained(id);
   }
