@@ -38,7 +38,10 @@ export const ENTRY = join(root, "src", "browser.ts");
 // negotiation): 66 KiB. The hard stop moved from 64 to 72 KiB then, so that growth stays visible.
 // Issue 15's write path (peer clock evidence and CLOCK_SKEW, SUPERSEDED, the reserved-key
 // rules; their messages say what to do) took it from 67.9 to 72.4 KiB: the stop moves to 76 KiB.
-export const TARGETS = { js: 76 * 1024, wasm: 64 * 1024 };
+// Issue 15 (hostile peers: ingress bounds and sliced merges, HTTP auth v2 with body digests and
+// target binding, peer address candidates, admit reads before their batch) took it to 81 KiB:
+// the stop moves to 84 KiB. Issue 19 owns the way back to 60 KiB.
+export const TARGETS = { js: 84 * 1024, wasm: 64 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -465,10 +465,14 @@ export class Node {
     return this.#state.scan(prefix, o.includeTombstones, o.after, o.limit);
   }
 
-  /** Live keys (tombstones not counted). */
+  /**
+   * Live keys (tombstones not counted), like `status().keys`: the node's own bookkeeping
+   * under `__wavekv/` (the address book) is left out and counted in `status().reservedKeys`;
+   * `scan` still shows it.
+   */
   get size(): number {
     this.#checkOpen();
-    return this.#state.liveKeys;
+    return this.#state.userLive;
   }
 
   /**

@@ -170,7 +170,7 @@ test("seq poisoning over HTTP: a signed /push with our origin at 2^53-1; writes 
     assert.ok((await A.sync.syncOnce())[0]!.ok);
     const next = A.a.status().nextSeq;
     const body = push(b, [forged(1, POISON)]);
-    const res = await fetch(`${A.server.url}/push`, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: signRequest(SECRET, "POST", "/push", body) });
+    const res = await fetch(`${A.server.url}/push`, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: signRequest(SECRET, "POST", "/push", body, 1) });
     assert.is(res.status, 200);
     assert.is(A.a.status().nextSeq, next);
     await A.a.put("after", "v");

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { startServer, type RunningServer } from "../src/serve.js";
 import { PEER_ADDRESS_PREFIX } from "../src/http.js";
 import { KvClient } from "../src/client.js";
+import { ENVELOPE_VERSION } from "../src/envelope.js";
 
 const SECRET = "cluster-test-secret-0123456789";
 
@@ -101,10 +102,13 @@ test("a learned address that never answers does not displace one that does; a re
   const running: RunningServer[] = [];
   try {
     const { n1, n2, start } = await pair(root, running);
-    // A bogus entry for node 2 reaches node 1's address book (as a replicated entry would).
+    // A bogus entry for node 2 reaches node 1's address book: pushed by a peer that holds
+    // the secret, stamped as node 2's own (the only origin the reserved-key rule admits).
     const link = () => n1.sync.links().find((l) => l.peer === 2) ?? { rounds: 0, failures: 0 };
     await until("node 1 ran a round with node 2", () => link().rounds > 0);
-    await n1.node.forcePut(PEER_ADDRESS_PREFIX + 2, "http://127.0.0.1:9");
+    const bogus = { key: PEER_ADDRESS_PREFIX + 2, value: new TextEncoder().encode("http://127.0.0.1:9"), timestamp: Date.now(), node: 2, seq: n2.node.status().nextSeq + 1000 };
+    n1.node.handleEnvelope({ version: ENVELOPE_VERSION, senderId: 2, senderUuid: n2.node.uuid, acks: new Map(), entries: [bogus], pushOnly: true });
+    assert.is(new TextDecoder().decode(n1.node.get(PEER_ADDRESS_PREFIX + 2)!.value!), "http://127.0.0.1:9", "the bogus address is in node 1's book");
     const before = { rounds: link().rounds, failures: link().failures };
     await until("node 1 ran rounds with node 2 since", () => link().rounds >= before.rounds + 3);
     assert.is(link().failures, before.failures, "node 1's rounds with node 2 kept working");

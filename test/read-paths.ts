@@ -19,7 +19,7 @@ import { ENVELOPE_VERSION, decodeEnvelope, encodeEnvelope, type Envelope } from 
 import { dropOneEntry, type NetworkMessage } from "../src/memnet.js";
 import { SyncManager } from "../src/sync.js";
 import { serveHttp } from "../src/http.js";
-import { WaveKVError } from "../src/errors.js";
+import { WaveKVError, isWaveKVError } from "../src/errors.js";
 import type { Entry } from "../src/types.js";
 import { cluster, manualClock, rejectsWith, type Cluster } from "./helpers/cluster.js";
 import { freshDirs } from "./helpers/storage-fixtures.js";
@@ -542,6 +542,21 @@ async function runScenario(ops: Op[]): Promise<void> {
     lww(modelOf(id), e);
   };
   const scans = new Map<number, OpenScan>();
+  /**
+   * A local write, or its SUPERSEDED refusal: a write that would lose LWW to an entry
+   * stamped ahead of this node's clock changes nothing, and its error names that entry,
+   * which the model must hold.
+   */
+  const local = async (id: number, w: Promise<Entry>) => {
+    try {
+      write(id, await w);
+    } catch (err) {
+      if (!isWaveKVError(err, "SUPERSEDED")) throw err;
+      const winner = (err as WaveKVError & { winner: Entry }).winner;
+      const held = modelOf(id).get(winner.key);
+      if (held === undefined || stampOf(held) !== stampOf(winner)) throw new Error(`seed ${SEED}, step ${step}: SUPERSEDED names ${stampOf(winner)}, the model holds ${held && stampOf(held)}`);
+    }
+  };
   let step = 0;
   const check = async (pick: number) => {
     await drain();
@@ -561,15 +576,15 @@ async function runScenario(ops: Op[]): Promise<void> {
       switch (op.kind) {
         case "put":
           clock.advance(op.skew);
-          write(op.node, await c.node(op.node).put(KEYS[op.key]!, `v${op.value}`));
+          await local(op.node, c.node(op.node).put(KEYS[op.key]!, `v${op.value}`));
           break;
         case "burst":
           // Many entries at once: the next delta is "many", and paged (maxDeltaEntries 4).
-          for (let k = 0; k < op.count; k++) write(op.node, await c.node(op.node).put(KEYS[(op.value + k) % KEYS.length]!, `b${op.value}/${k}`));
+          for (let k = 0; k < op.count; k++) await local(op.node, c.node(op.node).put(KEYS[(op.value + k) % KEYS.length]!, `b${op.value}/${k}`));
           break;
         case "delete":
           clock.advance(1);
-          write(op.node, await c.node(op.node).delete(KEYS[op.key]!));
+          await local(op.node, c.node(op.node).delete(KEYS[op.key]!));
           break;
         case "round":
           await c.sync(op.node).syncOnce();
@@ -594,7 +609,7 @@ async function runScenario(ops: Op[]): Promise<void> {
           break;
         }
         case "lossy":
-          write(op.from, await c.node(op.from).put(KEYS[op.key]!, `lost? ${step}`));
+          await local(op.from, c.node(op.from).put(KEYS[op.key]!, `lost? ${step}`));
           dropper = dropOneEntry({ from: op.from, to: op.to });
           await c.sync(op.to).syncOnce();
           await c.net.settled();
@@ -623,7 +638,7 @@ async function runScenario(ops: Op[]): Promise<void> {
             for (const k of tombs) { m.delete(k); feeds.get(id)!.collected(k); }
             if (tombs.length > 0 && scans.has(id)) {
               scans.get(id)!.afterGc = true;
-              write(id, await c.node(id).put(KEYS[(step * 7 + id) % KEYS.length]!, `after gc ${step}`));
+              await local(id, c.node(id).put(KEYS[(step * 7 + id) % KEYS.length]!, `after gc ${step}`));
               scans.get(id)!.narrow(m);
             }
             tally.collected += tombs.length;
