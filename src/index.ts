@@ -65,4 +65,8 @@ export type { ServerConfig, RunningServer } from "./serve.js";
  * ```
  */
 export { KvClient } from "./client.js";
-export type { KvEntryJson } from "./client.js";
+export { KvClientError } from "./client.js";
+export type { KvEntryJson, KvPeerJson } from "./client.js";
+export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./fetch-transport.js";
+export type { StorageTuning, FaultHook } from "./storage.js";
+export type { MergeSlicing } from "./ingress.js";

@@ -123,7 +123,17 @@ export interface Storage {
 export const DEFAULT_SNAPSHOT_WAL_BYTES = 64 << 20;
 
 /** What a Node passes through to its storage (NodeOptions.storage). */
-export type StorageTuning = Pick<StorageOptions, "acceptDataLoss" | "faults">;
+export interface StorageTuning {
+  /**
+   * Open even though files the WAL or snapshot says existed are missing
+   * (MISSING_SNAPSHOT, MISSING_WAL): start from what remains with a loud warning, and
+   * record the loss so later opens do not refuse again.
+   * @defaultValue false (refuse, so the files can be restored)
+   */
+  acceptDataLoss?: boolean;
+  /** Test seam at the file boundary (see `FaultHook`): throw to simulate the OS failing a write, fsync or open. */
+  faults?: FaultHook;
+}
 
 export async function openStorage(options: StorageOptions): Promise<Storage> {
   const { dir, nodeId } = options;
