@@ -39,3 +39,6 @@ if (upToDate([...outputs, STAMP], inputs)) {
   writeFileSync(STAMP, "");
 }
 chmodSync("dist/cli.js", 0o755);
+// No source maps are emitted (their sources are not shipped): ones an older build left in
+// dist/ would point at files the package does not have.
+for (const map of filesUnder("dist", (p) => p.endsWith(".js.map") || p.endsWith(".d.ts.map"))) rmSync(map);

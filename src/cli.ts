@@ -35,6 +35,11 @@ function parsePositive(v: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("must be a positive number");
   return n;
 }
+function parseCount(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+}
 function readSecret(file: string | undefined): string | undefined {
   if (file === undefined) return undefined;
   const s = readFileSync(file, "utf8").trim();
@@ -88,11 +93,18 @@ program
   .option("--timeout <ms>", "per-request timeout", parsePositive, 10_000)
   .option("--advertise <url>", "URL other nodes should use to reach this one")
   .option("--no-console", "do not serve the web console at GET /")
+  .option("--accept-data-loss", "open even if snapshot or WAL files the directory says existed are missing (re-sync the rest from peers)")
+  .option("--max-keys <n>", "limits.maxKeys: keys held, tombstones included (default 1000000)", parseCount)
+  .option("--max-value-bytes <n>", "limits.maxValueBytes (default 1048576)", parseCount)
+  .option("--max-total-bytes <n>", "limits.maxTotalBytes: key + value bytes of all entries (default 1073741824)", parseCount)
+  .option("--max-clock-drift <ms>", "limits.maxClockDriftMs: refuse entries stamped further in the future (default 300000)", parseCount)
   .action(async (o) => {
     const { startServer } = await import("./serve.js");
+    const limits = Object.fromEntries(Object.entries({ maxKeys: o.maxKeys, maxValueBytes: o.maxValueBytes, maxTotalBytes: o.maxTotalBytes, maxClockDriftMs: o.maxClockDrift }).filter(([, v]) => v !== undefined));
     const running = await startServer({
       id: o.id, port: o.port, host: o.host, dir: o.dir, peers: o.peer, secret: readSecret(o.secretFile),
       fsync: o.fsync, intervalMs: o.interval, timeoutMs: o.timeout, advertise: o.advertise, console: o.console,
+      limits, acceptDataLoss: o.acceptDataLoss === true,
     });
     const shutdown = (sig: string) => {
       console.log(`received ${sig}: stopping sync, flushing, closing`);

@@ -16,7 +16,7 @@ import { WebConsole } from "./console.js";
 import { HttpTransport, PEER_ADDRESS_PREFIX, serveHttp, warningLog, type HttpServer } from "./http.js";
 import { Node } from "./node.js";
 import { SyncManager } from "./sync.js";
-import type { Entry, FsyncPolicy } from "./types.js";
+import type { Entry, FsyncPolicy, Limits } from "./types.js";
 
 export interface ServerConfig {
   id: number;
@@ -33,6 +33,14 @@ export interface ServerConfig {
   advertise?: string;
   /** Serve the web console at GET / (default true). */
   console?: boolean;
+  /** The node's limits (`NodeOptions.limits`); unset fields keep DEFAULT_LIMITS. */
+  limits?: Partial<Limits>;
+  /**
+   * Open even though snapshot or WAL files the data directory says existed are missing
+   * (MISSING_SNAPSHOT, MISSING_WAL): start from what remains, warn, re-sync from peers.
+   * @defaultValue false
+   */
+  acceptDataLoss?: boolean;
   /** Request body limits (src/http.ts ServeOptions): one body, and all bodies in flight together. */
   maxBodyBytes?: number;
   maxBufferedBytes?: number;
@@ -54,6 +62,8 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     dir: cfg.dir,
     fsync: cfg.fsync ?? "always",
     peers: Object.keys(cfg.peers ?? {}).map(Number),
+    limits: cfg.limits,
+    storage: cfg.acceptDataLoss ? { acceptDataLoss: true } : undefined,
     onWarning: warn,
   });
   try {

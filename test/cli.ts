@@ -2,11 +2,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomKeys } from "./helpers/keys.js";
+import { Node } from "../src/node.js";
 
 const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 const base = [...process.execArgv, cli];
@@ -142,6 +143,41 @@ test("serve that cannot start prints one line and exits 1; --debug adds the stac
     const debug = run("serve", "--id", "1", "--port", "0", "--dir", join(file, "data"), "--debug");
     assert.is(debug.status, 1);
     assert.match(debug.stderr, /\n\s+at /, "--debug shows the stack");
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("serve refuses a directory whose snapshots are gone in one line naming --accept-data-loss, opens with it; --max-keys limits the store", async () => {
+  const root = mkdtempSync(join(tmpdir(), "wavekv-cli-"));
+  const dir = join(root, "data");
+  try {
+    const node = await Node.open({ id: 4, dir, fsync: "never", onWarning: () => undefined });
+    await node.put("a", "1");
+    await node.persist();
+    await node.put("b", "2");
+    await node.persist();
+    await node.put("c", "3");
+    await node.close();
+    for (const f of readdirSync(dir)) if (f.includes(".snapshot")) rmSync(join(dir, f));
+    const refused = run("serve", "--id", "4", "--port", "0", "--dir", dir);
+    assert.is(refused.status, 1);
+    oneLine(refused);
+    assert.match(refused.stderr, /MISSING_SNAPSHOT/);
+    assert.match(refused.stderr, /--accept-data-loss/);
+    const s = await startServe(["--id", "4", "--dir", dir, "--accept-data-loss", "--max-keys", "2", "--fsync", "never"]);
+    try {
+      assert.match(s.output(), /DATA LOSS ACCEPTED/);
+      const c = (...args: string[]) => run(...args, "--url", s.url);
+      assert.is(JSON.parse(c("get", "c").stdout).value, "3", "the WAL's writes after the lost snapshots are there");
+      assert.is(c("put", "d", "4").status, 0, "a second user key fits in --max-keys 2");
+      const full = c("put", "e", "5");
+      assert.is(full.status, 1, "a third does not");
+      oneLine(full);
+      assert.match(full.stderr, /STORE_FULL|maxKeys/);
+    } finally {
+      s.child.kill("SIGKILL");
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
