@@ -50,7 +50,7 @@ async function pusher(url: string, count: number): Promise<void> {
   await new Promise((resolve) => createInterface({ input: process.stdin }).once("line", resolve));
   const t = performance.now();
   for (const body of bodies) {
-    const res = await fetch(`${url}/push`, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: signRequest(SECRET, "POST", "/push", body) });
+    const res = await fetch(`${url}/push`, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: signRequest(SECRET, "POST", "/push", body, 1) });
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`POST /push answered ${res.status}`);
   }
@@ -107,7 +107,7 @@ type Probe = keyof typeof PROBES;
 async function probeOnce(url: string, probe: Probe): Promise<number> {
   const [path, want] = PROBES[probe];
   const t = performance.now();
-  const res = await fetch(url + path, { headers: signRequest(SECRET, "GET", path) });
+  const res = await fetch(url + path, { headers: signRequest(SECRET, "GET", path, undefined, 1) });
   await res.arrayBuffer();
   if (res.status !== want) throw new Error(`GET ${path} answered ${res.status}`);
   return performance.now() - t;
