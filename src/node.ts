@@ -14,6 +14,7 @@ import { MAX_SEQ, type Envelope } from "./envelope.js";
 import { WaveKVError } from "./errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing, type SyncTuning } from "./protocol.js";
 import { compareStamps } from "./merge.js";
+import { checkNodeOptions, withDefaults } from "./options.js";
 import { isReservedKey, reservedRefusal } from "./reserved.js";
 import { ReplicaState, type BatchOutcome } from "./state.js";
 import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
@@ -94,7 +95,7 @@ export class Node {
   private constructor(opts: NodeOptions, uuid: string, storage: Storage | null) {
     this.id = opts.id;
     this.uuid = uuid;
-    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...opts.limits });
+    this.limits = Object.freeze(withDefaults(DEFAULT_LIMITS, opts.limits));
     this.#clock = opts.clock ?? Date.now;
     this.#clocks = new PeerClocks(this.#clock);
     this.#admit = opts.admit;
@@ -105,7 +106,7 @@ export class Node {
       if (this.#watchers.size === 0 || (this.#merging && !this.#watchers.wantsRemote)) return;
       this.#watchers.emit(this.#state.entryAt(slot), !this.#merging);
     };
-    const tuning = { ...DEFAULT_SYNC_TUNING, ...opts.sync };
+    const tuning = withDefaults(DEFAULT_SYNC_TUNING, opts.sync);
     this.#protocol = new SyncProtocol(
       {
         id: this.id,
@@ -123,11 +124,13 @@ export class Node {
     );
   }
 
-  /** Opens (and recovers) a node. With `dir`, replays the snapshot and WAL first. */
+  /**
+   * Opens (and recovers) a node. With `dir`, replays the snapshot and WAL first. Every
+   * option is checked first: INVALID_ARGUMENT names the field and what it accepts.
+   */
   static async open(opts: NodeOptions): Promise<Node> {
-    if (!Number.isInteger(opts.id) || opts.id < 0 || opts.id > MAX_NODE_ID) {
-      throw new WaveKVError("INVALID_ARGUMENT", `node id must be an integer in [0, 2^32-1], got ${opts.id}`);
-    }
+    // Every option, before anything is opened (src/options.ts).
+    checkNodeOptions(opts);
     let node: Node;
     if (opts.dir !== undefined) {
       // Loaded on demand: an in-memory node (browsers, edge workers) needs no file system.
