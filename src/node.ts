@@ -14,6 +14,7 @@ import { MAX_SEQ, type Envelope } from "./envelope.js";
 import { WaveKVError } from "./errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing, type SyncTuning } from "./protocol.js";
 import { compareStamps } from "./merge.js";
+import { IdConflicts } from "./identity.js";
 import { checkNodeOptions, withDefaults } from "./options.js";
 import { isReservedKey, reservedRefusal } from "./reserved.js";
 import { ReplicaState, type BatchOutcome } from "./state.js";
@@ -91,6 +92,8 @@ export class Node {
   readonly #stamp = new Float64Array(4);
   /** Peers' clock readings, to refuse a write peers would refuse by the drift rule. */
   readonly #clocks: PeerClocks;
+  /** Duplicate ids seen from both sides (status().duplicateIds, refusedBy). */
+  readonly #conflicts: IdConflicts;
 
   private constructor(opts: NodeOptions, uuid: string, storage: Storage | null) {
     this.id = opts.id;
@@ -102,6 +105,7 @@ export class Node {
     this.#warn = opts.onWarning ?? ((m) => console.warn(`wavekv node ${opts.id}: ${m}`));
     this.#storage = storage;
     this.#state = new ReplicaState(opts.id);
+    this.#conflicts = new IdConflicts(this, this.#clock, this.#warn);
     this.#state.onChange = (slot) => {
       if (this.#watchers.size === 0 || (this.#merging && !this.#watchers.wantsRemote)) return;
       this.#watchers.emit(this.#state.entryAt(slot), !this.#merging);
@@ -119,6 +123,7 @@ export class Node {
         ensureSeqAbove: (seq, from) => this.#relearn(seq, `peer ${from}'s ack of our id`),
         now: () => this.clockReading(),
         noteClock: (peer, senderClock) => this.#clocks.note(peer, senderClock),
+        conflicts: this.#conflicts,
       },
       tuning,
     );
@@ -603,6 +608,15 @@ export class Node {
     return this.#state.summaryRoot();
   }
 
+  /**
+   * `peer` refused our request with UUID_MISMATCH (it holds another uuid for our id):
+   * listed in `status().refusedBy` until it answers one of our requests (SyncManager calls
+   * this; a caller driving rounds itself may too).
+   */
+  noteRefusedBy(peer: number): void {
+    this.#conflicts.refusedUs(peer);
+  }
+
   /** Abandon a round with `peer` whose response never came: nothing is adopted. */
   abortSync(peer: number): void {
     this.#protocol.abortRound(peer);
@@ -654,6 +668,8 @@ export class Node {
       entriesMerged: this.#protocol.entriesMerged,
       entriesRejected: this.#protocol.entriesRejected,
       peers: this.peers().map((p) => ({ ...this.#protocol.peerStatus(p), discovered: this.#discovered.has(p) })),
+      duplicateIds: this.#conflicts.duplicateIds(),
+      refusedBy: this.#conflicts.refusedBy(),
     };
   }
 

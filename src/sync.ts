@@ -335,6 +335,8 @@ export class SyncManager implements SyncHandler {
     } catch (err) {
       // Nothing of a broken round may be adopted later: forget its cursor and pages.
       this.node.abortSync(peer);
+      // The peer holds another uuid for our id: shown on our side too (status().refusedBy).
+      if (err instanceof WaveKVError && err.code === "UUID_MISMATCH") this.node.noteRefusedBy(peer);
       report.error = err instanceof Error ? err : new Error(String(err));
     } finally {
       limit.dispose();
