@@ -2,8 +2,9 @@
 // the node refusing it (`/status` duplicateIds, `/metrics`, one log line) and the
 // duplicate itself (`/status` refusedBy: what `wavekv put` checks, `/metrics`, one log
 // line) — and a rebuilt node (same id, new uuid, at the id's address) is not taken for
-// one. Real nodes on real sockets (127.0.0.1) or MemoryNetwork; an injected clock for expiry.
-import { test } from "uvu";
+// one. Real nodes on real sockets (127.0.0.1) or MemoryNetwork; an injected clock for expiry;
+// the console's warning row in a real Chromium (skipped, and said, when none is installed).
+import { suite, test } from "uvu";
 import * as assert from "uvu/assert";
 import { Node } from "../src/node.js";
 import { SyncManager } from "../src/sync.js";
@@ -12,6 +13,10 @@ import { HttpTransport, serveHttp, type HttpServer } from "../src/http.js";
 import { ENVELOPE_VERSION, encodeEnvelope } from "../src/envelope.js";
 import { FORGET_MS } from "../src/identity.js";
 import type { NodeStatus } from "../src/types.js";
+import { startServer, type RunningServer } from "../src/serve.js";
+// @ts-expect-error: a plain .mjs build script, no type declarations
+import { writeConsoleAssets } from "../scripts/build-console.mjs";
+import { CHROMIUM_ARGS, findChromium, loadPlaywright } from "./helpers/console-chromium.js";
 import { manualClock, rejectsWith, warningSink } from "./helpers/cluster.js";
 
 const SECRET = "duplicate-id-test-secret-0123456789";
@@ -158,3 +163,46 @@ test("a claim not refreshed for 15 min is dropped (a duplicate that was stopped 
 });
 
 test.run();
+
+// The console's warning row, in a real Chromium (not registered when none is installed).
+const chromiumPath = findChromium();
+const playwright = chromiumPath ? await loadPlaywright() : undefined;
+if (!chromiumPath || !playwright) {
+  console.log("\n!! test/duplicate-id.ts console check NOT RUN: no Chromium or playwright-core (apt-get install -y chromium)\n");
+} else {
+  const ui = suite("duplicate id in the console");
+  ui("the console of both nodes shows the duplicate in a warning row, without the secret too", async () => {
+    await writeConsoleAssets(); // the page under test is the one in console/ now
+    const quiet = () => undefined;
+    const servers: RunningServer[] = [];
+    const browser = await playwright.chromium.launch({ executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS, timeout: 20_000 });
+    try {
+      const a = await startServer({ id: 1, port: 0, secret: SECRET, log: quiet });
+      servers.push(a);
+      const b = await startServer({ id: 2, port: 0, secret: SECRET, peers: { 1: a.http.url }, log: quiet });
+      servers.push(b);
+      const dup = await startServer({ id: 1, port: 0, secret: SECRET, peers: { 2: b.http.url }, log: quiet });
+      servers.push(dup);
+      // serve bootstraps: the duplicate's first round is already refused.
+      assert.equal(dup.node.status().refusedBy, [2]);
+      const page = await browser.newPage();
+      page.setDefaultTimeout(10_000);
+      await page.goto(dup.http.url + "/");
+      const row = page.locator("#conflicts [data-refused-by]");
+      await row.waitFor();
+      assert.match(await row.innerText(), /Every peer \(2\) refuse this node's requests.*give it a new id/s);
+      await page.goto(b.http.url + "/");
+      const claim = page.locator('#conflicts [data-duplicate-id="1"]');
+      await claim.waitFor();
+      assert.ok(await page.locator("#conflicts").isVisible());
+      assert.ok((await claim.innerText()).includes(dup.node.uuid), await claim.innerText());
+      await page.goto(a.http.url + "/");
+      await page.locator("#node-title", { hasText: "node 1" }).waitFor();
+      assert.not.ok(await page.locator("#conflicts").isVisible(), "the real node 1 has nothing to warn about");
+    } finally {
+      await browser.close();
+      for (const r of servers.reverse()) await r.stop();
+    }
+  });
+  ui.run();
+}
