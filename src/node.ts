@@ -31,19 +31,28 @@ const SCRATCH_KEEP_BYTES = 4 << 20;
 export interface NodeOptions {
   /** This node's id, uint32, unique in the cluster. */
   id: number;
-  /** Initial peers; more are discovered. Added to the durable membership. */
+  /** Initial peers (uint32 ids; our own id is ignored); more are discovered. Added to the durable membership. */
   peers?: readonly number[];
-  /** Data directory; omit for an in-memory node (no WAL, no snapshot). */
+  /** Data directory (a non-empty path); omit for an in-memory node (no WAL, no snapshot). */
   dir?: string;
+  /** `"always"` (default), `"never"`, or `{ intervalMs }` with intervalMs an integer from 1 to 3 600 000. */
   fsync?: FsyncPolicy;
+  /**
+   * Each an integer (default `DEFAULT_LIMITS`): maxKeyBytes 1..65 536, maxValueBytes 1..2^31 − 1,
+   * maxKeys 1..2^32 − 1, maxTotalBytes 1..2^52, maxClockDriftMs 1..2^48. Unknown fields are refused.
+   */
   limits?: Partial<Limits>;
   /** Return true to admit a remote entry, or a string: the reason to refuse it. Also applied to local writes. */
   admit?: AdmitFn;
   /** Wall clock in ms; injectable for tests and simulations. */
   clock?: () => number;
-  /** Pagination and digest-repair tuning for sync. */
+  /**
+   * Pagination and digest-repair tuning for sync (default `DEFAULT_SYNC_TUNING`): maxDeltaEntries
+   * 1..65 536, maxDeltaBytes 1..2^31 − 1, digestCheckRounds ≥ 1, bucketRepairAttempts ≥ 0,
+   * maxDiscoveredPeers 0..65 536, deltaBodies boolean. Unknown fields are refused.
+   */
   sync?: Partial<SyncTuning>;
-  /** WAL size that triggers an automatic snapshot (default 64 MiB). */
+  /** WAL size that triggers an automatic snapshot (default 64 MiB; an integer ≥ 1, `Number.MAX_SAFE_INTEGER` for never). */
   snapshotWalBytes?: number;
   /** Recovery and background warnings (default: console.warn). */
   onWarning?: (message: string) => void;
