@@ -27,6 +27,11 @@ const int = (min: number, max: number): Field => ({
   check: (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max,
   accepts: `an integer from ${fmt(min)} to ${fmt(max)}`,
 });
+/** A duration: any number in range (timers take fractions of a ms). */
+const ms = (min: number, max: number): Field => ({
+  check: (v) => typeof v === "number" && v >= min && v <= max,
+  accepts: `a number of ms from ${min} to ${fmt(max)}`,
+});
 const fn: Field = { check: (v) => typeof v === "function", accepts: "a function" };
 const bool: Field = { check: (v) => typeof v === "boolean", accepts: "true or false" };
 
@@ -91,7 +96,7 @@ const SYNC_TUNING_FIELDS: Record<string, Field> = {
   maxDiscoveredPeers: int(0, 65_536),
 };
 
-const FSYNC_ACCEPTS = `"always", "never" or { intervalMs: an integer from 1 to 3600000 }`;
+const FSYNC_ACCEPTS = `"always", "never" or { intervalMs: 1 to 3600000 }`;
 const MAX_FSYNC_INTERVAL_MS = 3_600_000;
 
 /** Every `Node.open` option (src/node.ts NodeOptions). Throws INVALID_ARGUMENT; changes nothing. */
@@ -112,7 +117,7 @@ export function checkNodeOptions(opts: unknown): void {
   const f = o.fsync;
   if (f !== undefined && f !== "always" && f !== "never") {
     if (!isRecord(f) || Object.keys(f).some((k) => k !== "intervalMs")) throw bad(where, "fsync", FSYNC_ACCEPTS, f);
-    if (!int(1, MAX_FSYNC_INTERVAL_MS).check(f.intervalMs)) throw bad(where, "fsync.intervalMs", `an integer from 1 to ${MAX_FSYNC_INTERVAL_MS} (ms between fsyncs)`, f.intervalMs);
+    if (!ms(1, MAX_FSYNC_INTERVAL_MS).check(f.intervalMs)) throw bad(where, "fsync.intervalMs", `a number of ms from 1 to ${MAX_FSYNC_INTERVAL_MS} between fsyncs`, f.intervalMs);
   }
   if (o.limits !== undefined) record(where, "limits", o.limits, LIMIT_FIELDS, true);
   for (const name of ["admit", "clock", "onWarning"] as const) {
@@ -132,14 +137,14 @@ export function checkNodeOptions(opts: unknown): void {
 }
 
 const SYNC_OPTION_FIELDS: Record<string, Field> = {
-  intervalMs: int(1, MAX_TIMER_MS),
-  timeoutMs: int(1, MAX_TIMER_MS),
-  pushWindowMs: int(0, MAX_TIMER_MS),
+  intervalMs: ms(1, MAX_TIMER_MS),
+  timeoutMs: ms(1, MAX_TIMER_MS),
+  pushWindowMs: ms(0, MAX_TIMER_MS),
   push: bool,
   maxPushEntries: int(1, 1 << 20),
   maxPushBytes: int(1, MAX_WIRE_LENGTH),
   mergeSliceEntries: int(1, MAX_ENVELOPE_ENTRIES),
-  maxBackoffMs: int(1, MAX_TIMER_MS),
+  maxBackoffMs: ms(1, MAX_TIMER_MS),
   random: fn,
   onRound: fn,
   onWarning: fn,

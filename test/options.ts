@@ -31,7 +31,7 @@ const BAD_NODE_OPTIONS: [Record<string, unknown>, RegExp][] = [
   [{ fsync: 10 }, /fsync must be "always", "never"/],
   [{ fsync: true }, /fsync must be/],
   [{ fsync: null }, /fsync must be/],
-  [{ fsync: { intervalMs: -5 } }, /fsync\.intervalMs must be an integer from 1 to 3600000/],
+  [{ fsync: { intervalMs: -5 } }, /fsync\.intervalMs must be a number of ms from 1 to 3600000/],
   [{ fsync: { intervalMs: 0 } }, /fsync\.intervalMs must be/],
   [{ fsync: { intervalMs: "5" } }, /fsync\.intervalMs must be/],
   [{ fsync: { intervalMs: Infinity } }, /fsync\.intervalMs must be/],
@@ -91,6 +91,7 @@ test("every good value opens a working node: fsync modes, limits at their bounds
     { fsync: "never" },
     { fsync: { intervalMs: 5 } },
     { fsync: { intervalMs: 3_600_000 } },
+    { fsync: { intervalMs: 2.5 } }, // `serve --fsync 2.5`: timers take fractions
     { peers: [], fsync: undefined, dir: undefined, storage: undefined, limits: undefined, sync: undefined },
     { peers: [1, 2, 0xffffffff] }, // our own id among the peers is ignored, as addPeer does
     { limits: { maxKeyBytes: 65_536, maxValueBytes: 2 ** 31 - 1, maxKeys: 0xffffffff, maxTotalBytes: 2 ** 52, maxClockDriftMs: 2 ** 48 } },
@@ -126,12 +127,13 @@ test("a limit or sync field left undefined keeps its default (it used to overrid
 });
 
 const BAD_SYNC_OPTIONS: [Record<string, unknown>, RegExp][] = [
-  [{ intervalMs: 0 }, /SyncManager option intervalMs must be an integer from 1 to 2\^31 - 1/],
+  [{ intervalMs: 0 }, /SyncManager option intervalMs must be a number of ms from 1 to 2\^31 - 1/],
   [{ intervalMs: 3e9 }, /intervalMs must be/], // setTimeout would fire at once: a busy loop
   [{ intervalMs: "1000" }, /intervalMs must be.*got "1000"/],
   [{ timeoutMs: -1 }, /timeoutMs must be/],
   [{ timeoutMs: Infinity }, /timeoutMs must be/],
-  [{ pushWindowMs: -1 }, /pushWindowMs must be an integer from 0/],
+  [{ pushWindowMs: -1 }, /pushWindowMs must be a number of ms from 0/],
+  [{ pushWindowMs: NaN }, /pushWindowMs must be/],
   [{ push: "no" }, /push must be true or false/],
   [{ maxPushEntries: 0 }, /maxPushEntries must be/],
   [{ maxPushBytes: 1.5 }, /maxPushBytes must be/],
@@ -156,7 +158,7 @@ test("new SyncManager refuses each bad option the same way; good ones start and 
     }
   }
   assert.throws(() => new SyncManager(node, net.transport(1), 5 as unknown as SyncOptions), /SyncManager options must be an object/);
-  const good: SyncOptions = { intervalMs: 2 ** 31 - 1, timeoutMs: 1, pushWindowMs: 0, push: false, maxPushEntries: 1, maxPushBytes: 1, mergeSliceEntries: 1, maxBackoffMs: 1, random: () => 0.5, onRound: () => undefined, onWarning: () => undefined };
+  const good: SyncOptions = { intervalMs: 1.5, timeoutMs: 1, pushWindowMs: 0, push: false, maxPushEntries: 1, maxPushBytes: 1, mergeSliceEntries: 1, maxBackoffMs: 1, random: () => 0.5, onRound: () => undefined, onWarning: () => undefined };
   const sync = new SyncManager(node, net.transport(1), good);
   sync.start();
   await sync.stop();
