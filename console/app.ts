@@ -185,6 +185,29 @@ function renderNode(s: NodeStatus, snap: ConsoleSnapshot | null): void {
   );
 }
 
+/**
+ * The duplicate-id warning, from the public /status (so a locked page shows it too): peers
+ * refusing this node (another node runs with its id, or it was rebuilt and they have not
+ * reached it yet), and ids other nodes claim with a uuid not on record here.
+ */
+function renderConflicts(s: NodeStatus): void {
+  const refusedBy = s.refusedBy ?? [];
+  const rows: HTMLElement[] = [];
+  if (refusedBy.length > 0) {
+    const all = s.peers.length > 0 && s.peers.every((p) => refusedBy.includes(p.id));
+    const who = all ? `Every peer (${refusedBy.join(", ")})` : `Peer${refusedBy.length > 1 ? "s" : ""} ${refusedBy.join(", ")}`;
+    rows.push(h("p", { "data-refused-by": refusedBy.join(",") }, badge("bad", all ? "isolated" : "refused"), " ",
+      `${who} refuse${refusedBy.length > 1 || all ? "" : "s"} this node's requests: they hold another uuid for id ${s.id}. Writes acknowledged here do not reach them. If another node runs with id ${s.id}, stop this one and give it a new id; if this node was rebuilt, this clears once they reach it.`));
+  }
+  for (const d of s.duplicateIds ?? []) {
+    rows.push(h("p", { "data-duplicate-id": String(d.id) }, badge(d.confirmed ? "bad" : "warn", d.confirmed ? "two nodes" : "unconfirmed"), " ",
+      `Node id ${d.id} is claimed by a second node (uuid `, h("code", {}, d.seenUuid), `): ${d.refused.toLocaleString("en-US")} of its requests refused since ${fmtTime(d.firstSeenAt)}, the last ${fmtAgo(d.lastSeenAt)}. On record: `, h("code", {}, d.uuid),
+      d.confirmed ? " (the node at its address answers with it). Give one of them a new id." : ". Give one of them a new id, unless node " + d.id + " was rebuilt (then this clears once it answers)."));
+  }
+  $("conflicts-body").replaceChildren(...rows);
+  $("conflicts").hidden = rows.length === 0;
+}
+
 function renderAgreement(cluster: ClusterMember[] | null): void {
   const el = $("agreement");
   if (!cluster) {
@@ -339,6 +362,7 @@ async function poll(): Promise<void> {
       const status = await getJson<NodeStatus>("/status", null);
       if (mine !== epoch) return;
       lastSnapshot = null;
+      renderConflicts(status);
       renderNode(status, null);
       renderAgreement(null);
       renderCluster(null, status);
@@ -354,6 +378,7 @@ async function poll(): Promise<void> {
       if (mine !== epoch) return;
       lastSnapshot = snap;
       hasMore = kv.more;
+      renderConflicts(snap.node);
       renderNode(snap.node, snap);
       renderAgreement(snap.cluster);
       renderCluster(snap, snap.node);

@@ -40,8 +40,10 @@ export const ENTRY = join(root, "src", "browser.ts");
 // rules; their messages say what to do) took it from 67.9 to 72.4 KiB: the stop moves to 76 KiB.
 // Issue 15 (hostile peers: ingress bounds and sliced merges, HTTP auth v2 with body digests and
 // target binding, peer address candidates, admit reads before their batch) took it to 81 KiB:
-// the stop moves to 84 KiB. Issue 19 owns the way back to 60 KiB.
-export const TARGETS = { js: 84 * 1024, wasm: 64 * 1024 };
+// the stop moves to 84 KiB. Issue 16 (every Node.open / SyncManager option checked with a
+// message naming the field, duplicate ids shown on both sides) took it to 86.5 KiB: the stop
+// moves to 88 KiB. Issue 19 owns the way back to 60 KiB.
+export const TARGETS = { js: 88 * 1024, wasm: 64 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -368,6 +368,8 @@ function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, n
   metric("wavekv_http_body_bytes_read_total", "counter", "Request body bytes read.", [["", gauge.read]]);
   metric("wavekv_http_busy_total", "counter", "Requests refused with 503 because the body budget was spent.", [["", gauge.busy]]);
   metric("wavekv_bad_envelopes_total", "counter", "Sync bodies refused as BAD_ENVELOPE.", [["", counters.badEnvelopes!]]);
+  metric("wavekv_duplicate_ids", "gauge", "Node ids claimed by a second node (another uuid): its requests are refused. 0 normally.", [["", s.duplicateIds.length]]);
+  metric("wavekv_refused_by_peers", "gauge", "Peers refusing this node's requests because they hold another uuid for its id: writes here do not reach them. 0 normally.", [["", s.refusedBy.length]]);
   metric("wavekv_peer_ack", "gauge", "How far this node covers the peer's writes.", s.peers.map((p) => [`{peer="${p.id}"}`, p.ack]));
   metric("wavekv_peer_reported_ack", "gauge", "How far the peer reported covering this node's writes.", s.peers.map((p) => [`{peer="${p.id}"}`, p.peerAck]));
   metric("wavekv_peer_heard_from", "gauge", "1 once the peer has been heard from.", s.peers.map((p) => [`{peer="${p.id}"}`, p.heardFrom ? 1 : 0]));

@@ -23,7 +23,7 @@ useSha256(nodeSha256(createHash));
 
 export { Node, type NodeOptions, type MergeOutcome, type ScanOptions } from "./node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
-export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
+export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type DuplicateIdStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
 /**
  * When a write to a node with a `dir` is durable (`NodeOptions.fsync`, `serve --fsync`).
  * - `"always"`: `put`/`delete` resolve only after an fdatasync that started after the

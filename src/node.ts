@@ -14,6 +14,8 @@ import { MAX_SEQ, type Envelope } from "./envelope.js";
 import { WaveKVError } from "./errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing, type SyncTuning } from "./protocol.js";
 import { compareStamps } from "./merge.js";
+import { IdConflicts } from "./identity.js";
+import { checkNodeOptions, withDefaults } from "./options.js";
 import { isReservedKey, reservedRefusal } from "./reserved.js";
 import { ReplicaState, type BatchOutcome } from "./state.js";
 import { DESCRIPTOR_WORDS, joinU64 } from "./wasm/batch.js";
@@ -29,19 +31,28 @@ const SCRATCH_KEEP_BYTES = 4 << 20;
 export interface NodeOptions {
   /** This node's id, uint32, unique in the cluster. */
   id: number;
-  /** Initial peers; more are discovered. Added to the durable membership. */
+  /** Initial peers (uint32 ids; our own id is ignored); more are discovered. Added to the durable membership. */
   peers?: readonly number[];
-  /** Data directory; omit for an in-memory node (no WAL, no snapshot). */
+  /** Data directory (a non-empty path); omit for an in-memory node (no WAL, no snapshot). */
   dir?: string;
+  /** `"always"` (default), `"never"`, or `{ intervalMs }` with intervalMs an integer from 1 to 3 600 000. */
   fsync?: FsyncPolicy;
+  /**
+   * Each an integer (default `DEFAULT_LIMITS`): maxKeyBytes 1..65 536, maxValueBytes 1..2^31 − 1,
+   * maxKeys 1..2^32 − 1, maxTotalBytes 1..2^52, maxClockDriftMs 1..2^48. Unknown fields are refused.
+   */
   limits?: Partial<Limits>;
   /** Return true to admit a remote entry, or a string: the reason to refuse it. Also applied to local writes. */
   admit?: AdmitFn;
   /** Wall clock in ms; injectable for tests and simulations. */
   clock?: () => number;
-  /** Pagination and digest-repair tuning for sync. */
+  /**
+   * Pagination and digest-repair tuning for sync (default `DEFAULT_SYNC_TUNING`): maxDeltaEntries
+   * 1..65 536, maxDeltaBytes 1..2^31 − 1, digestCheckRounds ≥ 1, bucketRepairAttempts ≥ 0,
+   * maxDiscoveredPeers 0..65 536, deltaBodies boolean. Unknown fields are refused.
+   */
   sync?: Partial<SyncTuning>;
-  /** WAL size that triggers an automatic snapshot (default 64 MiB). */
+  /** WAL size that triggers an automatic snapshot (default 64 MiB; an integer ≥ 1, `Number.MAX_SAFE_INTEGER` for never). */
   snapshotWalBytes?: number;
   /** Recovery and background warnings (default: console.warn). */
   onWarning?: (message: string) => void;
@@ -90,22 +101,25 @@ export class Node {
   readonly #stamp = new Float64Array(4);
   /** Peers' clock readings, to refuse a write peers would refuse by the drift rule. */
   readonly #clocks: PeerClocks;
+  /** Duplicate ids seen from both sides (status().duplicateIds, refusedBy). */
+  readonly #conflicts: IdConflicts;
 
   private constructor(opts: NodeOptions, uuid: string, storage: Storage | null) {
     this.id = opts.id;
     this.uuid = uuid;
-    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...opts.limits });
+    this.limits = Object.freeze(withDefaults(DEFAULT_LIMITS, opts.limits));
     this.#clock = opts.clock ?? Date.now;
     this.#clocks = new PeerClocks(this.#clock);
     this.#admit = opts.admit;
     this.#warn = opts.onWarning ?? ((m) => console.warn(`wavekv node ${opts.id}: ${m}`));
     this.#storage = storage;
     this.#state = new ReplicaState(opts.id);
+    this.#conflicts = new IdConflicts(this, this.#clock, this.#warn);
     this.#state.onChange = (slot) => {
       if (this.#watchers.size === 0 || (this.#merging && !this.#watchers.wantsRemote)) return;
       this.#watchers.emit(this.#state.entryAt(slot), !this.#merging);
     };
-    const tuning = { ...DEFAULT_SYNC_TUNING, ...opts.sync };
+    const tuning = withDefaults(DEFAULT_SYNC_TUNING, opts.sync);
     this.#protocol = new SyncProtocol(
       {
         id: this.id,
@@ -118,16 +132,19 @@ export class Node {
         ensureSeqAbove: (seq, from) => this.#relearn(seq, `peer ${from}'s ack of our id`),
         now: () => this.clockReading(),
         noteClock: (peer, senderClock) => this.#clocks.note(peer, senderClock),
+        conflicts: this.#conflicts,
       },
       tuning,
     );
   }
 
-  /** Opens (and recovers) a node. With `dir`, replays the snapshot and WAL first. */
+  /**
+   * Opens (and recovers) a node. With `dir`, replays the snapshot and WAL first. Every
+   * option is checked first: INVALID_ARGUMENT names the field and what it accepts.
+   */
   static async open(opts: NodeOptions): Promise<Node> {
-    if (!Number.isInteger(opts.id) || opts.id < 0 || opts.id > MAX_NODE_ID) {
-      throw new WaveKVError("INVALID_ARGUMENT", `node id must be an integer in [0, 2^32-1], got ${opts.id}`);
-    }
+    // Every option, before anything is opened (src/options.ts).
+    checkNodeOptions(opts);
     let node: Node;
     if (opts.dir !== undefined) {
       // Loaded on demand: an in-memory node (browsers, edge workers) needs no file system.
@@ -600,6 +617,15 @@ export class Node {
     return this.#state.summaryRoot();
   }
 
+  /**
+   * `peer` refused our request with UUID_MISMATCH (it holds another uuid for our id):
+   * listed in `status().refusedBy` until it answers one of our requests (SyncManager calls
+   * this; a caller driving rounds itself may too).
+   */
+  noteRefusedBy(peer: number): void {
+    this.#conflicts.refusedUs(peer);
+  }
+
   /** Abandon a round with `peer` whose response never came: nothing is adopted. */
   abortSync(peer: number): void {
     this.#protocol.abortRound(peer);
@@ -651,6 +677,8 @@ export class Node {
       entriesMerged: this.#protocol.entriesMerged,
       entriesRejected: this.#protocol.entriesRejected,
       peers: this.peers().map((p) => ({ ...this.#protocol.peerStatus(p), discovered: this.#discovered.has(p) })),
+      duplicateIds: this.#conflicts.duplicateIds(),
+      refusedBy: this.#conflicts.refusedBy(),
     };
   }
 

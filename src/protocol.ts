@@ -36,6 +36,7 @@ import { BUCKETS, differingBuckets, differingGroups } from "./summary.js";
 import { WaveKVError } from "./errors.js";
 import type { BatchOutcome, ReplicaState } from "./state.js";
 import type { PeerStatus } from "./types.js";
+import type { IdConflicts } from "./identity.js";
 import { decodeEntries, ingressRefusals, mergeInSlices, type MergeSlicing, type Merged } from "./ingress.js";
 
 export type { MergeSlicing } from "./ingress.js";
@@ -119,6 +120,8 @@ export interface ProtocolHost {
   now?(): number | undefined;
   /** A sender's clock reading, from every envelope received (request, response, push). */
   noteClock?(peer: number, senderClock: number): void;
+  /** Where refused and answered identities are recorded (duplicate ids, src/identity.ts). */
+  readonly conflicts?: IdConflicts;
 }
 
 interface Round {
@@ -202,6 +205,7 @@ export class SyncProtocol {
 
   forgetPeer(peer: number): void {
     this.uuids.delete(peer);
+    this.host.conflicts?.forget(peer);
     this.acks.delete(peer);
     this.peerAcks.delete(peer);
     this.heardFrom.delete(peer);
@@ -292,6 +296,7 @@ export class SyncProtocol {
     if (env.senderId === this.host.id) throw new WaveKVError("BAD_ENVELOPE", `envelope claims to come from this node (${env.senderId})`);
     const known = this.uuids.get(env.senderId);
     if (known !== undefined && known !== env.senderUuid) {
+      this.host.conflicts?.refused(env.senderId, known, env.senderUuid);
       throw new WaveKVError("UUID_MISMATCH", `node id ${env.senderId} is on record with uuid ${known}, but this request comes from ${env.senderUuid}: two nodes share an id (give one of them a new id), or the node was rebuilt (it is recognised once it answers one of our requests)`);
     }
   }
@@ -431,7 +436,10 @@ export class SyncProtocol {
     // Responses are not identity-checked: a node whose directory was wiped rejoins with a
     // new uuid and can only announce it in a response — the answer of the node at the
     // address we hold is the evidence. Record it so its requests pass.
-    if (peer !== this.host.id) this.uuids.set(peer, env.senderUuid);
+    if (peer !== this.host.id) {
+      this.uuids.set(peer, env.senderUuid);
+      this.host.conflicts?.answered(peer, env.senderUuid);
+    }
     if (peer !== this.host.id && env.senderClock !== undefined) this.host.noteClock?.(peer, env.senderClock);
     // While relearning, a peer's ack of our own id proves those seqs spent, whatever
     // happens to the rest of this round (a refused entry must not let us reuse them).

@@ -35,6 +35,7 @@ import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, decodeEnvelope, encodeEnvelope,
 import type { MergeSlicing } from "./protocol.js";
 import { WaveKVError } from "./errors.js";
 import type { Node } from "./node.js";
+import { checkSyncOptions } from "./options.js";
 import { raceAbort, unrefTimer, type SyncHandler, type Transport } from "./transport.js";
 import type { Entry } from "./types.js";
 import { utf8Length } from "./utf8.js";
@@ -177,6 +178,7 @@ export class SyncManager implements SyncHandler {
   readonly stats: SyncStats = { rounds: 0, roundFailures: 0, handled: 0, handleFailures: 0, pushesSent: 0, pushFailures: 0, pushEvicted: 0, pushSkipped: 0, bytesSent: 0, bytesReceived: 0 };
 
   constructor(node: Node, transport: Transport, opts: SyncOptions = {}) {
+    checkSyncOptions(opts); // types and bounds of every option, before any is read
     this.node = node;
     this.transport = transport;
     this.intervalMs = positive(opts.intervalMs ?? DEFAULTS.intervalMs, "intervalMs");
@@ -333,6 +335,8 @@ export class SyncManager implements SyncHandler {
     } catch (err) {
       // Nothing of a broken round may be adopted later: forget its cursor and pages.
       this.node.abortSync(peer);
+      // The peer holds another uuid for our id: shown on our side too (status().refusedBy).
+      if (err instanceof WaveKVError && err.code === "UUID_MISMATCH") this.node.noteRefusedBy(peer);
       report.error = err instanceof Error ? err : new Error(String(err));
     } finally {
       limit.dispose();

@@ -69,6 +69,30 @@ export interface ClockStatus {
   peers: { id: number; offsetMs: number; ageMs: number }[];
 }
 
+/**
+ * A node id claimed by a second node: its requests carry a uuid other than the one on
+ * record for the id, and are refused (UUID_MISMATCH). docs/PROTOCOL.md §4 "Duplicate ids".
+ */
+export interface DuplicateIdStatus {
+  /** The id two nodes claim. */
+  id: number;
+  /** The uuid on record for it: requests from it are accepted. */
+  uuid: string;
+  /** The other uuid: requests from it are refused. */
+  seenUuid: string;
+  /** When a request from `seenUuid` was first and last refused (ms, this node's clock). */
+  firstSeenAt: number;
+  lastSeenAt: number;
+  /** Requests and pushes from `seenUuid` refused. */
+  refused: number;
+  /**
+   * The node at the address we hold for `id` has answered with `uuid` since: two nodes
+   * really run with this id (false: not yet known; a rebuilt node is dropped from the list
+   * once it answers with its new uuid).
+   */
+  confirmed: boolean;
+}
+
 export interface NodeStatus {
   id: number;
   uuid: string;
@@ -85,4 +109,13 @@ export interface NodeStatus {
   entriesMerged: number;
   entriesRejected: number;
   peers: PeerStatus[];
+  /** Ids claimed by a node whose uuid is not the one on record: their requests are refused. Empty normally. */
+  duplicateIds: DuplicateIdStatus[];
+  /**
+   * Peers that refuse this node's requests because they hold another uuid for its id
+   * (another node runs with this id, or this node was rebuilt and they have not reached it
+   * yet). Writes acknowledged here do not replicate to them; when it lists every peer,
+   * nothing written here leaves this node. Empty normally.
+   */
+  refusedBy: number[];
 }
