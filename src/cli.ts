@@ -51,7 +51,7 @@ function readSecret(file: string | undefined): string | undefined {
     throw new Error(`cannot read the secret file ${file} (${why}): pass --secret-file with the path of a file holding the cluster's secret`);
   }
   if (s.length < 16) {
-    throw new Error(`the secret in ${file} is ${s.length} characters; at least 16 are needed: write the cluster's secret there (a new cluster can use \`openssl rand -hex 32 > ${file}\`)`);
+    throw new Error(`the secret in ${file} is ${s.length} characters; at least 16 are needed: write the cluster's secret there (a new cluster can use \`head -c 32 /dev/urandom | base64 > ${file}\`)`);
   }
   return s;
 }
