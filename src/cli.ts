@@ -6,7 +6,7 @@
  *   wavekv put k v --url http://127.0.0.1:8001
  *   wavekv demo
  */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -42,9 +42,34 @@ function parseCount(v: string): number {
 }
 function readSecret(file: string | undefined): string | undefined {
   if (file === undefined) return undefined;
-  const s = readFileSync(file, "utf8").trim();
-  if (s.length < 16) throw new InvalidArgumentError(`the secret in ${file} is shorter than 16 characters`);
+  let s: string;
+  try {
+    s = readFileSync(file, "utf8").trim();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : String(code ?? e);
+    throw new Error(`cannot read the secret file ${file} (${why}): pass --secret-file with the path of a file holding the cluster's secret`);
+  }
+  if (s.length < 16) {
+    throw new Error(`the secret in ${file} is ${s.length} characters; at least 16 are needed: write the cluster's secret there (a new cluster can use \`head -c 32 /dev/urandom | base64 > ${file}\`)`);
+  }
   return s;
+}
+
+/**
+ * Refuses to start node `id` in a directory that holds only other nodes' data: an empty
+ * node there looks like the data was lost. `--new-node` says it is meant. (Node.open allows
+ * it: tests and embedders put several nodes in one directory on purpose.)
+ */
+async function checkDataDir(dir: string | undefined, id: number, newNode: boolean): Promise<void> {
+  if (dir === undefined || newNode) return;
+  const { nodeFilesIn } = await import("./datadir.js");
+  const found = nodeFilesIn(dir);
+  if (found.size === 0 || found.has(id)) return;
+  const ids = [...found.keys()];
+  const names = [...found.values()].map((f) => f.find((n) => n.endsWith(".wal")) ?? f[0]).join(", ");
+  const whose = ids.length === 1 ? `node ${ids[0]}'s data` : `the data of nodes ${ids.join(", ")}`;
+  throw new Error(`${dir} holds ${whose} (${names}), not node ${id}'s: pass ${ids.map((i) => `--id ${i}`).join(" or ")}, or --new-node to start node ${id} beside ${ids.length === 1 ? "it" : "them"}`);
 }
 
 // dist/cli.js and package.json are siblings of dist/ both in a checkout and in the installed package.
@@ -54,16 +79,41 @@ const { version } = JSON.parse(readFileSync(join(packageRoot, "package.json"), "
 const program = new Command("wavekv")
   .description("An embeddable, eventually consistent, leaderless replicated key-value store")
   .option("--debug", "print stack traces of errors")
-  .version(version, "-V, --version", "print the version")
-  .showHelpAfterError();
+  .version(version, "-V, --version", "print the version");
+
+/** The options of the command that failed: what the user typed is what the advice names. */
+let failedOptions: { url?: string; secretFile?: string; port?: number; host?: string } = {};
+program.hook("preAction", (_program, action) => { failedOptions = action.opts(); });
+
+/** A 401 from a node, as what the user should change: the secret, or the clock. */
+function describeUnauthorized(message: string): string {
+  const { url, secretFile } = failedOptions;
+  if (secretFile === undefined) return `the node at ${url} accepts only signed requests: pass --secret-file with the cluster's secret`;
+  // The node's reason follows the status (src/client.ts: "METHOD /path: 401 <reason>").
+  const reason = /: 401 (?:unauthorized: )?(.*)$/.exec(message)?.[1] ?? message;
+  if (/timestamp/.test(reason)) return `the node at ${url} refused the request's time (${reason}): this machine's clock and the node's disagree; fix the clock (NTP) and retry`;
+  return `the node at ${url} refused the signature (${reason}): pass --secret-file with the cluster's secret (${secretFile} holds another)`;
+}
+
+/** An OS error from binding the HTTP port, as the option to change. */
+function describeListen(code: string): string | undefined {
+  const { port, host } = failedOptions;
+  if (code === "EADDRINUSE") return `port ${port} is taken${host === "127.0.0.1" ? "" : ` on ${host}`} (another wavekv serve?): pass --port with a free port (0 picks one), or stop what listens there`;
+  if (code === "EACCES") return `port ${port} needs privileges here: pass --port above 1023`;
+  if (code === "EADDRNOTAVAIL") return `${host} is not an address of this machine: pass --host with one of its addresses (127.0.0.1, 0.0.0.0 for all)`;
+  return undefined;
+}
 
 /**
  * Any failure is one line on stderr and exit 1; `--debug` adds the stack. A refusal with a
- * code says what happened in words (SUPERSEDED names the entry that won).
+ * code says what happened in words (SUPERSEDED names the entry that won), and a mistake the
+ * user can fix names the option to change.
  */
 function describeError(e: unknown): string {
-  const err = e as { message?: string; code?: string; winner?: { value?: string; valueBase64?: string; node: number; timestamp: number } };
+  const err = e as { message?: string; code?: string; status?: number; syscall?: string; winner?: { value?: string; valueBase64?: string; node: number; timestamp: number } };
   const message = String(err?.message ?? e).split("\n")[0]!;
+  if (err?.status === 401) return describeUnauthorized(message);
+  if (err?.syscall === "listen" && typeof err.code === "string") return describeListen(err.code) ?? message;
   if (err?.code === "SUPERSEDED" && err.winner) {
     const w = err.winner;
     const value = w.value !== undefined ? JSON.stringify(w.value) : w.valueBase64 !== undefined ? `(binary, base64 ${w.valueBase64.slice(0, 40)})` : "(deleted)";
@@ -94,25 +144,39 @@ program
   .option("--advertise <url>", "URL other nodes should use to reach this one")
   .option("--no-console", "do not serve the web console at GET /")
   .option("--accept-data-loss", "open even if snapshot or WAL files the directory says existed are missing (re-sync the rest from peers)")
+  .option("--new-node", "start this id in a --dir that holds only other nodes' data (refused otherwise: it looks like lost data)")
   .option("--max-keys <n>", "limits.maxKeys: keys held, tombstones included (default 1000000)", parseCount)
   .option("--max-value-bytes <n>", "limits.maxValueBytes (default 1048576)", parseCount)
   .option("--max-total-bytes <n>", "limits.maxTotalBytes: key + value bytes of all entries (default 1073741824)", parseCount)
   .option("--max-clock-drift <ms>", "limits.maxClockDriftMs: refuse entries stamped further in the future (default 300000)", parseCount)
   .action(async (o) => {
     const { startServer } = await import("./serve.js");
+    const secret = readSecret(o.secretFile);
+    await checkDataDir(o.dir, o.id, o.newNode === true);
     const limits = Object.fromEntries(Object.entries({ maxKeys: o.maxKeys, maxValueBytes: o.maxValueBytes, maxTotalBytes: o.maxTotalBytes, maxClockDriftMs: o.maxClockDrift }).filter(([, v]) => v !== undefined));
-    const running = await startServer({
-      id: o.id, port: o.port, host: o.host, dir: o.dir, peers: o.peer, secret: readSecret(o.secretFile),
+    await untilSignal(() => startServer({
+      id: o.id, port: o.port, host: o.host, dir: o.dir, peers: o.peer, secret,
       fsync: o.fsync, intervalMs: o.interval, timeoutMs: o.timeout, advertise: o.advertise, console: o.console,
       limits, acceptDataLoss: o.acceptDataLoss === true,
-    });
-    const shutdown = (sig: string) => {
-      console.log(`received ${sig}: stopping sync, flushing, closing`);
-      running.stop().then(() => process.exit(0), fail);
-    };
-    process.once("SIGINT", () => shutdown("SIGINT"));
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    }));
   });
+
+/**
+ * Runs `start`, then on SIGINT/SIGTERM stops what it started and exits 0. The handlers go in
+ * first: a signal that arrives while the node opens (or just after it says "serving") still
+ * ends in a clean stop once it is up, not the default kill; a second signal kills.
+ */
+async function untilSignal(start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {
+  let signal: string | undefined;
+  let started: { stop(): Promise<void> } | undefined;
+  const stop = (s: { stop(): Promise<void> }) => {
+    console.log(`received ${signal}: stopping sync, flushing, closing`);
+    s.stop().then(() => process.exit(0), fail);
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => { signal ??= sig; if (started) stop(started); });
+  started = await start();
+  if (signal !== undefined) stop(started);
+}
 
 /** The options of every command that talks to a running node. */
 const clientOptions = (c: Command) => c
@@ -173,16 +237,19 @@ filesync
   .option("--data-dir <dir>", "where the node keeps its WAL and snapshots (default: <dir>/../.wavekv-<id>)")
   .option("--secret-file <file>", "shared secret for HMAC request signing")
   .option("--interval <ms>", "sync interval", parsePositive, 1_000)
+  .option("--new-node", "start this id in a --data-dir that holds only other nodes' data")
   .action(async (o) => {
     const { startServer } = await import("./serve.js");
     const { startFileSync } = await import("./filesync.js");
     const dataDir = o.dataDir ?? join(dirname(o.dir.replace(/\/+$/, "")), `.wavekv-${o.id}`);
-    const running = await startServer({ id: o.id, port: o.port, dir: dataDir, peers: o.peer, secret: readSecret(o.secretFile), intervalMs: o.interval });
-    const mirror = await startFileSync(running.node, o.dir);
-    console.log(`mirroring ${o.dir}`);
-    const shutdown = () => { void mirror.stop().then(() => running.stop()).then(() => process.exit(0)); };
-    process.once("SIGINT", shutdown);
-    process.once("SIGTERM", shutdown);
+    const secret = readSecret(o.secretFile);
+    await checkDataDir(dataDir, o.id, o.newNode === true);
+    await untilSignal(async () => {
+      const running = await startServer({ id: o.id, port: o.port, dir: dataDir, peers: o.peer, secret, intervalMs: o.interval });
+      const mirror = await startFileSync(running.node, o.dir).catch(async (e: unknown) => { await running.stop(); throw e; });
+      console.log(`mirroring ${o.dir}`);
+      return { stop: () => mirror.stop().then(() => running.stop()) };
+    });
   });
 filesync
   .command("check")
@@ -235,4 +302,24 @@ program
     process.exitCode = r.status ?? 1;
   });
 
-await program.parseAsync(process.argv).catch(fail);
+/**
+ * Usage mistakes (unknown flag or command, missing or malformed argument) are one line naming
+ * the command's --help, exit 2; commander's own print is the full help and exit 1.
+ */
+let usageMistake = false;
+(function usageErrors(cmd: Command, path: string): void {
+  cmd.exitOverride().configureOutput({
+    outputError: (str, write) => {
+      usageMistake = true;
+      write(`wavekv: ${str.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (see \`${path} --help\`)\n`);
+    },
+  });
+  for (const sub of cmd.commands) usageErrors(sub, `${path} ${sub.name()}`);
+})(program, "wavekv");
+
+await program.parseAsync(process.argv).catch((e: unknown) => {
+  if (!(e instanceof CommanderError)) fail(e);
+  if (e.exitCode === 0) process.exit(0); // --help, --version
+  if (usageMistake || e.code === "commander.help") process.exit(2); // `wavekv` alone printed the help
+  fail(e);
+});

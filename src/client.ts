@@ -55,12 +55,21 @@ export class KvClient {
     return this.#node;
   }
 
+  /** Why fetch failed, as what to check. Node puts the OS code on `cause`, Bun on the error. */
+  #unreachable(e: Error): string {
+    const cause = e.cause as { code?: string; message?: string } | undefined;
+    const code = cause?.code ?? (e as { code?: string }).code;
+    if (code === "ECONNREFUSED") return `nothing answers at ${this.url}: is \`wavekv serve\` running there?`;
+    if (e.name === "TimeoutError") return `${this.url} did not answer within ${this.timeoutMs} ms: is the node overloaded, or the address wrong?`;
+    if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `cannot find the host of ${this.url} (${code}): check the URL`;
+    return `cannot reach ${this.url}: ${cause?.message ?? e.message}`;
+  }
+
   async #call(method: string, path: string, body?: Uint8Array, sign = this.secret !== undefined): Promise<{ status: number; json: any }> {
     const headers: Record<string, string> = {};
     if (sign && this.secret !== undefined) Object.assign(headers, signRequest(this.secret, method, path, body ?? new Uint8Array(0), await this.nodeId()));
     const res = await fetch(this.url + path, { method, headers, body: body as Uint8Array<ArrayBuffer> | undefined, signal: AbortSignal.timeout(this.timeoutMs) }).catch((e: Error) => {
-      const cause = (e.cause as Error | undefined)?.message ?? e.message;
-      throw new KvClientError(`cannot reach ${this.url}: ${cause}`, 0, "IO");
+      throw new KvClientError(this.#unreachable(e), 0, "IO");
     });
     const text = await res.text();
     let json: any;

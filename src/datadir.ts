@@ -41,6 +41,30 @@ export function files(dir: string, nodeId: number): DataFiles {
   };
 }
 
+/** A node's own files in a data directory: its WAL, snapshot and snapshot backup. */
+const NODE_FILE = /^node_(\d+)\.(wal|snapshot|snapshot\.bak)$/;
+
+/**
+ * The node ids whose files `dir` holds, each with its file names, ids ascending; empty
+ * for a missing or empty directory (or a path that is not a directory: open reports that).
+ */
+export function nodeFilesIn(dir: string): Map<number, string[]> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).sort();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return new Map();
+    throw e;
+  }
+  const found = new Map<number, string[]>();
+  for (const name of names) {
+    const m = NODE_FILE.exec(name);
+    if (m) found.set(Number(m[1]), [...(found.get(Number(m[1])) ?? []), name]);
+  }
+  return new Map([...found].sort(([a], [b]) => a - b));
+}
+
 /** fsync a directory so that renames and creations inside it survive a machine crash. */
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, "r");
@@ -276,6 +300,6 @@ function lockedError(dir: string, path: string, pid: number): WaveKVError {
   const who = pid === process.pid ? "this process (close the other Node first)" : `process ${pid}`;
   return new WaveKVError(
     "LOCKED",
-    `${dir} is in use by ${who}; open each data directory once. If no such process uses it, delete ${path}.`,
+    `${dir} is in use by ${who}: open each data directory once; stop it, or pass another --dir. If no such process uses it, delete ${path}.`,
   );
 }

@@ -171,6 +171,7 @@ function dirError(dir: string, e: unknown): unknown {
     ENOSPC: `no space left for data directory ${dir} (${what}); free space or pass another --dir`,
     EDQUOT: `disk quota exceeded for data directory ${dir} (${what}); free space or pass another --dir`,
     ENOTDIR: `data directory ${dir} is not a directory (${what}); pass a directory as --dir`,
+    EEXIST: `data directory ${dir} is a file, not a directory (${what}); pass --dir with a directory (it is created if missing)`,
   };
   return new WaveKVError("IO", advice[code] ?? `cannot open data directory ${dir} (${what})`, { cause: e });
 }
