@@ -191,16 +191,34 @@ async function client(o: { url: string; secretFile?: string }) {
 }
 const printEntry = (e: unknown) => console.log(JSON.stringify(e));
 
-clientCommand("put", "write a key").argument("<key>").argument("<value>").action(async (key, value, o) => printEntry(await (await client(o)).put(key, value)));
+/**
+ * After a write: a node whose peers refuse it as a duplicate id stores writes no peer takes.
+ * Say so on stderr (the write itself succeeded on that node: exit 0). /status is public.
+ */
+async function warnIfRefused(kv: import("./client.js").KvClient): Promise<void> {
+  const s = await kv.status().catch(() => undefined);
+  const refusing = s?.refusedBy ?? [];
+  if (s === undefined || refusing.length === 0) return;
+  const all = s.peers.length > 0 && s.peers.every((p) => refusing.includes(p.id));
+  console.error(`warning: ${all ? "every peer" : `peer${refusing.length > 1 ? "s" : ""} ${refusing.join(", ")}`} of node ${s.id} ${!all && refusing.length > 1 ? "refuse" : "refuses"} it as a duplicate of id ${s.id}: this write is stored on node ${s.id}${all ? " only and will not replicate" : " and will not reach them"}; give one of the nodes with id ${s.id} a new id (if node ${s.id} was just rebuilt, this clears once its peers reach it)`);
+}
+
+clientCommand("put", "write a key").argument("<key>").argument("<value>").action(async (key, value, o) => {
+  const kv = await client(o);
+  printEntry(await kv.put(key, value));
+  await warnIfRefused(kv);
+});
 clientCommand("get", "read a key").argument("<key>").action(async (key, o) => {
   const e = await (await client(o)).get(key);
   if (!e) { console.error(`${key}: not found`); process.exitCode = 1; return; }
   printEntry(e);
 });
 clientCommand("del", "delete a key").argument("<key>").action(async (key, o) => {
-  const e = await (await client(o)).del(key);
+  const kv = await client(o);
+  const e = await kv.del(key);
   if (!e) { console.error(`${key}: not found`); process.exitCode = 1; return; }
   printEntry(e);
+  await warnIfRefused(kv);
 });
 clientCommand("scan", "list keys under a prefix").argument("[prefix]", "key prefix", "").action(async (prefix, o) => {
   for await (const e of (await client(o)).scan(prefix)) printEntry(e);

@@ -5,6 +5,11 @@
 // one. Real nodes on real sockets (127.0.0.1) or MemoryNetwork; an injected clock for expiry;
 // the console's warning row in a real Chromium (skipped, and said, when none is installed).
 import { suite, test } from "uvu";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as assert from "uvu/assert";
 import { Node } from "../src/node.js";
 import { SyncManager } from "../src/sync.js";
@@ -20,6 +25,12 @@ import { CHROMIUM_ARGS, findChromium, loadPlaywright } from "./helpers/console-c
 import { manualClock, rejectsWith, warningSink } from "./helpers/cluster.js";
 
 const SECRET = "duplicate-id-test-secret-0123456789";
+/** The built CLI (npm test builds first), run by plain node: tsx would add a second a process. */
+const cliJs = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+/** The CLI in a child, awaited (the servers it talks to live in this process: no spawnSync). */
+const cli = (...args: string[]) => new Promise<{ status: number; stderr: string }>((resolve) => {
+  execFile(process.execPath, [cliJs, ...args], { encoding: "utf8", timeout: 30_000 }, (err, _stdout, stderr) => resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }));
+});
 
 interface Running { node: Node; sync: SyncManager; http: HttpServer; transport: HttpTransport; log: ReturnType<typeof warningSink> }
 
@@ -84,6 +95,19 @@ test("a second node with id 1 is shown on both sides over HTTP: duplicateIds on 
     assert.equal(ds.peers.map((p) => p.id), [2]);
     assert.equal(ds.duplicateIds, []);
     assert.is(gauge(await getMetrics(dup), "wavekv_refused_by_peers"), 1);
+    // `wavekv put` to the duplicate succeeds there and warns, in one line, that it will not replicate.
+    const dir = mkdtempSync(join(tmpdir(), "wavekv-dup-"));
+    try {
+      writeFileSync(join(dir, "secret"), SECRET);
+      const put = await cli("put", "k", "v", "--url", dup.http.url, "--secret-file", join(dir, "secret"));
+      assert.is(put.status, 0, put.stderr);
+      assert.is(put.stderr.trim().split("\n").length, 1, put.stderr);
+      assert.match(put.stderr, /^warning: every peer of node 1 refuses it as a duplicate of id 1: this write is stored on node 1 only and will not replicate/);
+      const fine = await cli("put", "k", "v", "--url", b.http.url, "--secret-file", join(dir, "secret"));
+      assert.is([fine.status, fine.stderr].join(" "), "0 ", "no warning from a node its peers accept");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
 
     // The real node 1 sees nothing wrong.
     const as = await getStatus(a);
