@@ -31,21 +31,49 @@ import type { Entry } from "./types.js";
 export { PEER_ADDRESS_PREFIX } from "./types.js";
 
 export interface ServeOptions {
+  /**
+   * Port to listen on; `HttpServer.port` says which one was taken.
+   * @defaultValue `0` (the system picks a free port)
+   */
   port?: number;
+  /**
+   * Address to bind.
+   * @defaultValue `"127.0.0.1"` (this machine only)
+   */
   host?: string;
+  /**
+   * The cluster's shared secret: every route but /status, /metrics and the console's page shell must be signed.
+   * @defaultValue none: nothing is checked, and the server warns once that anyone who reaches the port can write
+   */
   secret?: string | Uint8Array;
-  /** Largest request body accepted; larger ones get 413 before they are buffered. */
+  /**
+   * Largest request body accepted; larger ones get 413 before they are buffered.
+   * @defaultValue `64 << 20` (64 MiB)
+   */
   maxBodyBytes?: number;
-  /** Bytes all in-flight requests may buffer together; over it: 503 + Retry-After, before buffering. */
+  /**
+   * Bytes all in-flight requests may buffer together; over it: 503 + Retry-After, before buffering.
+   * @defaultValue `256 << 20` (256 MiB), and never less than `maxBodyBytes`
+   */
   maxBufferedBytes?: number;
   /** The node behind `sync`, for the key-value API, /status and /metrics. */
   node: Node;
-  /** The web console to mount at GET / (src/console.ts). */
+  /**
+   * The web console to mount at GET / (src/console.ts).
+   * @defaultValue none: no console routes
+   */
   console?: Pick<WebConsole, "asset" | "api">;
-  /** Extra metrics lines (Prometheus text) appended to /metrics. */
+  /**
+   * Extra metrics lines (Prometheus text) appended to /metrics.
+   * @defaultValue none
+   */
   metrics?: () => string;
-  /** Where the transport reaches a peer (GET /peers). */
+  /**
+   * Where the transport reaches a peer (the `address` of GET /peers).
+   * @defaultValue none: every address is `null`
+   */
   addressOf?: (peer: number) => string | undefined;
+  /** Warnings (each reason once, then at 10, 100, … repeats); default: `console.warn`. */
   onWarning?: (message: string) => void;
 }
 
@@ -396,6 +424,7 @@ function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, n
   return out.join("\n") + "\n";
 }
 
+/** `FetchTransportOptions` under the HTTP name; `timeoutMs` defaults to `10_000` (10 s) per request, both legs. */
 export type HttpTransportOptions = FetchTransportOptions;
 
 /**
