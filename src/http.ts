@@ -7,7 +7,10 @@
  *
  * Routes: POST /sync and POST /push (envelope bytes in, envelope bytes out);
  * GET/PUT/DELETE /kv/<key> (key = raw path, decoded once, never normalised) and
- * /kv?key=<key>; GET /kv?prefix=&limit=&after=; GET /peers, DELETE /peers/<id>;
+ * /kv?key=<key>; GET of a key answers JSON (`value`, or `valueBase64` when the bytes are
+ * not UTF-8; 404 when absent), or with `raw=1` / `Accept: application/octet-stream` the
+ * value's bytes, its stamp in x-wavekv-timestamp/-node/-seq response headers (`curl -o`
+ * saves a binary value); GET /kv?prefix=&limit=&after=; GET /peers, DELETE /peers/<id>;
  * GET /status (JSON); GET /metrics (Prometheus text); with `console`, the web console
  * (src/console.ts): its page shell at GET / and /console/*, its JSON at /console/api/*.
  * With a secret every route but /status, /metrics and the console's page shell (which
@@ -174,6 +177,44 @@ function entryJson(e: Entry) {
 }
 
 /**
+ * Whether a GET of one key wants the value's bytes rather than JSON: `raw=1`/`true`
+ * (`0`/`false` ask for JSON) decides; without it, an Accept that names
+ * application/octet-stream at least as high as application/json. Wildcard ranges
+ * (what a browser sends) leave JSON, the documented default.
+ */
+function wantsRaw(query: URLSearchParams, accept: string | undefined): boolean {
+  const raw = query.get("raw");
+  if (raw === "1" || raw === "true") return true;
+  if (raw === "0" || raw === "false") return false;
+  if (raw !== null) throw new HttpError(400, `raw must be 1 or 0, got ${JSON.stringify(raw.slice(0, 40))}`, "INVALID_ARGUMENT");
+  const q = { "application/octet-stream": 0, "application/json": 0 } as Record<string, number>;
+  for (const range of (accept ?? "").split(",")) {
+    const [type = "", ...params] = range.split(";").map((x) => x.trim().toLowerCase());
+    if (!(type in q)) continue;
+    const weight = params.find((x) => x.startsWith("q="));
+    q[type] = weight === undefined ? 1 : Number(weight.slice(2)) || 0;
+  }
+  return q["application/octet-stream"]! > 0 && q["application/octet-stream"]! >= q["application/json"]!;
+}
+
+/**
+ * A live entry as its bytes (so `curl -o file` saves a binary value as it is), its stamp
+ * in headers. nosniff: a value is whatever a writer sent, never a page for a browser to run.
+ */
+function sendRaw(res: ServerResponse, e: Entry): void {
+  const value = e.value!;
+  res.writeHead(200, {
+    "content-type": "application/octet-stream",
+    "content-length": value.length,
+    "x-content-type-options": "nosniff",
+    "x-wavekv-timestamp": String(e.timestamp),
+    "x-wavekv-node": String(e.node),
+    "x-wavekv-seq": String(e.seq),
+  });
+  res.end(value);
+}
+
+/**
  * The key of a /kv request, verbatim from the raw request target (no URL normalisation:
  * "/kv/." is the key ".", "/kv/a/../b" the key "a/../b"). `/kv?key=` carries keys no
  * WHATWG-URL client can put in a path ("." and ".."). Bad escapes and "" are refused.
@@ -281,8 +322,10 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     const key = keyOf(path, query);
     if (key !== undefined) {
       if (method === "GET") {
+        const raw = wantsRaw(query, req.headers.accept);
         const e = node.get(key);
-        return e ? send(res, 200, JSON.stringify(entryJson(e))) : sendError(res, 404, "NOT_FOUND", `no live entry for ${JSON.stringify(key)}`);
+        if (!e) return sendError(res, 404, "NOT_FOUND", `no live entry for ${JSON.stringify(key)}`);
+        return raw ? sendRaw(res, e) : send(res, 200, JSON.stringify(entryJson(e)));
       }
       if ((method === "PUT" || method === "DELETE") && key.startsWith(RESERVED_PREFIX)) {
         throw new HttpError(403, `keys under ${RESERVED_PREFIX} are this node's own bookkeeping and cannot be written through the API`, "RESERVED_KEY");
@@ -299,6 +342,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       }
     }
     if (method === "GET" && path === "/kv") {
+      if (query.has("raw")) throw new HttpError(400, "raw=1 reads one key's bytes: GET /kv/<key>?raw=1 or /kv?key=<key>&raw=1; a listing is JSON only", "INVALID_ARGUMENT");
       const { prefix, after, limit } = pageQuery(query);
       const out = [];
       let more = false;
