@@ -17,10 +17,20 @@ import { KvClient } from "./client.js";
 import { PEER_ADDRESS_PREFIX, type NodeStatus } from "./types.js";
 
 export interface DemoOptions {
-  /** Fewer writes and shorter waits (the test suite uses it). */
+  /**
+   * Fewer writes (10 per node per phase, not 50) and shorter sync intervals (the test suite uses it).
+   * @defaultValue `false`
+   */
   short?: boolean;
-  /** Overall deadline in ms. */
+  /**
+   * Overall deadline in ms.
+   * @defaultValue `120_000`, or `60_000` when `short`
+   */
   timeoutMs?: number;
+  /**
+   * Where each line goes; without it the table redraws in place on a terminal.
+   * @defaultValue a line to stdout
+   */
   out?: (line: string) => void;
 }
 
