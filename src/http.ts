@@ -10,7 +10,8 @@
  * /kv?key=<key>; GET of a key answers JSON (`value`, or `valueBase64` when the bytes are
  * not UTF-8; 404 when absent), or with `raw=1` / `Accept: application/octet-stream` the
  * value's bytes, its stamp in x-wavekv-timestamp/-node/-seq response headers (`curl -o`
- * saves a binary value); GET /kv?prefix=&limit=&after=; GET /peers, DELETE /peers/<id>;
+ * saves a binary value); GET /kv?prefix=&limit=&after=&internal= (internal=0 leaves
+ * `__wavekv/` keys out, as the console does by default); GET /peers, DELETE /peers/<id>;
  * GET /status (JSON); GET /metrics (Prometheus text); with `console`, the web console
  * (src/console.ts): its page shell at GET / and /console/*, its JSON at /console/api/*.
  * With a secret every route but /status, /metrics and the console's page shell (which
@@ -234,15 +235,17 @@ function keyOf(path: string, query: URLSearchParams): string | undefined {
   return key;
 }
 
-function pageQuery(query: URLSearchParams): { prefix: string; after: string | null; limit: number } {
+function pageQuery(query: URLSearchParams): { prefix: string; after: string | null; limit: number; internal: boolean } {
   const prefix = query.get("prefix") ?? "";
+  const internal = query.get("internal") ?? "1";
+  if (internal !== "0" && internal !== "1") throw new HttpError(400, `internal must be 1 (list ${RESERVED_PREFIX} keys too, the default) or 0 (leave them out), got ${JSON.stringify(internal.slice(0, 40))}`, "INVALID_ARGUMENT");
   const after = query.get("after");
   const limitText = query.get("limit") ?? "1000";
   if (!/^[1-9][0-9]{0,4}$/.test(limitText) || Number(limitText) > MAX_PAGE) throw new HttpError(400, `limit must be an integer from 1 to ${MAX_PAGE}, got ${JSON.stringify(limitText.slice(0, 40))}`, "INVALID_ARGUMENT");
   for (const [name, v] of [["prefix", prefix], ["after", after ?? ""]] as const) {
     if (v.length > MAX_QUERY_KEY_CHARS) throw new HttpError(400, `${name} is ${v.length} characters; no key is longer than ${MAX_QUERY_KEY_CHARS}`, "INVALID_ARGUMENT");
   }
-  return { prefix, after, limit: Number(limitText) };
+  return { prefix, after, limit: Number(limitText), internal: internal === "1" };
 }
 
 /** How a WaveKVError reads over HTTP: status and extra JSON fields. */
@@ -343,11 +346,13 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     }
     if (method === "GET" && path === "/kv") {
       if (query.has("raw")) throw new HttpError(400, "raw=1 reads one key's bytes: GET /kv/<key>?raw=1 or /kv?key=<key>&raw=1; a listing is JSON only", "INVALID_ARGUMENT");
-      const { prefix, after, limit } = pageQuery(query);
+      const { prefix, after, limit, internal } = pageQuery(query);
       const out = [];
       let more = false;
       for (const e of node.scan(prefix)) {
         if (after !== null && compareKeys(e.key, after) <= 0) continue;
+        // The node's own bookkeeping (a few address-book entries), skipped one by one.
+        if (!internal && e.key.startsWith(RESERVED_PREFIX)) continue;
         // One past the page tells whether a next page exists (not merely "page full").
         if (out.length === limit) { more = true; break; }
         out.push(entryJson(e));

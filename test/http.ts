@@ -229,6 +229,30 @@ test("GET /kv/<key> raw: ?raw=1 or Accept: application/octet-stream gives the va
   }
 });
 
+test("GET /kv?internal=0 leaves out __wavekv/ keys, pages included; internal=1 (the default) keeps them", async () => {
+  const p = await startPair(undefined);
+  try {
+    // Around the reserved range in key order: "A" < "__wavekv/" < "a".
+    await p.a.put("A", "1");
+    await p.a.put("__wavekv/peers/1", "http://127.0.0.1:1");
+    await p.a.put("a", "2");
+    const listed = async (q: string) => (await raw(p.serverA, "GET", `/kv?${q}`)).json as { entries: { key: string }[]; more: boolean };
+    const all = (await listed("prefix=")).entries.map((e) => e.key);
+    assert.ok(all.includes("__wavekv/peers/1"), all.join(", "));
+    assert.equal((await listed("prefix=&internal=1")).entries.map((e) => e.key), all);
+    assert.equal((await listed("prefix=&internal=0")).entries.map((e) => e.key), ["A", "a"]);
+    // One per page: the page after "A" is "a", and it is the last.
+    const second = await listed("prefix=&internal=0&limit=1&after=A");
+    assert.equal([second.entries.map((e) => e.key), second.more], [["a"], false]);
+    assert.equal((await listed("prefix=__wavekv/&internal=0")).entries, []);
+    const bad = await raw(p.serverA, "GET", "/kv?prefix=&internal=no");
+    assert.is(bad.status, 400);
+    assert.match(bad.json.message, /internal/);
+  } finally {
+    await p.close();
+  }
+});
+
 test("a dead peer fails the round within the timeout", async () => {
   const a = await Node.open({ id: 1, peers: [9] });
   // 127.0.0.1 port 9 (discard) is closed here: connection refused, or the timeout.
