@@ -28,6 +28,8 @@ const SECRET_KEY = "wavekv.console.secret";
 const FEED_SHOWN = 60;
 /** Characters of a value shown in the key table; the rest is summarised. */
 const VALUE_SHOWN = 160;
+/** The node's own bookkeeping (address book): hidden in the key browser unless asked for. */
+const INTERNAL_PREFIX = "__wavekv/";
 
 interface KvEntry { key: string; value?: string; valueBase64?: string; timestamp: number; node: number; seq: number }
 
@@ -165,7 +167,7 @@ function renderNode(s: NodeStatus, snap: ConsoleSnapshot | null): void {
   const n = (v: number) => v.toLocaleString("en-US");
   const big = (text: string, id?: string) => h("span", id ? { class: "big", id } : { class: "big" }, text);
   const items: HTMLElement[] = [
-    ...stat("Live keys", big(n(s.keys), "stat-keys"), snap ? fmtBytes(snap.node.totalBytes) + " of keys and values" : undefined),
+    ...stat("Live keys", big(n(s.keys), "stat-keys"), snap ? fmtBytes(snap.node.totalBytes) + " of keys and values" : `internal ${INTERNAL_PREFIX} keys not counted`),
     ...stat("Tombstones", big(n(s.tombstones)), "deletes kept until every peer has them"),
     ...stat("Next seq", big(n(s.nextSeq)), "of this node's next write"),
     ...stat("Merged", big(n(s.entriesMerged)), `remote entries · ${n(s.entriesRejected)} refused`),
@@ -238,6 +240,33 @@ function cell(label: string, ...children: Child[]): HTMLTableCellElement {
   return h("td", { "data-label": label }, h("span", { class: "cv" }, ...children));
 }
 
+/**
+ * The locked view's lag cells, from /status alone, in words. How far the peer's own writes
+ * go needs its digest-side state (signed), so "ack" is said as what is held here; the
+ * peer's confirmation of our writes is a real lag (our head is in /status).
+ */
+function lockedAck(p: NodeStatus["peers"][number]): Child {
+  return h("span", { class: "dim" }, p.ack > 0 ? `holds node ${p.id}'s writes up to seq ${p.ack}` : `holds none of node ${p.id}'s writes yet`);
+}
+
+function lockedPeerAck(p: NodeStatus["peers"][number], head: number): Child {
+  if (!p.heardFrom) return h("span", { class: "dim" }, "not heard from yet");
+  const behind = Math.max(0, head - p.peerAck);
+  // This node's writes are seqs 1..head: confirming up to seq k is confirming k of them.
+  const said = `confirmed ${Math.min(p.peerAck, head)} of this node's ${head} writes`;
+  return lagCell(behind, said);
+}
+
+/** A cell whose words may wrap (cluster cells otherwise keep to one line). */
+function wordy(td: HTMLTableCellElement): HTMLTableCellElement {
+  td.classList.add("wordy");
+  return td;
+}
+
+function lagCell(behind: number, detail: string): Child {
+  return h("span", {}, behind === 0 ? badge("ok", "up to date") : badge("warn", `${behind} behind`), h("span", { class: "dim" }, ` · ${detail}`));
+}
+
 function renderCluster(snap: ConsoleSnapshot | null, status: NodeStatus): void {
   const tbody = $("cluster").querySelector("tbody")!;
   if (!snap) {
@@ -247,7 +276,7 @@ function renderCluster(snap: ConsoleSnapshot | null, status: NodeStatus): void {
       h("tr", { "data-node": String(status.id) }, cell("Node", h("strong", {}, `node ${status.id}`), " ", badge("muted", "this node")), cell("Address", lock.cloneNode(true)), cell("Reachable", badge("ok", "yes")), cell("Digest", h("code", {}, shortDigest(status.digest))), cell("Ack lag", "—"), cell("Peer-ack lag", "—"), cell("Last sync", lock.cloneNode(true))),
       ...status.peers.map((p) => h("tr", { "data-node": String(p.id) },
         cell("Node", h("strong", {}, `node ${p.id}`)), cell("Address", lock.cloneNode(true)), cell("Reachable", p.heardFrom ? badge("muted", "heard from") : badge("muted", "unknown")),
-        cell("Digest", lock.cloneNode(true)), cell("Ack lag", h("span", { class: "dim" }, `ack ${p.ack}`)), cell("Peer-ack lag", h("span", { class: "dim" }, `peerAck ${p.peerAck}`)), cell("Last sync", lock.cloneNode(true)))),
+        cell("Digest", lock.cloneNode(true)), wordy(cell("Ack lag", lockedAck(p))), wordy(cell("Peer-ack lag", lockedPeerAck(p, status.nextSeq - 1))), cell("Last sync", lock.cloneNode(true)))),
     ];
     tbody.replaceChildren(...rows);
     return;
@@ -259,8 +288,7 @@ function renderCluster(snap: ConsoleSnapshot | null, status: NodeStatus): void {
     if (!m.self && m.probe) reachCell.firstElementChild!.append(h("span", { class: "dim" }, m.probe.ok ? ` ${m.probe.latencyMs} ms` : ` ${m.probe.error ?? ""}`));
     const digest = m.digest === undefined ? h("span", { class: "dim" }, "unknown") :
       h("span", {}, h("code", { title: m.digest }, shortDigest(m.digest)), " ", m.self ? "" : m.digest === self.digest ? badge("ok", "same") : badge("warn", "differs"));
-    const lag = (n: number | null, raw: string) => n === null ? h("span", { class: "dim" }, `unknown · ${raw}`) :
-      h("span", {}, n === 0 ? badge("ok", "up to date") : badge("warn", `${n} behind`), h("span", { class: "dim" }, ` · ${raw}`));
+    const lag = (n: number | null, raw: string) => n === null ? h("span", { class: "dim" }, `unknown · ${raw}`) : lagCell(n, raw);
     return h("tr", { "data-node": String(m.id), "data-reachable": String(m.reachable) },
       cell("Node", h("strong", {}, `node ${m.id}`), m.self ? " (this)" : ""),
       cell("Address", m.address ? h("code", { class: "wrap" }, m.address) : h("span", { class: "dim" }, "unknown")),
@@ -314,7 +342,10 @@ function renderKeys(entries: KvEntry[] | null): void {
   }
   if (entries.length === 0) {
     const prefix = ($("prefix") as HTMLInputElement).value;
-    tbody.replaceChildren(h("tr", {}, h("td", { colspan: "3", class: "dim" }, prefix ? `No live key starts with “${prefix}”.` : "The store is empty.")));
+    // A prefix inside the internal range while those keys are hidden: say why nothing shows.
+    const hidden = !showInternal() && (INTERNAL_PREFIX.startsWith(prefix) || prefix.startsWith(INTERNAL_PREFIX));
+    const empty = prefix ? `No live key starts with “${prefix}”.` : hidden ? "No key to show." : "The store is empty.";
+    tbody.replaceChildren(h("tr", {}, h("td", { colspan: "3", class: "dim" }, hidden ? `${empty} Internal ${INTERNAL_PREFIX} keys are hidden: tick “show internal keys” to list them.` : empty)));
   } else {
     tbody.replaceChildren(...entries.map((e) => {
       let value: Child;
@@ -343,12 +374,17 @@ function renderKeys(entries: KvEntry[] | null): void {
 
 // ------------------------------------------------------------------ polling
 
+function showInternal(): boolean {
+  return ($("show-internal") as HTMLInputElement).checked;
+}
+
 function keysRoute(): string {
   const prefix = ($("prefix") as HTMLInputElement).value;
   const limit = ($("page-size") as HTMLSelectElement).value;
   const after = pages[pages.length - 1];
   const q = new URLSearchParams({ prefix, limit });
   if (after !== null && after !== undefined) q.set("after", after);
+  if (!showInternal()) q.set("internal", "0");
   return `/kv?${q}`;
 }
 
@@ -473,6 +509,7 @@ const refilter = () => {
 };
 $("prefix").addEventListener("input", refilter);
 $("page-size").addEventListener("change", refilter);
+$("show-internal").addEventListener("change", refilter);
 $("filter").addEventListener("submit", (ev) => { ev.preventDefault(); refilter(); });
 
 $("next").addEventListener("click", () => {

@@ -14,15 +14,41 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KvClient } from "./client.js";
-import type { NodeStatus } from "./types.js";
+import { PEER_ADDRESS_PREFIX, type NodeStatus } from "./types.js";
 
 export interface DemoOptions {
-  /** Fewer writes and shorter waits (the test suite uses it). */
+  /**
+   * Fewer writes (10 per node per phase, not 50) and shorter sync intervals (the test suite uses it).
+   * @defaultValue `false`
+   */
   short?: boolean;
-  /** Overall deadline in ms. */
+  /**
+   * Overall deadline in ms.
+   * @defaultValue `120_000`, or `60_000` when `short`
+   */
   timeoutMs?: number;
+  /**
+   * Where each line goes; without it the table redraws in place on a terminal.
+   * @defaultValue a line to stdout
+   */
   out?: (line: string) => void;
 }
+
+/**
+ * What the table's columns count, printed once before it. `keys` is status().keys, which
+ * leaves reserved keys out: without saying so, 50 writes per node next to a store that
+ * also holds one `__wavekv/peers/<id>` entry per node reads as a miscount (53 vs 50).
+ * `lag` is the sum over other origins of (origin's last seq − this node's ack of it);
+ * pushes move no acks (PROTOCOL R3), so it trails an equal digest until the next round.
+ */
+const LEGEND = [
+  "  keys    the demo's keys this node holds / keys written so far (the address book, one",
+  `          ${PEER_ADDRESS_PREFIX}<id> entry per node, is internal and not counted)`,
+  "  digest  the first 16 hex digits of the node's state hash: equal digests, same data",
+  "  lag     writes made on other nodes that this node has not yet confirmed in a sync round;",
+  "          pushes deliver writes sooner, so lag can stay above 0 after digests agree,",
+  "          until the next round",
+];
 
 interface Proc { id: number; child: ChildProcess; url: string; dir: string }
 
@@ -93,16 +119,16 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const heads = new Map<number, number>();
     for (const s of st.values()) if (s) heads.set(s.id, s.nextSeq - 1);
     const rows = [...st.entries()].sort((a, b) => a[0] - b[0]).map(([id, s]) => {
-      if (!s) return `  node ${id}   ${"unreachable".padEnd(10)} ${"-".padEnd(16)} -`;
+      if (!s) return `  node ${id}   ${"unreachable".padEnd(11)} ${"-".padEnd(16)} -`;
       let lag = 0;
       for (const [origin, head] of heads) {
         if (origin === s.id) continue;
         const ack = s.peers.find((p) => p.id === origin)?.ack ?? 0;
         lag += Math.max(0, head - ack);
       }
-      return `  node ${id}   ${String(s.keys).padEnd(10)} ${s.digest.slice(0, 16)} ${lag}`;
+      return `  node ${id}   ${`${s.keys}/${acknowledged.size}`.padEnd(11)} ${s.digest.slice(0, 16)} ${lag}`;
     });
-    const table = [`  node     keys       digest           lag`, ...rows].join("\n");
+    const table = [`  node     keys        digest           lag`, ...rows].join("\n");
     if (table === lastTable) return;
     if (tty && tableLines > 0) process.stdout.write(`\x1b[${tableLines}A\x1b[J`);
     out(table);
@@ -141,13 +167,14 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   let converged = false;
   try {
     out(`wavekv demo: 3 nodes on 127.0.0.1, data in ${root}, HMAC secret on`);
+    for (const line of LEGEND) out(line);
     procs.set(1, await startNode(1, root, secretFile, undefined, interval));
     const seed = `1=${procs.get(1)!.url}`;
     procs.set(2, await startNode(2, root, secretFile, seed, interval));
     procs.set(3, await startNode(3, root, secretFile, seed, interval));
     say(`started nodes 1, 2, 3 (${[...procs.values()].map((p) => p.url).join(", ")}); 2 and 3 know only node 1's address`);
     await Promise.all([1, 2, 3].map((id) => write(id, writes, "a")));
-    say(`wrote ${writes} keys on each node`);
+    say(`wrote ${writes} keys on each node (${acknowledged.size} in all)`);
     converged = await converge("initial writes", 20_000);
 
     const victim = procs.get(2)!;
@@ -179,7 +206,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       for (const [key, value] of acknowledged) if (held.get(key) !== value) missing.push(`${p.id}:${key}`);
     }
     const keys = [...final.values()].map((s) => s?.keys ?? 0);
-    say(`done: ${keys[0]} keys on every node, digest ${final.get(1)?.digest.slice(0, 16)}…; ${acknowledged.size} acknowledged writes, ${missing.length} missing anywhere`);
+    let book = 0;
+    for await (const _ of new KvClient(procs.get(1)!.url, secret).scan(PEER_ADDRESS_PREFIX)) book++;
+    say(`done: ${keys[0]} keys on every node (and ${book} address-book entries under ${PEER_ADDRESS_PREFIX}, not counted), digest ${final.get(1)?.digest.slice(0, 16)}…; ${acknowledged.size} acknowledged writes, ${missing.length} missing anywhere`);
   } finally {
     for (const p of procs.values()) {
       p.child.kill("SIGCONT");

@@ -7,7 +7,11 @@
  *
  * Routes: POST /sync and POST /push (envelope bytes in, envelope bytes out);
  * GET/PUT/DELETE /kv/<key> (key = raw path, decoded once, never normalised) and
- * /kv?key=<key>; GET /kv?prefix=&limit=&after=; GET /peers, DELETE /peers/<id>;
+ * /kv?key=<key>; GET of a key answers JSON (`value`, or `valueBase64` when the bytes are
+ * not UTF-8; 404 when absent), or with `raw=1` / `Accept: application/octet-stream` the
+ * value's bytes, its stamp in x-wavekv-timestamp/-node/-seq response headers (`curl -o`
+ * saves a binary value); GET /kv?prefix=&limit=&after=&internal= (internal=0 leaves
+ * `__wavekv/` keys out, as the console does by default); GET /peers, DELETE /peers/<id>;
  * GET /status (JSON); GET /metrics (Prometheus text); with `console`, the web console
  * (src/console.ts): its page shell at GET / and /console/*, its JSON at /console/api/*.
  * With a secret every route but /status, /metrics and the console's page shell (which
@@ -31,21 +35,49 @@ import type { Entry } from "./types.js";
 export { PEER_ADDRESS_PREFIX } from "./types.js";
 
 export interface ServeOptions {
+  /**
+   * Port to listen on; `HttpServer.port` says which one was taken.
+   * @defaultValue `0` (the system picks a free port)
+   */
   port?: number;
+  /**
+   * Address to bind.
+   * @defaultValue `"127.0.0.1"` (this machine only)
+   */
   host?: string;
+  /**
+   * The cluster's shared secret: every route but /status, /metrics and the console's page shell must be signed.
+   * @defaultValue none: nothing is checked, and the server warns once that anyone who reaches the port can write
+   */
   secret?: string | Uint8Array;
-  /** Largest request body accepted; larger ones get 413 before they are buffered. */
+  /**
+   * Largest request body accepted; larger ones get 413 before they are buffered.
+   * @defaultValue `64 << 20` (64 MiB)
+   */
   maxBodyBytes?: number;
-  /** Bytes all in-flight requests may buffer together; over it: 503 + Retry-After, before buffering. */
+  /**
+   * Bytes all in-flight requests may buffer together; over it: 503 + Retry-After, before buffering.
+   * @defaultValue `256 << 20` (256 MiB), and never less than `maxBodyBytes`
+   */
   maxBufferedBytes?: number;
   /** The node behind `sync`, for the key-value API, /status and /metrics. */
   node: Node;
-  /** The web console to mount at GET / (src/console.ts). */
+  /**
+   * The web console to mount at GET / (src/console.ts).
+   * @defaultValue none: no console routes
+   */
   console?: Pick<WebConsole, "asset" | "api">;
-  /** Extra metrics lines (Prometheus text) appended to /metrics. */
+  /**
+   * Extra metrics lines (Prometheus text) appended to /metrics.
+   * @defaultValue none
+   */
   metrics?: () => string;
-  /** Where the transport reaches a peer (GET /peers). */
+  /**
+   * Where the transport reaches a peer (the `address` of GET /peers).
+   * @defaultValue none: every address is `null`
+   */
   addressOf?: (peer: number) => string | undefined;
+  /** Warnings (each reason once, then at 10, 100, … repeats); default: `console.warn`. */
   onWarning?: (message: string) => void;
 }
 
@@ -146,6 +178,44 @@ function entryJson(e: Entry) {
 }
 
 /**
+ * Whether a GET of one key wants the value's bytes rather than JSON: `raw=1`/`true`
+ * (`0`/`false` ask for JSON) decides; without it, an Accept that names
+ * application/octet-stream at least as high as application/json. Wildcard ranges
+ * (what a browser sends) leave JSON, the documented default.
+ */
+function wantsRaw(query: URLSearchParams, accept: string | undefined): boolean {
+  const raw = query.get("raw");
+  if (raw === "1" || raw === "true") return true;
+  if (raw === "0" || raw === "false") return false;
+  if (raw !== null) throw new HttpError(400, `raw must be 1 or 0, got ${JSON.stringify(raw.slice(0, 40))}`, "INVALID_ARGUMENT");
+  const q = { "application/octet-stream": 0, "application/json": 0 } as Record<string, number>;
+  for (const range of (accept ?? "").split(",")) {
+    const [type = "", ...params] = range.split(";").map((x) => x.trim().toLowerCase());
+    if (!(type in q)) continue;
+    const weight = params.find((x) => x.startsWith("q="));
+    q[type] = weight === undefined ? 1 : Number(weight.slice(2)) || 0;
+  }
+  return q["application/octet-stream"]! > 0 && q["application/octet-stream"]! >= q["application/json"]!;
+}
+
+/**
+ * A live entry as its bytes (so `curl -o file` saves a binary value as it is), its stamp
+ * in headers. nosniff: a value is whatever a writer sent, never a page for a browser to run.
+ */
+function sendRaw(res: ServerResponse, e: Entry): void {
+  const value = e.value!;
+  res.writeHead(200, {
+    "content-type": "application/octet-stream",
+    "content-length": value.length,
+    "x-content-type-options": "nosniff",
+    "x-wavekv-timestamp": String(e.timestamp),
+    "x-wavekv-node": String(e.node),
+    "x-wavekv-seq": String(e.seq),
+  });
+  res.end(value);
+}
+
+/**
  * The key of a /kv request, verbatim from the raw request target (no URL normalisation:
  * "/kv/." is the key ".", "/kv/a/../b" the key "a/../b"). `/kv?key=` carries keys no
  * WHATWG-URL client can put in a path ("." and ".."). Bad escapes and "" are refused.
@@ -165,15 +235,17 @@ function keyOf(path: string, query: URLSearchParams): string | undefined {
   return key;
 }
 
-function pageQuery(query: URLSearchParams): { prefix: string; after: string | null; limit: number } {
+function pageQuery(query: URLSearchParams): { prefix: string; after: string | null; limit: number; internal: boolean } {
   const prefix = query.get("prefix") ?? "";
+  const internal = query.get("internal") ?? "1";
+  if (internal !== "0" && internal !== "1") throw new HttpError(400, `internal must be 1 (list ${RESERVED_PREFIX} keys too, the default) or 0 (leave them out), got ${JSON.stringify(internal.slice(0, 40))}`, "INVALID_ARGUMENT");
   const after = query.get("after");
   const limitText = query.get("limit") ?? "1000";
   if (!/^[1-9][0-9]{0,4}$/.test(limitText) || Number(limitText) > MAX_PAGE) throw new HttpError(400, `limit must be an integer from 1 to ${MAX_PAGE}, got ${JSON.stringify(limitText.slice(0, 40))}`, "INVALID_ARGUMENT");
   for (const [name, v] of [["prefix", prefix], ["after", after ?? ""]] as const) {
     if (v.length > MAX_QUERY_KEY_CHARS) throw new HttpError(400, `${name} is ${v.length} characters; no key is longer than ${MAX_QUERY_KEY_CHARS}`, "INVALID_ARGUMENT");
   }
-  return { prefix, after, limit: Number(limitText) };
+  return { prefix, after, limit: Number(limitText), internal: internal === "1" };
 }
 
 /** How a WaveKVError reads over HTTP: status and extra JSON fields. */
@@ -253,8 +325,10 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     const key = keyOf(path, query);
     if (key !== undefined) {
       if (method === "GET") {
+        const raw = wantsRaw(query, req.headers.accept);
         const e = node.get(key);
-        return e ? send(res, 200, JSON.stringify(entryJson(e))) : sendError(res, 404, "NOT_FOUND", `no live entry for ${JSON.stringify(key)}`);
+        if (!e) return sendError(res, 404, "NOT_FOUND", `no live entry for ${JSON.stringify(key)}`);
+        return raw ? sendRaw(res, e) : send(res, 200, JSON.stringify(entryJson(e)));
       }
       if ((method === "PUT" || method === "DELETE") && key.startsWith(RESERVED_PREFIX)) {
         throw new HttpError(403, `keys under ${RESERVED_PREFIX} are this node's own bookkeeping and cannot be written through the API`, "RESERVED_KEY");
@@ -271,11 +345,14 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       }
     }
     if (method === "GET" && path === "/kv") {
-      const { prefix, after, limit } = pageQuery(query);
+      if (query.has("raw")) throw new HttpError(400, "raw=1 reads one key's bytes: GET /kv/<key>?raw=1 or /kv?key=<key>&raw=1; a listing is JSON only", "INVALID_ARGUMENT");
+      const { prefix, after, limit, internal } = pageQuery(query);
       const out = [];
       let more = false;
       for (const e of node.scan(prefix)) {
         if (after !== null && compareKeys(e.key, after) <= 0) continue;
+        // The node's own bookkeeping (a few address-book entries), skipped one by one.
+        if (!internal && e.key.startsWith(RESERVED_PREFIX)) continue;
         // One past the page tells whether a next page exists (not merely "page full").
         if (out.length === limit) { more = true; break; }
         out.push(entryJson(e));
@@ -398,6 +475,7 @@ function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, n
   return out.join("\n") + "\n";
 }
 
+/** `FetchTransportOptions` under the HTTP name; `timeoutMs` defaults to `10_000` (10 s) per request, both legs. */
 export type HttpTransportOptions = FetchTransportOptions;
 
 /**

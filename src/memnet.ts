@@ -53,20 +53,43 @@ export interface NetworkMessage {
 export type Tamper = (msg: NetworkMessage) => Uint8Array | undefined;
 
 export interface NetworkFaults {
-  /** Probability that one leg (request or response) is lost. */
+  /**
+   * Probability that one leg (request or response) is lost.
+   * @defaultValue `0` (nothing lost)
+   */
   drop?: number;
-  /** Probability that a request is handled twice. */
+  /**
+   * Probability that a request is handled twice.
+   * @defaultValue `0`
+   */
   duplicate?: number;
-  /** Uniform delay per leg, ms. */
+  /**
+   * Uniform delay per leg, ms. `[0, 0]` delivers on the next macrotask, with no clock involved.
+   * @defaultValue `[0, 0]`
+   */
   delayMs?: readonly [number, number];
-  /** Let legs on a link overtake each other. */
+  /**
+   * Let legs on a link overtake each other; off, each directed link is FIFO.
+   * @defaultValue `false`
+   */
   reorder?: boolean;
 }
 
 export interface MemoryNetworkOptions extends NetworkFaults {
+  /**
+   * Seeds every link's PRNG: the same seed gives every message the same fate.
+   * @defaultValue `1`
+   */
   seed?: number;
-  /** What a lost message looks like to the requester (see the module comment). */
+  /**
+   * What a lost message looks like to the requester (see the module comment).
+   * @defaultValue `"reject"` (an immediate `IO` rejection)
+   */
   lost?: "reject" | "hang";
+  /**
+   * Rewrites message bodies in flight (see `dropOneEntry`); `setTamper` changes it later.
+   * @defaultValue none: bodies are delivered as sent
+   */
   tamper?: Tamper;
 }
 

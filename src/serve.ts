@@ -19,15 +19,49 @@ import { SyncManager } from "./sync.js";
 import type { Entry, FsyncPolicy, Limits } from "./types.js";
 
 export interface ServerConfig {
+  /** This node's id, unique in the cluster. */
   id: number;
+  /** Port to listen on; 0 picks a free one (`RunningServer.http.port` says which). */
   port: number;
+  /**
+   * Address to bind.
+   * @defaultValue `"127.0.0.1"` (this machine only)
+   */
   host?: string;
+  /**
+   * Data directory (WAL and snapshots).
+   * @defaultValue none: the node lives in memory and forgets everything at stop
+   */
   dir?: string;
+  /**
+   * Peer id → base URL, to reach at start; the replicated address book adds the rest.
+   * @defaultValue `{}` (no peers until one is learned)
+   */
   peers?: Record<number, string>;
+  /**
+   * The cluster's shared secret: every request but /status, /metrics and the console's page is signed.
+   * @defaultValue none: requests are not signed, and the server warns that anyone who reaches the port can write
+   */
   secret?: string;
+  /**
+   * When the WAL is fsynced (`NodeOptions.fsync`).
+   * @defaultValue `"always"` (the `serve` CLI's `--fsync` defaults to the same)
+   */
   fsync?: FsyncPolicy;
+  /**
+   * The steady interval between sync rounds with each peer (`SyncManager` `intervalMs`).
+   * @defaultValue `1_000` (1 s) from code; the `serve` CLI's `--interval` defaults to `30_000` (30 s)
+   */
   intervalMs?: number;
+  /**
+   * Per-request timeout, for the HTTP transport and for each sync round.
+   * @defaultValue `5_000` (5 s) from code; the `serve` CLI's `--timeout` defaults to `10_000` (10 s)
+   */
   timeoutMs?: number;
+  /**
+   * How long local writes gather before one push carries them to every peer.
+   * @defaultValue `200` ms
+   */
   pushWindowMs?: number;
   /** The URL other nodes should use for this one (default http://host:port). */
   advertise?: string;
@@ -41,9 +75,20 @@ export interface ServerConfig {
    * @defaultValue false
    */
   acceptDataLoss?: boolean;
-  /** Request body limits (src/http.ts ServeOptions): one body, and all bodies in flight together. */
+  /**
+   * Largest request body accepted (`ServeOptions.maxBodyBytes`).
+   * @defaultValue `64 << 20` (64 MiB)
+   */
   maxBodyBytes?: number;
+  /**
+   * Bytes all request bodies in flight may buffer together (`ServeOptions.maxBufferedBytes`).
+   * @defaultValue `256 << 20` (256 MiB), and never less than `maxBodyBytes`
+   */
   maxBufferedBytes?: number;
+  /**
+   * Where the server's log lines (start, warnings) go.
+   * @defaultValue `console.log`
+   */
   log?: (line: string) => void;
 }
 

@@ -247,6 +247,25 @@ if (!chromiumPath || !playwright) {
     ctx.page.removeAllListeners("request");
   });
 
+  ui("the locked view says what each figure is, in words", async () => {
+    // node 1 was started with node 2 as its peer: its row shows what /status says of it.
+    const row = ctx.page.locator('#cluster tr[data-node="2"]');
+    await row.waitFor();
+    const cells = await row.locator("td").allInnerTexts();
+    const [ack, peerAck] = [cells[4]!, cells[5]!];
+    for (const c of cells) assert.match(c, /[a-z]{2}/i, `a cell of bare figures: ${JSON.stringify(c)}`);
+    assert.not.match(cells.join(" "), /\b(peerAck|ack) \d/, "field names with a number are not words");
+    assert.match(ack, /^(holds node 2's writes up to seq \d+|holds none of node 2's writes yet)$/);
+    assert.match(peerAck, /^(up to date|\d+ behind) · confirmed \d+ of this node's \d+ writes$|^not heard from yet$/);
+    // Each figure of the node has words beside it, and the key count says what it leaves out.
+    for (const stat of await ctx.page.locator("#stats .stat").allInnerTexts()) {
+      const [label, figure, note] = stat.split("\n").filter((l) => l.trim() !== "");
+      assert.ok(label && figure && /[a-z]{3}/i.test(note ?? ""), `a figure without words beside it: ${JSON.stringify(stat)}`);
+    }
+    assert.match(await text("#stats"), /LIVE KEYS\s+\d+\s+internal __wavekv\/ keys not counted/i);
+    await ctx.page.screenshot({ path: join(ctx.out, "console-locked.png"), fullPage: true });
+  });
+
   ui("a wrong secret is refused and not kept", async () => {
     await ctx.page.locator("#secret").fill("not-the-secret-0123456789");
     await ctx.page.locator("#secret").press("Enter");
@@ -317,6 +336,29 @@ if (!chromiumPath || !playwright) {
     await ctx.page.locator("#keys tbody", { hasText: "No live key starts with" }).waitFor();
     await ctx.page.locator("#prefix").fill("");
     await ctx.page.locator("#page-size").selectOption("25");
+    await ctx.page.locator('#keys tr[data-key="app/config"]').waitFor();
+  });
+
+  ui("internal __wavekv/ keys stay out of the key browser until \"show internal keys\" is ticked", async () => {
+    const toggle = ctx.page.getByLabel("show internal keys");
+    const internalRows = () => ctx.page.locator('#keys tbody tr[data-key^="__wavekv/"]').count();
+    assert.ok(ctx.a.node.get("__wavekv/peers/1")?.value, "node 1 holds its address-book entry");
+    await ctx.page.locator('#keys tr[data-key="app/config"]').waitFor();
+    assert.is(await toggle.isChecked(), false, "off by default");
+    assert.is(await internalRows(), 0);
+    // From the keyboard: focus, Space.
+    await toggle.focus();
+    await ctx.page.keyboard.press("Space");
+    await ctx.page.locator('#keys tr[data-key="__wavekv/peers/1"]').waitFor();
+    await ctx.page.locator('#keys tr[data-key="__wavekv/peers/2"]').waitFor();
+    await toggle.uncheck();
+    await eventually("internal keys hidden again", async () => (await internalRows()) === 0);
+    await ctx.page.locator('#keys tr[data-key="app/config"]').waitFor();
+    // Asking for them by prefix while hidden: the page says why nothing is listed.
+    await ctx.page.locator("#prefix").fill("__wavekv/");
+    await ctx.page.locator("#keys tbody", { hasText: "show internal keys" }).waitFor();
+    assert.is(await internalRows(), 0);
+    await ctx.page.locator("#prefix").fill("");
     await ctx.page.locator('#keys tr[data-key="app/config"]').waitFor();
   });
 

@@ -169,6 +169,90 @@ test("the key-value API and its client", async () => {
   }
 });
 
+/** A GET signed for node 1 (serverA), read as bytes. */
+async function signedGet(server: HttpServer, path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(server.url + path, { headers: { ...signRequest(SECRET, "GET", path, new Uint8Array(0), 1), ...headers } });
+  return { status: res.status, headers: res.headers, bytes: new Uint8Array(await res.arrayBuffer()) };
+}
+
+test("GET /kv/<key> raw: ?raw=1 or Accept: application/octet-stream gives the value's bytes, its stamp in headers", async () => {
+  const p = await startPair(SECRET);
+  try {
+    const every = Uint8Array.from({ length: 256 }, (_, i) => i); // not UTF-8: JSON would carry it as valueBase64
+    const put = await p.a.put("bin/all", every);
+    await p.a.put(".", every.slice().reverse());
+    await p.a.put("empty", new Uint8Array(0));
+    await p.a.put("gone", "x");
+    await p.a.delete("gone");
+    const digest = p.a.digest();
+    const expectRaw = (r: Awaited<ReturnType<typeof signedGet>>, value: Uint8Array, what: string) => {
+      assert.is(r.status, 200, what);
+      assert.is(r.headers.get("content-type"), "application/octet-stream", what);
+      assert.is(r.headers.get("content-length"), String(value.length), what);
+      assert.equal([...r.bytes], [...value], what);
+    };
+    const byQuery = await signedGet(p.serverA, "/kv/bin%2Fall?raw=1");
+    expectRaw(byQuery, every, "?raw=1");
+    assert.is(byQuery.headers.get("x-wavekv-timestamp"), String(put.timestamp));
+    assert.is(byQuery.headers.get("x-wavekv-node"), "1");
+    assert.is(byQuery.headers.get("x-wavekv-seq"), String(put.seq));
+    assert.is(byQuery.headers.get("x-content-type-options"), "nosniff", "a browser must not render a value as a page");
+    expectRaw(await signedGet(p.serverA, "/kv/bin%2Fall", { accept: "application/octet-stream" }), every, "Accept");
+    expectRaw(await signedGet(p.serverA, "/kv/bin%2Fall?raw=true", { accept: "application/json" }), every, "raw=true wins over Accept");
+    // The ?key= form (keys no URL client can put in a path) takes raw=1 in either order.
+    expectRaw(await signedGet(p.serverA, "/kv?key=.&raw=1"), every.slice().reverse(), "?key=.&raw=1");
+    expectRaw(await signedGet(p.serverA, "/kv?raw=1&key=."), every.slice().reverse(), "?raw=1&key=.");
+    expectRaw(await signedGet(p.serverA, "/kv/empty?raw=1"), new Uint8Array(0), "empty value");
+    // JSON stays the default, and what a client prefers.
+    const json = await signedGet(p.serverA, "/kv/bin%2Fall", { accept: "application/json, application/octet-stream;q=0.5" });
+    assert.match(json.headers.get("content-type") ?? "", /^application\/json/);
+    assert.is(JSON.parse(new TextDecoder().decode(json.bytes)).valueBase64, Buffer.from(every).toString("base64"));
+    assert.is((await signedGet(p.serverA, "/kv/bin%2Fall?raw=0", { accept: "application/octet-stream" })).headers.get("content-type"), "application/json", "raw=0 asks for JSON");
+    // Absent and deleted keys: 404 as before (JSON error body).
+    for (const path of ["/kv/missing?raw=1", "/kv/gone?raw=1", "/kv?key=..&raw=1"]) {
+      const r = await signedGet(p.serverA, path, { accept: "application/octet-stream" });
+      assert.is(r.status, 404, path);
+      assert.is(JSON.parse(new TextDecoder().decode(r.bytes)).code, "NOT_FOUND", path);
+    }
+    // Hostile or confused requests: refused, nothing changes.
+    const bad = await signedGet(p.serverA, "/kv/bin%2Fall?raw=yes");
+    assert.is(bad.status, 400);
+    assert.match(new TextDecoder().decode(bad.bytes), /raw/);
+    assert.is((await signedGet(p.serverA, "/kv?prefix=bin&raw=1")).status, 400, "a listing has no raw form");
+    assert.is((await raw(p.serverA, "GET", "/kv/bin%2Fall?raw=1")).status, 401, "unsigned");
+    // The query is signed: a signature for the JSON read does not buy the raw one.
+    const jsonSig = signRequest(SECRET, "GET", "/kv/bin%2Fall", new Uint8Array(0), 1);
+    assert.is((await raw(p.serverA, "GET", "/kv/bin%2Fall?raw=1", undefined, jsonSig)).status, 401);
+    assert.is(p.a.digest(), digest);
+  } finally {
+    await p.close();
+  }
+});
+
+test("GET /kv?internal=0 leaves out __wavekv/ keys, pages included; internal=1 (the default) keeps them", async () => {
+  const p = await startPair(undefined);
+  try {
+    // Around the reserved range in key order: "A" < "__wavekv/" < "a".
+    await p.a.put("A", "1");
+    await p.a.put("__wavekv/peers/1", "http://127.0.0.1:1");
+    await p.a.put("a", "2");
+    const listed = async (q: string) => (await raw(p.serverA, "GET", `/kv?${q}`)).json as { entries: { key: string }[]; more: boolean };
+    const all = (await listed("prefix=")).entries.map((e) => e.key);
+    assert.ok(all.includes("__wavekv/peers/1"), all.join(", "));
+    assert.equal((await listed("prefix=&internal=1")).entries.map((e) => e.key), all);
+    assert.equal((await listed("prefix=&internal=0")).entries.map((e) => e.key), ["A", "a"]);
+    // One per page: the page after "A" is "a", and it is the last.
+    const second = await listed("prefix=&internal=0&limit=1&after=A");
+    assert.equal([second.entries.map((e) => e.key), second.more], [["a"], false]);
+    assert.equal((await listed("prefix=__wavekv/&internal=0")).entries, []);
+    const bad = await raw(p.serverA, "GET", "/kv?prefix=&internal=no");
+    assert.is(bad.status, 400);
+    assert.match(bad.json.message, /internal/);
+  } finally {
+    await p.close();
+  }
+});
+
 test("a dead peer fails the round within the timeout", async () => {
   const a = await Node.open({ id: 1, peers: [9] });
   // 127.0.0.1 port 9 (discard) is closed here: connection refused, or the timeout.
