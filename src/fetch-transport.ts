@@ -29,14 +29,27 @@ import { hmacSha256, sha256, toHex } from "./sha256.js";
 import { deadline, type Transport, type TransportRequestOptions } from "./transport.js";
 
 export interface FetchTransportOptions {
-  /** Peer id → base URL; relative URLs ("/wavekv") resolve against the page, as fetch does. */
+  /**
+   * Peer id → base URL; relative URLs ("/wavekv") resolve against the page, as fetch does.
+   * @defaultValue `{}`
+   */
   peers?: Record<number, string>;
+  /**
+   * The cluster's shared secret: every request is HMAC-signed (docs/PROTOCOL.md "HTTP authentication").
+   * @defaultValue none: requests go unsigned
+   */
   secret?: string | Uint8Array;
   /** A request (both legs) is aborted after this long; default 10 s. */
   timeoutMs?: number;
-  /** Addresses of peers not in `peers`. */
+  /**
+   * Addresses of peers not in `peers`.
+   * @defaultValue none
+   */
   resolve?: (peer: number) => string | undefined;
-  /** Replaces the global fetch (a worker binding, a test double at the process boundary). */
+  /**
+   * Replaces the global fetch (a worker binding, a test double at the process boundary).
+   * @defaultValue the global `fetch`
+   */
   fetch?: typeof fetch;
 }
 

@@ -31,7 +31,10 @@ const SCRATCH_KEEP_BYTES = 4 << 20;
 export interface NodeOptions {
   /** This node's id, uint32, unique in the cluster. */
   id: number;
-  /** Initial peers (uint32 ids; our own id is ignored); more are discovered. Added to the durable membership. */
+  /**
+   * Initial peers (uint32 ids; our own id is ignored); more are discovered. Added to the durable membership.
+   * @defaultValue `[]` (and the peers a data directory already records)
+   */
   peers?: readonly number[];
   /** Data directory (a non-empty path); omit for an in-memory node (no WAL, no snapshot). */
   dir?: string;
@@ -42,9 +45,15 @@ export interface NodeOptions {
    * maxKeys 1..2^32 − 1, maxTotalBytes 1..2^52, maxClockDriftMs 1..2^48. Unknown fields are refused.
    */
   limits?: Partial<Limits>;
-  /** Return true to admit a remote entry, or a string: the reason to refuse it. Also applied to local writes. */
+  /**
+   * Return true to admit a remote entry, or a string: the reason to refuse it. Also applied to local writes.
+   * @defaultValue none: every entry within `limits` is admitted
+   */
   admit?: AdmitFn;
-  /** Wall clock in ms; injectable for tests and simulations. */
+  /**
+   * Wall clock in ms; injectable for tests and simulations.
+   * @defaultValue `Date.now`
+   */
   clock?: () => number;
   /**
    * Pagination and digest-repair tuning for sync (default `DEFAULT_SYNC_TUNING`): maxDeltaEntries
@@ -56,7 +65,10 @@ export interface NodeOptions {
   snapshotWalBytes?: number;
   /** Recovery and background warnings (default: console.warn). */
   onWarning?: (message: string) => void;
-  /** With `dir`: `{ acceptDataLoss: true }` opens despite MISSING_SNAPSHOT / MISSING_WAL (loudly); `faults` is the I/O test seam. */
+  /**
+   * With `dir`: `{ acceptDataLoss: true }` opens despite MISSING_SNAPSHOT / MISSING_WAL (loudly); `faults` is the I/O test seam.
+   * @defaultValue `{}`: missing files are refused, no faults
+   */
   storage?: StorageTuning;
 }
 
