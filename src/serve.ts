@@ -84,11 +84,18 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
   const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, addressOf, maxBodyBytes: cfg.maxBodyBytes, maxBufferedBytes: cfg.maxBufferedBytes, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
 
+  // A new peer or a new address is news: a round with that peer now, not an interval
+  // later (nodes 2 and 3 started with node 1's address meet within a second, not a minute).
+  const learned = new Map<number, string>();
   const learn = async (e: Entry) => {
     const peer = Number(e.key.slice(PEER_ADDRESS_PREFIX.length));
     if (!Number.isInteger(peer) || peer === cfg.id || !e.value) return;
-    transport.learnPeer(peer, new TextDecoder().decode(e.value));
+    const url = new TextDecoder().decode(e.value);
+    if (learned.get(peer) === url && node.peers().includes(peer)) return;
+    learned.set(peer, url);
+    transport.learnPeer(peer, url);
     if (!node.peers().includes(peer)) await node.addPeer(peer);
+    sync.syncSoon(peer);
   };
   // Only our own entry: `__wavekv/peers/<N>` is admitted from node N alone (src/reserved.ts).
   const mine = node.get(PEER_ADDRESS_PREFIX + cfg.id);
