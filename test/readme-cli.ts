@@ -65,7 +65,7 @@ async function readWithin(command: string, cwd: string, value: string, since: nu
 
 async function stopAll(procs: Spawned[]): Promise<void> {
   for (const p of procs) if (alive(p.pid)) p.child.kill("SIGTERM");
-  await Promise.all(procs.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 10_000))])));
+  await Promise.all(procs.map((p) => p.exitedWithin(10_000)));
   for (const p of procs) if (alive(p.pid)) p.child.kill("SIGKILL");
 }
 
@@ -145,7 +145,7 @@ async function signalAndCheck(args: string[], ready: RegExp, signal: NodeJS.Sign
     for (const port of ports) assert.not.ok(await refused(port), `port ${port} answers before the signal`);
     kids = childrenOf(p.pid);
     p.child.kill(signal);
-    const code = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r("still running 20 s after the signal"), 20_000))]);
+    const code = await p.exitedWithin(20_000);
     assert.ok(code === 0 || code === signal || code === 128 + (signal === "SIGINT" ? 2 : 15), `${args[0]}: exit ${code} after ${signal}:\n${p.output()}`);
     for (const port of ports) assert.ok(await refused(port), `${args[0]}: port ${port} still answers after ${signal} (an orphan holds it):\n${p.output()}`);
     const left = kids.filter(alive);

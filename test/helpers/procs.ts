@@ -27,6 +27,8 @@ export interface Spawned {
   waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
   /** Resolves with the exit code (or the signal's name) once the process has exited. */
   exited: Promise<number | string>;
+  /** `exited`, or "still running" after `ms`. */
+  exitedWithin(ms: number): Promise<number | string>;
 }
 
 export function spawnCli(args: string[], opts: { cwd?: string } = {}): Spawned {
@@ -51,6 +53,10 @@ export function watch(child: ChildProcess): Spawned {
     pid: child.pid!,
     output: () => out,
     exited,
+    exitedWithin: (ms) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      return Promise.race([exited, new Promise<string>((r) => { timer = setTimeout(() => r(`still running ${ms} ms later`), ms); })]).finally(() => clearTimeout(timer));
+    },
     waitFor: (re, ms = 20_000) => new Promise((resolve, reject) => {
       const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`no ${re} within ${ms} ms; output:\n${out}`)); }, ms);
       const check = () => {
