@@ -99,7 +99,7 @@ program
   .option("--max-total-bytes <n>", "limits.maxTotalBytes: key + value bytes of all entries (default 1073741824)", parseCount)
   .option("--max-clock-drift <ms>", "limits.maxClockDriftMs: refuse entries stamped further in the future (default 300000)", parseCount)
   .action(async (o) => {
-    const { startServer } = await import("./serve.js");
+    const { startServer, stopOnProcessEnd } = await import("./serve.js");
     const limits = Object.fromEntries(Object.entries({ maxKeys: o.maxKeys, maxValueBytes: o.maxValueBytes, maxTotalBytes: o.maxTotalBytes, maxClockDriftMs: o.maxClockDrift }).filter(([, v]) => v !== undefined));
     const running = await startServer({
       id: o.id, port: o.port, host: o.host, dir: o.dir, peers: o.peer, secret: readSecret(o.secretFile),
@@ -110,8 +110,7 @@ program
       console.log(`received ${sig}: stopping sync, flushing, closing`);
       running.stop().then(() => process.exit(0), fail);
     };
-    process.once("SIGINT", () => shutdown("SIGINT"));
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    stopOnProcessEnd(shutdown);
   });
 
 /** The options of every command that talks to a running node. */
@@ -174,15 +173,13 @@ filesync
   .option("--secret-file <file>", "shared secret for HMAC request signing")
   .option("--interval <ms>", "sync interval", parsePositive, 1_000)
   .action(async (o) => {
-    const { startServer } = await import("./serve.js");
+    const { startServer, stopOnProcessEnd } = await import("./serve.js");
     const { startFileSync } = await import("./filesync.js");
     const dataDir = o.dataDir ?? join(dirname(o.dir.replace(/\/+$/, "")), `.wavekv-${o.id}`);
     const running = await startServer({ id: o.id, port: o.port, dir: dataDir, peers: o.peer, secret: readSecret(o.secretFile), intervalMs: o.interval });
     const mirror = await startFileSync(running.node, o.dir);
     console.log(`mirroring ${o.dir}`);
-    const shutdown = () => { void mirror.stop().then(() => running.stop()).then(() => process.exit(0)); };
-    process.once("SIGINT", shutdown);
-    process.once("SIGTERM", shutdown);
+    stopOnProcessEnd(() => { void mirror.stop().then(() => running.stop()).then(() => process.exit(0), fail); });
   });
 filesync
   .command("check")

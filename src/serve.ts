@@ -125,3 +125,29 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
     })());
   return { node, sync, http, stop };
 }
+
+/**
+ * For a command-line process that runs a server: calls `stop` once, on SIGINT, SIGTERM, or
+ * when the npm process that started this one is gone. `npx wavekv serve` and `npm run`
+ * start npm → sh → node, and npm forwards SIGTERM to the sh only, which dies without
+ * passing it on: the node would live on as an orphan holding its port. So, under npm
+ * (`npm_lifecycle_event` set), a parent that changes (we were re-parented) means stop.
+ * Cost: one getppid every 500 ms on an unref'd timer. Outside npm nothing is polled: a
+ * server started with `cmd &` from a shell that then exits keeps running, as it should.
+ */
+export function stopOnProcessEnd(stop: (why: string) => void): void {
+  let stopped = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const once = (why: string) => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+    stop(why);
+  };
+  process.once("SIGINT", () => once("SIGINT"));
+  process.once("SIGTERM", () => once("SIGTERM"));
+  if (process.env.npm_lifecycle_event === undefined) return;
+  const parent = process.ppid;
+  timer = setInterval(() => { if (process.ppid !== parent) once("the exit of the npm process that started it"); }, 500);
+  timer.unref?.();
+}

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { alive, builtCli, childrenOf, freePorts, refused, shellWords, spawnCli, type Spawned } from "./helpers/procs.js";
+import { alive, builtCli, childrenOf, freePorts, refused, shellWords, spawnCli, watch, type Spawned } from "./helpers/procs.js";
 
 const readme = readFileSync(fileURLToPath(new URL("../README.md", import.meta.url)), "utf8");
 /** How long after a `put` a `get` of its key on another node may take to print the value. */
@@ -167,6 +167,27 @@ test("SIGTERM to `serve` and to `filesync` stops the server: the port is free, n
       signalAndCheck(["filesync", "--dir", "shared", "--id", "3", "--port", "0"], /serving http:\/\/127\.0\.0\.1:(\d+)[\s\S]*mirroring/, "SIGTERM", servingPort, cwd),
     ]);
   } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});
+
+test("`npx wavekv serve` (npm → sh → node): SIGTERM to npm, which kills only the sh, still stops the server", async () => {
+  // npm forwards SIGTERM to the sh it started, which dies without passing it on; the
+  // stand-in here is an sh that does not exec its command, under npm's environment.
+  const cwd = mkdtempSync(join(tmpdir(), "wavekv-npx-"));
+  const p = watch(spawn("/bin/sh", ["-c", `node ${JSON.stringify(builtCli)} serve --id 4 --port 0; true`], { cwd, env: { ...process.env, npm_lifecycle_event: "npx", npm_command: "exec" }, stdio: ["ignore", "pipe", "pipe"] }));
+  let server = 0;
+  try {
+    const port = Number((await p.waitFor(/serving http:\/\/127\.0\.0\.1:(\d+)/))[1]);
+    [server] = childrenOf(p.pid);
+    assert.ok(server && alive(server), "the server runs under the sh");
+    p.child.kill("SIGTERM");
+    await p.exited;
+    for (const until = Date.now() + 10_000; alive(server) && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+    assert.not.ok(alive(server), `the server outlived the npm process that started it:\n${p.output()}`);
+    assert.ok(await refused(port), `port ${port} still answers`);
+  } finally {
+    if (server && alive(server)) process.kill(server, "SIGKILL");
     rmSync(cwd, { recursive: true, force: true });
   }
 });
