@@ -4,8 +4,10 @@
 // first, as for the other CLI tests) and a fresh directory as the working directory.
 // Background lines (`… &`) become spawned children, stopped at the end. If the block
 // stops working as written — a command that fails, a value that does not reach the node
-// it is read from within 5 s — this fails. Then SIGTERM/SIGINT to `serve`, `filesync` and
-// `demo` leave no process behind and no port taken.
+// it is read from within 5 s — this fails. The same cluster started in the worst order
+// (the seed last) also meets the 5 s bound. Then SIGTERM/SIGINT to `serve`, `filesync` and
+// `demo` (and SIGTERM to npm in npx's npm → sh → node chain) leave no process behind and
+// no port taken.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
