@@ -167,15 +167,17 @@ program
  * ends in a clean stop once it is up, not the default kill; a second signal kills.
  */
 async function untilSignal(start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {
-  let signal: string | undefined;
+  const { stopOnProcessEnd } = await import("./serve.js");
+  let why: string | undefined;
   let started: { stop(): Promise<void> } | undefined;
   const stop = (s: { stop(): Promise<void> }) => {
-    console.log(`received ${signal}: stopping sync, flushing, closing`);
+    console.log(`received ${why}: stopping sync, flushing, closing`);
     s.stop().then(() => process.exit(0), fail);
   };
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => { signal ??= sig; if (started) stop(started); });
+  // SIGINT, SIGTERM, or (under npm/npx) the end of the npm process that started us.
+  stopOnProcessEnd((w) => { why = w; if (started) stop(started); });
   started = await start();
-  if (signal !== undefined) stop(started);
+  if (why !== undefined) stop(started);
 }
 
 /** The options of every command that talks to a running node. */

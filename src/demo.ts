@@ -52,6 +52,42 @@ const LEGEND = [
 
 interface Proc { id: number; child: ChildProcess; url: string; dir: string }
 
+/** Every node process a demo in this process started and that has not exited yet. */
+const children = new Set<ChildProcess>();
+
+/** SIGCONT (a partitioned node is stopped), SIGKILL, and wait until each has exited (at most 5 s). */
+async function killAll(procs: ChildProcess[]): Promise<void> {
+  for (const child of procs) {
+    child.kill("SIGCONT");
+    child.kill("SIGKILL");
+  }
+  await Promise.all(procs.map((child) => (child.exitCode !== null || child.signalCode !== null ? undefined
+    : new Promise((r) => { const t = setTimeout(r, 5_000); child.once("exit", () => { clearTimeout(t); r(undefined); }); }))));
+}
+
+/**
+ * SIGINT or SIGTERM while a demo runs: its node processes must not outlive it (orphans
+ * would keep their ports and the data directory). Kill them and wait for them, remove the
+ * files, then let the signal do what it would have done without us (re-raised, our
+ * listener gone: the process ends as signalled). Returns the uninstaller.
+ */
+function stopChildrenOnSignal(root: string): () => void {
+  const uninstall = () => {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
+  };
+  function onSignal(sig: NodeJS.Signals): void {
+    uninstall();
+    void killAll([...children]).finally(() => {
+      rmSync(root, { recursive: true, force: true });
+      process.kill(process.pid, sig);
+    });
+  }
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return uninstall;
+}
+
 function cliCommand(): string[] {
   // Run the CLI the way this process runs: dist/cli.js under node, src/cli.ts under tsx or bun.
   const self = fileURLToPath(import.meta.url);
@@ -65,9 +101,12 @@ async function startNode(id: number, root: string, secretFile: string, seed: str
   const argv = [...args, "serve", "--id", String(id), "--port", "0", "--dir", dir, "--secret-file", secretFile, "--interval", String(interval), "--fsync", "always"];
   if (seed) argv.push("--peer", seed);
   const child = spawn(cmd!, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  let early = (_code: number | null) => {};
   const url = await new Promise<string>((resolve, reject) => {
     let buf = "";
-    const timer = setTimeout(() => reject(new Error(`node ${id} did not start within 20 s:\n${buf}`)), 20_000);
+    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`node ${id} did not start within 20 s:\n${buf}`)); }, 20_000);
     const onData = (d: Buffer) => {
       buf += d.toString();
       const m = /serving (http:\/\/[^\s]+)/.exec(buf);
@@ -75,9 +114,10 @@ async function startNode(id: number, root: string, secretFile: string, seed: str
     };
     child.stdout!.on("data", onData);
     child.stderr!.on("data", (d: Buffer) => { buf += d.toString(); });
-    child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`node ${id} exited (${code}) during start:\n${buf}`)); });
+    early = (code) => { clearTimeout(timer); reject(new Error(`node ${id} exited (${code}) during start:\n${buf}`)); };
+    child.once("exit", early);
   });
-  child.removeAllListeners("exit");
+  child.removeListener("exit", early);
   return { id, child, url, dir };
 }
 
@@ -101,6 +141,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   writeFileSync(secretFile, randomBytes(24).toString("hex"), { mode: 0o600 });
   const secret = (await import("node:fs")).readFileSync(secretFile, "utf8").trim();
   const procs = new Map<number, Proc>();
+  const uninstallSignals = stopChildrenOnSignal(root);
   const events: string[] = [];
   const tty = process.stdout.isTTY === true && opts.out === undefined;
   const say = (line: string) => { events.push(line); out(`» ${line}`); };
@@ -210,11 +251,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     for await (const _ of new KvClient(procs.get(1)!.url, secret).scan(PEER_ADDRESS_PREFIX)) book++;
     say(`done: ${keys[0]} keys on every node (and ${book} address-book entries under ${PEER_ADDRESS_PREFIX}, not counted), digest ${final.get(1)?.digest.slice(0, 16)}…; ${acknowledged.size} acknowledged writes, ${missing.length} missing anywhere`);
   } finally {
-    for (const p of procs.values()) {
-      p.child.kill("SIGCONT");
-      p.child.kill("SIGKILL");
-    }
-    await Promise.all([...procs.values()].map((p) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => p.child.once("exit", r)))));
+    uninstallSignals();
+    await killAll([...procs.values()].map((p) => p.child));
     rmSync(root, { recursive: true, force: true });
   }
   const ok = converged && missing.length === 0;

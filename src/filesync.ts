@@ -117,8 +117,10 @@ export async function startFileSync(node: Node, dir: string, opts: FileSyncOptio
     async stop() {
       clearInterval(timer);
       watching.abort();
-      await applying;
-      await scanning;
+      // Never rejects: a scan's failure was logged already, and a stop that threw would
+      // leave the caller's server running (`wavekv filesync` stops it after this).
+      await applying.catch(() => undefined);
+      await scanning?.catch(() => undefined);
     },
   };
 }

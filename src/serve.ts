@@ -129,11 +129,18 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
   const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, addressOf, maxBodyBytes: cfg.maxBodyBytes, maxBufferedBytes: cfg.maxBufferedBytes, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
 
+  // A new peer or a new address is news: a round with that peer now, not an interval
+  // later (nodes 2 and 3 started with node 1's address meet within a second, not a minute).
+  const learned = new Map<number, string>();
   const learn = async (e: Entry) => {
     const peer = Number(e.key.slice(PEER_ADDRESS_PREFIX.length));
     if (!Number.isInteger(peer) || peer === cfg.id || !e.value) return;
-    transport.learnPeer(peer, new TextDecoder().decode(e.value));
+    const url = new TextDecoder().decode(e.value);
+    if (learned.get(peer) === url && node.peers().includes(peer)) return;
+    learned.set(peer, url);
+    transport.learnPeer(peer, url);
     if (!node.peers().includes(peer)) await node.addPeer(peer);
+    sync.syncSoon(peer);
   };
   // Only our own entry: `__wavekv/peers/<N>` is admitted from node N alone (src/reserved.ts).
   const mine = node.get(PEER_ADDRESS_PREFIX + cfg.id);
@@ -162,4 +169,30 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
       await node.close();
     })());
   return { node, sync, http, stop };
+}
+
+/**
+ * For a command-line process that runs a server: calls `stop` once, on SIGINT, SIGTERM, or
+ * when the npm process that started this one is gone. `npx wavekv serve` and `npm run`
+ * start npm → sh → node, and npm forwards SIGTERM to the sh only, which dies without
+ * passing it on: the node would live on as an orphan holding its port. So, under npm
+ * (`npm_lifecycle_event` set), a parent that changes (we were re-parented) means stop.
+ * Cost: one getppid every 500 ms on an unref'd timer. Outside npm nothing is polled: a
+ * server started with `cmd &` from a shell that then exits keeps running, as it should.
+ */
+export function stopOnProcessEnd(stop: (why: string) => void): void {
+  let stopped = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const once = (why: string) => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+    stop(why);
+  };
+  process.once("SIGINT", () => once("SIGINT"));
+  process.once("SIGTERM", () => once("SIGTERM"));
+  if (process.env.npm_lifecycle_event === undefined) return;
+  const parent = process.ppid;
+  timer = setInterval(() => { if (process.ppid !== parent) once("the exit of the npm process that started it"); }, 500);
+  timer.unref?.();
 }

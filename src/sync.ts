@@ -3,7 +3,8 @@
  *
  *   const sync = new SyncManager(node, transport, { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200 });
  *   await sync.bootstrap();          // pull from every peer once (relearns our spent seqs)
- *   sync.start();                    // a round with every peer each interval, plus push
+ *   sync.start();                    // a round with every peer now, then each interval, plus push
+ *   sync.syncSoon(peer);             // a new peer or a new address: a round with it now
  *   const reports = await sync.syncOnce();   // one round now, per-peer reports
  *   server.on("request", async (body) => reply(await sync.handle(body)));  // serve peers
  *   await sync.stop();
@@ -17,8 +18,15 @@
  * - Rounds with all peers run concurrently; each is bounded by `timeoutMs` (all of its
  *   pages together), so a dead or slow peer costs its own round and stalls nobody. A
  *   timed-out round is abandoned on the node (`abortSync`): nothing is adopted.
- * - A failing peer is retried by the periodic loop after an exponential backoff with
- *   jitter (doubling from `intervalMs` up to `maxBackoffMs`); `syncOnce` always tries.
+ * - Timing of the background loop (start()), per peer: a round at once with every peer
+ *   not synced yet, then one about every `intervalMs` (±10 % jitter) — the steady cost,
+ *   one round per peer per interval, whatever the cluster size. A failed round is retried
+ *   fast, then slower: after `retryMs` (100 ms), doubling per consecutive failure up to
+ *   `maxBackoffMs`, with jitter — so a peer that was still starting is reached within a
+ *   fraction of a second, and a dead one costs a round every few minutes. A new peer or
+ *   a new address (syncSoon), and a request from a peer we were backing off from, are
+ *   news: a round with that peer now. A slow peer delays only its own rounds. `syncOnce`
+ *   always tries every peer.
  * - Push: local writes are collected from the node's change feed, coalesced per key for
  *   `pushWindowMs`, and sent to every peer as one `pushOnly` envelope (rule R3: merged,
  *   never moves acks). The queue is bounded (`maxPushEntries`, `maxPushBytes`; the
@@ -58,11 +66,16 @@ export interface SyncOptions {
    * push or page is merged in slices, so one request cannot hold the node). Default 1 024.
    */
   mergeSliceEntries?: number;
+  /**
+   * First retry of a failed round (ms); each further consecutive failure doubles it, up to
+   * `maxBackoffMs`, with jitter (half fixed, half random). Default 100.
+   */
+  retryMs?: number;
   /** Longest backoff of a failing peer. Default max(intervalMs, 300 000). */
   maxBackoffMs?: number;
   /** Jitter source in [0, 1); inject a seeded one for reproducible runs. Default Math.random. */
   random?: () => number;
-  /** Called with every periodic round's reports (start()). */
+  /** Called with the report of every background round (start()), as each round ends. */
   onRound?: (reports: PeerReport[]) => void;
   /** A peer that starts failing, recovers, or a background failure. Default console.warn. */
   onWarning?: (message: string) => void;
@@ -133,9 +146,13 @@ interface Link {
   retryAt: number;
   lastError?: string;
   pushing: boolean;
+  /** Epoch ms of the next background round with the peer (0: at once). */
+  nextAt: number;
+  /** syncSoon() asked for a round that has not started yet: the round ending now does not count as it. */
+  soon: boolean;
 }
 
-const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20, mergeSliceEntries: 1024 };
+const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20, mergeSliceEntries: 1024, retryMs: 100 };
 
 /** A macrotask boundary: timers and I/O callbacks (other requests) run before it resolves. */
 const macrotask = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
@@ -150,6 +167,7 @@ export class SyncManager implements SyncHandler {
   readonly #maxPushEntries: number;
   readonly #maxPushBytes: number;
   readonly #maxBackoffMs: number;
+  readonly #retryMs: number;
   readonly #random: () => number;
   readonly #slicing: MergeSlicing;
   readonly #onRound: ((reports: PeerReport[]) => void) | undefined;
@@ -171,6 +189,10 @@ export class SyncManager implements SyncHandler {
   /** Peers with a uuid-verification round in flight (#verify). */
   readonly #verifying = new Set<number>();
   #tickTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When #tickTimer fires (epoch ms). */
+  #tickAt = 0;
+  /** Peers with a background round started by #tick and not finished. */
+  readonly #looping = new Set<number>();
   #pushTimer: ReturnType<typeof setTimeout> | null = null;
   /** Coalesced own writes waiting for the push window, by key (insertion order = age). */
   readonly #queue = new Map<string, Entry>();
@@ -188,6 +210,7 @@ export class SyncManager implements SyncHandler {
     this.#maxPushEntries = positive(opts.maxPushEntries ?? DEFAULTS.maxPushEntries, "maxPushEntries");
     this.#maxPushBytes = positive(opts.maxPushBytes ?? DEFAULTS.maxPushBytes, "maxPushBytes");
     this.#maxBackoffMs = positive(opts.maxBackoffMs ?? Math.max(this.intervalMs, 300_000), "maxBackoffMs");
+    this.#retryMs = positive(opts.retryMs ?? DEFAULTS.retryMs, "retryMs");
     this.#random = opts.random ?? Math.random;
     this.#slicing = { sliceEntries: positive(opts.mergeSliceEntries ?? DEFAULTS.mergeSliceEntries, "mergeSliceEntries"), pause: macrotask };
     this.#onRound = opts.onRound;
@@ -211,6 +234,10 @@ export class SyncManager implements SyncHandler {
       const request = decodeEnvelope(body);
       sender = request.senderId;
       const response = encodeEnvelope(await this.node.handleEnvelopeInSlices(request, this.#slicing));
+      // A round from a peer we were backing off from: it is up again (restarted, say), so
+      // no need to wait out the backoff. Not on pushes: a peer that reaches us but that we
+      // cannot reach would otherwise cost a failing round per push.
+      if (!request.pushOnly && (this.#links.get(sender)?.retryAt ?? 0) > Date.now()) this.syncSoon(sender);
       this.stats.handled++;
       this.stats.bytesReceived += body.length;
       this.stats.bytesSent += response.length;
@@ -276,15 +303,22 @@ export class SyncManager implements SyncHandler {
   }
 
   /** One round with every peer now, concurrently (backoff is ignored). */
-  syncOnce(): Promise<PeerReport[]> {
-    return this.#roundAll(false);
+  async syncOnce(): Promise<PeerReport[]> {
+    if (this.node.closed) throw new WaveKVError("CLOSED", "the node is closed; open it again and make a new SyncManager");
+    return Promise.all(this.node.peers().map((p) => this.#exclusive(p, () => this.#roundWith(p))));
   }
 
-  async #roundAll(respectBackoff: boolean): Promise<PeerReport[]> {
-    if (this.node.closed) throw new WaveKVError("CLOSED", "the node is closed; open it again and make a new SyncManager");
-    const now = Date.now();
-    const peers = this.node.peers().filter((p) => !respectBackoff || (this.#links.get(p)?.retryAt ?? 0) <= now);
-    return Promise.all(peers.map((p) => this.#exclusive(p, () => this.#roundWith(p))));
+  /**
+   * A round with `peer` as soon as possible, whatever its backoff: for news about it (a
+   * new peer, a new address). The background loop (start()) runs it at once, or right
+   * after the round in flight with the peer; without start() this only ends the backoff.
+   */
+  syncSoon(peer: number): void {
+    const link = this.#link(peer);
+    link.retryAt = 0;
+    link.nextAt = 0;
+    link.soon = true;
+    this.#scheduleTick();
   }
 
   /** Runs `fn` after every earlier round with `peer` finished. */
@@ -305,6 +339,7 @@ export class SyncManager implements SyncHandler {
 
   async #roundWith(peer: number): Promise<PeerReport> {
     const started = Date.now();
+    this.#link(peer).soon = false;
     const report: PeerReport = { peer, ok: false, sentEntries: 0, sentBytes: 0, receivedEntries: 0, receivedBytes: 0, merged: 0, rejected: 0, pages: 0, adopted: false, repaired: false, durationMs: 0 };
     const limit = this.#deadline(`sync round with peer ${peer}`);
     try {
@@ -365,7 +400,7 @@ export class SyncManager implements SyncHandler {
 
   #link(peer: number): Link {
     let link = this.#links.get(peer);
-    if (!link) this.#links.set(peer, (link = { rounds: 0, totalFailures: 0, bytesSent: 0, bytesReceived: 0, lastOkAt: 0, failures: 0, retryAt: 0, pushing: false }));
+    if (!link) this.#links.set(peer, (link = { rounds: 0, totalFailures: 0, bytesSent: 0, bytesReceived: 0, lastOkAt: 0, failures: 0, retryAt: 0, pushing: false, nextAt: 0, soon: false }));
     return link;
   }
 
@@ -377,24 +412,30 @@ export class SyncManager implements SyncHandler {
     link.rounds++;
     link.bytesSent += r.sentBytes;
     link.bytesReceived += r.receivedBytes;
+    const now = Date.now();
     if (r.ok) {
-      link.lastOkAt = Date.now();
+      link.lastOkAt = now;
       if (this.#bootstrapPending) this.#finishBootstrap();
       if (link.failures > 0) this.#warn(`peer ${r.peer} reachable again after ${link.failures} failed round(s)`);
       link.failures = 0;
       link.retryAt = 0;
       link.lastError = undefined;
-      return;
+      // ±10 % so that nodes started together drift apart instead of colliding every round.
+      link.nextAt = now + this.intervalMs * (0.9 + 0.2 * this.#random());
+    } else {
+      this.stats.roundFailures++;
+      link.totalFailures++;
+      link.failures++;
+      link.lastError = r.error?.message;
+      // Exponential backoff from retryMs with "equal jitter": half fixed, half random, so
+      // that peers failing together do not retry in lockstep.
+      const full = Math.min(this.#maxBackoffMs, this.#retryMs * 2 ** Math.min(link.failures - 1, 30));
+      link.retryAt = link.nextAt = now + full / 2 + this.#random() * (full / 2);
+      if (link.failures === 1 && !this.#life.signal.aborted) this.#warn(`round with peer ${r.peer} failed: ${r.error?.message} (retrying with backoff)`);
     }
-    this.stats.roundFailures++;
-    link.totalFailures++;
-    link.failures++;
-    link.lastError = r.error?.message;
-    // Exponential backoff with "equal jitter": half fixed, half random, so that peers
-    // failing together do not retry in lockstep.
-    const full = Math.min(this.#maxBackoffMs, this.intervalMs * 2 ** Math.min(link.failures - 1, 30));
-    link.retryAt = Date.now() + full / 2 + this.#random() * (full / 2);
-    if (link.failures === 1 && !this.#life.signal.aborted) this.#warn(`round with peer ${r.peer} failed: ${r.error?.message} (retrying with backoff)`);
+    // News arrived while this round was in flight (syncSoon): it deserves a round of its own.
+    if (link.soon) link.retryAt = link.nextAt = 0;
+    this.#scheduleTick();
   }
 
   /** Backoff state of every peer this manager has talked to. */
@@ -407,7 +448,10 @@ export class SyncManager implements SyncHandler {
 
   // ---------------------------------------------------------------- loop
 
-  /** Starts the periodic rounds (first one after about `intervalMs`) and the push channel. */
+  /**
+   * Starts the background rounds — at once with every peer not synced yet, then per peer
+   * about every `intervalMs`, failures retried from `retryMs` — and the push channel.
+   */
   start(): void {
     if (this.#running) return;
     if (this.node.closed) throw new WaveKVError("CLOSED", "the node is closed");
@@ -432,26 +476,46 @@ export class SyncManager implements SyncHandler {
     this.#life = new AbortController();
   }
 
+  /**
+   * (Re)arms the one loop timer for the earliest peer due. Cost O(peers), paid when a
+   * round ends or news arrives. Wakes at least every intervalMs, so that a peer added to
+   * the node behind our back (Node.addPeer, auto-discovery) is noticed within an interval.
+   */
   #scheduleTick(): void {
-    if (!this.#running || this.#tickTimer !== null) return;
-    // ±10 % so that nodes started together drift apart instead of colliding every round.
-    const delay = this.intervalMs * (0.9 + 0.2 * this.#random());
-    this.#tickTimer = setTimeout(() => void this.#tick(), delay);
+    if (!this.#running) return;
+    const now = Date.now();
+    let at = now + this.intervalMs;
+    for (const p of this.node.peers()) if (!this.#looping.has(p)) at = Math.min(at, this.#links.get(p)?.nextAt ?? 0);
+    at = Math.max(at, now);
+    if (this.#tickTimer !== null) {
+      if (this.#tickAt <= at) return;
+      clearTimeout(this.#tickTimer);
+    }
+    this.#tickAt = at;
+    this.#tickTimer = setTimeout(() => this.#tick(), at - now);
     unrefTimer(this.#tickTimer);
   }
 
-  async #tick(): Promise<void> {
+  /** Starts a round with every peer due; each reschedules the loop as it ends. */
+  #tick(): void {
     this.#tickTimer = null;
     if (!this.#running) return;
     if (this.node.closed) {
       this.#running = false;
       return;
     }
-    try {
-      const reports = await this.#roundAll(true);
-      this.#onRound?.(reports);
-    } catch (err) {
-      this.#warn(`periodic round failed: ${(err as Error).message}`);
+    const now = Date.now();
+    for (const peer of this.node.peers()) {
+      if (this.#looping.has(peer) || (this.#links.get(peer)?.nextAt ?? 0) > now) continue;
+      this.#looping.add(peer);
+      const round = this.#exclusive(peer, () => this.#roundWith(peer))
+        .then((report) => this.#onRound?.([report]))
+        .catch((err: unknown) => this.#warn(`background round with peer ${peer} failed: ${(err as Error).message}`))
+        .finally(() => {
+          this.#looping.delete(peer);
+          this.#scheduleTick();
+        });
+      this.#track(round);
     }
     this.#scheduleTick();
   }

@@ -219,9 +219,11 @@ test("push: a local write reaches the peer well inside one interval, and moves n
   const net = new MemoryNetwork({ seed: 1 });
   const a = await Node.open({ id: 1, peers: [2] });
   const b = await Node.open({ id: 2, peers: [1] });
-  // Both sync legs dead, so anything that arrives came through the push channel.
+  // Both sync legs dead (a request never answers; start() sends one at once), so anything
+  // that arrives came through the push channel.
   const base = net.transport(1);
-  const pushOnly: Transport = { request: () => Promise.reject(new Error("sync leg disabled")), push: base.push!.bind(base) };
+  const hang = (_p: number, _b: Uint8Array, o?: { signal?: AbortSignal }) => new Promise<Uint8Array>((_, reject) => o?.signal?.addEventListener("abort", () => reject(o.signal!.reason)));
+  const pushOnly: Transport = { request: hang, push: base.push!.bind(base) };
   const sa = new SyncManager(a, pushOnly, { intervalMs: 3_600_000, pushWindowMs: 20, onWarning: () => undefined });
   const sb = new SyncManager(b, net.transport(2), { onWarning: () => undefined });
   net.register(2, sb);
@@ -232,7 +234,7 @@ test("push: a local write reaches the peer well inside one interval, and moves n
   await net.settled();
   assert.is(ackOf(b, 1), 0, "R3: a push moves data, never coverage");
   assert.is(sa.stats.pushesSent, 1);
-  assert.is(sa.stats.rounds, 0);
+  assert.is(sa.stats.rounds, 0, "the round start() began is still waiting");
   await sa.stop();
   await a.close();
   await b.close();
@@ -244,6 +246,7 @@ test("the push queue coalesces, drains, and is bounded", async () => {
   const b = await Node.open({ id: 2, peers: [1] });
   const sa = new SyncManager(a, net.transport(1), { intervalMs: 3_600_000, pushWindowMs: 30, maxPushEntries: 4, onWarning: () => undefined });
   net.register(2, new SyncManager(b, net.transport(2)));
+  await sa.syncOnce(); // synced: start() has no round due for an hour, only pushes move data
   sa.start();
   for (let i = 0; i < 20; i++) await a.put(`k${String(i).padStart(2, "0")}`, "v");
   for (let i = 0; i < 5; i++) await a.put("k19", `again ${i}`);
@@ -500,25 +503,107 @@ test("retiring a peer survives a restart", async () => {
   await c.close();
 });
 
-test("backoff: a failing peer is retried later and later, with jitter; success resets it", async () => {
-  const c = await cluster([1, 2], { sync: { intervalMs: 1_000, maxBackoffMs: 6_000, random: () => 1 } });
-  c.net.down(2);
-  const retry = async () => {
-    const before = Date.now();
+test("backoff: a failing peer is retried later and later (from retryMs, 100 ms by default), with jitter, bounded; success resets it", async () => {
+  for (const { sync, expected } of [
+    { sync: { intervalMs: 1_000, maxBackoffMs: 6_000, random: () => 1 }, expected: [100, 200, 400, 800, 1_600] },
+    { sync: { intervalMs: 60_000, maxBackoffMs: 500, random: () => 1 }, expected: [100, 200, 400, 500, 500] },
+    { sync: { intervalMs: 1_000, retryMs: 1_000, maxBackoffMs: 6_000, random: () => 1 }, expected: [1_000, 2_000, 4_000, 6_000, 6_000] },
+    { sync: { intervalMs: 1_000, maxBackoffMs: 6_000, random: () => 0 }, expected: [50, 100, 200, 400, 800] },
+  ]) {
+    const c = await cluster([1, 2], { sync });
+    c.net.down(2);
+    const retry = async () => {
+      const before = Date.now();
+      await c.sync(1).syncOnce();
+      return c.sync(1).links()[0]!.retryAt - before;
+    };
+    const waits = [await retry(), await retry(), await retry(), await retry(), await retry()];
+    waits.forEach((w, i) => assert.ok(Math.abs(w - expected[i]!) < 50, `${JSON.stringify(sync)}: failure ${i + 1}: retry in ${w} ms, expected ~${expected[i]}`));
+    assert.is(c.sync(1).links()[0]!.consecutiveFailures, 5);
+    c.net.up(2);
     await c.sync(1).syncOnce();
-    return c.sync(1).links()[0]!.retryAt - before;
-  };
-  const waits = [await retry(), await retry(), await retry(), await retry(), await retry()];
-  const expected = [1_000, 2_000, 4_000, 6_000, 6_000];
-  waits.forEach((w, i) => assert.ok(Math.abs(w - expected[i]!) < 50, `failure ${i + 1}: retry in ${w} ms, expected ~${expected[i]}`));
-  assert.is(c.sync(1).links()[0]!.consecutiveFailures, 5);
-  c.net.up(2);
-  await c.sync(1).syncOnce();
-  const link = c.sync(1).links()[0]!;
-  assert.equal([link.peer, link.consecutiveFailures, link.retryAt, link.lastError], [2, 0, 0, undefined]);
-  assert.equal([link.rounds, link.failures], [6, 5], "per-peer counters keep the history");
-  assert.ok(link.lastOkAt > 0);
-  assert.ok(c.warnings.lines.some((l) => /reachable again after 5/.test(l)));
+    const link = c.sync(1).links()[0]!;
+    assert.equal([link.peer, link.consecutiveFailures, link.retryAt, link.lastError], [2, 0, 0, undefined]);
+    assert.equal([link.rounds, link.failures], [6, 5], "per-peer counters keep the history");
+    assert.ok(link.lastOkAt > 0);
+    assert.ok(c.warnings.lines.some((l) => /reachable again after 5/.test(l)));
+    await c.close();
+  }
+});
+
+/** Polls `cond` every 5 ms for at most `ms` (a bound far above what the behaviour needs, far below the interval that would otherwise explain it). */
+async function within(ms: number, cond: () => boolean): Promise<boolean> {
+  for (const until = Date.now() + ms; !cond() && Date.now() < until;) await new Promise((r) => setTimeout(r, 5));
+  return cond();
+}
+const HOUR = 3_600_000;
+
+test("start() syncs at once with every peer not synced yet, not an interval later", async () => {
+  const c = await cluster([1, 2, 3], { sync: { intervalMs: HOUR, push: false } });
+  await c.node(1).put("a", "1");
+  await c.node(3).put("c", "3");
+  c.sync(2).start();
+  assert.ok(await within(2_000, () => c.node(2).get("a") !== undefined && c.node(2).get("c") !== undefined), "node 2 pulled from both peers at start");
+  await c.close();
+});
+
+test("a first round that fails while the peer starts is retried within a fraction of a second, not an interval later", async () => {
+  const c = await cluster([1, 2], { sync: { intervalMs: HOUR, push: false } });
+  await c.node(1).put("k", "v");
+  c.net.down(1);
+  c.sync(2).start();
+  assert.ok(await within(2_000, () => c.sync(2).links()[0]?.consecutiveFailures === 1), "the round at start failed");
+  c.net.up(1); // the peer has started
+  assert.ok(await within(2_000, () => c.node(2).get("k") !== undefined), JSON.stringify(c.sync(2).links()));
+  assert.ok(c.sync(2).links()[0]!.consecutiveFailures === 0);
+  await c.close();
+});
+
+test("syncSoon: a new peer, or news about a peer in backoff, gets a round now", async () => {
+  // Node 2 knows nobody; nodes 1 and 3 are up with data.
+  const c = await cluster([1, 2, 3], { sync: { intervalMs: HOUR, retryMs: HOUR, push: false }, peers: (id) => (id === 2 ? [] : [2]) });
+  await c.node(1).put("from1", "x");
+  await c.node(3).put("from3", "y");
+  c.sync(2).start();
+  await c.node(2).addPeer(1);
+  c.sync(2).syncSoon(1);
+  assert.ok(await within(2_000, () => c.node(2).get("from1") !== undefined), "a round with the new peer at once");
+  // Peer 3 fails once: its backoff is an hour. A new address for it is news.
+  c.net.down(3);
+  await c.node(2).addPeer(3);
+  c.sync(2).syncSoon(3);
+  assert.ok(await within(2_000, () => c.sync(2).links().find((l) => l.peer === 3)?.consecutiveFailures === 1));
+  assert.ok(c.sync(2).links().find((l) => l.peer === 3)!.retryAt > Date.now() + HOUR / 4, "backing off for long");
+  c.net.up(3);
+  c.sync(2).syncSoon(3);
+  assert.ok(await within(2_000, () => c.node(2).get("from3") !== undefined), "the backoff gave way to the news");
+  await c.close();
+});
+
+test("a sync request from a peer we back off from ends the backoff: a round with it now", async () => {
+  const c = await cluster([1, 2], { sync: { intervalMs: HOUR, retryMs: HOUR, push: false } });
+  c.net.down(2);
+  c.sync(1).start();
+  assert.ok(await within(2_000, () => c.sync(1).links()[0]?.consecutiveFailures === 1));
+  c.net.up(2); // node 2 restarts and syncs with node 1
+  await c.node(1).put("on1", "v"); // node 2's own round pulls it; node 1's round is what we watch
+  await c.sync(2).syncOnce();
+  assert.ok(await within(2_000, () => c.sync(1).links()[0]!.consecutiveFailures === 0), JSON.stringify(c.sync(1).links()));
+  assert.is(c.sync(1).links()[0]!.rounds, 2);
+  await c.close();
+});
+
+test("a slow peer delays only its own background rounds", async () => {
+  const c = await cluster([1, 2, 3], { net: { lost: "hang" }, sync: { intervalMs: 20, timeoutMs: 60_000, push: false } });
+  c.net.down(3); // requests to node 3 hang for the whole (one-minute) deadline
+  c.sync(1).start();
+  await c.node(2).put("n", "0");
+  for (let i = 1; i <= 3; i++) {
+    assert.ok(await within(2_000, () => c.node(1).get("n")?.value !== undefined && text(c.node(1).get("n")!.value) === String(i - 1)), `round ${i} with node 2`);
+    await c.node(2).put("n", String(i));
+  }
+  assert.ok(await within(2_000, () => text(c.node(1).get("n")?.value) === "3"));
+  assert.is(c.sync(1).links().find((l) => l.peer === 3)?.rounds ?? 0, 0, "the round with node 3 is still waiting");
   await c.close();
 });
 
