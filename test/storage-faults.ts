@@ -7,6 +7,8 @@ import * as assert from "uvu/assert";
 import * as fs from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Node, type NodeOptions } from "../src/node.js";
 import { isWaveKVError, type WaveKVError } from "../src/errors.js";
@@ -277,6 +279,17 @@ for (const code of ["EROFS", "EACCES"] as const) {
   });
 }
 
+/** Opens the data directory argv[2] as node 1 with the built package; prints the outcome as one JSON line. */
+const OPEN_DIR_CHILD = `import { Node } from "./dist/index.js";
+try {
+  const node = await Node.open({ id: 1, dir: process.argv[2], fsync: "never", onWarning: () => {} });
+  await node.close();
+  console.log(JSON.stringify({ ok: true }));
+} catch (err) {
+  console.log(JSON.stringify({ ok: false, name: err.name, code: err.code, message: err.message }));
+}
+`;
+
 test("a real unwritable data directory (chmod 0555, opened as another user when root): Node.open rejects IO naming it", async () => {
   const dir = fresh();
   const node = await openNode(dir);
@@ -284,10 +297,16 @@ test("a real unwritable data directory (chmod 0555, opened as another user when 
   await node.close();
   fs.chmodSync(dir, 0o555);
   try {
-    const child = fileURLToPath(new URL("./helpers/open-dir-child.ts", import.meta.url));
+    // The child runs the built package from a copy any user can read: as root the test opens
+    // the directory as nobody, who may not reach this checkout (a CI clone under a 0700 dir).
+    const box = fs.mkdtempSync(join(tmpdir(), "wavekv-other-user-"));
+    fs.chmodSync(box, 0o755);
+    fs.cpSync(fileURLToPath(new URL("../dist", import.meta.url)), join(box, "dist"), { recursive: true });
+    const child = join(box, "open-dir-child.mjs");
+    fs.writeFileSync(child, OPEN_DIR_CHILD);
     const asRoot = process.getuid?.() === 0; // root ignores modes: open as nobody instead
-    const args = process.versions.bun ? [child, dir] : ["--import", "tsx", child, dir];
-    const run = spawnSync(process.execPath, args, { encoding: "utf8", cwd: fileURLToPath(new URL("..", import.meta.url)), ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+    const run = spawnSync(process.execPath, [child, dir], { encoding: "utf8", cwd: box, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+    fs.rmSync(box, { recursive: true, force: true });
     const line = run.stdout.trim().split("\n").at(-1) ?? "";
     assert.ok(line.startsWith("{"), `child printed no outcome: ${run.stdout} ${run.stderr}`);
     const out = JSON.parse(line) as { ok: boolean; name?: string; code?: string; message?: string };
