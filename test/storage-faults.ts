@@ -305,7 +305,11 @@ test("a real unwritable data directory (chmod 0555, opened as another user when 
     const child = join(box, "open-dir-child.mjs");
     fs.writeFileSync(child, OPEN_DIR_CHILD);
     const asRoot = process.getuid?.() === 0; // root ignores modes: open as nobody instead
-    const run = spawnSync(process.execPath, [child, dir], { encoding: "utf8", cwd: box, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+    // The runtime too: Bun's binary lives in the checkout's node_modules.
+    const runtime = asRoot ? join(box, "runtime") : process.execPath;
+    if (asRoot) fs.copyFileSync(process.execPath, runtime);
+    const run = spawnSync(runtime, [child, dir], { encoding: "utf8", cwd: box, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+    assert.ok(run.error === undefined, `the child could not start: ${run.error}`);
     fs.rmSync(box, { recursive: true, force: true });
     const line = run.stdout.trim().split("\n").at(-1) ?? "";
     assert.ok(line.startsWith("{"), `child printed no outcome: ${run.stdout} ${run.stderr}`);
