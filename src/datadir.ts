@@ -51,14 +51,19 @@ const NODE_FILE = /^node_(\d+)\.(wal|snapshot|snapshot\.bak)$/;
 export function nodeFilesIn(dir: string): Map<number, string[]> {
   let names: string[];
   try {
-    names = fs.readdirSync(dir).sort();
+    names = fs.readdirSync(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return new Map();
     throw e;
   }
+  return groupNodeFiles(names);
+}
+
+/** `names` (a directory listing) grouped by the node id of each `node_<id>` file, ids ascending. */
+export function groupNodeFiles(names: readonly string[]): Map<number, string[]> {
   const found = new Map<number, string[]>();
-  for (const name of names) {
+  for (const name of [...names].sort()) {
     const m = NODE_FILE.exec(name);
     if (m) found.set(Number(m[1]), [...(found.get(Number(m[1])) ?? []), name]);
   }

@@ -15,7 +15,7 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { DESCRIPTOR_BYTES, RecordKind, decodeRecords, type DecodedBatch } from "./codec.js";
-import { LOCK_FILE, UUID_FILE, files, processAlive, readWholeFile } from "./datadir.js";
+import { LOCK_FILE, UUID_FILE, files, groupNodeFiles, processAlive, readWholeFile } from "./datadir.js";
 import { WAL_HEADER_BYTES, describeTail, parseWalHeader, scanWal, tailDamage, type WalHeader } from "./wal.js";
 import { SNAPSHOT_HEADER_BYTES, parseSnapshot, parseSnapshotHeader, type SnapshotHeader } from "./snapshot.js";
 import { judgeCoverage } from "./storage.js";
@@ -105,12 +105,7 @@ export function inspectDir(dir: string, nodeId?: number): InspectReport {
   }
   const ids = new Set<number>();
   if (nodeId !== undefined) ids.add(nodeId);
-  else {
-    for (const n of names) {
-      const m = /^node_(\d+)\.(wal|snapshot|snapshot\.bak)$/.exec(n);
-      if (m) ids.add(Number(m[1]));
-    }
-  }
+  else for (const id of groupNodeFiles(names).keys()) ids.add(id);
   if (ids.size === 0) problems.push(`no node files (node_<id>.wal / .snapshot) in ${dir}`);
   const nodes = [...ids].sort((a, b) => a - b).map((id) => inspectNode(dir, id));
   for (const n of nodes) {
