@@ -431,7 +431,9 @@ export class SyncManager implements SyncHandler {
       // that peers failing together do not retry in lockstep.
       const full = Math.min(this.#maxBackoffMs, this.#retryMs * 2 ** Math.min(link.failures - 1, 30));
       link.retryAt = link.nextAt = now + full / 2 + this.#random() * (full / 2);
-      if (link.failures === 1 && !this.#life.signal.aborted) this.#warn(`round with peer ${r.peer} failed: ${r.error?.message} (retrying with backoff)`);
+      // A UUID_MISMATCH refusal has its own line, once per peer (Node.noteRefusedBy): not twice.
+      const refusedAsDuplicate = r.error instanceof WaveKVError && r.error.code === "UUID_MISMATCH";
+      if (link.failures === 1 && !refusedAsDuplicate && !this.#life.signal.aborted) this.#warn(`round with peer ${r.peer} failed: ${r.error?.message} (retrying with backoff)`);
     }
     // News arrived while this round was in flight (syncSoon): it deserves a round of its own.
     if (link.soon) link.retryAt = link.nextAt = 0;

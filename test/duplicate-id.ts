@@ -118,6 +118,7 @@ test("a second node with id 1 is shown on both sides over HTTP: duplicateIds on 
     assert.is(lines(b, new RegExp(`claiming id 1 with uuid ${dup.node.uuid}`)).length, 1, b.log.lines.join("\n"));
     assert.match(lines(b, /claiming id 1/)[0]!, /give one of them a new id/);
     assert.is(lines(dup, /peer 2 refuses this node's requests/).length, 1, dup.log.lines.join("\n"));
+    assert.is(lines(dup, /UUID_MISMATCH/).length, 0, `the refusal is told once, in words, not also as a failed round: ${dup.log.lines.join("\n")}`);
     assert.match(lines(dup, /peer 2 refuses/)[0]!, /writes acknowledged here do not replicate to peer 2/);
     assert.is(b.node.get("lost"), undefined, "the duplicate's write never reached node 2");
   } finally {
