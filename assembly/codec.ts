@@ -1,5 +1,5 @@
 /**
- * Entry record codec kernel (docs/FORMAT.md §1–2); TS twin: src/codec.ts.
+ * Entry record codec kernel (docs/FORMAT.md §1–2); TS twin: src/codec/records.ts.
  *
  * Body:   u8 kind | varu node (≤ 2^32−1) | varu seq | zvar (timestamp − base)
  *         | varu keyLen (≤ 2^31−1) | key | [kind 1: varu valueLen (≤ 2^31−1) | value]
@@ -30,7 +30,7 @@ export const DESC_MAX: u32 = <u32>(REGION_MAX / DESC_BYTES);
 const FRAME_HEADER: usize = 8;
 const MAX_LEN: u64 = 0x7fffffff;
 
-// Stop reasons (src/codec.ts STOP_REASONS; frozen, append only).
+// Stop reasons (src/codec/records.ts STOP_REASONS; frozen, append only).
 export const STOP_END: u32 = 0;
 export const STOP_TORN: u32 = 1;
 export const STOP_ZERO: u32 = 2;
@@ -38,7 +38,7 @@ export const STOP_CRC: u32 = 3;
 export const STOP_MALFORMED: u32 = 4;
 export const STOP_LIMIT: u32 = 5;
 
-// Record modes (the `mode` argument of decode/encode; src/wasm/codec.ts MODES).
+// Record modes (the `mode` argument of decode/encode; src/codec/kernel-codec.ts MODES).
 export const MODE_BARE: u32 = 0;
 export const MODE_FRAMED: u32 = 1;
 export const MODE_DELTA: u32 = 2;

@@ -1,5 +1,5 @@
 /**
- * Linear-memory map of the wavekv kernel (mirrored by src/wasm/abi.ts).
+ * Linear-memory map of the wavekv kernel (mirrored by src/kernel/abi.ts).
  *
  * | address | size | what |
  * |---|---|---|

@@ -1,7 +1,7 @@
 /**
- * Resident LWW index and batched merge (docs/ARCHITECTURE.md); TS twin: src/merge.ts.
+ * Resident LWW index and batched merge (docs/ARCHITECTURE.md); TS twin: src/index/merge.ts.
  *
- * Handle (88 B, u32 fields in this order; src/wasm/abi.ts reads some of them directly):
+ * Handle (88 B, u32 fields in this order; src/kernel/abi.ts reads some of them directly):
  *
  * | off | field | off | field |
  * |---|---|---|---|
@@ -26,7 +26,7 @@
  * Undo record (48 B): slot u32 | origin u32 (0 existing, 1 free list, 2 new) | prior 32 B | prior entry hash u64.
  * Summary (assembly/summary.ts): bucket b = XOR of the entry hashes of used slots whose
  * key hash has top 12 bits b. Invariant, after every export returns: each bucket equals
- * that XOR recomputed from scratch (test/summary.ts checks it after random ops).
+ * that XOR recomputed from scratch (test/index/summary.ts checks it after random ops).
  */
 import { MAILBOX, MB_COUNT, MB_PREV, MB_U64, R_OUT, R_REFUSED, SCRATCH, ensureRegion, grownSize } from "./layout";
 import { DESC_BYTES } from "./codec";
@@ -67,7 +67,7 @@ const ORIGIN_FREE: u32 = 1;
 const ORIGIN_NEW: u32 = 2;
 const ARENA_COMPACT_MIN: u32 = 1024;
 
-// PrevState / RefuseReason (src/merge.ts; frozen)
+// PrevState / RefuseReason (src/index/merge.ts; frozen)
 const PREV_ABSENT: u32 = 0;
 const PREV_VALUE: u32 = 1;
 const PREV_TOMBSTONE: u32 = 2;
@@ -80,7 +80,7 @@ const REFUSE_KIND: u32 = 5;
 export const ERR_PENDING: i32 = -2;
 export const ERR_SLOT: i32 = -1;
 
-/** murmur3_32 over [p, p+len), seed 0x9747b28c ^ len (same as hashKey in src/merge.ts). */
+/** murmur3_32 over [p, p+len), seed 0x9747b28c ^ len (same as hashKey in src/index/merge.ts). */
 // @ts-ignore: decorator
 @inline function hashKey(p: usize, len: usize): u32 {
   let h: u32 = 0x9747b28c ^ <u32>len;

@@ -1,5 +1,5 @@
 /**
- * Range summary hashes (docs/PROTOCOL.md "Range summary"); TS twin: src/summary.ts.
+ * Range summary hashes (docs/PROTOCOL.md "Range summary"); TS twin: src/index/summary.ts.
  *
  * Every entry has a 64-bit hash over (key, timestamp, node, seq, tombstone, value);
  * bucket `hashKey(key) >>> 20` (4096 buckets) holds the XOR of its entries' hashes.

@@ -1,5 +1,5 @@
 /**
- * Storage-layer durability benchmarks (src/storage.ts), each against its floor measured
+ * Storage-layer durability benchmarks (src/storage/storage.ts), each against its floor measured
  * in the same run on the same disk:
  * - `Storage.append` with fsync "always" at 1, 8 and 64 concurrent writers (and at 64
  *   with `{ defer: true }`, the group write local puts can use), against the
@@ -24,10 +24,10 @@
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RecordInput } from "../src/codec.js";
-import { crc32Reference } from "../src/crc.js";
-import { Node } from "../src/node.js";
-import { openStorage } from "../src/storage.js";
+import type { RecordInput } from "../src/codec/records.js";
+import { crc32Reference } from "../src/codec/crc.js";
+import { Node } from "../src/node/node.js";
+import { openStorage } from "../src/storage/storage.js";
 
 export interface Row { group: string; name: string; value: number; unit: string; baseline?: string; ratio?: number; note?: string; lower?: boolean }
 

@@ -14,11 +14,11 @@ import { Bench } from "tinybench";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import * as zlib from "node:zlib";
-import { crc32, crc32Reference, crc32Spans, crc32SpansReference, crc32Wasm } from "../src/crc.js";
-import { decodeRecords, decodeRecordsReference, encodeRecords, encodeRecordsReference, RecordKind, type DecodedBatch, type Framing, type RecordInput } from "../src/codec.js";
-import { compareStamps, createMergeIndex, createMergeIndexReference, type MergeIndex, type MergeLimits } from "../src/merge.js";
-import { R_DESC, R_IN, R_REFUSED } from "../src/wasm/abi.js";
-import { kernel } from "../src/wasm/instance.js";
+import { crc32, crc32Reference, crc32Spans, crc32SpansReference, crc32Wasm } from "../src/codec/crc.js";
+import { decodeRecords, decodeRecordsReference, encodeRecords, encodeRecordsReference, RecordKind, type DecodedBatch, type Framing, type RecordInput } from "../src/codec/records.js";
+import { compareStamps, createMergeIndex, createMergeIndexReference, type MergeIndex, type MergeLimits } from "../src/index/merge.js";
+import { R_DESC, R_IN, R_REFUSED } from "../src/kernel/abi.js";
+import { kernel } from "../src/kernel/instance.js";
 import { benchKeys, benchValues, isBun, randomBytes } from "./measure.js";
 import { formatTable, machine, runtimeName, withRatios, withVerdicts, type Row } from "./report.js";
 

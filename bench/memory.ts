@@ -12,7 +12,7 @@
  * external memory (what the JS engine accounts for; WASM memory is not in it on V8).
  */
 import * as Y from "yjs";
-import { Node } from "../src/node.js";
+import { Node } from "../src/node/node.js";
 import { benchFile, benchKey, benchValue, collectGarbage, isBun, runChild } from "./measure.js";
 import { formatTable, withRatios, withVerdicts, type BenchFn, type Row } from "./report.js";
 

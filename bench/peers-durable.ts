@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Node } from "../src/node.js";
+import { Node } from "../src/node/node.js";
 import { benchKey, benchValues, isBun, throughput } from "./measure.js";
 import type { BenchFn, Row } from "./report.js";
 

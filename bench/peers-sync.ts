@@ -12,8 +12,8 @@
  */
 import * as Automerge from "@automerge/automerge";
 import * as Y from "yjs";
-import { decodeEnvelope, encodeEnvelope } from "../src/envelope.js";
-import { Node } from "../src/node.js";
+import { decodeEnvelope, encodeEnvelope } from "../src/sync/envelope.js";
+import { Node } from "../src/node/node.js";
 import { benchKeys, benchValues, payloadBytes, rate } from "./measure.js";
 import type { BenchFn, Row } from "./report.js";
 

@@ -20,8 +20,8 @@
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32Reference } from "../src/crc.js";
-import { Node } from "../src/node.js";
+import { crc32Reference } from "../src/codec/crc.js";
+import { Node } from "../src/node/node.js";
 import { benchFile, benchKey, benchValues, best, runChild } from "./measure.js";
 import { formatTable, withRatios, withVerdicts, type BenchFn, type Row } from "./report.js";
 
@@ -193,7 +193,7 @@ async function coldOnce(what: string, dir: string, path: string, header: number,
     if (count < n) throw new Error(`recovery floor: ${count} records in ${path}`);
     return ms;
   }
-  const { kernel } = await import("../src/wasm/instance.js");
+  const { kernel } = await import("../src/kernel/instance.js");
   kernel();
   const t = performance.now();
   const node = await Node.open({ id: 1, dir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER, limits: { maxKeys: n + 1 }, onWarning: () => undefined });

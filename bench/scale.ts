@@ -16,12 +16,12 @@
  * - Memory per key at 1M: bench/memory.ts (wavekv node vs `Y.Map` vs `Map`), each
  *   contender in its own child process.
  */
-import { decodeEnvelope } from "../src/envelope.js";
-import { MemoryNetwork, dropOneEntry, type NetworkMessage } from "../src/memnet.js";
-import { createMergeIndex } from "../src/merge.js";
-import { Node } from "../src/node.js";
-import { ReplicaState } from "../src/state.js";
-import { SyncManager } from "../src/sync.js";
+import { decodeEnvelope } from "../src/sync/envelope.js";
+import { MemoryNetwork, dropOneEntry, type NetworkMessage } from "../src/transport/memory.js";
+import { createMergeIndex } from "../src/index/merge.js";
+import { Node } from "../src/node/node.js";
+import { ReplicaState } from "../src/state/replica.js";
+import { SyncManager } from "../src/node/manager.js";
 import { benchKeys, benchValue, collectGarbage } from "./measure.js";
 import { runMemoryBenchmarks } from "./memory.js";
 import { formatTable, withRatios, withVerdicts, type BenchFn, type Row } from "./report.js";

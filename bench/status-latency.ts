@@ -5,7 +5,7 @@
  * the same keys with newer stamps, so the store stays at one envelope's worth of keys)
  * back to back, while this process polls GET /status; p50/p99 of /status with and
  * without that load. Target: p99 ≤ 100 ms under load (the node merges large envelopes in
- * slices, src/sync.ts). /status recomputes the full SHA-256 digest after every change,
+ * slices, src/node/manager.ts). /status recomputes the full SHA-256 digest after every change,
  * which under continuous writes every poll pays: so the same is measured for a request
  * that costs nothing itself (GET of a missing key: the event loop's responsiveness), and
  * one row says what `Node.status()` alone costs after a change at that store size.
@@ -22,11 +22,11 @@
  */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { signRequest } from "../src/auth.js";
-import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, encodeEnvelope } from "../src/envelope.js";
-import { HttpTransport, serveHttp } from "../src/http.js";
-import { Node } from "../src/node.js";
-import { SyncManager } from "../src/sync.js";
+import { signRequest } from "../src/transport/auth.js";
+import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, encodeEnvelope } from "../src/sync/envelope.js";
+import { HttpTransport, serveHttp } from "../src/transport/http.js";
+import { Node } from "../src/node/node.js";
+import { SyncManager } from "../src/node/manager.js";
 import { benchFile, benchKey, benchValue, isBun } from "./measure.js";
 import { formatTable, withVerdicts, type BenchFn, type Row } from "./report.js";
 

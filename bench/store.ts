@@ -7,7 +7,7 @@
  */
 import * as Automerge from "@automerge/automerge";
 import * as Y from "yjs";
-import { Node } from "../src/node.js";
+import { Node } from "../src/node/node.js";
 import { benchKeys, benchValues, best, rate } from "./measure.js";
 import { formatTable, withRatios, withVerdicts, type BenchFn, type Row } from "./report.js";
 

@@ -17,10 +17,10 @@
  *   bootstrap is repeated between two nodes that do not negotiate them (as with an older
  *   peer) for the bytes and time of bare bodies.
  */
-import type { SyncTuning } from "../src/protocol.js";
-import { MemoryNetwork } from "../src/memnet.js";
-import { Node } from "../src/node.js";
-import { SyncManager, type PeerReport } from "../src/sync.js";
+import type { SyncTuning } from "../src/sync/protocol.js";
+import { MemoryNetwork } from "../src/transport/memory.js";
+import { Node } from "../src/node/node.js";
+import { SyncManager, type PeerReport } from "../src/node/manager.js";
 import { benchKeys, benchValues, payloadBytes } from "./measure.js";
 import { formatTable, withRatios, withVerdicts, type BenchFn, type Row } from "./report.js";
 

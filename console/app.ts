@@ -1,10 +1,10 @@
 /**
  * The wavekv web console, in the browser. Bundled by scripts/build-console.mjs (esbuild)
- * into src/console-assets.ts; served by src/console.ts at GET / of a `serve` node.
+ * into src/app/console-assets.ts; served by src/app/console.ts at GET / of a `serve` node.
  *
  * Data flow: every POLL_MS it fetches the public `/status` (locked) or the signed
  * `/console/api/state` plus one page of `/kv` (unlocked), and re-renders. Requests are
- * signed with `RequestSigner` from the browser entry (src/fetch-transport.ts: WebCrypto
+ * signed with `RequestSigner` from the browser entry (src/transport/fetch.ts: WebCrypto
  * HMAC, pure-TS fallback outside secure contexts), exactly as `serve --secret-file` checks.
  *
  * Invariants:
@@ -18,9 +18,9 @@
  * - The signed path is the route as the server sees it: the page may sit behind a proxy
  *   that mounts the node under a prefix (the page's own directory), as FetchTransport allows.
  */
-import { RequestSigner, kvPath } from "../src/fetch-transport.js";
-import type { ChangeRecord, ClusterMember, ConsoleSnapshot } from "../src/console.js";
-import type { NodeStatus } from "../src/types.js";
+import { RequestSigner, kvPath } from "../src/transport/fetch.js";
+import type { ChangeRecord, ClusterMember, ConsoleSnapshot } from "../src/app/console.js";
+import type { NodeStatus } from "../src/core/types.js";
 
 const POLL_MS = 1_000;
 const SECRET_KEY = "wavekv.console.secret";

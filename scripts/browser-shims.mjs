@@ -1,7 +1,7 @@
 /**
  * Injected by scripts/build-browser.mjs (esbuild `inject`) into the browser bundle only:
  * every free `setImmediate` in the bundled sources resolves to this export. Node and Bun
- * keep their own; browsers and workers have none (src/memnet.ts delivers every leg on
+ * keep their own; browsers and workers have none (src/transport/memory.ts delivers every leg on
  * the next macrotask with it).
  *
  * Why MessageChannel and not setTimeout(0): browsers clamp nested timeouts to >= 4 ms

@@ -8,19 +8,19 @@
  * Writes to outdir (default dist/browser/):
  *   wavekv.js          ESM, minified; `await init()` loads wavekv.wasm from beside it
  *                      (compileStreaming when served as application/wasm)
- *   wavekv.wasm        the kernel (the same bytes src/wasm/kernel-bytes.ts embeds)
+ *   wavekv.wasm        the kernel (the same bytes src/kernel/kernel-bytes.ts embeds)
  *   wavekv.inline.js   ESM, minified, kernel embedded as base64: one file, nothing to
  *                      serve beside it (edge workers, quick pages); ~16 KiB larger
  * and prints their sizes against the targets (JS ≤ 64 KiB minified, WASM ≤ 64 KiB).
  *
  * What the bundle changes against the sources, and why:
- * - `Node.open({ dir })` imports src/storage.ts dynamically; here that import resolves
+ * - `Node.open({ dir })` imports src/storage/storage.ts dynamically; here that import resolves
  *   to a stub that rejects with INVALID_ARGUMENT, so the file WAL (node:fs) stays out
- *   of a one-file bundle. test/portability.ts checks that the sources need nothing
+ *   of a one-file bundle. test/package/portability.ts checks that the sources need nothing
  *   else: without the stub, every `node:` import hangs off that one dynamic import.
  * - a free `setImmediate` resolves to scripts/browser-shims.mjs (browsers have none).
- * Anything else Node-only (`process`, `Buffer`) is NOT papered over: test/portability.ts
- * runs the bundle in a realm without them, and test/browser.ts in Chromium.
+ * Anything else Node-only (`process`, `Buffer`) is NOT papered over: test/package/portability.ts
+ * runs the bundle in a realm without them, and test/package/browser.ts in Chromium.
  * Test code imports `bundleBrowser` (in memory, nothing written).
  */
 import * as esbuild from "esbuild";
@@ -67,11 +67,11 @@ function recordNodeImports(found) {
 function stubs(kernel) {
   const src = join(root, "src");
   const modules = {
-    storage: `import { WaveKVError } from "./errors.js";
+    storage: `import { WaveKVError } from "../core/errors.js";
 export async function openStorage() {
   throw new WaveKVError("INVALID_ARGUMENT", "this build of wavekv has no file system: omit \`dir\` for an in-memory node");
 }`,
-    "kernel-bytes": `import { WaveKVError } from "../errors.js";
+    "kernel-bytes": `import { WaveKVError } from "../core/errors.js";
 export function kernelBytes() {
   throw new WaveKVError("INVALID_ARGUMENT", "the wavekv kernel is not loaded: \`await init()\` before opening a node (this bundle loads ${KERNEL_FILE} from beside it)");
 }`,
@@ -79,11 +79,11 @@ export function kernelBytes() {
   return {
     name: "wavekv-browser-stubs",
     setup(build) {
-      build.onResolve({ filter: /^\.\/storage\.js$/ }, (args) =>
-        args.importer === join(src, "node.ts") ? { path: "storage", namespace: "wavekv-stub", pluginData: src } : undefined);
+      build.onResolve({ filter: /^\.\.\/storage\/storage\.js$/ }, (args) =>
+        args.importer === join(src, "node", "node.ts") ? { path: "storage", namespace: "wavekv-stub", pluginData: join(src, "node") } : undefined);
       if (kernel === "file") {
         build.onResolve({ filter: /^\.\/kernel-bytes\.js$/ }, (args) =>
-          args.importer === join(src, "wasm", "instance.ts") ? { path: "kernel-bytes", namespace: "wavekv-stub", pluginData: join(src, "wasm") } : undefined);
+          args.importer === join(src, "kernel", "instance.ts") ? { path: "kernel-bytes", namespace: "wavekv-stub", pluginData: join(src, "kernel") } : undefined);
       }
       build.onLoad({ filter: /.*/, namespace: "wavekv-stub" }, (args) => ({ contents: modules[args.path], resolveDir: args.pluginData, loader: "js" }));
     },
@@ -121,13 +121,13 @@ export async function bundleBrowser({ kernel = "file", minify = true, stub = tru
   return { js: out.contents, text: out.text, metafile: result.metafile, nodeImports };
 }
 
-/** The kernel's bytes, taken from the generated src/wasm/kernel-bytes.ts so they match the inline bundle. */
+/** The kernel's bytes, taken from the generated src/kernel/kernel-bytes.ts so they match the inline bundle. */
 export async function kernelWasm() {
   const result = await esbuild.build({
-    entryPoints: [join(root, "src", "wasm", "kernel-bytes.ts")],
+    entryPoints: [join(root, "src", "kernel", "kernel-bytes.ts")],
     bundle: true, format: "iife", globalName: "kernel", platform: "neutral", write: false, logLevel: "silent",
   }).catch((err) => {
-    throw new Error(`build-browser: cannot read src/wasm/kernel-bytes.ts (run npm run build:wasm first): ${err.message}`);
+    throw new Error(`build-browser: cannot read src/kernel/kernel-bytes.ts (run npm run build:wasm first): ${err.message}`);
   });
   return new Function(`${result.outputFiles[0].text}; return kernel.kernelBytes();`)();
 }

@@ -2,7 +2,7 @@
 /**
  * `npm run build:ts`: tsc -p tsconfig.json (src/ → dist/), skipped when every output is
  * newer than every input (src/, tsconfig.json, this script, the installed TypeScript),
- * then dist/cli.js made executable (tsc writes 0644; npx runs the bin file directly).
+ * then dist/app/cli.js made executable (tsc writes 0644; npx runs the bin file directly).
  *
  *   node scripts/build-ts.mjs [--force]
  *
@@ -38,7 +38,7 @@ if (upToDate([...outputs, STAMP], inputs)) {
   mkdirSync("build", { recursive: true });
   writeFileSync(STAMP, "");
 }
-chmodSync("dist/cli.js", 0o755);
+chmodSync("dist/app/cli.js", 0o755);
 // No source maps are emitted (their sources are not shipped): ones an older build left in
 // dist/ would point at files the package does not have.
 for (const map of filesUnder("dist", (p) => p.endsWith(".js.map") || p.endsWith(".d.ts.map"))) rmSync(map);

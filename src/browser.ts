@@ -1,7 +1,7 @@
 /**
  * `wavekv/browser`: the in-memory node, the sync protocol and transports for browsers,
  * edge workers and any runtime with WebAssembly and fetch. No `node:` module is
- * reachable from here (test/portability.ts bundles this file and checks).
+ * reachable from here (test/package/portability.ts bundles this file and checks).
  *
  *   import { init, Node, SyncManager, FetchTransport } from "wavekv/browser";
  *   await init();                      // loads the kernel (wavekv.wasm beside the bundle)
@@ -14,20 +14,20 @@
  * file system or a listening socket. The state lives in memory; persistence in a
  * browser (IndexedDB) is a later storage adapter (docs/notes/browser-needs.md).
  */
-import { initKernel } from "./wasm/instance.js";
+import { initKernel } from "./kernel/instance.js";
 
-export { Node, type NodeOptions, type MergeOutcome, type ScanOptions } from "./node.js";
-export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
-export { DEFAULT_LIMITS, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
-export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./protocol.js";
-export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION, type Envelope } from "./envelope.js";
-export { compareKeys } from "./keyorder.js";
-export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./sync.js";
-export { MemoryNetwork, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type Tamper } from "./memnet.js";
-export { type Transport, type SyncHandler } from "./transport.js";
-export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./fetch-transport.js";
-export { useSha256, type Sha256Hasher, type Sha256Factory } from "./digest.js";
-export { Sha256, sha256, hmacSha256 } from "./sha256.js";
+export { Node, type NodeOptions, type MergeOutcome, type ScanOptions } from "./node/node.js";
+export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
+export { DEFAULT_LIMITS, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./core/types.js";
+export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./sync/protocol.js";
+export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION, type Envelope } from "./sync/envelope.js";
+export { compareKeys } from "./core/keyorder.js";
+export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./node/manager.js";
+export { MemoryNetwork, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type Tamper } from "./transport/memory.js";
+export { type Transport, type SyncHandler } from "./transport/transport.js";
+export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./transport/fetch.js";
+export { useSha256, type Sha256Hasher, type Sha256Factory } from "./state/digest.js";
+export { Sha256, sha256, hmacSha256 } from "./core/sha256.js";
 
 /**
  * Set by scripts/build-browser.mjs (esbuild `define`) in the bundle that ships the

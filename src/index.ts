@@ -12,18 +12,18 @@
  * @packageDocumentation
  */
 // docs/API.md is generated from this file's exports and their doc comments
-// (`npm run docs:api`; test/api-docs.ts fails when it is stale). A re-export's doc comment
+// (`npm run docs:api`; test/package/api-docs.ts fails when it is stale). A re-export's doc comment
 // documents a declaration that has none of its own.
 import { createHash } from "node:crypto";
-import { nodeSha256, useSha256 } from "./digest.js";
+import { nodeSha256, useSha256 } from "./state/digest.js";
 
-// The digest's hash: native on Node and Bun, whatever their version (src/digest.ts
+// The digest's hash: native on Node and Bun, whatever their version (src/state/digest.ts
 // falls back to pure TS where `process.getBuiltinModule` is missing, Node < 20.16).
 useSha256(nodeSha256(createHash));
 
-export { Node, type NodeOptions, type MergeOutcome, type ScanOptions } from "./node.js";
-export { WaveKVError, isWaveKVError, type ErrorCode } from "./errors.js";
-export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type DuplicateIdStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./types.js";
+export { Node, type NodeOptions, type MergeOutcome, type ScanOptions } from "./node/node.js";
+export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
+export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type DuplicateIdStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./core/types.js";
 /**
  * When a write to a node with a `dir` is durable (`NodeOptions.fsync`, `serve --fsync`).
  * - `"always"`: `put`/`delete` resolve only after an fdatasync that started after the
@@ -34,15 +34,15 @@ export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, typ
  *
  * @defaultValue `"always"`
  */
-export type { FsyncPolicy } from "./types.js";
-export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./protocol.js";
-export { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries, encodedEntriesOf, ENCODED_ENTRIES, ENVELOPE_VERSION, type Envelope, type DeltaCursor, type EncodedEntries, type BodyFraming } from "./envelope.js";
-export { compareKeys } from "./keyorder.js";
-export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./sync.js";
-export { MemoryNetwork, dropOneEntry, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type NetworkStats, type Direction, type EntryDropper, type Tamper } from "./memnet.js";
-export { type Transport, type TransportRequestOptions, type SyncHandler } from "./transport.js";
-export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOptions, type ServeOptions, type HttpServer } from "./http.js";
-export { useSha256, type Sha256Hasher, type Sha256Factory } from "./digest.js";
+export type { FsyncPolicy } from "./core/types.js";
+export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./sync/protocol.js";
+export { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries, encodedEntriesOf, ENCODED_ENTRIES, ENVELOPE_VERSION, type Envelope, type DeltaCursor, type EncodedEntries, type BodyFraming } from "./sync/envelope.js";
+export { compareKeys } from "./core/keyorder.js";
+export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./node/manager.js";
+export { MemoryNetwork, dropOneEntry, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type NetworkStats, type Direction, type EntryDropper, type Tamper } from "./transport/memory.js";
+export { type Transport, type TransportRequestOptions, type SyncHandler } from "./transport/transport.js";
+export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOptions, type ServeOptions, type HttpServer } from "./transport/http.js";
+export { useSha256, type Sha256Hasher, type Sha256Factory } from "./state/digest.js";
 /**
  * A node with everything `wavekv serve` runs, from code: HTTP API, sync with its peers,
  * the replicated address book (`__wavekv/peers/<id>`) and the web console. `stop()`
@@ -53,8 +53,8 @@ export { useSha256, type Sha256Hasher, type Sha256Factory } from "./digest.js";
  * await running.stop();
  * ```
  */
-export { startServer } from "./serve.js";
-export type { ServerConfig, RunningServer } from "./serve.js";
+export { startServer } from "./app/serve.js";
+export type { ServerConfig, RunningServer } from "./app/serve.js";
 /**
  * A client for a running node's HTTP API (what the CLI's put/get/del/scan/status use);
  * pass the cluster's secret when the node has one. Errors other than 404 reject.
@@ -64,9 +64,9 @@ export type { ServerConfig, RunningServer } from "./serve.js";
  * await kv.put("a", "1"); await kv.get("a"); await kv.scan("prefix/");
  * ```
  */
-export { KvClient } from "./client.js";
-export { KvClientError } from "./client.js";
-export type { KvEntryJson, KvPeerJson } from "./client.js";
-export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./fetch-transport.js";
-export type { StorageTuning, FaultHook } from "./storage.js";
-export type { MergeSlicing } from "./ingress.js";
+export { KvClient } from "./app/client.js";
+export { KvClientError } from "./app/client.js";
+export type { KvEntryJson, KvPeerJson } from "./app/client.js";
+export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./transport/fetch.js";
+export type { StorageTuning, FaultHook } from "./storage/storage.js";
+export type { MergeSlicing } from "./sync/ingress.js";

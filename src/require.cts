@@ -4,7 +4,7 @@
  * `import("wavekv")` gives (one instance: no dual-package state). Older Node refuses
  * with a code this turns into a sentence that says what to do.
  * Invariant: nothing in dist/index.js's import graph may use top-level await, or
- * `require` fails with ERR_REQUIRE_ASYNC_MODULE on every runtime (test/package.ts).
+ * `require` fails with ERR_REQUIRE_ASYNC_MODULE on every runtime (test/package/package.ts).
  */
 try {
   module.exports = require("./index.js");

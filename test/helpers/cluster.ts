@@ -14,10 +14,10 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Node, type NodeOptions } from "../../src/node.js";
-import { MemoryNetwork, type MemoryNetworkOptions } from "../../src/memnet.js";
-import { SyncManager, type PeerReport, type SyncOptions } from "../../src/sync.js";
-import { WaveKVError } from "../../src/errors.js";
+import { Node, type NodeOptions } from "../../src/node/node.js";
+import { MemoryNetwork, type MemoryNetworkOptions } from "../../src/transport/memory.js";
+import { SyncManager, type PeerReport, type SyncOptions } from "../../src/node/manager.js";
+import { WaveKVError } from "../../src/core/errors.js";
 
 export interface Member {
   id: number;

@@ -1,5 +1,5 @@
 /**
- * Headless Chromium for test/console.ts, found and started the way test/browser.ts does
+ * Headless Chromium for test/app/console.ts, found and started the way test/package/browser.ts does
  * (Debian's chromium driven by playwright-core; WAVEKV_CHROMIUM picks or disables it),
  * plus checks that run inside the console page.
  *

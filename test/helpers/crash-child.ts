@@ -1,5 +1,5 @@
 /**
- * Child process of test/crash.ts (a helper: never imported by the test runner).
+ * Child process of test/storage/crash.ts (a helper: never imported by the test runner).
  *
  *   node --import tsx test/helpers/crash-child.ts <dir> <seed>     (Bun: bun <file> <dir> <seed>)
  *
@@ -9,8 +9,8 @@
  * random moment. Record `id` is key `r/<id>`, seq `id`, value `valueOf(id)`: the parent
  * recomputes the exact bytes from the id alone.
  */
-import { RecordKind, type RecordInput } from "../../src/codec.js";
-import { openStorage } from "../../src/storage.js";
+import { RecordKind, type RecordInput } from "../../src/codec/records.js";
+import { openStorage } from "../../src/storage/storage.js";
 import { crashRecord, rng } from "./storage-fixtures.js";
 
 const [dir, seedArg] = process.argv.slice(2);

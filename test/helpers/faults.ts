@@ -4,9 +4,9 @@
  *
  * Not a test file: the runner skips test/helpers/.
  */
-import { decodeRecords } from "../../src/codec.js";
-import { encodedEntriesOf, entryFault, type Envelope } from "../../src/envelope.js";
-import { DESCRIPTOR_WORDS } from "../../src/wasm/batch.js";
+import { decodeRecords } from "../../src/codec/records.js";
+import { encodedEntriesOf, entryFault, type Envelope } from "../../src/sync/envelope.js";
+import { DESCRIPTOR_WORDS } from "../../src/codec/batch.js";
 
 export function entryFaults(env: Envelope): (string | undefined)[] {
   const enc = encodedEntriesOf(env);

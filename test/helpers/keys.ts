@@ -6,7 +6,7 @@
  *
  * Not a test file: the runner skips test/helpers/.
  */
-import { seededRandom } from "../../src/memnet.js";
+import { seededRandom } from "../../src/transport/memory.js";
 
 /** Keys a URL parser or a naive encoder would mangle, plus random ones. */
 export function awkwardKeys(count: number, seed: number): string[] {

@@ -1,5 +1,5 @@
 /**
- * Child process of test/node-crash.ts (a helper: never run by the test runner; the parent
+ * Child process of test/node/node-crash.ts (a helper: never run by the test runner; the parent
  * imports only `crashWrite` and `CRASH_KEYS`).
  *
  *   node --import tsx test/helpers/node-crash-child.ts <dir> <seed> [quiescent|inflight]
@@ -16,7 +16,7 @@
  */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Node } from "../../src/node.js";
+import { Node } from "../../src/node/node.js";
 import { rng } from "./storage-fixtures.js";
 
 export const CRASH_KEYS = 12;

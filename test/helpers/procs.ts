@@ -16,7 +16,7 @@ import { createConnection, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 /** The built CLI (npm run build). Spawned with Node on either runtime, as `npx wavekv` would. */
-export const builtCli = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
+export const builtCli = fileURLToPath(new URL("../../dist/app/cli.js", import.meta.url));
 
 export interface Spawned {
   child: ChildProcess;

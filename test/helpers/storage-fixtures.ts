@@ -13,8 +13,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
 import { crc32 as zcrc32 } from "node:zlib";
-import type { DecodedBatch, RecordInput } from "../../src/codec.js";
-import { seededRandom } from "../../src/memnet.js";
+import type { DecodedBatch, RecordInput } from "../../src/codec/records.js";
+import { seededRandom } from "../../src/transport/memory.js";
 
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(join(os.tmpdir(), `wavekv-${prefix}-`));
@@ -64,7 +64,7 @@ export function peerRecord(kind: 2 | 3, peer: number): RecordInput {
   return { kind, key: "", value: null, timestamp: 0, node: peer, seq: 0 };
 }
 
-/** Record `id` of the crash loop (test/crash.ts): exact bytes recomputable from the id. */
+/** Record `id` of the crash loop (test/storage/crash.ts): exact bytes recomputable from the id. */
 export function crashRecord(id: number): RecordInput {
   return { kind: 1, key: `r/${id}`, value: valueOf(id, 300), timestamp: T0 + id, node: 1, seq: id };
 }

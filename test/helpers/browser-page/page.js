@@ -1,5 +1,5 @@
 /**
- * Runs inside headless Chromium for test/browser.ts (served by it on 127.0.0.1, next to
+ * Runs inside headless Chromium for test/package/browser.ts (served by it on 127.0.0.1, next to
  * the bundle it builds). Exposes `window.wk`; `window.wkReady` settles when set up.
  *
  *   ?bundle=file|inline   wavekv.js + wavekv.wasm (init() streams the kernel) or wavekv.inline.js

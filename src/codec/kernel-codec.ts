@@ -1,0 +1,169 @@
+/**
+ * Record codec on the kernel (assembly/codec.ts): copy in once, one call, copy out once.
+ *
+ *   const batch = decodeRecordsWasm(bytes, "framed", base);   // descriptors copied out
+ *   const bytes = encodeRecordsWasm(records, "bare", base);
+ *
+ * A decoded batch stays resident (its input in R_IN, its descriptors in R_DESC) until
+ * the next write to those regions, so a merge right after decode skips a second copy.
+ */
+import type { DecodedBatch, Framing, RecordInput } from "./records.js";
+import { DESC_MAX, ENCODE_TOO_LARGE, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "../kernel/abi.js";
+import { WaveKVError } from "../core/errors.js";
+import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
+import { kernel, type Kernel } from "../kernel/instance.js";
+import { adoptInput, type PinnedBytes } from "../kernel/memory.js";
+
+const encoder = new TextEncoder();
+
+/** The kernel's `mode` argument for a framing. */
+const modeOf = (framing: Framing): number => (framing === "framed" ? 1 : framing === "delta" ? 2 : 0);
+
+/**
+ * Writes `s` as UTF-8 at `pos`; returns the byte count. ASCII is copied by a loop (the
+ * common short key costs no encoder call); the rest goes through encodeInto (lone
+ * surrogates become U+FFFD, as TextEncoder.encode does). `u8` must have s.length·3 bytes.
+ */
+export function writeUtf8(s: string, u8: Uint8Array, pos: number): number {
+  const n = s.length;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) break;
+    u8[pos + i] = c;
+  }
+  if (i === n) return n;
+  return i + encoder.encodeInto(i === 0 ? s : s.slice(i), u8.subarray(pos + i, pos + i + (n - i) * 3)).written;
+}
+
+export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
+  const k = kernel();
+  const len = bytes.length;
+  const inp = k.reserve(R_IN, Math.max(len, 16));
+  k.u8.set(bytes, inp);
+  return decodeResident(k, inp, len, framing, base, maxRecords, bytes);
+}
+
+/**
+ * Reads `length` bytes that `fill` writes straight into the kernel's input region (a file
+ * read into linear memory: no JS copy of it, no second copy in), as a block that batches
+ * decoded from it (`decodeWindowWasm`) and values kept from it share. The block stays
+ * where it is when the region is reused while anything holds it (PinnedBytes). `holder`
+ * holds the first reference. `fill` must write all of `dst` and call nothing that uses
+ * the kernel.
+ */
+export function readIntoKernel(length: number, fill: (dst: Uint8Array) => void, holder: object): PinnedBytes {
+  const k = kernel();
+  const block = adoptInput(k, length, holder);
+  try {
+    fill(k.u8.subarray(block.ptr, block.ptr + length));
+  } catch (e) {
+    block.drop(holder);
+    throw e;
+  }
+  return block;
+}
+
+/**
+ * Decodes up to `maxRecords` records of `block` from `offset` (a window: a replay decodes
+ * a long log window by window, so its descriptors need a few MB, not 48 B a record at
+ * once). The batch's offsets and `stop` are relative to `offset`. The block must still be
+ * the input region's (nothing has reserved that region since `readIntoKernel`).
+ */
+export function decodeWindowWasm(block: PinnedBytes, offset: number, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
+  if (!block.inRegion) throw new Error("wavekv: the block left the input region (something reserved it) and can no longer be decoded in place");
+  const k = block.kernel;
+  // The decoder rewrites the descriptor region: a batch still reading there copies out first.
+  k.evictResident();
+  k.generation++;
+  return decodeResident(k, block.ptr + offset, block.length - offset, framing, base, maxRecords, { block, offset });
+}
+
+/**
+ * Decodes `len` bytes at `inp` in the input region; `from` is the JS buffer they were
+ * copied from, or the block (and offset in it) they were read into.
+ */
+function decodeResident(k: Kernel, inp: number, len: number, framing: Framing, base: number, maxRecords: number | undefined, from: Uint8Array | { block: PinnedBytes; offset: number }): DecodedBatch {
+  const wanted = maxRecordsOf(maxRecords);
+  const max = Math.min(wanted, DESC_MAX);
+  const count = k.exports.decode(inp, len, modeOf(framing), lo32(base), hi32(base), max) >>> 0;
+  const desc = k.regionPtr(R_DESC);
+  if (count === DESC_MAX && wanted > DESC_MAX && k.mailbox(MB_STOP_REASON) === 5 /* limit */) {
+    // Not a "limit" the caller asked for: the descriptors would not fit one region.
+    k.generation++;
+    throw new WaveKVError("INVALID_ARGUMENT", `more than ${DESC_MAX} records in one batch (descriptors over 1 GiB): pass maxRecords <= ${DESC_MAX} and decode from stop.offset`);
+  }
+  const stop = { reason: STOP_REASONS[k.mailbox(MB_STOP_REASON)]!, offset: k.mailbox(MB_STOP_OFFSET) };
+  // Descriptors are read where the decoder wrote them; the kernel copies them out only
+  // if something reuses R_IN/R_DESC while the batch is alive (Kernel.reserve).
+  const inMemory = !(from instanceof Uint8Array);
+  // A window's bytes end where its records do (a window handed to a replay is what the
+  // state retains and measures its live values against), not at the end of the block.
+  const batch = inMemory
+    ? BatchView.inMemory(from.block, from.offset, stop.reason === "end" ? len : stop.offset, k, desc, count, stop)
+    : BatchView.inPlace(from, k, desc, count, stop);
+  k.generation++; // the decoder rewrote R_DESC
+  k.setResident(batch, inp, desc, inMemory ? from.block : null);
+  return batch;
+}
+
+export function findNextValidFrameWasm(bytes: Uint8Array, from: number): number {
+  const f = from > 0 ? Math.floor(from) : 0;
+  if (f + 8 > bytes.length) return -1;
+  const k = kernel();
+  // Bytes in linear memory (a batch decoded there) may move or be overwritten by the
+  // reserve below: copy them out first. Damage path only.
+  const src = bytes.buffer === k.exports.memory.buffer ? bytes.slice() : bytes;
+  const inp = k.reserve(R_IN, src.length);
+  k.u8.set(src, inp);
+  return k.exports.findFrame(inp, src.length, f);
+}
+
+export function encodeRecordsWasm(records: readonly RecordInput[], framing: Framing, base: number): Uint8Array {
+  const n = records.length;
+  let bound = 0;
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!;
+    checkRecord(r, i);
+    bound += typeof r.key === "string" ? r.key.length * 3 : r.key.length;
+    if ((r.kind as number) === 1) bound += r.value!.length;
+  }
+  const k = kernel();
+  const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_WORDS * 4, 16));
+  const data = k.reserve(R_IN, Math.max(bound, 16));
+  const u8 = k.u8, u32 = k.u32; // after both reserves: they may grow memory
+  let at = 0;
+  for (let i = 0, w = desc >>> 2; i < n; i++, w += DESCRIPTOR_WORDS) {
+    const r = records[i]!;
+    const keyOff = at;
+    if (typeof r.key === "string") at += writeUtf8(r.key, u8, data + at);
+    else {
+      u8.set(r.key, data + at);
+      at += r.key.length;
+    }
+    const keyLen = at - keyOff;
+    if (keyLen > 0x7fffffff) throw new TypeError(`record ${i}: key too large`);
+    let valOff = 0, valLen = 0;
+    if ((r.kind as number) === 1) {
+      const v = r.value!;
+      valOff = at;
+      valLen = v.length;
+      u8.set(v, data + at);
+      at += valLen;
+    }
+    u32[w] = lo32(r.timestamp);
+    u32[w + 1] = hi32(r.timestamp);
+    u32[w + 2] = lo32(r.seq);
+    u32[w + 3] = hi32(r.seq);
+    u32[w + 4] = r.node;
+    u32[w + 5] = r.kind;
+    u32[w + 6] = keyOff;
+    u32[w + 7] = keyLen;
+    u32[w + 8] = valOff;
+    u32[w + 9] = valLen;
+  }
+  const total = k.exports.encode(desc, n, data, modeOf(framing), lo32(base), hi32(base)) >>> 0;
+  if (total === ENCODE_TOO_LARGE) throw new WaveKVError("INVALID_ARGUMENT", `${n} records encode to more than 1 GiB: encode them in parts`);
+  const out = k.regionPtr(R_OUT);
+  return k.u8.slice(out, out + total);
+}

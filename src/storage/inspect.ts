@@ -1,0 +1,283 @@
+/**
+ * `wavekv inspect <dir>`: validates and summarizes a data directory without changing
+ * it (no lock taken, no truncation). The CLI prints `formatInspect(report)` and exits
+ * non-zero when `report.ok` is false.
+ *
+ *   const report = inspectDir("./data");
+ *   console.log(formatInspect(report));
+ *   process.exitCode = report.ok ? 0 : 1;
+ *
+ * It applies the same rules as open (src/storage/storage.ts) and says what open would do:
+ * which snapshot it loads, which WAL offset it starts from, whether a tail would be
+ * truncated or open refused (CORRUPT_WAL, MISSING_SNAPSHOT, MISSING_WAL). Missing files
+ * whose loss open would refuse or warn about are damage (exit 1), as damaged bytes are.
+ */
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { DESCRIPTOR_BYTES, RecordKind, decodeRecords, type DecodedBatch } from "../codec/records.js";
+import { LOCK_FILE, UUID_FILE, files, groupNodeFiles, processAlive, readWholeFile } from "./datadir.js";
+import { WAL_HEADER_BYTES, describeTail, parseWalHeader, scanWal, tailDamage, type WalHeader } from "./wal.js";
+import { SNAPSHOT_HEADER_BYTES, parseSnapshot, parseSnapshotHeader, type SnapshotHeader } from "./snapshot.js";
+import { judgeCoverage } from "./storage.js";
+import type { ErrorCode } from "../core/errors.js";
+
+export interface SeqRange { node: number; min: number; max: number; count: number }
+
+export interface RecordStats {
+  records: number;
+  values: number;
+  tombstones: number;
+  addPeer: number;
+  removePeer: number;
+  seqMarks: number;
+  /** Highest kind-4 high-water mark, 0 if none. */
+  maxSeqMark: number;
+  /** Per origin node, over kinds 0/1. */
+  seqRanges: SeqRange[];
+  keyBytes: number;
+  valueBytes: number;
+}
+
+export interface FileReport {
+  role: "snapshot" | "snapshot.bak" | "wal";
+  path: string;
+  exists: boolean;
+  size: number;
+  /** Exists and every byte is valid. */
+  ok: boolean;
+  problem?: string;
+  header?: Record<string, number>;
+  stats?: RecordStats;
+  /** First damaged byte (start of the first bad record, or 0 for a bad header). */
+  damagedAt?: number;
+  /** WAL only: "tail" is truncated by the next open; "fatal" makes open fail with CORRUPT_WAL. */
+  damage?: "tail" | "fatal";
+  /** WAL only: offset replay starts from (after what the loaded snapshot covers). */
+  replayFrom?: number;
+}
+
+export interface NodeReport {
+  nodeId: number;
+  snapshot: FileReport;
+  backup: FileReport;
+  wal: FileReport;
+  /** What open would load: "snapshot", "snapshot.bak" or "none". */
+  loads: "snapshot" | "snapshot.bak" | "none";
+  /** Whether open would succeed (possibly repairing a torn tail). */
+  opens: boolean;
+  /** Why it would not: CORRUPT_WAL, MISSING_SNAPSHOT or MISSING_WAL (this one unless acceptDataLoss). */
+  fails?: ErrorCode;
+  /** Writes the files say existed and that are gone (missing or unreadable files): open's refusal or warning. */
+  missing?: string;
+}
+
+export interface InspectReport {
+  dir: string;
+  uuid: string | null;
+  lock: { pid: number | null; alive: boolean } | null;
+  nodes: NodeReport[];
+  /** No damage anywhere (a missing snapshot is not damage). */
+  ok: boolean;
+  problems: string[];
+  /**
+   * `node_<id>.wal.damaged-<offset>` files: damaged last records an earlier open kept
+   * before truncating them (they may have been acknowledged). Listed, not damage: the
+   * log itself is consistent again.
+   */
+  keptDamaged: string[];
+}
+
+export function inspectDir(dir: string, nodeId?: number): InspectReport {
+  const problems: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    return { dir, uuid: null, lock: null, nodes: [], ok: false, problems: [`cannot read ${dir}: ${(e as Error).message}`], keptDamaged: [] };
+  }
+  let uuid: string | null = null;
+  if (names.includes(UUID_FILE)) uuid = fs.readFileSync(join(dir, UUID_FILE), "utf8").trim();
+  let lock: InspectReport["lock"] = null;
+  if (names.includes(LOCK_FILE)) {
+    const pid = Number(fs.readFileSync(join(dir, LOCK_FILE), "utf8").split("\n", 1)[0]);
+    const valid = Number.isSafeInteger(pid) && pid > 0;
+    lock = { pid: valid ? pid : null, alive: valid && processAlive(pid) };
+  }
+  const ids = new Set<number>();
+  if (nodeId !== undefined) ids.add(nodeId);
+  else for (const id of groupNodeFiles(names).keys()) ids.add(id);
+  if (ids.size === 0) problems.push(`no node files (node_<id>.wal / .snapshot) in ${dir}`);
+  const nodes = [...ids].sort((a, b) => a - b).map((id) => inspectNode(dir, id));
+  for (const n of nodes) {
+    for (const fr of [n.snapshot, n.backup, n.wal]) if (fr.exists && !fr.ok) problems.push(`${fr.path}: ${fr.problem}`);
+    if (n.missing) problems.push(n.missing);
+  }
+  const keptDamaged = names.filter((n) => /^node_\d+\.wal\.damaged-\d+(-\d+)?$/.test(n)).sort().map((n) => join(dir, n));
+  return { dir, uuid, lock, nodes, ok: problems.length === 0, problems, keptDamaged };
+}
+
+function inspectNode(dir: string, nodeId: number): NodeReport {
+  const f = files(dir, nodeId);
+  const snapshot = inspectSnapshot("snapshot", f.snapshot, nodeId);
+  const backup = inspectSnapshot("snapshot.bak", f.snapshotBak, nodeId);
+  const loaded = snapshot.ok ? snapshot : backup.ok ? backup : null;
+  const wal = inspectWal(f.wal, nodeId, loaded?.header);
+  const report: NodeReport = {
+    nodeId,
+    snapshot,
+    backup,
+    wal,
+    loads: loaded === null ? "none" : loaded.role === "snapshot" ? "snapshot" : "snapshot.bak",
+    opens: !wal.exists || wal.damage !== "fatal",
+  };
+  if (!report.opens) report.fails = "CORRUPT_WAL";
+  // Open's rules for missing files, on the headers read above (a WAL it refuses anyway is not judged).
+  if (report.opens) {
+    const walHeader = wal.exists ? (wal.header as unknown as WalHeader) : null;
+    const snap = loaded ? { header: loaded.header as unknown as SnapshotHeader, path: loaded.path } : null;
+    const c = judgeCoverage(f, walHeader, snap, snapshot.exists || backup.exists);
+    if (c.refuse) {
+      report.opens = false;
+      report.fails = c.refuse.code;
+      report.missing = `${c.refuse.message} (open fails with ${c.refuse.code})`;
+    } else if (c.warning) report.missing = c.warning;
+  }
+  return report;
+}
+
+function readIfExists(path: string): Uint8Array | null {
+  try {
+    return readWholeFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+}
+
+function inspectSnapshot(role: "snapshot" | "snapshot.bak", path: string, nodeId: number): FileReport {
+  const bytes = readIfExists(path);
+  if (bytes === null) return { role, path, exists: false, size: 0, ok: false, problem: "missing" };
+  const report: FileReport = { role, path, exists: true, size: bytes.length, ok: false };
+  const header = parseSnapshotHeader(bytes);
+  if (typeof header !== "string") report.header = { ...header };
+  const parsed = parseSnapshot(bytes, nodeId);
+  if (typeof parsed === "string") {
+    report.problem = parsed;
+    report.damagedAt = typeof header === "string" ? 0 : damagedOffsetInSnapshot(bytes, header.base);
+    return report;
+  }
+  report.ok = true;
+  report.stats = statsOf(parsed.batch);
+  return report;
+}
+
+/** Start of the first bad record in a snapshot body, or the file end if the records are fine (a count/length mismatch). */
+function damagedOffsetInSnapshot(bytes: Uint8Array, base: number): number {
+  const b = decodeRecords(bytes.subarray(SNAPSHOT_HEADER_BYTES), "framed", base);
+  return b.stop.reason === "end" ? bytes.length : SNAPSHOT_HEADER_BYTES + b.stop.offset;
+}
+
+function inspectWal(path: string, nodeId: number, snapHeader?: Record<string, number>): FileReport {
+  const bytes = readIfExists(path);
+  if (bytes === null) return { role: "wal", path, exists: false, size: 0, ok: true };
+  const report: FileReport = { role: "wal", path, exists: true, size: bytes.length, ok: false };
+  const header = parseWalHeader(bytes);
+  if (typeof header === "string") {
+    return { ...report, problem: `bad header: ${header} (open fails with CORRUPT_WAL)`, damagedAt: 0, damage: "fatal" };
+  }
+  report.header = { ...header };
+  if (header.nodeId !== nodeId) {
+    return { ...report, problem: `header names node ${header.nodeId} (open fails with CORRUPT_WAL)`, damagedAt: 8, damage: "fatal" };
+  }
+  const covers = snapHeader !== undefined && snapHeader.walGeneration === header.generation;
+  const scan = scanWal(bytes, covers ? snapHeader!.walOffset : WAL_HEADER_BYTES);
+  if (typeof scan === "string") return { ...report, problem: scan, damagedAt: 0, damage: "fatal" };
+  report.replayFrom = scan.start;
+  report.stats = statsOf(scan.batch);
+  if (scan.damage) {
+    report.damagedAt = scan.damage.offset;
+    if (scan.damage.nextValid >= 0) {
+      report.damage = "fatal";
+      report.problem = `damaged record (${scan.damage.reason}) at offset ${scan.damage.offset}, valid record at ${scan.damage.nextValid} (open fails with CORRUPT_WAL)`;
+    } else {
+      report.damage = "tail";
+      const tail = tailDamage(scan.damage, bytes.subarray(scan.damage.offset))!;
+      report.problem = `${describeTail(path, tail, scan.damage.reason, null)} (open truncates it)`;
+    }
+    return report;
+  }
+  report.ok = true;
+  return report;
+}
+
+export function statsOf(batch: DecodedBatch): RecordStats {
+  const s: RecordStats = { records: batch.count, values: 0, tombstones: 0, addPeer: 0, removePeer: 0, seqMarks: 0, maxSeqMark: 0, seqRanges: [], keyBytes: 0, valueBytes: 0 };
+  const ranges = new Map<number, SeqRange>();
+  const d = batch.descriptors;
+  const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
+  for (let i = 0; i < batch.count; i++) {
+    const kind = batch.kind(i);
+    if (kind === RecordKind.Value || kind === RecordKind.Tombstone) {
+      if (kind === RecordKind.Value) s.values++;
+      else s.tombstones++;
+      s.keyBytes += dv.getUint32(i * DESCRIPTOR_BYTES + 28, true);
+      s.valueBytes += kind === RecordKind.Value ? dv.getUint32(i * DESCRIPTOR_BYTES + 36, true) : 0;
+      const node = batch.node(i);
+      const seq = batch.seq(i);
+      const r = ranges.get(node);
+      if (!r) ranges.set(node, { node, min: seq, max: seq, count: 1 });
+      else {
+        r.count++;
+        if (seq < r.min) r.min = seq;
+        if (seq > r.max) r.max = seq;
+      }
+    } else if (kind === RecordKind.AddPeer) s.addPeer++;
+    else if (kind === RecordKind.RemovePeer) s.removePeer++;
+    else if (kind === RecordKind.SeqMark) {
+      s.seqMarks++;
+      if (batch.seq(i) > s.maxSeqMark) s.maxSeqMark = batch.seq(i);
+    }
+  }
+  s.seqRanges = [...ranges.values()].sort((a, b) => a.node - b.node);
+  return s;
+}
+
+export function formatInspect(r: InspectReport): string {
+  const out: string[] = [`data directory ${r.dir}`];
+  out.push(`  uuid: ${r.uuid ?? "(none)"}`);
+  if (r.lock) out.push(`  lock: held by pid ${r.lock.pid ?? "?"} (${r.lock.alive ? "running" : "not running: stale, the next open takes it over"})`);
+  for (const n of r.nodes) {
+    out.push(`node ${n.nodeId}: open would load ${n.loads === "none" ? "no snapshot" : n.loads} and ${n.opens ? "succeed" : `FAIL (${n.fails})`}`);
+    for (const fr of [n.snapshot, n.backup, n.wal]) out.push(...formatFile(fr));
+  }
+  for (const k of r.keptDamaged) out.push(`kept: ${k} holds a damaged WAL record an earlier open truncated (it may have been acknowledged); delete it once examined`);
+  for (const p of r.problems) out.push(`problem: ${p}`);
+  out.push(r.ok ? "OK" : `DAMAGED (${r.problems.length} problem${r.problems.length === 1 ? "" : "s"})`);
+  return out.join("\n");
+}
+
+function formatFile(fr: FileReport): string[] {
+  if (!fr.exists) return [`  ${fr.role.padEnd(12)} missing`];
+  const lines = [`  ${fr.role.padEnd(12)} ${fr.path}  ${fr.size} bytes  ${fr.ok ? "valid" : "DAMAGED"}`];
+  if (fr.header) lines.push(`    header: ${Object.entries(fr.header).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  if (fr.replayFrom !== undefined) lines.push(`    replay from offset ${fr.replayFrom}`);
+  if (fr.stats) {
+    const s = fr.stats;
+    lines.push(`    records ${s.records}: ${s.values} values, ${s.tombstones} tombstones, ${s.addPeer} add-peer, ${s.removePeer} remove-peer, ${s.seqMarks} seq marks (max ${s.maxSeqMark}); keys ${s.keyBytes} B, values ${s.valueBytes} B`);
+    for (const q of s.seqRanges) lines.push(`    origin ${q.node}: seq ${q.min}..${q.max} (${q.count} records)`);
+  }
+  if (fr.damagedAt !== undefined) lines.push(`    first damaged offset: ${fr.damagedAt}`);
+  if (fr.problem && !fr.ok) lines.push(`    ${fr.problem}`);
+  return lines;
+}
+
+/**
+ * The CLI action: prints the report (text, or JSON with `json`) through `out` and
+ * returns the exit code: 0 when nothing is damaged, 1 otherwise.
+ */
+export async function runInspect(dir: string, opts: { id?: number; json?: boolean; out?: (line: string) => void } = {}): Promise<number> {
+  const out = opts.out ?? ((l: string) => console.log(l));
+  const report = inspectDir(dir, opts.id);
+  out(opts.json ? JSON.stringify(report, null, 2) : formatInspect(report));
+  return report.ok ? 0 : 1;
+}

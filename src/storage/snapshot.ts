@@ -1,0 +1,310 @@
+/**
+ * Snapshot files `node_<id>.snapshot` and `.snapshot.bak` (docs/FORMAT.md §4): a
+ * 64-byte header, then every record of the state as framed records (§2).
+ *
+ *   const image = encodeSnapshot(records, { nodeId: 1, base: Date.now(), walGeneration: 3, walOffset: 4096 });
+ *   await writeSnapshotFile(files(dir, 1), image);     // tmp, fsync, keep .bak, rename, fsync(dir)
+ *   const { snapshot, warnings } = loadSnapshot(files(dir, 1), 1);  // newest readable generation
+ *
+ * Integrity: each record has its own CRC (the framing), and the header — itself under a
+ * CRC — fixes the record count and the body length, so a truncated, extended or
+ * partially rewritten file is refused without a second CRC pass over the body.
+ */
+import * as fs from "node:fs";
+import { dirname } from "node:path";
+import { crc32 } from "../codec/crc.js";
+import { RecordKind, decodeRecords, decodeWindow, encodeRecords, readIntoKernel, type DecodedBatch, type RecordInput } from "../codec/records.js";
+import { WaveKVError } from "../core/errors.js";
+import { type DataFiles, fsyncDir, readExactly, readFully, removeIfExists } from "./datadir.js";
+import { REPLAY_WINDOW_RECORDS, expectation, type FaultHook, type ReplayExpectation } from "./wal.js";
+import { DESCRIPTOR_WORDS } from "../codec/batch.js";
+
+/** "WKVS" in file order. */
+export const SNAPSHOT_MAGIC = 0x53564b57;
+export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_HEADER_BYTES = 64;
+
+export interface SnapshotHeader {
+  nodeId: number;
+  base: number;
+  /** Records in the body. */
+  count: number;
+  /** Bytes after the header; the file is exactly header + body. */
+  bodyLen: number;
+  /** The WAL generation whose records up to `walOffset` this snapshot already contains. */
+  walGeneration: number;
+  walOffset: number;
+}
+
+export interface Snapshot {
+  header: SnapshotHeader;
+  batch: DecodedBatch;
+  /** Which file it came from. */
+  path: string;
+}
+
+export function encodeSnapshot(records: readonly RecordInput[], meta: Omit<SnapshotHeader, "count" | "bodyLen">): Uint8Array {
+  const body = encodeRecords(records, "framed", meta.base);
+  const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + body.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, SNAPSHOT_MAGIC, true);
+  dv.setUint32(4, SNAPSHOT_VERSION, true);
+  dv.setUint32(8, meta.nodeId, true);
+  dv.setUint32(12, 0, true); // flags, reserved
+  dv.setBigInt64(16, BigInt(meta.base), true);
+  dv.setBigUint64(24, BigInt(records.length), true);
+  dv.setBigUint64(32, BigInt(body.length), true);
+  dv.setBigUint64(40, BigInt(meta.walGeneration), true);
+  dv.setBigUint64(48, BigInt(meta.walOffset), true);
+  dv.setUint32(56, 0, true); // reserved
+  dv.setUint32(60, crc32(out.subarray(0, 60)), true);
+  out.set(body, SNAPSHOT_HEADER_BYTES);
+  return out;
+}
+
+/** The header alone, or why it is unusable. Never throws. */
+export function parseSnapshotHeader(bytes: Uint8Array): SnapshotHeader | string {
+  if (bytes.length < SNAPSHOT_HEADER_BYTES) return `file is ${bytes.length} bytes, shorter than the ${SNAPSHOT_HEADER_BYTES}-byte header`;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, SNAPSHOT_HEADER_BYTES);
+  if (dv.getUint32(0, true) !== SNAPSHOT_MAGIC) return "bad magic (not a wavekv snapshot)";
+  if (dv.getUint32(60, true) !== crc32(bytes.subarray(0, 60))) return "header CRC mismatch";
+  const version = dv.getUint32(4, true);
+  if (version !== SNAPSHOT_VERSION) return `unsupported snapshot version ${version} (this build reads ${SNAPSHOT_VERSION})`;
+  if (dv.getUint32(12, true) !== 0 || dv.getUint32(56, true) !== 0) return "reserved header fields are not zero";
+  const h: SnapshotHeader = {
+    nodeId: dv.getUint32(8, true),
+    base: Number(dv.getBigInt64(16, true)),
+    count: Number(dv.getBigUint64(24, true)),
+    bodyLen: Number(dv.getBigUint64(32, true)),
+    walGeneration: Number(dv.getBigUint64(40, true)),
+    walOffset: Number(dv.getBigUint64(48, true)),
+  };
+  for (const v of Object.values(h)) if (!Number.isSafeInteger(v)) return "header fields out of range";
+  return h;
+}
+
+/**
+ * Validates a whole snapshot image and decodes its records. Never throws on bad bytes:
+ * returns the reason instead. The body length is checked against the file before the
+ * body is decoded, so nothing is allocated from a claimed size.
+ */
+export function parseSnapshot(bytes: Uint8Array, nodeId?: number): { header: SnapshotHeader; batch: DecodedBatch } | string {
+  const header = checkedHeader(bytes, bytes.length, nodeId);
+  if (typeof header === "string") return header;
+  return checkedBody(header, decodeRecords(bytes.subarray(SNAPSHOT_HEADER_BYTES), "framed", header.base));
+}
+
+/** The header of a `fileSize`-byte snapshot whose first bytes are `head`, or why it is unusable. */
+function checkedHeader(head: Uint8Array, fileSize: number, nodeId: number | undefined): SnapshotHeader | string {
+  const header = parseSnapshotHeader(head);
+  if (typeof header === "string") return header;
+  if (nodeId !== undefined && header.nodeId !== nodeId) return `written by node ${header.nodeId}, not node ${nodeId}`;
+  const actual = fileSize - SNAPSHOT_HEADER_BYTES;
+  if (header.bodyLen !== actual) return `header says ${header.bodyLen} body bytes, file holds ${actual} (truncated or extended)`;
+  return header;
+}
+
+/** The decoded body, if it holds exactly the header's records; else the batch is released and the reason returned. */
+function checkedBody(header: SnapshotHeader, batch: DecodedBatch): { header: SnapshotHeader; batch: DecodedBatch } | string {
+  let why: string | undefined;
+  if (batch.stop.reason !== "end") {
+    why = `record ${batch.count} is damaged (${batch.stop.reason}) at offset ${SNAPSHOT_HEADER_BYTES + batch.stop.offset}`;
+  } else if (batch.count !== header.count) {
+    why = `header says ${header.count} records, body holds ${batch.count}`;
+  }
+  if (why === undefined) return { header, batch };
+  batch.release();
+  return why;
+}
+
+/** Opens `path` and checks its header against its size: `read(fd, header)`, null if absent, or why it is unusable. IO errors throw. */
+function withSnapshotFile<T>(path: string, nodeId: number, read: (fd: number, header: SnapshotHeader) => T | string): T | null | string {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, "r");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new WaveKVError("IO", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const header = checkedHeader(readFully(fd, Math.min(size, SNAPSHOT_HEADER_BYTES), 0), size, nodeId);
+    return typeof header === "string" ? header : read(fd, header);
+  } catch (e) {
+    if (e instanceof WaveKVError) throw e;
+    throw new WaveKVError("IO", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The newest readable generation: the snapshot, else `.bak` (with a warning), else
+ * none — with a warning when a file existed but neither could be read. Never throws
+ * CORRUPT_SNAPSHOT: the state is replicated, so a node with damaged snapshots starts
+ * from what its WAL holds and re-syncs from its peers rather than not starting.
+ */
+export function loadSnapshot(f: DataFiles, nodeId: number): { snapshot: Snapshot | null; warnings: string[] } {
+  // streamSnapshot with one window: the whole body as one batch.
+  let batch = null as DecodedBatch | null;
+  const drop = () => { batch?.release(); batch = null; };
+  const { snapshot, warnings } = streamSnapshot(f, nodeId, (b) => { batch = b; }, drop, Infinity);
+  return { snapshot: snapshot && { header: snapshot.header, path: snapshot.path, batch: batch! }, warnings };
+}
+
+/** A snapshot whose records went to a consumer (streamSnapshot): what the rest of recovery needs of it. */
+export interface StreamedSnapshot {
+  header: SnapshotHeader;
+  path: string;
+  /** Its kind-4 records (seq marks), kept: they are carried into every new WAL generation. */
+  marks: RecordInput[];
+}
+
+/**
+ * `loadSnapshot` handing the records to `consume` window by window (`window` records at
+ * a time, read straight into linear memory) instead of decoding the body whole: 48 B of
+ * descriptors a record never exist at once, and a body past the kernel's one-decode limit
+ * (22M records) still opens. Damage found after windows were handed over calls
+ * `restart()` — the consumer must drop everything it took — before `.bak` is tried, and
+ * again if that fails too.
+ */
+export function streamSnapshot(
+  f: DataFiles,
+  nodeId: number,
+  consume: (batch: DecodedBatch, expected?: ReplayExpectation) => void,
+  restart: () => void,
+  window = REPLAY_WINDOW_RECORDS,
+): { snapshot: StreamedSnapshot | null; warnings: string[] } {
+  let handedOver = false;
+  const counted = (batch: DecodedBatch, expected?: ReplayExpectation) => {
+    handedOver = true;
+    consume(batch, expected);
+  };
+  const read = (path: string) => {
+    if (handedOver) restart();
+    handedOver = false;
+    return streamSnapshotFile(path, nodeId, counted, window);
+  };
+  const { value, warnings } = loadNewest(f, read);
+  if (value === null && handedOver) restart();
+  return { snapshot: value, warnings };
+}
+
+function streamSnapshotFile(path: string, nodeId: number, consume: (batch: DecodedBatch, expected?: ReplayExpectation) => void, window: number): StreamedSnapshot | null | string {
+  return withSnapshotFile(path, nodeId, (fd, header) => {
+    const holder = {};
+    const block = readIntoKernel(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), holder);
+    try {
+      const marks: RecordInput[] = [];
+      let at = 0, records = 0;
+      for (;;) {
+        const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, window));
+        const stop = batch.stop;
+        if (stop.reason !== "end" && stop.reason !== "limit") {
+          batch.release();
+          return `record ${records + batch.count} is damaged (${stop.reason}) at offset ${SNAPSHOT_HEADER_BYTES + at + stop.offset}`;
+        }
+        records += batch.count;
+        // Checked before the window is handed over: a window known to be wrong is not.
+        if (stop.reason === "limit" ? records > header.count : records !== header.count) {
+          batch.release();
+          return `header says ${header.count} records, body holds ${stop.reason === "limit" ? "more" : records}`;
+        }
+        marks.push(...seqMarksOf(batch));
+        let expected: ReplayExpectation | undefined;
+        if (at === 0 && stop.reason === "limit") expected = { ...expectation(batch, header.bodyLen), records: header.count };
+        consume(batch, expected);
+        if (stop.reason === "limit") {
+          at += stop.offset;
+          continue;
+        }
+        return { header, path, marks };
+      }
+    } finally {
+      block.drop(holder);
+    }
+  });
+}
+
+/** Kind-4 records of a batch, as records to write again. */
+export function seqMarksOf(b: DecodedBatch): RecordInput[] {
+  const out: RecordInput[] = [];
+  const d = b.words;
+  for (let i = 0, at = 5; i < b.count; i++, at += DESCRIPTOR_WORDS) {
+    if (d[at] === RecordKind.SeqMark) out.push({ kind: RecordKind.SeqMark, key: "", value: null, timestamp: b.timestamp(i), node: b.node(i), seq: b.seq(i) });
+  }
+  return out;
+}
+
+/** The primary generation if `read` accepts it, else `.bak`, with the warnings recovery gives. */
+function loadNewest<T>(f: DataFiles, read: (path: string) => T | null | string): { value: T | null; warnings: string[] } {
+  const warnings: string[] = [];
+  const primary = read(f.snapshot);
+  if (primary !== null && typeof primary !== "string") return { value: primary, warnings };
+  const backup = read(f.snapshotBak);
+  const primaryState = primary === null ? "missing" : `damaged (${primary})`;
+  if (backup !== null && typeof backup !== "string") {
+    warnings.push(
+      `${f.snapshot} is ${primaryState}; loaded the previous generation ${f.snapshotBak} ` +
+        `(open warns separately if writes that only the newer snapshot held are missing).`,
+    );
+    return { value: backup, warnings };
+  }
+  if (primary !== null || backup !== null) {
+    const backupState = backup === null ? "missing" : `damaged (${backup})`;
+    warnings.push(
+      `no readable snapshot: ${f.snapshot} is ${primaryState}, ${f.snapshotBak} is ${backupState}; ` +
+        `starting from the WAL alone. Re-sync from peers to restore the rest.`,
+    );
+  }
+  return { value: null, warnings };
+}
+
+/**
+ * Installs `image` as the snapshot: write `.snapshot.tmp`, fsync it, make the current
+ * snapshot the `.bak`, rename the tmp into place, fsync the directory. Asynchronous:
+ * the event loop keeps serving appends while the (possibly large) file is written.
+ *
+ * The current snapshot becomes `.bak` by a hard link, so a crash at any point leaves a
+ * `.snapshot` in place (old or new); only where links are unsupported does it fall back
+ * to a rename, whose crash window leaves only `.bak` (which open then loads).
+ * `durable` false (fsync policy "never") skips the fsyncs, keeping only the ordering.
+ */
+export async function writeSnapshotFile(f: DataFiles, image: Uint8Array, faults?: FaultHook, durable = true): Promise<void> {
+  const fh = await fs.promises.open(f.snapshotTmp, "w");
+  try {
+    faults?.("write", f.snapshotTmp);
+    let done = 0;
+    while (done < image.length) {
+      const { bytesWritten } = await fh.write(image, done, image.length - done, done);
+      if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten}`);
+      done += bytesWritten;
+    }
+    if (durable) {
+      faults?.("fsync", f.snapshotTmp);
+      await fh.sync();
+    }
+  } catch (e) {
+    await fh.close().catch(() => {});
+    removeIfExists(f.snapshotTmp);
+    throw new WaveKVError("IO", `writing ${f.snapshotTmp} failed (${(e as Error).message}); the previous snapshot is kept`, { cause: e });
+  }
+  await fh.close();
+  try {
+    if (fs.existsSync(f.snapshot)) {
+      removeIfExists(f.snapshotBak);
+      try {
+        fs.linkSync(f.snapshot, f.snapshotBak);
+      } catch {
+        fs.renameSync(f.snapshot, f.snapshotBak);
+      }
+    }
+    fs.renameSync(f.snapshotTmp, f.snapshot);
+    if (durable) {
+      faults?.("fsync", dirname(f.snapshot));
+      fsyncDir(dirname(f.snapshot));
+    }
+  } catch (e) {
+    throw new WaveKVError("IO", `installing ${f.snapshot} failed (${(e as Error).message})`, { cause: e });
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Ingress of a peer's entries (docs/PROTOCOL.md §4.1): which entries are refused before
+ * they merge, and how a large envelope is merged in slices. The decisions about acks stay
+ * in src/sync/protocol.ts; this module only says "refuse entry i, because" and runs slices.
+ *
+ *   const batch = decodeEntries(env);                        // every entry, or BAD_ENVELOPE
+ *   const { refuse, decided } = ingressRefusals(batch, self, nextSeq, relearn);
+ *   await mergeInSlices(env, { sliceEntries: 2048, pause }, (slice) => mergeOne(slice));
+ */
+import { decodeRecords, type DecodedBatch } from "../codec/records.js";
+import { encodedEntriesOf, entryFault, type Envelope } from "./envelope.js";
+import { WaveKVError } from "../core/errors.js";
+import type { BatchOutcome } from "../state/replica.js";
+import { BatchView, DESCRIPTOR_WORDS, joinU64 } from "../codec/batch.js";
+
+/** How a large envelope is merged: `sliceEntries` at a time, awaiting `pause()` between slices. */
+export interface MergeSlicing {
+  sliceEntries: number;
+  pause: () => Promise<void>;
+}
+
+export type Merged = BatchOutcome & { received: number };
+
+/** Every entry of `env` decoded and checked before any is merged (never a partial batch from bad bytes); null when it has none. */
+export function decodeEntries(env: Envelope): DecodedBatch | null {
+  const enc = encodedEntriesOf(env);
+  if (enc.count === 0) return null;
+  const batch = decodeRecords(enc.bytes, enc.framing ?? "bare", enc.base, enc.count);
+  if (batch.count !== enc.count || batch.stop.reason !== "end") {
+    throw new WaveKVError("BAD_ENVELOPE", `entries do not decode (${batch.stop.reason} at byte ${batch.stop.offset})`);
+  }
+  return batch;
+}
+
+/**
+ * Per entry, before anything merges (one pass over the descriptors, nothing allocated
+ * unless something is refused): a seq or timestamp out of range is refused; so is an
+ * entry of our own origin (`self`) at or above `nextSeq` outside the relearning window —
+ * a forgery or a stale incarnation. Those are `decided` (R1): refusing a claim about
+ * ourselves says nothing about the coverage of other origins, and a peer holding one
+ * must not stall adoption for ever.
+ */
+export function ingressRefusals(batch: DecodedBatch, self: number, nextSeq: number, relearn: boolean): { refuse: Map<number, string> | undefined; decided: number } {
+  const w = batch.words;
+  let refuse: Map<number, string> | undefined;
+  let decided = 0;
+  for (let i = 0, d = 0; i < batch.count; i++, d += DESCRIPTOR_WORDS) {
+    let why = entryFault(w, d);
+    if (why === undefined && w[d + 4] === self && !relearn) {
+      const seq = joinU64(w[d + 2]!, w[d + 3]!);
+      if (seq >= nextSeq) {
+        why = `seq ${seq} of this node's own origin, which it never issued (nextSeq ${nextSeq})`;
+        decided++;
+      }
+    }
+    if (why !== undefined) (refuse ??= new Map()).set(i, why);
+  }
+  return { refuse, decided };
+}
+
+/**
+ * Merges `env`'s entries `s.sliceEntries` at a time through `mergeOne`, awaiting
+ * `s.pause()` before each slice so that other requests run (one 64k-entry envelope would
+ * otherwise hold the event loop for its whole merge).
+ * Each slice is admitted, logged and applied as one batch; the outcome is complete only
+ * if every slice was (R1). LWW merges commute, so what runs in between changes no result.
+ */
+export async function mergeInSlices(env: Envelope, s: MergeSlicing, mergeOne: (slice: DecodedBatch) => BatchOutcome): Promise<Merged> {
+  // The envelope was just decoded and validated whole (decodeEnvelope): let others run
+  // before decoding it a second time for the merge.
+  await s.pause();
+  const batch = decodeEntries(env);
+  if (batch === null) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
+  const count = batch.count, bytes = batch.bytes;
+  // Our own copy of the descriptors: the kernel reuses its memory between slices.
+  const descriptors = batch.descriptors.slice();
+  batch.release();
+  const total: Merged = { merged: 0, rejected: 0, complete: true, reasons: [], received: count };
+  const step = Math.max(1, Math.floor(s.sliceEntries));
+  const width = DESCRIPTOR_WORDS * 4;
+  for (let start = 0; start < count; start += step) {
+    await s.pause();
+    const end = Math.min(count, start + step);
+    const slice = new BatchView(bytes, descriptors.subarray(start * width, end * width), end - start, { reason: "end", offset: bytes.length });
+    const out = mergeOne(slice);
+    slice.release();
+    total.merged += out.merged;
+    total.rejected += out.rejected;
+    total.complete &&= out.complete;
+    if (total.reasons.length < 8) total.reasons.push(...out.reasons.slice(0, 8 - total.reasons.length));
+  }
+  return total;
+}

@@ -1,0 +1,571 @@
+/**
+ * Delta-state sync bookkeeping (SPEC section 3, upstream RFC 0001): what this node
+ * covers (`acks`), what each peer reported it covers (`peerAcks`), and the three calls
+ * a round is made of.
+ *
+ *   A: req  = node.prepareSync(B)            entries = delta(A, peerAcks[B]); no digest
+ *   B: resp = nodeB.handleEnvelope(req)      merge; adopt req.acks if complete (R1, R2)
+ *   A: out  = node.applyEnvelope(resp)       merge; adopt resp.acks on the final page
+ *
+ * Ingress (docs/PROTOCOL.md §4.1): every entry is checked before it merges (seq in
+ * 1..MAX_SEQ, exact timestamp, and none of our own origin at or above nextSeq outside the
+ * relearning window); a peer's ack of our id is clamped to the seqs we handed out.
+ *
+ * Invariant (INV): acks[n] never exceeds what this node covers of origin n. Each rule
+ * below exists to keep it: adopt only after a whole delta merged (R1), only on a final
+ * page (R2), never from a push (R3), and entries + acks of one envelope come from one
+ * synchronous read of the state (R4 — JavaScript runs this without interleaving).
+ *
+ * Divergence check (docs/PROTOCOL.md §5): requests advertise `Feature.SummaryRoot`;
+ * responses then carry the range-summary root (kept incrementally in the kernel)
+ * instead of the SHA-256 digest. A root mismatch that persists over quiescent rounds
+ * starts a bucket repair inside the same sync round:
+ *
+ *   A → B  normal request + summaryGroups (A's 64 group hashes)
+ *   B → A  normal response + summaryBuckets (B's buckets of the groups that differ)
+ *   A → B  repair request: repairBuckets = differing buckets, entries = A's entries in them
+ *   B → A  repair response: B's entries in them (read before merging A's), B's root
+ *
+ * Repair envelopes are like pushes (R3): they merge, never move or record acks. After
+ * `bucketRepairAttempts` repairs that did not make the roots equal, the full reset
+ * (forget coverage, resend everything) remains the last resort.
+ */
+import type { DecodedBatch } from "../codec/records.js";
+import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MAX_ENVELOPE_ENTRIES, MAX_SEQ, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
+import { BUCKETS, differingBuckets, differingGroups } from "../index/summary.js";
+import { WaveKVError } from "../core/errors.js";
+import type { BatchOutcome, ReplicaState } from "../state/replica.js";
+import type { PeerStatus } from "../core/types.js";
+import type { IdConflicts } from "./identity.js";
+import { decodeEntries, ingressRefusals, mergeInSlices, type MergeSlicing, type Merged } from "./ingress.js";
+
+export type { MergeSlicing } from "./ingress.js";
+
+export interface SyncTuning {
+  /** Entries per envelope before the delta is paged. */
+  maxDeltaEntries: number;
+  /** Encoded entry bytes per envelope before the delta is paged. */
+  maxDeltaBytes: number;
+  /** Consecutive quiescent rounds with unequal digests (or summary roots) before repair. */
+  digestCheckRounds: number;
+  /** Bucket repairs tried (without the roots becoming equal) before the full reset. */
+  bucketRepairAttempts: number;
+  /**
+   * Advertise delta-coded entry bodies (FEATURES bit DeltaBodies) and answer requests that
+   * advertise them with such bodies (envelope version 2, docs/PROTOCOL.md §2.1). false
+   * behaves as a build that predates them (tests; a peer that refuses version 2).
+   */
+  deltaBodies: boolean;
+  /**
+   * Peers a node adds by itself when an unknown sender id makes a request (durable
+   * members, each one holding back tombstone collection). Past it such requests are
+   * refused with TOO_MANY_PEERS; configure the peer or removePeer() one.
+   */
+  maxDiscoveredPeers: number;
+}
+
+export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
+  // A quarter of MAX_ENVELOPE_ENTRIES: a page merges in a few slices (SyncManager).
+  maxDeltaEntries: 16_384,
+  maxDeltaBytes: 8 << 20,
+  digestCheckRounds: 3,
+  bucketRepairAttempts: 2,
+  deltaBodies: true,
+  maxDiscoveredPeers: 64,
+});
+
+/**
+ * A bucket repair is worth it while the damage is local: past this many differing
+ * buckets (a quarter of them) the full reset costs about the same and is simpler.
+ */
+const MAX_REPAIR_BUCKETS = BUCKETS / 4;
+
+export interface MergeOutcome {
+  /** Entries received in this envelope. */
+  received: number;
+  merged: number;
+  rejected: number;
+  /** Every entry was decided (rule R1). */
+  complete: boolean;
+  /** Acks were adopted from this envelope. */
+  adopted: boolean;
+  /** The responder has more pages: call prepareSync(peer) again to continue the round. */
+  more: boolean;
+  /** Response digests compared: equal or not (undefined when not comparable). */
+  digestMatch?: boolean;
+  /** Coverage for this peer was reset, or a bucket repair ran, to repair a persistent mismatch. */
+  repaired: boolean;
+  reasons: string[];
+}
+
+/** What the protocol needs from its node. */
+export interface ProtocolHost {
+  readonly id: number;
+  readonly uuid: string;
+  readonly state: ReplicaState;
+  /**
+   * Admission, one log append, apply. `refuse`: entries refused before the merge
+   * (`decided` of them leave the batch complete). `relearn`: our own entries in the batch
+   * prove their seqs spent (the relearning window, see `relearning`).
+   */
+  mergeRemote(batch: DecodedBatch, refuse: ReadonlyMap<number, string> | undefined, decided: number, relearn: boolean): BatchOutcome;
+  /** The next seq this node would hand out. */
+  nextSeq(): number;
+  /** Auto-discovery: make `peer` a (durable) member. Throws TOO_MANY_PEERS past the bound. */
+  discoverPeer(peer: number): void;
+  isPeer(peer: number): boolean;
+  /** Never hand out a seq at or below `seq` again (relearning only; `from`: the peer that showed it). */
+  ensureSeqAbove(seq: number, from: number): void;
+  /** Our wall clock: every envelope we build carries it (docs/PROTOCOL.md "Clocks"). */
+  now?(): number | undefined;
+  /** A sender's clock reading, from every envelope received (request, response, push). */
+  noteClock?(peer: number, senderClock: number): void;
+  /** Where refused and answered identities are recorded (duplicate ids, src/sync/identity.ts). */
+  readonly conflicts?: IdConflicts;
+}
+
+interface Round {
+  /** Our state version when the round began: a round during which it moved is not quiescent. */
+  version: number;
+  /** Per origin, the minimum ack over the pages of this round (see `applyEnvelope`). */
+  minAcks: Map<number, number> | null;
+  clean: boolean;
+  cursor?: DeltaCursor;
+  exchanged: number;
+}
+
+export class SyncProtocol {
+  readonly acks = new Map<number, number>();
+  readonly peerAcks = new Map<number, Map<number, number>>();
+  readonly heardFrom = new Set<number>();
+  /** The uuid on record for each node id, learned from requests and responses. */
+  readonly uuids = new Map<number, string>();
+  readonly #rounds = new Map<number, Round>();
+  readonly #mismatches = new Map<number, number>();
+  readonly #resetRequested = new Set<number>();
+  /** Peers whose next request carries our group hashes (a bucket repair begins). */
+  readonly #wantBuckets = new Set<number>();
+  /** Peers whose next request is a repair of these buckets. */
+  readonly #repairPending = new Map<number, number[]>();
+  /** Bucket repairs since the roots were last seen equal, per peer. */
+  readonly #repairAttempts = new Map<number, number>();
+  #bootstrapping = false;
+  /**
+   * Set by the node when recovery reported damage (a truncated log tail, a lost snapshot):
+   * seqs of ours may be spent that the log no longer shows, so the responses of the next
+   * round may teach them (like a bootstrap), until one round has completed.
+   */
+  relearnUntilRound = false;
+  entriesMerged = 0;
+  entriesRejected = 0;
+  digestResets = 0;
+  /** Bucket repairs started, and entries sent / received by repair envelopes (tests, metrics). */
+  bucketRepairs = 0;
+  repairEntriesSent = 0;
+  repairEntriesReceived = 0;
+
+  readonly tuning: SyncTuning;
+
+  constructor(private readonly host: ProtocolHost, tuning: SyncTuning) {
+    // Never page past what a receiver accepts (envelope.ts MAX_ENVELOPE_ENTRIES).
+    this.tuning = { ...tuning, maxDeltaEntries: Math.max(1, Math.min(tuning.maxDeltaEntries, MAX_ENVELOPE_ENTRIES)) };
+  }
+
+  /** While bootstrapping, our own coverage is unknown: never adopt a requester's acks. */
+  beginBootstrap(): void { this.#bootstrapping = true; }
+  finishBootstrap(): void { this.#bootstrapping = false; }
+  get bootstrapping(): boolean { return this.#bootstrapping; }
+
+  /**
+   * The explicit, bounded relearning window (docs/PROTOCOL.md "Hostile peers"): only while
+   * it is open may a peer's claim about our own origin — an entry of ours at or above
+   * nextSeq, or its ack of our id — move nextSeq, and only from a response to our own
+   * request, never above MAX_SEQ. Open from bootstrap() until a round succeeded (a node
+   * rebuilt after losing its directory), or after a damaged recovery until one round ended.
+   */
+  get relearning(): boolean { return this.#bootstrapping || this.relearnUntilRound; }
+
+  noteOwnWrite(seq: number): void {
+    const id = this.host.id;
+    // Capped: an ack above MAX_SEQ could not be encoded (a directory poisoned by an older build).
+    if (seq > (this.acks.get(id) ?? 0)) this.acks.set(id, Math.min(seq, MAX_SEQ));
+  }
+
+  /**
+   * A peer's acks as we record them: its claim about our own origin is capped at the
+   * last seq we handed out. A claim to cover writes we never made would otherwise hide
+   * our next writes from its delta (and it is not evidence of anything: see `relearning`).
+   */
+  #clampOwn(acks: ReadonlyMap<number, number>): Map<number, number> {
+    const out = new Map(acks);
+    const id = this.host.id, own = out.get(id);
+    if (own !== undefined && own > this.host.nextSeq() - 1) out.set(id, Math.max(0, this.host.nextSeq() - 1));
+    return out;
+  }
+
+  forgetPeer(peer: number): void {
+    this.uuids.delete(peer);
+    this.host.conflicts?.forget(peer);
+    this.acks.delete(peer);
+    this.peerAcks.delete(peer);
+    this.heardFrom.delete(peer);
+    this.#rounds.delete(peer);
+    this.#mismatches.delete(peer);
+    this.#resetRequested.delete(peer);
+    this.#wantBuckets.delete(peer);
+    this.#repairPending.delete(peer);
+    this.#repairAttempts.delete(peer);
+  }
+
+  peerStatus(peer: number): PeerStatus {
+    const status: PeerStatus = {
+      id: peer,
+      ack: this.acks.get(peer) ?? 0,
+      peerAck: this.peerAcks.get(peer)?.get(this.host.id) ?? 0,
+      heardFrom: this.heardFrom.has(peer),
+      discovered: false,
+    };
+    const uuid = this.uuids.get(peer);
+    if (uuid !== undefined) status.uuid = uuid;
+    return status;
+  }
+
+  #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks">, withAcks: boolean, page: ReturnType<ReplicaState["delta"]> | null, encoded?: EncodedEntries): Envelope {
+    const entries = encoded ?? (page ? page.encoded : { bytes: new Uint8Array(0), count: 0, base: 0 });
+    return envelopeWithEncodedEntries(
+      // Every envelope says what we read: summary roots, delta-coded bodies (3 bytes; a responder answers with them).
+      {
+        version: entries.framing === "delta" ? ENVELOPE_VERSION_DELTA : ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid,
+        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0),
+        senderClock: this.host.now?.(), ...fields,
+      },
+      entries,
+    );
+  }
+
+  /** The request of a round (or of the round's next page). Carries no digest. */
+  prepareSync(peer: number): Envelope {
+    if (peer === this.host.id) throw new WaveKVError("INVALID_ARGUMENT", "a node does not sync with itself");
+    const round = this.#rounds.get(peer);
+    const resetAcks = this.#resetRequested.has(peer) || undefined;
+    if (round?.cursor) {
+      // Continuing a paged response: our entries went with the first request.
+      return this.#envelope({ resumeFrom: round.cursor, page: { last: false }, resetAcks }, true, null);
+    }
+    const repair = this.#repairPending.get(peer);
+    if (repair !== undefined) {
+      // Bucket repair: no acks (R3: nothing about coverage travels or moves), our entries of those buckets.
+      this.#repairPending.delete(peer);
+      this.#rounds.delete(peer);
+      const { buckets, encoded } = this.#repairEntries(repair, "bare");
+      this.repairEntriesSent += encoded.count;
+      return this.#envelope({ repairBuckets: buckets }, false, null, encoded);
+    }
+    const summaryGroups = this.#wantBuckets.has(peer) ? this.host.state.summary().groups : undefined;
+    this.#wantBuckets.delete(peer);
+    this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: 0, version: this.host.state.version });
+    const base = this.peerAcks.get(peer) ?? new Map<number, number>();
+    const page = this.host.state.delta(base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
+    this.#rounds.get(peer)!.exchanged = page.encoded.count;
+    return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks, summaryGroups }, true, page);
+  }
+
+  /**
+   * A request's sender must match the uuid on record for its id. A request never
+   * replaces that record: only an answer to our own request (applyEnvelope) does — the
+   * node at the address we hold for that id is the evidence — so a squatter that only
+   * sends requests cannot lock the real node out once it has answered us.
+   */
+  /**
+   * Our entries of `buckets`, within what one envelope may carry (MAX_ENVELOPE_ENTRIES):
+   * on a very large store the leading buckets that fit (the roots still differ after, and
+   * the next attempt takes the rest, or the full reset pages). Our encoder must never be
+   * handed more than a receiver accepts.
+   */
+  #repairEntries(buckets: readonly number[], framing: "bare" | "delta"): { buckets: number[]; encoded: EncodedEntries } {
+    let list = [...buckets];
+    for (;;) {
+      const encoded = this.host.state.entriesInBuckets(list, framing);
+      if (encoded.count <= MAX_ENVELOPE_ENTRIES) return { buckets: list, encoded };
+      if (list.length === 1) return { buckets: [], encoded: this.host.state.entriesInBuckets([], framing) };
+      list = list.slice(0, Math.max(1, Math.floor((list.length * MAX_ENVELOPE_ENTRIES) / encoded.count)));
+    }
+  }
+
+  #checkIdentity(env: Envelope): void {
+    if (env.senderId === this.host.id) throw new WaveKVError("BAD_ENVELOPE", `envelope claims to come from this node (${env.senderId})`);
+    const known = this.uuids.get(env.senderId);
+    if (known !== undefined && known !== env.senderUuid) {
+      this.host.conflicts?.refused(env.senderId, known, env.senderUuid);
+      throw new WaveKVError("UUID_MISMATCH", `node id ${env.senderId} is on record with uuid ${known}, but this request comes from ${env.senderUuid}: two nodes share an id (give one of them a new id), or the node was rebuilt (it is recognised once it answers one of our requests)`);
+    }
+  }
+
+  #mergeBatch(batch: DecodedBatch, relearn: boolean): BatchOutcome {
+    const { refuse, decided } = ingressRefusals(batch, this.host.id, this.host.nextSeq(), relearn);
+    const out = this.host.mergeRemote(batch, refuse, decided, relearn);
+    this.entriesMerged += out.merged;
+    this.entriesRejected += out.rejected;
+    return out;
+  }
+
+  #merge(env: Envelope, relearn = false): Merged {
+    const batch = decodeEntries(env);
+    if (batch === null) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
+    const out = this.#mergeBatch(batch, relearn);
+    batch.release(); // merged: its descriptors need not be copied out of the kernel
+    return { ...out, received: batch.count };
+  }
+
+  /** #merge in slices (src/sync/ingress.ts mergeInSlices); the caller adopts acks only after the last. */
+  #mergeSliced(env: Envelope, relearn: boolean, s: MergeSlicing): Promise<Merged> {
+    return mergeInSlices(env, s, (slice) => this.#mergeBatch(slice, relearn));
+  }
+
+  /** Whether `env` is worth slicing (a bucket repair is not: its reply is read before its merge). */
+  #sliced(env: Envelope, s: MergeSlicing | undefined): s is MergeSlicing {
+    return s !== undefined && env.repairBuckets === undefined && encodedEntriesOf(env).count > s.sliceEntries;
+  }
+
+  /** R1 adoption; our own origin only up to what we handed out (a peer's claim is no proof). */
+  #adopt(acks: ReadonlyMap<number, number>): void {
+    for (const [origin, seq] of this.#clampOwn(acks)) {
+      if (seq > (this.acks.get(origin) ?? 0)) this.acks.set(origin, seq);
+    }
+  }
+
+  /** Responder: merge a request (or a push) and answer with our delta against its acks. */
+  handleEnvelope(env: Envelope): Envelope {
+    this.#admit(env);
+    return this.#respond(env, null);
+  }
+
+  /** handleEnvelope, a large envelope merged in slices (see #mergeSliced). */
+  async handleEnvelopeInSlices(env: Envelope, s: MergeSlicing): Promise<Envelope> {
+    if (!this.#sliced(env, s)) return this.handleEnvelope(env);
+    this.#admit(env);
+    return this.#respond(env, await this.#mergeSliced(env, false, s));
+  }
+
+  /** Identity and discovery: refused here, nothing of the request is merged or recorded. */
+  #admit(env: Envelope): void {
+    this.#checkIdentity(env);
+    if (env.senderClock !== undefined) this.host.noteClock?.(env.senderId, env.senderClock);
+    const sender = env.senderId;
+    // Discovery first: a sender refused by the peer bound leaves no uuid record either.
+    if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
+    this.uuids.set(sender, env.senderUuid);
+  }
+
+  #respond(env: Envelope, merged: Merged | null): Envelope {
+    const sender = env.senderId;
+    // A requester's ack of our id moves nothing (only a response may, while relearning).
+    const acks = this.#clampOwn(env.acks);
+    // Delta-coded bodies only for a requester that said it reads them (an older one gets bare bodies).
+    const framing = this.tuning.deltaBodies && ((env.features ?? 0) & Feature.DeltaBodies) !== 0 ? "delta" : "bare";
+    if (env.repairBuckets !== undefined && !env.pushOnly) {
+      // Bucket repair (R3-like: no acks move or are recorded). Our entries of those
+      // buckets are read before merging the requester's, so its winners are not echoed.
+      const { buckets, encoded } = this.#repairEntries(env.repairBuckets, framing);
+      this.#merge(env);
+      this.repairEntriesSent += encoded.count;
+      return this.#envelope({ repairBuckets: buckets, summaryRoot: this.host.state.summaryRoot() }, false, null, encoded);
+    }
+    const outcome = merged ?? this.#merge(env);
+    if (env.pushOnly) {
+      // R3: a push merges data and moves no acks, in either direction.
+      return this.#envelope({ pushOnly: true }, false, null);
+    }
+    this.heardFrom.add(sender);
+    if (env.resetAcks) {
+      this.peerAcks.delete(sender);
+      this.#resetRequested.delete(sender);
+    }
+    const requestComplete = env.page === undefined || env.page.last;
+    if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(acks);
+    this.peerAcks.set(sender, acks);
+    // A reset asks for everything: its acks are what is in doubt.
+    const page = this.host.state.delta(env.resetAcks ? new Map() : acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing);
+    const paged = env.resumeFrom !== undefined || !page.last;
+    // A requester that reads summary roots gets ours instead of the SHA-256 digest (which
+    // rehashes the whole store after every change); an older one gets the digest.
+    const useRoot = ((env.features ?? 0) & Feature.SummaryRoot) !== 0;
+    let summaryBuckets: Envelope["summaryBuckets"];
+    if (env.summaryGroups !== undefined) {
+      const mine = this.host.state.summary();
+      const groups = differingGroups(mine.groups, env.summaryGroups);
+      const hashes = new Uint8Array(groups.length * 512);
+      groups.forEach((g, j) => hashes.set(mine.buckets.subarray(g * 512, (g + 1) * 512), j * 512));
+      summaryBuckets = { groups, hashes };
+    }
+    return this.#envelope(
+      {
+        digest: useRoot ? undefined : this.host.state.digest(),
+        summaryRoot: useRoot ? this.host.state.summaryRoot() : undefined,
+        summaryBuckets,
+        page: paged ? { last: page.last } : undefined,
+        resumeFrom: page.last ? undefined : page.cursor,
+      },
+      true,
+      page,
+    );
+  }
+
+  /**
+   * Requester: merge a response. Acks are adopted on the final page only, and only if
+   * every page merged completely (R1, R2). Pages are computed at different moments, so
+   * per origin the round adopts the minimum ack any page reported: an entry written on
+   * the responder after the first page may sort before the cursor and never be sent,
+   * and only an ack from before it existed is sure not to claim it.
+   */
+  applyEnvelope(env: Envelope): MergeOutcome {
+    const relearn = this.#beginApply(env);
+    return this.#afterApply(env, this.#merge(env, relearn));
+  }
+
+  /** applyEnvelope, a large envelope merged in slices (see #mergeSliced). */
+  async applyEnvelopeInSlices(env: Envelope, s: MergeSlicing): Promise<MergeOutcome> {
+    if (!this.#sliced(env, s)) return this.applyEnvelope(env);
+    const relearn = this.#beginApply(env);
+    return this.#afterApply(env, await this.#mergeSliced(env, relearn, s));
+  }
+
+  /** Whether this response may teach our own spent seqs (see `relearning`). */
+  #beginApply(env: Envelope): boolean {
+    const peer = env.senderId;
+    // Responses are not identity-checked: a node whose directory was wiped rejoins with a
+    // new uuid and can only announce it in a response — the answer of the node at the
+    // address we hold is the evidence. Record it so its requests pass.
+    if (peer !== this.host.id) {
+      this.uuids.set(peer, env.senderUuid);
+      this.host.conflicts?.answered(peer, env.senderUuid);
+    }
+    if (peer !== this.host.id && env.senderClock !== undefined) this.host.noteClock?.(peer, env.senderClock);
+    // While relearning, a peer's ack of our own id proves those seqs spent, whatever
+    // happens to the rest of this round (a refused entry must not let us reuse them).
+    const relearn = this.relearning;
+    const ownAck = env.acks.get(this.host.id) ?? 0;
+    if (relearn && ownAck > 0) this.host.ensureSeqAbove(ownAck, peer);
+    return relearn;
+  }
+
+  #afterApply(env: Envelope, merged: Merged): MergeOutcome {
+    const peer = env.senderId;
+    const base = { received: merged.received, merged: merged.merged, rejected: merged.rejected, complete: merged.complete, reasons: merged.reasons, repaired: false };
+    if (env.pushOnly) return { ...base, adopted: false, more: false };
+    if (env.repairBuckets !== undefined) {
+      // The end of a bucket repair: merged like a push; acks and peerAcks untouched.
+      this.repairEntriesReceived += merged.received;
+      this.#rounds.delete(peer);
+      const digestMatch = env.summaryRoot === undefined ? undefined : env.summaryRoot === this.host.state.summaryRoot();
+      if (digestMatch) this.#repairAttempts.delete(peer);
+      return { ...base, adopted: false, more: false, digestMatch, repaired: true };
+    }
+    this.heardFrom.add(peer);
+    const round = this.#rounds.get(peer) ?? { minAcks: null, clean: true, exchanged: 0, version: -1 };
+    // Local writes or other peers' merges during the round make unequal digests expected.
+    const moved = this.host.state.version !== round.version;
+    round.clean &&= merged.complete;
+    round.exchanged += merged.received;
+    round.minAcks = minAcks(round.minAcks, env.acks);
+    if (env.page && !env.page.last && env.resumeFrom) {
+      round.cursor = env.resumeFrom;
+      this.#rounds.set(peer, round);
+      return { ...base, adopted: false, more: true };
+    }
+    this.#rounds.delete(peer);
+    this.relearnUntilRound = false;
+    // The reset travelled with this round; an aborted round keeps it armed.
+    this.#resetRequested.delete(peer);
+    if (env.resetAcks) this.peerAcks.delete(peer);
+    else this.peerAcks.set(peer, this.#clampOwn(env.acks));
+    let adopted = false;
+    if (round.clean && round.minAcks) {
+      this.#adopt(round.minAcks);
+      adopted = true;
+    }
+    let digestMatch: boolean | undefined;
+    let repaired = false;
+    if (env.summaryBuckets !== undefined && env.summaryRoot !== undefined) {
+      // Second step of a bucket repair: which buckets differ, then send ours of them.
+      const mine = this.host.state.summary();
+      const buckets = differingBuckets(mine.buckets, env.summaryBuckets.groups, env.summaryBuckets.hashes);
+      digestMatch = env.summaryRoot === mine.root;
+      if (buckets.length > 0 && buckets.length <= MAX_REPAIR_BUCKETS) {
+        this.#repairPending.set(peer, buckets);
+        return { ...base, adopted, more: true, digestMatch, repaired: false };
+      }
+      if (buckets.length > MAX_REPAIR_BUCKETS) this.#repairAttempts.set(peer, this.tuning.bucketRepairAttempts);
+      // Nothing local to repair (converged meanwhile) or too much: the checks below decide.
+    }
+    if (env.summaryRoot !== undefined || env.digest !== undefined) {
+      digestMatch = env.summaryRoot !== undefined ? env.summaryRoot === this.host.state.summaryRoot() : env.digest === this.host.state.digest();
+      // Only a round that moved nothing either way says anything about divergence:
+      // otherwise the digests differ simply because the round is still converging.
+      const quiescent = round.exchanged === 0 && round.clean && !moved;
+      if (digestMatch || !quiescent) {
+        if (digestMatch) {
+          this.#mismatches.set(peer, 0);
+          this.#repairAttempts.delete(peer);
+        }
+      } else {
+        const n = (this.#mismatches.get(peer) ?? 0) + 1;
+        this.#mismatches.set(peer, n);
+        const attempts = this.#repairAttempts.get(peer) ?? 0;
+        if (n >= this.tuning.digestCheckRounds && env.summaryRoot !== undefined && attempts < this.tuning.bucketRepairAttempts) {
+          // Localised repair first: continue this round with our group hashes (more: true),
+          // so detection, bucket exchange and entry exchange take one syncOnce.
+          this.#repairAttempts.set(peer, attempts + 1);
+          this.#mismatches.set(peer, 0);
+          this.#wantBuckets.add(peer);
+          this.bucketRepairs++;
+          return { ...base, adopted, more: true, digestMatch, repaired: false };
+        } else if (n >= this.tuning.digestCheckRounds) {
+          this.#repairAttempts.delete(peer);
+          // Repair: send the peer everything next round, and claim no coverage of any
+          // other origin so its next response is a full delta — our claim about a third
+          // node's entries may be exactly what is wrong (adopted from a round that lost an
+          // entry), and waiting for the peer's own request would make repair depend on it
+          // initiating. Also ask it to forget what it believes we cover. Lowering coverage
+          // is always safe; it costs one full exchange.
+          this.peerAcks.delete(peer);
+          for (const origin of [...this.acks.keys()]) if (origin !== this.host.id) this.acks.delete(origin);
+          this.#resetRequested.add(peer);
+          this.#mismatches.set(peer, 0);
+          this.digestResets++;
+          repaired = true;
+        }
+      }
+    }
+    return { ...base, adopted, more: false, digestMatch, repaired };
+  }
+
+  /** Abandon a round in progress (timeout, peer error): nothing is adopted. */
+  abortRound(peer: number): void {
+    this.#rounds.delete(peer);
+    this.#wantBuckets.delete(peer);
+    this.#repairPending.delete(peer);
+  }
+
+  /**
+   * Tombstones every known peer's reported coverage includes: they can be dropped
+   * without resurrecting a key anywhere. No peers: everything is collectable.
+   */
+  collectable(peers: readonly number[], node: number, seq: number): boolean {
+    for (const p of peers) {
+      const reported = this.peerAcks.get(p);
+      if (!reported || (reported.get(node) ?? 0) < seq) return false;
+    }
+    return true;
+  }
+}
+
+function minAcks(current: Map<number, number> | null, next: ReadonlyMap<number, number>): Map<number, number> {
+  if (current === null) return new Map(next);
+  const out = new Map<number, number>();
+  for (const [origin, seq] of current) {
+    const other = next.get(origin);
+    if (other !== undefined) out.set(origin, Math.min(seq, other));
+  }
+  return out;
+}
