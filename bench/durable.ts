@@ -24,7 +24,7 @@
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RecordInput } from "../src/codec/records.js";
+import type { RecordInput } from "../src/core/record.js";
 import { crc32Reference } from "../src/codec/crc.js";
 import { Node } from "../src/node/node.js";
 import { openStorage } from "../src/storage/storage.js";

@@ -20,11 +20,9 @@
  * Words are read through a Uint32Array: every runtime wavekv targets is little-endian
  * (checked once below), so the view matches the byte layout without a DataView.
  */
-import type { DecodedBatch, RecordInput, RecordKind, StopReason } from "./records.js";
+import { DESCRIPTOR_WORDS, type DecodedBatch, type RecordInput, type RecordKind, type StopReason } from "../core/record.js";
 import type { PinnedBytes } from "../kernel/memory.js";
 
-/** Stop reasons by the numeric code the kernel reports (frozen, append only). */
-export const STOP_REASONS: readonly StopReason[] = ["end", "torn", "zero", "crc", "malformed", "limit"];
 
 /**
  * What both encoders refuse (TypeError): a kind outside 0–4, a node outside u32, kind 1
@@ -41,7 +39,6 @@ export function checkRecord(r: RecordInput, i: number): void {
   }
 }
 
-export const DESCRIPTOR_WORDS = 12;
 export const TWO32 = 4294967296;
 
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {

@@ -7,10 +7,11 @@
  * A decoded batch stays resident (its input in R_IN, its descriptors in R_DESC) until
  * the next write to those regions, so a merge right after decode skips a second copy.
  */
-import type { DecodedBatch, Framing, RecordInput } from "./records.js";
+import type { DecodedBatch, Framing, RecordInput } from "../core/record.js";
 import { DESC_MAX, ENCODE_TOO_LARGE, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "../kernel/abi.js";
 import { WaveKVError } from "../core/errors.js";
-import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
+import { BatchView, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
+import { DESCRIPTOR_WORDS, STOP_REASONS } from "../core/record.js";
 import { kernel, type Kernel } from "../kernel/instance.js";
 import { adoptInput, type PinnedBytes } from "../kernel/memory.js";
 

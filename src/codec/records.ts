@@ -34,62 +34,9 @@
 import { crc32Reference } from "./crc.js";
 import { decodeRecordsWasm, decodeWindowWasm, encodeRecordsWasm, findNextValidFrameWasm, readIntoKernel as readIntoKernelWasm } from "./kernel-codec.js";
 import type { PinnedBytes } from "../kernel/memory.js";
-import { BatchView, DESCRIPTOR_WORDS, STOP_REASONS, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
+import { BatchView, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
+import { DESCRIPTOR_WORDS, FRAME_HEADER_BYTES, RecordKind, STOP_REASONS, type DecodedBatch, type Framing, type RecordInput } from "../core/record.js";
 
-export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4 }
-
-/**
- * "framed": `u32 len | u32 crc | body` per record (WAL, snapshot). "bare": bodies back to
- * back (envelopes). "delta": delta-coded bodies back to back (envelopes of version 2).
- */
-export type Framing = "framed" | "bare" | "delta";
-
-export type StopReason = "end" | "torn" | "zero" | "crc" | "malformed" | "limit";
-
-export interface RecordInput {
-  kind: RecordKind;
-  key: string | Uint8Array;       // string → UTF-8
-  value: Uint8Array | null;       // kind 1 only
-  timestamp: number;
-  node: number;
-  seq: number;
-}
-
-export const DESCRIPTOR_BYTES = 48;
-
-export interface DecodedBatch {
-  readonly count: number;
-  /** The input the offsets refer to. */
-  readonly bytes: Uint8Array;
-  /** count * 48 bytes, layout in docs/ARCHITECTURE.md. */
-  readonly descriptors: Uint8Array;
-  /** The same descriptors as u32 words (12 per record): what loops over a batch read. */
-  readonly words: Uint32Array;
-  readonly stop: { reason: StopReason; offset: number };
-  kind(i: number): RecordKind;
-  node(i: number): number;
-  seq(i: number): number;
-  timestamp(i: number): number;
-  keyBytes(i: number): Uint8Array;   // subarray of `bytes`
-  key(i: number): string;
-  value(i: number): Uint8Array | null; // a copy (kind 1), else null
-  /** Value length without copying the value (0 for non-value kinds). */
-  valueLength(i: number): number;
-  recordOffset(i: number): number;
-  recordLength(i: number): number;
-  /** Done with the batch (see BatchView.release): reading it afterwards may throw. */
-  release(): void;
-  /**
-   * For a batch whose bytes sit in linear memory (`decodeWindow`):
-   * a reference to their block for `holder` (drop it when done) and the offset of `bytes`
-   * in it. null when `bytes` is a JS buffer.
-   */
-  keepBytes(holder: object): { block: PinnedBytes; offset: number } | null;
-}
-
-export { STOP_REASONS };
-
-export const FRAME_HEADER_BYTES = 8;
 const MAX_LEN = 0x7fffffff;
 
 // ---------------------------------------------------------------------------------

@@ -10,11 +10,12 @@
  * the key bytes, probes, compares stamps). Per batch: the result object and, when the
  * batch is not resident, one copy of its bytes and descriptors into linear memory.
  */
-import type { DecodedBatch } from "../codec/records.js";
+import type { DecodedBatch } from "../core/record.js";
 import { usedSlotsOf, type MergeIndex, type MergeLimits, type MergeResult, type PrevState, type SlotMeta, type Summary } from "./merge.js";
 import { BUCKETS, GROUPS, bucketMask, rootHex } from "./summary.js";
 import { ERR_PENDING, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED } from "../kernel/abi.js";
-import { DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "../codec/batch.js";
+import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "../codec/batch.js";
+import { DESCRIPTOR_WORDS } from "../core/record.js";
 import { kernel, type Kernel } from "../kernel/instance.js";
 import { writeUtf8 } from "../codec/kernel-codec.js";
 

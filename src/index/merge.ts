@@ -20,18 +20,11 @@
  *
  * Slot ids are dense: the free list (LIFO) is used before new slots.
  */
-import type { DecodedBatch } from "../codec/records.js";
+import type { DecodedBatch } from "../core/record.js";
 import { WasmMergeIndex } from "./kernel-index.js";
 import { BUCKETS, bucketMask, entryHash, fmix, summarizeBuckets, valueHash } from "./summary.js";
-import { DESCRIPTOR_WORDS, ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "../codec/batch.js";
-
-/** Stamps compared as (timestamp, node, seq); >0 when a is newer. The one TS definition of LWW. */
-export function compareStamps(aTs: number, aNode: number, aSeq: number, bTs: number, bNode: number, bSeq: number): number {
-  if (aTs !== bTs) return aTs > bTs ? 1 : -1;
-  if (aNode !== bNode) return aNode >>> 0 > bNode >>> 0 ? 1 : -1;
-  if (aSeq !== bSeq) return aSeq > bSeq ? 1 : -1;
-  return 0;
-}
+import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "../codec/batch.js";
+import { DESCRIPTOR_WORDS } from "../core/record.js";
 
 export const enum PrevState { Absent = 0, Value = 1, Tombstone = 2 }
 export const enum RefuseReason { KeyTooLarge = 1, ValueTooLarge = 2, ClockDrift = 3, Masked = 4, BadKind = 5 }

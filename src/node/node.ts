@@ -9,16 +9,17 @@
  *   await node.close();
  */
 import { PeerClocks } from "../sync/clock.js";
-import { RecordKind, type DecodedBatch, type RecordInput } from "../codec/records.js";
+import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { MAX_SEQ, type Envelope } from "../sync/envelope.js";
 import { WaveKVError } from "../core/errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing, type SyncTuning } from "../sync/protocol.js";
-import { compareStamps } from "../index/merge.js";
+import { compareStamps } from "../core/stamp.js";
 import { IdConflicts } from "../sync/identity.js";
 import { checkNodeOptions, withDefaults } from "./options.js";
 import { isReservedKey, reservedRefusal } from "../core/reserved.js";
 import { ReplicaState, type BatchOutcome } from "../state/replica.js";
-import { DESCRIPTOR_WORDS, joinU64 } from "../codec/batch.js";
+import { joinU64 } from "../codec/batch.js";
+import { DESCRIPTOR_WORDS } from "../core/record.js";
 import type { Storage, StorageTuning } from "../storage/storage.js";
 import { DEFAULT_LIMITS, RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "../core/types.js";
 import { toBytes, utf8Length } from "../core/utf8.js";

@@ -20,7 +20,8 @@
  * the index holds; `#values[slot]` is a value, null (tombstone), or undefined for a
  * value still in a retained buffer.
  */
-import { RecordKind, type DecodedBatch, type RecordInput, encodeRecords } from "../codec/records.js";
+import { encodeRecords } from "../codec/records.js";
+import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { compareKeys } from "../core/keyorder.js";
 import { WaveKVError } from "../core/errors.js";
 import { createMergeIndex, PrevState, type MergeIndex, type MergeLimits, type Summary } from "../index/merge.js";
@@ -29,7 +30,8 @@ import type { BodyFraming, DeltaCursor, EncodedEntries } from "../sync/envelope.
 import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "../core/types.js";
 import { utf8Length } from "../core/utf8.js";
-import { DESCRIPTOR_WORDS, decodeUtf8, joinU64 } from "../codec/batch.js";
+import { decodeUtf8, joinU64 } from "../codec/batch.js";
+import { DESCRIPTOR_WORDS } from "../core/record.js";
 import type { PinnedBytes } from "../kernel/memory.js";
 
 /**

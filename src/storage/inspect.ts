@@ -14,7 +14,8 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { DESCRIPTOR_BYTES, RecordKind, decodeRecords, type DecodedBatch } from "../codec/records.js";
+import { decodeRecords } from "../codec/records.js";
+import { DESCRIPTOR_BYTES, RecordKind, type DecodedBatch } from "../core/record.js";
 import { LOCK_FILE, UUID_FILE, files, groupNodeFiles, processAlive, readWholeFile } from "./datadir.js";
 import { WAL_HEADER_BYTES, describeTail, parseWalHeader, scanWal, tailDamage, type WalHeader } from "./wal.js";
 import { SNAPSHOT_HEADER_BYTES, parseSnapshot, parseSnapshotHeader, type SnapshotHeader } from "./snapshot.js";

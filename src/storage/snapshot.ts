@@ -13,11 +13,12 @@
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "../codec/crc.js";
-import { RecordKind, decodeRecords, decodeWindow, encodeRecords, readIntoKernel, type DecodedBatch, type RecordInput } from "../codec/records.js";
+import { decodeRecords, decodeWindow, encodeRecords, readIntoKernel } from "../codec/records.js";
+import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import { type DataFiles, fsyncDir, readExactly, readFully, removeIfExists } from "./datadir.js";
 import { REPLAY_WINDOW_RECORDS, expectation, type FaultHook, type ReplayExpectation } from "./wal.js";
-import { DESCRIPTOR_WORDS } from "../codec/batch.js";
+import { DESCRIPTOR_WORDS } from "../core/record.js";
 
 /** "WKVS" in file order. */
 export const SNAPSHOT_MAGIC = 0x53564b57;

@@ -26,7 +26,7 @@
  *   open finishes it (new generation = seq marks + the records after the covered offset).
  */
 import * as fs from "node:fs";
-import { RecordKind, type DecodedBatch, type RecordInput } from "../codec/records.js";
+import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import type { FsyncPolicy } from "../core/types.js";
 import { acquireLock, type DataFiles, type DirLock, exists, files, loadOrCreateUuid, readFully, removeIfExists } from "./datadir.js";

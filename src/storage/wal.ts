@@ -23,11 +23,12 @@
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "../codec/crc.js";
-import { decodeRecords, decodeRecordsReference, decodeWindow, encodeRecords, readIntoKernel, findNextValidFrame, type DecodedBatch, type RecordInput, type StopReason } from "../codec/records.js";
+import { decodeRecords, decodeRecordsReference, decodeWindow, encodeRecords, readIntoKernel, findNextValidFrame } from "../codec/records.js";
+import { type DecodedBatch, type RecordInput, type StopReason } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import type { FsyncPolicy } from "../core/types.js";
 import { fsyncDir, readExactly, readFully, removeIfExists, writeFully } from "./datadir.js";
-import { DESCRIPTOR_WORDS } from "../codec/batch.js";
+import { DESCRIPTOR_WORDS } from "../core/record.js";
 
 /** "WKVW" in file order. */
 export const WAL_MAGIC = 0x57564b57;

@@ -37,7 +37,8 @@
  * A decoded envelope aliases the input buffer (its entries section is a subarray, no
  * copy): do not overwrite the buffer while the envelope is in use.
  */
-import { DESCRIPTOR_BYTES, RecordKind, decodeRecords, encodeRecords, type RecordInput } from "../codec/records.js";
+import { decodeRecords, encodeRecords } from "../codec/records.js";
+import { DESCRIPTOR_BYTES, RecordKind, type RecordInput } from "../core/record.js";
 import { crc32 } from "../codec/crc.js";
 import { WaveKVError } from "../core/errors.js";
 import type { Entry } from "../core/types.js";

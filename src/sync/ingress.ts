@@ -7,11 +7,13 @@
  *   const { refuse, decided } = ingressRefusals(batch, self, nextSeq, relearn);
  *   await mergeInSlices(env, { sliceEntries: 2048, pause }, (slice) => mergeOne(slice));
  */
-import { decodeRecords, type DecodedBatch } from "../codec/records.js";
+import { decodeRecords } from "../codec/records.js";
+import { type DecodedBatch } from "../core/record.js";
 import { encodedEntriesOf, entryFault, type Envelope } from "./envelope.js";
 import { WaveKVError } from "../core/errors.js";
 import type { BatchOutcome } from "../state/replica.js";
-import { BatchView, DESCRIPTOR_WORDS, joinU64 } from "../codec/batch.js";
+import { BatchView, joinU64 } from "../codec/batch.js";
+import { DESCRIPTOR_WORDS } from "../core/record.js";
 
 /** How a large envelope is merged: `sliceEntries` at a time, awaiting `pause()` between slices. */
 export interface MergeSlicing {

@@ -30,7 +30,7 @@
  * `bucketRepairAttempts` repairs that did not make the roots equal, the full reset
  * (forget coverage, resend everything) remains the last resort.
  */
-import type { DecodedBatch } from "../codec/records.js";
+import type { DecodedBatch } from "../core/record.js";
 import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MAX_ENVELOPE_ENTRIES, MAX_SEQ, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
 import { BUCKETS, differingBuckets, differingGroups } from "../index/summary.js";
 import { WaveKVError } from "../core/errors.js";

@@ -4,10 +4,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { crc32 as zlibCrc32 } from "node:zlib";
-import {
-  DESCRIPTOR_BYTES, RecordKind, decodeRecords, decodeRecordsReference, encodeRecords, encodeRecordsReference,
-  findNextValidFrame, findNextValidFrameReference, type DecodedBatch, type Framing, type RecordInput,
-} from "../../src/codec/records.js";
+import { decodeRecords, decodeRecordsReference, encodeRecords, encodeRecordsReference, findNextValidFrame, findNextValidFrameReference } from "../../src/codec/records.js";
+import { DESCRIPTOR_BYTES, RecordKind, type DecodedBatch, type Framing, type RecordInput } from "../../src/core/record.js";
 import { crc32Spans, crc32SpansReference } from "../../src/codec/crc.js";
 import { createMergeIndex, createMergeIndexReference } from "../../src/index/merge.js";
 import { isWaveKVError } from "../../src/core/errors.js";

@@ -9,7 +9,7 @@
  * random moment. Record `id` is key `r/<id>`, seq `id`, value `valueOf(id)`: the parent
  * recomputes the exact bytes from the id alone.
  */
-import { RecordKind, type RecordInput } from "../../src/codec/records.js";
+import { RecordKind, type RecordInput } from "../../src/core/record.js";
 import { openStorage } from "../../src/storage/storage.js";
 import { crashRecord, rng } from "./storage-fixtures.js";
 

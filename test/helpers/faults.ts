@@ -6,7 +6,7 @@
  */
 import { decodeRecords } from "../../src/codec/records.js";
 import { encodedEntriesOf, entryFault, type Envelope } from "../../src/sync/envelope.js";
-import { DESCRIPTOR_WORDS } from "../../src/codec/batch.js";
+import { DESCRIPTOR_WORDS } from "../../src/core/record.js";
 
 export function entryFaults(env: Envelope): (string | undefined)[] {
   const enc = encodedEntriesOf(env);

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
 import { crc32 as zcrc32 } from "node:zlib";
-import type { DecodedBatch, RecordInput } from "../../src/codec/records.js";
+import type { DecodedBatch, RecordInput } from "../../src/core/record.js";
 import { seededRandom } from "../../src/transport/memory.js";
 
 export function tempDir(prefix: string): string {

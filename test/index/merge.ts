@@ -4,11 +4,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { decodeRecords, decodeRecordsReference, encodeRecordsReference, RecordKind, type RecordInput } from "../../src/codec/records.js";
-import {
-  compareStamps, createMergeIndex, createMergeIndexReference, PrevState, RefuseReason,
-  type MergeIndex, type MergeLimits,
-} from "../../src/index/merge.js";
+import { decodeRecords, decodeRecordsReference, encodeRecordsReference } from "../../src/codec/records.js";
+import { RecordKind, type RecordInput } from "../../src/core/record.js";
+import { createMergeIndex, createMergeIndexReference, PrevState, RefuseReason, type MergeIndex, type MergeLimits } from "../../src/index/merge.js";
+import { compareStamps } from "../../src/core/stamp.js";
 import { kernel } from "../../src/kernel/instance.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);

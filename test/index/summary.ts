@@ -4,7 +4,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { decodeRecords, encodeRecordsReference, RecordKind, type RecordInput } from "../../src/codec/records.js";
+import { decodeRecords, encodeRecordsReference } from "../../src/codec/records.js";
+import { RecordKind, type RecordInput } from "../../src/core/record.js";
 import { createMergeIndex, createMergeIndexReference, hashKey, type MergeIndex, type MergeLimits } from "../../src/index/merge.js";
 import { BUCKETS, bucketMask, bucketOf, differingBuckets, differingGroups, entryHash, summarizeBuckets, valueHash } from "../../src/index/summary.js";
 import { hi32, lo32 } from "../../src/codec/batch.js";

@@ -4,7 +4,8 @@ import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
 import { Node } from "../../src/node/node.js";
 import { WaveKVError } from "../../src/core/errors.js";
-import { RecordKind, decodeRecords, encodeRecords, type RecordInput } from "../../src/codec/records.js";
+import { decodeRecords, encodeRecords } from "../../src/codec/records.js";
+import { RecordKind, type RecordInput } from "../../src/core/record.js";
 import { ReplicaState } from "../../src/state/replica.js";
 import { DEFAULT_LIMITS } from "../../src/core/types.js";
 

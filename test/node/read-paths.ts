@@ -14,7 +14,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { Node } from "../../src/node/node.js";
-import { compareStamps } from "../../src/index/merge.js";
+import { compareStamps } from "../../src/core/stamp.js";
 import { ENVELOPE_VERSION, decodeEnvelope, encodeEnvelope, type Envelope } from "../../src/sync/envelope.js";
 import { dropOneEntry, type NetworkMessage } from "../../src/transport/memory.js";
 import { SyncManager } from "../../src/node/manager.js";

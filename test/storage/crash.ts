@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RecordKind } from "../../src/codec/records.js";
+import { RecordKind } from "../../src/core/record.js";
 import { openStorage } from "../../src/storage/storage.js";
 import { crashRecord, plain, removeDir, rng, tempDir } from "../helpers/storage-fixtures.js";
 

@@ -11,7 +11,7 @@ import { crc32 as zcrc32 } from "node:zlib";
 import { isWaveKVError } from "../../src/core/errors.js";
 import { files } from "../../src/storage/datadir.js";
 import { openStorage } from "../../src/storage/storage.js";
-import type { RecordInput } from "../../src/codec/records.js";
+import type { RecordInput } from "../../src/core/record.js";
 import { type Plain, flatten, frameOffsets, mixedRecord, oracleSnapshot, oracleWal, removeDir, rng, seqMark, tempDir } from "../helpers/storage-fixtures.js";
 
 const CASES = Number(process.env.WAVEKV_FUZZ_CASES ?? 10_000);

@@ -9,7 +9,7 @@ import { isWaveKVError } from "../../src/core/errors.js";
 import { files } from "../../src/storage/datadir.js";
 import { openStorage, type Storage, type StorageOptions } from "../../src/storage/storage.js";
 import { inspectDir, formatInspect } from "../../src/storage/inspect.js";
-import type { DecodedBatch, RecordInput } from "../../src/codec/records.js";
+import type { DecodedBatch, RecordInput } from "../../src/core/record.js";
 import { parseSnapshot } from "../../src/storage/snapshot.js";
 import { flatten, frameOffsets, freshDirs, mixedRecord, oracleWal, peerRecord, plain, type Plain, rng, seqMark, T0, tombstoneRecord, valueOf, valueRecord } from "../helpers/storage-fixtures.js";
 

@@ -7,7 +7,8 @@ import {
   MAX_ENVELOPE_ENTRIES, MAX_SEQ, envelopeWithEncodedEntries, isUtf8, type Envelope,
 } from "../../src/sync/envelope.js";
 import { entryFaults } from "../helpers/faults.js";
-import { RecordKind, encodeRecords, type Framing } from "../../src/codec/records.js";
+import { encodeRecords } from "../../src/codec/records.js";
+import { RecordKind, type Framing } from "../../src/core/record.js";
 import { crc32 } from "../../src/codec/crc.js";
 import { WaveKVError } from "../../src/core/errors.js";
 import { MemoryNetwork } from "../../src/transport/memory.js";

@@ -6,7 +6,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decodeEnvelope, encodeEnvelope, encodedEntriesOf, ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, MAX_SEQ, type Envelope } from "../../src/sync/envelope.js";
-import { RecordKind, encodeRecords } from "../../src/codec/records.js";
+import { encodeRecords } from "../../src/codec/records.js";
+import { RecordKind } from "../../src/core/record.js";
 import { entryFaults } from "../helpers/faults.js";
 import { crc32 } from "../../src/codec/crc.js";
 import { WaveKVError } from "../../src/core/errors.js";

@@ -1,0 +1,104 @@
+/**
+ * Records as every layer sees them: kinds, the decoded-batch contract and the 48-byte
+ * descriptor each decoded record has (docs/FORMAT.md §1 for the bytes on disk and wire;
+ * this is the in-memory view both the WASM decoder and its TS twin produce).
+ *
+ *   forEachRecord(batch, (w, at) => { if (w[at + D_KIND] === RecordKind.Value) … });
+ *
+ * Descriptor: 12 little-endian u32 words per record, read through `batch.words`.
+ *
+ * | word | name | field |
+ * |---|---|---|
+ * | 0, 1 | D_TS_LO, D_TS_HI | timestamp i64 (lo, hi), base already added |
+ * | 2, 3 | D_SEQ_LO, D_SEQ_HI | seq u64 (lo, hi) |
+ * | 4 | D_NODE | node u32 |
+ * | 5 | D_KIND | kind u32 (RecordKind) |
+ * | 6, 7 | D_KEY_OFF, D_KEY_LEN | key offset and length in `bytes` |
+ * | 8, 9 | D_VAL_OFF, D_VAL_LEN | value offset and length (0, 0 unless kind 1) |
+ * | 10, 11 | D_REC_OFF, D_REC_LEN | the whole record (framed: the 8-byte header included) |
+ *
+ * The AssemblyScript side writes the same words (assembly/codec.ts); a test checks that
+ * both decoders agree word for word. No other module indexes descriptor words by number.
+ */
+import type { PinnedBytes } from "../kernel/memory.js";
+
+export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4 }
+
+/**
+ * "framed": `u32 len | u32 crc | body` per record (WAL, snapshot). "bare": bodies back to
+ * back (envelopes). "delta": delta-coded bodies back to back (envelopes of version 2).
+ */
+export type Framing = "framed" | "bare" | "delta";
+
+export type StopReason = "end" | "torn" | "zero" | "crc" | "malformed" | "limit";
+
+/** Stop reasons by the numeric code the kernel reports (frozen, append only). */
+export const STOP_REASONS: readonly StopReason[] = ["end", "torn", "zero", "crc", "malformed", "limit"];
+
+export interface RecordInput {
+  kind: RecordKind;
+  key: string | Uint8Array;       // string → UTF-8
+  value: Uint8Array | null;       // kind 1 only
+  timestamp: number;
+  node: number;
+  seq: number;
+}
+
+/** The 8-byte `u32 bodyLen | u32 crc32(body)` header of a framed record. */
+export const FRAME_HEADER_BYTES = 8;
+
+export const D_TS_LO = 0;
+export const D_TS_HI = 1;
+export const D_SEQ_LO = 2;
+export const D_SEQ_HI = 3;
+export const D_NODE = 4;
+export const D_KIND = 5;
+export const D_KEY_OFF = 6;
+export const D_KEY_LEN = 7;
+export const D_VAL_OFF = 8;
+export const D_VAL_LEN = 9;
+export const D_REC_OFF = 10;
+export const D_REC_LEN = 11;
+/** Words per descriptor. */
+export const DESCRIPTOR_WORDS = 12;
+/** Bytes per descriptor. */
+export const DESCRIPTOR_BYTES = DESCRIPTOR_WORDS * 4;
+
+export interface DecodedBatch {
+  readonly count: number;
+  /** The input the offsets refer to. */
+  readonly bytes: Uint8Array;
+  /** count * DESCRIPTOR_BYTES bytes (the table above). */
+  readonly descriptors: Uint8Array;
+  /** The same descriptors as u32 words (DESCRIPTOR_WORDS per record): what loops over a batch read. */
+  readonly words: Uint32Array;
+  readonly stop: { reason: StopReason; offset: number };
+  kind(i: number): RecordKind;
+  node(i: number): number;
+  seq(i: number): number;
+  timestamp(i: number): number;
+  keyBytes(i: number): Uint8Array;   // subarray of `bytes`
+  key(i: number): string;
+  value(i: number): Uint8Array | null; // a copy (kind 1), else null
+  /** Value length without copying the value (0 for non-value kinds). */
+  valueLength(i: number): number;
+  recordOffset(i: number): number;
+  recordLength(i: number): number;
+  /** Done with the batch (see BatchView.release): reading it afterwards may throw. */
+  release(): void;
+  /**
+   * For a batch whose bytes sit in linear memory (`decodeWindow`):
+   * a reference to their block for `holder` (drop it when done) and the offset of `bytes`
+   * in it. null when `bytes` is a JS buffer.
+   */
+  keepBytes(holder: object): { block: PinnedBytes; offset: number } | null;
+}
+
+/**
+ * Calls `fn(words, at, i)` for each record, `at` being the index of its first descriptor
+ * word. The word view is read once: `fn` must not decode into or grow the kernel.
+ */
+export function forEachRecord(batch: DecodedBatch, fn: (words: Uint32Array, at: number, i: number) => void): void {
+  const w = batch.words;
+  for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) fn(w, at, i);
+}
