@@ -11,7 +11,7 @@
  * INVALID_ARGUMENT) having touched nothing. A pointer kept across a `reserve` that moved
  * its region would otherwise let the kernel write into a freed heap block, corrupting the
  * allocator's free lists; the trap then surfaces later, in whichever call allocates next
- * (docs/notes/oob-hunt.md). Cost: a few compares per call, none per entry.
+ * (docs/design/0004-kernel-checks-caller-ranges.md). Cost: a few compares per call, none per entry.
  */
 import { initCrc, crc32 as crcImpl, crc32Spans as crcSpansImpl } from "./crc";
 import { decode as decodeImpl, encode as encodeImpl, findFrame as findFrameImpl } from "./codec";

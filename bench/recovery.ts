@@ -13,7 +13,7 @@
  * the target row), and the first and only run in fresh processes, one for the floor and
  * one for the open (`--cold`), which is what a service restart pays: every page of
  * memory is new then, and on these VMs a fresh page costs ~3 ms per MB to fault in
- * (docs/notes/recovery.md), so the cold rows measure memory touched as much as work done.
+ * (docs/design/0005-recovery-reads-into-linear-memory.md), so the cold rows measure memory touched as much as work done.
  *
  *   node --import tsx bench/recovery.ts [--quick]      bun bench/recovery.ts [--quick]
  */

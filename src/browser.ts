@@ -12,7 +12,7 @@
  *
  * What is not here: data directories (`dir`), the HTTP server and the CLI — they need a
  * file system or a listening socket. The state lives in memory; persistence in a
- * browser (IndexedDB) is a later storage adapter (docs/notes/browser-needs.md).
+ * browser (IndexedDB) is a later storage adapter (docs/ARCHITECTURE.md, "Storage").
  */
 import { initKernel } from "./kernel/instance.js";
 

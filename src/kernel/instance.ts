@@ -18,7 +18,7 @@
  * Pointers: a region pointer is good until the next `reserve` of that region — by JS or
  * by the kernel (decode grows DESC; merge/encode/select* grow OUT and REFUSED). Exports
  * refuse a range outside every current region ("out of region": WaveKVError
- * INVALID_ARGUMENT) instead of writing into a freed heap block (docs/notes/oob-hunt.md).
+ * INVALID_ARGUMENT) instead of writing into a freed heap block (docs/design/0004-kernel-checks-caller-ranges.md).
  */
 import { R_DESC, R_IN, REGIONS, REGION_COUNT, MAILBOX, REGION_MAX, type KernelExports } from "./abi.js";
 import { WaveKVError } from "../core/errors.js";

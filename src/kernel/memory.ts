@@ -1,6 +1,6 @@
 /**
  * Input blocks: file bytes read straight into the kernel's input region and kept there
- * for the values read from them (docs/notes/recovery.md). A module of its own so that a
+ * for the values read from them (docs/design/0005-recovery-reads-into-linear-memory.md). A module of its own so that a
  * bundle without files (the browser build) leaves it out.
  *
  *   const block = adoptInput(kernel(), length, holder);   // then fill, decode windows

@@ -156,7 +156,7 @@ export type WalFileScan = Omit<WalScan, "batch">;
  * `scanWal` of the open file `fd` (`size` bytes, `header` already read from it), handing
  * the records to `onBatch` in log order instead of returning them. A long log is read straight into the decoder's input
  * in linear memory (`readIntoKernel`: no JS copy of it; on the machines measured a fresh
- * 134 MB JS buffer cost more to fault in than the whole decode, docs/notes/recovery.md)
+ * 134 MB JS buffer cost more to fault in than the whole decode, docs/design/0005-recovery-reads-into-linear-memory.md)
  * and decoded REPLAY_WINDOW_RECORDS at a time, each window handed over before the next
  * is decoded, so descriptors take ~3 MB instead of 48 B a record. Values the consumer
  * keeps are read from where they were read into (DecodedBatch.keepBytes).

@@ -323,7 +323,7 @@ test("random junk decodes identically on both sides (property)", () => {
 
 // ---------------------------------------------------------------------------------
 // Kernel memory: stale region pointers and sizes near the 1 GiB region limit
-// (docs/notes/oob-hunt.md).
+// (docs/design/0004-kernel-checks-caller-ranges.md).
 
 const refused = (e: unknown) => isWaveKVError(e, "INVALID_ARGUMENT");
 const capOf = (r: number) => kernel().u32[(REGIONS >>> 2) + r * 2 + 1]!;

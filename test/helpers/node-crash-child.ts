@@ -10,7 +10,7 @@
  * `ack <seq> <p|d> <timestamp>` only once the write's promise has resolved. Every 4–23 acks
  * it calls persist(): "quiescent" (default) stops issuing until the writes in flight have
  * settled, calls persist(), and writes on while the snapshot installs; "inflight" calls it
- * with writes in flight (docs/notes/node-durability-bugs.md §2). Prints `persisted` when a
+ * with writes in flight (docs/design/0011-memory-never-shows-what-the-log-refused.md, bug 2). Prints `persisted` when a
  * persist() resolves. Seq s of the run seeded `seed` writes `crashWrite(seed, s)`, so the
  * parent can check every record it finds, acknowledged or not.
  */

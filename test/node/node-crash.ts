@@ -164,7 +164,7 @@ test(`crash loop: ${CRASHES} SIGKILLs of a Node writing with fsync "always" and 
   assert.ok(sum.persisted > 0 && sum.viaSnapshot > 0, "some reopens went through a snapshot");
 });
 
-// Bug 2 (docs/notes/node-durability-bugs.md §2): persist() with writes in flight drops
+// Bug 2 (docs/design/0011-memory-never-shows-what-the-log-refused.md): persist() with writes in flight drops
 // them from both the snapshot and the reset WAL.
 test("crash loop with persist() called while writes are in flight: every acknowledged write survives", async () => {
   const sum = await crashLoop(Math.min(CRASHES, 12), "inflight");

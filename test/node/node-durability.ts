@@ -3,7 +3,7 @@
 // lost snapshots, persist() racing writes, automatic snapshots, LOCKED, CORRUPT_WAL and
 // torn tails through Node.open. Real files in fresh temp dirs; nothing of ours is faked.
 //   WAVEKV_PROP_SEED=123 WAVEKV_PROP_RUNS=200 node --import tsx test/node/node-durability.ts
-// Skipped tests pin bugs described in docs/notes/node-durability-bugs.md.
+// Bugs 1–3 below are described in docs/design/0011-memory-never-shows-what-the-log-refused.md.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as fs from "node:fs";
@@ -337,7 +337,7 @@ test("property: put/forcePut/delete/peers/pushes/syncs/persist/GC/reopen, every 
   await property(false);
 });
 
-// Bug 1 (docs/notes/node-durability-bugs.md): with remote stamps ahead of ours, a local
+// Bug 1 (docs/design/0011-memory-never-shows-what-the-log-refused.md): with remote stamps ahead of ours, a local
 // write can lose LWW; its seq is then forgotten by a reopen that replays it from the WAL.
 test("property, remote clocks ahead of ours: local writes that lose LWW keep their seqs spent", async () => {
   await property(true);
@@ -361,7 +361,7 @@ test("fsync always: a put is invisible until its promise resolves; a delete raci
   await again.close();
 });
 
-// Bug 3 (docs/notes/node-durability-bugs.md §3): a remote batch whose log append is refused
+// Bug 3 (docs/design/0011-memory-never-shows-what-the-log-refused.md): a remote batch whose log append is refused
 // is applied anyway (the append's rejection is only logged as a warning), so memory shows
 // entries the log refused and a request from that peer adopts its acks. Disk faults are
 // injected at the process boundary (node:fs) with syncBuiltinESMExports, which Bun lacks:
@@ -410,7 +410,7 @@ test("seq of a local write that lost LWW stays spent: after persist, and with th
   await node.close();
 });
 
-// Bug 1 (docs/notes/node-durability-bugs.md §1): replay notes own seqs of LWW winners only.
+// Bug 1 (docs/design/0011-memory-never-shows-what-the-log-refused.md): replay notes own seqs of LWW winners only.
 test("seq of a local write that lost LWW stays spent after reopen from the WAL alone (no persist)", async () => {
   const dir = fresh();
   let node = await openNode(dir, { clock: () => T0 });
@@ -482,7 +482,7 @@ function assertHas(node: Node, acked: Map<string, string>, where: string): void 
   }
 }
 
-// Bug 2 (docs/notes/node-durability-bugs.md §2): persist() snapshots memory, which lacks the
+// Bug 2 (docs/design/0011-memory-never-shows-what-the-log-refused.md): persist() snapshots memory, which lacks the
 // writes still awaiting their fsync, and the WAL reset then drops their records.
 test("persist() while puts await their fsync: every acknowledged put survives close and reopen", async () => {
   for (const fsync of ["always", "never"] as const) {
@@ -548,7 +548,7 @@ test("automatic snapshots: a small snapshotWalBytes snapshots during a write loo
   await again.close();
 });
 
-// Bug 2 (docs/notes/node-durability-bugs.md §2): an automatic snapshot starts while the other
+// Bug 2 (docs/design/0011-memory-never-shows-what-the-log-refused.md): an automatic snapshot starts while the other
 // writers' puts await their fsync, so it loses them exactly like a manual persist().
 test("automatic snapshots under 16 concurrent writers: every acknowledged put survives reopen", async () => {
   const dir = fresh();
