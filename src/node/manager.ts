@@ -44,7 +44,8 @@ import type { MergeSlicing } from "../sync/protocol.js";
 import { WaveKVError } from "../core/errors.js";
 import type { Node } from "./node.js";
 import { checkSyncOptions } from "./options.js";
-import { raceAbort, unrefTimer, type SyncHandler, type Transport } from "../transport/transport.js";
+import { raceAbort, unrefTimer } from "../core/abort.js";
+import type { SyncHandler, Transport } from "../transport/transport.js";
 import type { Entry } from "../core/types.js";
 import { utf8Length } from "../core/utf8.js";
 

@@ -35,7 +35,8 @@
  */
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../sync/envelope.js";
 import { WaveKVError } from "../core/errors.js";
-import { abortReason, raceAbort, type SyncHandler, type Transport, type TransportRequestOptions } from "./transport.js";
+import { abortReason, raceAbort } from "../core/abort.js";
+import type { SyncHandler, Transport, TransportRequestOptions } from "./transport.js";
 import type { Entry } from "../core/types.js";
 
 export type Direction = "request" | "response";
