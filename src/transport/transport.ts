@@ -21,6 +21,8 @@
  *   of it. Authentication is the transport's business (see src/transport/http.ts).
  * - `push`, when present, is the channel for opportunistic pushes (the HTTP transport
  *   posts them to a separate route); without it pushes go through `request`.
+ *
+ * @module
  */
 export interface TransportRequestOptions {
   signal: AbortSignal;
