@@ -165,19 +165,20 @@ export class SyncManager implements SyncHandler {
   readonly stats: SyncStats = { rounds: 0, roundFailures: 0, handled: 0, handleFailures: 0, pushesSent: 0, pushFailures: 0, pushEvicted: 0, pushSkipped: 0, bytesSent: 0, bytesReceived: 0 };
 
   constructor(node: Node, transport: Transport, opts: SyncOptions = {}) {
-    checkSyncOptions(opts); // types and bounds of every option, before any is read
+    // Types and bounds of every option but retryMs (src/node/options.ts), before any is read.
+    checkSyncOptions(opts);
     this.node = node;
     this.transport = transport;
-    this.intervalMs = positive(opts.intervalMs ?? DEFAULTS.intervalMs, "intervalMs");
-    this.timeoutMs = positive(opts.timeoutMs ?? DEFAULTS.timeoutMs, "timeoutMs");
-    this.pushWindowMs = nonNegative(opts.pushWindowMs ?? DEFAULTS.pushWindowMs, "pushWindowMs");
+    this.intervalMs = opts.intervalMs ?? DEFAULTS.intervalMs;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
+    this.pushWindowMs = opts.pushWindowMs ?? DEFAULTS.pushWindowMs;
     this.#push = opts.push ?? true;
-    const maxEntries = positive(opts.maxPushEntries ?? DEFAULTS.maxPushEntries, "maxPushEntries");
-    const maxBytes = positive(opts.maxPushBytes ?? DEFAULTS.maxPushBytes, "maxPushBytes");
-    const maxBackoffMs = positive(opts.maxBackoffMs ?? Math.max(this.intervalMs, 300_000), "maxBackoffMs");
+    const maxEntries = opts.maxPushEntries ?? DEFAULTS.maxPushEntries;
+    const maxBytes = opts.maxPushBytes ?? DEFAULTS.maxPushBytes;
+    const maxBackoffMs = opts.maxBackoffMs ?? Math.max(this.intervalMs, 300_000);
     const retryMs = positive(opts.retryMs ?? DEFAULTS.retryMs, "retryMs");
     this.#links = new PeerLinks({ intervalMs: this.intervalMs, retryMs, maxBackoffMs, random: opts.random ?? Math.random });
-    this.#slicing = { sliceEntries: positive(opts.mergeSliceEntries ?? DEFAULTS.mergeSliceEntries, "mergeSliceEntries"), pause: macrotask };
+    this.#slicing = { sliceEntries: opts.mergeSliceEntries ?? DEFAULTS.mergeSliceEntries, pause: macrotask };
     this.#onRound = opts.onRound;
     this.#warn = opts.onWarning ?? ((m) => console.warn(`wavekv sync ${node.id}: ${m}`));
     this.#pushes = new PushChannel({
@@ -469,10 +470,5 @@ export class SyncManager implements SyncHandler {
 
 function positive(v: number, name: string): number {
   if (!(typeof v === "number" && v > 0 && Number.isFinite(v))) throw new WaveKVError("INVALID_ARGUMENT", `${name} must be a positive number, got ${v}`);
-  return v;
-}
-
-function nonNegative(v: number, name: string): number {
-  if (!(typeof v === "number" && v >= 0 && Number.isFinite(v))) throw new WaveKVError("INVALID_ARGUMENT", `${name} must be a non-negative number, got ${v}`);
   return v;
 }
