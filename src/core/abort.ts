@@ -74,3 +74,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Resolves on the next macrotask: timers and I/O callbacks (other requests) run before it
+ * does, unlike after a microtask. setImmediate where there is one (Node, Bun, the browser
+ * bundle's shim); setTimeout(0) elsewhere (browsers clamp nested ones to 4 ms).
+ */
+export function macrotask(): Promise<void> {
+  return new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
+}

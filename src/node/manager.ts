@@ -45,7 +45,7 @@ import type { MergeSlicing } from "../sync/protocol.js";
 import { WaveKVError } from "../core/errors.js";
 import type { Node } from "./node.js";
 import { checkSyncOptions } from "./options.js";
-import { raceAbort, unrefTimer } from "../core/abort.js";
+import { macrotask, raceAbort, unrefTimer } from "../core/abort.js";
 import type { SyncHandler, Transport } from "../transport/transport.js";
 import { PeerLinks, type PeerLinkStatus } from "./links.js";
 import { PushChannel } from "./push.js";
@@ -126,9 +126,6 @@ export interface SyncStats {
 }
 
 const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20, mergeSliceEntries: 1024, retryMs: 100 };
-
-/** A macrotask boundary: timers and I/O callbacks (other requests) run before it resolves. */
-const macrotask = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 export class SyncManager implements SyncHandler {
   readonly node: Node;
