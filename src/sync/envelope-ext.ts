@@ -2,6 +2,7 @@
  * Envelope extensions (docs/FORMAT.md §6.1): additive fields an older build skips, as
  * `varu extCount • extCount × (varu tag • varu len • len bytes)`, tags ascending.
  */
+import { BUCKETS, BUCKETS_PER_GROUP, GROUPS } from "../index/summary.js";
 import type { Envelope } from "./envelope-model.js";
 import { Reader, bad, checkSafe, hexOf, invalid, pushVaru, zigzag } from "./envelope-wire.js";
 
@@ -14,9 +15,9 @@ export const enum ExtTag {
   RepairBuckets = 20,
   SenderClock = 21,
 }
-const GROUP_BYTES = 512;     // 64 × u64 group hashes, or 64 × u64 buckets of one group
-const SUMMARY_GROUPS = 64;
-const SUMMARY_BUCKETS = 4096;
+/** The range summary's shape (src/index/summary.ts): its group hashes, and the bucket hashes of one group (u64 each). */
+const GROUP_HASH_BYTES = GROUPS * 8;
+const BUCKET_HASH_BYTES = BUCKETS_PER_GROUP * 8;
 const ROOT_RE = /^[0-9a-f]{16}$/;
 
 /**
@@ -38,11 +39,11 @@ export function readExtensions(r: Reader, env: Record<string, unknown>): void {
     const x = new Reader(body, 0, body.length);
     if (tag === ExtTag.Features) env.features = x.varu(what);
     else if (tag === ExtTag.SummaryRoot) env.summaryRoot = hexOf(x.take(8, what));
-    else if (tag === ExtTag.SummaryGroups) env.summaryGroups = x.take(GROUP_BYTES, what).slice();
+    else if (tag === ExtTag.SummaryGroups) env.summaryGroups = x.take(GROUP_HASH_BYTES, what).slice();
     else if (tag === ExtTag.SenderClock) env.senderClock = x.timestamp(what);
     else {
       // An id list: count, then gaps (id = previous + 1 + gap; the first gap is the id).
-      const limit = tag === ExtTag.SummaryBuckets ? SUMMARY_GROUPS : SUMMARY_BUCKETS;
+      const limit = tag === ExtTag.SummaryBuckets ? GROUPS : BUCKETS;
       const n = x.varu(what);
       if (n > x.remaining || n > limit) throw bad(`${what}: ${n} ids in ${x.remaining} bytes`);
       const ids: number[] = [];
@@ -51,7 +52,7 @@ export function readExtensions(r: Reader, env: Record<string, unknown>): void {
         if (id >= limit) throw bad(`${what}: id ${id} is not below ${limit}`);
         ids.push(id);
       }
-      if (tag === ExtTag.SummaryBuckets) env.summaryBuckets = { groups: ids, hashes: x.take(n * GROUP_BYTES, what).slice() };
+      if (tag === ExtTag.SummaryBuckets) env.summaryBuckets = { groups: ids, hashes: x.take(n * BUCKET_HASH_BYTES, what).slice() };
       else env.repairBuckets = ids;
     }
     if (x.remaining !== 0) throw bad(`${what}: ${x.remaining} trailing bytes`);
@@ -90,15 +91,15 @@ export function encodeExtensions(env: Envelope): Uint8Array | null {
     part(ExtTag.SummaryRoot, Uint8Array.from(env.summaryRoot.match(/../g)!, (h) => parseInt(h, 16)));
   }
   if (env.summaryGroups !== undefined) {
-    if (env.summaryGroups.length !== GROUP_BYTES) throw invalid(`summaryGroups must be ${GROUP_BYTES} bytes`);
+    if (env.summaryGroups.length !== GROUP_HASH_BYTES) throw invalid(`summaryGroups must be ${GROUP_HASH_BYTES} bytes`);
     part(ExtTag.SummaryGroups, env.summaryGroups);
   }
   const sb = env.summaryBuckets;
   if (sb !== undefined) {
-    if (sb.hashes.length !== sb.groups.length * GROUP_BYTES) throw invalid("summaryBuckets needs 512 hash bytes per group");
-    part(ExtTag.SummaryBuckets, ids(sb.groups, SUMMARY_GROUPS, sb.hashes));
+    if (sb.hashes.length !== sb.groups.length * BUCKET_HASH_BYTES) throw invalid(`summaryBuckets needs ${BUCKET_HASH_BYTES} hash bytes per group`);
+    part(ExtTag.SummaryBuckets, ids(sb.groups, GROUPS, sb.hashes));
   }
-  if (env.repairBuckets !== undefined) part(ExtTag.RepairBuckets, ids(env.repairBuckets, SUMMARY_BUCKETS));
+  if (env.repairBuckets !== undefined) part(ExtTag.RepairBuckets, ids(env.repairBuckets, BUCKETS));
   if (env.senderClock !== undefined) {
     const t = env.senderClock;
     if (!Number.isSafeInteger(t)) throw invalid(`senderClock ${t} is not an integer within ±(2^53 − 1)`);
