@@ -12,7 +12,8 @@
  * What lives here and what does not: the node owns every protocol decision (deltas,
  * acks, R1–R4, pagination cursors, digest repair — src/sync/protocol.ts); this module owns
  * time and the network: concurrency across peers, one round at a time per peer, the
- * per-round deadline, backoff, the push channel, encoding and decoding.
+ * per-round deadline, backoff, the push channel, encoding and decoding. Per-peer link
+ * state and the backoff policy are src/node/links.ts; the push queue is src/node/push.ts.
  *
  * Costs and guarantees:
  * - Rounds with all peers run concurrently; each is bounded by `timeoutMs` (all of its
@@ -39,14 +40,17 @@
  *   node at its address is what the uuid record follows (docs/PROTOCOL.md §4).
  * - Timers are unref'd: a forgotten manager never keeps a process alive.
  */
-import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, decodeEnvelope, encodeEnvelope, encodedEntriesOf } from "../sync/envelope.js";
+import { decodeEnvelope, encodeEnvelope, encodedEntriesOf } from "../sync/envelope.js";
 import type { MergeSlicing } from "../sync/protocol.js";
 import { WaveKVError } from "../core/errors.js";
 import type { Node } from "./node.js";
 import { checkSyncOptions } from "./options.js";
-import { raceAbort, unrefTimer, type SyncHandler, type Transport } from "../transport/transport.js";
-import type { Entry } from "../core/types.js";
-import { utf8Length } from "../core/utf8.js";
+import { macrotask, raceAbort, unrefTimer } from "../core/abort.js";
+import type { SyncHandler, Transport } from "../transport/transport.js";
+import { PeerLinks, type PeerLinkStatus } from "./links.js";
+import { PushChannel } from "./push.js";
+
+export type { PeerLinkStatus } from "./links.js";
 
 export interface SyncOptions {
   /** Period of the background round with every peer (start()). Default 30 000. */
@@ -121,41 +125,7 @@ export interface SyncStats {
   bytesReceived: number;
 }
 
-export interface PeerLinkStatus {
-  peer: number;
-  /** Rounds this manager started with the peer, and how many failed. */
-  rounds: number;
-  failures: number;
-  bytesSent: number;
-  bytesReceived: number;
-  /** Epoch ms of the last round that succeeded (0: none yet). */
-  lastOkAt: number;
-  consecutiveFailures: number;
-  /** Epoch ms before which the periodic loop leaves this peer alone (0: no backoff). */
-  retryAt: number;
-  lastError?: string;
-}
-
-interface Link {
-  rounds: number;
-  totalFailures: number;
-  bytesSent: number;
-  bytesReceived: number;
-  lastOkAt: number;
-  failures: number;
-  retryAt: number;
-  lastError?: string;
-  pushing: boolean;
-  /** Epoch ms of the next background round with the peer (0: at once). */
-  nextAt: number;
-  /** syncSoon() asked for a round that has not started yet: the round ending now does not count as it. */
-  soon: boolean;
-}
-
 const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20, mergeSliceEntries: 1024, retryMs: 100 };
-
-/** A macrotask boundary: timers and I/O callbacks (other requests) run before it resolves. */
-const macrotask = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 export class SyncManager implements SyncHandler {
   readonly node: Node;
@@ -164,15 +134,11 @@ export class SyncManager implements SyncHandler {
   readonly timeoutMs: number;
   readonly pushWindowMs: number;
   readonly #push: boolean;
-  readonly #maxPushEntries: number;
-  readonly #maxPushBytes: number;
-  readonly #maxBackoffMs: number;
-  readonly #retryMs: number;
-  readonly #random: () => number;
   readonly #slicing: MergeSlicing;
   readonly #onRound: ((reports: PeerReport[]) => void) | undefined;
   readonly #warn: (message: string) => void;
-  readonly #links = new Map<number, Link>();
+  readonly #links: PeerLinks;
+  readonly #pushes: PushChannel;
   /** Per peer, the tail of its round chain: rounds with one peer never overlap (the node keeps one round per peer). */
   readonly #peerChains = new Map<number, Promise<unknown>>();
   /** Everything in flight (rounds, pushes), for stop() to await. */
@@ -193,28 +159,32 @@ export class SyncManager implements SyncHandler {
   #tickAt = 0;
   /** Peers with a background round started by #tick and not finished. */
   readonly #looping = new Set<number>();
-  #pushTimer: ReturnType<typeof setTimeout> | null = null;
-  /** Coalesced own writes waiting for the push window, by key (insertion order = age). */
-  readonly #queue = new Map<string, Entry>();
-  #queueBytes = 0;
   readonly stats: SyncStats = { rounds: 0, roundFailures: 0, handled: 0, handleFailures: 0, pushesSent: 0, pushFailures: 0, pushEvicted: 0, pushSkipped: 0, bytesSent: 0, bytesReceived: 0 };
 
   constructor(node: Node, transport: Transport, opts: SyncOptions = {}) {
-    checkSyncOptions(opts); // types and bounds of every option, before any is read
+    // Types and bounds of every option but retryMs (src/node/options.ts), before any is read.
+    checkSyncOptions(opts);
     this.node = node;
     this.transport = transport;
-    this.intervalMs = positive(opts.intervalMs ?? DEFAULTS.intervalMs, "intervalMs");
-    this.timeoutMs = positive(opts.timeoutMs ?? DEFAULTS.timeoutMs, "timeoutMs");
-    this.pushWindowMs = nonNegative(opts.pushWindowMs ?? DEFAULTS.pushWindowMs, "pushWindowMs");
+    this.intervalMs = opts.intervalMs ?? DEFAULTS.intervalMs;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
+    this.pushWindowMs = opts.pushWindowMs ?? DEFAULTS.pushWindowMs;
     this.#push = opts.push ?? true;
-    this.#maxPushEntries = positive(opts.maxPushEntries ?? DEFAULTS.maxPushEntries, "maxPushEntries");
-    this.#maxPushBytes = positive(opts.maxPushBytes ?? DEFAULTS.maxPushBytes, "maxPushBytes");
-    this.#maxBackoffMs = positive(opts.maxBackoffMs ?? Math.max(this.intervalMs, 300_000), "maxBackoffMs");
-    this.#retryMs = positive(opts.retryMs ?? DEFAULTS.retryMs, "retryMs");
-    this.#random = opts.random ?? Math.random;
-    this.#slicing = { sliceEntries: positive(opts.mergeSliceEntries ?? DEFAULTS.mergeSliceEntries, "mergeSliceEntries"), pause: macrotask };
+    const maxEntries = opts.maxPushEntries ?? DEFAULTS.maxPushEntries;
+    const maxBytes = opts.maxPushBytes ?? DEFAULTS.maxPushBytes;
+    const maxBackoffMs = opts.maxBackoffMs ?? Math.max(this.intervalMs, 300_000);
+    const retryMs = positive(opts.retryMs ?? DEFAULTS.retryMs, "retryMs");
+    this.#links = new PeerLinks({ intervalMs: this.intervalMs, retryMs, maxBackoffMs, random: opts.random ?? Math.random });
+    this.#slicing = { sliceEntries: opts.mergeSliceEntries ?? DEFAULTS.mergeSliceEntries, pause: macrotask };
     this.#onRound = opts.onRound;
     this.#warn = opts.onWarning ?? ((m) => console.warn(`wavekv sync ${node.id}: ${m}`));
+    this.#pushes = new PushChannel({
+      node, transport, links: this.#links, stats: this.stats,
+      running: () => this.#running,
+      deadline: (what) => this.#deadline(what),
+      track: (p) => this.#track(p),
+      warn: (m) => this.#warn(m),
+    }, { windowMs: this.pushWindowMs, maxEntries, maxBytes });
   }
 
   get running(): boolean {
@@ -237,7 +207,7 @@ export class SyncManager implements SyncHandler {
       // A round from a peer we were backing off from: it is up again (restarted, say), so
       // no need to wait out the backoff. Not on pushes: a peer that reaches us but that we
       // cannot reach would otherwise cost a failing round per push.
-      if (!request.pushOnly && (this.#links.get(sender)?.retryAt ?? 0) > Date.now()) this.syncSoon(sender);
+      if (!request.pushOnly && this.#links.backingOff(sender)) this.syncSoon(sender);
       this.stats.handled++;
       this.stats.bytesReceived += body.length;
       this.stats.bytesSent += response.length;
@@ -258,7 +228,7 @@ export class SyncManager implements SyncHandler {
    */
   #verify(peer: number): void {
     if (peer < 0 || this.node.closed || this.#verifying.has(peer) || !this.node.peers().includes(peer)) return;
-    if ((this.#links.get(peer)?.retryAt ?? 0) > Date.now()) return;
+    if (this.#links.backingOff(peer)) return;
     this.#verifying.add(peer);
     void this.#exclusive(peer, () => this.#roundWith(peer)).finally(() => this.#verifying.delete(peer));
   }
@@ -314,10 +284,7 @@ export class SyncManager implements SyncHandler {
    * after the round in flight with the peer; without start() this only ends the backoff.
    */
   syncSoon(peer: number): void {
-    const link = this.#link(peer);
-    link.retryAt = 0;
-    link.nextAt = 0;
-    link.soon = true;
+    this.#links.soon(peer);
     this.#scheduleTick();
   }
 
@@ -339,7 +306,7 @@ export class SyncManager implements SyncHandler {
 
   async #roundWith(peer: number): Promise<PeerReport> {
     const started = Date.now();
-    this.#link(peer).soon = false;
+    this.#links.of(peer).soon = false;
     const report: PeerReport = { peer, ok: false, sentEntries: 0, sentBytes: 0, receivedEntries: 0, receivedBytes: 0, merged: 0, rejected: 0, pages: 0, adopted: false, repaired: false, durationMs: 0 };
     const limit = this.#deadline(`sync round with peer ${peer}`);
     try {
@@ -398,54 +365,26 @@ export class SyncManager implements SyncHandler {
     };
   }
 
-  #link(peer: number): Link {
-    let link = this.#links.get(peer);
-    if (!link) this.#links.set(peer, (link = { rounds: 0, totalFailures: 0, bytesSent: 0, bytesReceived: 0, lastOkAt: 0, failures: 0, retryAt: 0, pushing: false, nextAt: 0, soon: false }));
-    return link;
-  }
-
   #account(r: PeerReport): void {
     this.stats.rounds++;
     this.stats.bytesSent += r.sentBytes;
     this.stats.bytesReceived += r.receivedBytes;
-    const link = this.#link(r.peer);
-    link.rounds++;
-    link.bytesSent += r.sentBytes;
-    link.bytesReceived += r.receivedBytes;
-    const now = Date.now();
+    const failedBefore = this.#links.settle(r);
     if (r.ok) {
-      link.lastOkAt = now;
       if (this.#bootstrapPending) this.#finishBootstrap();
-      if (link.failures > 0) this.#warn(`peer ${r.peer} reachable again after ${link.failures} failed round(s)`);
-      link.failures = 0;
-      link.retryAt = 0;
-      link.lastError = undefined;
-      // ±10 % so that nodes started together drift apart instead of colliding every round.
-      link.nextAt = now + this.intervalMs * (0.9 + 0.2 * this.#random());
+      if (failedBefore > 0) this.#warn(`peer ${r.peer} reachable again after ${failedBefore} failed round(s)`);
     } else {
       this.stats.roundFailures++;
-      link.totalFailures++;
-      link.failures++;
-      link.lastError = r.error?.message;
-      // Exponential backoff from retryMs with "equal jitter": half fixed, half random, so
-      // that peers failing together do not retry in lockstep.
-      const full = Math.min(this.#maxBackoffMs, this.#retryMs * 2 ** Math.min(link.failures - 1, 30));
-      link.retryAt = link.nextAt = now + full / 2 + this.#random() * (full / 2);
       // A UUID_MISMATCH refusal has its own line, once per peer (Node.noteRefusedBy): not twice.
       const refusedAsDuplicate = r.error instanceof WaveKVError && r.error.code === "UUID_MISMATCH";
-      if (link.failures === 1 && !refusedAsDuplicate && !this.#life.signal.aborted) this.#warn(`round with peer ${r.peer} failed: ${r.error?.message} (retrying with backoff)`);
+      if (failedBefore === 0 && !refusedAsDuplicate && !this.#life.signal.aborted) this.#warn(`round with peer ${r.peer} failed: ${r.error?.message} (retrying with backoff)`);
     }
-    // News arrived while this round was in flight (syncSoon): it deserves a round of its own.
-    if (link.soon) link.retryAt = link.nextAt = 0;
     this.#scheduleTick();
   }
 
   /** Backoff state of every peer this manager has talked to. */
   links(): PeerLinkStatus[] {
-    return [...this.#links].sort((a, b) => a[0] - b[0]).map(([peer, l]) => ({
-      peer, rounds: l.rounds, failures: l.totalFailures, bytesSent: l.bytesSent, bytesReceived: l.bytesReceived, lastOkAt: l.lastOkAt,
-      consecutiveFailures: l.failures, retryAt: l.retryAt, ...(l.lastError ? { lastError: l.lastError } : {}),
-    }));
+    return this.#links.status();
   }
 
   // ---------------------------------------------------------------- loop
@@ -459,17 +398,15 @@ export class SyncManager implements SyncHandler {
     if (this.node.closed) throw new WaveKVError("CLOSED", "the node is closed");
     this.#running = true;
     this.#scheduleTick();
-    if (this.#push) this.#watchOwnWrites(this.#life.signal);
+    if (this.#push) this.#pushes.watch(this.#life.signal);
   }
 
   /** Stops the loop, aborts rounds and pushes in flight and waits for them to wind down. */
   async stop(): Promise<void> {
     this.#running = false;
     if (this.#tickTimer) clearTimeout(this.#tickTimer);
-    if (this.#pushTimer) clearTimeout(this.#pushTimer);
-    this.#tickTimer = this.#pushTimer = null;
-    this.#queue.clear();
-    this.#queueBytes = 0;
+    this.#tickTimer = null;
+    this.#pushes.clear();
     const stopped = new WaveKVError("IO", "sync manager stopped");
     this.#life.abort(stopped);
     for (const ctrl of this.#active) ctrl.abort(stopped);
@@ -487,7 +424,7 @@ export class SyncManager implements SyncHandler {
     if (!this.#running) return;
     const now = Date.now();
     let at = now + this.intervalMs;
-    for (const p of this.node.peers()) if (!this.#looping.has(p)) at = Math.min(at, this.#links.get(p)?.nextAt ?? 0);
+    for (const p of this.node.peers()) if (!this.#looping.has(p)) at = Math.min(at, this.#links.nextAt(p));
     at = Math.max(at, now);
     if (this.#tickTimer !== null) {
       if (this.#tickAt <= at) return;
@@ -508,7 +445,7 @@ export class SyncManager implements SyncHandler {
     }
     const now = Date.now();
     for (const peer of this.node.peers()) {
-      if (this.#looping.has(peer) || (this.#links.get(peer)?.nextAt ?? 0) > now) continue;
+      if (this.#looping.has(peer) || this.#links.nextAt(peer) > now) continue;
       this.#looping.add(peer);
       const round = this.#exclusive(peer, () => this.#roundWith(peer))
         .then((report) => this.#onRound?.([report]))
@@ -522,104 +459,13 @@ export class SyncManager implements SyncHandler {
     this.#scheduleTick();
   }
 
-  // ---------------------------------------------------------------- push
-
-  #watchOwnWrites(signal: AbortSignal): void {
-    const feed = this.node.watch("", { signal, localOnly: true });
-    const id = this.node.id;
-    const run = (async () => {
-      for await (const e of feed) {
-        if (e.node === id) this.#enqueue(e);
-      }
-    })().catch((err: unknown) => {
-      if (!signal.aborted) this.#warn(`change feed ended: ${(err as Error).message}`);
-    });
-    this.#track(run);
-  }
-
-  #enqueue(e: Entry): void {
-    const old = this.#queue.get(e.key);
-    if (old) {
-      if (old.seq >= e.seq) return;
-      this.#queue.delete(e.key);
-      this.#queueBytes -= entryBytes(old);
-    }
-    this.#queue.set(e.key, e);
-    this.#queueBytes += entryBytes(e);
-    while (this.#queue.size > this.#maxPushEntries || (this.#queueBytes > this.#maxPushBytes && this.#queue.size > 1)) {
-      const [key, oldest] = this.#queue.entries().next().value as [string, Entry];
-      this.#queue.delete(key);
-      this.#queueBytes -= entryBytes(oldest);
-      this.stats.pushEvicted++;
-    }
-    if (this.#pushTimer === null && this.#running) {
-      this.#pushTimer = setTimeout(() => this.#flush(), this.pushWindowMs);
-      unrefTimer(this.#pushTimer);
-    }
-  }
-
   /** Entries waiting for the push window (bounded by maxPushEntries / maxPushBytes). */
   get pushQueueSize(): number {
-    return this.#queue.size;
+    return this.#pushes.size;
   }
-
-  #flush(): void {
-    this.#pushTimer = null;
-    if (this.#queue.size === 0 || !this.#running || this.node.closed) return;
-    const entries = [...this.#queue.values()];
-    this.#queue.clear();
-    this.#queueBytes = 0;
-    // R3: no acks ride a push; the receiver merges and moves nothing. A receiver takes at
-    // most MAX_ENVELOPE_ENTRIES an envelope: a larger burst (maxPushEntries) goes as several.
-    const bodies: Uint8Array[] = [];
-    for (let i = 0; i < entries.length; i += MAX_ENVELOPE_ENTRIES) {
-      bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: this.node.id, senderUuid: this.node.uuid, acks: new Map(), entries: entries.slice(i, i + MAX_ENVELOPE_ENTRIES), pushOnly: true, senderClock: this.node.clockReading() }));
-    }
-    const now = Date.now();
-    for (const peer of this.node.peers()) {
-      const link = this.#link(peer);
-      if (link.pushing || link.retryAt > now) {
-        this.stats.pushSkipped++;
-        continue;
-      }
-      link.pushing = true;
-      this.#track(this.#pushAll(peer, bodies).finally(() => { link.pushing = false; }));
-    }
-  }
-
-  async #pushAll(peer: number, bodies: Uint8Array[]): Promise<void> {
-    for (const body of bodies) await this.#pushTo(peer, body);
-  }
-
-  async #pushTo(peer: number, body: Uint8Array): Promise<void> {
-    const limit = this.#deadline(`push to peer ${peer}`);
-    try {
-      const send = this.transport.push ?? this.transport.request;
-      const bytes = await raceAbort(send.call(this.transport, peer, body, { signal: limit.signal }), limit.signal);
-      const ack = decodeEnvelope(bytes);
-      if (ack.senderId !== peer || !ack.pushOnly) throw new WaveKVError("BAD_ENVELOPE", `peer ${peer} did not acknowledge the push as one`);
-      this.stats.pushesSent++;
-      this.stats.bytesSent += body.length;
-      this.stats.bytesReceived += bytes.length;
-    } catch {
-      // Best effort by design: the periodic round is the backstop for anything lost here.
-      this.stats.pushFailures++;
-    } finally {
-      limit.dispose();
-    }
-  }
-}
-
-function entryBytes(e: Entry): number {
-  return utf8Length(e.key) + (e.value?.length ?? 0);
 }
 
 function positive(v: number, name: string): number {
   if (!(typeof v === "number" && v > 0 && Number.isFinite(v))) throw new WaveKVError("INVALID_ARGUMENT", `${name} must be a positive number, got ${v}`);
-  return v;
-}
-
-function nonNegative(v: number, name: string): number {
-  if (!(typeof v === "number" && v >= 0 && Number.isFinite(v))) throw new WaveKVError("INVALID_ARGUMENT", `${name} must be a non-negative number, got ${v}`);
   return v;
 }

@@ -8,12 +8,12 @@
  *   await mergeInSlices(env, { sliceEntries: 2048, pause }, (slice) => mergeOne(slice));
  */
 import { decodeRecords } from "../codec/records.js";
-import { type DecodedBatch } from "../core/record.js";
-import { encodedEntriesOf, entryFault, type Envelope } from "./envelope.js";
+import { DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_NODE, D_SEQ_HI, D_SEQ_LO, type DecodedBatch } from "../core/record.js";
+import { encodedEntriesOf, entryFault } from "./envelope-entries.js";
+import type { Envelope } from "./envelope-model.js";
 import { WaveKVError } from "../core/errors.js";
 import type { BatchOutcome } from "../state/replica.js";
 import { BatchView, joinU64 } from "../codec/batch.js";
-import { DESCRIPTOR_WORDS } from "../core/record.js";
 
 /** How a large envelope is merged: `sliceEntries` at a time, awaiting `pause()` between slices. */
 export interface MergeSlicing {
@@ -48,8 +48,8 @@ export function ingressRefusals(batch: DecodedBatch, self: number, nextSeq: numb
   let decided = 0;
   for (let i = 0, d = 0; i < batch.count; i++, d += DESCRIPTOR_WORDS) {
     let why = entryFault(w, d);
-    if (why === undefined && w[d + 4] === self && !relearn) {
-      const seq = joinU64(w[d + 2]!, w[d + 3]!);
+    if (why === undefined && w[d + D_NODE] === self && !relearn) {
+      const seq = joinU64(w[d + D_SEQ_LO]!, w[d + D_SEQ_HI]!);
       if (seq >= nextSeq) {
         why = `seq ${seq} of this node's own origin, which it never issued (nextSeq ${nextSeq})`;
         decided++;
@@ -79,11 +79,10 @@ export async function mergeInSlices(env: Envelope, s: MergeSlicing, mergeOne: (s
   batch.release();
   const total: Merged = { merged: 0, rejected: 0, complete: true, reasons: [], received: count };
   const step = Math.max(1, Math.floor(s.sliceEntries));
-  const width = DESCRIPTOR_WORDS * 4;
   for (let start = 0; start < count; start += step) {
     await s.pause();
     const end = Math.min(count, start + step);
-    const slice = new BatchView(bytes, descriptors.subarray(start * width, end * width), end - start, { reason: "end", offset: bytes.length });
+    const slice = new BatchView(bytes, descriptors.subarray(start * DESCRIPTOR_BYTES, end * DESCRIPTOR_BYTES), end - start, { reason: "end", offset: bytes.length });
     const out = mergeOne(slice);
     slice.release();
     total.merged += out.merged;

@@ -26,7 +26,8 @@
 import { authHeaders, signedString } from "./auth-scheme.js";
 import { WaveKVError } from "../core/errors.js";
 import { hmacSha256, sha256, toHex } from "../core/sha256.js";
-import { deadline, type Transport, type TransportRequestOptions } from "./transport.js";
+import { deadline } from "../core/abort.js";
+import type { Transport, TransportRequestOptions } from "./transport.js";
 
 export interface FetchTransportOptions {
   /**

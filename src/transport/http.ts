@@ -29,7 +29,8 @@ import { compareKeys } from "../core/keyorder.js";
 import type { WebConsole } from "../app/console.js";
 import type { Node } from "../node/node.js";
 import type { SyncHandler } from "./transport.js";
-import type { Entry } from "../core/types.js";
+import { RESERVED_PREFIX, type Entry } from "../core/types.js";
+import { isReservedKey } from "../core/reserved.js";
 
 /** Learned peer addresses live in the store under this prefix, so one seed address finds everyone. */
 export { PEER_ADDRESS_PREFIX } from "../core/types.js";
@@ -99,8 +100,6 @@ const DEFAULT_MAX_BUFFERED = 256 << 20;
 const MAX_PAGE = 10_000;
 /** prefix/after longer than any key can be (4 UTF-8 bytes per UTF-16 unit at most) are refused. */
 const MAX_QUERY_KEY_CHARS = 4 * 1024;
-/** Keys under this prefix are the node's own bookkeeping: the API reads them, never writes them. */
-export const RESERVED_PREFIX = "__wavekv/";
 
 /** In-flight body bytes, all requests together (ISSUE 15 item 9: 40 unsigned 63 MiB bodies = 2.6 GB). */
 interface BodyGauge { buffered: number; read: number; busy: number }
@@ -330,7 +329,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
         if (!e) return sendError(res, 404, "NOT_FOUND", `no live entry for ${JSON.stringify(key)}`);
         return raw ? sendRaw(res, e) : send(res, 200, JSON.stringify(entryJson(e)));
       }
-      if ((method === "PUT" || method === "DELETE") && key.startsWith(RESERVED_PREFIX)) {
+      if ((method === "PUT" || method === "DELETE") && isReservedKey(key)) {
         throw new HttpError(403, `keys under ${RESERVED_PREFIX} are this node's own bookkeeping and cannot be written through the API`, "RESERVED_KEY");
       }
       if (method === "PUT") {
@@ -352,7 +351,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       for (const e of node.scan(prefix)) {
         if (after !== null && compareKeys(e.key, after) <= 0) continue;
         // The node's own bookkeeping (a few address-book entries), skipped one by one.
-        if (!internal && e.key.startsWith(RESERVED_PREFIX)) continue;
+        if (!internal && isReservedKey(e.key)) continue;
         // One past the page tells whether a next page exists (not merely "page full").
         if (out.length === limit) { more = true; break; }
         out.push(entryJson(e));

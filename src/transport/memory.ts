@@ -35,7 +35,8 @@
  */
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../sync/envelope.js";
 import { WaveKVError } from "../core/errors.js";
-import { abortReason, raceAbort, type SyncHandler, type Transport, type TransportRequestOptions } from "./transport.js";
+import { abortReason, macrotask, raceAbort } from "../core/abort.js";
+import type { SyncHandler, Transport, TransportRequestOptions } from "./transport.js";
 import type { Entry } from "../core/types.js";
 
 export type Direction = "request" | "response";
@@ -131,10 +132,6 @@ interface Link {
   rng: () => number;
   /** FIFO mode: settles when the last leg sent on this link was delivered. */
   tail: Promise<void>;
-}
-
-function hop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export class MemoryNetwork {
@@ -260,13 +257,13 @@ export class MemoryNetwork {
   async #travel(link: Link, delay: number): Promise<void> {
     const wait = (): Promise<void> => {
       if (delay > 0) return new Promise((r) => setTimeout(r, delay));
-      return hop();
+      return macrotask();
     };
     if (this.#faults.reorder) {
       // Zero delays still reorder: a leg takes 1–8 macrotask hops.
       if (this.#faults.delayMs[1] === 0) {
         const hops = 1 + Math.floor(link.rng() * 8);
-        for (let i = 0; i < hops; i++) await hop();
+        for (let i = 0; i < hops; i++) await macrotask();
         return;
       }
       return wait();
@@ -343,7 +340,7 @@ export class MemoryNetwork {
     const hops = 1 + Math.floor(link.rng() * 4);
     void (async () => {
       try {
-        for (let i = 0; i < hops; i++) await hop();
+        for (let i = 0; i < hops; i++) await macrotask();
         await handler.handle(request.slice());
       } catch {
         // The duplicate's outcome is invisible to the sender, as on a real network.

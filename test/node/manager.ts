@@ -593,6 +593,21 @@ test("a sync request from a peer we back off from ends the backoff: a round with
   await c.close();
 });
 
+test("a failing peer is warned about once per streak, and pushes skip it while it backs off", async () => {
+  const c = await cluster([1, 2], { sync: { intervalMs: HOUR, retryMs: HOUR, pushWindowMs: 1 } });
+  c.net.down(2);
+  for (let i = 0; i < 3; i++) await c.sync(1).syncOnce();
+  assert.is(c.sync(1).links()[0]!.consecutiveFailures, 3);
+  assert.is(c.warnings.lines.filter((l) => /round with peer 2 failed/.test(l)).length, 1, c.warnings.lines.join("\n"));
+  // Backing off for at least half an hour: start() has no round due, a write goes to the push channel.
+  c.sync(1).start();
+  await c.node(1).put("k", "v");
+  assert.ok(await within(2_000, () => c.sync(1).stats.pushSkipped > 0), "the push was skipped");
+  assert.is(c.sync(1).stats.pushSkipped, 1);
+  assert.is(c.sync(1).stats.pushesSent + c.sync(1).stats.pushFailures, 0, "nothing was sent to a peer that backs off");
+  await c.close();
+});
+
 test("a slow peer delays only its own background rounds", async () => {
   const c = await cluster([1, 2, 3], { net: { lost: "hang" }, sync: { intervalMs: 20, timeoutMs: 60_000, push: false } });
   c.net.down(3); // requests to node 3 hang for the whole (one-minute) deadline

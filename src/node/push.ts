@@ -1,0 +1,155 @@
+/**
+ * The push channel of a SyncManager (rule R3): the node's own writes, from its change
+ * feed, coalesced per key for `windowMs`, then sent to every peer as `pushOnly`
+ * envelopes, which the receiver merges and which move no acks.
+ *
+ * Bounded on both sides: the queue holds at most `maxEntries` keys and `maxBytes` of key
+ * and value bytes (the oldest are evicted: the periodic round still delivers them), and
+ * a peer with a push still in flight, or backing off, is skipped, so a dead peer cannot
+ * pile pushes up. Best effort: a failed push is counted, nothing more.
+ */
+import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, decodeEnvelope, encodeEnvelope } from "../sync/envelope.js";
+import { WaveKVError } from "../core/errors.js";
+import { raceAbort, unrefTimer } from "../core/abort.js";
+import type { Entry } from "../core/types.js";
+import { utf8Length } from "../core/utf8.js";
+import type { Node } from "./node.js";
+import type { PeerLinks } from "./links.js";
+import type { Transport } from "../transport/transport.js";
+
+/** What the channel uses of its SyncManager. */
+export interface PushHost {
+  readonly node: Node;
+  readonly transport: Transport;
+  readonly links: PeerLinks;
+  /** The manager's counters the channel moves (SyncManager.stats). */
+  readonly stats: { pushesSent: number; pushFailures: number; pushEvicted: number; pushSkipped: number; bytesSent: number; bytesReceived: number };
+  running(): boolean;
+  /** A signal for one exchange, aborted after the manager's timeout or by stop(). */
+  deadline(what: string): { signal: AbortSignal; dispose(): void };
+  /** Work in flight that stop() awaits. */
+  track(p: Promise<unknown>): void;
+  warn(message: string): void;
+}
+
+export interface PushBounds {
+  windowMs: number;
+  maxEntries: number;
+  maxBytes: number;
+}
+
+export class PushChannel {
+  readonly #host: PushHost;
+  readonly #bounds: PushBounds;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  /** Coalesced own writes waiting for the push window, by key (insertion order = age). */
+  readonly #queue = new Map<string, Entry>();
+  #queueBytes = 0;
+
+  constructor(host: PushHost, bounds: PushBounds) {
+    this.#host = host;
+    this.#bounds = bounds;
+  }
+
+  /** Entries waiting for the push window. */
+  get size(): number {
+    return this.#queue.size;
+  }
+
+  /** Follows the node's own writes until `signal` aborts. */
+  watch(signal: AbortSignal): void {
+    const node = this.#host.node;
+    const feed = node.watch("", { signal, localOnly: true });
+    const id = node.id;
+    const run = (async () => {
+      for await (const e of feed) {
+        if (e.node === id) this.#enqueue(e);
+      }
+    })().catch((err: unknown) => {
+      if (!signal.aborted) this.#host.warn(`change feed ended: ${(err as Error).message}`);
+    });
+    this.#host.track(run);
+  }
+
+  /** Drops the window and everything queued (stop()). */
+  clear(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#queue.clear();
+    this.#queueBytes = 0;
+  }
+
+  #enqueue(e: Entry): void {
+    const old = this.#queue.get(e.key);
+    if (old) {
+      if (old.seq >= e.seq) return;
+      this.#queue.delete(e.key);
+      this.#queueBytes -= entryBytes(old);
+    }
+    this.#queue.set(e.key, e);
+    this.#queueBytes += entryBytes(e);
+    const { maxEntries, maxBytes } = this.#bounds;
+    while (this.#queue.size > maxEntries || (this.#queueBytes > maxBytes && this.#queue.size > 1)) {
+      const [key, oldest] = this.#queue.entries().next().value as [string, Entry];
+      this.#queue.delete(key);
+      this.#queueBytes -= entryBytes(oldest);
+      this.#host.stats.pushEvicted++;
+    }
+    if (this.#timer === null && this.#host.running()) {
+      this.#timer = setTimeout(() => this.#flush(), this.#bounds.windowMs);
+      unrefTimer(this.#timer);
+    }
+  }
+
+  #flush(): void {
+    this.#timer = null;
+    const { node, links, stats } = this.#host;
+    if (this.#queue.size === 0 || !this.#host.running() || node.closed) return;
+    const entries = [...this.#queue.values()];
+    this.#queue.clear();
+    this.#queueBytes = 0;
+    // R3: no acks ride a push; the receiver merges and moves nothing. A receiver takes at
+    // most MAX_ENVELOPE_ENTRIES an envelope: a larger burst (maxPushEntries) goes as several.
+    const bodies: Uint8Array[] = [];
+    for (let i = 0; i < entries.length; i += MAX_ENVELOPE_ENTRIES) {
+      bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: node.id, senderUuid: node.uuid, acks: new Map(), entries: entries.slice(i, i + MAX_ENVELOPE_ENTRIES), pushOnly: true, senderClock: node.clockReading() }));
+    }
+    const now = Date.now();
+    for (const peer of node.peers()) {
+      const link = links.of(peer);
+      if (link.pushing || link.retryAt > now) {
+        stats.pushSkipped++;
+        continue;
+      }
+      link.pushing = true;
+      this.#host.track(this.#pushAll(peer, bodies).finally(() => { link.pushing = false; }));
+    }
+  }
+
+  async #pushAll(peer: number, bodies: Uint8Array[]): Promise<void> {
+    for (const body of bodies) await this.#pushTo(peer, body);
+  }
+
+  async #pushTo(peer: number, body: Uint8Array): Promise<void> {
+    const { transport, stats } = this.#host;
+    const limit = this.#host.deadline(`push to peer ${peer}`);
+    try {
+      const send = transport.push ?? transport.request;
+      const bytes = await raceAbort(send.call(transport, peer, body, { signal: limit.signal }), limit.signal);
+      const ack = decodeEnvelope(bytes);
+      if (ack.senderId !== peer || !ack.pushOnly) throw new WaveKVError("BAD_ENVELOPE", `peer ${peer} did not acknowledge the push as one`);
+      stats.pushesSent++;
+      stats.bytesSent += body.length;
+      stats.bytesReceived += bytes.length;
+    } catch {
+      // Best effort by design: the periodic round is the backstop for anything lost here.
+      stats.pushFailures++;
+    } finally {
+      limit.dispose();
+    }
+  }
+}
+
+function entryBytes(e: Entry): number {
+  return utf8Length(e.key) + (e.value?.length ?? 0);
+}
