@@ -10,7 +10,10 @@
  *   await storage.snapshot(() => allRecords()); // persist(): snapshot, then reset the log
  *   await storage.close();
  *
- * Types only: no runtime code, so anything may import it.
+ * Types only: no runtime code, so anything may import it. The record types it names
+ * (`RecordInput`, `DecodedBatch`: src/core/record.ts) are exported, with these, by the
+ * `wavekv/conformance` subpath, for adapter authors; the main entry exports the
+ * interface alone.
  */
 import type { DecodedBatch, RecordInput } from "../core/record.js";
 import type { WaveKVError } from "../core/errors.js";
@@ -38,6 +41,7 @@ export interface AppendOptions {
    * rejects IO (and the log latches) then. A caller that must know synchronously whether
    * its records reached the file (a merged remote batch, rolled back on failure) must not
    * defer.
+   * @defaultValue false
    */
   defer?: boolean;
 }
