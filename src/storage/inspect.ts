@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { decodeRecords } from "../codec/records.js";
 import { D_KEY_LEN, D_KIND, D_VAL_LEN, RecordKind, forEachRecord, type DecodedBatch } from "../core/record.js";
 import { LOCK_FILE, UUID_FILE, files, groupNodeFiles, processAlive, readWholeFile } from "./datadir.js";
-import { WAL_HEADER_BYTES, parseWalHeader, type WalHeader } from "./wal-header.js";
+import { WAL_HEADER_BYTES, parseWalHeader, type WalHeader } from "./wal-file.js";
 import { describeTail, scanWal, tailDamage } from "./wal-scan.js";
 import { SNAPSHOT_HEADER_BYTES, parseSnapshot, parseSnapshotHeader, type SnapshotHeader } from "./snapshot.js";
 import { judgeCoverage } from "./storage.js";

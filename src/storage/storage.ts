@@ -27,16 +27,16 @@
  *   open finishes it (new generation = seq marks + the records after the covered offset).
  */
 import * as fs from "node:fs";
-import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { RecordKind, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import type { FsyncPolicy } from "../core/types.js";
 import { acquireLock, type DataFiles, type DirLock, exists, files, loadOrCreateUuid, readFully, removeIfExists } from "./datadir.js";
 import type { AppendOptions, FaultHook, LatencyStats, RecoveredState, ReplayTarget, Storage } from "./interface.js";
 import { ReplaySession } from "./replay.js";
 import { encodeSnapshot, streamSnapshot, writeSnapshotFile, type SnapshotHeader } from "./snapshot.js";
-import { WAL_HEADER_BYTES, parseWalHeader, type WalHeader } from "./wal-header.js";
+import { WAL_HEADER_BYTES, buildWalImage, parseWalHeader, writeWalFile, type WalHeader } from "./wal-file.js";
 import { corruptWal, describeTail, scanWalFile, tailDamage, type TailDamage, type WalFileScan } from "./wal-scan.js";
-import { WalWriter, buildWalImage, writeWalFile } from "./wal-writer.js";
+import { WalWriter } from "./wal-writer.js";
 
 export type { AppendOptions, FaultHook, RecoveredState, ReplaySink, ReplayTarget, Storage, StorageTuning } from "./interface.js";
 

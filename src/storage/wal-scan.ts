@@ -10,7 +10,7 @@ import { decodeRecords, decodeRecordsReference, decodeWindow, findNextValidFrame
 import type { DecodedBatch, StopReason } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import { readExactly, readFully } from "./datadir.js";
-import { WAL_HEADER_BYTES, parseWalHeader, type WalHeader } from "./wal-header.js";
+import { WAL_HEADER_BYTES, parseWalHeader, type WalHeader } from "./wal-file.js";
 import { REPLAY_WINDOW_RECORDS, expectation, type ReplaySession } from "./replay.js";
 
 export interface WalDamage {

@@ -1,7 +1,7 @@
 /**
- * Appending to the WAL file `node_<id>.wal` (docs/FORMAT.md §3): the group-commit writer
- * and the whole-image writes (create, reset after a snapshot). This module owns the
- * fsync schedule; reading the log back is src/storage/wal-scan.ts.
+ * Appending to the WAL file `node_<id>.wal` (docs/FORMAT.md §3): the group-commit
+ * writer. This module owns the fsync schedule; the file's bytes (header, whole images)
+ * are src/storage/wal-file.ts, reading the log back is src/storage/wal-scan.ts.
  *
  *   const wal = WalWriter.open(path, header, end, { fsync: "always" });
  *   await wal.append(records);                         // written now, durable on resolve
@@ -28,7 +28,7 @@ import type { FsyncPolicy } from "../core/types.js";
 import { fsyncDir, readFully, removeIfExists, writeFully } from "./datadir.js";
 import type { AppendOptions, FaultHook } from "./interface.js";
 import { LatencyHistogram } from "./latency.js";
-import { WAL_HEADER_BYTES, encodeWalHeader, type WalHeader } from "./wal-header.js";
+import { WAL_HEADER_BYTES, buildWalImage, concatBytes, encodeWalHeader, writeWalFile, type WalHeader } from "./wal-file.js";
 
 /**
  * Under fsync policies that acknowledge a write when it is written ("never", intervals),
@@ -476,39 +476,4 @@ export class WalWriter {
 function invalidRecords(e: unknown): WaveKVError {
   // A record the format cannot carry: nothing of its append was written, nothing is latched.
   return new WaveKVError("INVALID_ARGUMENT", `cannot log these records: ${(e as Error).message}`, { cause: e });
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** header + `head` records (encoded with `header.base`) + `tail` (framed records copied raw). */
-export function buildWalImage(header: WalHeader, head: readonly RecordInput[], tail: Uint8Array): Uint8Array {
-  const headBytes = head.length > 0 ? encodeRecords(head, "framed", header.base) : new Uint8Array(0);
-  return concatBytes([encodeWalHeader(header), headBytes, tail]);
-}
-
-/**
- * Writes a complete WAL image atomically: tmp, fsync, rename, fsync(dir). `durable`
- * false (policy "never") skips both fsyncs: still atomic against a process crash.
- */
-export function writeWalFile(path: string, image: Uint8Array, durable = true): void {
-  const tmp = `${path}.tmp`;
-  const fd = fs.openSync(tmp, "w");
-  try {
-    writeFully(fd, image, 0);
-    if (durable) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path);
-  if (durable) fsyncDir(dirname(path));
 }

@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { isWaveKVError } from "../../src/core/errors.js";
-import { WAL_HEADER_BYTES, encodeWalHeader, parseWalHeader } from "../../src/storage/wal-header.js";
+import { WAL_HEADER_BYTES, encodeWalHeader, parseWalHeader } from "../../src/storage/wal-file.js";
 import { scanWal } from "../../src/storage/wal-scan.js";
 import { WalWriter } from "../../src/storage/wal-writer.js";
 import type { FaultHook } from "../../src/storage/interface.js";
