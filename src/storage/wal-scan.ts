@@ -67,10 +67,10 @@ export type WalFileScan = Omit<WalScan, "batch">;
  * is decoded, so descriptors take ~3 MB instead of 48 B a record. Values the consumer
  * keeps are read from where they were read into (DecodedBatch.keepBytes).
  *
- * The damage verdict comes after every good record was handed over: a consumer that
- * applies them must discard its state when the result reports damage with valid frames
- * after it (open fails with CORRUPT_WAL then). Batches are `bytes`-relative to their
- * window; `validEnd`/`damage` are absolute file offsets, as in scanWal.
+ * The damage verdict comes after every good record was handed over: when it reports
+ * damage with valid frames after it, open fails with CORRUPT_WAL and the session
+ * abandons what its sink took. Batches are `bytes`-relative to their window;
+ * `validEnd`/`damage` are absolute file offsets, as in scanWal.
  */
 export function scanWalFile(fd: number, size: number, header: WalHeader, startAt: number, session: ReplaySession, windowRecords = REPLAY_WINDOW_RECORDS): WalFileScan | string {
   const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), size);
