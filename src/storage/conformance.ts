@@ -9,10 +9,13 @@
  *   import { suite } from "uvu";
  *   import * as assert from "uvu/assert";
  *   import { runStorageConformance } from "wavekv/conformance";
- *   runStorageConformance("my storage", async () => ({
- *     open: (replay) => openMine({ replay }),   // same data every call; fresh per harness
- *     crash: async (s) => { … },               // optional capabilities: see StorageHarness
- *   }), { suite, assert });
+ *   runStorageConformance("my storage", {
+ *     create: () => ({                          // one harness (and empty store) per case
+ *       open: (replay) => openMine({ replay }), // the same data on every call
+ *       failNext: () => { … },                  // optional capabilities: see StorageHarness
+ *     }),
+ *     can: { crash: false, corruptTail: false, failNext: true },  // false: those cases skip, out loud
+ *   }, { suite, assert });
  *
  * Cases: an empty store; durability of resolved appends across close and reopen, in
  * call order (deferred appends too); reopen keeps the uuid and appends follow; a crash
