@@ -209,7 +209,7 @@ function streamSnapshotFile(path: string, nodeId: number, session: ReplaySession
   }));
 }
 
-/** Kind-4 records of a batch, as records to write again. */
+/** Kind-4 records of a batch, as records to write again. (A loop, not forEachRecord: it runs over every record a snapshot replays.) */
 export function seqMarksOf(b: DecodedBatch): RecordInput[] {
   const out: RecordInput[] = [];
   const d = b.words;
