@@ -1,5 +1,6 @@
 // The storage conformance suite (src/storage/conformance.ts, shipped as `wavekv/conformance`)
-// run against the file storage: every case, each on a fresh data directory, fsync "always".
+// run against the file storage: every case, each on a fresh data directory, fsync "always";
+// then against a store in memory written from the interface alone (see memoryHarness).
 // Crash: the directory as a killed process leaves it (the bytes written so far, copied
 // aside, without the lock); torn tail: the last 3 bytes of the WAL cut off; failNext: the
 // fault seam fails the next write with EIO.
@@ -10,7 +11,9 @@ import { join } from "node:path";
 import { runStorageConformance, type StorageHarness } from "../../src/storage/conformance.js";
 import { openStorage } from "../../src/storage/storage.js";
 import { LOCK_FILE, files } from "../../src/storage/datadir.js";
-import type { FaultHook } from "../../src/storage/interface.js";
+import type { FaultHook, Storage } from "../../src/storage/interface.js";
+import { decodeRecords, encodeRecords } from "../../src/codec/records.js";
+import { WaveKVError } from "../../src/core/errors.js";
 import { removeDir, tempDir } from "../helpers/storage-fixtures.js";
 
 function fileHarness(): StorageHarness {
@@ -48,3 +51,60 @@ function fileHarness(): StorageHarness {
 }
 
 runStorageConformance("file storage (openStorage)", { create: fileHarness, can: { crash: true, corruptTail: true, failNext: true } }, { suite, assert });
+
+/**
+ * A second adapter: a store in memory (framed record bytes per append, a snapshot image),
+ * written against the interface alone. It shows the suite holds no file-storage
+ * assumption, and that an undeclared capability (no torn tail in memory) is skipped out loud.
+ */
+function memoryHarness(): StorageHarness {
+  const uuid = `mem-${Math.random().toString(16).slice(2)}`;
+  let log: Uint8Array[] = [];
+  let snapshot: Uint8Array | null = null;
+  let failNext = false;
+  const open = async (replay: Parameters<StorageHarness["open"]>[0]): Promise<Storage> => {
+    const sink = replay(uuid);
+    for (const bytes of snapshot ? [snapshot, ...log] : log) {
+      const batch = decodeRecords(bytes, "framed", 0);
+      try { sink.apply(batch); } finally { batch.release(); }
+    }
+    let failure: WaveKVError | null = null;
+    let closed = false;
+    const gate = () => {
+      if (closed) throw new WaveKVError("CLOSED", "closed");
+      if (failure) throw failure;
+      if (failNext) {
+        failNext = false;
+        failure = new WaveKVError("IO", "write failed (injected)");
+        throw failure;
+      }
+    };
+    return {
+      recovered: { uuid, batches: [], warnings: [] },
+      async append(records) {
+        gate();
+        if (records.length > 0) log.push(encodeRecords(records, "framed", 0));
+      },
+      async snapshot(collect) {
+        const image = encodeRecords([...collect()], "framed", 0);
+        gate();
+        snapshot = image;
+        log = [];
+      },
+      get needsSnapshot() { return false; },
+      get walBytes() { return log.reduce((n, b) => n + b.length, 0); },
+      fsyncCount: 0,
+      fsyncLatency: { bounds: [], counts: [0], sum: 0, count: 0 },
+      walGeneration: 1,
+      get failure() { return failure; },
+      async close() { closed = true; },
+    };
+  };
+  return {
+    open,
+    async crash(storage) { await storage.close(); }, // what was appended stays, as written bytes survive a process crash
+    failNext() { failNext = true; },
+  };
+}
+
+runStorageConformance("in-memory reference adapter", { create: memoryHarness, can: { crash: true, corruptTail: false, failNext: true } }, { suite, assert });
