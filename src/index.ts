@@ -68,5 +68,5 @@ export { KvClient } from "./app/client.js";
 export { KvClientError } from "./app/client.js";
 export type { KvEntryJson, KvPeerJson } from "./app/client.js";
 export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./transport/fetch.js";
-export type { StorageTuning, FaultHook } from "./storage/storage.js";
+export type { Storage, StorageTuning, FaultHook, AppendOptions, RecoveredState, ReplaySink, ReplayTarget, ReplayExpectation, LatencyStats } from "./storage/interface.js";
 export type { MergeSlicing } from "./sync/ingress.js";

@@ -120,7 +120,7 @@ export interface ClusterMember {
   retryAt: number;
 }
 
-/** Fsync latency of the WAL, from its histogram (bucket bounds in ms, src/storage/wal.ts). */
+/** Fsync latency of the WAL, from its histogram (bucket bounds in ms, src/storage/latency.ts). */
 export interface FsyncView {
   count: number;
   meanMs: number | null;

@@ -19,15 +19,12 @@ import { checkNodeOptions, withDefaults } from "./options.js";
 import { isReservedKey, reservedRefusal } from "../core/reserved.js";
 import { ReplicaState, type BatchOutcome } from "../state/replica.js";
 import { joinU64 } from "../codec/batch.js";
-import { DESCRIPTOR_WORDS } from "../core/record.js";
-import type { Storage, StorageTuning } from "../storage/storage.js";
+import { D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, DESCRIPTOR_WORDS } from "../core/record.js";
+import type { ReplaySink, Storage, StorageTuning } from "../storage/interface.js";
 import { DEFAULT_LIMITS, RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "../core/types.js";
 import { toBytes, utf8Length } from "../core/utf8.js";
 import { Watchers } from "./watch.js";
-import { kernel } from "../kernel/instance.js";
 
-/** Scratch a kernel region keeps after recovery (Kernel.trim); larger blocks are freed. */
-const SCRATCH_KEEP_BYTES = 4 << 20;
 
 export interface NodeOptions {
   /** This node's id, uint32, unique in the cluster. */
@@ -164,31 +161,24 @@ export class Node {
       const { openStorage } = await import("../storage/storage.js");
       // The node is built as soon as the directory's uuid is known, and replays the
       // records as storage decodes them (a long log window by window, never whole).
+      // Storage owns the replay's scope: it abandons a sink whose records are void (and
+      // makes another) and gives the kernel's scratch back at the end.
       let built: Node | null = null;
-      let replayed = 0;
-      const replay = (uuid: string) => {
-        // Called again when a damaged snapshot was partly replayed: start over.
-        if (built !== null) (built as Node).#state.dispose();
-        built = new Node(opts, uuid, null);
-        return (batch: DecodedBatch, expected?: { records: number; keyBytes: number }) => {
-          if (expected) built!.#state.reserve(expected.records, expected.keyBytes);
-          built!.#replay(batch);
-          replayed++;
+      const replay = (uuid: string): ReplaySink => {
+        const n = new Node(opts, uuid, null);
+        built = n;
+        return {
+          apply: (batch, expected) => {
+            if (expected) n.#state.reserve(expected.records, expected.keyBytes);
+            n.#replay(batch);
+          },
+          abandon: () => n.#state.dispose(), // nothing it replayed is kept (pinned file bytes included)
         };
       };
-      let storage: Storage;
-      try {
-        storage = await openStorage({ ...opts.storage, dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock, replay });
-      } catch (e) {
-        const failed = built as Node | null;
-        if (failed !== null) failed.#state.dispose(); // a failed open keeps nothing it replayed (pinned file bytes included)
-        throw e;
-      }
+      const storage: Storage = await openStorage({ ...opts.storage, dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock, replay });
       node = built ?? new Node(opts, storage.recovered.uuid, null);
       node.#storage = storage;
       for (const w of storage.recovered.warnings) node.#warn(w);
-      // The replay grew the kernel's scratch regions to the size of the files: give it back.
-      if (replayed > 0) kernel().trim(SCRATCH_KEEP_BYTES);
     } else {
       node = new Node(opts, randomUuid(), null);
     }
@@ -215,14 +205,12 @@ export class Node {
     this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), trusted: true });
     const d = batch.words;
     for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
-      const kind = d[at + 5]!, node = d[at + 4]!;
+      const kind = d[at + D_KIND]!, node = d[at + D_NODE]!;
       if (kind === RecordKind.AddPeer) { if (node !== this.id) this.#peers.add(node); }
       else if (kind === RecordKind.RemovePeer) { this.#peers.delete(node); this.#protocol.forgetPeer(node); }
-      else if (kind === RecordKind.SeqMark) { const seq = joinU64(d[at + 2]!, d[at + 3]!); if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; }
+      else if (kind === RecordKind.SeqMark) { const seq = joinU64(d[at + D_SEQ_LO]!, d[at + D_SEQ_HI]!); if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; }
     }
     this.#noteOwnSeqs(batch);
-    // Nothing reads the batch again: its descriptors need not be copied out of the kernel.
-    batch.release();
   }
 
   // ---------------------------------------------------------------- writes

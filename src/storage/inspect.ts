@@ -15,9 +15,10 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { decodeRecords } from "../codec/records.js";
-import { DESCRIPTOR_BYTES, RecordKind, type DecodedBatch } from "../core/record.js";
+import { D_KEY_LEN, D_KIND, D_VAL_LEN, RecordKind, forEachRecord, type DecodedBatch } from "../core/record.js";
 import { LOCK_FILE, UUID_FILE, files, groupNodeFiles, processAlive, readWholeFile } from "./datadir.js";
-import { WAL_HEADER_BYTES, describeTail, parseWalHeader, scanWal, tailDamage, type WalHeader } from "./wal.js";
+import { WAL_HEADER_BYTES, parseWalHeader, type WalHeader } from "./wal-file.js";
+import { describeTail, scanWal, tailDamage } from "./wal-scan.js";
 import { SNAPSHOT_HEADER_BYTES, parseSnapshot, parseSnapshotHeader, type SnapshotHeader } from "./snapshot.js";
 import { judgeCoverage } from "./storage.js";
 import type { ErrorCode } from "../core/errors.js";
@@ -39,7 +40,8 @@ export interface RecordStats {
   valueBytes: number;
 }
 
-export interface FileReport {
+/** One file's verdict; `H` is its header's type (the WAL's or a snapshot's). */
+export interface FileReport<H extends WalHeader | SnapshotHeader = WalHeader | SnapshotHeader> {
   role: "snapshot" | "snapshot.bak" | "wal";
   path: string;
   exists: boolean;
@@ -47,7 +49,7 @@ export interface FileReport {
   /** Exists and every byte is valid. */
   ok: boolean;
   problem?: string;
-  header?: Record<string, number>;
+  header?: H;
   stats?: RecordStats;
   /** First damaged byte (start of the first bad record, or 0 for a bad header). */
   damagedAt?: number;
@@ -59,9 +61,9 @@ export interface FileReport {
 
 export interface NodeReport {
   nodeId: number;
-  snapshot: FileReport;
-  backup: FileReport;
-  wal: FileReport;
+  snapshot: FileReport<SnapshotHeader>;
+  backup: FileReport<SnapshotHeader>;
+  wal: FileReport<WalHeader>;
   /** What open would load: "snapshot", "snapshot.bak" or "none". */
   loads: "snapshot" | "snapshot.bak" | "none";
   /** Whether open would succeed (possibly repairing a torn tail). */
@@ -134,8 +136,8 @@ function inspectNode(dir: string, nodeId: number): NodeReport {
   if (!report.opens) report.fails = "CORRUPT_WAL";
   // Open's rules for missing files, on the headers read above (a WAL it refuses anyway is not judged).
   if (report.opens) {
-    const walHeader = wal.exists ? (wal.header as unknown as WalHeader) : null;
-    const snap = loaded ? { header: loaded.header as unknown as SnapshotHeader, path: loaded.path } : null;
+    const walHeader = wal.exists ? wal.header ?? null : null;
+    const snap = loaded?.header ? { header: loaded.header, path: loaded.path } : null;
     const c = judgeCoverage(f, walHeader, snap, snapshot.exists || backup.exists);
     if (c.refuse) {
       report.opens = false;
@@ -155,10 +157,10 @@ function readIfExists(path: string): Uint8Array | null {
   }
 }
 
-function inspectSnapshot(role: "snapshot" | "snapshot.bak", path: string, nodeId: number): FileReport {
+function inspectSnapshot(role: "snapshot" | "snapshot.bak", path: string, nodeId: number): FileReport<SnapshotHeader> {
   const bytes = readIfExists(path);
   if (bytes === null) return { role, path, exists: false, size: 0, ok: false, problem: "missing" };
-  const report: FileReport = { role, path, exists: true, size: bytes.length, ok: false };
+  const report: FileReport<SnapshotHeader> = { role, path, exists: true, size: bytes.length, ok: false };
   const header = parseSnapshotHeader(bytes);
   if (typeof header !== "string") report.header = { ...header };
   const parsed = parseSnapshot(bytes, nodeId);
@@ -178,10 +180,10 @@ function damagedOffsetInSnapshot(bytes: Uint8Array, base: number): number {
   return b.stop.reason === "end" ? bytes.length : SNAPSHOT_HEADER_BYTES + b.stop.offset;
 }
 
-function inspectWal(path: string, nodeId: number, snapHeader?: Record<string, number>): FileReport {
+function inspectWal(path: string, nodeId: number, snapHeader?: SnapshotHeader): FileReport<WalHeader> {
   const bytes = readIfExists(path);
   if (bytes === null) return { role: "wal", path, exists: false, size: 0, ok: true };
-  const report: FileReport = { role: "wal", path, exists: true, size: bytes.length, ok: false };
+  const report: FileReport<WalHeader> = { role: "wal", path, exists: true, size: bytes.length, ok: false };
   const header = parseWalHeader(bytes);
   if (typeof header === "string") {
     return { ...report, problem: `bad header: ${header} (open fails with CORRUPT_WAL)`, damagedAt: 0, damage: "fatal" };
@@ -214,15 +216,13 @@ function inspectWal(path: string, nodeId: number, snapHeader?: Record<string, nu
 export function statsOf(batch: DecodedBatch): RecordStats {
   const s: RecordStats = { records: batch.count, values: 0, tombstones: 0, addPeer: 0, removePeer: 0, seqMarks: 0, maxSeqMark: 0, seqRanges: [], keyBytes: 0, valueBytes: 0 };
   const ranges = new Map<number, SeqRange>();
-  const d = batch.descriptors;
-  const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
-  for (let i = 0; i < batch.count; i++) {
-    const kind = batch.kind(i);
+  forEachRecord(batch, (w, at, i) => {
+    const kind = w[at + D_KIND]!;
     if (kind === RecordKind.Value || kind === RecordKind.Tombstone) {
       if (kind === RecordKind.Value) s.values++;
       else s.tombstones++;
-      s.keyBytes += dv.getUint32(i * DESCRIPTOR_BYTES + 28, true);
-      s.valueBytes += kind === RecordKind.Value ? dv.getUint32(i * DESCRIPTOR_BYTES + 36, true) : 0;
+      s.keyBytes += w[at + D_KEY_LEN]!;
+      s.valueBytes += kind === RecordKind.Value ? w[at + D_VAL_LEN]! : 0;
       const node = batch.node(i);
       const seq = batch.seq(i);
       const r = ranges.get(node);
@@ -238,7 +238,7 @@ export function statsOf(batch: DecodedBatch): RecordStats {
       s.seqMarks++;
       if (batch.seq(i) > s.maxSeqMark) s.maxSeqMark = batch.seq(i);
     }
-  }
+  });
   s.seqRanges = [...ranges.values()].sort((a, b) => a.node - b.node);
   return s;
 }

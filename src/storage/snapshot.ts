@@ -13,12 +13,12 @@
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "../codec/crc.js";
-import { decodeRecords, decodeWindow, encodeRecords, readIntoKernel } from "../codec/records.js";
-import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { decodeRecords, decodeWindow, encodeRecords } from "../codec/records.js";
+import { D_KIND, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import { type DataFiles, fsyncDir, readExactly, readFully, removeIfExists } from "./datadir.js";
-import { REPLAY_WINDOW_RECORDS, expectation, type FaultHook, type ReplayExpectation } from "./wal.js";
-import { DESCRIPTOR_WORDS } from "../core/record.js";
+import type { FaultHook, ReplayExpectation } from "./interface.js";
+import { REPLAY_WINDOW_RECORDS, ReplaySession, expectation } from "./replay.js";
 
 /** "WKVS" in file order. */
 export const SNAPSHOT_MAGIC = 0x53564b57;
@@ -146,10 +146,10 @@ function withSnapshotFile<T>(path: string, nodeId: number, read: (fd: number, he
  * from what its WAL holds and re-syncs from its peers rather than not starting.
  */
 export function loadSnapshot(f: DataFiles, nodeId: number): { snapshot: Snapshot | null; warnings: string[] } {
-  // streamSnapshot with one window: the whole body as one batch.
-  let batch = null as DecodedBatch | null;
-  const drop = () => { batch?.release(); batch = null; };
-  const { snapshot, warnings } = streamSnapshot(f, nodeId, (b) => { batch = b; }, drop, Infinity);
+  // streamSnapshot with one window: the whole body as one batch, collected by the session.
+  const session = new ReplaySession("", undefined);
+  const { snapshot, warnings } = streamSnapshot(f, nodeId, session, Infinity);
+  const batch = session.finish()[0];
   return { snapshot: snapshot && { header: snapshot.header, path: snapshot.path, batch: batch! }, warnings };
 }
 
@@ -162,77 +162,59 @@ export interface StreamedSnapshot {
 }
 
 /**
- * `loadSnapshot` handing the records to `consume` window by window (`window` records at
+ * `loadSnapshot` handing the records to `session` window by window (`window` records at
  * a time, read straight into linear memory) instead of decoding the body whole: 48 B of
  * descriptors a record never exist at once, and a body past the kernel's one-decode limit
- * (22M records) still opens. Damage found after windows were handed over calls
- * `restart()` — the consumer must drop everything it took — before `.bak` is tried, and
- * again if that fails too.
+ * (22M records) still opens. Damage found after windows were handed over restarts the
+ * session (its sink drops everything it took) before `.bak` is tried, and again if that
+ * fails too.
  */
-export function streamSnapshot(
-  f: DataFiles,
-  nodeId: number,
-  consume: (batch: DecodedBatch, expected?: ReplayExpectation) => void,
-  restart: () => void,
-  window = REPLAY_WINDOW_RECORDS,
-): { snapshot: StreamedSnapshot | null; warnings: string[] } {
-  let handedOver = false;
-  const counted = (batch: DecodedBatch, expected?: ReplayExpectation) => {
-    handedOver = true;
-    consume(batch, expected);
-  };
+export function streamSnapshot(f: DataFiles, nodeId: number, session: ReplaySession, window = REPLAY_WINDOW_RECORDS): { snapshot: StreamedSnapshot | null; warnings: string[] } {
   const read = (path: string) => {
-    if (handedOver) restart();
-    handedOver = false;
-    return streamSnapshotFile(path, nodeId, counted, window);
+    session.restart();
+    return streamSnapshotFile(path, nodeId, session, window);
   };
   const { value, warnings } = loadNewest(f, read);
-  if (value === null && handedOver) restart();
+  if (value === null) session.restart();
   return { snapshot: value, warnings };
 }
 
-function streamSnapshotFile(path: string, nodeId: number, consume: (batch: DecodedBatch, expected?: ReplayExpectation) => void, window: number): StreamedSnapshot | null | string {
-  return withSnapshotFile(path, nodeId, (fd, header) => {
-    const holder = {};
-    const block = readIntoKernel(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), holder);
-    try {
-      const marks: RecordInput[] = [];
-      let at = 0, records = 0;
-      for (;;) {
-        const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, window));
-        const stop = batch.stop;
-        if (stop.reason !== "end" && stop.reason !== "limit") {
-          batch.release();
-          return `record ${records + batch.count} is damaged (${stop.reason}) at offset ${SNAPSHOT_HEADER_BYTES + at + stop.offset}`;
-        }
-        records += batch.count;
-        // Checked before the window is handed over: a window known to be wrong is not.
-        if (stop.reason === "limit" ? records > header.count : records !== header.count) {
-          batch.release();
-          return `header says ${header.count} records, body holds ${stop.reason === "limit" ? "more" : records}`;
-        }
-        marks.push(...seqMarksOf(batch));
-        let expected: ReplayExpectation | undefined;
-        if (at === 0 && stop.reason === "limit") expected = { ...expectation(batch, header.bodyLen), records: header.count };
-        consume(batch, expected);
-        if (stop.reason === "limit") {
-          at += stop.offset;
-          continue;
-        }
-        return { header, path, marks };
+function streamSnapshotFile(path: string, nodeId: number, session: ReplaySession, window: number): StreamedSnapshot | null | string {
+  return withSnapshotFile(path, nodeId, (fd, header) => session.withBlock(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), (block) => {
+    const marks: RecordInput[] = [];
+    let at = 0, records = 0;
+    for (;;) {
+      const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, window));
+      const stop = batch.stop;
+      if (stop.reason !== "end" && stop.reason !== "limit") {
+        batch.release();
+        return `record ${records + batch.count} is damaged (${stop.reason}) at offset ${SNAPSHOT_HEADER_BYTES + at + stop.offset}`;
       }
-    } finally {
-      block.drop(holder);
+      records += batch.count;
+      // Checked before the window is handed over: a window known to be wrong is not.
+      if (stop.reason === "limit" ? records > header.count : records !== header.count) {
+        batch.release();
+        return `header says ${header.count} records, body holds ${stop.reason === "limit" ? "more" : records}`;
+      }
+      marks.push(...seqMarksOf(batch));
+      let expected: ReplayExpectation | undefined;
+      if (at === 0 && stop.reason === "limit") expected = { ...expectation(batch, header.bodyLen), records: header.count };
+      session.apply(batch, expected);
+      if (stop.reason === "limit") {
+        at += stop.offset;
+        continue;
+      }
+      return { header, path, marks };
     }
-  });
+  }));
 }
 
-/** Kind-4 records of a batch, as records to write again. */
+/** Kind-4 records of a batch, as records to write again. (A loop, not forEachRecord: it runs over every record a snapshot replays.) */
 export function seqMarksOf(b: DecodedBatch): RecordInput[] {
   const out: RecordInput[] = [];
   const d = b.words;
-  for (let i = 0, at = 5; i < b.count; i++, at += DESCRIPTOR_WORDS) {
-    if (d[at] === RecordKind.SeqMark) out.push({ kind: RecordKind.SeqMark, key: "", value: null, timestamp: b.timestamp(i), node: b.node(i), seq: b.seq(i) });
+  for (let i = 0, at = 0; i < b.count; i++, at += DESCRIPTOR_WORDS) {
+    if (d[at + D_KIND] === RecordKind.SeqMark) out.push({ kind: RecordKind.SeqMark, key: "", value: null, timestamp: b.timestamp(i), node: b.node(i), seq: b.seq(i) });
   }
   return out;
 }

@@ -1,10 +1,11 @@
 /**
- * Durable storage of one node: WAL + snapshots in a data directory (SPEC section 4).
- * src/node/node.ts codes against the `Storage` interface; the design is in
- * docs/ARCHITECTURE.md "Durability", the bytes in docs/FORMAT.md §3–5.
+ * The file storage of one node: WAL + snapshots in a data directory (SPEC section 4),
+ * implementing the `Storage` interface (src/storage/interface.ts) that src/node/node.ts
+ * codes against; the design is in docs/ARCHITECTURE.md "Durability", the bytes in
+ * docs/FORMAT.md §3–5.
  *
- *   const storage = await openStorage({ dir, nodeId: 1, fsync: "always" });
- *   const state = storage.recovered;            // replay into memory, in order
+ *   const storage = await openStorage({ dir, nodeId: 1, fsync: "always", replay });
+ *   const state = storage.recovered;            // uuid, warnings (records went to `replay`)
  *   await storage.append(records);              // durable per policy when it resolves
  *   await storage.snapshot(() => allRecords()); // persist(): snapshot, then reset the WAL
  *
@@ -26,14 +27,18 @@
  *   open finishes it (new generation = seq marks + the records after the covered offset).
  */
 import * as fs from "node:fs";
-import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { RecordKind, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import type { FsyncPolicy } from "../core/types.js";
 import { acquireLock, type DataFiles, type DirLock, exists, files, loadOrCreateUuid, readFully, removeIfExists } from "./datadir.js";
-import { type AppendOptions, type FaultHook, type LatencyHistogram, WAL_HEADER_BYTES, WalWriter, buildWalImage, corruptWal, describeTail, parseWalHeader, scanWalFile, tailDamage, writeWalFile, type ReplayExpectation, type TailDamage, type WalHeader, type WalFileScan } from "./wal.js";
+import type { AppendOptions, FaultHook, LatencyStats, RecoveredState, ReplayTarget, Storage } from "./interface.js";
+import { ReplaySession } from "./replay.js";
 import { encodeSnapshot, streamSnapshot, writeSnapshotFile, type SnapshotHeader } from "./snapshot.js";
+import { WAL_HEADER_BYTES, buildWalImage, parseWalHeader, writeWalFile, type WalHeader } from "./wal-file.js";
+import { corruptWal, describeTail, scanWalFile, tailDamage, type TailDamage, type WalFileScan } from "./wal-scan.js";
+import { WalWriter } from "./wal-writer.js";
 
-export type { AppendOptions, FaultHook } from "./wal.js";
+export type { AppendOptions, FaultHook, RecoveredState, ReplaySink, ReplayTarget, Storage, StorageTuning } from "./interface.js";
 
 export interface StorageOptions {
   dir: string;
@@ -59,81 +64,15 @@ export interface StorageOptions {
   /**
    * Takes the recovered records as they are decoded — the snapshot's, then the WAL's a
    * window at a time — instead of `recovered.batches` collecting them: a long log is then
-   * never decoded (48 B of descriptors a record) all at once. Called with the
-   * directory's uuid once it is known, it returns the consumer. If open then fails
-   * (CORRUPT_WAL), whatever was handed over must be discarded.
+   * never decoded (48 B of descriptors a record) all at once. See `ReplaySink` for who
+   * owns what; open abandons the sink if it fails after handing records over.
    */
-  replay?: (uuid: string) => (batch: DecodedBatch, expected?: ReplayExpectation) => void;
+  replay?: ReplayTarget;
   /** Records per window when a long WAL is decoded (default REPLAY_WINDOW_RECORDS; tests use small ones). */
   replayWindow?: number;
 }
 
-export interface RecoveredState {
-  /** Created once per data directory and kept there. */
-  uuid: string;
-  /**
-   * Records in apply order: the snapshot's, then the WAL's (a long one in windows).
-   * Kinds 0/1 are entries to merge under LWW, 2/3 peer membership changes, 4 a seq
-   * high-water mark. Empty when `StorageOptions.replay` took them.
-   */
-  batches: DecodedBatch[];
-  /** Human-readable notes (e.g. "snapshot damaged, loaded .bak", "torn WAL tail truncated at 1234"). */
-  warnings: string[];
-}
-
-export interface Storage {
-  readonly recovered: RecoveredState;
-  /**
-   * Appends records to the WAL in one write. The returned promise resolves when the
-   * records are durable per the fsync policy ("always": after an fsync shared with
-   * every write issued meanwhile — group commit). The write itself happens before
-   * `append` returns, so call order is log order, and `failure` is set right after the
-   * call if that write failed. Rejects with WaveKVError IO; after one IO failure every
-   * later append rejects until the node is reopened.
-   *
-   * `{ defer: true }` (fsync "always"; for local writes, which await the promise): while
-   * an fsync is in flight the records are queued, still in call order, and written with
-   * everything else queued in one encode + one write when it completes (see
-   * `AppendOptions` in src/storage/wal.ts). A write failure then only shows in the promise (IO)
-   * and in `failure` afterwards: callers that roll back on a synchronous failure must
-   * not defer. Snapshots write the queue before recording their WAL offset.
-   */
-  append(records: readonly RecordInput[], opts?: AppendOptions): Promise<void>;
-  /**
-   * Writes a snapshot of the state `collect` returns (called synchronously, once, so
-   * the records come from one consistent state), then drops from the WAL what the
-   * snapshot covers. Appends made while the snapshot is written are kept. Calls are
-   * serialized: a second call waits for the first, then collects its own state.
-   */
-  snapshot(collect: () => Iterable<RecordInput>): Promise<void>;
-  /** True when the WAL has grown past `snapshotWalBytes`. */
-  readonly needsSnapshot: boolean;
-  readonly walBytes: number;
-  readonly fsyncCount: number;
-  /** Latencies of the WAL's fsyncs (ms). */
-  readonly fsyncLatency: LatencyHistogram;
-  /** The WAL generation (bumped by every completed snapshot). */
-  readonly walGeneration: number;
-  /** The first IO failure, once the log is latched; null while healthy. */
-  readonly failure: WaveKVError | null;
-  /** Flushes, fsyncs, releases the directory lock. */
-  close(): Promise<void>;
-}
-
 export const DEFAULT_SNAPSHOT_WAL_BYTES = 64 << 20;
-
-/** What a Node passes through to its storage (NodeOptions.storage). */
-export interface StorageTuning {
-  /**
-   * Open even though files the WAL or snapshot says existed are missing
-   * (MISSING_SNAPSHOT, MISSING_WAL): start from what remains with a loud warning, and
-   * record the loss so later opens do not refuse again.
-   * @defaultValue false (refuse, so the files can be restored)
-   */
-  acceptDataLoss?: boolean;
-  /** Test seam at the file boundary (see `FaultHook`): throw to simulate the OS failing a write, fsync or open. */
-  faults?: FaultHook;
-}
 
 export async function openStorage(options: StorageOptions): Promise<Storage> {
   const { dir, nodeId } = options;
@@ -244,17 +183,20 @@ async function recover(options: StorageOptions, lock: DirLock): Promise<Storage>
   removeIfExists(f.snapshotTmp);
   removeIfExists(f.walTmp);
 
-  // The consumer of recovered records: the caller's (a node replaying as they are
-  // decoded), else `recovered.batches`. A fresh one after a damaged snapshot was partly
-  // handed over (see streamSnapshot).
-  const batches: DecodedBatch[] = [];
-  const newConsumer = (): ((batch: DecodedBatch, expected?: ReplayExpectation) => void) => {
-    for (const b of batches) b.release();
-    batches.length = 0;
-    return options.replay?.(uuid) ?? ((batch) => void batches.push(batch));
-  };
-  let consume = newConsumer();
-  const loaded = streamSnapshot(f, nodeId, (batch, expected) => consume(batch, expected), () => { consume = newConsumer(); }, options.replayWindow);
+  // The replay's scope: its sink (or `recovered.batches`), the file blocks, the restart
+  // after a damaged snapshot, the abandon if open fails, the scratch trimmed at the end.
+  const session = new ReplaySession(uuid, options.replay);
+  try {
+    return await recoverInto(session, options, lock, f, uuid, warnings, clock);
+  } catch (e) {
+    session.fail();
+    throw e;
+  }
+}
+
+async function recoverInto(session: ReplaySession, options: StorageOptions, lock: DirLock, f: DataFiles, uuid: string, warnings: string[], clock: () => number): Promise<Storage> {
+  const { nodeId } = options;
+  const loaded = streamSnapshot(f, nodeId, session, options.replayWindow);
   warnings.push(...loaded.warnings);
   const snap = loaded.snapshot;
 
@@ -285,7 +227,7 @@ async function recover(options: StorageOptions, lock: DirLock): Promise<Storage>
     }
     covers = snap !== null && peek !== null && typeof peek !== "string" && snap.header.walGeneration === peek.generation;
     if (fd >= 0 && peek !== null) {
-      scan = typeof peek === "string" ? peek : scanWalFile(fd, size, peek, covers ? snap!.header.walOffset : WAL_HEADER_BYTES, consume, options.replayWindow);
+      scan = typeof peek === "string" ? peek : scanWalFile(fd, size, peek, covers ? snap!.header.walOffset : WAL_HEADER_BYTES, session, options.replayWindow);
       if (typeof scan !== "string") {
         // The records after the snapshot's offset, carried into the next generation (below).
         if (covers) tail = readFully(fd, scan.validEnd - scan.start, scan.start);
@@ -347,7 +289,7 @@ async function recover(options: StorageOptions, lock: DirLock): Promise<Storage>
       throw e;
     }
   }
-  return new DirStorage(f, lock, wal, { uuid, batches, warnings }, options, clock);
+  return new DirStorage(f, lock, wal, { uuid, batches: session.finish(), warnings }, options, clock);
 }
 
 /** Copies a damaged WAL tail to `<wal>.damaged-<offset>` (a fresh name), atomically (and durably unless fsync "never"); returns its path. */
@@ -393,7 +335,7 @@ class DirStorage implements Storage {
   get needsSnapshot(): boolean { return this.#wal.size > this.#threshold; }
   get walBytes(): number { return this.#wal.size; }
   get fsyncCount(): number { return this.#wal.fsyncCount; }
-  get fsyncLatency(): LatencyHistogram { return this.#wal.fsyncLatency; }
+  get fsyncLatency(): LatencyStats { return this.#wal.fsyncLatency; }
   get walGeneration(): number { return this.#wal.header.generation; }
   get failure(): WaveKVError | null { return this.#wal.failure; }
 

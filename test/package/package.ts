@@ -94,6 +94,13 @@ test(`installed from the tarball into an empty project: import, require, the bin
     `, true);
     assert.is(esm.status, 0, esm.stderr);
     assert.is(esm.stdout.trim(), "function function function object");
+    // The storage conformance suite is a subpath of its own (no test framework inside).
+    const conformance = runIn(app, `
+      const c = await import("wavekv/conformance");
+      console.log([typeof c.runStorageConformance, typeof c.collectingReplay].join(" "));
+    `, true);
+    assert.is(conformance.status, 0, conformance.stderr);
+    assert.is(conformance.stdout.trim(), "function function");
 
     // require() gives the same module: a node and a server, driven through the client.
     const cjs = runIn(app, `

@@ -177,17 +177,17 @@ test("opening and closing a large WAL again and again frees its pinned blocks; l
   const k = kernel();
   const before = k.pinnedBytes;
   const node = await openNode(dir);
-  // Across awaits the GC may drop pins that other suites' unreleased batches held, so
-  // these compare one way only: a pin this node leaked would keep the count above `before`.
-  assert.ok(k.pinnedBytes >= fs.statSync(files(dir, 1).wal).size - 32, "the log's bytes stay pinned while the node is open");
+  // Exact counts: every batch and state in this file is released or disposed, and the
+  // replay scopes its own, so no pin is left for the GC to drop under another test.
+  assert.is(k.pinnedBytes - before, fs.statSync(files(dir, 1).wal).size - 32, "the log's bytes (after its header) stay pinned while the node is open");
   await node.close();
-  assert.ok(k.pinnedBytes <= before, `close frees them (${k.pinnedBytes} > ${before})`);
+  assert.is(k.pinnedBytes, before, "close frees them");
   for (let i = 0; i < 2; i++) await (await openNode(dir)).close();
   const settled = memoryBytes();
   for (let i = 0; i < 5; i++) await (await openNode(dir)).close();
   // Blocks freed by the GC's finalizers meanwhile may shift the heap's layout a little.
   assert.ok(memoryBytes() - settled <= 1 << 20, `five more opens reuse the blocks the closed nodes freed (grew ${memoryBytes() - settled} B)`);
-  assert.ok(k.pinnedBytes <= before);
+  assert.is(k.pinnedBytes, before);
 });
 
 test("large WAL damage: torn tail truncated, a damaged middle record is CORRUPT_WAL at its offset", async () => {
@@ -204,7 +204,7 @@ test("large WAL damage: torn tail truncated, a damaged middle record is CORRUPT_
   const held = kernel().pinnedBytes;
   const err = await openNode(dir).then(() => null, (e) => e);
   assert.ok(isWaveKVError(err, "CORRUPT_WAL"), String(err));
-  assert.ok(kernel().pinnedBytes <= held, "the failed open dropped the file bytes it had replayed (one-way: see above)");
+  assert.is(kernel().pinnedBytes, held, "the failed open dropped the file bytes it had replayed");
   assert.ok((err as Error).message.includes(`offset ${offsets[100]}`), (err as Error).message);
   assert.equal(fs.readFileSync(walPath), damaged, "a refused WAL is not modified");
   // A torn last record: the rest opens, the tail is cut.
@@ -308,7 +308,7 @@ test("a snapshot damaged in a later window: the node starts over from .bak, keep
   assert.is(back.size, n);
   for (let i = 0; i < n; i += 997) assert.is(text(back.get(`k${i}`)!.value), `a${i}`, `k${i} from .bak only`);
   await back.close();
-  assert.ok(kernel().pinnedBytes <= before, "the dropped first attempt freed its file bytes");
+  assert.is(kernel().pinnedBytes, before, "the dropped first attempt freed its file bytes");
 });
 
 test("storage: a snapshot damaged after some windows were handed over restarts the consumer before .bak", async () => {
@@ -327,16 +327,30 @@ test("storage: a snapshot damaged after some windows were handed over restarts t
   const offsets = frameOffsets(image, 64);
   image[offsets[400]! + 9]! ^= 0x01;
   fs.writeFileSync(f.snapshot, image);
-  let consumers = 0;
-  const seen: DecodedBatch[][] = [];
-  const st = await openStorage({ dir, nodeId: 1, fsync: "never", replayWindow: 60, replay: () => { consumers++; const mine: DecodedBatch[] = []; seen.push(mine); return (b) => void mine.push(b); } });
+  let consumers = 0, abandoned = 0;
+  // A batch is the storage's only during `apply`: the sink copies the records out.
+  const seen: ReturnType<typeof flatten>[] = [];
+  const before = kernel().pinnedBytes;
+  const st = await openStorage({
+    dir, nodeId: 1, fsync: "never", replayWindow: 60,
+    replay: () => {
+      consumers++;
+      const mine: ReturnType<typeof flatten> = [];
+      seen.push(mine);
+      return {
+        apply: (b) => { mine.push(...flatten([b])); },
+        abandon: () => { abandoned++; },
+      };
+    },
+  });
   assert.is(consumers, 2, "a second consumer after the damaged snapshot");
-  assert.is(flatten(seen[0]!).length, 360, "the first took the six windows before the damage");
+  assert.is(abandoned, 1, "the first one was abandoned");
+  assert.is(seen[0]!.length, 360, "the first took the six windows before the damage");
   const bak = oracleSnapshot(fs.readFileSync(f.snapshotBak), 1)!;
-  assert.equal(flatten(seen[1]!), [...bak.records, ...flatten(seen[1]!).slice(bak.records.length)], "then .bak whole");
-  assert.equal(flatten(seen[1]!).slice(-2), after.map(plain), "and the WAL after it");
+  assert.equal(seen[1]!, [...bak.records, ...seen[1]!.slice(bak.records.length)], "then .bak whole");
+  assert.equal(seen[1]!.slice(-2), after.map(plain), "and the WAL after it");
   assert.match(st.recovered.warnings.join(), /loaded the previous generation/);
-  for (const list of seen) for (const b of list) b.release();
+  assert.is(kernel().pinnedBytes, before, "the session dropped its blocks and released every batch");
   await st.close();
 });
 

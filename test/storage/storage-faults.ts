@@ -14,7 +14,8 @@ import { Node, type NodeOptions } from "../../src/node/node.js";
 import { isWaveKVError, type WaveKVError } from "../../src/core/errors.js";
 import { files } from "../../src/storage/datadir.js";
 import { inspectDir, formatInspect } from "../../src/storage/inspect.js";
-import { UNLINK_CHECK_MS, type FaultHook } from "../../src/storage/wal.js";
+import { UNLINK_CHECK_MS } from "../../src/storage/wal-writer.js";
+import type { FaultHook } from "../../src/storage/interface.js";
 import { frameOffsets, freshDirs } from "../helpers/storage-fixtures.js";
 
 const fresh = freshDirs("faults", (hook) => test.after(hook));

@@ -4,7 +4,10 @@ import * as assert from "uvu/assert";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { isWaveKVError } from "../../src/core/errors.js";
-import { WAL_HEADER_BYTES, WalWriter, encodeWalHeader, parseWalHeader, scanWal, type FaultHook } from "../../src/storage/wal.js";
+import { WAL_HEADER_BYTES, encodeWalHeader, parseWalHeader } from "../../src/storage/wal-file.js";
+import { scanWal } from "../../src/storage/wal-scan.js";
+import { WalWriter } from "../../src/storage/wal-writer.js";
+import type { FaultHook } from "../../src/storage/interface.js";
 import { flatten, frameOffsets, freshDirs, plain, seqMark, valueRecord } from "../helpers/storage-fixtures.js";
 
 const fresh = freshDirs("wal", (hook) => test.after(hook));

@@ -1,10 +1,9 @@
 /**
- * The write-ahead log file `node_<id>.wal` (docs/FORMAT.md §3): a 32-byte header, then
- * framed records (§2). This module owns the bytes and the fsync schedule; the recovery
- * rules that combine it with a snapshot live in src/storage/storage.ts.
+ * Appending to the WAL file `node_<id>.wal` (docs/FORMAT.md §3): the group-commit
+ * writer. This module owns the fsync schedule; the file's bytes (header, whole images)
+ * are src/storage/wal-file.ts, reading the log back is src/storage/wal-scan.ts.
  *
- *   const scan = scanWal(bytes, path);                  // pure: header + records + damage
- *   const wal = WalWriter.open(path, scan.header, end, { fsync: "always" });
+ *   const wal = WalWriter.open(path, header, end, { fsync: "always" });
  *   await wal.append(records);                         // written now, durable on resolve
  *   await wal.append(records, { defer: true });        // may join the next group write
  *   wal.replace(nextHeader, headRecords, fromOffset);  // after a snapshot (synchronous)
@@ -22,87 +21,14 @@
  */
 import * as fs from "node:fs";
 import { dirname } from "node:path";
-import { crc32 } from "../codec/crc.js";
-import { decodeRecords, decodeRecordsReference, decodeWindow, encodeRecords, readIntoKernel, findNextValidFrame } from "../codec/records.js";
-import { type DecodedBatch, type RecordInput, type StopReason } from "../core/record.js";
+import { encodeRecords } from "../codec/records.js";
+import type { RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import type { FsyncPolicy } from "../core/types.js";
-import { fsyncDir, readExactly, readFully, removeIfExists, writeFully } from "./datadir.js";
-import { DESCRIPTOR_WORDS } from "../core/record.js";
-
-/** "WKVW" in file order. */
-export const WAL_MAGIC = 0x57564b57;
-export const WAL_VERSION = 1;
-export const WAL_HEADER_BYTES = 32;
-
-export interface WalHeader {
-  nodeId: number;
-  /** Base timestamp of every record body in this file (FORMAT §1 `timestamp`). */
-  base: number;
-  /** Bumped each time the log is reset after a snapshot; a snapshot names the generation it covers. */
-  generation: number;
-}
-
-/**
- * A fault hook at the process boundary, for tests: called before each write and fsync
- * this layer issues, and before open creates the directory lock ("open"); whatever it
- * throws (e.g. an Error with `code: "EROFS"`, "ENOSPC", "EIO") is handled exactly as the
- * OS error would be. A WAL append's write honours `bytesWritten: n` on the thrown error:
- * the first n bytes reach the file before it fails (a short write, as ENOSPC leaves).
- */
-export type FaultHook = (op: "open" | "write" | "fsync", path: string) => void;
-
-// ---------------------------------------------------------------------------------
-// header
-
-export function encodeWalHeader(h: WalHeader): Uint8Array {
-  const out = new Uint8Array(WAL_HEADER_BYTES);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, WAL_MAGIC, true);
-  dv.setUint32(4, WAL_VERSION, true);
-  dv.setUint32(8, h.nodeId, true);
-  dv.setBigInt64(12, BigInt(h.base), true);
-  dv.setBigUint64(20, BigInt(h.generation), true);
-  dv.setUint32(28, crc32(out.subarray(0, 28)), true);
-  return out;
-}
-
-/** The header, or the reason it is not one. Never throws. */
-export function parseWalHeader(bytes: Uint8Array): WalHeader | string {
-  if (bytes.length < WAL_HEADER_BYTES) return `file is ${bytes.length} bytes, shorter than the ${WAL_HEADER_BYTES}-byte header`;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, WAL_HEADER_BYTES);
-  if (dv.getUint32(0, true) !== WAL_MAGIC) return "bad magic (not a wavekv WAL)";
-  if (dv.getUint32(28, true) !== crc32(bytes.subarray(0, 28))) return "header CRC mismatch";
-  const version = dv.getUint32(4, true);
-  if (version !== WAL_VERSION) return `unsupported WAL version ${version} (this build reads ${WAL_VERSION})`;
-  const base = Number(dv.getBigInt64(12, true));
-  const generation = Number(dv.getBigUint64(20, true));
-  if (!Number.isSafeInteger(base) || !Number.isSafeInteger(generation)) return "header fields out of range";
-  return { nodeId: dv.getUint32(8, true), base, generation };
-}
-
-// ---------------------------------------------------------------------------------
-// scan (pure)
-
-export interface WalDamage {
-  /** Absolute offset of the first bad record. */
-  offset: number;
-  reason: StopReason;
-  /** Absolute offset of the next valid frame after it, or -1: -1 means a tail to truncate. */
-  nextValid: number;
-}
-
-export interface WalScan {
-  header: WalHeader;
-  fileSize: number;
-  /** Absolute offset the records were decoded from. */
-  start: number;
-  /** Records from `start`; offsets in the batch are relative to `start`. */
-  batch: DecodedBatch;
-  /** Absolute end of the last good record (= fileSize when clean). */
-  validEnd: number;
-  damage: WalDamage | null;
-}
+import { fsyncDir, readFully, removeIfExists, writeFully } from "./datadir.js";
+import type { AppendOptions, FaultHook } from "./interface.js";
+import { LatencyHistogram } from "./latency.js";
+import { WAL_HEADER_BYTES, buildWalImage, concatBytes, encodeWalHeader, writeWalFile, type WalHeader } from "./wal-file.js";
 
 /**
  * Under fsync policies that acknowledge a write when it is written ("never", intervals),
@@ -111,154 +37,6 @@ export interface WalScan {
  * within the interval on a machine crash.
  */
 export const UNLINK_CHECK_MS = 10;
-
-/** Logs up to this many bytes after the header are decoded in JS (see scanWal). */
-const SMALL_SCAN_BYTES = 64 << 10;
-
-/**
- * Decodes a whole WAL image from `startAt` (clamped to [header, size]). Never throws on
- * bad record bytes: a stop is reported in `damage`, with the next valid frame after it
- * so the caller can tell a torn tail (nothing valid follows) from damage in the middle.
- * Returns a string when the header itself is unusable. Cost: one pass + CRC per record.
- */
-export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan | string {
-  const header = parseWalHeader(bytes);
-  if (typeof header === "string") return header;
-  const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), bytes.length);
-  const region = bytes.subarray(start);
-  // A short log (the usual tail after a snapshot) is decoded by the TS twin: a kernel
-  // decode would overwrite the snapshot batch decoded just before, which is still
-  // resident in linear memory, and its merge would copy it back (~180 MB at 1M keys).
-  const batch = region.length <= SMALL_SCAN_BYTES ? decodeRecordsReference(region, "framed", header.base) : decodeRecords(region, "framed", header.base);
-  return { header, fileSize: bytes.length, start, batch, ...verdict(bytes.length, start, batch.stop, batch.bytes) };
-}
-
-/** How many records (and key bytes) a replay expects in all: a hint to grow the index once. */
-export interface ReplayExpectation { records: number; keyBytes: number }
-
-/** What a log of `total` bytes holds, judged by its first window, with 5 % to spare. */
-export function expectation(first: DecodedBatch, total: number): ReplayExpectation {
-  const span = first.stop.offset;
-  const d = first.words;
-  let keyBytes = 0;
-  for (let i = 0, at = 7; i < first.count; i++, at += DESCRIPTOR_WORDS) keyBytes += d[at]!;
-  const scale = (total / span) * 1.05;
-  return { records: Math.ceil(first.count * scale), keyBytes: Math.ceil(keyBytes * scale) };
-}
-
-/** Records per window when a long log is replayed window by window (descriptors: 48 B each). */
-export const REPLAY_WINDOW_RECORDS = 1 << 16;
-
-/** What `scanWalFile` found; the records went to its `onBatch`. */
-export type WalFileScan = Omit<WalScan, "batch">;
-
-/**
- * `scanWal` of the open file `fd` (`size` bytes, `header` already read from it), handing
- * the records to `onBatch` in log order instead of returning them. A long log is read straight into the decoder's input
- * in linear memory (`readIntoKernel`: no JS copy of it; on the machines measured a fresh
- * 134 MB JS buffer cost more to fault in than the whole decode, docs/design/0005-recovery-reads-into-linear-memory.md)
- * and decoded REPLAY_WINDOW_RECORDS at a time, each window handed over before the next
- * is decoded, so descriptors take ~3 MB instead of 48 B a record. Values the consumer
- * keeps are read from where they were read into (DecodedBatch.keepBytes).
- *
- * The damage verdict comes after every good record was handed over: a consumer that
- * applies them must discard its state when the result reports damage with valid frames
- * after it (open fails with CORRUPT_WAL then). Batches are `bytes`-relative to their
- * window; `validEnd`/`damage` are absolute file offsets, as in scanWal.
- */
-export function scanWalFile(fd: number, size: number, header: WalHeader, startAt: number, onBatch: (batch: DecodedBatch, expected?: ReplayExpectation) => void, windowRecords = REPLAY_WINDOW_RECORDS): WalFileScan | string {
-  const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), size);
-  if (size - start <= SMALL_SCAN_BYTES) {
-    const scan = scanWal(readFully(fd, size, 0), startAt);
-    if (typeof scan === "string") return scan;
-    const { batch, ...rest } = scan;
-    onBatch(batch);
-    return rest;
-  }
-  const holder = {};
-  const block = readIntoKernel(size - start, (dst) => readExactly(fd, dst, start), holder);
-  try {
-    let at = 0;
-    for (;;) {
-      const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, windowRecords));
-      const stop = batch.stop;
-      // With the first of several windows: what the whole log likely holds, extrapolated
-      // from it, so the consumer can grow its index once (see ReplicaState.reserve).
-      onBatch(batch, at === 0 && stop.reason === "limit" ? expectation(batch, size - start) : undefined);
-      if (stop.reason === "limit") {
-        at += stop.offset;
-        continue;
-      }
-      return { header, fileSize: size, start, ...verdict(size, start + at, stop, block.view().subarray(at)) };
-    }
-  } finally {
-    block.drop(holder);
-  }
-}
-
-/**
- * Where the good records end and what stopped them: `bytes` is the log from `start`
- * (absolute), decoding of it stopped at `stop` (relative).
- */
-function verdict(fileSize: number, start: number, stop: DecodedBatch["stop"], bytes: Uint8Array): { validEnd: number; damage: WalDamage | null } {
-  if (stop.reason === "end") return { validEnd: fileSize, damage: null };
-  const validEnd = start + stop.offset;
-  // Search from the byte after the bad record's start: any valid frame beyond it means
-  // the bad record is not a torn tail.
-  const next = findNextValidFrame(bytes, stop.offset + 1);
-  return { validEnd, damage: { offset: validEnd, reason: stop.reason, nextValid: next < 0 ? -1 : start + next } };
-}
-
-/**
- * What a damaged tail (no valid record after it) is known to be. "torn": the bytes end
- * inside a record, or are zero-filled — a write cut short by a crash, whose fsync never
- * completed, so it was never acknowledged (fsync "always"). "damaged": a record of
- * complete length that fails its CRC (or parses wrong): damaged after it was written, or
- * written whole and not synced before a crash — it may have been acknowledged, so its
- * bytes are kept (open copies them to `<wal>.damaged-<offset>`) and the warning says so.
- */
-export interface TailDamage {
-  kind: "torn" | "damaged";
-  /** Absolute offset of the first bad byte. */
-  offset: number;
-  /** Bytes from `offset` to the end of the file. */
-  bytes: number;
-  /** "damaged" only: length of the complete frame at `offset` (8 + bodyLen). */
-  recordBytes: number;
-}
-
-/** The damaged tail of a scan (null if none, or if valid records follow: CORRUPT_WAL); `tail` is the file from the damage on. */
-export function tailDamage(d: WalDamage | null, tail: Uint8Array): TailDamage | null {
-  if (d === null || d.nextValid >= 0) return null;
-  if (d.reason === "torn" || d.reason === "zero") return { kind: "torn", offset: d.offset, bytes: tail.length, recordBytes: 0 };
-  // crc/malformed: the decoder checked that bodyLen fits in the file (else "torn").
-  const bodyLen = new DataView(tail.buffer, tail.byteOffset, 4).getUint32(0, true);
-  return { kind: "damaged", offset: d.offset, bytes: tail.length, recordBytes: 8 + bodyLen };
-}
-
-/** The warning (or inspect line) for a damaged tail: honest about what may have been acknowledged. */
-export function describeTail(path: string, t: TailDamage, reason: string, copy: string | null): string {
-  if (t.kind === "torn") {
-    const how = reason === "zero" ? "are zero-filled (the file system extended the file in a crash)" : "end inside a record";
-    return `${path}: ${t.bytes} byte(s) of ${reason} tail at offset ${t.offset} ${how}: a write cut short by a crash, never acknowledged (its fsync never completed)`;
-  }
-  const rest = t.bytes - t.recordBytes;
-  return `${path}: DAMAGED RECORD at offset ${t.offset}: 1 record of ${t.recordBytes} bytes (complete length, ${reason === "crc" ? "CRC mismatch" : "body does not parse"})` +
-    `${rest > 0 ? ` and ${rest} byte(s) after it that hold no valid record` : ""}. It was damaged after it was written (e.g. a bit flip), ` +
-    `or written whole but not synced before a crash: it MAY HAVE BEEN ACKNOWLEDGED, and its write is lost locally unless a peer holds it. ` +
-    (copy ? `Its ${t.bytes} byte(s) are kept in ${copy}` : `Open keeps its ${t.bytes} byte(s) in ${path}.damaged-${t.offset}`);
-}
-
-export function corruptWal(path: string, offset: number, what: string): WaveKVError {
-  return new WaveKVError(
-    "CORRUPT_WAL",
-    `${path}: ${what} at offset ${offset}, followed by valid records; refusing to drop them silently. ` +
-      `Run \`wavekv inspect\` on the directory; restore the file, or move it aside and open with acceptDataLoss (Node.open option storage: { acceptDataLoss: true }, CLI --accept-data-loss) to start from the snapshot and re-sync from peers.`,
-  );
-}
-
-// ---------------------------------------------------------------------------------
-// writer
 
 interface Waiter {
   target: number;
@@ -276,23 +54,6 @@ interface Pending {
 export interface WalWriterOptions {
   fsync: FsyncPolicy;
   faults?: FaultHook;
-}
-
-export interface AppendOptions {
-  /**
-   * Let the write wait for the next group write (fsync "always" only; other policies
-   * write at once). While an fsync is in flight, or while the writer gathers the appends
-   * of writers an fsync just released, the records are queued in call order instead of
-   * written; they go out in one write with everything queued around them. Otherwise they
-   * are written before `append` returns, as without the option.
-   *
-   * The difference for the caller: a deferred append's write may fail after `append`
-   * returned, so `failure` right after the call says nothing about it; the promise
-   * rejects IO (and the log latches) then. A caller that must know synchronously whether
-   * its records reached the file (a merged remote batch, rolled back on failure) must not
-   * defer.
-   */
-  defer?: boolean;
 }
 
 export class WalWriter {
@@ -715,57 +476,4 @@ export class WalWriter {
 function invalidRecords(e: unknown): WaveKVError {
   // A record the format cannot carry: nothing of its append was written, nothing is latched.
   return new WaveKVError("INVALID_ARGUMENT", `cannot log these records: ${(e as Error).message}`, { cause: e });
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** header + `head` records (encoded with `header.base`) + `tail` (framed records copied raw). */
-export function buildWalImage(header: WalHeader, head: readonly RecordInput[], tail: Uint8Array): Uint8Array {
-  const headBytes = head.length > 0 ? encodeRecords(head, "framed", header.base) : new Uint8Array(0);
-  return concatBytes([encodeWalHeader(header), headBytes, tail]);
-}
-
-/**
- * Writes a complete WAL image atomically: tmp, fsync, rename, fsync(dir). `durable`
- * false (policy "never") skips both fsyncs: still atomic against a process crash.
- */
-export function writeWalFile(path: string, image: Uint8Array, durable = true): void {
-  const tmp = `${path}.tmp`;
-  const fd = fs.openSync(tmp, "w");
-  try {
-    writeFully(fd, image, 0);
-    if (durable) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path);
-  if (durable) fsyncDir(dirname(path));
-}
-
-/** Cumulative latency histogram in ms (Prometheus `le` buckets). */
-export class LatencyHistogram {
-  static readonly BOUNDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000] as const;
-  readonly bounds: readonly number[] = LatencyHistogram.BOUNDS;
-  /** counts[i]: observations in (bounds[i-1], bounds[i]]; the last one above every bound. */
-  readonly counts = new Array<number>(LatencyHistogram.BOUNDS.length + 1).fill(0);
-  sum = 0;
-  count = 0;
-
-  observe(ms: number): void {
-    let i = 0;
-    while (i < LatencyHistogram.BOUNDS.length && ms > LatencyHistogram.BOUNDS[i]!) i++;
-    this.counts[i]!++;
-    this.sum += ms;
-    this.count++;
-  }
 }

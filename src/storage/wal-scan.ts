@@ -1,0 +1,160 @@
+/**
+ * Reading a WAL back (docs/FORMAT.md §3): where its good records end, what stopped them,
+ * and what a damaged tail is known to be. The recovery rules that act on the verdict
+ * live in src/storage/storage.ts; the writer in src/storage/wal-writer.ts.
+ *
+ *   const scan = scanWal(bytes);                                   // pure: header + records + damage
+ *   const found = scanWalFile(fd, size, header, start, session);   // a long log, window by window
+ */
+import { decodeRecords, decodeRecordsReference, decodeWindow, findNextValidFrame } from "../codec/records.js";
+import type { DecodedBatch, StopReason } from "../core/record.js";
+import { WaveKVError } from "../core/errors.js";
+import { readExactly, readFully } from "./datadir.js";
+import { WAL_HEADER_BYTES, parseWalHeader, type WalHeader } from "./wal-file.js";
+import { REPLAY_WINDOW_RECORDS, expectation, type ReplaySession } from "./replay.js";
+
+export interface WalDamage {
+  /** Absolute offset of the first bad record. */
+  offset: number;
+  reason: StopReason;
+  /** Absolute offset of the next valid frame after it, or -1: -1 means a tail to truncate. */
+  nextValid: number;
+}
+
+export interface WalScan {
+  header: WalHeader;
+  fileSize: number;
+  /** Absolute offset the records were decoded from. */
+  start: number;
+  /** Records from `start`; offsets in the batch are relative to `start`. */
+  batch: DecodedBatch;
+  /** Absolute end of the last good record (= fileSize when clean). */
+  validEnd: number;
+  damage: WalDamage | null;
+}
+
+/** Logs up to this many bytes after the header are decoded in JS (see scanWal). */
+const SMALL_SCAN_BYTES = 64 << 10;
+
+/**
+ * Decodes a whole WAL image from `startAt` (clamped to [header, size]). Never throws on
+ * bad record bytes: a stop is reported in `damage`, with the next valid frame after it
+ * so the caller can tell a torn tail (nothing valid follows) from damage in the middle.
+ * Returns a string when the header itself is unusable. Cost: one pass + CRC per record.
+ */
+export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan | string {
+  const header = parseWalHeader(bytes);
+  if (typeof header === "string") return header;
+  const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), bytes.length);
+  const region = bytes.subarray(start);
+  // A short log (the usual tail after a snapshot) is decoded by the TS twin: a kernel
+  // decode would overwrite the snapshot batch decoded just before, which is still
+  // resident in linear memory, and its merge would copy it back (~180 MB at 1M keys).
+  const batch = region.length <= SMALL_SCAN_BYTES ? decodeRecordsReference(region, "framed", header.base) : decodeRecords(region, "framed", header.base);
+  return { header, fileSize: bytes.length, start, batch, ...verdict(bytes.length, start, batch.stop, batch.bytes) };
+}
+
+/** What `scanWalFile` found; the records went to its replay session. */
+export type WalFileScan = Omit<WalScan, "batch">;
+
+/**
+ * `scanWal` of the open file `fd` (`size` bytes, `header` already read from it), handing
+ * the records to `session` in log order instead of returning them. A long log is read
+ * straight into the decoder's input in linear memory (`ReplaySession.withBlock`: no JS
+ * copy of it; on the machines measured a fresh
+ * 134 MB JS buffer cost more to fault in than the whole decode, docs/design/0005-recovery-reads-into-linear-memory.md)
+ * and decoded REPLAY_WINDOW_RECORDS at a time, each window handed over before the next
+ * is decoded, so descriptors take ~3 MB instead of 48 B a record. Values the consumer
+ * keeps are read from where they were read into (DecodedBatch.keepBytes).
+ *
+ * The damage verdict comes after every good record was handed over: when it reports
+ * damage with valid frames after it, open fails with CORRUPT_WAL and the session
+ * abandons what its sink took. Batches are `bytes`-relative to their window;
+ * `validEnd`/`damage` are absolute file offsets, as in scanWal.
+ */
+export function scanWalFile(fd: number, size: number, header: WalHeader, startAt: number, session: ReplaySession, windowRecords = REPLAY_WINDOW_RECORDS): WalFileScan | string {
+  const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), size);
+  if (size - start <= SMALL_SCAN_BYTES) {
+    const scan = scanWal(readFully(fd, size, 0), startAt);
+    if (typeof scan === "string") return scan;
+    const { batch, ...rest } = scan;
+    session.apply(batch);
+    return rest;
+  }
+  return session.withBlock(size - start, (dst) => readExactly(fd, dst, start), (block) => {
+    let at = 0;
+    for (;;) {
+      const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, windowRecords));
+      const stop = batch.stop;
+      // With the first of several windows: what the whole log likely holds, extrapolated
+      // from it, so the consumer can grow its index once (see ReplicaState.reserve).
+      session.apply(batch, at === 0 && stop.reason === "limit" ? expectation(batch, size - start) : undefined);
+      if (stop.reason === "limit") {
+        at += stop.offset;
+        continue;
+      }
+      return { header, fileSize: size, start, ...verdict(size, start + at, stop, block.view().subarray(at)) };
+    }
+  });
+}
+
+/**
+ * Where the good records end and what stopped them: `bytes` is the log from `start`
+ * (absolute), decoding of it stopped at `stop` (relative).
+ */
+function verdict(fileSize: number, start: number, stop: DecodedBatch["stop"], bytes: Uint8Array): { validEnd: number; damage: WalDamage | null } {
+  if (stop.reason === "end") return { validEnd: fileSize, damage: null };
+  const validEnd = start + stop.offset;
+  // Search from the byte after the bad record's start: any valid frame beyond it means
+  // the bad record is not a torn tail.
+  const next = findNextValidFrame(bytes, stop.offset + 1);
+  return { validEnd, damage: { offset: validEnd, reason: stop.reason, nextValid: next < 0 ? -1 : start + next } };
+}
+
+/**
+ * What a damaged tail (no valid record after it) is known to be. "torn": the bytes end
+ * inside a record, or are zero-filled — a write cut short by a crash, whose fsync never
+ * completed, so it was never acknowledged (fsync "always"). "damaged": a record of
+ * complete length that fails its CRC (or parses wrong): damaged after it was written, or
+ * written whole and not synced before a crash — it may have been acknowledged, so its
+ * bytes are kept (open copies them to `<wal>.damaged-<offset>`) and the warning says so.
+ */
+export interface TailDamage {
+  kind: "torn" | "damaged";
+  /** Absolute offset of the first bad byte. */
+  offset: number;
+  /** Bytes from `offset` to the end of the file. */
+  bytes: number;
+  /** "damaged" only: length of the complete frame at `offset` (8 + bodyLen). */
+  recordBytes: number;
+}
+
+/** The damaged tail of a scan (null if none, or if valid records follow: CORRUPT_WAL); `tail` is the file from the damage on. */
+export function tailDamage(d: WalDamage | null, tail: Uint8Array): TailDamage | null {
+  if (d === null || d.nextValid >= 0) return null;
+  if (d.reason === "torn" || d.reason === "zero") return { kind: "torn", offset: d.offset, bytes: tail.length, recordBytes: 0 };
+  // crc/malformed: the decoder checked that bodyLen fits in the file (else "torn").
+  const bodyLen = new DataView(tail.buffer, tail.byteOffset, 4).getUint32(0, true);
+  return { kind: "damaged", offset: d.offset, bytes: tail.length, recordBytes: 8 + bodyLen };
+}
+
+/** The warning (or inspect line) for a damaged tail: honest about what may have been acknowledged. */
+export function describeTail(path: string, t: TailDamage, reason: string, copy: string | null): string {
+  if (t.kind === "torn") {
+    const how = reason === "zero" ? "are zero-filled (the file system extended the file in a crash)" : "end inside a record";
+    return `${path}: ${t.bytes} byte(s) of ${reason} tail at offset ${t.offset} ${how}: a write cut short by a crash, never acknowledged (its fsync never completed)`;
+  }
+  const rest = t.bytes - t.recordBytes;
+  return `${path}: DAMAGED RECORD at offset ${t.offset}: 1 record of ${t.recordBytes} bytes (complete length, ${reason === "crc" ? "CRC mismatch" : "body does not parse"})` +
+    `${rest > 0 ? ` and ${rest} byte(s) after it that hold no valid record` : ""}. It was damaged after it was written (e.g. a bit flip), ` +
+    `or written whole but not synced before a crash: it MAY HAVE BEEN ACKNOWLEDGED, and its write is lost locally unless a peer holds it. ` +
+    (copy ? `Its ${t.bytes} byte(s) are kept in ${copy}` : `Open keeps its ${t.bytes} byte(s) in ${path}.damaged-${t.offset}`);
+}
+
+export function corruptWal(path: string, offset: number, what: string): WaveKVError {
+  return new WaveKVError(
+    "CORRUPT_WAL",
+    `${path}: ${what} at offset ${offset}, followed by valid records; refusing to drop them silently. ` +
+      `Run \`wavekv inspect\` on the directory; restore the file, or move it aside and open with acceptDataLoss (Node.open option storage: { acceptDataLoss: true }, CLI --accept-data-loss) to start from the snapshot and re-sync from peers.`,
+  );
+}
