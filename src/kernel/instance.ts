@@ -20,7 +20,7 @@
  * refuse a range outside every current region ("out of region": WaveKVError
  * INVALID_ARGUMENT) instead of writing into a freed heap block (docs/notes/oob-hunt.md).
  */
-import { R_DESC, R_IN, REGIONS, REGION_COUNT, MAILBOX, REGION_MAX, type KernelExports } from "./abi.js";
+import { ABI_FINGERPRINT, KERNEL_FUNCTIONS, R_DESC, R_IN, REGIONS, REGION_COUNT, MAILBOX, REGION_MAX, type KernelExports } from "./abi.js";
 import { WaveKVError } from "../core/errors.js";
 import { kernelBytes } from "./kernel-bytes.js";
 
@@ -47,7 +47,7 @@ export class Kernel {
   #input: InputBlockHandle | null = null;
 
   constructor(instance: WebAssembly.Instance) {
-    this.exports = instance.exports as unknown as KernelExports;
+    this.exports = checked(instance.exports);
   }
 
   #refresh(): void {
@@ -153,6 +153,31 @@ export class Kernel {
   }
 }
 
+/** An AssemblyScript string at `p` (UTF-16, byte length at p − 4). */
+function asString(u8: Uint8Array, p: number): string {
+  const n = new DataView(u8.buffer).getUint32(p - 4, true);
+  let s = "";
+  for (let i = 0; i < n; i += 2) s += String.fromCharCode(u8[p + i]! | (u8[p + i + 1]! << 8));
+  return s;
+}
+
+/**
+ * `exports` as KernelExports, checked once: a kernel built from other sources (another
+ * wavekv version, e.g. a stale wavekv.wasm beside the bundle) fails here, naming what
+ * differs, instead of misreading memory later. Every KernelExports function must be
+ * exported, and the fingerprint of the kernel's self-description (assembly/abi.ts) must
+ * be the one src/kernel/abi-values.ts was generated with. Cost: ~30 property reads.
+ */
+function checked(exports: WebAssembly.Exports): KernelExports {
+  const e = exports as unknown as KernelExports;
+  const missing = KERNEL_FUNCTIONS.split(" ").find((name) => typeof e[name as keyof KernelExports] !== "function") ?? (e.memory instanceof WebAssembly.Memory ? "" : "memory");
+  const found = missing ? 0 : new Uint32Array(e.memory.buffer)[(e.abi() >>> 2) + 4]!;
+  if (missing || found !== ABI_FINGERPRINT) {
+    throw new WaveKVError("INVALID_ARGUMENT", `a kernel from another wavekv version: ${missing ? `no export ${missing}` : `ABI fingerprint ${found.toString(16)}, not ${ABI_FINGERPRINT.toString(16)} (src/kernel/abi-values.ts)`}`);
+  }
+  return e;
+}
+
 let current: Kernel | null = null;
 
 function imports(getKernel: () => Kernel | null): WebAssembly.Imports {
@@ -162,14 +187,7 @@ function imports(getKernel: () => Kernel | null): WebAssembly.Imports {
       // UTF-16 with their byte length at ptr − 4. Becomes a JS exception.
       abort(msg: number, file: number, line: number, column: number): never {
         const k = getKernel();
-        const text = (p: number) => {
-          if (k === null || p === 0) return "?";
-          const u8 = k.u8;
-          const n = new DataView(u8.buffer).getUint32(p - 4, true);
-          let s = "";
-          for (let i = 0; i < n; i += 2) s += String.fromCharCode(u8[p + i]! | (u8[p + i + 1]! << 8));
-          return s;
-        };
+        const text = (p: number) => (k === null || p === 0 ? "?" : asString(k.u8, p));
         const m = text(msg);
         // A range outside every current region: refused before anything was touched.
         if (m.startsWith("out of region")) throw new WaveKVError("INVALID_ARGUMENT", `kernel: ${m} (a pointer kept across a reserve that moved its region?)`);
