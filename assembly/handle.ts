@@ -53,7 +53,7 @@ import { SUMMARY_BYTES, fmix, mixA, scrambleA, tailWord, toggle } from "./summar
   reserved3: u32;
   reserved4: u32;
 }
-const HANDLE_BYTES: usize = 88;
+const HANDLE_BYTES: usize = offsetof<Handle>(); // 88
 
 // Slot words (byte offset = S_* << 2) and flags.
 export const S_TS_LO: u32 = 0;

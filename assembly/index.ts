@@ -3,7 +3,8 @@
  * status codes). 64-bit values cross as (lo, hi) halves or through the mailbox; JS
  * never sees a BigInt. No managed objects cross; no default parameters (an exported
  * function with defaults becomes a @varargs trampoline that traps without
- * __setArgumentsLength). Mirrored by `KernelExports` in src/kernel/abi.ts.
+ * __setArgumentsLength). Mirrored by `KernelExports` and `KERNEL_FUNCTIONS` in
+ * src/kernel/abi.ts (checked at instantiation; test/kernel/abi.ts: no other export).
  *
  * Caller ranges are checked before use: every range an export reads or writes at a
  * caller's pointer (descriptors, masks, spans, outputs, keys, inputs) must lie inside a

@@ -1,5 +1,6 @@
 /**
- * Linear-memory map of the wavekv kernel (mirrored by src/kernel/abi.ts).
+ * Linear-memory map of the wavekv kernel. JS gets the addresses, MB_* and R_* from the
+ * kernel's self-description (assembly/abi.ts → src/kernel/abi-values.ts, generated).
  *
  * | address | size | what |
  * |---|---|---|
