@@ -22,7 +22,8 @@ import * as select from "./select";
 import { DESC_MAX } from "./codec";
 import { DESC_BYTES } from "./record";
 import { compareStamps } from "./stamp";
-import { REGION_COUNT, ensureRegion, inRegion, isRegionBlock, pinRegion, trimRegion } from "./layout";
+import { REGION_COUNT, SCRATCH, ensureRegion, inRegion, isRegionBlock, pinRegion, trimRegion } from "./layout";
+import { S_NODE, S_SEQ_LO, S_TS_LO } from "./handle";
 
 export { abi } from "./abi";
 
@@ -165,8 +166,13 @@ export function maxSeqOf(h: u32, node: u32): void {
 /**
  * The LWW order (assembly/stamp.ts) on two stamps given as u32 halves: 1 when the first
  * is newer, -1 when older, 0 for the same stamp. For tests pitting it against
- * src/core/stamp.ts; the merge inlines compareStamps instead of calling this.
+ * src/core/stamp.ts; the second stamp is staged in scratch, in slot layout, as merge and
+ * upsert read it from a slot.
  */
 export function lwwCompare(tsLo: u32, tsHi: u32, node: u32, seqLo: u32, seqHi: u32, tsLo2: u32, tsHi2: u32, node2: u32, seqLo2: u32, seqHi2: u32): i32 {
-  return compareStamps(i64of(tsLo, tsHi), node, <u64>i64of(seqLo, seqHi), i64of(tsLo2, tsHi2), node2, <u64>i64of(seqLo2, seqHi2));
+  const s = SCRATCH + 160; // 24 bytes; the codec uses SCRATCH..+112, the merge +128..+160
+  store<i64>(s, i64of(tsLo2, tsHi2), S_TS_LO << 2);
+  store<u32>(s, node2, S_NODE << 2);
+  store<i64>(s, i64of(seqLo2, seqHi2), S_SEQ_LO << 2);
+  return compareStamps(i64of(tsLo, tsHi), node, <u64>i64of(seqLo, seqHi), s);
 }

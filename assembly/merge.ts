@@ -33,10 +33,10 @@ export const REFUSE_CLOCK: u32 = 3;
 export const REFUSE_MASKED: u32 = 4;
 export const REFUSE_KIND: u32 = 5;
 
-/** Is (ts, node, seq) newer than the stamp in slot `s`? The LWW order, read from the slot. */
+/** Is (ts, node, seq) newer than the stamp in slot `s`? The LWW order (assembly/stamp.ts). */
 // @ts-ignore: decorator
 @inline function newer(ts: i64, node: u32, seq: u64, s: usize): bool {
-  return compareStamps(ts, node, seq, load<i64>(s, S_TS_LO << 2), load<u32>(s, S_NODE << 2), load<u64>(s, S_SEQ_LO << 2)) > 0;
+  return compareStamps(ts, node, seq, s) > 0;
 }
 
 let allocOrigin: u32 = 0;
