@@ -153,14 +153,6 @@ export class Kernel {
   }
 }
 
-/** An AssemblyScript string at `p` (UTF-16, byte length at p − 4). */
-function asString(u8: Uint8Array, p: number): string {
-  const n = new DataView(u8.buffer).getUint32(p - 4, true);
-  let s = "";
-  for (let i = 0; i < n; i += 2) s += String.fromCharCode(u8[p + i]! | (u8[p + i + 1]! << 8));
-  return s;
-}
-
 /**
  * `exports` as KernelExports, checked once: a kernel built from other sources (another
  * wavekv version, e.g. a stale wavekv.wasm beside the bundle) fails here, naming what
@@ -187,7 +179,14 @@ function imports(getKernel: () => Kernel | null): WebAssembly.Imports {
       // UTF-16 with their byte length at ptr − 4. Becomes a JS exception.
       abort(msg: number, file: number, line: number, column: number): never {
         const k = getKernel();
-        const text = (p: number) => (k === null || p === 0 ? "?" : asString(k.u8, p));
+        const text = (p: number) => {
+          if (k === null || p === 0) return "?";
+          const u8 = k.u8;
+          const n = new DataView(u8.buffer).getUint32(p - 4, true);
+          let s = "";
+          for (let i = 0; i < n; i += 2) s += String.fromCharCode(u8[p + i]! | (u8[p + i + 1]! << 8));
+          return s;
+        };
         const m = text(msg);
         // A range outside every current region: refused before anything was touched.
         if (m.startsWith("out of region")) throw new WaveKVError("INVALID_ARGUMENT", `kernel: ${m} (a pointer kept across a reserve that moved its region?)`);
