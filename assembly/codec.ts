@@ -8,23 +8,16 @@
  *         u8 head (kind | 8 if node follows | S << 4) | [varu node] | [S = 0: zvar seq delta]
  *         | zvar (timestamp − previous timestamp) | key and value as in a body
  *
- * Descriptor (48 B) written per decoded record, offsets relative to the input start:
- *
- * | off | field | off | field |
- * |---|---|---|---|
- * | 0 | timestamp i64 (base added) | 24 | keyOff u32 |
- * | 8 | seq u64 | 28 | keyLen u32 |
- * | 16 | node u32 | 32 | valOff u32 (0 unless kind 1) |
- * | 20 | kind u32 | 36 | valLen u32 |
- * |  |  | 40 | recOff u32 / 44 recLen u32 (framed: header included) |
+ * Descriptor (48 B, assembly/record.ts D_*) written per decoded record, offsets
+ * relative to the input start.
  *
  * Invariant: no load past `end`; every claimed length is compared with the bytes that
  * remain before it is used. Problems are reported in field order, exactly as the twin.
  */
 import { crc32, crc32x4 } from "./crc";
-import { MAILBOX, MB_STOP_OFFSET, MB_STOP_REASON, R_DESC, R_OUT, REGION_MAX, SCRATCH, ensureRegion } from "./layout";
+import { MB_STOP_OFFSET, MB_STOP_REASON, R_DESC, R_OUT, REGION_MAX, SCRATCH, ensureRegion, mailbox } from "./layout";
+import { DESC_BYTES, D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_REC_LEN, D_REC_OFF, D_SEQ_LO, D_TS_LO, D_VAL_LEN, D_VAL_OFF } from "./record";
 
-export const DESC_BYTES: usize = 48;
 /** Descriptors that fit one region (22,369,621): decode stops with STOP_LIMIT there (index.ts). */
 export const DESC_MAX: u32 = <u32>(REGION_MAX / DESC_BYTES);
 const FRAME_HEADER: usize = 8;
@@ -42,6 +35,9 @@ export const STOP_LIMIT: u32 = 5;
 export const MODE_BARE: u32 = 0;
 export const MODE_FRAMED: u32 = 1;
 export const MODE_DELTA: u32 = 2;
+
+/** `encode` result when the output would exceed REGION_MAX (src/kernel/abi.ts ENCODE_TOO_LARGE). */
+export const ENCODE_TOO_LARGE: u32 = u32.MAX_VALUE;
 
 // parse results besides a position
 const TRUNC: usize = <usize>-1;
@@ -124,14 +120,14 @@ function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize, delta:
     valOff = p - inp;
     p += valLen;
   }
-  store<i64>(d, ts);
-  store<u64>(d, seq, 8);
-  store<u32>(d, node, 16);
-  store<u32>(d, kind, 20);
-  store<u32>(d, <u32>(keyOff - inp), 24);
-  store<u32>(d, <u32>keyLen, 28);
-  store<u32>(d, <u32>valOff, 32);
-  store<u32>(d, <u32>valLen, 36);
+  store<i64>(d, ts, D_TS_LO << 2);
+  store<u64>(d, seq, D_SEQ_LO << 2);
+  store<u32>(d, node, D_NODE << 2);
+  store<u32>(d, kind, D_KIND << 2);
+  store<u32>(d, <u32>(keyOff - inp), D_KEY_OFF << 2);
+  store<u32>(d, <u32>keyLen, D_KEY_LEN << 2);
+  store<u32>(d, <u32>valOff, D_VAL_OFF << 2);
+  store<u32>(d, <u32>valLen, D_VAL_LEN << 2);
   prevNode = node;
   prevSeq = seq;
   prevTs = ts;
@@ -147,8 +143,8 @@ function checkFrame(p: usize, end: usize, crc: u32, base: i64, d: usize, inp: us
   if (crc != load<u32>(p, 4)) return STOP_CRC;
   const body = p + FRAME_HEADER;
   if (parseBody(body, body + bodyLen, base, d, inp, false) != body + bodyLen) return STOP_MALFORMED;
-  store<u32>(d, <u32>(p - inp), 40);
-  store<u32>(d, <u32>(FRAME_HEADER + bodyLen), 44);
+  store<u32>(d, <u32>(p - inp), D_REC_OFF << 2);
+  store<u32>(d, <u32>(FRAME_HEADER + bodyLen), D_REC_LEN << 2);
   return 0;
 }
 
@@ -220,23 +216,23 @@ export function decode(inp: usize, len: usize, mode: u32, base: i64, maxRecords:
         }
         reason = checkFrame(pos, end, load<u32>(SCRATCH + 16 + (j << 2)), base, d, inp);
         if (reason != 0) break;
-        pos += <usize>load<u32>(d, 44);
+        pos += <usize>load<u32>(d, D_REC_LEN << 2);
       } else {
         const r = parseBody(pos, end, base, d, inp, delta);
         if (r >= INVALID) {
           reason = r == TRUNC ? STOP_TORN : STOP_MALFORMED;
           break;
         }
-        store<u32>(d, <u32>(pos - inp), 40);
-        store<u32>(d, <u32>(r - pos), 44);
+        store<u32>(d, <u32>(pos - inp), D_REC_OFF << 2);
+        store<u32>(d, <u32>(r - pos), D_REC_LEN << 2);
         pos = r;
       }
       count++;
     }
     if (reason != STOP_END) break;
   }
-  store<u32>(MAILBOX + MB_STOP_REASON, reason);
-  store<u32>(MAILBOX + MB_STOP_OFFSET, <u32>(pos - inp));
+  store<u32>(mailbox(MB_STOP_REASON), reason);
+  store<u32>(mailbox(MB_STOP_OFFSET), <u32>(pos - inp));
   return count;
 }
 
@@ -293,26 +289,26 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): 
   let pt: i64 = base;
   for (let i: u32 = 0; i < n; i++) {
     const d = desc + <usize>i * DESC_BYTES;
-    const keyLen = <usize>load<u32>(d, 28);
-    const node = load<u32>(d, 16);
-    const seq = load<u64>(d, 8);
-    let size = <u64>(1 + varuSize(zigzag(load<i64>(d) - pt)) + varuSize(<u64>keyLen)) + <u64>keyLen;
+    const keyLen = <usize>load<u32>(d, D_KEY_LEN << 2);
+    const node = load<u32>(d, D_NODE << 2);
+    const seq = load<u64>(d, D_SEQ_LO << 2);
+    let size = <u64>(1 + varuSize(zigzag(load<i64>(d, D_TS_LO << 2) - pt)) + varuSize(<u64>keyLen)) + <u64>keyLen;
     if (delta) {
       if (node != pn) size += <u64>varuSize(<u64>node);
       if (seq - ps - 1 >= 15) size += <u64>varuSize(zigzag(<i64>(seq - ps)));
       pn = node;
       ps = seq;
-      pt = load<i64>(d);
+      pt = load<i64>(d, D_TS_LO << 2);
     } else {
       size += <u64>(varuSize(<u64>node) + varuSize(seq));
     }
-    if (load<u32>(d, 20) == 1) {
-      const valLen = <usize>load<u32>(d, 36);
+    if (load<u32>(d, D_KIND << 2) == 1) {
+      const valLen = <usize>load<u32>(d, D_VAL_LEN << 2);
       size += <u64>varuSize(<u64>valLen) + <u64>valLen;
     }
     total += size + (framed ? <u64>FRAME_HEADER : 0);
   }
-  if (total > <u64>REGION_MAX) return u32.MAX_VALUE;
+  if (total > <u64>REGION_MAX) return ENCODE_TOO_LARGE;
   const out = ensureRegion(R_OUT, <usize>total, false);
   let p = out;
   pn = 0;
@@ -323,10 +319,10 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): 
     const frame = p;
     if (framed) p += FRAME_HEADER;
     const body = p;
-    const kind = load<u32>(d, 20);
-    const node = load<u32>(d, 16);
-    const seq = load<u64>(d, 8);
-    const ts = load<i64>(d);
+    const kind = load<u32>(d, D_KIND << 2);
+    const node = load<u32>(d, D_NODE << 2);
+    const seq = load<u64>(d, D_SEQ_LO << 2);
+    const ts = load<i64>(d, D_TS_LO << 2);
     if (delta) {
       const step = seq - ps;
       const small = step - 1 < 15;
@@ -343,28 +339,28 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): 
       p = writeVaru(p, seq);
       p = writeVaru(p, zigzag(ts - base));
     }
-    const keyLen = <usize>load<u32>(d, 28);
+    const keyLen = <usize>load<u32>(d, D_KEY_LEN << 2);
     p = writeVaru(p, <u64>keyLen);
-    memory.copy(p, data + <usize>load<u32>(d, 24), keyLen);
+    memory.copy(p, data + <usize>load<u32>(d, D_KEY_OFF << 2), keyLen);
     p += keyLen;
     if (kind == 1) {
-      const valLen = <usize>load<u32>(d, 36);
+      const valLen = <usize>load<u32>(d, D_VAL_LEN << 2);
       p = writeVaru(p, <u64>valLen);
-      memory.copy(p, data + <usize>load<u32>(d, 32), valLen);
+      memory.copy(p, data + <usize>load<u32>(d, D_VAL_OFF << 2), valLen);
       p += valLen;
     }
     if (framed) {
       store<u32>(frame, <u32>(p - body));
-      store<u32>(d, <u32>(frame - out), 40); // remember the frame for the CRC pass
+      store<u32>(d, <u32>(frame - out), D_REC_OFF << 2); // remember the frame for the CRC pass
     }
   }
   if (framed) {
     let i: u32 = 0;
     for (; i + 4 <= n; i += 4) {
-      const a = out + <usize>load<u32>(desc + <usize>i * DESC_BYTES, 40);
-      const b = out + <usize>load<u32>(desc + <usize>(i + 1) * DESC_BYTES, 40);
-      const c = out + <usize>load<u32>(desc + <usize>(i + 2) * DESC_BYTES, 40);
-      const e = out + <usize>load<u32>(desc + <usize>(i + 3) * DESC_BYTES, 40);
+      const a = out + <usize>load<u32>(desc + <usize>i * DESC_BYTES, D_REC_OFF << 2);
+      const b = out + <usize>load<u32>(desc + <usize>(i + 1) * DESC_BYTES, D_REC_OFF << 2);
+      const c = out + <usize>load<u32>(desc + <usize>(i + 2) * DESC_BYTES, D_REC_OFF << 2);
+      const e = out + <usize>load<u32>(desc + <usize>(i + 3) * DESC_BYTES, D_REC_OFF << 2);
       crc32x4(a + 8, load<u32>(a), b + 8, load<u32>(b), c + 8, load<u32>(c), e + 8, load<u32>(e), SCRATCH + 16);
       store<u32>(a, load<u32>(SCRATCH + 16), 4);
       store<u32>(b, load<u32>(SCRATCH + 20), 4);
@@ -372,7 +368,7 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): 
       store<u32>(e, load<u32>(SCRATCH + 28), 4);
     }
     for (; i < n; i++) {
-      const a = out + <usize>load<u32>(desc + <usize>i * DESC_BYTES, 40);
+      const a = out + <usize>load<u32>(desc + <usize>i * DESC_BYTES, D_REC_OFF << 2);
       store<u32>(a, crc32(0, a + 8, load<u32>(a)), 4);
     }
   }

@@ -3,7 +3,8 @@
  * status codes). 64-bit values cross as (lo, hi) halves or through the mailbox; JS
  * never sees a BigInt. No managed objects cross; no default parameters (an exported
  * function with defaults becomes a @varargs trampoline that traps without
- * __setArgumentsLength). Mirrored by `KernelExports` in src/kernel/abi.ts.
+ * __setArgumentsLength). Mirrored by `KernelExports` and `KERNEL_FUNCTIONS` in
+ * src/kernel/abi.ts (checked at instantiation; test/kernel/abi.ts: no other export).
  *
  * Caller ranges are checked before use: every range an export reads or writes at a
  * caller's pointer (descriptors, masks, spans, outputs, keys, inputs) must lie inside a
@@ -15,9 +16,16 @@
  */
 import { initCrc, crc32 as crcImpl, crc32Spans as crcSpansImpl } from "./crc";
 import { decode as decodeImpl, encode as encodeImpl, findFrame as findFrameImpl } from "./codec";
+import * as index from "./handle";
 import * as lww from "./merge";
-import { DESC_BYTES, DESC_MAX } from "./codec";
-import { REGION_COUNT, ensureRegion, inRegion, isRegionBlock, pinRegion, trimRegion } from "./layout";
+import * as select from "./select";
+import { DESC_MAX } from "./codec";
+import { DESC_BYTES } from "./record";
+import { compareStamps } from "./stamp";
+import { REGION_COUNT, SCRATCH, ensureRegion, inRegion, isRegionBlock, pinRegion, trimRegion } from "./layout";
+import { S_NODE, S_SEQ_LO, S_TS_LO } from "./handle";
+
+export { abi } from "./abi";
 
 initCrc();
 
@@ -89,11 +97,11 @@ export function encode(desc: u32, n: u32, data: u32, mode: u32, baseLo: u32, bas
 }
 
 export function indexNew(): u32 {
-  return <u32>lww.indexNew();
+  return <u32>index.indexNew();
 }
 
 export function indexFree(h: u32): void {
-  lww.indexFree(h);
+  index.indexFree(h);
 }
 
 export function merge(h: u32, inp: u32, desc: u32, n: u32, skip: u32, maxKey: u32, maxVal: u32, maxTsLo: u32, maxTsHi: u32, final: u32): i32 {
@@ -104,7 +112,7 @@ export function merge(h: u32, inp: u32, desc: u32, n: u32, skip: u32, maxKey: u3
 }
 
 export function indexReserve(h: u32, n: u32, keyBytes: u32): void {
-  lww.reserve(h, n, keyBytes);
+  index.reserve(h, n, keyBytes);
 }
 
 export function commit(h: u32): void {
@@ -123,34 +131,48 @@ export function upsert(h: u32, key: u32, len: u32, val: u32, valLen: u32, tsLo: 
 
 /** Root in the mailbox (MB_U64); group hashes refreshed in the summary block. */
 export function summaryRoot(h: u32): void {
-  lww.summaryRoot(h);
+  select.summaryRoot(h);
 }
 
 /** Benchmarks only: stop maintaining the summary of an empty index. */
 export function summaryOff(h: u32): void {
-  lww.summaryOff(h);
+  select.summaryOff(h);
 }
 
 /** Slots whose key's bucket is set in the 4096-bit `mask`: count; slots in R_OUT. */
 export function selectBuckets(h: u32, mask: u32): u32 {
   need(mask, 512, "out of region: selectBuckets mask");
-  return lww.selectBuckets(h, mask);
+  return select.selectBuckets(h, mask);
 }
 
 export function find(h: u32, key: u32, len: u32): i32 {
   need(key, <u64>len, "out of region: find key");
-  return lww.find(h, key, len);
+  return index.find(h, key, len);
 }
 
 export function release(h: u32, slot: u32): i32 {
-  return lww.release(h, slot);
+  return index.release(h, slot);
 }
 
 export function selectDelta(h: u32, acks: u32, n: u32): u32 {
   need(acks, <u64>n * 12, "out of region: selectDelta acks");
-  return lww.selectDelta(h, acks, n);
+  return select.selectDelta(h, acks, n);
 }
 
 export function maxSeqOf(h: u32, node: u32): void {
-  lww.maxSeqOf(h, node);
+  select.maxSeqOf(h, node);
+}
+
+/**
+ * The LWW order (assembly/stamp.ts) on two stamps given as u32 halves: 1 when the first
+ * is newer, -1 when older, 0 for the same stamp. For tests pitting it against
+ * src/core/stamp.ts; the second stamp is staged in scratch, in slot layout, as merge and
+ * upsert read it from a slot.
+ */
+export function lwwCompare(tsLo: u32, tsHi: u32, node: u32, seqLo: u32, seqHi: u32, tsLo2: u32, tsHi2: u32, node2: u32, seqLo2: u32, seqHi2: u32): i32 {
+  const s = SCRATCH + 160; // 24 bytes; the codec uses SCRATCH..+112, the merge +128..+160
+  store<i64>(s, i64of(tsLo2, tsHi2), S_TS_LO << 2);
+  store<u32>(s, node2, S_NODE << 2);
+  store<i64>(s, i64of(seqLo2, seqHi2), S_SEQ_LO << 2);
+  return compareStamps(i64of(tsLo, tsHi), node, <u64>i64of(seqLo, seqHi), s);
 }

@@ -1,5 +1,6 @@
 /**
- * Linear-memory map of the wavekv kernel (mirrored by src/kernel/abi.ts).
+ * Linear-memory map of the wavekv kernel. JS gets the addresses, MB_* and R_* from the
+ * kernel's self-description (assembly/abi.ts → src/kernel/abi-values.ts, generated).
  *
  * | address | size | what |
  * |---|---|---|
@@ -23,12 +24,12 @@ export const MAILBOX: usize = 0x2180;
 export const REGIONS: usize = 0x2200;
 export const SCRATCH: usize = 0x2240;
 
-// Mailbox fields (byte offsets from MAILBOX).
-export const MB_STOP_REASON: usize = 0; // decode: STOP_* code
-export const MB_STOP_OFFSET: usize = 4; // decode: offset of the record that stopped decoding
-export const MB_COUNT: usize = 8;       // merge: refused pairs
-export const MB_PREV: usize = 12;       // upsert: PrevState
-export const MB_U64: usize = 16;        // maxSeqOf: u64 result (lo, hi)
+// Mailbox fields: u32 word indexes from MAILBOX, as JS reads them (`mailbox(MB_*)` is the address).
+export const MB_STOP_REASON: u32 = 0; // decode: STOP_* code
+export const MB_STOP_OFFSET: u32 = 1; // decode: offset of the record that stopped decoding
+export const MB_COUNT: u32 = 2;       // merge: refused pairs
+export const MB_PREV: u32 = 3;        // upsert: PrevState
+export const MB_U64: u32 = 4;         // maxSeqOf, summaryRoot: u64 result (lo; hi at word 5)
 
 // Regions (frozen numbering; append only).
 export const R_IN: i32 = 0;      // JS-written input batches (decode, merge, encode data)
@@ -38,6 +39,12 @@ export const R_OUT: i32 = 3;     // outputs: encoded bytes, winners, delta slots
 export const R_REFUSED: i32 = 4; // merge: refused pairs
 export const R_CRC: i32 = 5;     // CRC input chunks (kept apart so a CRC never evicts a resident batch)
 export const REGION_COUNT: i32 = 6;
+
+/** Address of mailbox word `w` (an MB_* constant: folds to a constant address). */
+// @ts-ignore: decorator
+@inline export function mailbox(w: u32): usize {
+  return MAILBOX + (<usize>w << 2);
+}
 
 /**
  * Largest region: TLSF's largest block is 2^30 − 4 bytes (BLOCK_MAXSIZE); rounded down

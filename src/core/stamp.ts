@@ -1,7 +1,7 @@
 /**
  * The last-writer-wins order: stamps compared as (timestamp, node, seq). This is the one
- * TS definition; assembly/merge.ts holds its one mirror, and a property test pits the
- * two against each other.
+ * TS definition; assembly/stamp.ts holds its one mirror, and a property test pits the
+ * two against each other (test/kernel/lww.ts).
  *
  *   compareStamps(a.timestamp, a.node, a.seq, b.timestamp, b.node, b.seq) > 0  // a wins
  */

@@ -13,7 +13,10 @@
 import type { DecodedBatch } from "../core/record.js";
 import { usedSlotsOf, type MergeIndex, type MergeLimits, type MergeResult, type PrevState, type SlotMeta, type Summary } from "./merge.js";
 import { BUCKETS, GROUPS, bucketMask, rootHex } from "./summary.js";
-import { ERR_PENDING, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED } from "../kernel/abi.js";
+import {
+  ERR_PENDING, FLAG_TOMBSTONE, FLAG_USED, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED,
+  SLOT_WORDS, S_FLAGS, S_KEY_LEN, S_KEY_OFF, S_NODE, S_SEQ_HI, S_SEQ_LO, S_TS_HI, S_TS_LO,
+} from "../kernel/abi.js";
 import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "../codec/batch.js";
 import { DESCRIPTOR_WORDS } from "../core/record.js";
 import { kernel, type Kernel } from "../kernel/instance.js";
@@ -155,8 +158,8 @@ export class WasmMergeIndex implements MergeIndex {
   #slotWord(slot: number): number {
     const high = this.#field(H_HIGH);
     if (!(slot >= 0 && slot < high) || (slot | 0) !== slot) throw new RangeError(`slot ${slot} out of range`);
-    const w = (this.#field(H_SLOTS) >>> 2) + slot * 8;
-    if ((this.#k.u32[w + 5]! & 1) === 0) throw new RangeError(`slot ${slot} is not in use`);
+    const w = (this.#field(H_SLOTS) >>> 2) + slot * SLOT_WORDS;
+    if ((this.#k.u32[w + S_FLAGS]! & FLAG_USED) === 0) throw new RangeError(`slot ${slot} is not in use`);
     return w;
   }
 
@@ -164,20 +167,20 @@ export class WasmMergeIndex implements MergeIndex {
     const w = this.#slotWord(slot);
     const m = this.#k.u32;
     return {
-      timestamp: joinI64(m[w]!, m[w + 1]!),
-      node: m[w + 4]!,
-      seq: joinU64(m[w + 2]!, m[w + 3]!),
-      tombstone: (m[w + 5]! & 2) !== 0,
+      timestamp: joinI64(m[w + S_TS_LO]!, m[w + S_TS_HI]!),
+      node: m[w + S_NODE]!,
+      seq: joinU64(m[w + S_SEQ_LO]!, m[w + S_SEQ_HI]!),
+      tombstone: (m[w + S_FLAGS]! & FLAG_TOMBSTONE) !== 0,
     };
   }
 
   metaInto(slot: number, out: Float64Array): void {
     const w = this.#slotWord(slot);
     const m = this.#k.u32;
-    out[0] = joinI64(m[w]!, m[w + 1]!);
-    out[1] = m[w + 4]!;
-    out[2] = joinU64(m[w + 2]!, m[w + 3]!);
-    out[3] = (m[w + 5]! & 2) !== 0 ? 1 : 0;
+    out[0] = joinI64(m[w + S_TS_LO]!, m[w + S_TS_HI]!);
+    out[1] = m[w + S_NODE]!;
+    out[2] = joinU64(m[w + S_SEQ_LO]!, m[w + S_SEQ_HI]!);
+    out[3] = (m[w + S_FLAGS]! & FLAG_TOMBSTONE) !== 0 ? 1 : 0;
   }
 
   keyBytes(slot: number): Uint8Array {
@@ -191,8 +194,8 @@ export class WasmMergeIndex implements MergeIndex {
   keyView(slot: number): Uint8Array {
     const w = this.#slotWord(slot);
     const m = this.#k.u32;
-    const off = this.#field(H_ARENA) + m[w + 6]!;
-    return this.#k.u8.subarray(off, off + m[w + 7]!);
+    const off = this.#field(H_ARENA) + m[w + S_KEY_OFF]!;
+    return this.#k.u8.subarray(off, off + m[w + S_KEY_LEN]!);
   }
 
   release(slot: number): void {

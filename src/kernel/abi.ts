@@ -1,5 +1,7 @@
 /**
- * The kernel's ABI as seen from JS (assembly/index.ts is the other side). Every export
+ * The kernel's ABI as seen from JS (assembly/index.ts is the other side). Its constants
+ * are generated from the kernel (below); the kernel's exports are checked once at
+ * instantiation (src/kernel/instance.ts). Every export
  * takes and returns i32 — pointers, lengths, counts, status codes; 64-bit values cross
  * as (lo, hi) u32 halves or through the mailbox, so no BigInt ever crosses. u32 results
  * come back signed: read them with `>>> 0`.
@@ -9,7 +11,7 @@
  * | address | what |
  * |---|---|
  * | 0x0000 | CRC tables (8 KiB), X2N (128 B) and POW256 (256 B) tables |
- * | 0x2180 | mailbox: u32 words MB_* |
+ * | 0x2180 | mailbox: u32 words MB_* (word indexes on both sides) |
  * | 0x2200 | region table: (ptr, cap) u32 pairs, one per R_* region |
  * | 0x4000 | static data, then the TLSF heap |
  */
@@ -57,42 +59,41 @@ export interface KernelExports {
   selectDelta(h: number, acks: number, n: number): number;
   /** Result u64 in MB_U64. */
   maxSeqOf(h: number, node: number): void;
+  /** The LWW order on two stamps as u32 halves (ts, node, seq): 1, -1 or 0 (tests pit it against src/core/stamp.ts). */
+  lwwCompare(tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tsLo2: number, tsHi2: number, node2: number, seqLo2: number, seqHi2: number): number;
+  /** The self-description (assembly/abi.ts): address of 5 u32 words, the 5th the ABI fingerprint. */
+  abi(): number;
 }
 
-export const MAILBOX = 0x2180;
-export const REGIONS = 0x2200;
+/**
+ * Every function of KernelExports, space-separated (a string, not an array: the browser
+ * bundle's size budget): instance.ts checks each is exported; test/kernel/abi.ts checks
+ * that the kernel exports no other.
+ */
+export const KERNEL_FUNCTIONS = "reserve pin unpin trim crc32 crc32Spans decode findFrame encode indexNew indexFree merge indexReserve commit rollback upsert summaryRoot summaryOff selectBuckets find release selectDelta maxSeqOf lwwCompare abi";
+type Words<S extends string> = S extends `${infer W} ${infer Rest}` ? W | Words<Rest> : S;
+/** Fails to compile, naming it, when KERNEL_FUNCTIONS lists a name KernelExports lacks, or lacks one of its functions. */
+export type EveryFunctionListed<
+  Unknown extends never = Exclude<Words<typeof KERNEL_FUNCTIONS>, keyof KernelExports>,
+  Unlisted extends never = Exclude<keyof KernelExports, "memory" | Words<typeof KERNEL_FUNCTIONS>>,
+> = [Unknown, Unlisted];
 
-/** Mailbox word indexes (u32 words from MAILBOX). */
-export const MB_STOP_REASON = 0;
-export const MB_STOP_OFFSET = 1;
-export const MB_COUNT = 2;
-export const MB_PREV = 3;
-export const MB_U64 = 4; // lo; hi at 5
-
-/** Regions (assembly/layout.ts; frozen numbering). */
-export const R_IN = 0;
-export const R_DESC = 1;
-export const R_AUX = 2;
-export const R_OUT = 3;
-export const R_REFUSED = 4;
-export const R_CRC = 5;
-export const REGION_COUNT = 6;
-
-/** Handle fields read directly by JS (u32 word index from the handle pointer). */
-export const H_SLOTS = 0;
-export const H_HIGH = 2;
-export const H_SIZE = 3;
-export const H_ARENA = 7;
-export const H_PENDING = 14;
-/** Summary block: 4096 u64 buckets, then 64 u64 group hashes (valid after summaryRoot). */
-export const H_SUMMARY = 18;
-
-/** Largest region (assembly/layout.ts REGION_MAX): TLSF's largest block, 2^30 − 4, rounded down to 16. */
-export const REGION_MAX = 2 ** 30 - 16;
-/** Most descriptors one decode returns (REGION_MAX / 48 = 22,369,621). */
-export const DESC_MAX = Math.floor(REGION_MAX / 48);
-/** `encode` result when the output would exceed REGION_MAX. */
-export const ENCODE_TOO_LARGE = 0xffffffff;
-
-export const ERR_SLOT = -1;
-export const ERR_PENDING = -2;
+/**
+ * The ABI constants, generated from the kernel (scripts/build-wasm.mjs reads its
+ * self-description, assembly/abi.ts, into src/kernel/abi-values.ts): one source, the kernel.
+ *
+ * | constants | meaning |
+ * |---|---|
+ * | MAILBOX, REGIONS | addresses of the mailbox and the region table (above) |
+ * | MB_STOP_REASON, MB_STOP_OFFSET, MB_COUNT, MB_PREV, MB_U64 | mailbox u32 word indexes (MB_U64: lo; hi at the next word) |
+ * | R_IN, R_DESC, R_AUX, R_OUT, R_REFUSED, R_CRC; REGION_COUNT | regions (frozen numbering, assembly/layout.ts) |
+ * | REGION_MAX | largest region: TLSF's largest block, 2^30 − 4, rounded down to 16 |
+ * | DESC_MAX | most descriptors one decode returns (REGION_MAX / 48) |
+ * | ENCODE_TOO_LARGE | `encode` result when the output would exceed REGION_MAX |
+ * | ERR_SLOT, ERR_PENDING | index export results besides a slot (i32) |
+ * | H_SLOTS, H_HIGH, H_SIZE, H_ARENA, H_PENDING, H_SUMMARY | handle fields JS reads (u32 word index from the handle pointer; offsetof<Handle>, assembly/handle.ts); the summary block is 4096 u64 buckets, then 64 u64 group hashes (valid after summaryRoot) |
+ * | S_TS_LO … S_KEY_LEN; SLOT_WORDS | slot words: a slot is SLOT_WORDS u32 words at H_SLOTS + slot × SLOT_WORDS |
+ * | FLAG_USED, FLAG_TOMBSTONE | bits of a slot's S_FLAGS word |
+ * | ABI_FINGERPRINT | FNV-1a of the self-description: instance.ts refuses a kernel whose differs |
+ */
+export * from "./abi-values.js";

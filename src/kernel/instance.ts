@@ -20,7 +20,7 @@
  * refuse a range outside every current region ("out of region": WaveKVError
  * INVALID_ARGUMENT) instead of writing into a freed heap block (docs/design/0004-kernel-checks-caller-ranges.md).
  */
-import { R_DESC, R_IN, REGIONS, REGION_COUNT, MAILBOX, REGION_MAX, type KernelExports } from "./abi.js";
+import { ABI_FINGERPRINT, KERNEL_FUNCTIONS, R_DESC, R_IN, REGIONS, REGION_COUNT, MAILBOX, REGION_MAX, type KernelExports } from "./abi.js";
 import { WaveKVError } from "../core/errors.js";
 import { kernelBytes } from "./kernel-bytes.js";
 
@@ -47,7 +47,7 @@ export class Kernel {
   #input: InputBlockHandle | null = null;
 
   constructor(instance: WebAssembly.Instance) {
-    this.exports = instance.exports as unknown as KernelExports;
+    this.exports = checked(instance.exports);
   }
 
   #refresh(): void {
@@ -151,6 +151,23 @@ export class Kernel {
     // A batch whose block left the input region is no longer where kernel exports accept input.
     return r !== null && (r.block === null || r.block.inRegion) && r.generation === this.generation && r.batch.deref() === batch ? r : null;
   }
+}
+
+/**
+ * `exports` as KernelExports, checked once: a kernel built from other sources (another
+ * wavekv version, e.g. a stale wavekv.wasm beside the bundle) fails here, naming what
+ * differs, instead of misreading memory later. Every KernelExports function must be
+ * exported, and the fingerprint of the kernel's self-description (assembly/abi.ts) must
+ * be the one src/kernel/abi-values.ts was generated with. Cost: ~30 property reads.
+ */
+function checked(exports: WebAssembly.Exports): KernelExports {
+  const e = exports as unknown as KernelExports;
+  const missing = KERNEL_FUNCTIONS.split(" ").find((name) => typeof e[name as keyof KernelExports] !== "function") ?? (e.memory instanceof WebAssembly.Memory ? "" : "memory");
+  const found = missing ? 0 : new Uint32Array(e.memory.buffer)[(e.abi() >>> 2) + 4]!;
+  if (missing || found !== ABI_FINGERPRINT) {
+    throw new WaveKVError("INVALID_ARGUMENT", `a kernel from another wavekv version: ${missing ? `no export ${missing}` : `ABI fingerprint ${found.toString(16)}, not ${ABI_FINGERPRINT.toString(16)} (src/kernel/abi-values.ts)`}`);
+  }
+  return e;
 }
 
 let current: Kernel | null = null;
