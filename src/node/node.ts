@@ -19,7 +19,7 @@ import { checkNodeOptions, withDefaults } from "./options.js";
 import { isReservedKey, reservedRefusal } from "../core/reserved.js";
 import { ReplicaState, type BatchOutcome } from "../state/replica.js";
 import { joinU64 } from "../codec/batch.js";
-import { DESCRIPTOR_WORDS } from "../core/record.js";
+import { D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, DESCRIPTOR_WORDS } from "../core/record.js";
 import type { Storage, StorageTuning } from "../storage/storage.js";
 import { DEFAULT_LIMITS, RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "../core/types.js";
 import { toBytes, utf8Length } from "../core/utf8.js";
@@ -215,10 +215,10 @@ export class Node {
     this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), trusted: true });
     const d = batch.words;
     for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
-      const kind = d[at + 5]!, node = d[at + 4]!;
+      const kind = d[at + D_KIND]!, node = d[at + D_NODE]!;
       if (kind === RecordKind.AddPeer) { if (node !== this.id) this.#peers.add(node); }
       else if (kind === RecordKind.RemovePeer) { this.#peers.delete(node); this.#protocol.forgetPeer(node); }
-      else if (kind === RecordKind.SeqMark) { const seq = joinU64(d[at + 2]!, d[at + 3]!); if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; }
+      else if (kind === RecordKind.SeqMark) { const seq = joinU64(d[at + D_SEQ_LO]!, d[at + D_SEQ_HI]!); if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; }
     }
     this.#noteOwnSeqs(batch);
     // Nothing reads the batch again: its descriptors need not be copied out of the kernel.
@@ -428,8 +428,8 @@ export class Node {
   #noteOwnSeqs(batch: DecodedBatch): void {
     const d = batch.words;
     for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
-      if (d[at + 4] !== this.id || d[at + 5]! > RecordKind.Value) continue;
-      const seq = joinU64(d[at + 2]!, d[at + 3]!);
+      if (d[at + D_NODE] !== this.id || d[at + D_KIND]! > RecordKind.Value) continue;
+      const seq = joinU64(d[at + D_SEQ_LO]!, d[at + D_SEQ_HI]!);
       if (seq >= this.#nextSeq && seq <= MAX_SEQ) this.#nextSeq = seq + 1;
     }
   }
