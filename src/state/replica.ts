@@ -18,9 +18,11 @@
  * little more than reading their bytes (issue 4). Two caches of what the index knows stay
  * in TS, each kept right by every path that changes the index (install, release):
  * `#keys` (slot → key string, filled on first read: keyAt) and `#slotOf` (key → slot,
- * filled by lookups; authoritative only when it holds every key). They pay on reads:
- * bench/store.ts "Node.get" and "Node.scan" decode no UTF-8 and probe no WASM table for a
- * key read before (without them a get costs a kernel find plus a key decode each).
+ * filled by lookups; authoritative only when it holds every key). They pay on reads
+ * (bench/store.ts "Node.get", "Node.scan", 100k keys; measured with both caches off on a
+ * shared 2-core box, best of runs): get 1.0 M/s without vs 2.6 M/s with, scan 0.5 vs
+ * 1.1 M/s — without them a get is a kernel find (key staged as UTF-8) and every key a
+ * scan or a seek compares is decoded again.
  */
 import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_VAL_LEN, D_VAL_OFF, DESCRIPTOR_WORDS } from "../core/record.js";
