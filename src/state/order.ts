@@ -23,10 +23,6 @@ export interface OrderSource {
   keyAt(slot: number): string;
   /** The slot's entry, or undefined when it is a tombstone and `includeTombstones` is false. */
   readEntry(slot: number, includeTombstones: boolean): Entry | undefined;
-  /** Slots released so far: a scan in progress that sees it move re-seeks (see scan). */
-  readonly releases: number;
-  /** After dispose(): a scan still in progress must not read the freed index. */
-  readonly disposed: boolean;
 }
 
 export class KeyOrder {
@@ -34,6 +30,10 @@ export class KeyOrder {
   #sorted: number[] | null = null;
   #unsorted: number[] = [];
   #removedSinceSort = false;
+  /** Slots released so far: a scan in progress that sees it move re-seeks (see scan). */
+  #releases = 0;
+  /** Set when the replica is disposed: a scan still in progress must not read the freed index. */
+  closed = false;
 
   constructor(source: OrderSource) {
     this.#src = source;
@@ -47,6 +47,7 @@ export class KeyOrder {
   /** A slot was released: the next ordered read sorts afresh. */
   removed(): void {
     this.#removedSinceSort = true;
+    this.#releases++;
   }
 
   /** Slots in UTF-8 key order, maintained incrementally: new keys are sorted and merged in. */
@@ -114,9 +115,9 @@ export class KeyOrder {
     let releases = -1;
     let i = 0;
     for (let n = 0; n < limit;) {
-      if (src.disposed) throw new WaveKVError("CLOSED", "the node was closed during this scan; open it again and scan again");
-      if (releases !== src.releases) {
-        releases = src.releases;
+      if (this.closed) throw new WaveKVError("CLOSED", "the node was closed during this scan; open it again and scan again");
+      if (releases !== this.#releases) {
+        releases = this.#releases;
         slots = this.slots();
         i = prev === undefined ? this.seek(slots, prefix, false) : this.seek(slots, prev, true);
       }

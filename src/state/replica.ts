@@ -7,12 +7,11 @@
  *   state.get("k"); [...state.scan("pre")]; state.digest();
  *
  * One owner per fact. The WASM index (src/index/merge.ts) owns slots, key bytes and the
- * LWW metadata, the tombstone flag included: read there, never mirrored. `SlotValues`
- * (./values.ts) owns the live values' bytes and the batches retained for them;
- * `KeyOrder` (./order.ts) the slots in key order; `PerVersion` (./digest.ts) the cached
- * digest and summary. This module composes them: it decides merges, installs winners and
- * keeps the counts. Deltas are selected here as slots and encoded by the protocol
- * (src/sync/delta.ts).
+ * LWW metadata, the tombstone flag included: read there, never mirrored. ./values.ts owns
+ * the live values' bytes and the batches retained for them; ./order.ts the slots in key
+ * order; ./digest.ts the cached digest and summary; ./admission.ts the rules a merged
+ * winner must pass; ./delta-slots.ts which slots a peer misses (the protocol encodes them:
+ * src/sync/delta.ts). This module composes them: merges, installs winners, keeps counts.
  *
  * Nothing per key is built eagerly beyond the index: recovering 1M entries must cost
  * little more than reading their bytes (issue 4). Two caches of what the index knows stay
@@ -24,61 +23,34 @@
  * 1.1 M/s — without them a get is a kernel find (key staged as UTF-8) and every key a
  * scan or a seek compares is decoded again.
  */
-import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
-import { D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_VAL_LEN, D_VAL_OFF, DESCRIPTOR_WORDS } from "../core/record.js";
+import { D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_VAL_LEN, D_VAL_OFF, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { createMergeIndex, PrevState, type MergeIndex, type MergeLimits, type Summary } from "../index/merge.js";
 import { digestOf, PerVersion } from "./digest.js";
 import { KeyOrder, type OrderSource } from "./order.js";
 import { RETAIN_MIN_SHARE, SlotValues } from "./values.js";
+import { selectDelta, type DeltaSlots, type SlotCursor } from "./delta-slots.js";
+import { admitWinners, mergeLimitsOf, REFUSE_TEXT, winnerRecords, type BatchOutcome, type MergeOptions } from "./admission.js";
 import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
-import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "../core/types.js";
+import type { Entry } from "../core/types.js";
 import { utf8Length } from "../core/utf8.js";
 import { decodeUtf8, joinU64 } from "../codec/batch.js";
 
-export interface MergeOptions {
-  limits: Limits;
-  /** Wall clock now (ms): entries stamped after now + maxClockDriftMs are refused. */
-  now: number;
-  admit?: AdmitFn;
-  /** Our own log replaying: no admission, nothing refused. */
-  trusted?: boolean;
-  /**
-   * Called with the winners' records after admission and before anything is applied;
-   * throwing aborts the whole batch (nothing applied). The WAL append goes here.
-   */
-  persist?: (records: RecordInput[]) => void;
-  /** Entries the caller refuses before the merge, with why (counted in `rejected`). */
-  refuse?: ReadonlyMap<number, string>;
-  /** How many of `refuse` count as decided all the same (R1): they leave the batch complete. */
-  decided?: number;
+export type { BatchOutcome, MergeOptions } from "./admission.js";
+export type { DeltaSlots, SlotCursor } from "./delta-slots.js";
+
+/**
+ * A merge whose `admit` is running: the kernel holds its winners tentatively. Once a read
+ * settled it, `prior` holds the stamps (and tombstone flags) its winners overwrite, as
+ * reads must see them; `fresh` its new keys' slots (not held yet), once asked.
+ */
+interface Admitting {
+  batch: DecodedBatch;
+  limits: MergeLimits;
+  skip: Uint8Array | undefined;
+  w: Uint32Array;
+  prior: Map<number, [timestamp: number, node: number, seq: number, tombstone: number]> | null;
+  fresh: Set<number> | null;
 }
-
-export interface BatchOutcome {
-  /** Entries that changed state. */
-  merged: number;
-  /** Entries refused by limits or `admit`. */
-  rejected: number;
-  /** Every entry was decided (none refused, persist succeeded): rule R1 allows adopting acks. */
-  complete: boolean;
-  /** Why entries were refused (first few), for logs and errors. */
-  reasons: string[];
-}
-
-/** Where a delta page ends: the last (origin node, seq) it holds. */
-export interface SlotCursor { node: number; seq: number }
-
-/** One page of a delta as slots: what src/sync/delta.ts encodes. */
-export interface DeltaSlots {
-  /** The page's slots, in the order they are sent. */
-  slots: number[];
-  /** Total entries the acks select after the cursor (this page included). */
-  total: number;
-  last: boolean;
-  /** The last (node, seq) included: where the next page resumes. */
-  cursor?: SlotCursor;
-}
-
-const REFUSE_TEXT = ["", "key too large", "value too large", "timestamp beyond the clock-drift limit", "masked", "bad record kind"];
 
 export class ReplicaState implements OrderSource {
   readonly selfId: number;
@@ -94,8 +66,6 @@ export class ReplicaState implements OrderSource {
   #live = 0;
   #tombstones = 0;
   #bytes = 0;
-  #disposed = false;
-  #releases = 0;
   #version = 0;
   /** Highest seq of our own entries ever applied (seq safety). */
   ownMaxSeq = 0;
@@ -106,13 +76,8 @@ export class ReplicaState implements OrderSource {
   readonly #reserved = new Set<number>();
   #reservedBytes = 0;
   #reservedLive = 0;
-  /** While `admit` decides a batch: the stamps (and tombstone flags) its winners overwrite, as reads must see them. */
-  #prior: Map<number, [timestamp: number, node: number, seq: number, tombstone: number]> | null = null;
-  /** A merge whose `admit` is running, until a read settles it (see #settleTentative). */
-  #tentative: { batch: DecodedBatch; limits: MergeLimits; skip: Uint8Array | undefined; w: Uint32Array } | null = null;
-  /** While `admit` runs: the winner triples, whose new keys the index holds but the replica does not yet. */
-  #pending: Uint32Array | null = null;
-  #pendingNew: Set<number> | null = null;
+  /** The merge whose `admit` is running, if any: what reads see meanwhile (see #settle). */
+  #admitting: Admitting | null = null;
   /** Called after a slot changed; the node turns it into watch events. */
   onChange: ((slot: number) => void) | null = null;
 
@@ -140,10 +105,6 @@ export class ReplicaState implements OrderSource {
   get retainedBytes(): number { return this.#values.retainedBytes; }
   /** Changes on every state change; equal versions mean equal state. */
   get version(): number { return this.#version; }
-  /** Slots released so far: a scan in progress that sees it move re-seeks (./order.ts). */
-  get releases(): number { return this.#releases; }
-  /** After dispose(): a scan still in progress must not read the freed index. */
-  get disposed(): boolean { return this.#disposed; }
 
   /** Slot of `key`, or -1: the cache, else one kernel probe (whose answer is cached). */
   slotOf(key: string): number {
@@ -162,19 +123,20 @@ export class ReplicaState implements OrderSource {
 
   /** Whether the index holds `slot` only as a new key of the merge whose `admit` runs. */
   #tentativeNew(slot: number): boolean {
-    const w = this.#pending;
-    if (w === null) return false;
-    if (this.#pendingNew === null) {
-      this.#pendingNew = new Set();
-      for (let j = 0; j < w.length; j += 3) if (w[j + 2] === PrevState.Absent) this.#pendingNew.add(w[j + 1]!);
+    const t = this.#admitting;
+    if (t === null) return false;
+    if (t.fresh === null) {
+      const w = t.w;
+      t.fresh = new Set();
+      for (let j = 0; j < w.length; j += 3) if (w[j + 2] === PrevState.Absent) t.fresh.add(w[j + 1]!);
     }
-    return this.#pendingNew.has(slot);
+    return t.fresh.has(slot);
   }
 
   /** Slots the replica holds (OrderSource), a tentative merge's new keys left out. */
   heldSlots(): number[] {
     const used = Array.from(this.#index.usedSlots());
-    return this.#pending === null ? used : used.filter((slot) => !this.#tentativeNew(slot));
+    return this.#admitting === null ? used : used.filter((slot) => !this.#tentativeNew(slot));
   }
 
   /**
@@ -198,13 +160,13 @@ export class ReplicaState implements OrderSource {
 
   /**
    * The slot's metadata into #meta, as reads must see it: while `admit` runs, the stamps
-   * from before the batch (see #settleTentative).
+   * from before the batch (see #settle).
    */
   #metaOf(slot: number): Float64Array {
-    if (this.#tentative !== null) this.#settleTentative();
-    const m = this.#meta;
+    const t = this.#admitting, m = this.#meta;
+    if (t !== null && t.prior === null) this.#settle(t);
     this.#index.metaInto(slot, m);
-    const prior = this.#prior?.get(slot);
+    const prior = t?.prior!.get(slot);
     if (prior !== undefined) m.set(prior);
     return m;
   }
@@ -249,8 +211,7 @@ export class ReplicaState implements OrderSource {
     const oldLen = this.#values.lengthAt(slot);
     this.#values.clear(slot);
     if (value !== null) this.#values.set(slot, value);
-    this.#count(slot, prev, oldLen, value === null ? -1 : value.length);
-    this.#changed(slot);
+    this.#changed(slot, prev, oldLen, value === null ? -1 : value.length);
     return true;
   }
 
@@ -260,10 +221,7 @@ export class ReplicaState implements OrderSource {
    * A refusal masks that entry and re-runs the batch (rare path: one more kernel pass).
    */
   mergeBatch(batch: DecodedBatch, opts: MergeOptions): BatchOutcome {
-    const { limits } = opts;
-    const mergeLimits = opts.trusted
-      ? { maxKeyBytes: 0x7fffffff, maxValueBytes: 0x7fffffff, maxTimestamp: Number.MAX_SAFE_INTEGER }
-      : { maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes, maxTimestamp: opts.now + limits.maxClockDriftMs };
+    const mergeLimits = mergeLimitsOf(opts);
     let skip: Uint8Array | undefined;
     const reasons = new Map<number, string>();
     if (opts.refuse !== undefined && opts.refuse.size > 0) {
@@ -282,23 +240,17 @@ export class ReplicaState implements OrderSource {
       }
       const w = result.winners;
       // Rules only JS can apply run on winners alone: a losing entry changes nothing.
-      // An `admit` that reads the store must see it as before the batch (see #settleTentative).
-      if (opts.admit !== undefined) {
-        this.#tentative = { batch, limits: mergeLimits, skip, w };
-        this.#pending = w;
-      }
+      // An `admit` that reads the store must see it as before the batch (see #settle).
+      if (opts.admit !== undefined) this.#admitting = { batch, limits: mergeLimits, skip, w, prior: null, fresh: null };
       let refusedHere: number[];
       try {
-        refusedHere = opts.trusted ? [] : this.#admitWinners(batch, w, opts, reasons, refusedForGood);
+        refusedHere = opts.trusted ? [] : admitWinners(this, batch, w, opts, reasons, refusedForGood);
       } catch (err) {
         // An `admit` that throws refuses the batch: undecided, the tentative stamps would stay.
         this.#index.rollback();
         throw err;
       } finally {
-        this.#tentative = null;
-        this.#prior = null;
-        this.#pending = null;
-        this.#pendingNew = null;
+        this.#admitting = null;
       }
       if (refusedHere.length > 0) {
         // Undo the tentative decisions and decide again without the refused entries,
@@ -330,9 +282,7 @@ export class ReplicaState implements OrderSource {
    * and decide the batch again — the same inputs on the same index give the same
    * winners. Costs one more kernel pass, only for a batch whose `admit` reads.
    */
-  #settleTentative(): void {
-    const t = this.#tentative!;
-    this.#tentative = null;
+  #settle(t: Admitting): void {
     const w = t.w, m = this.#meta;
     this.#index.rollback();
     const prior = new Map<number, [number, number, number, number]>();
@@ -342,52 +292,9 @@ export class ReplicaState implements OrderSource {
       this.#index.metaInto(slot, m);
       prior.set(slot, [m[0]!, m[1]!, m[2]!, m[3]!]);
     }
-    this.#prior = prior;
+    t.prior = prior;
     const again = this.#index.merge(t.batch, t.limits, t.skip).winners;
     if (again.length !== w.length || again.some((x, k) => x !== w[k])) throw new Error("internal: a batch merged again decided differently");
-  }
-
-  /** Capacity and `admit` for the winners of one pass; returns the entries refused. */
-  #admitWinners(batch: DecodedBatch, w: Uint32Array, opts: MergeOptions, reasons: Map<number, string>, refusedForGood: Set<number>): number[] {
-    const { limits } = opts;
-    const refused: number[] = [];
-    let keys = this.userKeyCount;
-    let bytes = this.userBytes;
-    let reservedKeys = this.#reserved.size;
-    const d = batch.words;
-    for (let j = 0; j < w.length; j += 3) {
-      const i = w[j]!, slot = w[j + 1]!, prev = w[j + 2]!;
-      const valueLen = batch.kind(i) === RecordKind.Value ? batch.valueLength(i) : 0;
-      let why: string | undefined;
-      const at = i * DESCRIPTOR_WORDS;
-      if (isReservedKeyBytes(batch.bytes, d[at + D_KEY_OFF]!, d[at + D_KEY_LEN]!)) {
-        // Bookkeeping: its own bounds and owner rule instead of the user's limits.
-        why = reservedRefusal(batch.key(i), batch.node(i), valueLen);
-        if (why !== undefined) refusedForGood.add(i);
-        else if (prev === PrevState.Absent) {
-          if (reservedKeys + 1 > RESERVED_LIMITS.maxKeys) why = `store full (${RESERVED_LIMITS.maxKeys} keys under ${RESERVED_PREFIX})`;
-          else reservedKeys++;
-        }
-      } else if (prev === PrevState.Absent) {
-        const keyLen = batch.keyBytes(i).length;
-        if (keys + 1 > limits.maxKeys) why = "store full (maxKeys)";
-        else if (bytes + keyLen + valueLen > limits.maxTotalBytes) why = "store full (maxTotalBytes)";
-        else { keys++; bytes += keyLen + valueLen; }
-      } else {
-        const oldLen = this.#values.lengthAt(slot);
-        if (valueLen > oldLen && bytes + valueLen - oldLen > limits.maxTotalBytes) why = "store full (maxTotalBytes)";
-        else bytes += valueLen - oldLen;
-      }
-      if (why === undefined && opts.admit) {
-        const verdict = opts.admit(entryOf(batch, i));
-        if (verdict !== true) why = `rejected by admit: ${verdict}`;
-      }
-      if (why !== undefined) {
-        refused.push(i);
-        reasons.set(i, why);
-      }
-    }
-    return refused;
   }
 
   /**
@@ -427,8 +334,7 @@ export class ReplicaState implements OrderSource {
         if (id === 0 || len === 0) values.set(slot, bytes.slice(off, off + len));
         else values.setRetained(slot, id, off, len);
       }
-      this.#count(slot, prev, oldLen, len);
-      this.#changed(slot);
+      this.#changed(slot, prev, oldLen, len);
     }
     if (id !== 0) values.endApply(id);
   }
@@ -454,10 +360,10 @@ export class ReplicaState implements OrderSource {
   }
 
   /**
-   * The counts follow a slot's change: it held a value of `oldLen` bytes, a tombstone or
-   * nothing (`prev`, the index's answer), and now a value of `newLen` bytes (-1: a tombstone).
+   * A slot changed (counts, version, watchers): it held a value of `oldLen` bytes, a tombstone
+   * or nothing (`prev`, the index's answer), and now a value of `newLen` bytes (-1: a tombstone).
    */
-  #count(slot: number, prev: PrevState, oldLen: number, newLen: number): void {
+  #changed(slot: number, prev: PrevState, oldLen: number, newLen: number): void {
     if (prev === PrevState.Value) this.#live--;
     else if (prev === PrevState.Tombstone) this.#tombstones--;
     if (newLen < 0) this.#tombstones++;
@@ -468,6 +374,8 @@ export class ReplicaState implements OrderSource {
       this.#reservedBytes += grow;
       this.#reservedLive += (newLen < 0 ? 0 : 1) - (prev === PrevState.Value ? 1 : 0);
     }
+    this.#version++;
+    this.onChange?.(slot);
   }
 
   /** A new key at `slot`: its string if known, else decoded from the index when first read. */
@@ -479,11 +387,6 @@ export class ReplicaState implements OrderSource {
       this.#reservedBytes += keyLen;
     }
     this.#order.added(slot);
-  }
-
-  #changed(slot: number): void {
-    this.#version++;
-    this.onChange?.(slot);
   }
 
   /**
@@ -524,7 +427,6 @@ export class ReplicaState implements OrderSource {
     this.#keys[slot] = undefined;
     this.#bytes -= keyLen + valueLen;
     this.#order.removed();
-    this.#releases++;
     this.#version++;
   }
 
@@ -551,7 +453,7 @@ export class ReplicaState implements OrderSource {
   /** Root, group and bucket hashes (copies: 33 KiB, a few µs), cached until the state changes. */
   summary(): Summary {
     // While `admit` runs the kernel's buckets include the batch: not cached at this version.
-    if (this.#tentative !== null || this.#prior !== null) return this.#index.summary();
+    if (this.#admitting !== null) return this.#index.summary();
     return this.#summary.get(this.#version, () => this.#index.summary());
   }
 
@@ -569,36 +471,9 @@ export class ReplicaState implements OrderSource {
     return { kind: tombstone ? RecordKind.Tombstone : RecordKind.Value, key: this.keyAt(slot), value: tombstone ? null : this.#values.get(slot), timestamp, node, seq };
   }
 
-  /**
-   * The slots of the delta a peer with coverage `acks` is missing: every entry (tombstones
-   * included) whose seq is above the ack of its origin, after `after` in (node, seq) order,
-   * at most `maxEntries` entries / `maxBytes` bytes (key + value + 16 each; at least one
-   * entry per page). `seqOrder`: in (node, seq) order even unpaged (delta-coded bodies,
-   * FORMAT §1.1; slots mostly come in that order already: the sort is ~linear).
-   */
+  /** The slots of the delta a peer with coverage `acks` is missing, one page of them (./delta-slots.ts). */
   deltaSlots(acks: ReadonlyMap<number, number>, after: SlotCursor | undefined, maxEntries: number, maxBytes: number, seqOrder: boolean): DeltaSlots {
-    const selected = this.#index.selectDelta(acks);
-    const metas = Array.from(selected, (s) => this.#index.meta(s));
-    let order = Array.from(selected.keys());
-    const paged = after !== undefined || selected.length > maxEntries;
-    if (paged || seqOrder) {
-      order.sort((a, b) => metas[a]!.node - metas[b]!.node || metas[a]!.seq - metas[b]!.seq);
-      if (after) order = order.filter((i) => metas[i]!.node > after.node || (metas[i]!.node === after.node && metas[i]!.seq > after.seq));
-    }
-    const total = order.length;
-    const slots: number[] = [];
-    let bytes = 0, lastI = -1;
-    for (const i of order) {
-      if (slots.length >= maxEntries) break;
-      const slot = selected[i]!;
-      const size = utf8Length(this.keyAt(slot)) + this.#values.lengthAt(slot) + 16;
-      if (slots.length > 0 && bytes + size > maxBytes) break;
-      bytes += size;
-      slots.push(slot);
-      lastI = i;
-    }
-    const cursor = lastI >= 0 ? { node: metas[lastI]!.node, seq: metas[lastI]!.seq } : after;
-    return { slots, total, last: slots.length === total, cursor };
+    return selectDelta(this.#index, (slot) => utf8Length(this.keyAt(slot)) + this.#values.lengthAt(slot) + 16, acks, after, maxEntries, maxBytes, seqOrder);
   }
 
   /** Tombstone slots with their stamps, for GC. */
@@ -617,25 +492,8 @@ export class ReplicaState implements OrderSource {
   }
 
   dispose(): void {
-    this.#disposed = true;
+    this.#order.closed = true;
     this.#index.dispose();
     this.#values.dispose();
   }
-}
-
-/** Materialise entry `i` of a decoded batch. */
-export function entryOf(batch: DecodedBatch, i: number): Entry {
-  const kind = batch.kind(i);
-  return { key: batch.key(i), value: kind === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
-}
-
-/** The winners of a merged batch as records for the log (value copies: the batch's bytes may be reused). */
-function winnerRecords(batch: DecodedBatch, w: Uint32Array): RecordInput[] {
-  const out: RecordInput[] = [];
-  for (let j = 0; j < w.length; j += 3) {
-    const i = w[j]!;
-    const kind = batch.kind(i);
-    out.push({ kind, key: batch.keyBytes(i), value: kind === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) });
-  }
-  return out;
 }
