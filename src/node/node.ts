@@ -416,8 +416,8 @@ export class Node {
   #noteOwnSeqs(batch: DecodedBatch): void {
     const d = batch.words;
     for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
-      if (d[at + 4] !== this.id || d[at + 5]! > RecordKind.Value) continue;
-      const seq = joinU64(d[at + 2]!, d[at + 3]!);
+      if (d[at + D_NODE] !== this.id || d[at + D_KIND]! > RecordKind.Value) continue;
+      const seq = joinU64(d[at + D_SEQ_LO]!, d[at + D_SEQ_HI]!);
       if (seq >= this.#nextSeq && seq <= MAX_SEQ) this.#nextSeq = seq + 1;
     }
   }

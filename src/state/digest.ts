@@ -17,9 +17,13 @@
  * (numbers in src/core/sha256.ts), which matters only for a state of many MB.
  *
  *   useSha256(() => myIncrementalSha256());   // any { update(bytes), hex() }
+ *
+ * `PerVersion` caches a replica's two whole-state hashes (this digest and the kernel's
+ * range summary) by state version: equal versions mean equal state.
  */
 import type { createHash as CreateHash } from "node:crypto";
 import { Sha256 } from "../core/sha256.js";
+import type { Entry } from "../core/types.js";
 
 const CHUNK = 64 * 1024;
 const encoder = new TextEncoder();
@@ -122,5 +126,32 @@ export class DigestBuilder {
   hex(): string {
     this.#flush();
     return this.#hash.hex();
+  }
+}
+
+/** The SPEC section 5 digest over `slots` (key order), each entry read by `entryAt`. */
+export function digestOf(slots: readonly number[], entryAt: (slot: number) => Entry): string {
+  const d = new DigestBuilder();
+  for (const slot of slots) {
+    const e = entryAt(slot);
+    d.add(e.key, e.node, e.seq, e.timestamp, e.value);
+  }
+  return d.hex();
+}
+
+/**
+ * A value of the whole state (the digest, the range summary) computed once per state
+ * version: a status() poll or a quiescent sync round costs nothing after the first.
+ */
+export class PerVersion<T> {
+  #version = -1;
+  #value: T | undefined;
+
+  get(version: number, compute: () => T): T {
+    if (this.#version !== version) {
+      this.#value = compute();
+      this.#version = version;
+    }
+    return this.#value!;
   }
 }

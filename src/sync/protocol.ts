@@ -32,47 +32,16 @@
  */
 import type { DecodedBatch } from "../core/record.js";
 import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MAX_ENVELOPE_ENTRIES, MAX_SEQ, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
-import { BUCKETS, differingBuckets, differingGroups } from "../index/summary.js";
+import { BUCKETS, differingBuckets } from "../index/summary.js";
+import { bucketEntries, deltaPage, differingBucketHashes, type DeltaPage } from "./delta.js";
 import { WaveKVError } from "../core/errors.js";
-import type { BatchOutcome, ReplicaState } from "../state/replica.js";
+import type { BatchOutcome } from "../state/replica.js";
 import type { PeerStatus } from "../core/types.js";
-import type { IdConflicts } from "./identity.js";
 import { decodeEntries, ingressRefusals, mergeInSlices, type MergeSlicing, type Merged } from "./ingress.js";
+import type { ProtocolHost, SyncTuning } from "./host.js";
 
 export type { MergeSlicing } from "./ingress.js";
-
-export interface SyncTuning {
-  /** Entries per envelope before the delta is paged. */
-  maxDeltaEntries: number;
-  /** Encoded entry bytes per envelope before the delta is paged. */
-  maxDeltaBytes: number;
-  /** Consecutive quiescent rounds with unequal digests (or summary roots) before repair. */
-  digestCheckRounds: number;
-  /** Bucket repairs tried (without the roots becoming equal) before the full reset. */
-  bucketRepairAttempts: number;
-  /**
-   * Advertise delta-coded entry bodies (FEATURES bit DeltaBodies) and answer requests that
-   * advertise them with such bodies (envelope version 2, docs/PROTOCOL.md §2.1). false
-   * behaves as a build that predates them (tests; a peer that refuses version 2).
-   */
-  deltaBodies: boolean;
-  /**
-   * Peers a node adds by itself when an unknown sender id makes a request (durable
-   * members, each one holding back tombstone collection). Past it such requests are
-   * refused with TOO_MANY_PEERS; configure the peer or removePeer() one.
-   */
-  maxDiscoveredPeers: number;
-}
-
-export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
-  // A quarter of MAX_ENVELOPE_ENTRIES: a page merges in a few slices (SyncManager).
-  maxDeltaEntries: 16_384,
-  maxDeltaBytes: 8 << 20,
-  digestCheckRounds: 3,
-  bucketRepairAttempts: 2,
-  deltaBodies: true,
-  maxDiscoveredPeers: 64,
-});
+export { DEFAULT_SYNC_TUNING, type ProtocolHost, type SyncTuning } from "./host.js";
 
 /**
  * A bucket repair is worth it while the damage is local: past this many differing
@@ -96,32 +65,6 @@ export interface MergeOutcome {
   /** Coverage for this peer was reset, or a bucket repair ran, to repair a persistent mismatch. */
   repaired: boolean;
   reasons: string[];
-}
-
-/** What the protocol needs from its node. */
-export interface ProtocolHost {
-  readonly id: number;
-  readonly uuid: string;
-  readonly state: ReplicaState;
-  /**
-   * Admission, one log append, apply. `refuse`: entries refused before the merge
-   * (`decided` of them leave the batch complete). `relearn`: our own entries in the batch
-   * prove their seqs spent (the relearning window, see `relearning`).
-   */
-  mergeRemote(batch: DecodedBatch, refuse: ReadonlyMap<number, string> | undefined, decided: number, relearn: boolean): BatchOutcome;
-  /** The next seq this node would hand out. */
-  nextSeq(): number;
-  /** Auto-discovery: make `peer` a (durable) member. Throws TOO_MANY_PEERS past the bound. */
-  discoverPeer(peer: number): void;
-  isPeer(peer: number): boolean;
-  /** Never hand out a seq at or below `seq` again (relearning only; `from`: the peer that showed it). */
-  ensureSeqAbove(seq: number, from: number): void;
-  /** Our wall clock: every envelope we build carries it (docs/PROTOCOL.md "Clocks"). */
-  now?(): number | undefined;
-  /** A sender's clock reading, from every envelope received (request, response, push). */
-  noteClock?(peer: number, senderClock: number): void;
-  /** Where refused and answered identities are recorded (duplicate ids, src/sync/identity.ts). */
-  readonly conflicts?: IdConflicts;
 }
 
 interface Round {
@@ -230,7 +173,7 @@ export class SyncProtocol {
     return status;
   }
 
-  #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks">, withAcks: boolean, page: ReturnType<ReplicaState["delta"]> | null, encoded?: EncodedEntries): Envelope {
+  #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks">, withAcks: boolean, page: DeltaPage | null, encoded?: EncodedEntries): Envelope {
     const entries = encoded ?? (page ? page.encoded : { bytes: new Uint8Array(0), count: 0, base: 0 });
     return envelopeWithEncodedEntries(
       // Every envelope says what we read: summary roots, delta-coded bodies (3 bytes; a responder answers with them).
@@ -257,7 +200,7 @@ export class SyncProtocol {
       // Bucket repair: no acks (R3: nothing about coverage travels or moves), our entries of those buckets.
       this.#repairPending.delete(peer);
       this.#rounds.delete(peer);
-      const { buckets, encoded } = this.#repairEntries(repair, "bare");
+      const { buckets, encoded } = bucketEntries(this.host.state, repair, "bare");
       this.repairEntriesSent += encoded.count;
       return this.#envelope({ repairBuckets: buckets }, false, null, encoded);
     }
@@ -265,7 +208,7 @@ export class SyncProtocol {
     this.#wantBuckets.delete(peer);
     this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: 0, version: this.host.state.version });
     const base = this.peerAcks.get(peer) ?? new Map<number, number>();
-    const page = this.host.state.delta(base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
+    const page = deltaPage(this.host.state, base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
     this.#rounds.get(peer)!.exchanged = page.encoded.count;
     return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks, summaryGroups }, true, page);
   }
@@ -276,22 +219,6 @@ export class SyncProtocol {
    * node at the address we hold for that id is the evidence — so a squatter that only
    * sends requests cannot lock the real node out once it has answered us.
    */
-  /**
-   * Our entries of `buckets`, within what one envelope may carry (MAX_ENVELOPE_ENTRIES):
-   * on a very large store the leading buckets that fit (the roots still differ after, and
-   * the next attempt takes the rest, or the full reset pages). Our encoder must never be
-   * handed more than a receiver accepts.
-   */
-  #repairEntries(buckets: readonly number[], framing: "bare" | "delta"): { buckets: number[]; encoded: EncodedEntries } {
-    let list = [...buckets];
-    for (;;) {
-      const encoded = this.host.state.entriesInBuckets(list, framing);
-      if (encoded.count <= MAX_ENVELOPE_ENTRIES) return { buckets: list, encoded };
-      if (list.length === 1) return { buckets: [], encoded: this.host.state.entriesInBuckets([], framing) };
-      list = list.slice(0, Math.max(1, Math.floor((list.length * MAX_ENVELOPE_ENTRIES) / encoded.count)));
-    }
-  }
-
   #checkIdentity(env: Envelope): void {
     if (env.senderId === this.host.id) throw new WaveKVError("BAD_ENVELOPE", `envelope claims to come from this node (${env.senderId})`);
     const known = this.uuids.get(env.senderId);
@@ -366,7 +293,7 @@ export class SyncProtocol {
     if (env.repairBuckets !== undefined && !env.pushOnly) {
       // Bucket repair (R3-like: no acks move or are recorded). Our entries of those
       // buckets are read before merging the requester's, so its winners are not echoed.
-      const { buckets, encoded } = this.#repairEntries(env.repairBuckets, framing);
+      const { buckets, encoded } = bucketEntries(this.host.state, env.repairBuckets, framing);
       this.#merge(env);
       this.repairEntriesSent += encoded.count;
       return this.#envelope({ repairBuckets: buckets, summaryRoot: this.host.state.summaryRoot() }, false, null, encoded);
@@ -385,18 +312,14 @@ export class SyncProtocol {
     if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(acks);
     this.peerAcks.set(sender, acks);
     // A reset asks for everything: its acks are what is in doubt.
-    const page = this.host.state.delta(env.resetAcks ? new Map() : acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing);
+    const page = deltaPage(this.host.state, env.resetAcks ? new Map() : acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing);
     const paged = env.resumeFrom !== undefined || !page.last;
     // A requester that reads summary roots gets ours instead of the SHA-256 digest (which
     // rehashes the whole store after every change); an older one gets the digest.
     const useRoot = ((env.features ?? 0) & Feature.SummaryRoot) !== 0;
     let summaryBuckets: Envelope["summaryBuckets"];
     if (env.summaryGroups !== undefined) {
-      const mine = this.host.state.summary();
-      const groups = differingGroups(mine.groups, env.summaryGroups);
-      const hashes = new Uint8Array(groups.length * 512);
-      groups.forEach((g, j) => hashes.set(mine.buckets.subarray(g * 512, (g + 1) * 512), j * 512));
-      summaryBuckets = { groups, hashes };
+      summaryBuckets = differingBucketHashes(this.host.state.summary(), env.summaryGroups);
     }
     return this.#envelope(
       {

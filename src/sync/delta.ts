@@ -1,0 +1,78 @@
+/**
+ * What an envelope carries of our state, encoded: delta pages and bucket-repair entries
+ * (docs/PROTOCOL.md §3, §5). The replica selects slots (src/state/replica.ts
+ * `deltaSlots`, `slotsInBuckets`); this module turns them into entry bytes, so the state
+ * knows nothing of envelopes and the wire encoding of entries has one home.
+ *
+ *   const page = deltaPage(state, peerAcks, cursor, 16_384, 8 << 20, "delta");
+ *   envelopeWithEncodedEntries(fields, page.encoded);
+ *
+ * Base: the lowest timestamp of the entries sent (0 for none): bodies carry timestamps
+ * relative to it (FORMAT §1.1).
+ */
+import { encodeRecords } from "../codec/records.js";
+import type { RecordInput } from "../core/record.js";
+import { differingGroups } from "../index/summary.js";
+import type { Summary } from "../index/merge.js";
+import type { ReplicaState } from "../state/replica.js";
+import { MAX_ENVELOPE_ENTRIES, type BodyFraming, type DeltaCursor, type EncodedEntries } from "./envelope.js";
+
+export interface DeltaPage {
+  encoded: EncodedEntries;
+  /** Total entries the acks select after the cursor (this page included). */
+  total: number;
+  last: boolean;
+  /** The last (node, seq) included: where the next page resumes. */
+  cursor?: DeltaCursor;
+  bytes: number;
+}
+
+/** The entries of `slots`, in that order, encoded as envelope entries. */
+export function encodeSlots(state: ReplicaState, slots: ArrayLike<number>, framing: BodyFraming): EncodedEntries {
+  const records: RecordInput[] = new Array(slots.length);
+  let base = slots.length > 0 ? Infinity : 0;
+  for (let i = 0; i < slots.length; i++) {
+    const r = state.recordAt(slots[i]!);
+    if (r.timestamp < base) base = r.timestamp;
+    records[i] = r;
+  }
+  return { bytes: encodeRecords(records, framing, base), count: records.length, base, framing };
+}
+
+/**
+ * The delta a peer with coverage `acks` is missing, one page of it: after `after` in
+ * (node, seq) order, at most `maxEntries` entries / about `maxBytes` bytes (see
+ * ReplicaState.deltaSlots). Delta-coded bodies go in (node, seq) order.
+ */
+export function deltaPage(state: ReplicaState, acks: ReadonlyMap<number, number>, after: DeltaCursor | undefined, maxEntries: number, maxBytes: number, framing: BodyFraming = "bare"): DeltaPage {
+  const page = state.deltaSlots(acks, after, maxEntries, maxBytes, framing === "delta");
+  const encoded = encodeSlots(state, page.slots, framing);
+  return { encoded, total: page.total, last: page.last, cursor: page.cursor, bytes: encoded.bytes.length };
+}
+
+/**
+ * Our entries of `buckets`, within what one envelope may carry (MAX_ENVELOPE_ENTRIES):
+ * on a very large store the leading buckets that fit (the roots still differ after, and
+ * the next attempt takes the rest, or the full reset pages). Our encoder must never be
+ * handed more than a receiver accepts.
+ */
+export function bucketEntries(state: ReplicaState, buckets: readonly number[], framing: BodyFraming): { buckets: number[]; encoded: EncodedEntries } {
+  let list = [...buckets];
+  for (;;) {
+    const slots = state.slotsInBuckets(list);
+    if (slots.length <= MAX_ENVELOPE_ENTRIES) return { buckets: list, encoded: encodeSlots(state, slots, framing) };
+    if (list.length === 1) return { buckets: [], encoded: encodeSlots(state, [], framing) };
+    list = list.slice(0, Math.max(1, Math.floor((list.length * MAX_ENVELOPE_ENTRIES) / slots.length)));
+  }
+}
+
+/**
+ * Our bucket hashes of the summary groups that differ from a requester's `theirs`
+ * (512 bytes per group): the second step of a bucket repair.
+ */
+export function differingBucketHashes(mine: Summary, theirs: Uint8Array): { groups: number[]; hashes: Uint8Array } {
+  const groups = differingGroups(mine.groups, theirs);
+  const hashes = new Uint8Array(groups.length * 512);
+  groups.forEach((g, j) => hashes.set(mine.buckets.subarray(g * 512, (g + 1) * 512), j * 512));
+  return { groups, hashes };
+}
