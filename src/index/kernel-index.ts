@@ -14,10 +14,9 @@ import type { DecodedBatch } from "../core/record.js";
 import { usedSlotsOf, type MergeIndex, type MergeLimits, type MergeResult, type PrevState, type SlotMeta, type Summary } from "./merge.js";
 import { BUCKETS, GROUPS, bucketMask, rootHex } from "./summary.js";
 import { ERR_PENDING, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED } from "../kernel/abi.js";
-import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "../codec/batch.js";
+import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32, writeUtf8 } from "../core/encoding.js";
 import { DESCRIPTOR_WORDS } from "../core/record.js";
 import { kernel, type Kernel } from "../kernel/instance.js";
-import { writeUtf8 } from "../codec/kernel-codec.js";
 
 const EMPTY = new Uint32Array(0);
 
@@ -124,7 +123,7 @@ export class WasmMergeIndex implements MergeIndex {
     const k = this.#k;
     if (typeof key === "string") {
       this.#keyPtr = k.reserve(R_AUX, Math.max(key.length * 3 + extra, 16));
-      return writeUtf8(key, k.u8, this.#keyPtr);
+      return writeUtf8(k.u8, this.#keyPtr, key) - this.#keyPtr;
     }
     this.#keyPtr = k.reserve(R_AUX, Math.max(key.length + extra, 16));
     k.u8.set(key, this.#keyPtr);

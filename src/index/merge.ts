@@ -23,7 +23,7 @@
 import type { DecodedBatch } from "../core/record.js";
 import { WasmMergeIndex } from "./kernel-index.js";
 import { BUCKETS, bucketMask, entryHash, fmix, summarizeBuckets, valueHash } from "./summary.js";
-import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "../codec/batch.js";
+import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "../core/encoding.js";
 import { DESCRIPTOR_WORDS } from "../core/record.js";
 
 export const enum PrevState { Absent = 0, Value = 1, Tombstone = 2 }

@@ -46,7 +46,7 @@ import type { Node } from "./node.js";
 import { checkSyncOptions } from "./options.js";
 import { raceAbort, unrefTimer, type SyncHandler, type Transport } from "../transport/transport.js";
 import type { Entry } from "../core/types.js";
-import { utf8Length } from "../core/utf8.js";
+import { utf8Length } from "../core/encoding.js";
 
 export interface SyncOptions {
   /** Period of the background round with every peer (start()). Default 30 000. */

@@ -18,11 +18,10 @@ import { IdConflicts } from "../sync/identity.js";
 import { checkNodeOptions, withDefaults } from "./options.js";
 import { isReservedKey, reservedRefusal } from "../core/reserved.js";
 import { ReplicaState, type BatchOutcome } from "../state/replica.js";
-import { joinU64 } from "../codec/batch.js";
 import { DESCRIPTOR_WORDS } from "../core/record.js";
 import type { Storage, StorageTuning } from "../storage/storage.js";
 import { DEFAULT_LIMITS, RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "../core/types.js";
-import { toBytes, utf8Length } from "../core/utf8.js";
+import { joinU64, toBytes, utf8Length } from "../core/encoding.js";
 import { Watchers } from "./watch.js";
 import { kernel } from "../kernel/instance.js";
 

@@ -29,8 +29,7 @@ import { DigestBuilder } from "./digest.js";
 import type { BodyFraming, DeltaCursor, EncodedEntries } from "../sync/envelope.js";
 import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "../core/types.js";
-import { utf8Length } from "../core/utf8.js";
-import { decodeUtf8, joinU64 } from "../codec/batch.js";
+import { joinU64, readUtf8, utf8Length } from "../core/encoding.js";
 import { DESCRIPTOR_WORDS } from "../core/record.js";
 import type { PinnedBytes } from "../kernel/memory.js";
 
@@ -210,7 +209,7 @@ export class ReplicaState {
     const known = this.#keys[slot];
     if (known !== undefined) return known;
     const view = this.#index.keyView(slot);
-    const key = decodeUtf8(view, 0, view.length);
+    const key = readUtf8(view, 0, view.length);
     this.#keys[slot] = key;
     return key;
   }

@@ -40,6 +40,7 @@
 import { decodeRecords, encodeRecords } from "../codec/records.js";
 import { DESCRIPTOR_BYTES, RecordKind, type RecordInput } from "../core/record.js";
 import { crc32 } from "../codec/crc.js";
+import { isUtf8, varUintSize, writeVarUint } from "../core/encoding.js";
 import { WaveKVError } from "../core/errors.js";
 import type { Entry } from "../core/types.js";
 
@@ -256,22 +257,6 @@ export function encodedEntriesOf(env: Envelope): EncodedEntries {
 
 // ------------------------------------------------------------------ varints
 
-function varuLength(v: number): number {
-  let n = 1;
-  while (v >= 0x80) { v = Math.floor(v / 128); n++; }
-  return n;
-}
-
-function writeVaru(out: Uint8Array, pos: number, v: number): number {
-  // Division, not shifts: values go up to 2^53 - 1, past 32-bit bitwise operators.
-  while (v >= 0x80) {
-    out[pos++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  out[pos++] = v;
-  return pos;
-}
-
 /**
  * The zvar of a timestamp, as bytes. Through bigint: a timestamp is exact to ±(2^53 − 1)
  * and its zigzag goes to 2^54, past what a JS number holds exactly (one value an envelope).
@@ -399,8 +384,8 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   const senderId = checkU32(env.senderId, "senderId");
   if (typeof env.senderUuid !== "string" || !UUID_RE.test(env.senderUuid)) throw invalid(`senderUuid must be a uuid (8-4-4-4-12 hex), got ${JSON.stringify(env.senderUuid)}`);
   const acks = [...env.acks].sort((a, b) => a[0] - b[0]);
-  let size = 4 + 1 + 1 + varuLength(senderId) + 16 + varuLength(acks.length);
-  for (const [origin, seq] of acks) size += varuLength(checkU32(origin, "ack origin")) + varuLength(checkSeq(seq, `ack of ${origin}`));
+  let size = 4 + 1 + 1 + varUintSize(senderId) + 16 + varUintSize(acks.length);
+  for (const [origin, seq] of acks) size += varUintSize(checkU32(origin, "ack origin")) + varUintSize(checkSeq(seq, `ack of ${origin}`));
   let flags = 0;
   if (env.digest !== undefined) {
     if (typeof env.digest !== "string" || !DIGEST_RE.test(env.digest)) throw invalid("digest must be 64 hex characters");
@@ -410,7 +395,7 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   if (env.page !== undefined) flags |= EnvelopeFlag.Page | (env.page.last ? EnvelopeFlag.Last : 0);
   if (env.resumeFrom !== undefined) {
     flags |= EnvelopeFlag.Resume;
-    size += varuLength(checkU32(env.resumeFrom.node, "resumeFrom.node")) + varuLength(checkSeq(env.resumeFrom.seq, "resumeFrom.seq"));
+    size += varUintSize(checkU32(env.resumeFrom.node, "resumeFrom.node")) + varUintSize(checkSeq(env.resumeFrom.seq, "resumeFrom.seq"));
   }
   if (env.resetAcks) flags |= EnvelopeFlag.ResetAcks;
   if (env.pushOnly) flags |= EnvelopeFlag.PushOnly;
@@ -424,29 +409,29 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   if (!Number.isSafeInteger(base)) throw invalid(`base timestamp ${base} out of range`);
   if (enc.count > MAX_ENVELOPE_ENTRIES) throw invalid(`${enc.count} entries; one envelope carries at most ${MAX_ENVELOPE_ENTRIES} (page or split them)`);
   const zbase = zigzag(base);
-  size += varuLength(enc.count) + zbase.length + enc.bytes.length + 4;
+  size += varUintSize(enc.count) + zbase.length + enc.bytes.length + 4;
 
   const out = new Uint8Array(size);
   out.set(ENVELOPE_MAGIC, 0);
   out[4] = enc.framing === "delta" ? ENVELOPE_VERSION_DELTA : ENVELOPE_VERSION;
   out[5] = flags;
-  let pos = writeVaru(out, 6, senderId);
+  let pos = writeVarUint(out, 6, senderId);
   pos = writeHex(out, pos, env.senderUuid.replace(/-/g, ""));
-  pos = writeVaru(out, pos, acks.length);
+  pos = writeVarUint(out, pos, acks.length);
   for (const [origin, seq] of acks) {
-    pos = writeVaru(out, pos, origin);
-    pos = writeVaru(out, pos, seq);
+    pos = writeVarUint(out, pos, origin);
+    pos = writeVarUint(out, pos, seq);
   }
   if (env.digest !== undefined) pos = writeHex(out, pos, env.digest);
   if (env.resumeFrom !== undefined) {
-    pos = writeVaru(out, pos, env.resumeFrom.node);
-    pos = writeVaru(out, pos, env.resumeFrom.seq);
+    pos = writeVarUint(out, pos, env.resumeFrom.node);
+    pos = writeVarUint(out, pos, env.resumeFrom.seq);
   }
   if (ext !== null) {
     out.set(ext, pos);
     pos += ext.length;
   }
-  pos = writeVaru(out, pos, enc.count);
+  pos = writeVarUint(out, pos, enc.count);
   out.set(zbase, pos);
   pos += zbase.length;
   out.set(enc.bytes, pos);
@@ -663,30 +648,4 @@ function encodeExtensions(env: Envelope): Uint8Array | null {
   bytes.set(head);
   bytes.set(out, head.length);
   return bytes;
-}
-
-/**
- * Whether bytes[start, end) is well-formed UTF-8 (no overlongs, no surrogates, nothing
- * above U+10FFFF). ASCII costs one compare per byte; nothing is allocated.
- */
-export function isUtf8(bytes: Uint8Array, start: number, end: number): boolean {
-  let i = start;
-  while (i < end) {
-    const b = bytes[i]!;
-    if (b < 0x80) { i++; continue; }
-    let need: number, min: number, cp: number;
-    if (b >= 0xc2 && b <= 0xdf) { need = 1; min = 0x80; cp = b & 0x1f; }
-    else if (b >= 0xe0 && b <= 0xef) { need = 2; min = 0x800; cp = b & 0x0f; }
-    else if (b >= 0xf0 && b <= 0xf4) { need = 3; min = 0x10000; cp = b & 0x07; }
-    else return false;
-    if (end - i - 1 < need) return false;
-    for (let k = 1; k <= need; k++) {
-      const c = bytes[i + k]!;
-      if ((c & 0xc0) !== 0x80) return false;
-      cp = (cp << 6) | (c & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += need + 1;
-  }
-  return true;
 }

@@ -12,7 +12,8 @@ import { type DecodedBatch } from "../core/record.js";
 import { encodedEntriesOf, entryFault, type Envelope } from "./envelope.js";
 import { WaveKVError } from "../core/errors.js";
 import type { BatchOutcome } from "../state/replica.js";
-import { BatchView, joinU64 } from "../codec/batch.js";
+import { BatchView } from "../codec/batch.js";
+import { joinU64 } from "../core/encoding.js";
 import { DESCRIPTOR_WORDS } from "../core/record.js";
 
 /** How a large envelope is merged: `sliceEntries` at a time, awaiting `pause()` between slices. */
