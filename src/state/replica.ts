@@ -6,7 +6,7 @@
  *   state.mergeBatch(batch, { limits, now });       // a remote batch, decided in one WASM call
  *   state.get("k"); [...state.scan("pre")]; state.digest();
  *
- * LWW metadata and key bytes live in the WASM index (src/index/merge.ts); this module keeps,
+ * LWW metadata and key bytes live in the WASM index (src/index/merge-index.ts); this module keeps,
  * by slot id, what JS callers read (values, key strings once read) plus counts, the
  * UTF-8 key order and the digest cache.
  *
@@ -24,7 +24,8 @@ import { encodeRecords } from "../codec/records.js";
 import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { compareKeys } from "../core/keyorder.js";
 import { WaveKVError } from "../core/errors.js";
-import { createMergeIndex, PrevState, type MergeIndex, type MergeLimits, type Summary } from "../index/merge.js";
+import { PrevState, type MergeIndex, type MergeLimits, type Summary } from "../index/merge-index.js";
+import { createMergeIndex } from "../index/kernel-index.js";
 import { DigestBuilder } from "./digest.js";
 import type { BodyFraming, DeltaCursor, EncodedEntries } from "../sync/envelope.js";
 import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";

@@ -8,7 +8,8 @@ import { decodeRecords, encodeRecords, findNextValidFrame } from "../../src/code
 import { decodeRecordsReference, encodeRecordsReference, findNextValidFrameReference } from "../../src/codec/reference.js";
 import { DESCRIPTOR_BYTES, RecordKind, type DecodedBatch, type Framing, type RecordInput } from "../../src/core/record.js";
 import { crc32Spans, crc32SpansReference } from "../../src/codec/crc.js";
-import { createMergeIndex, createMergeIndexReference } from "../../src/index/merge.js";
+import { createMergeIndex } from "../../src/index/kernel-index.js";
+import { createMergeIndexReference } from "../../src/index/reference.js";
 import { isWaveKVError } from "../../src/core/errors.js";
 import { DESC_MAX, ENCODE_TOO_LARGE, R_AUX, R_CRC, R_DESC, R_IN, R_OUT, REGION_MAX, REGIONS } from "../../src/kernel/abi.js";
 import { kernel } from "../../src/kernel/instance.js";

@@ -7,7 +7,9 @@ import fc from "fast-check";
 import { decodeRecords } from "../../src/codec/records.js";
 import { encodeRecordsReference } from "../../src/codec/reference.js";
 import { RecordKind, type RecordInput } from "../../src/core/record.js";
-import { createMergeIndex, createMergeIndexReference, hashKey, type MergeIndex, type MergeLimits } from "../../src/index/merge.js";
+import { hashKey, type MergeIndex, type MergeLimits } from "../../src/index/merge-index.js";
+import { createMergeIndex } from "../../src/index/kernel-index.js";
+import { createMergeIndexReference } from "../../src/index/reference.js";
 import { BUCKETS, bucketMask, bucketOf, differingBuckets, differingGroups, entryHash, summarizeBuckets, valueHash } from "../../src/index/summary.js";
 import { hi32, lo32 } from "../../src/core/encoding.js";
 
