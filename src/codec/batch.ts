@@ -69,7 +69,7 @@ export class BatchView implements DecodedBatch {
     this.#words = new Uint32Array(descriptors.buffer, descriptors.byteOffset, count * DESCRIPTOR_WORDS);
   }
 
-  /** A batch whose `count` descriptors stay at `ptr` in linear memory until evicted (no 48 B/entry copy). */
+  /** A batch whose `count` descriptors stay at `ptr` in linear memory until evicted (no DESCRIPTOR_BYTES-per-entry copy). */
   static inPlace(bytes: Uint8Array, memory: LinearMemory, ptr: number, count: number, stop: { reason: StopReason; offset: number }): BatchView {
     if (count === 0) return new BatchView(bytes, new Uint8Array(0), 0, stop);
     const view = new BatchView(bytes, memory.u8.subarray(ptr, ptr + count * DESCRIPTOR_BYTES), count, stop);

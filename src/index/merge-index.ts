@@ -112,6 +112,8 @@ export const S_TS_LO = 0, S_TS_HI = 1, S_SEQ_LO = 2, S_SEQ_HI = 3, S_NODE = 4, S
 /** A free slot's S_KEY_OFF word: the next free slot + 1 (0 = none). */
 export const S_NEXT_FREE = S_KEY_OFF;
 export const UNDO_WORDS = 12;
+/** Words of an undo record (the table above): the slot, its origin, its prior SLOT_WORDS, its prior entry hash (2 words). */
+export const U_SLOT = 0, U_ORIGIN = 1, U_PRIOR = 2, U_EHASH = 10;
 export const FLAG_USED = 1;
 export const FLAG_TOMBSTONE = 2;
 /** Undo record origin: the slot was in use, came off the free list, or is new. */

@@ -13,7 +13,8 @@ import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32, toBytes }
 import { BUCKETS, bucketMask, entryHash, summarizeBuckets, valueHash } from "./summary.js";
 import {
   ARENA_COMPACT_MIN, EMPTY, FLAG_TOMBSTONE, FLAG_USED, ORIGIN_EXISTING, ORIGIN_FREE, ORIGIN_NEW, PrevState, RefuseReason,
-  SLOT_WORDS, S_FLAGS, S_KEY_LEN, S_KEY_OFF, S_NEXT_FREE, S_NODE, S_SEQ_HI, S_SEQ_LO, S_TS_HI, S_TS_LO, UNDO_WORDS, hashKey, usedSlotsOf,
+  SLOT_WORDS, S_FLAGS, S_KEY_LEN, S_KEY_OFF, S_NEXT_FREE, S_NODE, S_SEQ_HI, S_SEQ_LO, S_TS_HI, S_TS_LO, UNDO_WORDS, U_EHASH, U_ORIGIN, U_PRIOR, U_SLOT,
+  hashKey, usedSlotsOf,
   type MergeIndex, type MergeLimits, type MergeResult, type SlotMeta, type Summary,
 } from "./merge-index.js";
 
@@ -158,11 +159,11 @@ class ReferenceMergeIndex implements MergeIndex {
     const at = this.#undoLen * UNDO_WORDS;
     if (at + UNDO_WORDS > this.#undo.length) this.#undo = grow32(this.#undo);
     const u = this.#undo, s = slot * SLOT_WORDS, slots = this.#slots;
-    u[at] = slot;
-    u[at + 1] = origin;
-    for (let k = 0; k < SLOT_WORDS; k++) u[at + 2 + k] = slots[s + k]!;
-    u[at + 10] = this.#ehash[slot * 2]!;
-    u[at + 11] = this.#ehash[slot * 2 + 1]!;
+    u[at + U_SLOT] = slot;
+    u[at + U_ORIGIN] = origin;
+    for (let k = 0; k < SLOT_WORDS; k++) u[at + U_PRIOR + k] = slots[s + k]!;
+    u[at + U_EHASH] = this.#ehash[slot * 2]!;
+    u[at + U_EHASH + 1] = this.#ehash[slot * 2 + 1]!;
     this.#undoLen++;
   }
 
@@ -314,7 +315,7 @@ class ReferenceMergeIndex implements MergeIndex {
     const u = this.#undo;
     for (let r = this.#undoLen - 1; r >= 0; r--) {
       const at = r * UNDO_WORDS;
-      const slot = u[at]!, origin = u[at + 1]!;
+      const slot = u[at + U_SLOT]!, origin = u[at + U_ORIGIN]!;
       // The slot is in use now (stamped after this record): current hash out, prior back in.
       const kh = this.#slotKeyHash(slot);
       this.#toggle(kh, this.#ehash[slot * 2]!, this.#ehash[slot * 2 + 1]!);
@@ -324,12 +325,12 @@ class ReferenceMergeIndex implements MergeIndex {
         if (origin === ORIGIN_FREE) this.#freeHead = slot + 1;
         else this.#high--;
       } else {
-        this.#toggle(kh, u[at + 10]!, u[at + 11]!);
+        this.#toggle(kh, u[at + U_EHASH]!, u[at + U_EHASH + 1]!);
       }
       const s = slot * SLOT_WORDS;
-      for (let k = 0; k < SLOT_WORDS; k++) this.#slots[s + k] = u[at + 2 + k]!;
-      this.#ehash[slot * 2] = u[at + 10]!;
-      this.#ehash[slot * 2 + 1] = u[at + 11]!;
+      for (let k = 0; k < SLOT_WORDS; k++) this.#slots[s + k] = u[at + U_PRIOR + k]!;
+      this.#ehash[slot * 2] = u[at + U_EHASH]!;
+      this.#ehash[slot * 2 + 1] = u[at + U_EHASH + 1]!;
     }
     this.#arenaLen = this.#saved.arenaLen;
     this.#waste = this.#saved.waste;
