@@ -11,9 +11,9 @@
  * batch is not resident, one copy of its bytes and descriptors into linear memory.
  */
 import { DESCRIPTOR_BYTES, type DecodedBatch } from "../core/record.js";
-import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32, writeUtf8 } from "../core/encoding.js";
+import { ackHalves, clampU32, hi32, i64Halves, joinU64, lo32, writeUtf8 } from "../core/encoding.js";
 import {
-  EMPTY, FLAG_TOMBSTONE, FLAG_USED, SLOT_WORDS, S_FLAGS, S_KEY_LEN, S_KEY_OFF, S_NODE, S_SEQ_HI, S_SEQ_LO, S_TS_HI, S_TS_LO, usedSlotsOf,
+  EMPTY, FLAG_USED, SLOT_WORDS, S_FLAGS, S_KEY_LEN, S_KEY_OFF, slotMetaAt, slotMetaInto, usedSlotsOf,
   type MergeIndex, type MergeLimits, type MergeResult, type PrevState, type SlotMeta, type Summary,
 } from "./merge-index.js";
 import { BUCKETS, GROUPS, bucketMask, rootHex } from "./summary.js";
@@ -169,22 +169,12 @@ export class WasmMergeIndex implements MergeIndex {
 
   meta(slot: number): SlotMeta {
     const w = this.#slotWord(slot);
-    const m = this.#k.u32;
-    return {
-      timestamp: joinI64(m[w + S_TS_LO]!, m[w + S_TS_HI]!),
-      node: m[w + S_NODE]!,
-      seq: joinU64(m[w + S_SEQ_LO]!, m[w + S_SEQ_HI]!),
-      tombstone: (m[w + S_FLAGS]! & FLAG_TOMBSTONE) !== 0,
-    };
+    return slotMetaAt(this.#k.u32, w);
   }
 
   metaInto(slot: number, out: Float64Array): void {
     const w = this.#slotWord(slot);
-    const m = this.#k.u32;
-    out[0] = joinI64(m[w + S_TS_LO]!, m[w + S_TS_HI]!);
-    out[1] = m[w + S_NODE]!;
-    out[2] = joinU64(m[w + S_SEQ_LO]!, m[w + S_SEQ_HI]!);
-    out[3] = (m[w + S_FLAGS]! & FLAG_TOMBSTONE) !== 0 ? 1 : 0;
+    slotMetaInto(this.#k.u32, w, out);
   }
 
   keyBytes(slot: number): Uint8Array {

@@ -23,6 +23,7 @@
  * Slot ids are dense: the free list (LIFO) is used before new slots.
  */
 import type { DecodedBatch } from "../core/record.js";
+import { joinI64, joinU64 } from "../core/encoding.js";
 import { fmix } from "./summary.js";
 
 export const enum PrevState { Absent = 0, Value = 1, Tombstone = 2 }
@@ -159,4 +160,22 @@ export function usedSlotsOf(words: Uint32Array, base: number, high: number, size
     if ((words[w]! & FLAG_USED) !== 0) out[n++] = slot;
   }
   return n === size ? out : out.subarray(0, n);
+}
+
+/** The metadata of the slot whose words start at `w` (MergeIndex.meta). */
+export function slotMetaAt(words: Uint32Array, w: number): SlotMeta {
+  return {
+    timestamp: joinI64(words[w + S_TS_LO]!, words[w + S_TS_HI]!),
+    node: words[w + S_NODE]!,
+    seq: joinU64(words[w + S_SEQ_LO]!, words[w + S_SEQ_HI]!),
+    tombstone: (words[w + S_FLAGS]! & FLAG_TOMBSTONE) !== 0,
+  };
+}
+
+/** slotMetaAt without an object (MergeIndex.metaInto). */
+export function slotMetaInto(words: Uint32Array, w: number, out: Float64Array): void {
+  out[0] = joinI64(words[w + S_TS_LO]!, words[w + S_TS_HI]!);
+  out[1] = words[w + S_NODE]!;
+  out[2] = joinU64(words[w + S_SEQ_LO]!, words[w + S_SEQ_HI]!);
+  out[3] = (words[w + S_FLAGS]! & FLAG_TOMBSTONE) !== 0 ? 1 : 0;
 }

@@ -9,12 +9,12 @@
  */
 import { D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch } from "../core/record.js";
 import { compareStampHalves } from "../core/stamp.js";
-import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32, toBytes } from "../core/encoding.js";
+import { ackHalves, clampU32, hi32, i64Halves, joinU64, lo32, toBytes } from "../core/encoding.js";
 import { BUCKETS, bucketMask, entryHash, summarizeBuckets, valueHash } from "./summary.js";
 import {
   ARENA_COMPACT_MIN, EMPTY, FLAG_TOMBSTONE, FLAG_USED, ORIGIN_EXISTING, ORIGIN_FREE, ORIGIN_NEW, PrevState, RefuseReason,
   SLOT_WORDS, S_FLAGS, S_KEY_LEN, S_KEY_OFF, S_NEXT_FREE, S_NODE, S_SEQ_HI, S_SEQ_LO, S_TS_HI, S_TS_LO, UNDO_WORDS, U_EHASH, U_ORIGIN, U_PRIOR, U_SLOT,
-  hashKey, usedSlotsOf,
+  hashKey, slotMetaAt, slotMetaInto, usedSlotsOf,
   type MergeIndex, type MergeLimits, type MergeResult, type SlotMeta, type Summary,
 } from "./merge-index.js";
 
@@ -374,21 +374,11 @@ class ReferenceMergeIndex implements MergeIndex {
   }
 
   meta(slot: number): SlotMeta {
-    const s = this.#usedSlot(slot), m = this.#slots;
-    return {
-      timestamp: joinI64(m[s + S_TS_LO]!, m[s + S_TS_HI]!),
-      node: m[s + S_NODE]!,
-      seq: joinU64(m[s + S_SEQ_LO]!, m[s + S_SEQ_HI]!),
-      tombstone: (m[s + S_FLAGS]! & FLAG_TOMBSTONE) !== 0,
-    };
+    return slotMetaAt(this.#slots, this.#usedSlot(slot));
   }
 
   metaInto(slot: number, out: Float64Array): void {
-    const s = this.#usedSlot(slot), m = this.#slots;
-    out[0] = joinI64(m[s + S_TS_LO]!, m[s + S_TS_HI]!);
-    out[1] = m[s + S_NODE]!;
-    out[2] = joinU64(m[s + S_SEQ_LO]!, m[s + S_SEQ_HI]!);
-    out[3] = (m[s + S_FLAGS]! & FLAG_TOMBSTONE) !== 0 ? 1 : 0;
+    slotMetaInto(this.#slots, this.#usedSlot(slot), out);
   }
 
   keyBytes(slot: number): Uint8Array {
