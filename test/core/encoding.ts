@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import {
   TWO32, VAR_INVALID, VAR_TRUNCATED, ackHalves, clampU32, hi32, i64Halves, isUtf8, joinI64, joinU64, lo32, readUtf8, readVarU64, toBytes,
-  unzigzagHi, unzigzagLo, utf8Length, varHi, varLo, varU64Size, varUintSize, writeUtf8, writeVarU64, writeVarUint, zigzagHi, zigzagLo,
+  unzigzagHi, unzigzagLo, utf8Length, varOut, varU64Size, varUintSize, writeUtf8, writeVarU64, writeVarUint, zigzagHi, zigzagLo,
 } from "../../src/core/encoding.js";
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -31,7 +31,7 @@ test("varint u64 round trips at the boundaries and matches LEB128", () => {
     assert.is(varU64Size(lo, hi), end - 1, `size of ${v}`);
     assert.is(out[end], 0xee, `nothing past the varint of ${v}`);
     assert.is(readVarU64(out, 1, end), end, `read end of ${v}`);
-    assert.is(bigOf(varLo, varHi), v, `read value of ${v}`);
+    assert.is(bigOf(varOut.lo, varOut.hi), v, `read value of ${v}`);
     assert.is(readVarU64(out, 1, end - 1), VAR_TRUNCATED, `truncated ${v}`);
   }
   assert.is(varU64Size(...halvesOf(U64_MAX)), 10);
@@ -44,10 +44,10 @@ test("readVarU64 refuses an 11-byte varint and a 10th byte past 2^64", () => {
   assert.is(readVarU64(over, 0, over.length), VAR_INVALID);
   const max = Uint8Array.from([...Array(9).fill(0xff), 0x01]);
   assert.is(readVarU64(max, 0, max.length), 10);
-  assert.is(bigOf(varLo, varHi), U64_MAX);
+  assert.is(bigOf(varOut.lo, varOut.hi), U64_MAX);
   // Non-minimal encodings are the record format's to accept.
   assert.is(readVarU64(Uint8Array.from([0x80, 0x00]), 0, 2), 2);
-  assert.is(bigOf(varLo, varHi), 0n);
+  assert.is(bigOf(varOut.lo, varOut.hi), 0n);
   assert.is(readVarU64(new Uint8Array(0), 0, 0), VAR_TRUNCATED);
 });
 
@@ -56,7 +56,7 @@ test("varint u64 round trips any u64 (property)", () => {
     const [lo, hi] = halvesOf(v);
     const out = new Uint8Array(10);
     const end = writeVarU64(out, 0, lo, hi);
-    return end === varU64Size(lo, hi) && readVarU64(out, 0, end) === end && bigOf(varLo, varHi) === v;
+    return end === varU64Size(lo, hi) && readVarU64(out, 0, end) === end && bigOf(varOut.lo, varOut.hi) === v;
   }), { numRuns: 5000 });
 });
 
