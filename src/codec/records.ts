@@ -1,5 +1,6 @@
 /**
- * Entry record codec (docs/FORMAT.md §1–2): the WASM kernel and its pure-TS twin.
+ * Entry record codec (docs/FORMAT.md §1–2): the entry points, all on the WASM kernel
+ * (./kernel-codec.ts). The pure-TS twin (./reference.ts) is re-exported here.
  *
  *   const bytes = encodeRecords(entries, "framed", base);
  *   const batch = decodeRecords(bytes, "framed", base);
