@@ -18,7 +18,7 @@
  */
 import { decodeEnvelope } from "../src/sync/envelope.js";
 import { MemoryNetwork, dropOneEntry, type NetworkMessage } from "../src/transport/memory.js";
-import { createMergeIndex } from "../src/index/merge.js";
+import { createMergeIndex } from "../src/index/kernel-index.js";
 import { Node } from "../src/node/node.js";
 import { ReplicaState } from "../src/state/replica.js";
 import { SyncManager } from "../src/node/manager.js";

@@ -1,28 +1,19 @@
 /**
- * The decoded-batch view shared by the WASM decoder and its TS twin, plus the 64-bit
- * helpers both sides use to move i64/u64 values as two u32 halves.
+ * The decoded-batch view shared by the WASM decoder and its TS twin (DecodedBatch, with
+ * the descriptor layout, is in src/core/record.ts), and the input checks both codecs share.
  *
  *   const batch = new BatchView(bytes, descriptors, count, { reason: "end", offset: bytes.length });
  *   batch.key(0); batch.timestamp(0);
  *
- * Descriptor (48 B, little-endian; docs/ARCHITECTURE.md), as u32 words:
- *
- * | word | field |
- * |---|---|
- * | 0, 1 | timestamp i64 (lo, hi), base already added |
- * | 2, 3 | seq u64 (lo, hi) |
- * | 4 | node u32 |
- * | 5 | kind u32 |
- * | 6, 7 | keyOff, keyLen (offsets from the start of `bytes`) |
- * | 8, 9 | valOff, valLen (0, 0 unless kind 1) |
- * | 10, 11 | recOff, recLen (framed: the 8-byte header included) |
- *
  * Words are read through a Uint32Array: every runtime wavekv targets is little-endian
- * (checked once below), so the view matches the byte layout without a DataView.
+ * (checked in src/core/encoding.ts), so the view matches the byte layout without a DataView.
  */
-import { DESCRIPTOR_WORDS, type DecodedBatch, type RecordInput, type RecordKind, type StopReason } from "../core/record.js";
+import {
+  DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_REC_LEN, D_REC_OFF, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO,
+  D_VAL_LEN, D_VAL_OFF, RecordKind, type DecodedBatch, type RecordInput, type StopReason,
+} from "../core/record.js";
+import { joinI64, joinU64, readUtf8 } from "../core/encoding.js";
 import type { PinnedBytes } from "../kernel/memory.js";
-
 
 /**
  * What both encoders refuse (TypeError): a kind outside 0–4, a node outside u32, kind 1
@@ -33,78 +24,15 @@ export function checkRecord(r: RecordInput, i: number): void {
   if (!(kind >= 0 && kind <= 4) || (kind | 0) !== kind) throw new TypeError(`record ${i}: bad kind ${kind}`);
   if (!(r.node >= 0 && r.node <= 0xffffffff)) throw new TypeError(`record ${i}: node ${r.node} is not a u32`);
   if (typeof r.key !== "string" && !(r.key instanceof Uint8Array)) throw new TypeError(`record ${i}: key must be a string or a Uint8Array`);
-  if (kind === 1) {
+  if (kind === RecordKind.Value) {
     if (!(r.value instanceof Uint8Array)) throw new TypeError(`record ${i}: kind 1 (value) needs a Uint8Array value`);
     if (r.value.length > 0x7fffffff) throw new TypeError(`record ${i}: value too large`);
   }
 }
 
-export const TWO32 = 4294967296;
-
-if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
-  throw new Error("wavekv needs a little-endian platform (descriptors and linear memory are LE)");
-}
-
-/** Low u32 half of an integer-valued number (two's complement for negatives). */
-export function lo32(n: number): number {
-  return (n - Math.floor(n / TWO32) * TWO32) >>> 0;
-}
-/** High half as a signed i32 (i64 view); for u64 values below 2^63 it is the same bits. */
-export function hi32(n: number): number {
-  return Math.floor(n / TWO32) | 0;
-}
-/** u64 from halves; exact below 2^53. */
-export function joinU64(lo: number, hi: number): number {
-  return (hi >>> 0) * TWO32 + (lo >>> 0);
-}
-/** i64 from halves; exact for |v| < 2^53. */
-export function joinI64(lo: number, hi: number): number {
-  return (hi | 0) * TWO32 + (lo >>> 0);
-}
-
-/** A limit as u32: ≥ 2^32−1 (Infinity included) saturates, negatives and NaN become 0. */
-export function clampU32(n: number): number {
-  return n >= 0xffffffff ? 0xffffffff : n > 0 ? Math.floor(n) : 0;
-}
-
 /** `maxRecords` as both decoders read it: undefined = no limit, NaN/negative = 0. */
 export function maxRecordsOf(m: number | undefined): number {
   return m === undefined ? Infinity : m > 0 ? Math.floor(m) : 0;
-}
-
-/** An i64 limit as (lo, hi) halves, saturating outside ±2^63 (±Infinity included). */
-export function i64Halves(n: number): [lo: number, hi: number] {
-  if (n >= 2 ** 63) return [0xffffffff, 0x7fffffff];
-  if (n < -(2 ** 63) || Number.isNaN(n)) return [0, -0x80000000];
-  return [lo32(n), hi32(n)];
-}
-
-/** An ack (u64) as both delta selectors read it: floor, saturating; NaN/negative = 0. */
-export function ackHalves(a: number): [lo: number, hi: number] {
-  if (a >= 2 ** 64) return [0xffffffff, 0xffffffff];
-  if (!(a > 0)) return [0, 0];
-  const f = Math.floor(a);
-  return [lo32(f), hi32(f) >>> 0];
-}
-
-const textDecoder = new TextDecoder("utf-8", { fatal: false });
-
-/**
- * UTF-8 → string. Short ASCII keys (the common case) skip TextDecoder, whose per-call
- * cost dominates for a 10–20 byte key; anything else goes through it (U+FFFD for junk).
- */
-export function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start <= 24) {
-    let s = "";
-    let i = start;
-    for (; i < end; i++) {
-      const c = bytes[i]!;
-      if (c >= 0x80) break;
-      s += String.fromCharCode(c);
-    }
-    if (i === end) return s;
-  }
-  return textDecoder.decode(bytes.subarray(start, end));
 }
 
 /** Linear memory as the kernel wrapper exposes it (views rebuilt after growth). */
@@ -141,10 +69,10 @@ export class BatchView implements DecodedBatch {
     this.#words = new Uint32Array(descriptors.buffer, descriptors.byteOffset, count * DESCRIPTOR_WORDS);
   }
 
-  /** A batch whose `count` descriptors stay at `ptr` in linear memory until evicted (no 48 B/entry copy). */
+  /** A batch whose `count` descriptors stay at `ptr` in linear memory until evicted (no DESCRIPTOR_BYTES-per-entry copy). */
   static inPlace(bytes: Uint8Array, memory: LinearMemory, ptr: number, count: number, stop: { reason: StopReason; offset: number }): BatchView {
     if (count === 0) return new BatchView(bytes, new Uint8Array(0), 0, stop);
-    const view = new BatchView(bytes, memory.u8.subarray(ptr, ptr + count * DESCRIPTOR_WORDS * 4), count, stop);
+    const view = new BatchView(bytes, memory.u8.subarray(ptr, ptr + count * DESCRIPTOR_BYTES), count, stop);
     view.#inPlace = { memory, ptr };
     return view;
   }
@@ -204,12 +132,12 @@ export class BatchView implements DecodedBatch {
     const at = this.#inPlace;
     if (at === null) return;
     this.#inPlace = null;
-    const copy = at.memory.u8.slice(at.ptr, at.ptr + this.count * DESCRIPTOR_WORDS * 4);
+    const copy = at.memory.u8.slice(at.ptr, at.ptr + this.count * DESCRIPTOR_BYTES);
     this.#descriptors = copy;
     this.#words = new Uint32Array(copy.buffer, 0, this.count * DESCRIPTOR_WORDS);
   }
 
-  /** `count` × 48 bytes, layout above. In place, valid until the next kernel call that decodes or stages a batch: do not keep it. */
+  /** `count` × DESCRIPTOR_BYTES bytes (src/core/record.ts). In place, valid until the next kernel call that decodes or stages a batch: do not keep it. */
   get descriptors(): Uint8Array {
     void this.words; // rebuilds the views if memory grew
     return this.#descriptors;
@@ -221,7 +149,7 @@ export class BatchView implements DecodedBatch {
     if (this.#inPlace === null) throw new Error("DecodedBatch used after release()");
     // Memory grew (the old buffer is detached): same address, new buffer.
     const { memory, ptr } = this.#inPlace;
-    this.#descriptors = memory.u8.subarray(ptr, ptr + this.count * DESCRIPTOR_WORDS * 4);
+    this.#descriptors = memory.u8.subarray(ptr, ptr + this.count * DESCRIPTOR_BYTES);
     return (this.#words = memory.u32.subarray(ptr >>> 2, (ptr >>> 2) + this.count * DESCRIPTOR_WORDS));
   }
 
@@ -231,43 +159,43 @@ export class BatchView implements DecodedBatch {
   }
 
   kind(i: number): RecordKind {
-    return this.words[this.#at(i) + 5]! as RecordKind;
+    return this.words[this.#at(i) + D_KIND]! as RecordKind;
   }
   node(i: number): number {
-    return this.words[this.#at(i) + 4]!;
+    return this.words[this.#at(i) + D_NODE]!;
   }
   seq(i: number): number {
-    const w = this.#at(i);
-    return joinU64(this.words[w + 2]!, this.words[w + 3]!);
+    const at = this.#at(i), w = this.words;
+    return joinU64(w[at + D_SEQ_LO]!, w[at + D_SEQ_HI]!);
   }
   timestamp(i: number): number {
-    const w = this.#at(i);
-    return joinI64(this.words[w]!, this.words[w + 1]!);
+    const at = this.#at(i), w = this.words;
+    return joinI64(w[at + D_TS_LO]!, w[at + D_TS_HI]!);
   }
   keyBytes(i: number): Uint8Array {
-    const w = this.#at(i);
-    const off = this.words[w + 6]!;
-    return this.bytes.subarray(off, off + this.words[w + 7]!);
+    const at = this.#at(i), w = this.words;
+    const off = w[at + D_KEY_OFF]!;
+    return this.bytes.subarray(off, off + w[at + D_KEY_LEN]!);
   }
   key(i: number): string {
-    const w = this.#at(i);
-    const off = this.words[w + 6]!;
-    return decodeUtf8(this.bytes, off, off + this.words[w + 7]!);
+    const at = this.#at(i), w = this.words;
+    const off = w[at + D_KEY_OFF]!;
+    return readUtf8(this.bytes, off, off + w[at + D_KEY_LEN]!);
   }
   value(i: number): Uint8Array | null {
-    const w = this.#at(i);
-    if (this.words[w + 5] !== 1) return null;
-    const off = this.words[w + 8]!;
-    return this.bytes.slice(off, off + this.words[w + 9]!);
+    const at = this.#at(i), w = this.words;
+    if (w[at + D_KIND] !== RecordKind.Value) return null;
+    const off = w[at + D_VAL_OFF]!;
+    return this.bytes.slice(off, off + w[at + D_VAL_LEN]!);
   }
   /** Value length without copying (0 for non-value kinds). */
   valueLength(i: number): number {
-    return this.words[this.#at(i) + 9]!;
+    return this.words[this.#at(i) + D_VAL_LEN]!;
   }
   recordOffset(i: number): number {
-    return this.words[this.#at(i) + 10]!;
+    return this.words[this.#at(i) + D_REC_OFF]!;
   }
   recordLength(i: number): number {
-    return this.words[this.#at(i) + 11]!;
+    return this.words[this.#at(i) + D_REC_LEN]!;
   }
 }

@@ -7,35 +7,19 @@
  * A decoded batch stays resident (its input in R_IN, its descriptors in R_DESC) until
  * the next write to those regions, so a merge right after decode skips a second copy.
  */
-import type { DecodedBatch, Framing, RecordInput } from "../core/record.js";
+import {
+  DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF,
+  FRAME_HEADER_BYTES, RecordKind, STOP_REASONS, type DecodedBatch, type Framing, type RecordInput,
+} from "../core/record.js";
 import { DESC_MAX, ENCODE_TOO_LARGE, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "../kernel/abi.js";
 import { WaveKVError } from "../core/errors.js";
-import { BatchView, checkRecord, hi32, lo32, maxRecordsOf } from "./batch.js";
-import { DESCRIPTOR_WORDS, STOP_REASONS } from "../core/record.js";
+import { hi32, lo32, writeUtf8 } from "../core/encoding.js";
+import { BatchView, checkRecord, maxRecordsOf } from "./batch.js";
 import { kernel, type Kernel } from "../kernel/instance.js";
 import { adoptInput, type PinnedBytes } from "../kernel/memory.js";
 
-const encoder = new TextEncoder();
-
 /** The kernel's `mode` argument for a framing. */
 const modeOf = (framing: Framing): number => (framing === "framed" ? 1 : framing === "delta" ? 2 : 0);
-
-/**
- * Writes `s` as UTF-8 at `pos`; returns the byte count. ASCII is copied by a loop (the
- * common short key costs no encoder call); the rest goes through encodeInto (lone
- * surrogates become U+FFFD, as TextEncoder.encode does). `u8` must have s.length·3 bytes.
- */
-export function writeUtf8(s: string, u8: Uint8Array, pos: number): number {
-  const n = s.length;
-  let i = 0;
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) break;
-    u8[pos + i] = c;
-  }
-  if (i === n) return n;
-  return i + encoder.encodeInto(i === 0 ? s : s.slice(i), u8.subarray(pos + i, pos + i + (n - i) * 3)).written;
-}
 
 export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
   const k = kernel();
@@ -67,8 +51,8 @@ export function readIntoKernel(length: number, fill: (dst: Uint8Array) => void, 
 
 /**
  * Decodes up to `maxRecords` records of `block` from `offset` (a window: a replay decodes
- * a long log window by window, so its descriptors need a few MB, not 48 B a record at
- * once). The batch's offsets and `stop` are relative to `offset`. The block must still be
+ * a long log window by window, so its descriptors need a few MB, not one per record of the
+ * whole log at once). The batch's offsets and `stop` are relative to `offset`. The block must still be
  * the input region's (nothing has reserved that region since `readIntoKernel`).
  */
 export function decodeWindowWasm(block: PinnedBytes, offset: number, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
@@ -89,7 +73,7 @@ function decodeResident(k: Kernel, inp: number, len: number, framing: Framing, b
   const max = Math.min(wanted, DESC_MAX);
   const count = k.exports.decode(inp, len, modeOf(framing), lo32(base), hi32(base), max) >>> 0;
   const desc = k.regionPtr(R_DESC);
-  if (count === DESC_MAX && wanted > DESC_MAX && k.mailbox(MB_STOP_REASON) === 5 /* limit */) {
+  if (count === DESC_MAX && wanted > DESC_MAX && STOP_REASONS[k.mailbox(MB_STOP_REASON)] === "limit") {
     // Not a "limit" the caller asked for: the descriptors would not fit one region.
     k.generation++;
     throw new WaveKVError("INVALID_ARGUMENT", `more than ${DESC_MAX} records in one batch (descriptors over 1 GiB): pass maxRecords <= ${DESC_MAX} and decode from stop.offset`);
@@ -110,7 +94,7 @@ function decodeResident(k: Kernel, inp: number, len: number, framing: Framing, b
 
 export function findNextValidFrameWasm(bytes: Uint8Array, from: number): number {
   const f = from > 0 ? Math.floor(from) : 0;
-  if (f + 8 > bytes.length) return -1;
+  if (f + FRAME_HEADER_BYTES > bytes.length) return -1;
   const k = kernel();
   // Bytes in linear memory (a batch decoded there) may move or be overwritten by the
   // reserve below: copy them out first. Damage path only.
@@ -127,17 +111,17 @@ export function encodeRecordsWasm(records: readonly RecordInput[], framing: Fram
     const r = records[i]!;
     checkRecord(r, i);
     bound += typeof r.key === "string" ? r.key.length * 3 : r.key.length;
-    if ((r.kind as number) === 1) bound += r.value!.length;
+    if ((r.kind as number) === RecordKind.Value) bound += r.value!.length;
   }
   const k = kernel();
-  const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_WORDS * 4, 16));
+  const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_BYTES, 16));
   const data = k.reserve(R_IN, Math.max(bound, 16));
   const u8 = k.u8, u32 = k.u32; // after both reserves: they may grow memory
   let at = 0;
   for (let i = 0, w = desc >>> 2; i < n; i++, w += DESCRIPTOR_WORDS) {
     const r = records[i]!;
     const keyOff = at;
-    if (typeof r.key === "string") at += writeUtf8(r.key, u8, data + at);
+    if (typeof r.key === "string") at = writeUtf8(u8, data + at, r.key) - data;
     else {
       u8.set(r.key, data + at);
       at += r.key.length;
@@ -145,23 +129,23 @@ export function encodeRecordsWasm(records: readonly RecordInput[], framing: Fram
     const keyLen = at - keyOff;
     if (keyLen > 0x7fffffff) throw new TypeError(`record ${i}: key too large`);
     let valOff = 0, valLen = 0;
-    if ((r.kind as number) === 1) {
+    if ((r.kind as number) === RecordKind.Value) {
       const v = r.value!;
       valOff = at;
       valLen = v.length;
       u8.set(v, data + at);
       at += valLen;
     }
-    u32[w] = lo32(r.timestamp);
-    u32[w + 1] = hi32(r.timestamp);
-    u32[w + 2] = lo32(r.seq);
-    u32[w + 3] = hi32(r.seq);
-    u32[w + 4] = r.node;
-    u32[w + 5] = r.kind;
-    u32[w + 6] = keyOff;
-    u32[w + 7] = keyLen;
-    u32[w + 8] = valOff;
-    u32[w + 9] = valLen;
+    u32[w + D_TS_LO] = lo32(r.timestamp);
+    u32[w + D_TS_HI] = hi32(r.timestamp);
+    u32[w + D_SEQ_LO] = lo32(r.seq);
+    u32[w + D_SEQ_HI] = hi32(r.seq);
+    u32[w + D_NODE] = r.node;
+    u32[w + D_KIND] = r.kind;
+    u32[w + D_KEY_OFF] = keyOff;
+    u32[w + D_KEY_LEN] = keyLen;
+    u32[w + D_VAL_OFF] = valOff;
+    u32[w + D_VAL_LEN] = valLen;
   }
   const total = k.exports.encode(desc, n, data, modeOf(framing), lo32(base), hi32(base)) >>> 0;
   if (total === ENCODE_TOO_LARGE) throw new WaveKVError("INVALID_ARGUMENT", `${n} records encode to more than 1 GiB: encode them in parts`);

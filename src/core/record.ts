@@ -21,6 +21,7 @@
  * both decoders agree word for word. No other module indexes descriptor words by number.
  */
 import type { PinnedBytes } from "../kernel/memory.js";
+import type { Entry } from "./types.js";
 
 export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4 }
 
@@ -101,4 +102,26 @@ export interface DecodedBatch {
 export function forEachRecord(batch: DecodedBatch, fn: (words: Uint32Array, at: number, i: number) => void): void {
   const w = batch.words;
   for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) fn(w, at, i);
+}
+
+// ---------------------------------------------------------------------------------
+// entries ↔ records: the one spelling of each conversion
+
+/** The record of an entry: kind 1 (value), or kind 0 (tombstone) when `value` is null. */
+export function entryToRecord(e: Entry): RecordInput {
+  return { kind: e.value === null ? RecordKind.Tombstone : RecordKind.Value, key: e.key, value: e.value, timestamp: e.timestamp, node: e.node, seq: e.seq };
+}
+
+/** Record `i` of a batch (kind 0 or 1) as an entry: the key decoded, the value copied. */
+export function recordToEntry(batch: DecodedBatch, i: number): Entry {
+  return { key: batch.key(i), value: batch.kind(i) === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
+}
+
+/**
+ * A seq mark (kind 4): the high-water mark of the seqs this node has handed out, kept so
+ * a restart never reuses one (docs/FORMAT.md). Negative seqs become 0. A mark copied
+ * from a log keeps its `timestamp` and `node`; a new one has both 0.
+ */
+export function seqMarkRecord(seq: number, timestamp = 0, node = 0): RecordInput {
+  return { kind: RecordKind.SeqMark, key: "", value: null, timestamp, node, seq: Math.max(0, seq) };
 }

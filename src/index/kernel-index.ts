@@ -3,26 +3,30 @@
  * instance. LWW metadata, the hash table and key bytes live in linear memory; JS gets
  * back counts and, for winners only, (entry, slot, prev) triples.
  *
- *   const index = new WasmMergeIndex();
+ *   const index = createMergeIndex();
  *   const { winners } = index.merge(batch, limits); index.commit();
  *
  * Cost of a losing entry: zero JS allocation (the kernel reads its descriptor, hashes
  * the key bytes, probes, compares stamps). Per batch: the result object and, when the
  * batch is not resident, one copy of its bytes and descriptors into linear memory.
  */
-import type { DecodedBatch } from "../core/record.js";
-import { usedSlotsOf, type MergeIndex, type MergeLimits, type MergeResult, type PrevState, type SlotMeta, type Summary } from "./merge.js";
-import { BUCKETS, GROUPS, bucketMask, rootHex } from "./summary.js";
+import { DESCRIPTOR_BYTES, type DecodedBatch } from "../core/record.js";
+import { ackHalves, clampU32, hi32, i64Halves, joinU64, lo32, writeUtf8 } from "../core/encoding.js";
 import {
-  ERR_PENDING, FLAG_TOMBSTONE, FLAG_USED, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED,
-  SLOT_WORDS, S_FLAGS, S_KEY_LEN, S_KEY_OFF, S_NODE, S_SEQ_HI, S_SEQ_LO, S_TS_HI, S_TS_LO,
-} from "../kernel/abi.js";
-import { ackHalves, clampU32, hi32, i64Halves, joinI64, joinU64, lo32 } from "../codec/batch.js";
-import { DESCRIPTOR_WORDS } from "../core/record.js";
+  EMPTY, FLAG_USED, SLOT_WORDS, S_FLAGS, S_KEY_LEN, S_KEY_OFF, slotMetaAt, slotMetaInto, usedSlotsOf,
+  type MergeIndex, type MergeLimits, type MergeResult, type PrevState, type SlotMeta, type Summary,
+} from "./merge-index.js";
+import { BUCKETS, GROUPS, bucketMask, rootHex } from "./summary.js";
+import { ERR_PENDING, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED } from "../kernel/abi.js";
 import { kernel, type Kernel } from "../kernel/instance.js";
-import { writeUtf8 } from "../codec/kernel-codec.js";
 
-const EMPTY = new Uint32Array(0);
+/**
+ * An index in the process's WASM kernel (one instance, one handle per index).
+ * `summary: false` (benchmarks only) skips the range summary: its root means nothing.
+ */
+export function createMergeIndex(opts?: { summary?: boolean }): MergeIndex {
+  return new WasmMergeIndex(opts);
+}
 
 /** Frees the handle of an index that was dropped without dispose(). */
 const finalizer = typeof FinalizationRegistry === "function"
@@ -81,11 +85,11 @@ export class WasmMergeIndex implements MergeIndex {
     let where: { inp: number; desc: number } | null = k.residentOf(batch);
     if (where === null) {
       const inp = k.reserve(R_IN, Math.max(batch.bytes.length, 16));
-      const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_WORDS * 4, 16));
+      const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_BYTES, 16));
       const u8 = k.u8;
       // Read `bytes` after the reserves: a batch held in linear memory gets a new view if they grew it.
       u8.set(batch.bytes, inp);
-      u8.set(batch.descriptors.subarray(0, n * DESCRIPTOR_WORDS * 4), desc);
+      u8.set(batch.descriptors.subarray(0, n * DESCRIPTOR_BYTES), desc);
       k.setResident(batch, inp, desc);
       where = { inp, desc };
     }
@@ -127,7 +131,7 @@ export class WasmMergeIndex implements MergeIndex {
     const k = this.#k;
     if (typeof key === "string") {
       this.#keyPtr = k.reserve(R_AUX, Math.max(key.length * 3 + extra, 16));
-      return writeUtf8(key, k.u8, this.#keyPtr);
+      return writeUtf8(k.u8, this.#keyPtr, key) - this.#keyPtr;
     }
     this.#keyPtr = k.reserve(R_AUX, Math.max(key.length + extra, 16));
     k.u8.set(key, this.#keyPtr);
@@ -165,22 +169,12 @@ export class WasmMergeIndex implements MergeIndex {
 
   meta(slot: number): SlotMeta {
     const w = this.#slotWord(slot);
-    const m = this.#k.u32;
-    return {
-      timestamp: joinI64(m[w + S_TS_LO]!, m[w + S_TS_HI]!),
-      node: m[w + S_NODE]!,
-      seq: joinU64(m[w + S_SEQ_LO]!, m[w + S_SEQ_HI]!),
-      tombstone: (m[w + S_FLAGS]! & FLAG_TOMBSTONE) !== 0,
-    };
+    return slotMetaAt(this.#k.u32, w);
   }
 
   metaInto(slot: number, out: Float64Array): void {
     const w = this.#slotWord(slot);
-    const m = this.#k.u32;
-    out[0] = joinI64(m[w + S_TS_LO]!, m[w + S_TS_HI]!);
-    out[1] = m[w + S_NODE]!;
-    out[2] = joinU64(m[w + S_SEQ_LO]!, m[w + S_SEQ_HI]!);
-    out[3] = (m[w + S_FLAGS]! & FLAG_TOMBSTONE) !== 0 ? 1 : 0;
+    slotMetaInto(this.#k.u32, w, out);
   }
 
   keyBytes(slot: number): Uint8Array {

@@ -19,7 +19,7 @@ export const BUCKETS = 1 << BUCKET_BITS;
 export const GROUPS = 64;
 export const BUCKETS_PER_GROUP = BUCKETS / GROUPS;
 
-/** Bucket of a key hash (`hashKey` in src/index/merge.ts). */
+/** Bucket of a key hash (`hashKey` in src/index/merge-index.ts). */
 export function bucketOf(keyHash: number): number {
   return keyHash >>> (32 - BUCKET_BITS);
 }
@@ -39,7 +39,7 @@ function word(k: number): void {
   laneB = (Math.imul(rotl(laneB ^ b, 11), 5) + 0x52dce729) | 0;
 }
 
-/** murmur3's 32-bit finaliser (also ends `hashKey` in src/index/merge.ts). */
+/** murmur3's 32-bit finaliser (also ends `hashKey` in src/index/merge-index.ts). */
 export function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

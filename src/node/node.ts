@@ -18,11 +18,10 @@ import { IdConflicts } from "../sync/identity.js";
 import { checkNodeOptions, withDefaults } from "./options.js";
 import { isReservedKey, reservedRefusal } from "../core/reserved.js";
 import { ReplicaState, type BatchOutcome } from "../state/replica.js";
-import { joinU64 } from "../codec/batch.js";
+import { joinU64, toBytes, utf8Length } from "../core/encoding.js";
 import { D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, DESCRIPTOR_WORDS } from "../core/record.js";
 import type { ReplaySink, Storage, StorageTuning } from "../storage/interface.js";
 import { DEFAULT_LIMITS, RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "../core/types.js";
-import { toBytes, utf8Length } from "../core/utf8.js";
 import { Watchers } from "./watch.js";
 
 

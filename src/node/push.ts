@@ -12,7 +12,7 @@ import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, decodeEnvelope, encodeEnvelope 
 import { WaveKVError } from "../core/errors.js";
 import { raceAbort, unrefTimer } from "../core/abort.js";
 import type { Entry } from "../core/types.js";
-import { utf8Length } from "../core/utf8.js";
+import { utf8Length } from "../core/encoding.js";
 import type { Node } from "./node.js";
 import type { PeerLinks } from "./links.js";
 import type { Transport } from "../transport/transport.js";

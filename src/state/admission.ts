@@ -4,7 +4,7 @@
  * rule, and the caller's `admit`; and the winners as records for the log.
  */
 import { D_KEY_LEN, D_KEY_OFF, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
-import { PrevState, type MergeLimits } from "../index/merge.js";
+import { PrevState, type MergeLimits } from "../index/merge-index.js";
 import { isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "../core/types.js";
 

@@ -3,7 +3,7 @@
  * section 3 (every entry whose seq is above the peer's ack of its origin), paged in
  * (node, seq) order. The protocol encodes the slots (src/sync/delta.ts).
  */
-import type { MergeIndex } from "../index/merge.js";
+import type { MergeIndex } from "../index/merge-index.js";
 
 /** Where a delta page ends: the last (origin node, seq) it holds. */
 export interface SlotCursor { node: number; seq: number }

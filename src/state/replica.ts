@@ -24,7 +24,8 @@
  * scan or a seek compares is decoded again.
  */
 import { D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_VAL_LEN, D_VAL_OFF, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
-import { createMergeIndex, PrevState, type MergeIndex, type MergeLimits, type Summary } from "../index/merge.js";
+import { PrevState, type MergeIndex, type MergeLimits, type Summary } from "../index/merge-index.js";
+import { createMergeIndex } from "../index/kernel-index.js";
 import { digestOf, PerVersion } from "./digest.js";
 import { KeyOrder, type OrderSource } from "./order.js";
 import { RETAIN_MIN_SHARE, SlotValues } from "./values.js";
@@ -32,8 +33,7 @@ import { selectDelta, type DeltaSlots, type SlotCursor } from "./delta-slots.js"
 import { admitWinners, mergeLimitsOf, REFUSE_TEXT, winnerRecords, type BatchOutcome, type MergeOptions } from "./admission.js";
 import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import type { Entry } from "../core/types.js";
-import { utf8Length } from "../core/utf8.js";
-import { decodeUtf8, joinU64 } from "../codec/batch.js";
+import { joinU64, readUtf8, utf8Length } from "../core/encoding.js";
 
 export type { BatchOutcome, MergeOptions } from "./admission.js";
 export type { DeltaSlots, SlotCursor } from "./delta-slots.js";
@@ -148,7 +148,7 @@ export class ReplicaState implements OrderSource {
     const known = this.#keys[slot];
     if (known !== undefined) return known;
     const view = this.#index.keyView(slot);
-    const key = decodeUtf8(view, 0, view.length);
+    const key = readUtf8(view, 0, view.length);
     this.#keys[slot] = key;
     return key;
   }

@@ -13,7 +13,7 @@
 import { encodeRecords } from "../codec/records.js";
 import type { RecordInput } from "../core/record.js";
 import { differingGroups } from "../index/summary.js";
-import type { Summary } from "../index/merge.js";
+import type { Summary } from "../index/merge-index.js";
 import type { ReplicaState } from "../state/replica.js";
 import { MAX_ENVELOPE_ENTRIES, type BodyFraming, type DeltaCursor, type EncodedEntries } from "./envelope.js";
 

@@ -9,7 +9,8 @@ import { decodeRecords, encodeRecords } from "../codec/records.js";
 import { DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF, RecordKind, type RecordInput } from "../core/record.js";
 import type { Entry } from "../core/types.js";
 import { ENVELOPE_VERSION_DELTA, MAX_SEQ, type Envelope } from "./envelope-model.js";
-import { bad, invalid, isUtf8 } from "./envelope-wire.js";
+import { bad, invalid } from "./envelope-wire.js";
+import { isUtf8 } from "../core/encoding.js";
 
 /**
  * The fast path: entries as encoded record bodies ("bare" framing, docs/FORMAT.md §1)

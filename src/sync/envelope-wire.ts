@@ -19,50 +19,6 @@ export function invalid(message: string): WaveKVError {
   return new WaveKVError("INVALID_ARGUMENT", `cannot encode envelope: ${message}`);
 }
 
-// ------------------------------------------------------------------ varints and UTF-8
-
-export function varuLength(v: number): number {
-  let n = 1;
-  while (v >= 0x80) { v = Math.floor(v / 128); n++; }
-  return n;
-}
-
-export function writeVaru(out: Uint8Array, pos: number, v: number): number {
-  // Division, not shifts: values go up to 2^53 - 1, past 32-bit bitwise operators.
-  while (v >= 0x80) {
-    out[pos++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  out[pos++] = v;
-  return pos;
-}
-
-/**
- * Whether bytes[start, end) is well-formed UTF-8 (no overlongs, no surrogates, nothing
- * above U+10FFFF). ASCII costs one compare per byte; nothing is allocated.
- */
-export function isUtf8(bytes: Uint8Array, start: number, end: number): boolean {
-  let i = start;
-  while (i < end) {
-    const b = bytes[i]!;
-    if (b < 0x80) { i++; continue; }
-    let need: number, min: number, cp: number;
-    if (b >= 0xc2 && b <= 0xdf) { need = 1; min = 0x80; cp = b & 0x1f; }
-    else if (b >= 0xe0 && b <= 0xef) { need = 2; min = 0x800; cp = b & 0x0f; }
-    else if (b >= 0xf0 && b <= 0xf4) { need = 3; min = 0x10000; cp = b & 0x07; }
-    else return false;
-    if (end - i - 1 < need) return false;
-    for (let k = 1; k <= need; k++) {
-      const c = bytes[i + k]!;
-      if ((c & 0xc0) !== 0x80) return false;
-      cp = (cp << 6) | (c & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += need + 1;
-  }
-  return true;
-}
-
 // ------------------------------------------------------------------ writing
 
 export function pushVaru(out: number[], v: number): void {

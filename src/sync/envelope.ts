@@ -42,13 +42,13 @@ import { WaveKVError } from "../core/errors.js";
 import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, MAX_ENVELOPE_ENTRIES, type Envelope } from "./envelope-model.js";
 import { attachEncoded, checkedEntries, encodedEntriesOf, type BodyFraming } from "./envelope-entries.js";
 import { encodeExtensions, readExtensions } from "./envelope-ext.js";
-import { Reader, bad, checkSeq, checkU32, hexOf, invalid, uuidOf, varuLength, writeHex, writeVaru, zigzag } from "./envelope-wire.js";
+import { Reader, bad, checkSeq, checkU32, hexOf, invalid, uuidOf, writeHex, zigzag } from "./envelope-wire.js";
+import { varUintSize, writeVarUint } from "../core/encoding.js";
 
 // Every name this module exported before it was split keeps importing from here.
 export { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, MAX_SEQ, MAX_ENVELOPE_ENTRIES, Feature, type DeltaCursor, type Envelope } from "./envelope-model.js";
 export { ENCODED_ENTRIES, encodedEntriesOf, entryFault, envelopeWithEncodedEntries, type BodyFraming, type EncodedEntries } from "./envelope-entries.js";
 export { ExtTag } from "./envelope-ext.js";
-export { isUtf8 } from "./envelope-wire.js";
 
 export const ENVELOPE_MAGIC = Object.freeze([0x57, 0x4b, 0x56, 0x45] as const); // "WKVE"
 
@@ -84,8 +84,8 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   const senderId = checkU32(env.senderId, "senderId");
   if (typeof env.senderUuid !== "string" || !UUID_RE.test(env.senderUuid)) throw invalid(`senderUuid must be a uuid (8-4-4-4-12 hex), got ${JSON.stringify(env.senderUuid)}`);
   const acks = [...env.acks].sort((a, b) => a[0] - b[0]);
-  let size = 4 + 1 + 1 + varuLength(senderId) + 16 + varuLength(acks.length);
-  for (const [origin, seq] of acks) size += varuLength(checkU32(origin, "ack origin")) + varuLength(checkSeq(seq, `ack of ${origin}`));
+  let size = 4 + 1 + 1 + varUintSize(senderId) + 16 + varUintSize(acks.length);
+  for (const [origin, seq] of acks) size += varUintSize(checkU32(origin, "ack origin")) + varUintSize(checkSeq(seq, `ack of ${origin}`));
   let flags = 0;
   if (env.digest !== undefined) {
     if (typeof env.digest !== "string" || !DIGEST_RE.test(env.digest)) throw invalid("digest must be 64 hex characters");
@@ -95,7 +95,7 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   if (env.page !== undefined) flags |= EnvelopeFlag.Page | (env.page.last ? EnvelopeFlag.Last : 0);
   if (env.resumeFrom !== undefined) {
     flags |= EnvelopeFlag.Resume;
-    size += varuLength(checkU32(env.resumeFrom.node, "resumeFrom.node")) + varuLength(checkSeq(env.resumeFrom.seq, "resumeFrom.seq"));
+    size += varUintSize(checkU32(env.resumeFrom.node, "resumeFrom.node")) + varUintSize(checkSeq(env.resumeFrom.seq, "resumeFrom.seq"));
   }
   if (env.resetAcks) flags |= EnvelopeFlag.ResetAcks;
   if (env.pushOnly) flags |= EnvelopeFlag.PushOnly;
@@ -109,29 +109,29 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   if (!Number.isSafeInteger(base)) throw invalid(`base timestamp ${base} out of range`);
   if (enc.count > MAX_ENVELOPE_ENTRIES) throw invalid(`${enc.count} entries; one envelope carries at most ${MAX_ENVELOPE_ENTRIES} (page or split them)`);
   const zbase = zigzag(base);
-  size += varuLength(enc.count) + zbase.length + enc.bytes.length + 4;
+  size += varUintSize(enc.count) + zbase.length + enc.bytes.length + 4;
 
   const out = new Uint8Array(size);
   out.set(ENVELOPE_MAGIC, 0);
   out[4] = enc.framing === "delta" ? ENVELOPE_VERSION_DELTA : ENVELOPE_VERSION;
   out[5] = flags;
-  let pos = writeVaru(out, 6, senderId);
+  let pos = writeVarUint(out, 6, senderId);
   pos = writeHex(out, pos, env.senderUuid.replace(/-/g, ""));
-  pos = writeVaru(out, pos, acks.length);
+  pos = writeVarUint(out, pos, acks.length);
   for (const [origin, seq] of acks) {
-    pos = writeVaru(out, pos, origin);
-    pos = writeVaru(out, pos, seq);
+    pos = writeVarUint(out, pos, origin);
+    pos = writeVarUint(out, pos, seq);
   }
   if (env.digest !== undefined) pos = writeHex(out, pos, env.digest);
   if (env.resumeFrom !== undefined) {
-    pos = writeVaru(out, pos, env.resumeFrom.node);
-    pos = writeVaru(out, pos, env.resumeFrom.seq);
+    pos = writeVarUint(out, pos, env.resumeFrom.node);
+    pos = writeVarUint(out, pos, env.resumeFrom.seq);
   }
   if (ext !== null) {
     out.set(ext, pos);
     pos += ext.length;
   }
-  pos = writeVaru(out, pos, enc.count);
+  pos = writeVarUint(out, pos, enc.count);
   out.set(zbase, pos);
   pos += zbase.length;
   out.set(enc.bytes, pos);

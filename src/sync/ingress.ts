@@ -13,7 +13,8 @@ import { encodedEntriesOf, entryFault } from "./envelope-entries.js";
 import type { Envelope } from "./envelope-model.js";
 import { WaveKVError } from "../core/errors.js";
 import type { BatchOutcome } from "../state/replica.js";
-import { BatchView, joinU64 } from "../codec/batch.js";
+import { BatchView } from "../codec/batch.js";
+import { joinU64 } from "../core/encoding.js";
 
 /** How a large envelope is merged: `sliceEntries` at a time, awaiting `pause()` between slices. */
 export interface MergeSlicing {

@@ -4,9 +4,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { decodeRecords, decodeRecordsReference, encodeRecordsReference } from "../../src/codec/records.js";
+import { decodeRecords } from "../../src/codec/records.js";
+import { decodeRecordsReference, encodeRecordsReference } from "../../src/codec/reference.js";
 import { RecordKind, type RecordInput } from "../../src/core/record.js";
-import { createMergeIndex, createMergeIndexReference, PrevState, RefuseReason, type MergeIndex, type MergeLimits } from "../../src/index/merge.js";
+import { PrevState, RefuseReason, type MergeIndex, type MergeLimits } from "../../src/index/merge-index.js";
+import { createMergeIndex } from "../../src/index/kernel-index.js";
+import { createMergeIndexReference } from "../../src/index/reference.js";
 import { compareStamps } from "../../src/core/stamp.js";
 import { kernel } from "../../src/kernel/instance.js";
 

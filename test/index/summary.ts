@@ -4,11 +4,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { decodeRecords, encodeRecordsReference } from "../../src/codec/records.js";
+import { decodeRecords } from "../../src/codec/records.js";
+import { encodeRecordsReference } from "../../src/codec/reference.js";
 import { RecordKind, type RecordInput } from "../../src/core/record.js";
-import { createMergeIndex, createMergeIndexReference, hashKey, type MergeIndex, type MergeLimits } from "../../src/index/merge.js";
+import { hashKey, type MergeIndex, type MergeLimits } from "../../src/index/merge-index.js";
+import { createMergeIndex } from "../../src/index/kernel-index.js";
+import { createMergeIndexReference } from "../../src/index/reference.js";
 import { BUCKETS, bucketMask, bucketOf, differingBuckets, differingGroups, entryHash, summarizeBuckets, valueHash } from "../../src/index/summary.js";
-import { hi32, lo32 } from "../../src/codec/batch.js";
+import { hi32, lo32 } from "../../src/core/encoding.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");

@@ -12,7 +12,7 @@ import { Kernel, kernel } from "../../src/kernel/instance.js";
 import { kernelBytes } from "../../src/kernel/kernel-bytes.js";
 import { encodeRecordsWasm } from "../../src/codec/kernel-codec.js";
 import { encodeRecordsReference } from "../../src/codec/records.js";
-import { ARENA_COMPACT_MIN, FLAG_TOMBSTONE, FLAG_USED, PrevState, RefuseReason, SLOT_WORDS } from "../../src/index/merge.js";
+import { ARENA_COMPACT_MIN, FLAG_TOMBSTONE, FLAG_USED, PrevState, RefuseReason, SLOT_WORDS } from "../../src/index/merge-index.js";
 import { BUCKETS, GROUPS } from "../../src/index/summary.js";
 import { isWaveKVError } from "../../src/core/errors.js";
 import { abiTable, abiValuesText } from "../../scripts/kernel-abi.mjs";

@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { compareStamps } from "../../src/core/stamp.js";
 import { kernel } from "../../src/kernel/instance.js";
-import { hi32, lo32 } from "../../src/codec/batch.js";
+import { hi32, lo32 } from "../../src/core/encoding.js";
 import { WasmMergeIndex } from "../../src/index/kernel-index.js";
 import { decodeRecords, encodeRecords } from "../../src/codec/records.js";
 import { RecordKind, type RecordInput } from "../../src/core/record.js";

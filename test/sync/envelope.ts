@@ -4,8 +4,9 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import {
   ENCODED_ENTRIES, ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MIN_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, encodedEntriesOf,
-  MAX_ENVELOPE_ENTRIES, MAX_SEQ, envelopeWithEncodedEntries, isUtf8, type Envelope,
+  MAX_ENVELOPE_ENTRIES, MAX_SEQ, envelopeWithEncodedEntries, type Envelope,
 } from "../../src/sync/envelope.js";
+import { isUtf8 } from "../../src/core/encoding.js";
 import { entryFaults } from "../helpers/faults.js";
 import { encodeRecords } from "../../src/codec/records.js";
 import { RecordKind, type Framing } from "../../src/core/record.js";
