@@ -3,7 +3,7 @@
  * only: the limits that count the whole store (maxKeys, maxTotalBytes), the reserved-key
  * rule, and the caller's `admit`; and the winners as records for the log.
  */
-import { D_KEY_LEN, D_KEY_OFF, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { D_KEY_LEN, D_KEY_OFF, DESCRIPTOR_WORDS, RecordKind, recordToEntry, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { PrevState, type MergeLimits } from "../index/merge-index.js";
 import { isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "../core/types.js";
@@ -92,7 +92,7 @@ export function admitWinners(state: AdmissionView, batch: DecodedBatch, w: Uint3
       else bytes += valueLen - oldLen;
     }
     if (why === undefined && opts.admit) {
-      const verdict = opts.admit(entryOf(batch, i));
+      const verdict = opts.admit(recordToEntry(batch, i));
       if (verdict !== true) why = `rejected by admit: ${verdict}`;
     }
     if (why !== undefined) {
@@ -101,12 +101,6 @@ export function admitWinners(state: AdmissionView, batch: DecodedBatch, w: Uint3
     }
   }
   return refused;
-}
-
-/** Materialise entry `i` of a decoded batch. */
-export function entryOf(batch: DecodedBatch, i: number): Entry {
-  const kind = batch.kind(i);
-  return { key: batch.key(i), value: kind === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
 }
 
 /** The winners of a merged batch as records for the log (value copies: the batch's bytes may be reused). */

@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "../codec/crc.js";
 import { decodeRecords, decodeWindow, encodeRecords } from "../codec/records.js";
-import { D_KIND, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { D_KIND, DESCRIPTOR_WORDS, RecordKind, seqMarkRecord, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import { type DataFiles, fsyncDir, readExactly, readFully, removeIfExists } from "./datadir.js";
 import type { FaultHook, ReplayExpectation } from "./interface.js";
@@ -214,7 +214,7 @@ export function seqMarksOf(b: DecodedBatch): RecordInput[] {
   const out: RecordInput[] = [];
   const d = b.words;
   for (let i = 0, at = 0; i < b.count; i++, at += DESCRIPTOR_WORDS) {
-    if (d[at + D_KIND] === RecordKind.SeqMark) out.push({ kind: RecordKind.SeqMark, key: "", value: null, timestamp: b.timestamp(i), node: b.node(i), seq: b.seq(i) });
+    if (d[at + D_KIND] === RecordKind.SeqMark) out.push(seqMarkRecord(b.seq(i), b.timestamp(i), b.node(i)));
   }
   return out;
 }

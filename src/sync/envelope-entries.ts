@@ -6,7 +6,7 @@
  * BAD_ENVELOPE) and what only refuses one entry at merge (`entryFault`).
  */
 import { decodeRecords, encodeRecords } from "../codec/records.js";
-import { DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF, RecordKind, type RecordInput } from "../core/record.js";
+import { DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF, RecordKind, entryToRecord, type RecordInput } from "../core/record.js";
 import type { Entry } from "../core/types.js";
 import { ENVELOPE_VERSION_DELTA, MAX_SEQ, type Envelope } from "./envelope-model.js";
 import { bad, invalid } from "./envelope-wire.js";
@@ -109,7 +109,7 @@ export function encodedEntriesOf(env: Envelope): EncodedEntries {
     const e = entries[i]!;
     if (!Number.isSafeInteger(e.timestamp)) throw invalid(`entry ${i} has timestamp ${e.timestamp}`);
     if (e.timestamp < base) base = e.timestamp;
-    records[i] = { kind: e.value === null ? RecordKind.Tombstone : RecordKind.Value, key: e.key, value: e.value, timestamp: e.timestamp, node: e.node, seq: e.seq };
+    records[i] = entryToRecord(e);
   }
   return { bytes: encodeRecords(records, framing, base), count: entries.length, base, framing };
 }
