@@ -58,7 +58,7 @@ const VALUES: StaticArray<u32> = [
 ];
 
 // Checked by name in test/kernel/abi.ts: src/core/record.ts D_* and STOP_REASONS,
-// src/codec/kernel-codec.ts modeOf, src/index/merge.ts PrevState, RefuseReason and
+// src/codec/kernel-codec.ts modeOf, src/index/merge-index.ts PrevState, RefuseReason and
 // ARENA_COMPACT_MIN, src/index/summary.ts BUCKETS and GROUPS.
 const OTHER_VALUES: StaticArray<u32> = [
   D_TS_LO, D_TS_HI, D_SEQ_LO, D_SEQ_HI, D_NODE, D_KIND,

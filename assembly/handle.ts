@@ -1,7 +1,7 @@
 /**
  * The LWW index's storage (a handle into linear memory): slots, the key hash table and
  * the key arena. The merge (assembly/merge.ts) and the read paths (assembly/select.ts)
- * work on it; TS twin: src/index/merge.ts, which keeps the same slot layout.
+ * work on it; TS twin: src/index/reference.ts, which keeps the same slot layout.
  *
  * Handle (88 B, u32 fields in this order). JS reads some of them directly, at the word
  * offsets H_* (src/kernel/abi.ts); the kernel reports offsetof<Handle> for each in its
@@ -75,7 +75,7 @@ export const ARENA_COMPACT_MIN: u32 = 1024;
 export const ERR_SLOT: i32 = -1;
 export const ERR_PENDING: i32 = -2;
 
-/** murmur3_32 over [p, p+len), seed 0x9747b28c ^ len (same as hashKey in src/index/merge.ts). */
+/** murmur3_32 over [p, p+len), seed 0x9747b28c ^ len (same as hashKey in src/index/merge-index.ts). */
 // @ts-ignore: decorator
 @inline export function hashKey(p: usize, len: usize): u32 {
   let h: u32 = 0x9747b28c ^ <u32>len;

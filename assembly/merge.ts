@@ -1,6 +1,6 @@
 /**
  * Batched LWW merge into the resident index (docs/ARCHITECTURE.md); TS twin:
- * src/index/merge.ts. Decides each entry by the one LWW order (assembly/stamp.ts),
+ * src/index/reference.ts. Decides each entry by the one LWW order (assembly/stamp.ts),
  * applies winners to their slots (assembly/handle.ts) and keeps the range summary
  * (assembly/summary.ts) in step; a merge that is not `final` is undone exactly by
  * `rollback` from its undo records.
@@ -23,7 +23,7 @@ const ORIGIN_EXISTING: u32 = 0;
 const ORIGIN_FREE: u32 = 1;
 const ORIGIN_NEW: u32 = 2;
 
-// PrevState / RefuseReason (src/index/merge.ts; frozen)
+// PrevState / RefuseReason (src/index/merge-index.ts; frozen)
 export const PREV_ABSENT: u32 = 0;
 export const PREV_VALUE: u32 = 1;
 export const PREV_TOMBSTONE: u32 = 2;

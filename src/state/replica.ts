@@ -6,7 +6,7 @@
  *   state.mergeBatch(batch, { limits, now });       // a remote batch, decided in one WASM call
  *   state.get("k"); [...state.scan("pre")]; state.digest();
  *
- * One owner per fact. The WASM index (src/index/merge.ts) owns slots, key bytes and the
+ * One owner per fact. The WASM index (src/index/kernel-index.ts) owns slots, key bytes and the
  * LWW metadata, the tombstone flag included: read there, never mirrored. ./values.ts owns
  * the live values' bytes and the batches retained for them; ./order.ts the slots in key
  * order; ./digest.ts the cached digest and summary; ./admission.ts the rules a merged

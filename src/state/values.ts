@@ -2,7 +2,7 @@
  * The value bytes of the live entries a replica holds, by slot: the one owner of where a
  * value's bytes are (a copy of its own, or a range of a retained batch) and of how long
  * those batches stay alive. Which slots are held, and which are tombstones, is the
- * kernel index's (src/index/merge.ts): this module knows only "bytes or none".
+ * kernel index's (src/index/kernel-index.ts): this module knows only "bytes or none".
  *
  *   const values = new SlotValues();
  *   values.set(slot, bytes);                        // a copy the slot owns
