@@ -7,9 +7,9 @@
  * never saw.
  *
  *   const members = new Members(host);
- *   await members.add(2);  members.discover(3);  await members.remove(2);
+ *   await members.configure(2);  members.discover(3);  await members.remove(2);
  */
-import { RecordKind } from "../core/record.js";
+import { RecordKind, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import type { Storage } from "../storage/interface.js";
 
@@ -65,7 +65,7 @@ export class Members {
   async #add(peer: number): Promise<void> {
     if (peer === this.#h.id || this.peers.has(peer)) return;
     this.peers.add(peer);
-    await this.#h.storage()?.append([{ kind: RecordKind.AddPeer, key: "", value: null, timestamp: 0, node: peer, seq: 0 }]);
+    await this.#h.storage()?.append([peerRecord(RecordKind.AddPeer, peer)]);
   }
 
   /** Forgets `peer` completely (durable); if it makes requests again it is discovered anew. */
@@ -74,6 +74,19 @@ export class Members {
     if (this.discovered.delete(peer)) this.#limitWarned = false;
     if (!this.peers.has(peer)) return;
     this.peers.delete(peer);
-    await this.#h.storage()?.append([{ kind: RecordKind.RemovePeer, key: "", value: null, timestamp: 0, node: peer, seq: 0 }]);
+    await this.#h.storage()?.append([peerRecord(RecordKind.RemovePeer, peer)]);
   }
+
+  /** A membership record of our own log, replayed: applied, not logged again. */
+  replayed(kind: RecordKind, peer: number): void {
+    if (kind === RecordKind.RemovePeer) {
+      this.peers.delete(peer);
+      this.#h.forget(peer);
+    } else if (peer !== this.#h.id) this.peers.add(peer);
+  }
+}
+
+/** A membership record (AddPeer or RemovePeer) for `peer`. */
+export function peerRecord(kind: RecordKind, peer: number): RecordInput {
+  return { kind, key: "", value: null, timestamp: 0, node: peer, seq: 0 };
 }

@@ -9,69 +9,25 @@
  *   await node.close();
  */
 import { PeerClocks } from "../sync/clock.js";
-import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
-import { MAX_SEQ, type Envelope } from "../sync/envelope.js";
+import type { DecodedBatch } from "../core/record.js";
+import type { Envelope } from "../sync/envelope.js";
 import { WaveKVError } from "../core/errors.js";
-import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing, type SyncTuning } from "../sync/protocol.js";
+import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing } from "../sync/protocol.js";
 import { IdConflicts } from "../sync/identity.js";
-import { checkNodeOptions, withDefaults } from "./options.js";
+import { checkNodeOptions, withDefaults, type NodeOptions } from "./options.js";
 import { ReplicaState, type BatchOutcome } from "../state/replica.js";
-import { joinU64 } from "../codec/batch.js";
-import { D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, DESCRIPTOR_WORDS } from "../core/record.js";
-import type { ReplaySink, Storage, StorageTuning } from "../storage/interface.js";
-import { DEFAULT_LIMITS, type AdmitFn, type Entry, type FsyncPolicy, type Limits, type NodeStatus } from "../core/types.js";
+import type { ReplaySink, Storage } from "../storage/interface.js";
+import { DEFAULT_LIMITS, type AdmitFn, type Entry, type Limits, type NodeStatus } from "../core/types.js";
 import { toBytes } from "../core/utf8.js";
 import { Watchers } from "./watch.js";
+import { randomUuid } from "./uuid.js";
 import { LocalWrites } from "./writes.js";
 import { Members } from "./members.js";
 import { OwnSeqs } from "./seqs.js";
 import { isWellFormed, scanOptions, type ScanOptions } from "./scan-options.js";
+import { logMerged, replayLog, seqMark, snapshotRecords } from "./log-records.js";
 
-
-export interface NodeOptions {
-  /** This node's id, uint32, unique in the cluster. */
-  id: number;
-  /**
-   * Initial peers (uint32 ids; our own id is ignored); more are discovered. Added to the durable membership.
-   * @defaultValue `[]` (and the peers a data directory already records)
-   */
-  peers?: readonly number[];
-  /** Data directory (a non-empty path); omit for an in-memory node (no WAL, no snapshot). */
-  dir?: string;
-  /** `"always"` (default), `"never"`, or `{ intervalMs }` with intervalMs an integer from 1 to 3 600 000. */
-  fsync?: FsyncPolicy;
-  /**
-   * Each an integer (default `DEFAULT_LIMITS`): maxKeyBytes 1..65 536, maxValueBytes 1..2^31 − 1,
-   * maxKeys 1..2^32 − 1, maxTotalBytes 1..2^52, maxClockDriftMs 1..2^48. Unknown fields are refused.
-   */
-  limits?: Partial<Limits>;
-  /**
-   * Return true to admit a remote entry, or a string: the reason to refuse it. Also applied to local writes.
-   * @defaultValue none: every entry within `limits` is admitted
-   */
-  admit?: AdmitFn;
-  /**
-   * Wall clock in ms; injectable for tests and simulations.
-   * @defaultValue `Date.now`
-   */
-  clock?: () => number;
-  /**
-   * Pagination and digest-repair tuning for sync (default `DEFAULT_SYNC_TUNING`): maxDeltaEntries
-   * 1..65 536, maxDeltaBytes 1..2^31 − 1, digestCheckRounds ≥ 1, bucketRepairAttempts ≥ 0,
-   * maxDiscoveredPeers 0..65 536, deltaBodies boolean. Unknown fields are refused.
-   */
-  sync?: Partial<SyncTuning>;
-  /** WAL size that triggers an automatic snapshot (default 64 MiB; an integer ≥ 1, `Number.MAX_SAFE_INTEGER` for never). */
-  snapshotWalBytes?: number;
-  /** Recovery and background warnings (default: console.warn). */
-  onWarning?: (message: string) => void;
-  /**
-   * With `dir`: `{ acceptDataLoss: true }` opens despite MISSING_SNAPSHOT / MISSING_WAL (loudly); `faults` is the I/O test seam.
-   * @defaultValue `{}`: missing files are refused, no faults
-   */
-  storage?: StorageTuning;
-}
-
+export type { NodeOptions } from "./options.js";
 export type { MergeOutcome } from "../sync/protocol.js";
 export type { ScanOptions } from "./scan-options.js";
 
@@ -87,15 +43,11 @@ export class Node {
   readonly #clock: () => number;
   readonly #admit: AdmitFn | undefined;
   readonly #warn: (message: string) => void;
-  /** Durable membership (src/node/members.ts); recovery reads and fills its sets. */
+  /** Durable membership (src/node/members.ts); recovery fills its sets. */
   readonly #members: Members;
-  get #peers(): Set<number> { return this.#members.peers; }
-  get #discovered(): Set<number> { return this.#members.discovered; }
   readonly #watchers = new Watchers();
-  /** The seqs we hand out (src/node/seqs.ts); recovery reads and moves `#nextSeq`. */
+  /** The seqs we hand out (src/node/seqs.ts). */
   readonly #seqs: OwnSeqs;
-  get #nextSeq(): number { return this.#seqs.next; }
-  set #nextSeq(seq: number) { this.#seqs.next = seq; }
   /** True while a remote batch is being applied: its changes are not local writes. */
   #merging = false;
   #closed = false;
@@ -130,9 +82,9 @@ export class Node {
         uuid,
         state: this.#state,
         mergeRemote: (batch, refuse, decided, relearn) => this.#mergeRemote(batch, refuse, decided, relearn),
-        nextSeq: () => this.#nextSeq,
+        nextSeq: () => this.#seqs.next,
         discoverPeer: (peer) => this.#members.discover(peer),
-        isPeer: (peer) => this.#peers.has(peer),
+        isPeer: (peer) => this.#members.peers.has(peer),
         ensureSeqAbove: (seq, from) => this.#seqs.relearn(seq, `peer ${from}'s ack of our id`),
         now: () => this.clockReading(),
         noteClock: (peer, senderClock) => this.#clocks.note(peer, senderClock),
@@ -150,8 +102,7 @@ export class Node {
     this.#writes = new LocalWrites({
       id: this.id, limits: this.limits, state: this.#state, admit: this.#admit, clock: this.#clock, clocks: this.#clocks,
       storage: () => this.#storage,
-      nextSeq: () => this.#nextSeq,
-      spendSeq: () => { this.#nextSeq++; },
+      seqs: this.#seqs,
       applied: (seq) => { this.#protocol.noteOwnWrite(seq); this.#maybeSnapshot(); },
     });
   }
@@ -178,7 +129,10 @@ export class Node {
         return {
           apply: (batch, expected) => {
             if (expected) n.#state.reserve(expected.records, expected.keyBytes);
-            n.#replay(batch);
+            // Entries under LWW in one kernel call (no admission: they were admitted once;
+            // the kernel skips the non-entry kinds), then membership and seq marks.
+            n.#state.mergeBatch(batch, { limits: n.limits, now: n.#clock(), trusted: true });
+            replayLog(batch, n.#members, n.#seqs);
           },
           abandon: () => n.#state.dispose(), // nothing it replayed is kept (pinned file bytes included)
         };
@@ -192,33 +146,15 @@ export class Node {
     }
     const dropped = node.#state.dropRefusedReserved();
     if (dropped.length > 0) node.#warn(`dropped ${dropped.length} entries an older build wrote against the reserved-key rule: ${dropped.slice(0, 5).join(", ")}`);
-    node.#nextSeq = Math.max(node.#nextSeq, node.#state.ownMaxSeq + 1);
-    node.#protocol.noteOwnWrite(node.#nextSeq - 1);
-    if (node.#nextSeq - 1 > MAX_SEQ) node.#warn(`this directory holds seqs of this node up to ${node.#nextSeq - 1}, above the protocol's MAX_SEQ (2^48): peers refuse its writes; likely left by a seq-poisoning attack on an older build; rebuild the node (new directory, then bootstrap)`);
+    node.#seqs.recovered(node.#state.ownMaxSeq);
+    node.#protocol.noteOwnWrite(node.#seqs.next - 1);
     // A recovery that reported damage may have lost writes peers already hold: let the
     // next round's responses teach their seqs (docs/PROTOCOL.md "Hostile peers").
     if (opts.dir !== undefined && node.#storage !== null && node.#storage.recovered.warnings.length > 0) node.#protocol.relearnUntilRound = true;
     const configured = new Set(opts.peers ?? []);
-    for (const p of node.#peers) if (!configured.has(p)) node.#discovered.add(p);
+    for (const p of node.#members.peers) if (!configured.has(p)) node.#members.discovered.add(p);
     for (const p of configured) await node.addPeer(p);
     return node;
-  }
-
-  /**
-   * Apply our own log: entries under LWW in one kernel call (no admission: they were
-   * admitted once; the kernel skips the non-entry kinds), then membership and seq marks
-   * in log order. Entries and membership commute, so the split changes nothing.
-   */
-  #replay(batch: DecodedBatch): void {
-    this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), trusted: true });
-    const d = batch.words;
-    for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
-      const kind = d[at + D_KIND]!, node = d[at + D_NODE]!;
-      if (kind === RecordKind.AddPeer) { if (node !== this.id) this.#peers.add(node); }
-      else if (kind === RecordKind.RemovePeer) { this.#peers.delete(node); this.#protocol.forgetPeer(node); }
-      else if (kind === RecordKind.SeqMark) { const seq = joinU64(d[at + D_SEQ_LO]!, d[at + D_SEQ_HI]!); if (seq >= this.#nextSeq) this.#nextSeq = seq + 1; }
-    }
-    this.#noteOwnSeqs(batch);
   }
 
   // ---------------------------------------------------------------- writes
@@ -278,23 +214,8 @@ export class Node {
     this.#merging = true;
     let out: BatchOutcome;
     try {
-      out = this.#state.mergeBatch(batch, {
-      limits: this.limits,
-      now: this.#clock(),
-      admit: this.#admit,
-      refuse,
-      decided,
-      // One log append for the whole batch. Its fsync is not awaited: acks are not
-      // durable, so an entry lost in a crash is simply sent again by its peer.
-      persist: storage ? (records) => {
-        // A latched log, or a write that failed just now (the write is synchronous),
-        // refuses the batch: throwing makes mergeBatch roll it back — nothing applied,
-        // incomplete, so no acks move (R1).
-        if (storage.failure) throw storage.failure;
-        storage.append(records).catch((e) => this.#warn(`log append of a merged batch failed: ${(e as Error).message}`));
-        if (storage.failure) throw storage.failure;
-      } : undefined,
-      });
+      const persist = storage ? logMerged(storage, this.#warn) : undefined;
+      out = this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), admit: this.#admit, refuse, decided, persist });
     } finally {
       this.#merging = false;
     }
@@ -303,11 +224,6 @@ export class Node {
     if (relearn) this.#seqs.relearnFrom(batch);
     if (out.merged > 0) this.#maybeSnapshot();
     return out;
-  }
-
-  /** Our entries in `batch` prove their seqs spent (src/node/seqs.ts). */
-  #noteOwnSeqs(batch: DecodedBatch): void {
-    this.#seqs.noteBatch(batch);
   }
 
   // ---------------------------------------------------------------- reads
@@ -515,12 +431,12 @@ export class Node {
       tombstones: this.#state.userTombstones,
       reservedKeys: this.#state.reservedKeys,
       clock: { offsetMs: this.#clocks.offset(), peers: this.#clocks.samples() },
-      nextSeq: this.#nextSeq,
+      nextSeq: this.#seqs.next,
       digest: this.digest(),
       wal: this.#storage !== null,
       entriesMerged: this.#protocol.entriesMerged,
       entriesRejected: this.#protocol.entriesRejected,
-      peers: this.peers().map((p) => ({ ...this.#protocol.peerStatus(p), discovered: this.#discovered.has(p) })),
+      peers: this.peers().map((p) => ({ ...this.#protocol.peerStatus(p), discovered: this.#members.discovered.has(p) })),
       duplicateIds: this.#conflicts.duplicateIds(),
       refusedBy: this.#conflicts.refusedBy(),
     };
@@ -541,10 +457,10 @@ export class Node {
     if (!storage) return;
     if (this.#snapshotting) return this.#snapshotting;
     const run = (async () => {
-      await storage.snapshot(() => this.#snapshotRecords());
+      await storage.snapshot(() => snapshotRecords(this.#seqs, this.#members, this.#state, this.#writes.pendingRecords));
       // The high-water mark also goes to the fresh WAL, so that losing this snapshot
       // (falling back to .bak) can never hand out a seq a peer already holds.
-      await storage.append([seqMark(this.#nextSeq - 1)]);
+      await storage.append([seqMark(this.#seqs.next - 1)]);
     })();
     this.#snapshotting = run;
     try {
@@ -552,16 +468,6 @@ export class Node {
     } finally {
       this.#snapshotting = null;
     }
-  }
-
-  *#snapshotRecords(): IterableIterator<RecordInput> {
-    yield seqMark(this.#nextSeq - 1);
-    for (const p of this.peers()) yield { kind: RecordKind.AddPeer, key: "", value: null, timestamp: 0, node: p, seq: 0 };
-    yield* this.#state.records();
-    // Logged, not yet applied: replay decides them by LWW like everything else. If one
-    // later fails its fsync, the snapshot may still hold it — an unacknowledged write may
-    // or may not survive a failure, as with any log.
-    yield* this.#writes.pendingRecords.values();
   }
 
   /** Flushes pending writes and releases the directory. Later calls reject with CLOSED. */
@@ -578,19 +484,4 @@ export class Node {
   get closed(): boolean {
     return this.#closed;
   }
-}
-
-function seqMark(seq: number): RecordInput {
-  return { kind: RecordKind.SeqMark, key: "", value: null, timestamp: 0, node: 0, seq: Math.max(0, seq) };
-}
-
-/** A v4 uuid. `crypto.randomUUID` exists only in secure contexts; `getRandomValues` everywhere. */
-function randomUuid(): string {
-  const c = globalThis.crypto;
-  if (typeof c.randomUUID === "function") return c.randomUUID();
-  const b = c.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6]! & 0x0f) | 0x40;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -40,6 +40,17 @@ export class OwnSeqs {
     }
   }
 
+  /** A seq mark of our own log (a snapshot's, or the WAL's after one): every seq up to it is spent. */
+  mark(seq: number): void {
+    if (seq >= this.next) this.next = seq + 1;
+  }
+
+  /** After recovery: past every entry of ours held. Seqs above MAX_SEQ are reported, not refused. */
+  recovered(ownMaxSeq: number): void {
+    this.next = Math.max(this.next, ownMaxSeq + 1);
+    if (this.next - 1 > MAX_SEQ) this.#warn(`this directory holds seqs of this node up to ${this.next - 1}, above the protocol's MAX_SEQ (2^48): peers refuse its writes; likely left by a seq-poisoning attack on an older build; rebuild the node (new directory, then bootstrap)`);
+  }
+
   /** noteBatch for a peer's batch while relearning: a move is logged. */
   relearnFrom(batch: DecodedBatch): void {
     const before = this.next;

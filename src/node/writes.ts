@@ -1,6 +1,6 @@
 /**
  * A node's local writes (put, forcePut, delete): stamp, check, log, apply — the path
- * docs/PROTOCOL.md "Clocks" describes. Node owns the seq counter and the storage; this
+ * docs/PROTOCOL.md "Clocks" describes. OwnSeqs owns the seq counter, Node the storage; this
  * module owns what is in flight between the log append and the apply.
  *
  *   const writes = new LocalWrites(host);
@@ -16,6 +16,7 @@ import { utf8Length } from "../core/utf8.js";
 import type { PeerClocks } from "../sync/clock.js";
 import type { ReplicaState } from "../state/replica.js";
 import type { Storage } from "../storage/interface.js";
+import type { OwnSeqs } from "./seqs.js";
 
 /** What the write path reads from and reports to its node. */
 export interface WriteHost {
@@ -28,9 +29,8 @@ export interface WriteHost {
   readonly clocks: PeerClocks;
   /** The log (null: an in-memory node). */
   storage(): Storage | null;
-  /** The seq the next write takes; spendSeq() once it is checked (before it is logged). */
-  nextSeq(): number;
-  spendSeq(): void;
+  /** Our seqs: a write takes `next`, and spends it once checked (before it is logged). */
+  readonly seqs: OwnSeqs;
   /** A write of ours with `seq` applied: our coverage moves, a snapshot may be due. */
   applied(seq: number): void;
 }
@@ -110,11 +110,11 @@ export class LocalWrites {
     if (exists && m[1] === this.#h.id && m[0]! > timestamp) timestamp = m[0]!;
     if (pending !== undefined && pending.timestamp > timestamp) timestamp = pending.timestamp;
     if (force && exists && m[0]! >= timestamp) timestamp = m[0]! + 1;
-    const entry: Entry = { key, value, timestamp, node: this.#h.id, seq: this.#h.nextSeq() };
+    const entry: Entry = { key, value, timestamp, node: this.#h.id, seq: this.#h.seqs.next };
     if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, this.#h.id, entry.seq) > 0) throw this.#superseded(key, "was refused");
     this.#checkClock(timestamp, key);
     this.#checkWrite(entry, keyLen, exists);
-    this.#h.spendSeq();
+    this.#h.seqs.next++;
     const storage = this.#h.storage();
     if (storage) {
       const record = recordOf(entry);
