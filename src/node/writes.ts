@@ -59,32 +59,32 @@ export class LocalWrites {
     // A lone surrogate has no UTF-8 form: "a\uD800" and "a\uDC00" would both become
     // "a\uFFFD" on the wire and in the index while staying two keys in JS.
     if (!(key as string & { isWellFormed(): boolean }).isWellFormed()) throw new WaveKVError("INVALID_ARGUMENT", "key is not well-formed Unicode (it contains a lone surrogate)");
-    const len = utf8Length(key);
-    if (len > this.#h.limits.maxKeyBytes) throw new WaveKVError("KEY_TOO_LARGE", `key is ${len} bytes; limits.maxKeyBytes is ${this.#h.limits.maxKeyBytes}`);
+    const len = utf8Length(key), max = this.#h.limits.maxKeyBytes;
+    if (len > max) throw new WaveKVError("KEY_TOO_LARGE", `key is ${len} bytes; limits.maxKeyBytes is ${max}`);
     return len;
   }
 
   #checkWrite(entry: Entry, keyLen: number, exists: boolean): void {
+    const h = this.#h, limits = h.limits, state = h.state;
     const valueLen = entry.value?.length ?? 0;
-    if (valueLen > this.#h.limits.maxValueBytes) throw new WaveKVError("VALUE_TOO_LARGE", `value is ${valueLen} bytes; limits.maxValueBytes is ${this.#h.limits.maxValueBytes}`);
-    const state = this.#h.state;
+    if (valueLen > limits.maxValueBytes) throw new WaveKVError("VALUE_TOO_LARGE", `value is ${valueLen} bytes; limits.maxValueBytes is ${limits.maxValueBytes}`);
     if (isReservedKey(entry.key)) {
       // This node's own bookkeeping: not the user's limits, but the reserved prefix's own rules.
-      const why = reservedRefusal(entry.key, this.#h.id, valueLen);
+      const why = reservedRefusal(entry.key, h.id, valueLen);
       if (why !== undefined) throw new WaveKVError("RESERVED_KEY", `${why}: use another key`);
       if (!exists && state.reservedKeys + 1 > RESERVED_LIMITS.maxKeys) throw new WaveKVError("STORE_FULL", `${RESERVED_LIMITS.maxKeys} keys under ${RESERVED_PREFIX} are held; collect garbage`);
-    } else if (state.userKeyCount + 1 > this.#h.limits.maxKeys || state.userBytes + keyLen + valueLen > this.#h.limits.maxTotalBytes) {
+    } else if (state.userKeyCount + 1 > limits.maxKeys || state.userBytes + keyLen + valueLen > limits.maxTotalBytes) {
       // With room for one more key of this size the write fits whether or not the key
       // exists (an overwrite grows the total by at most valueLen): the common path reads nothing more.
       if (!exists) {
-        if (state.userKeyCount + 1 > this.#h.limits.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds limits.maxKeys = ${this.#h.limits.maxKeys} keys (tombstones included); delete and collect garbage, or raise the limit`);
-        throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.#h.limits.maxTotalBytes}`);
+        if (state.userKeyCount + 1 > limits.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds limits.maxKeys = ${limits.maxKeys} keys (tombstones included); delete and collect garbage, or raise the limit`);
+        throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${limits.maxTotalBytes}`);
       }
       const grow = valueLen - state.valueLengthAt(state.slotOf(entry.key));
-      if (grow > 0 && state.userBytes + grow > this.#h.limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${this.#h.limits.maxTotalBytes}`);
+      if (grow > 0 && state.userBytes + grow > limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${limits.maxTotalBytes}`);
     }
-    if (this.#h.admit) {
-      const verdict = this.#h.admit(entry);
+    if (h.admit) {
+      const verdict = h.admit(entry);
       if (verdict !== true) throw new WaveKVError("REJECTED", `admit refused ${JSON.stringify(entry.key)}: ${verdict}`);
     }
   }
@@ -104,18 +104,19 @@ export class LocalWrites {
    */
   async write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
     const keyLen = this.#checkKey(key);
-    const m = this.#stamp, exists = this.#h.state.stampInto(key, m);
+    const h = this.#h, id = h.id, state = h.state;
+    const m = this.#stamp, exists = state.stampInto(key, m);
     const pending = this.#pendingKeys.get(key);
-    let timestamp = this.#h.clock();
-    if (exists && m[1] === this.#h.id && m[0]! > timestamp) timestamp = m[0]!;
+    let timestamp = h.clock();
+    if (exists && m[1] === id && m[0]! > timestamp) timestamp = m[0]!;
     if (pending !== undefined && pending.timestamp > timestamp) timestamp = pending.timestamp;
     if (force && exists && m[0]! >= timestamp) timestamp = m[0]! + 1;
-    const entry: Entry = { key, value, timestamp, node: this.#h.id, seq: this.#h.seqs.next };
-    if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, this.#h.id, entry.seq) > 0) throw this.#superseded(key, "was refused");
+    const entry: Entry = { key, value, timestamp, node: id, seq: h.seqs.next };
+    if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, id, entry.seq) > 0) throw this.#superseded(key, "was refused");
     this.#checkClock(timestamp, key);
     this.#checkWrite(entry, keyLen, exists);
-    this.#h.seqs.next++;
-    const storage = this.#h.storage();
+    h.seqs.next++;
+    const storage = h.storage();
     if (storage) {
       const record = recordOf(entry);
       // Deferred: while an fsync runs, concurrent puts queue and go out as one encode and
@@ -137,8 +138,8 @@ export class LocalWrites {
       }
     }
     // Applied only once durable, so memory never shows a write the log refused.
-    const won = this.#h.state.applyOne(key, value, entry.timestamp, this.#h.id, entry.seq, keyLen);
-    this.#h.applied(entry.seq);
+    const won = state.applyOne(key, value, entry.timestamp, id, entry.seq, keyLen);
+    h.applied(entry.seq);
     if (!won) throw this.#superseded(key, "was logged, then lost to an entry merged during its fsync");
     return entry;
   }
@@ -155,9 +156,9 @@ export class LocalWrites {
    * No recent peer evidence: no check.
    */
   #checkClock(timestamp: number, key: string): void {
-    const offset = this.#h.clocks.offset();
+    const h = this.#h, offset = h.clocks.offset();
     if (offset === null) return;
-    const ahead = timestamp - this.#h.clock() - offset, drift = this.#h.limits.maxClockDriftMs;
+    const ahead = timestamp - h.clock() - offset, drift = h.limits.maxClockDriftMs;
     if (ahead <= drift) return;
     // Our clock itself, or only this key's stamp (an entry written while a clock was ahead)?
     const ours = -offset > drift;
