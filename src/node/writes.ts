@@ -17,6 +17,7 @@ import type { PeerClocks } from "../sync/clock.js";
 import type { ReplicaState } from "../state/replica.js";
 import type { Storage } from "../storage/interface.js";
 import type { OwnSeqs } from "./seqs.js";
+import { isWellFormed } from "./scan-options.js";
 
 /** What the write path reads from and reports to its node. */
 export interface WriteHost {
@@ -58,7 +59,7 @@ export class LocalWrites {
     if (typeof key !== "string") throw new WaveKVError("INVALID_ARGUMENT", "keys are strings");
     // A lone surrogate has no UTF-8 form: "a\uD800" and "a\uDC00" would both become
     // "a\uFFFD" on the wire and in the index while staying two keys in JS.
-    if (!(key as string & { isWellFormed(): boolean }).isWellFormed()) throw new WaveKVError("INVALID_ARGUMENT", "key is not well-formed Unicode (it contains a lone surrogate)");
+    if (!isWellFormed(key)) throw new WaveKVError("INVALID_ARGUMENT", "key is not well-formed Unicode (it contains a lone surrogate)");
     const len = utf8Length(key), max = this.#h.limits.maxKeyBytes;
     if (len > max) throw new WaveKVError("KEY_TOO_LARGE", `key is ${len} bytes; limits.maxKeyBytes is ${max}`);
     return len;
