@@ -1,6 +1,6 @@
 /**
- * Checks of the options a caller hands to `Node.open` and `new SyncManager`, before
- * anything is opened: a value the code would silently misread (`fsync: "sometimes"`
+ * The options a caller hands to `Node.open` (NodeOptions, documented here) and `new
+ * SyncManager`, and their checks before anything is opened: a value the code would silently misread (`fsync: "sometimes"`
  * never fsyncs, `intervalMs: 3e9` overflows setTimeout into a busy loop, `limits:
  * { maxKeys: "10" }` compares as a string) is refused with INVALID_ARGUMENT naming the
  * field and what it accepts. `undefined` always means "the default".
@@ -13,6 +13,53 @@
  */
 import { MAX_ENVELOPE_ENTRIES } from "../sync/envelope.js";
 import { WaveKVError } from "../core/errors.js";
+import type { AdmitFn, FsyncPolicy, Limits } from "../core/types.js";
+import type { SyncTuning } from "../sync/protocol.js";
+import type { StorageTuning } from "../storage/interface.js";
+
+export interface NodeOptions {
+  /** This node's id, uint32, unique in the cluster. */
+  id: number;
+  /**
+   * Initial peers (uint32 ids; our own id is ignored); more are discovered. Added to the durable membership.
+   * @defaultValue `[]` (and the peers a data directory already records)
+   */
+  peers?: readonly number[];
+  /** Data directory (a non-empty path); omit for an in-memory node (no WAL, no snapshot). */
+  dir?: string;
+  /** `"always"` (default), `"never"`, or `{ intervalMs }` with intervalMs an integer from 1 to 3 600 000. */
+  fsync?: FsyncPolicy;
+  /**
+   * Each an integer (default `DEFAULT_LIMITS`): maxKeyBytes 1..65 536, maxValueBytes 1..2^31 − 1,
+   * maxKeys 1..2^32 − 1, maxTotalBytes 1..2^52, maxClockDriftMs 1..2^48. Unknown fields are refused.
+   */
+  limits?: Partial<Limits>;
+  /**
+   * Return true to admit a remote entry, or a string: the reason to refuse it. Also applied to local writes.
+   * @defaultValue none: every entry within `limits` is admitted
+   */
+  admit?: AdmitFn;
+  /**
+   * Wall clock in ms; injectable for tests and simulations.
+   * @defaultValue `Date.now`
+   */
+  clock?: () => number;
+  /**
+   * Pagination and digest-repair tuning for sync (default `DEFAULT_SYNC_TUNING`): maxDeltaEntries
+   * 1..65 536, maxDeltaBytes 1..2^31 − 1, digestCheckRounds ≥ 1, bucketRepairAttempts ≥ 0,
+   * maxDiscoveredPeers 0..65 536, deltaBodies boolean. Unknown fields are refused.
+   */
+  sync?: Partial<SyncTuning>;
+  /** WAL size that triggers an automatic snapshot (default 64 MiB; an integer ≥ 1, `Number.MAX_SAFE_INTEGER` for never). */
+  snapshotWalBytes?: number;
+  /** Recovery and background warnings (default: console.warn). */
+  onWarning?: (message: string) => void;
+  /**
+   * With `dir`: `{ acceptDataLoss: true }` opens despite MISSING_SNAPSHOT / MISSING_WAL (loudly); `faults` is the I/O test seam.
+   * @defaultValue `{}`: missing files are refused, no faults
+   */
+  storage?: StorageTuning;
+}
 
 /** Longest delay a timer honours (setTimeout fires at once above it). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -99,7 +146,7 @@ const SYNC_TUNING_FIELDS: Record<string, Field> = {
 const FSYNC_ACCEPTS = `"always", "never" or { intervalMs: 1 to 3600000 }`;
 const MAX_FSYNC_INTERVAL_MS = 3_600_000;
 
-/** Every `Node.open` option (src/node/node.ts NodeOptions). Throws INVALID_ARGUMENT; changes nothing. */
+/** Every `Node.open` option (NodeOptions above). Throws INVALID_ARGUMENT; changes nothing. */
 export function checkNodeOptions(opts: unknown): void {
   const where = "Node.open option";
   if (!isRecord(opts)) throw new WaveKVError("INVALID_ARGUMENT", `Node.open takes an options object ({ id, peers?, dir?, ... }), got ${show(opts)}`);

@@ -1,0 +1,168 @@
+/**
+ * A node's local writes (put, forcePut, delete): stamp, check, log, apply — the path
+ * docs/PROTOCOL.md "Clocks" describes. OwnSeqs owns the seq counter, Node the storage; this
+ * module owns what is in flight between the log append and the apply.
+ *
+ *   const writes = new LocalWrites(host);
+ *   await writes.write("k", bytes, false);      // the Entry written, or SUPERSEDED / CLOCK_SKEW / …
+ *   writes.pendingRecords.values();              // logged, not yet applied (snapshots include them)
+ */
+import { entryToRecord, type RecordInput } from "../core/record.js";
+import { WaveKVError } from "../core/errors.js";
+import { compareStamps } from "../core/stamp.js";
+import { isReservedKey, reservedRefusal } from "../core/reserved.js";
+import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "../core/types.js";
+import { utf8Length } from "../core/encoding.js";
+import type { PeerClocks } from "../sync/clock.js";
+import type { ReplicaState } from "../state/replica.js";
+import type { Storage } from "../storage/interface.js";
+import type { OwnSeqs } from "./seqs.js";
+import { isWellFormed } from "./scan-options.js";
+
+/** What the write path reads from and reports to its node. */
+export interface WriteHost {
+  readonly id: number;
+  readonly limits: Readonly<Limits>;
+  readonly state: ReplicaState;
+  readonly admit: AdmitFn | undefined;
+  readonly clock: () => number;
+  /** Peers' clock readings, to refuse a write peers would refuse by the drift rule. */
+  readonly clocks: PeerClocks;
+  /** The log (null: an in-memory node). */
+  storage(): Storage | null;
+  /** Our seqs: a write takes `next`, and spends it once checked (before it is logged). */
+  readonly seqs: OwnSeqs;
+  /** A write of ours with `seq` applied: our coverage moves, a snapshot may be due. */
+  applied(seq: number): void;
+}
+
+export class LocalWrites {
+  readonly #h: WriteHost;
+  /** Writes issued and not yet settled; close() waits for them. */
+  readonly inflight = new Set<Promise<unknown>>();
+  /**
+   * Records of local writes logged but not yet applied (awaiting their fsync), by seq.
+   * A snapshot taken meanwhile must include them: it supersedes the WAL up to its end,
+   * which already holds them, while memory does not yet.
+   */
+  readonly pendingRecords = new Map<number, RecordInput>();
+  /** Keys with a local write logged but not yet applied (awaiting its fsync): how many, and their highest stamp. */
+  readonly #pendingKeys = new Map<string, { count: number; timestamp: number }>();
+  /** The stamp of the key a write replaces (scratch: one read per write, no Entry built). */
+  readonly #stamp = new Float64Array(4);
+
+  constructor(host: WriteHost) {
+    this.#h = host;
+  }
+
+  #checkKey(key: string): number {
+    if (typeof key !== "string") throw new WaveKVError("INVALID_ARGUMENT", "keys are strings");
+    // A lone surrogate has no UTF-8 form: "a\uD800" and "a\uDC00" would both become
+    // "a\uFFFD" on the wire and in the index while staying two keys in JS.
+    if (!isWellFormed(key)) throw new WaveKVError("INVALID_ARGUMENT", "key is not well-formed Unicode (it contains a lone surrogate)");
+    const len = utf8Length(key), max = this.#h.limits.maxKeyBytes;
+    if (len > max) throw new WaveKVError("KEY_TOO_LARGE", `key is ${len} bytes; limits.maxKeyBytes is ${max}`);
+    return len;
+  }
+
+  #checkWrite(entry: Entry, keyLen: number, exists: boolean): void {
+    const h = this.#h, limits = h.limits, state = h.state;
+    const valueLen = entry.value?.length ?? 0;
+    if (valueLen > limits.maxValueBytes) throw new WaveKVError("VALUE_TOO_LARGE", `value is ${valueLen} bytes; limits.maxValueBytes is ${limits.maxValueBytes}`);
+    if (isReservedKey(entry.key)) {
+      // This node's own bookkeeping: not the user's limits, but the reserved prefix's own rules.
+      const why = reservedRefusal(entry.key, h.id, valueLen);
+      if (why !== undefined) throw new WaveKVError("RESERVED_KEY", `${why}: use another key`);
+      if (!exists && state.reservedKeys + 1 > RESERVED_LIMITS.maxKeys) throw new WaveKVError("STORE_FULL", `${RESERVED_LIMITS.maxKeys} keys under ${RESERVED_PREFIX} are held; collect garbage`);
+    } else if (state.userKeyCount + 1 > limits.maxKeys || state.userBytes + keyLen + valueLen > limits.maxTotalBytes) {
+      // With room for one more key of this size the write fits whether or not the key
+      // exists (an overwrite grows the total by at most valueLen): the common path reads nothing more.
+      if (!exists) {
+        if (state.userKeyCount + 1 > limits.maxKeys) throw new WaveKVError("STORE_FULL", `the store holds limits.maxKeys = ${limits.maxKeys} keys (tombstones included); delete and collect garbage, or raise the limit`);
+        throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${limits.maxTotalBytes}`);
+      }
+      const grow = valueLen - state.valueLengthAt(state.slotOf(entry.key));
+      if (grow > 0 && state.userBytes + grow > limits.maxTotalBytes) throw new WaveKVError("STORE_FULL", `the write would exceed limits.maxTotalBytes = ${limits.maxTotalBytes}`);
+    }
+    if (h.admit) {
+      const verdict = h.admit(entry);
+      if (verdict !== true) throw new WaveKVError("REJECTED", `admit refused ${JSON.stringify(entry.key)}: ${verdict}`);
+    }
+  }
+
+  /**
+   * Stamp, check, log and apply one local write (docs/PROTOCOL.md "Clocks").
+   *
+   * Stamp: the clock, except that this node's own writes to ONE key stay ordered: when
+   * the key's entry, or a pending (logged, not yet applied) write of ours to it, is ours
+   * and stamped after now, the write takes that stamp and its higher seq orders it after.
+   * No other key is touched: a clock that was once ahead leaves no floor behind it, and
+   * a peer's message never moves our clock. forcePut: at least the entry's stamp + 1.
+   *
+   * Refused before anything is logged or a seq spent: SUPERSEDED (a put or delete that
+   * would lose LWW to the key's entry), CLOCK_SKEW (a stamp peers would refuse by the
+   * drift rule), then the limits, the reserved prefix and `admit`.
+   */
+  async write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
+    const keyLen = this.#checkKey(key);
+    const h = this.#h, id = h.id, state = h.state;
+    const m = this.#stamp, exists = state.stampInto(key, m);
+    const pending = this.#pendingKeys.get(key);
+    let timestamp = h.clock();
+    if (exists && m[1] === id && m[0]! > timestamp) timestamp = m[0]!;
+    if (pending !== undefined && pending.timestamp > timestamp) timestamp = pending.timestamp;
+    if (force && exists && m[0]! >= timestamp) timestamp = m[0]! + 1;
+    const entry: Entry = { key, value, timestamp, node: id, seq: h.seqs.next };
+    if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, id, entry.seq) > 0) throw this.#superseded(key, "was refused");
+    this.#checkClock(timestamp, key);
+    this.#checkWrite(entry, keyLen, exists);
+    h.seqs.next++;
+    const storage = h.storage();
+    if (storage) {
+      const record = entryToRecord(entry);
+      // Deferred: while an fsync runs, concurrent puts queue and go out as one encode and
+      // one write when it completes (group write); an idle log writes at once.
+      const durable = storage.append([record], { defer: true });
+      this.pendingRecords.set(entry.seq, record);
+      this.inflight.add(durable);
+      // Reserve the stamp: a later write of ours to this key is ordered after it even before it applies.
+      this.#pendingKeys.set(key, { count: (pending?.count ?? 0) + 1, timestamp: Math.max(timestamp, pending?.timestamp ?? timestamp) });
+      try {
+        await durable;
+      } catch (err) {
+        throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
+      } finally {
+        this.inflight.delete(durable);
+        this.pendingRecords.delete(entry.seq);
+        const p = this.#pendingKeys.get(key)!;
+        if (--p.count === 0) this.#pendingKeys.delete(key);
+      }
+    }
+    // Applied only once durable, so memory never shows a write the log refused.
+    const won = state.applyOne(key, value, entry.timestamp, id, entry.seq, keyLen);
+    h.applied(entry.seq);
+    if (!won) throw this.#superseded(key, "was logged, then lost to an entry merged during its fsync");
+    return entry;
+  }
+
+  #superseded(key: string, what: string): WaveKVError {
+    const winner = this.#h.state.get(key)!;
+    return new WaveKVError("SUPERSEDED", `the write to ${JSON.stringify(key)} ${what}: node ${winner.node}'s entry, stamped ${winner.timestamp - this.#h.clock()} ms from now, wins (err.winner); forcePut writes over it`, { winner });
+  }
+
+  /**
+   * CLOCK_SKEW when `timestamp` is further ahead of the cluster's clock (our clock plus
+   * the peers' median offset, src/sync/clock.ts) than limits.maxClockDriftMs: peers would
+   * refuse the entry until their clocks caught up, and it must not be acknowledged.
+   * No recent peer evidence: no check.
+   */
+  #checkClock(timestamp: number, key: string): void {
+    const h = this.#h, offset = h.clocks.offset();
+    if (offset === null) return;
+    const ahead = timestamp - h.clock() - offset, drift = h.limits.maxClockDriftMs;
+    if (ahead <= drift) return;
+    // Our clock itself, or only this key's stamp (an entry written while a clock was ahead)?
+    const ours = -offset > drift;
+    throw new WaveKVError("CLOCK_SKEW", `${ours ? "this node's clock" : `the stamp ${JSON.stringify(key)} needs to order after its entry`} is ${ahead} ms ahead of its peers' clocks (limits.maxClockDriftMs ${drift}): nothing was written; ${ours ? "fix this machine's clock (NTP)" : `retry in ${ahead - drift} ms`}`);
+  }
+}
