@@ -1,10 +1,12 @@
 /**
  * The byte-level pieces of the envelope codec (src/sync/envelope.ts): its two errors, a
- * bounds-checked reader, varints, the timestamp zvar, hex and uuid, and the encode-side
+ * bounds-checked reader (strict: minimal varints, errors naming the field), the varint and
+ * timestamp-zvar writers (on core/encoding.ts), hex and uuid, and the encode-side
  * range checks. Every decode failure is BAD_ENVELOPE naming the field; every value that
  * cannot be encoded is INVALID_ARGUMENT.
  */
 import { WaveKVError } from "../core/errors.js";
+import { hi32, lo32, varU64Size, writeVarU64, writeVarUint, zigzagHi, zigzagLo } from "../core/encoding.js";
 import { MAX_SEQ } from "./envelope-model.js";
 
 const MAX_U32 = 0xffffffff;
@@ -21,21 +23,20 @@ export function invalid(message: string): WaveKVError {
 
 // ------------------------------------------------------------------ writing
 
+/** Appends the varu of `v` (an integer 0..2^53 − 1) to a byte list: core/encoding's writer. */
 export function pushVaru(out: number[], v: number): void {
-  for (; v >= 0x80; v = Math.floor(v / 128)) out.push((v % 128) | 0x80);
-  out.push(v);
+  const n = writeVarUint(scratch, 0, v);
+  for (let i = 0; i < n; i++) out.push(scratch[i]!);
 }
+const scratch = new Uint8Array(10);
 
-/**
- * The zvar of a timestamp, as bytes. Through bigint: a timestamp is exact to ±(2^53 − 1)
- * and its zigzag goes to 2^54, past what a JS number holds exactly (one value an envelope).
- */
+/** The zvar of a timestamp (exact to ±(2^53 − 1); its zigzag reaches 2^54), as bytes. */
 export function zigzag(v: number): Uint8Array {
-  let z = v >= 0 ? BigInt(v) * 2n : -BigInt(v) * 2n - 1n;
-  const out: number[] = [];
-  for (; z >= 0x80n; z >>= 7n) out.push(Number(z & 0x7fn) | 0x80);
-  out.push(Number(z));
-  return Uint8Array.from(out);
+  const lo = lo32(v), hi = hi32(v);
+  const zlo = zigzagLo(lo, hi), zhi = zigzagHi(lo, hi);
+  const out = new Uint8Array(varU64Size(zlo, zhi));
+  writeVarU64(out, 0, zlo, zhi);
+  return out;
 }
 
 export function checkU32(v: unknown, what: string): number {
