@@ -276,11 +276,19 @@ export function findFrame(inp: usize, len: usize, from: usize): i32 {
 
 /**
  * Encodes `n` records described by descriptors at `desc` (fields 0..36; key/value
- * offsets relative to `data`) into region R_OUT; returns the byte length. Framed CRCs
- * are computed after all bodies, four frames at a time. Inputs are trusted (the JS
- * side validated kinds, nodes and lengths).
+ * offsets relative to `data`) into region R_OUT; returns the byte length. With `pick`
+ * (not 0), record j is descriptor `pick[j * stride]` instead of descriptor j: a merge's
+ * winners (entry, slot, prev) are framed for the log straight from the batch they came
+ * from, with stride 3. Descriptors are only read. Framed CRCs are computed after all
+ * bodies, four frames at a time. Inputs are trusted (the JS side validated kinds, nodes
+ * and lengths; the export checks the addresses).
  */
-export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): u32 {
+// @ts-ignore: decorator
+@inline function descAt(desc: usize, pick: usize, stride: u32, i: u32): usize {
+  return desc + <usize>(pick == 0 ? i : load<u32>(pick + (<usize>i * stride << 2))) * DESC_BYTES;
+}
+
+export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64, pick: usize, stride: u32): u32 {
   const framed = mode == MODE_FRAMED;
   const delta = mode == MODE_DELTA;
   let total: u64 = 0; // u64 sums: key + value lengths (2^31 each) and n of them must not wrap
@@ -288,7 +296,7 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): 
   let ps: u64 = 0;
   let pt: i64 = base;
   for (let i: u32 = 0; i < n; i++) {
-    const d = desc + <usize>i * DESC_BYTES;
+    const d = descAt(desc, pick, stride, i);
     const keyLen = <usize>load<u32>(d, D_KEY_LEN << 2);
     const node = load<u32>(d, D_NODE << 2);
     const seq = load<u64>(d, D_SEQ_LO << 2);
@@ -315,7 +323,7 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): 
   ps = 0;
   pt = base;
   for (let i: u32 = 0; i < n; i++) {
-    const d = desc + <usize>i * DESC_BYTES;
+    const d = descAt(desc, pick, stride, i);
     const frame = p;
     if (framed) p += FRAME_HEADER;
     const body = p;
@@ -349,18 +357,18 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): 
       memory.copy(p, data + <usize>load<u32>(d, D_VAL_OFF << 2), valLen);
       p += valLen;
     }
-    if (framed) {
-      store<u32>(frame, <u32>(p - body));
-      store<u32>(d, <u32>(frame - out), D_REC_OFF << 2); // remember the frame for the CRC pass
-    }
+    if (framed) store<u32>(frame, <u32>(p - body));
   }
   if (framed) {
+    // The frames lie back to back from `out`: each one's length word leads to the next.
     let i: u32 = 0;
+    let f = out;
     for (; i + 4 <= n; i += 4) {
-      const a = out + <usize>load<u32>(desc + <usize>i * DESC_BYTES, D_REC_OFF << 2);
-      const b = out + <usize>load<u32>(desc + <usize>(i + 1) * DESC_BYTES, D_REC_OFF << 2);
-      const c = out + <usize>load<u32>(desc + <usize>(i + 2) * DESC_BYTES, D_REC_OFF << 2);
-      const e = out + <usize>load<u32>(desc + <usize>(i + 3) * DESC_BYTES, D_REC_OFF << 2);
+      const a = f;
+      const b = a + FRAME_HEADER + <usize>load<u32>(a);
+      const c = b + FRAME_HEADER + <usize>load<u32>(b);
+      const e = c + FRAME_HEADER + <usize>load<u32>(c);
+      f = e + FRAME_HEADER + <usize>load<u32>(e);
       crc32x4(a + 8, load<u32>(a), b + 8, load<u32>(b), c + 8, load<u32>(c), e + 8, load<u32>(e), SCRATCH + 16);
       store<u32>(a, load<u32>(SCRATCH + 16), 4);
       store<u32>(b, load<u32>(SCRATCH + 20), 4);
@@ -368,8 +376,8 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64): 
       store<u32>(e, load<u32>(SCRATCH + 28), 4);
     }
     for (; i < n; i++) {
-      const a = out + <usize>load<u32>(desc + <usize>i * DESC_BYTES, D_REC_OFF << 2);
-      store<u32>(a, crc32(0, a + 8, load<u32>(a)), 4);
+      store<u32>(f, crc32(0, f + 8, load<u32>(f)), 4);
+      f += FRAME_HEADER + <usize>load<u32>(f);
     }
   }
   return <u32>total;

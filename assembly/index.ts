@@ -89,11 +89,23 @@ export function findFrame(inp: u32, len: u32, from: u32): i32 {
   return findFrameImpl(inp, len, from);
 }
 
-/** Returns the encoded length; bytes in region OUT. 0xFFFFFFFF: the output would exceed REGION_MAX. mode: 0 bare, 1 framed, 2 delta. */
-export function encode(desc: u32, n: u32, data: u32, mode: u32, baseLo: u32, baseHi: u32): u32 {
-  need(desc, <u64>n * DESC_BYTES, "out of region: encode descriptors");
+/**
+ * Returns the encoded length; bytes in region OUT. 0xFFFFFFFF: the output would exceed
+ * REGION_MAX. mode: 0 bare, 1 framed, 2 delta. `pick` 0: descriptors 0..n-1; else the
+ * descriptors whose indexes are the u32s at pick[0], pick[stride], … (n of them).
+ */
+export function encode(desc: u32, n: u32, data: u32, mode: u32, baseLo: u32, baseHi: u32, pick: u32, stride: u32): u32 {
+  if (pick == 0) need(desc, <u64>n * DESC_BYTES, "out of region: encode descriptors");
+  else {
+    need(pick, <u64>n * stride << 2, "out of region: encode picks");
+    for (let j: u32 = 0; j < n; j++) {
+      const at = <u64>desc + <u64>load<u32>(<usize>pick + (<usize>j * stride << 2)) * DESC_BYTES;
+      if (at > 0xffffffff) abort("out of region: encode picked descriptor");
+      need(<u32>at, DESC_BYTES, "out of region: encode picked descriptor");
+    }
+  }
   if (n != 0) need(data, 1, "out of region: encode data");
-  return encodeImpl(desc, n, data, mode, i64of(baseLo, baseHi));
+  return encodeImpl(desc, n, data, mode, i64of(baseLo, baseHi), pick, stride);
 }
 
 export function indexNew(): u32 {

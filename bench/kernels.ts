@@ -7,15 +7,17 @@
  *   const rows = await runKernelBenchmarks({ quick: true });   // from bench/index.ts
  *
  * Cases: CRC-32 of a 64 MiB buffer and of 100-byte records; encode/decode of 100-byte
- * entries; a batched LWW merge of 100k entries that all lose, all win, or half and half,
- * with the JS heap growth per entry of the all-lose case.
+ * entries; a merge's winners framed for the WAL (the kernel picking them from the batch,
+ * against record objects with value copies encoded again); a batched LWW merge of 100k
+ * entries that all lose, all win, or half and half, with the JS heap growth per entry of
+ * the all-lose case.
  */
 import { Bench } from "tinybench";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import * as zlib from "node:zlib";
 import { crc32, crc32Reference, crc32Spans, crc32SpansReference, crc32Wasm } from "../src/codec/crc.js";
-import { decodeRecords, decodeRecordsReference, encodeRecords, encodeRecordsReference } from "../src/codec/records.js";
+import { decodeRecords, decodeRecordsReference, encodePicked, encodeRecords, encodeRecordsReference } from "../src/codec/records.js";
 import { RecordKind, type DecodedBatch, type Framing, type RecordInput } from "../src/core/record.js";
 import type { MergeIndex, MergeLimits } from "../src/index/merge-index.js";
 import { createMergeIndex } from "../src/index/kernel-index.js";
@@ -159,6 +161,40 @@ async function codec(quick: boolean, onProgress?: (m: string) => void): Promise<
   return rows;
 }
 
+/**
+ * A merged remote batch's winners framed for the WAL: the kernel encodes them from the
+ * batch's own bytes and descriptors (`encodePicked`, what the node does), against the
+ * route it replaced — a record object per winner with a value copy, encoded again (copied
+ * back into linear memory). Every other record wins.
+ */
+async function frameWinners(quick: boolean, onProgress?: (m: string) => void): Promise<Row[]> {
+  const n = quick ? 4_096 : 16_384;
+  const group = `frame merge winners for the WAL, ${n / 2 / 1000}k of ${n / 1000}k × 100 B`;
+  const base = 1_700_000_000_000;
+  const batch = decodeRecords(encodeRecords(entries(n, base), "bare", 0), "bare", 0);
+  const w = new Uint32Array((n / 2) * 3);
+  for (let j = 0; j < n / 2; j++) { w[j * 3] = j * 2; w[j * 3 + 1] = j; }
+  const asObjects = () => {
+    const out: RecordInput[] = [];
+    for (let j = 0; j < w.length; j += 3) {
+      const i = w[j]!;
+      const kind = batch.kind(i);
+      out.push({ kind, key: batch.keyBytes(i), value: kind === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) });
+    }
+    return encodeRecords(out, "framed", base);
+  };
+  const cases: Case[] = [
+    { name: "kernel, picked from the batch", fn: () => encodePicked(batch, w, 3, "framed", base) },
+    { name: "record objects + value copies, encoded", fn: asObjects },
+  ];
+  if (Buffer.compare(encodePicked(batch, w, 3, "framed", base), asObjects()) !== 0) throw new Error("encodePicked disagrees with encoding the records");
+  const ms = await measure(cases, quick, onProgress, group);
+  return cases.map((c) => ({
+    group, name: c.name, value: perSec(n / 2, ms.get(c.name)!), unit: "entries/s",
+    baseline: c.name.startsWith("kernel") ? "record objects + value copies, encoded" : undefined,
+  }));
+}
+
 // ---------------------------------------------------------------------------------
 // merge
 
@@ -268,6 +304,7 @@ export async function runKernelBenchmarks(opts: { quick: boolean; onProgress?: (
   rows.push(...await crcLarge(quick, onProgress));
   rows.push(...await crcRecords(quick, onProgress));
   rows.push(...await codec(quick, onProgress));
+  rows.push(...await frameWinners(quick, onProgress));
   rows.push(...await merge(quick, onProgress));
   return withVerdicts(withRatios(rows));
 }

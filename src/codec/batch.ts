@@ -10,7 +10,7 @@
  */
 import {
   DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_REC_LEN, D_REC_OFF, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO,
-  D_VAL_LEN, D_VAL_OFF, RecordKind, type DecodedBatch, type RecordInput, type StopReason,
+  D_VAL_LEN, D_VAL_OFF, RecordKind, type DecodedBatch, type RecordInput, type RetainedBytes, type StopReason,
 } from "../core/record.js";
 import { joinI64, joinU64, readUtf8 } from "../core/encoding.js";
 import type { PinnedBytes } from "../kernel/memory.js";
@@ -98,13 +98,13 @@ export class BatchView implements DecodedBatch {
   }
 
   /**
-   * For bytes in linear memory: one more reference to their block for `holder`, who
-   * drops it when done (values can be read from it for as long as needed), and where in
-   * the block `bytes` starts. null for a batch whose bytes are a JS buffer.
+   * For bytes in linear memory: one more reference to their block, as an opaque handle
+   * (values can be read from it for as long as needed). null for a batch whose bytes
+   * are a JS buffer.
    */
-  keepBytes(holder: object): { block: PinnedBytes; offset: number } | null {
+  retain(): RetainedBytes | null {
     const at = this.#bytesAt;
-    return at === null ? null : { block: at.block.retain(holder), offset: at.offset };
+    return at === null ? null : new RetainedBlock(at.block, at.offset, at.length);
   }
 
   /**
@@ -197,5 +197,30 @@ export class BatchView implements DecodedBatch {
   }
   recordLength(i: number): number {
     return this.words[this.#at(i) + D_REC_LEN]!;
+  }
+}
+
+/** A batch's bytes kept in their pinned block of linear memory (values handed out as copies: views would detach when memory grows). */
+class RetainedBlock implements RetainedBytes {
+  #block: PinnedBytes | null;
+  readonly #offset: number;
+  readonly length: number;
+
+  constructor(block: PinnedBytes, offset: number, length: number) {
+    this.#block = block.retain(this);
+    this.#offset = offset;
+    this.length = length;
+  }
+
+  slice(off: number, len: number): Uint8Array {
+    if (this.#block === null) throw new Error("RetainedBytes used after release()");
+    return this.#block.slice(this.#offset + off, len);
+  }
+
+  release(): void {
+    const b = this.#block;
+    if (b === null) return;
+    this.#block = null;
+    b.drop(this);
   }
 }

@@ -11,7 +11,7 @@ import {
   DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF,
   FRAME_HEADER_BYTES, RecordKind, STOP_REASONS, type DecodedBatch, type Framing, type RecordInput,
 } from "../core/record.js";
-import { DESC_MAX, ENCODE_TOO_LARGE, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "../kernel/abi.js";
+import { DESC_MAX, ENCODE_TOO_LARGE, R_AUX, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "../kernel/abi.js";
 import { WaveKVError } from "../core/errors.js";
 import { hi32, lo32, writeUtf8 } from "../core/encoding.js";
 import { BatchView, checkRecord, maxRecordsOf } from "./batch.js";
@@ -147,8 +147,49 @@ export function encodeRecordsWasm(records: readonly RecordInput[], framing: Fram
     u32[w + D_VAL_OFF] = valOff;
     u32[w + D_VAL_LEN] = valLen;
   }
-  const total = k.exports.encode(desc, n, data, modeOf(framing), lo32(base), hi32(base)) >>> 0;
+  return encodeOut(k, n, k.exports.encode(desc, n, data, modeOf(framing), lo32(base), hi32(base), 0, 0));
+}
+
+/** The bytes an `encode` call left in R_OUT (a copy: the region is reused). */
+function encodeOut(k: Kernel, n: number, result: number): Uint8Array {
+  const total = result >>> 0;
   if (total === ENCODE_TOO_LARGE) throw new WaveKVError("INVALID_ARGUMENT", `${n} records encode to more than 1 GiB: encode them in parts`);
   const out = k.regionPtr(R_OUT);
   return k.u8.slice(out, out + total);
+}
+
+/**
+ * Where `batch`'s bytes and descriptors are for a kernel call: in place while it is the
+ * resident batch, else copied into R_IN / R_DESC (and made resident).
+ */
+export function stageBatch(k: Kernel, batch: DecodedBatch): { inp: number; desc: number } {
+  const where = k.residentOf(batch);
+  if (where !== null) return where;
+  const n = batch.count;
+  const inp = k.reserve(R_IN, Math.max(batch.bytes.length, 16));
+  const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_BYTES, 16));
+  const u8 = k.u8;
+  // Read `bytes` after the reserves: a batch held in linear memory gets a new view if they grew it.
+  u8.set(batch.bytes, inp);
+  u8.set(batch.descriptors.subarray(0, n * DESCRIPTOR_BYTES), desc);
+  k.setResident(batch, inp, desc);
+  return { inp, desc };
+}
+
+/**
+ * Records `picks[0]`, `picks[stride]`, … of `batch`, encoded in one kernel call from the
+ * batch's own bytes and descriptors: no record objects, no value copies (a merge's
+ * winner triples, stride 3, framed for the log). Each pick must be a record of the batch.
+ */
+export function encodePickedWasm(batch: DecodedBatch, picks: Uint32Array, stride: number, framing: Framing, base: number): Uint8Array {
+  if (!(stride >= 1) || picks.length % stride !== 0) throw new RangeError(`encodePicked: ${picks.length} picks do not divide into strides of ${stride}`);
+  const n = picks.length / stride;
+  for (let j = 0; j < picks.length; j += stride) {
+    if (picks[j]! >= batch.count) throw new RangeError(`encodePicked: record ${picks[j]} out of range [0, ${batch.count})`);
+  }
+  const k = kernel();
+  const where = stageBatch(k, batch);
+  const pick = k.reserve(R_AUX, Math.max(picks.length * 4, 16));
+  k.u32.set(picks, pick >>> 2);
+  return encodeOut(k, n, k.exports.encode(where.desc, n, where.inp, modeOf(framing), lo32(base), hi32(base), n === 0 ? 0 : pick, stride));
 }

@@ -32,7 +32,7 @@
  * content is `malformed`. `limit` = `maxRecords` reached with bytes left. The stop
  * offset is the start of the record that stopped decoding (the input length at `end`).
  */
-import { decodeRecordsWasm, decodeWindowWasm, encodeRecordsWasm, findNextValidFrameWasm, readIntoKernel as readIntoKernelWasm } from "./kernel-codec.js";
+import { decodeRecordsWasm, decodeWindowWasm, encodePickedWasm, encodeRecordsWasm, findNextValidFrameWasm, readIntoKernel as readIntoKernelWasm } from "./kernel-codec.js";
 import type { PinnedBytes } from "../kernel/memory.js";
 import type { DecodedBatch, Framing, RecordInput } from "../core/record.js";
 
@@ -47,6 +47,16 @@ export { decodeRecordsReference, encodeRecordsReference, findNextValidFrameRefer
  */
 export function encodeRecords(records: readonly RecordInput[], framing: Framing, base: number): Uint8Array {
   return encodeRecordsWasm(records, framing, base);
+}
+
+/**
+ * Records `picks[0]`, `picks[stride]`, … of a decoded batch, encoded in one kernel call
+ * from the batch's own bytes (no record objects, no value copies): how a merge's winner
+ * triples (stride 3) are framed for the log. Bytes equal `encodeRecords` of the same
+ * records.
+ */
+export function encodePicked(batch: DecodedBatch, picks: Uint32Array, stride: number, framing: Framing, base: number): Uint8Array {
+  return encodePickedWasm(batch, picks, stride, framing, base);
 }
 
 /**

@@ -20,7 +20,6 @@
  * The AssemblyScript side writes the same words (assembly/codec.ts); a test checks that
  * both decoders agree word for word. No other module indexes descriptor words by number.
  */
-import type { PinnedBytes } from "../kernel/memory.js";
 import type { Entry } from "./types.js";
 
 export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4 }
@@ -88,11 +87,39 @@ export interface DecodedBatch {
   /** Done with the batch (see BatchView.release): reading it afterwards may throw. */
   release(): void;
   /**
-   * For a batch whose bytes sit in linear memory (`decodeWindow`):
-   * a reference to their block for `holder` (drop it when done) and the offset of `bytes`
-   * in it. null when `bytes` is a JS buffer.
+   * For a batch whose bytes the decoder holds itself (`decodeWindow`: a file read into
+   * linear memory): those bytes, kept past the batch until released. null when `bytes`
+   * is the caller's buffer (keep that as it is).
    */
-  keepBytes(holder: object): { block: PinnedBytes; offset: number } | null;
+  retain(): RetainedBytes | null;
+}
+
+/**
+ * A decoded batch's bytes, kept after the batch is released, for as long as values are
+ * read from them. Opaque: where they live (and what keeps them there) is the codec's.
+ * A holder that is garbage-collected without `release` is released for it (a leak
+ * detector, not the rule).
+ */
+export interface RetainedBytes {
+  /** Byte length (the batch's `bytes.length`). */
+  readonly length: number;
+  /** A copy of `len` bytes at `off` of the batch's `bytes`. */
+  slice(off: number, len: number): Uint8Array;
+  /** Done: the bytes may be freed. Idempotent; `slice` throws afterwards. */
+  release(): void;
+}
+
+/**
+ * Records that frame themselves for a log (framed records, docs/FORMAT.md §2) against
+ * the log's timestamp base: a merged batch's winners, encoded by the kernel from the
+ * batch in one call. `frame` is called at most once, synchronously, inside
+ * `Storage.append` (the batch is valid only then).
+ */
+export interface FramedRecords {
+  /** How many records `frame` returns. */
+  readonly count: number;
+  /** The records as framed records with timestamps relative to `base`. */
+  frame(base: number): Uint8Array;
 }
 
 /**

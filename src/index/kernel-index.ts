@@ -10,15 +10,16 @@
  * the key bytes, probes, compares stamps). Per batch: the result object and, when the
  * batch is not resident, one copy of its bytes and descriptors into linear memory.
  */
-import { DESCRIPTOR_BYTES, type DecodedBatch } from "../core/record.js";
+import type { DecodedBatch } from "../core/record.js";
 import { ackHalves, clampU32, hi32, i64Halves, joinU64, lo32, writeUtf8 } from "../core/encoding.js";
 import {
   EMPTY, FLAG_USED, SLOT_WORDS, S_FLAGS, S_KEY_LEN, S_KEY_OFF, slotMetaAt, slotMetaInto, usedSlotsOf,
   type MergeIndex, type MergeLimits, type MergeResult, type PrevState, type SlotMeta, type Summary,
 } from "./merge-index.js";
 import { BUCKETS, GROUPS, bucketMask, rootHex } from "./summary.js";
-import { ERR_PENDING, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_DESC, R_IN, R_OUT, R_REFUSED } from "../kernel/abi.js";
+import { ERR_PENDING, H_ARENA, H_HIGH, H_PENDING, H_SIZE, H_SLOTS, H_SUMMARY, MB_COUNT, MB_PREV, MB_U64, R_AUX, R_OUT, R_REFUSED } from "../kernel/abi.js";
 import { kernel, type Kernel } from "../kernel/instance.js";
+import { stageBatch } from "../codec/kernel-codec.js";
 
 /**
  * An index in the process's WASM kernel (one instance, one handle per index).
@@ -82,17 +83,7 @@ export class WasmMergeIndex implements MergeIndex {
     const h = this.#handle();
     const k = this.#k;
     const n = batch.count;
-    let where: { inp: number; desc: number } | null = k.residentOf(batch);
-    if (where === null) {
-      const inp = k.reserve(R_IN, Math.max(batch.bytes.length, 16));
-      const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_BYTES, 16));
-      const u8 = k.u8;
-      // Read `bytes` after the reserves: a batch held in linear memory gets a new view if they grew it.
-      u8.set(batch.bytes, inp);
-      u8.set(batch.descriptors.subarray(0, n * DESCRIPTOR_BYTES), desc);
-      k.setResident(batch, inp, desc);
-      where = { inp, desc };
-    }
+    const where = stageBatch(k, batch);
     let skipPtr = 0;
     if (skip !== undefined) {
       skipPtr = k.reserve(R_AUX, Math.max(n, 16));

@@ -34,8 +34,12 @@ export interface KernelExports {
   decode(inp: number, len: number, mode: number, baseLo: number, baseHi: number, maxRecords: number): number;
   /** First valid frame at or after `from` (relative), or -1. */
   findFrame(inp: number, len: number, from: number): number;
-  /** Encodes n staged descriptors (key/value offsets relative to `data`): byte length; bytes in R_OUT. */
-  encode(desc: number, n: number, data: number, mode: number, baseLo: number, baseHi: number): number;
+  /**
+   * Encodes n staged descriptors (key/value offsets relative to `data`): byte length;
+   * bytes in R_OUT. `pick` 0: descriptors 0..n-1; else descriptor pick[j * stride] is
+   * record j (u32 indexes: a merge's winner triples with stride 3).
+   */
+  encode(desc: number, n: number, data: number, mode: number, baseLo: number, baseHi: number, pick: number, stride: number): number;
   indexNew(): number;
   indexFree(h: number): void;
   /** Winner count (triples in R_OUT), refused pairs count in MB_COUNT (pairs in R_REFUSED); ERR_PENDING. */

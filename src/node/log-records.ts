@@ -7,7 +7,7 @@
  *   storage.snapshot(() => snapshotRecords(seqs, members, state, writes.pendingRecords));
  *   replayLog(batch, members, seqs);            // after the batch's entries are merged
  */
-import { D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, DESCRIPTOR_WORDS, RecordKind, seqMarkRecord, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, DESCRIPTOR_WORDS, RecordKind, seqMarkRecord, type DecodedBatch, type FramedRecords, type RecordInput } from "../core/record.js";
 import { joinU64 } from "../core/encoding.js";
 import type { ReplicaState } from "../state/replica.js";
 import type { Storage } from "../storage/interface.js";
@@ -44,13 +44,14 @@ export function replayLog(batch: DecodedBatch, members: Members, seqs: OwnSeqs):
 }
 
 /**
- * How a merged remote batch is logged: one append for the whole batch, its fsync not
+ * How a merged remote batch is logged: one append for the whole batch (its winners,
+ * framed by the kernel from the batch: no record objects), its fsync not
  * awaited (acks are not durable, so an entry lost in a crash is simply sent again by its
  * peer). A latched log, or a write that failed just now (the write is synchronous),
  * refuses the batch: throwing makes mergeBatch roll it back — nothing applied,
  * incomplete, so no acks move (R1).
  */
-export function logMerged(storage: Storage, warn: (message: string) => void): (records: RecordInput[]) => void {
+export function logMerged(storage: Storage, warn: (message: string) => void): (winners: FramedRecords) => void {
   return (records) => {
     if (storage.failure) throw storage.failure;
     storage.append(records).catch((e) => warn(`log append of a merged batch failed: ${(e as Error).message}`));

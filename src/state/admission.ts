@@ -3,7 +3,8 @@
  * only: the limits that count the whole store (maxKeys, maxTotalBytes), the reserved-key
  * rule, and the caller's `admit`; and the winners as records for the log.
  */
-import { D_KEY_LEN, D_KEY_OFF, DESCRIPTOR_WORDS, RecordKind, recordToEntry, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { D_KEY_LEN, D_KEY_OFF, DESCRIPTOR_WORDS, RecordKind, recordToEntry, type DecodedBatch, type FramedRecords } from "../core/record.js";
+import { encodePicked } from "../codec/records.js";
 import { PrevState, type MergeLimits } from "../index/merge-index.js";
 import { isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "../core/types.js";
@@ -16,10 +17,12 @@ export interface MergeOptions {
   /** Our own log replaying: no admission, nothing refused. */
   trusted?: boolean;
   /**
-   * Called with the winners' records after admission and before anything is applied;
-   * throwing aborts the whole batch (nothing applied). The WAL append goes here.
+   * Called with the winners after admission and before anything is applied, as records
+   * the kernel frames for the log from the batch itself (`frame(base)`, valid during
+   * this call only); throwing aborts the whole batch (nothing applied). The WAL append
+   * goes here.
    */
-  persist?: (records: RecordInput[]) => void;
+  persist?: (winners: FramedRecords) => void;
   /** Entries the caller refuses before the merge, with why (counted in `rejected`). */
   refuse?: ReadonlyMap<number, string>;
   /** How many of `refuse` count as decided all the same (R1): they leave the batch complete. */
@@ -103,13 +106,11 @@ export function admitWinners(state: AdmissionView, batch: DecodedBatch, w: Uint3
   return refused;
 }
 
-/** The winners of a merged batch as records for the log (value copies: the batch's bytes may be reused). */
-export function winnerRecords(batch: DecodedBatch, w: Uint32Array): RecordInput[] {
-  const out: RecordInput[] = [];
-  for (let j = 0; j < w.length; j += 3) {
-    const i = w[j]!;
-    const kind = batch.kind(i);
-    out.push({ kind, key: batch.keyBytes(i), value: kind === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) });
-  }
-  return out;
+/**
+ * The winners `w` (entry, slot, prev triples) of a merged batch, framed for the log by
+ * the kernel in one call from the batch's own bytes and descriptors: no record objects,
+ * no value copies. Valid while the batch is (during the merge).
+ */
+export function framedWinners(batch: DecodedBatch, w: Uint32Array): FramedRecords {
+  return { count: w.length / 3, frame: (base) => encodePicked(batch, w, 3, "framed", base) };
 }

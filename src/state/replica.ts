@@ -30,7 +30,7 @@ import { digestOf, PerVersion } from "./digest.js";
 import { KeyOrder, type OrderSource } from "./order.js";
 import { RETAIN_MIN_SHARE, SlotValues } from "./values.js";
 import { selectDelta, type DeltaSlots, type SlotCursor } from "./delta-slots.js";
-import { admitWinners, mergeLimitsOf, REFUSE_TEXT, winnerRecords, type BatchOutcome, type MergeOptions } from "./admission.js";
+import { admitWinners, framedWinners, mergeLimitsOf, REFUSE_TEXT, type BatchOutcome, type MergeOptions } from "./admission.js";
 import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import type { Entry } from "../core/types.js";
 import { joinU64, readUtf8, utf8Length } from "../core/encoding.js";
@@ -264,7 +264,7 @@ export class ReplicaState implements OrderSource {
       const why = [...reasons].slice(0, 8).map(([i, r]) => `${batch.key(i)}: ${r}`);
       if (opts.persist && w.length > 0) {
         try {
-          opts.persist(winnerRecords(batch, w));
+          opts.persist(framedWinners(batch, w));
         } catch (err) {
           this.#index.rollback();
           return { merged: 0, rejected, complete: false, reasons: [...why, `log append failed: ${(err as Error).message}`] };

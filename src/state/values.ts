@@ -10,21 +10,19 @@
  *   values.get(slot); values.lengthAt(slot); values.clear(slot);
  *
  * Retained batches: the values of a merged batch stay in that batch's bytes (one buffer
- * per batch, not one copy per value) until read. A retained buffer is a JS buffer or, for
- * a log read straight into linear memory (readIntoKernel), a block pinned there whose
- * values are handed out as copies (its views detach when memory grows) and which is freed
- * when dropped. Invariant: `#live` of a retained buffer is the sum of the lengths of the
+ * per batch, not one copy per value) until read. A retained buffer is a JS buffer or the
+ * bytes a decoder keeps for us (`DecodedBatch.retain()`: an opaque handle, released
+ * when dropped), whose values are handed out as copies. Invariant: `#live` of a retained buffer is the sum of the lengths of the
  * slots that reference it; a buffer whose live share falls under RETAIN_MIN_LIVE is
  * compacted (its live values copied out), so overwritten entries cannot pin it for ever.
  */
-import type { DecodedBatch } from "../core/record.js";
-import type { PinnedBytes } from "../kernel/memory.js";
+import type { DecodedBatch, RetainedBytes } from "../core/record.js";
 
 interface Retained {
+  /** A JS buffer (values handed out as views), or null when `kept` holds the bytes. */
   bytes: Uint8Array | null;
-  pinned: PinnedBytes | null;
-  /** Where the batch's bytes start in `pinned` (value offsets include it). */
-  base: number;
+  /** Bytes the decoder keeps for us (values handed out as copies). */
+  kept: RetainedBytes | null;
   /** Bytes of the batch the values came from (what compaction compares `live` with). */
   length: number;
   /** Value bytes still read from the buffer. */
@@ -81,8 +79,8 @@ export class SlotValues {
 
   /**
    * The value bytes of a live slot: its own copy, or a fresh view of its retained buffer
-   * (not cached: a view costs ~90 B a key), or a copy when that buffer is pinned in
-   * linear memory. A slot with none (a tombstone; the caller asks the index) reads empty.
+   * (not cached: a view costs ~90 B a key), or a copy when the decoder keeps that
+   * buffer. A slot with none (a tombstone; the caller asks the index) reads empty.
    */
   get(slot: number): Uint8Array {
     const own = this.#own[slot];
@@ -93,7 +91,7 @@ export class SlotValues {
 
   #retainedValue(r: Retained, slot: number): Uint8Array {
     const off = this.#refOff[slot]!, len = this.#refLen[slot]!;
-    return r.pinned !== null ? r.pinned.slice(off, len) : r.bytes!.subarray(off, off + len);
+    return r.kept !== null ? r.kept.slice(off, len) : r.bytes!.subarray(off, off + len);
   }
 
   /** Byte length of the slot's value (0 when it has none), without reading it. */
@@ -112,7 +110,7 @@ export class SlotValues {
   setRetained(slot: number, id: number, off: number, len: number): void {
     this.#own[slot] = undefined;
     this.#refBuf[slot] = id;
-    this.#refOff[slot] = this.#retained[id]!.base + off;
+    this.#refOff[slot] = off;
     this.#refLen[slot] = len;
     this.#retained[id]!.live += len;
   }
@@ -129,7 +127,7 @@ export class SlotValues {
 
   /**
    * Keep `bytes` for the values that win from it; `w` are the winner triples (slots at
-   * 1 mod 3). An owned `batch` whose bytes sit in linear memory is pinned there instead.
+   * 1 mod 3). An owned `batch` whose decoder keeps its bytes (`retain()`) is kept that way instead.
    * Until `endApply`, the buffer is neither dropped nor compacted (a batch that overwrites
    * its own values would otherwise drop it mid-install).
    */
@@ -137,13 +135,8 @@ export class SlotValues {
     const slots = new Uint32Array(w.length / 3);
     for (let j = 1, k = 0; j < w.length; j += 3, k++) slots[k] = w[j]!;
     const id = this.#freeIds.pop() ?? this.#retained.length;
-    const r: Retained = { bytes, pinned: null, base: 0, length: bytes.length, live: 0, slots };
-    const kept = batch?.keepBytes(r) ?? null;
-    if (kept !== null) {
-      r.pinned = kept.block;
-      r.base = kept.offset;
-      r.bytes = null;
-    }
+    const kept = batch?.retain() ?? null;
+    const r: Retained = { bytes: kept === null ? bytes : null, kept, length: bytes.length, live: 0, slots };
     this.#retained[id] = r;
     this.#applying = id;
     return id;
@@ -164,7 +157,7 @@ export class SlotValues {
       for (const slot of r.slots) {
         if (this.#refBuf[slot] !== id) continue;
         const v = this.#retainedValue(r, slot);
-        this.#own[slot] = r.pinned !== null ? v : v.slice();
+        this.#own[slot] = r.kept !== null ? v : v.slice();
         this.#refBuf[slot] = 0;
       }
       this.#drop(id);
@@ -173,12 +166,12 @@ export class SlotValues {
 
   #drop(id: number): void {
     const r = this.#retained[id]!;
-    r.pinned?.drop(r);
+    r.kept?.release();
     this.#retained[id] = undefined;
     this.#freeIds.push(id);
   }
 
-  /** Frees every retained buffer (pinned blocks included). */
+  /** Frees every retained buffer (kept ones released). */
   dispose(): void {
     for (let id = 1; id < this.#retained.length; id++) if (this.#retained[id] !== undefined) this.#drop(id);
   }

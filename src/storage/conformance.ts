@@ -23,11 +23,12 @@
  * then the log, appends racing the snapshot kept; the failure latch. A case needing a
  * capability the harness lacks is registered as skipped, its name saying why.
  */
-import { RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { RecordKind, type DecodedBatch, type FramedRecords, type RecordInput } from "../core/record.js";
+import { decodeRecords, encodePicked, encodeRecords } from "../codec/records.js";
 import type { ReplaySink, ReplayTarget, Storage } from "./interface.js";
 
 export type { AppendOptions, FaultHook, LatencyStats, RecoveredState, ReplayExpectation, ReplaySink, ReplayTarget, Storage } from "./interface.js";
-export type { DecodedBatch, RecordInput } from "../core/record.js";
+export type { DecodedBatch, FramedRecords, RecordInput } from "../core/record.js";
 
 /** One store under test. A new harness (and an empty store) is made for every case. */
 export interface StorageHarness {
@@ -198,6 +199,31 @@ export function runStorageConformance(name: string, adapter: StorageAdapter, t: 
     await storage.close();
     assert.equal(await replayed(h), plains(batches.flat()), "every record, in call order");
     assert.equal(await replayed(h), plains(batches.flat()), "and again: open changes nothing");
+  });
+
+  add("framed appends (a merged batch's winners): framed once, before append returns, against the store's base; replayed in call order with the rest", [], async (h) => {
+    const { storage } = await open(h);
+    // A remote batch as a node merges it: decoded, some records win, the kernel frames those.
+    const remote = recs(500, 12, "r");
+    const batch = decodeRecords(encodeRecords(remote, "bare", 0), "bare", 0);
+    const picks = Uint32Array.of(0, 2, 3, 7, 11);
+    const winners = [...picks].map((i) => remote[i]!);
+    let framed = 0;
+    const framedRecords: FramedRecords = {
+      count: picks.length,
+      frame: (base) => { framed++; return encodePicked(batch, picks, 1, "framed", base); },
+    };
+    const before = recs(1, 4), after = recs(10, 3);
+    const first = storage.append(before, { defer: true });
+    const middle = storage.append(framedRecords);
+    assert.is(framed, 1, "framed once, before append returned");
+    batch.release(); // the merge is over: the batch is gone
+    const last = storage.append(after, { defer: true });
+    await Promise.all([first, middle, last]);
+    await storage.append({ count: 0, frame: () => { throw new Error("an empty framed append is not framed"); } });
+    assert.is(storage.failure, null);
+    await storage.close();
+    assert.equal(await replayed(h), plains([...before, ...winners, ...after]), "the winners, timestamps intact, between the appends around them");
   });
 
   add("reopen: the uuid is kept, appends after a reopen follow, close is idempotent and ends appends", [], async (h) => {

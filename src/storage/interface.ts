@@ -15,7 +15,7 @@
  * `wavekv/conformance` subpath, for adapter authors; the main entry exports the
  * interface alone.
  */
-import type { DecodedBatch, RecordInput } from "../core/record.js";
+import type { DecodedBatch, FramedRecords, RecordInput } from "../core/record.js";
 import type { WaveKVError } from "../core/errors.js";
 
 /**
@@ -56,8 +56,8 @@ export interface ReplayExpectation {
  * Where a storage replays what it recovered at open, in apply order: the snapshot's
  * records, then the log's (a long one in windows). The storage owns every batch: it is
  * valid only during `apply` (the storage releases it when `apply` returns), so a sink
- * copies out what it keeps, or takes its own reference to the batch's bytes with
- * `batch.keepBytes(holder)` and drops it when done.
+ * copies out what it keeps, or keeps the batch's bytes with `batch.retain()` (when the
+ * decoder holds them) and releases that when done.
  */
 export interface ReplaySink {
   /** One batch of recovered records; `expected`, with the first window of a long file, is the whole replay's likely size. */
@@ -125,8 +125,12 @@ export interface Storage {
    * `AppendOptions`). A write failure then only shows in the promise (IO) and in
    * `failure` afterwards: callers that roll back on a synchronous failure must not
    * defer. Snapshots write the queue before recording their log offset.
+   *
+   * `records` may also be `FramedRecords` (a merged batch's winners, framed by the
+   * kernel from the batch): the storage calls `frame(base)` once, before `append`
+   * returns, and stores those bytes as it would the records' framed encoding.
    */
-  append(records: readonly RecordInput[], opts?: AppendOptions): Promise<void>;
+  append(records: readonly RecordInput[] | FramedRecords, opts?: AppendOptions): Promise<void>;
   /**
    * Writes a snapshot of the state `collect` returns (called synchronously, once, so
    * the records come from one consistent state), then drops from the log what the

@@ -3,7 +3,7 @@
  * the replay borrows from the kernel, so no caller has to know about it:
  * - the input blocks (`withBlock`): a snapshot body or a long log read straight into
  *   linear memory, held while its windows are decoded and dropped after; a sink that
- *   keeps values takes its own reference to the block (`DecodedBatch.keepBytes`);
+ *   keeps values keeps the batch's bytes (`DecodedBatch.retain()`: opaque);
  * - every batch handed to a sink, released when `apply` returns;
  * - the restart after a damaged snapshot was partly handed over (`restart`: the sink is
  *   abandoned, a fresh one made) and the abandon when open fails (`fail`);

@@ -27,7 +27,7 @@
  *   open finishes it (new generation = seq marks + the records after the covered offset).
  */
 import * as fs from "node:fs";
-import { RecordKind, type RecordInput } from "../core/record.js";
+import { RecordKind, type FramedRecords, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import type { FsyncPolicy } from "../core/types.js";
 import { acquireLock, type DataFiles, type DirLock, exists, files, loadOrCreateUuid, readFully, removeIfExists } from "./datadir.js";
@@ -339,7 +339,7 @@ class DirStorage implements Storage {
   get walGeneration(): number { return this.#wal.header.generation; }
   get failure(): WaveKVError | null { return this.#wal.failure; }
 
-  append(records: readonly RecordInput[], opts?: AppendOptions): Promise<void> {
+  append(records: readonly RecordInput[] | FramedRecords, opts?: AppendOptions): Promise<void> {
     if (this.#closed) return Promise.reject(closedError(this.#files.wal));
     return this.#wal.append(records, opts);
   }

@@ -6,12 +6,14 @@
  *   const bytes = encodeWalHeader({ nodeId: 1, base: Date.now(), generation: 1 });
  *   const h = parseWalHeader(bytes);   // the header, or why it is not one (never throws)
  *   writeWalFile(path, buildWalImage(h, headRecords, tail));   // tmp, fsync, rename, fsync(dir)
+ *   const { ok, bytes } = encodeAppends(queue, h.base);          // the body of one group write
  */
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "../codec/crc.js";
 import { encodeRecords } from "../codec/records.js";
 import type { RecordInput } from "../core/record.js";
+import { WaveKVError } from "../core/errors.js";
 import { fsyncDir, writeFully } from "./datadir.js";
 
 /** "WKVW" in file order. */
@@ -86,4 +88,55 @@ export function writeWalFile(path: string, image: Uint8Array, durable = true): v
   }
   fs.renameSync(tmp, path);
   if (durable) fsyncDir(dirname(path));
+}
+
+/** An append as the writer queues it: records to encode, or bytes framed when it was made. */
+export interface QueuedAppend {
+  records: readonly RecordInput[] | Uint8Array;
+  reject(e: unknown): void;
+}
+
+/**
+ * The bytes of one group write: one `encodeRecords` over each run of appends that carry
+ * records, framed bytes as they are, in queue order. An append with a record the format
+ * cannot carry is rejected (INVALID_ARGUMENT) and left out; `ok` are the others.
+ */
+export function encodeAppends<P extends QueuedAppend>(queue: P[], base: number): { ok: P[]; bytes: Uint8Array } {
+  const first = queue[0]!.records;
+  if (queue.length === 1 && first instanceof Uint8Array) return { ok: queue, bytes: first };
+  const parts: Uint8Array[] = [];
+  const ok: P[] = [];
+  for (let i = 0; i < queue.length;) {
+    const p = queue[i]!;
+    if (p.records instanceof Uint8Array) {
+      parts.push(p.records);
+      ok.push(p);
+      i++;
+      continue;
+    }
+    let end = i + 1;
+    while (end < queue.length && !(queue[end]!.records instanceof Uint8Array)) end++;
+    const run = queue.slice(i, end);
+    try {
+      parts.push(encodeRecords(run.length === 1 ? p.records : run.flatMap((q) => q.records as readonly RecordInput[]), "framed", base));
+      ok.push(...run);
+    } catch {
+      // Rare: find the append(s) at fault, one encode each, and write the others.
+      for (const q of run) {
+        try {
+          parts.push(encodeRecords(q.records as readonly RecordInput[], "framed", base));
+          ok.push(q);
+        } catch (err) {
+          q.reject(invalidRecords(err));
+        }
+      }
+    }
+    i = end;
+  }
+  return { ok, bytes: parts.length === 1 ? parts[0]! : concatBytes(parts) };
+}
+
+/** Records the format cannot carry: nothing of their append was written, nothing is latched. */
+export function invalidRecords(e: unknown): WaveKVError {
+  return new WaveKVError("INVALID_ARGUMENT", `cannot log these records: ${(e as Error).message}`, { cause: e });
 }

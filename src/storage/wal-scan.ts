@@ -65,7 +65,7 @@ export type WalFileScan = Omit<WalScan, "batch">;
  * 134 MB JS buffer cost more to fault in than the whole decode, docs/design/0005-recovery-reads-into-linear-memory.md)
  * and decoded REPLAY_WINDOW_RECORDS at a time, each window handed over before the next
  * is decoded, so descriptors take ~3 MB instead of 48 B a record. Values the consumer
- * keeps are read from where they were read into (DecodedBatch.keepBytes).
+ * keeps are read from where they were read into (DecodedBatch.retain()).
  *
  * The damage verdict comes after every good record was handed over: when it reports
  * damage with valid frames after it, open fails with CORRUPT_WAL and the session

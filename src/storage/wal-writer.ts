@@ -21,14 +21,13 @@
  */
 import * as fs from "node:fs";
 import { dirname } from "node:path";
-import { encodeRecords } from "../codec/records.js";
-import type { RecordInput } from "../core/record.js";
+import type { FramedRecords, RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import type { FsyncPolicy } from "../core/types.js";
 import { fsyncDir, readFully, removeIfExists, writeFully } from "./datadir.js";
 import type { AppendOptions, FaultHook } from "./interface.js";
 import { LatencyHistogram } from "./latency.js";
-import { WAL_HEADER_BYTES, buildWalImage, concatBytes, encodeWalHeader, writeWalFile, type WalHeader } from "./wal-file.js";
+import { WAL_HEADER_BYTES, buildWalImage, encodeAppends, encodeWalHeader, invalidRecords, writeWalFile, type WalHeader } from "./wal-file.js";
 
 /**
  * Under fsync policies that acknowledge a write when it is written ("never", intervals),
@@ -46,7 +45,8 @@ interface Waiter {
 
 /** An append accepted but not yet written (`defer`), or being written now. */
 interface Pending {
-  records: readonly RecordInput[];
+  /** Records to encode at write time, or (`FramedRecords`) the bytes they framed at append. */
+  records: readonly RecordInput[] | Uint8Array;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -127,11 +127,24 @@ export class WalWriter {
    * deferred appends queued before it, which go first); the promise settles per the fsync
    * policy. Rejects IO (and latches) if the write fails. With `defer` (see
    * `AppendOptions`) the records may be queued for the next group write instead.
+   * `FramedRecords` are framed now, against this log's base (their source is valid only
+   * during the call), and written as those bytes.
    */
-  append(records: readonly RecordInput[], opts?: AppendOptions): Promise<void> {
+  append(input: readonly RecordInput[] | FramedRecords, opts?: AppendOptions): Promise<void> {
     if (this.#closed) return Promise.reject(new WaveKVError("CLOSED", `${this.path} is closed; reopen the node`));
     if (this.#failure) return Promise.reject(this.#failure);
-    if (records.length === 0) return Promise.resolve();
+    let records: readonly RecordInput[] | Uint8Array;
+    if (isFramed(input)) {
+      if (input.count === 0) return Promise.resolve();
+      try {
+        records = input.frame(this.#header.base);
+      } catch (e) {
+        return Promise.reject(invalidRecords(e));
+      }
+    } else {
+      if (input.length === 0) return Promise.resolve();
+      records = input;
+    }
     if (this.#gathering) this.#arrived++;
     // Queued only while something will write the queue: the fsync in flight completing,
     // or the gather ending. Otherwise written now (with anything queued, first).
@@ -167,38 +180,18 @@ export class WalWriter {
   }
 
   /**
-   * Writes the queue: one `encodeRecords` over every queued append's records, one write.
-   * A record the format cannot carry rejects its own append (INVALID_ARGUMENT, nothing
-   * latched) and the rest are written; a failed write rejects every append in it and
-   * latches. Settles non-"always" appends at once; "always" ones become fsync waiters.
+   * Writes the queue, one write: one `encodeRecords` over each run of queued appends
+   * that carry records, framed bytes as they are. A record the format cannot carry
+   * rejects its own append (INVALID_ARGUMENT, nothing latched) and the rest are written;
+   * a failed write rejects every append in it and latches. Settles non-"always" appends
+   * at once; "always" ones become fsync waiters.
    */
   #flush(): void {
     if (this.#queue.length === 0) return;
-    let batch = this.#queue;
+    const queued = this.#queue;
     this.#queue = [];
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeRecords(batch.length === 1 ? batch[0]!.records : batch.flatMap((p) => p.records), "framed", this.#header.base);
-    } catch (e) {
-      if (batch.length === 1) {
-        batch[0]!.reject(invalidRecords(e));
-        return;
-      }
-      // Rare: find the append(s) at fault, one encode each, and write the others.
-      const parts: Uint8Array[] = [];
-      const ok: Pending[] = [];
-      for (const p of batch) {
-        try {
-          parts.push(encodeRecords(p.records, "framed", this.#header.base));
-          ok.push(p);
-        } catch (err) {
-          p.reject(invalidRecords(err));
-        }
-      }
-      if (ok.length === 0) return;
-      batch = ok;
-      bytes = concatBytes(parts);
-    }
+    const { ok: batch, bytes } = encodeAppends(queued, this.#header.base);
+    if (batch.length === 0) return;
     try {
       this.#faults?.("write", this.path);
       // Policies that acknowledge on write ("never", intervals) check for an unlinked log
@@ -473,7 +466,6 @@ export class WalWriter {
   }
 }
 
-function invalidRecords(e: unknown): WaveKVError {
-  // A record the format cannot carry: nothing of its append was written, nothing is latched.
-  return new WaveKVError("INVALID_ARGUMENT", `cannot log these records: ${(e as Error).message}`, { cause: e });
+function isFramed(input: readonly RecordInput[] | FramedRecords): input is FramedRecords {
+  return typeof (input as FramedRecords).frame === "function";
 }

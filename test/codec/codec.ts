@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { crc32 as zlibCrc32 } from "node:zlib";
-import { decodeRecords, encodeRecords, findNextValidFrame } from "../../src/codec/records.js";
+import { decodeRecords, encodePicked, encodeRecords, findNextValidFrame } from "../../src/codec/records.js";
 import { decodeRecordsReference, encodeRecordsReference, findNextValidFrameReference } from "../../src/codec/reference.js";
 import { DESCRIPTOR_BYTES, RecordKind, type DecodedBatch, type Framing, type RecordInput } from "../../src/core/record.js";
 import { crc32Spans, crc32SpansReference } from "../../src/codec/crc.js";
@@ -275,6 +275,31 @@ test("WASM and reference encode identical bytes that decode to identical descrip
   );
 });
 
+test("encodePicked: chosen records of a batch, framed by the kernel from the batch itself, equal the reference encoding of those records; the batch is untouched (property)", () => {
+  fc.assert(
+    fc.property(recordsArb, framingArb, baseArb, fc.array(fc.nat(), { maxLength: 40 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), (records, framing, base, raw, stride, evicted) => {
+      if (records.length === 0) return;
+      const batch = decodeRecords(encodeRecords(records, "bare", 0), "bare", 0);
+      const descBefore = hex(batch.descriptors);
+      // Strides of `stride` words, the first of each a record index (winner triples: stride 3).
+      const picks = new Uint32Array(raw.length * stride);
+      raw.forEach((r, j) => { picks[j * stride] = r % records.length; for (let x = 1; x < stride; x++) picks[j * stride + x] = 0xdeadbeef; });
+      // Not resident any more (another batch decoded since): staged again from its copy.
+      if (evicted) decodeRecords(encodeRecords(records.slice(0, 1), "bare", 0), "bare", 0).release();
+      const got = encodePicked(batch, picks, stride, framing, base);
+      const chosen = raw.map((r) => records[r % records.length]!);
+      assert.is(hex(got), hex(encodeRecordsReference(chosen, framing, base)));
+      assert.is(hex(batch.descriptors), descBefore, "the batch's descriptors are only read");
+      batch.release();
+    }),
+    { numRuns: 300 },
+  );
+  const batch = decodeRecords(encodeRecords([golden], "bare", 0), "bare", 0);
+  assert.throws(() => encodePicked(batch, Uint32Array.of(1), 1, "framed", 0), /out of range/, "a pick past the batch");
+  assert.throws(() => encodePicked(batch, Uint32Array.of(0, 0), 3, "framed", 0), /strides/, "picks that are not whole strides");
+  assert.is(encodePicked(batch, new Uint32Array(0), 3, "framed", 0).length, 0, "no picks, no bytes");
+});
+
 const mutationArb = fc.oneof(
   fc.record({ op: fc.constant("flip" as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ op: fc.constant("cut" as const), at: fc.nat() }),
@@ -410,8 +435,11 @@ test("every export that takes a caller range refuses one outside the regions, be
     ["crc32 straddling", () => k.exports.crc32(out + outCap - 4, 8, 0)],
     ["crc32Spans out in the heap root", () => k.exports.crc32Spans(inp, inp, 2, heapRoot)],
     ["crc32Spans count × 8 wrapping u32", () => k.exports.crc32Spans(inp, inp, 0x20000001, out)],
-    ["encode descriptors outside", () => k.exports.encode(heapRoot, 1, inp, 1, 0, 0)],
-    ["encode n × 48 wrapping u32", () => k.exports.encode(inp, 0x5555556, inp, 0, 0, 0)],
+    ["encode descriptors outside", () => k.exports.encode(heapRoot, 1, inp, 1, 0, 0, 0, 0)],
+    ["encode n × 48 wrapping u32", () => k.exports.encode(inp, 0x5555556, inp, 0, 0, 0, 0, 0)],
+    ["encode picks outside", () => k.exports.encode(inp, 1, inp, 1, 0, 0, heapRoot, 1)],
+    ["encode a picked descriptor outside", () => { k.u32[inp >>> 2] = 0x7ffffff; return k.exports.encode(inp, 1, inp, 1, 0, 0, inp, 1); }],
+    ["encode a picked descriptor past 2^32", () => { k.u32[inp >>> 2] = 0xffffffff; return k.exports.encode(inp, 1, inp, 1, 0, 0, inp, 1); }],
     ["merge descriptors outside", () => k.exports.merge(h, inp, heapRoot, 1, 0, 9, 9, 0, 0)],
     ["merge skip mask past a region's end", () => k.exports.merge(h, inp, inp, 1, out + outCap, 9, 9, 0, 0)],
     ["upsert key outside", () => k.exports.upsert(h, heapRoot, 8, inp, 0, 1, 0, 1, 1, 0, 0)],

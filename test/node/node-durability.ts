@@ -14,6 +14,8 @@ import { isWaveKVError } from "../../src/core/errors.js";
 import { files } from "../../src/storage/datadir.js";
 import { ENVELOPE_VERSION, encodedEntriesOf, envelopeWithEncodedEntries, type Envelope } from "../../src/sync/envelope.js";
 import type { Entry, FsyncPolicy } from "../../src/core/types.js";
+import { entryToRecord } from "../../src/core/record.js";
+import { encodeRecordsReference } from "../../src/codec/reference.js";
 import { frameOffsets, freshDirs, oracleWal, removeDir, T0 } from "../helpers/storage-fixtures.js";
 
 const fresh = freshDirs("node-dur", (hook) => test.after(hook));
@@ -582,6 +584,34 @@ test("64 concurrent puts with fsync always: all resolve, each is logged once in 
   assert.equal(recs.map((r) => [r.key, r.seq]), entries.map((e) => [e.key, e.seq]));
   const again = await openNode(dir);
   for (let i = 0; i < 64; i++) assert.is(new TextDecoder().decode(again.get(`g/${i}`)!.value!), `value ${i}`);
+  await again.close();
+});
+
+test("a merged remote batch is logged as the kernel frames its winners: exactly the winners, in batch order, byte for byte the reference encoding, and they survive reopen", async () => {
+  const dir = fresh();
+  const node = await openNode(dir, { fsync: "always", clock: () => T0 + 5000 });
+  // Ours are newer for k/0..k/9: the remote versions of those lose and must not be logged.
+  for (let i = 0; i < 10; i++) await node.put(`k/${i}`, `ours ${i}`);
+  const ownEnd = fs.statSync(files(dir, 1).wal).size;
+  const b = await Node.open({ id: 2, clock: () => T0 + 10 });
+  const theirs: Entry[] = [];
+  for (let i = 0; i < 30; i++) theirs.push(i % 7 === 3 && i >= 10 ? await b.put(`k/${i}`, "x").then(() => b.delete(`k/${i}`)) : await b.put(`k/${i}`, `theirs ${i}`.repeat(1 + (i % 4))));
+  node.handleEnvelope(pushOf(b, b.prepareSync(node.id)));
+  await node.close();
+  await b.close();
+  const bytes = new Uint8Array(fs.readFileSync(files(dir, 1).wal));
+  const wal = oracleWal(bytes, 1, ownEnd);
+  assert.is(wal.outcome, "ok");
+  const logged = wal.outcome === "ok" ? wal.records.filter((r) => r.kind <= 1) : [];
+  const winners = theirs.filter((e) => !/^k\/\d$/.test(e.key));
+  assert.equal(logged.map((r) => [r.key, r.kind, r.node, r.seq, r.timestamp, r.kind === 1 ? r.value : null]),
+    winners.map((e) => [e.key, e.value === null ? 0 : 1, 2, e.seq, e.timestamp, e.value === null ? null : hex(e.value)]), "the winners, nothing else, in batch order");
+  const base = wal.outcome === "ok" ? wal.base : 0;
+  const ref = encodeRecordsReference(winners.map(entryToRecord), "framed", base);
+  assert.is(hex(bytes.subarray(bytes.length - ref.length)), hex(ref), "the log ends with the framed bytes the reference encoder writes for those records");
+  const again = await openNode(dir);
+  for (const e of winners) assert.equal(view(again.get(e.key)), view(e.value === null ? undefined : e));
+  for (let i = 0; i < 10; i++) assert.is(new TextDecoder().decode(again.get(`k/${i}`)!.value!), `ours ${i}`);
   await again.close();
 });
 

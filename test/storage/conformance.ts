@@ -83,7 +83,9 @@ function memoryHarness(): StorageHarness {
       recovered: { uuid, batches: [], warnings: [] },
       async append(records) {
         gate();
-        if (records.length > 0) log.push(encodeRecords(records, "framed", 0));
+        // Framed records (a merged batch's winners) come framed against our base, 0.
+        const bytes = "frame" in records ? (records.count > 0 ? records.frame(0) : null) : encodeRecords(records, "framed", 0);
+        if (bytes !== null && bytes.length > 0) log.push(bytes);
       },
       async snapshot(collect) {
         const image = encodeRecords([...collect()], "framed", 0);

@@ -1,14 +1,13 @@
 // The replay session (src/storage/replay.ts): storage owns what a replay borrows from the
 // kernel. A sink sees each batch only during `apply`; bytes it keeps are its own
-// reference (keepBytes) until it drops them; a failed open abandons the sink and leaves
+// (retain(): opaque) until it releases them; a failed open abandons the sink and leaves
 // no pin; an open with a sink gives the kernel's scratch back. Pin counts exact: every
 // batch and block in this file is released or dropped, so the GC has nothing to drop.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as fs from "node:fs";
 import { isWaveKVError } from "../../src/core/errors.js";
-import type { DecodedBatch } from "../../src/core/record.js";
-import type { PinnedBytes } from "../../src/kernel/memory.js";
+import { D_VAL_OFF, DESCRIPTOR_WORDS, type DecodedBatch, type RetainedBytes } from "../../src/core/record.js";
 import { kernel } from "../../src/kernel/instance.js";
 import { REGIONS, R_DESC } from "../../src/kernel/abi.js";
 import { files } from "../../src/storage/datadir.js";
@@ -34,15 +33,16 @@ test("a sink sees each batch only during apply; what it keeps it holds by its ow
   const k = kernel();
   const before = k.pinnedBytes;
   const seen: DecodedBatch[] = [];
-  const kept: { block: PinnedBytes; holder: object }[] = [];
+  const kept: { bytes: RetainedBytes; off: number; value: Uint8Array }[] = [];
   const copied: ReturnType<typeof flatten> = [];
   const sink: ReplaySink = {
     apply(batch) {
       seen.push(batch);
       copied.push(...flatten([batch]));
-      const holder = {};
-      const ref = batch.keepBytes(holder);
-      if (ref) kept.push({ block: ref.block, holder });
+      const bytes = batch.retain();
+      // Where this window's last value is, and its bytes now: read again from the kept bytes later.
+      const at = (batch.count - 1) * DESCRIPTOR_WORDS;
+      if (bytes) kept.push({ bytes, off: batch.words[at + D_VAL_OFF]!, value: batch.value(batch.count - 1)! });
     },
     abandon() { throw new Error("not abandoned: the open succeeds"); },
   };
@@ -53,8 +53,11 @@ test("a sink sees each batch only during apply; what it keeps it holds by its ow
   for (const b of seen) assert.throws(() => b.key(0), /after release/, "released when apply returned");
   const walBytes = fs.statSync(files(dir, 1).wal).size - 32;
   assert.is(k.pinnedBytes - before, walBytes, "the log's bytes stay pinned while the sink holds them");
-  assert.is(new Set(kept.map((x) => x.block)).size, 1, "one block, shared by every window");
-  for (const { block, holder } of kept) block.drop(holder);
+  assert.is(kept.length, seen.length, "every window's bytes kept (one block: pinned bytes = the log's, not more)");
+  for (const { bytes, off, value } of kept) assert.equal(bytes.slice(off, value.length), value, "a kept value reads back after its batch is released");
+  for (const { bytes } of kept) bytes.release();
+  kept[0]!.bytes.release(); // idempotent
+  assert.throws(() => kept[0]!.bytes.slice(0, 1), /after release/, "released bytes cannot be read");
   assert.is(k.pinnedBytes, before, "the sink's references were the last: none left");
   await s.close();
 });
@@ -77,10 +80,10 @@ test("an open with a sink gives the kernel's scratch back; a failed open abandon
   fs.writeFileSync(walPath, bytes);
   const before = k.pinnedBytes;
   const log: string[] = [];
-  const kept: { block: PinnedBytes; holder: object }[] = [];
+  const kept: RetainedBytes[] = [];
   const failing: ReplaySink = {
-    apply(batch) { log.push("apply"); const holder = {}; const ref = batch.keepBytes(holder); if (ref) kept.push({ block: ref.block, holder }); },
-    abandon() { log.push("abandon"); for (const { block, holder } of kept.splice(0)) block.drop(holder); },
+    apply(batch) { log.push("apply"); const ref = batch.retain(); if (ref) kept.push(ref); },
+    abandon() { log.push("abandon"); for (const ref of kept.splice(0)) ref.release(); },
   };
   const err = await openStorage({ dir, nodeId: 1, fsync: "never", replay: () => failing, replayWindow: 500 }).then(() => null, (e: unknown) => e);
   assert.ok(isWaveKVError(err, "CORRUPT_WAL"), String(err));
