@@ -177,11 +177,7 @@ export class ReplicaState implements OrderSource {
     return this.readEntry(slot, true)!;
   }
 
-  /**
-   * entryAt, or undefined for a tombstone unless `includeTombstones` (OrderSource: scans).
-   * `key`: the slot's key when the caller has it (a scan just compared it), not looked up
-   * again — measured: the second lookup cost a 100k-key Node.scan 20–30 % more CPU.
-   */
+  /** entryAt, or undefined for a tombstone unless `includeTombstones`; `key` when known (a scan's: a second lookup cost it 20–30 % CPU). */
   readEntry(slot: number, includeTombstones: boolean, key?: string): Entry | undefined {
     const m = this.#metaOf(slot);
     if (m[3] !== 0 && !includeTombstones) return undefined;

@@ -167,8 +167,11 @@ test(`crash loop: ${CRASHES} SIGKILLs of a Node writing with fsync "always" and 
 // Bug 2 (docs/design/0011-memory-never-shows-what-the-log-refused.md): persist() with writes in flight drops
 // them from both the snapshot and the reset WAL.
 test("crash loop with persist() called while writes are in flight: every acknowledged write survives", async () => {
-  const sum = await crashLoop(Math.min(CRASHES, 12), "inflight");
-  assert.ok(sum.persisted > 0);
+  // On a loaded machine a child may be killed before any persist() completes: rounds of
+  // 12 crashes go on (at most 4) until one did, so the scenario is always exercised.
+  let persisted = 0;
+  for (let round = 0; round < 4 && persisted === 0; round++) persisted += (await crashLoop(Math.min(CRASHES, 12), "inflight")).persisted;
+  assert.ok(persisted > 0, "a persist() with writes in flight completed before a kill");
 });
 
 test.run();
