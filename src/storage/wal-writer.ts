@@ -18,6 +18,9 @@
  * for them instead (until as many appends as were released and queued have arrived, or
  * the next macrotask): closed-loop writers then stay one batch of N per fsync rather than
  * splitting into cohorts. `fsyncCount` counts fsyncs so tests pin the batching.
+ * Under the other policies (acknowledged once written) a deferred append waits only for
+ * the end of the current run of microtasks: concurrent puts share one encode and one
+ * `write`, and each resolves after that write (a process crash loses nothing acknowledged).
  */
 import * as fs from "node:fs";
 import { dirname } from "node:path";
@@ -81,6 +84,12 @@ export class WalWriter {
   /** fds of replaced files, closed once the fsync running on them returns. */
   #retired: number[] = [];
   #timer: ReturnType<typeof setTimeout> | null = null;
+  /** Not "always": a microtask will write the deferred appends queued in this run of microtasks. */
+  #tick = false;
+  readonly #endTick = (): void => {
+    this.#tick = false;
+    this.#flush();
+  };
   #failure: WaveKVError | null = null;
   /** An fsync failed: no later fsync may be trusted, so none is issued. */
   #fsyncFailed = false;
@@ -148,9 +157,16 @@ export class WalWriter {
     if (this.#gathering) this.#arrived++;
     // Queued only while something will write the queue: the fsync in flight completing,
     // or the gather ending. Otherwise written now (with anything queued, first).
-    const queue = opts?.defer === true && this.#policy === "always" && (this.#syncing || this.#gathering);
+    // Other policies acknowledge on write: a deferred append waits only for the end of
+    // the current run of microtasks, so concurrent puts share one encode and one write.
+    const always = this.#policy === "always";
+    const queue = opts?.defer === true && (!always || this.#syncing || this.#gathering);
     const done = new Promise<void>((resolve, reject) => { this.#queue.push({ records, resolve, reject }); });
     if (!queue) this.flush();
+    else if (!always && !this.#tick) {
+      this.#tick = true;
+      queueMicrotask(this.#endTick);
+    }
     // Every writer the last fsync released is back: write their batch and fsync now.
     if (this.#gathering && this.#arrived >= this.#expect) this.#release();
     return done;
