@@ -25,7 +25,7 @@ import type { WaveKVError } from "../core/errors.js";
  * OS error would be. A WAL append's write honours `bytesWritten: n` on the thrown error:
  * the first n bytes reach the file before it fails (a short write, as ENOSPC leaves).
  */
-export type FaultHook = (op: "open" | "write" | "fsync", path: string) => void;
+export type FaultHook = (op: "open" | "write" | "fsync" | "preallocate", path: string) => void;
 
 /** Options of `Storage.append`. */
 export interface AppendOptions {

@@ -167,8 +167,18 @@ test("scan: torn, zero and CRC tails are reported with no valid record after the
   const last = offs[4]!;
   const torn = scanWal(full.subarray(0, full.length - 3));
   assert.ok(typeof torn !== "string" && torn.damage?.reason === "torn" && torn.damage.offset === last && torn.damage.nextValid === -1);
+  // Version 2: an all-zero rest of the file is a preallocated tail, the clean end.
   const zero = scanWal(Buffer.concat([full, Buffer.alloc(64)]));
-  assert.ok(typeof zero !== "string" && zero.damage?.reason === "zero" && zero.damage.offset === full.length && zero.batch.count === 5);
+  assert.ok(typeof zero !== "string" && zero.damage === null && zero.validEnd === full.length && zero.batch.count === 5);
+  // ... but zeros followed by anything else are a torn tail, and by a valid frame damage in the middle.
+  const junk = scanWal(Buffer.concat([full, Buffer.alloc(64), Buffer.from([1, 2, 3])]));
+  assert.ok(typeof junk !== "string" && junk.damage?.reason === "zero" && junk.damage.offset === full.length && junk.damage.nextValid === -1);
+  const valid = scanWal(Buffer.concat([full, Buffer.alloc(64), full.subarray(offs[1]!, offs[2]!)]));
+  assert.ok(typeof valid !== "string" && valid.damage?.reason === "zero" && valid.damage.nextValid === full.length + 64);
+  // Version 1 (no preallocation): a zero tail is what a crash left, reported as before.
+  const v1 = Buffer.concat([encodeWalHeader(header, 1), full.subarray(WAL_HEADER_BYTES), Buffer.alloc(64)]);
+  const zero1 = scanWal(v1);
+  assert.ok(typeof zero1 !== "string" && zero1.damage?.reason === "zero" && zero1.damage.offset === full.length && zero1.damage.nextValid === -1 && zero1.batch.count === 5);
   const flipped = Buffer.from(full);
   flipped[full.length - 1]! ^= 0x40;
   const crc = scanWal(flipped);
@@ -216,7 +226,7 @@ test("replace failing before the rename keeps the old log authoritative and writ
 /** A FaultHook that logs every write/fsync this layer issues, in order. */
 function opLog(): { ops: ("write" | "fsync")[]; faults: FaultHook } {
   const ops: ("write" | "fsync")[] = [];
-  return { ops, faults: (op, p) => { if (!p.endsWith(".tmp")) ops.push(op); } };
+  return { ops, faults: (op, p) => { if (!p.endsWith(".tmp") && op !== "preallocate") ops.push(op); } };
 }
 
 /** Writes issued between consecutive fsyncs (the ones before the first fsync included). */
