@@ -216,11 +216,10 @@ export class WalWriter {
     this.#queue = [];
     const { ok: batch, bytes } = encodeAppends(queued, this.#header.base);
     if (batch.length === 0) return;
-    const grown = this.#written + bytes.length > this.#allocated && this.#preallocate ? this.#grow(this.#written + bytes.length) : null;
-    if (grown) {
-      for (const p of batch) p.reject(grown); // nothing of it written; latched
-      return;
-    }
+    // A write of PREALLOC_MAX or more (a large merge) appends past the end: zeros first would double its bytes.
+    const end = this.#written + bytes.length;
+    const grown = end > this.#allocated && this.#preallocate && bytes.length < PREALLOC_MAX ? this.#grow(end) : null;
+    if (grown) return batch.forEach((p) => p.reject(grown)); // nothing of it written; latched
     try {
       this.#faults?.("write", this.path);
       // Policies that acknowledge on write ("never", intervals) check for an unlinked log
@@ -248,6 +247,7 @@ export class WalWriter {
       return;
     }
     this.#written += bytes.length;
+    if (this.#written > this.#allocated) this.#allocated = this.#written;
     const policy = this.#policy;
     if (policy === "always") {
       const target = this.#written;

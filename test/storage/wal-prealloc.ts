@@ -84,6 +84,24 @@ test("version 2: a crash image with a zero tail opens clean (no warning, nothing
   await back.close();
 });
 
+test("a write of PREALLOC_MAX or more appends past the end without zeros first; small ones after it are preallocated again", async () => {
+  const dir = fresh();
+  const s = await openStorage({ dir, nodeId: 1, fsync: "never" });
+  const wal = files(dir, 1).wal;
+  await s.append([bigRecord(1)]);
+  const big = Array.from({ length: 2200 }, (_, i) => bigRecord(i + 2)); // ~4.4 MB in one write
+  await s.append(big);
+  assert.is(fs.statSync(wal).size, s.walBytes, "the large write ended the file");
+  await s.append([bigRecord(3000)]);
+  assert.ok(fs.statSync(wal).size > s.walBytes, "preallocated again");
+  const image = crashImage(dir);
+  await s.close();
+  const r = await openStorage({ dir: image, nodeId: 1, fsync: "never" });
+  assert.equal(r.recovered.warnings, []);
+  assert.equal(flatten(r.recovered.batches), [bigRecord(1), ...big, bigRecord(3000)].map(plain));
+  await r.close();
+});
+
 function oracleEnd(b: Uint8Array): number {
   const o = oracleWal(b, 1);
   if (o.outcome !== "ok") throw new Error("oracle: corrupt");
