@@ -11,7 +11,7 @@ import { isWaveKVError } from "../../src/core/errors.js";
 import { files } from "../../src/storage/datadir.js";
 import { openStorage } from "../../src/storage/storage.js";
 import { PREALLOC_MIN, WAL_HEADER_BYTES, walVersion } from "../../src/storage/wal-file.js";
-import { inspectDir } from "../../src/storage/inspect.js";
+import { formatInspect, inspectDir } from "../../src/storage/inspect.js";
 import { flatten, frameOffsets, freshDirs, oracleWal, plain, seqMark, valueRecord } from "../helpers/storage-fixtures.js";
 
 const fresh = freshDirs("prealloc", (hook) => test.after(hook));
@@ -75,7 +75,10 @@ test("version 2: a crash image with a zero tail opens clean (no warning, nothing
   assert.equal(r.recovered.warnings, [], "a zero tail is the clean end");
   assert.equal(flatten(r.recovered.batches), recs.map(plain));
   assert.is(fs.statSync(files(crashed, 1).wal).size, image.length, "nothing truncated while open");
-  assert.ok(inspectDir(crashed).ok, "inspect agrees");
+  const report = inspectDir(crashed);
+  assert.ok(report.ok, "inspect agrees");
+  assert.is(report.nodes[0]!.wal.preallocated, image.length - oracleEnd(image));
+  assert.match(formatInspect(report), `records end at offset ${oracleEnd(image)}; ${image.length - oracleEnd(image)} preallocated zero bytes follow`);
   await r.append([bigRecord(201)]);
   const again = crashImage(crashed);
   await r.close();
