@@ -143,15 +143,20 @@ export function writeZeros(fd: number, from: number, to: number): void {
 /**
  * The reset after a snapshot: `image` written to `<path>.tmp`, fsynced (`durable`),
  * renamed over `path`; returns the open fd of the new log (the caller fsyncs the
- * directory). On failure nothing replaced the old log: the tmp is removed and the error thrown.
+ * directory). `zeroTail` zero bytes follow the image (preallocated under the same fsync).
+ * On failure nothing replaced the old log: the tmp is removed and the error thrown.
  */
-export function openReplacement(path: string, image: Uint8Array, durable: boolean, faults?: FaultHook): number {
+export function openReplacement(path: string, image: Uint8Array, durable: boolean, faults?: FaultHook, zeroTail = 0): number {
   const tmp = `${path}.tmp`;
   let fd = -1;
   try {
     fd = fs.openSync(tmp, "w+");
     faults?.("write", tmp);
     writeFully(fd, image, 0);
+    if (zeroTail > 0) {
+      faults?.("preallocate", tmp);
+      writeZeros(fd, image.length, image.length + zeroTail);
+    }
     if (durable) {
       faults?.("fsync", tmp);
       fs.fsyncSync(fd);

@@ -442,7 +442,7 @@ export class WalWriter {
       const tail = tailLen > 0 ? readFully(this.#fd, tailLen, from) : new Uint8Array(0);
       if (tail.length !== tailLen) throw new Error(`short read of the WAL tail (${tail.length} of ${tailLen} bytes)`);
       image = buildWalImage(next, head, tail);
-      newFd = openReplacement(this.path, image, this.#policy !== "never", this.#faults);
+      newFd = openReplacement(this.path, image, this.#policy !== "never", this.#faults, PREALLOC_MIN);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       throw new WaveKVError("IO", `resetting ${this.path} after a snapshot failed (${msg}); the old log is kept`, { cause: e });
@@ -452,7 +452,7 @@ export class WalWriter {
     this.#fd = newFd;
     this.#header = { ...next };
     this.#written = image.length;
-    this.#allocated = image.length;
+    this.#allocated = image.length + PREALLOC_MIN; // preallocated by openReplacement
     this.#preallocate = true;
     this.#epoch++;
     if (this.#syncing) this.#retired.push(old);

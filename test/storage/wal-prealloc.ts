@@ -54,6 +54,12 @@ test("a version 1 log written by the previous release opens, is appended to as v
   assert.equal(flatten(again.recovered.batches), [...recs, ...Array.from({ length: 18 }, (_, k) => plain(bigRecord(42 + k)))]);
   await again.snapshot(() => [seqMark(59)]);
   assert.is(walVersion(fs.readFileSync(wal)), 2, "the reset after a snapshot writes version 2");
+  assert.ok(fs.statSync(wal).size >= again.walBytes + PREALLOC_MIN, "preallocated by the reset itself, under its fsync");
+  const reset = crashImage(dir);
+  const r = await openStorage({ dir: reset, nodeId: 1, fsync: "never" });
+  assert.equal(r.recovered.warnings, []);
+  assert.equal(flatten(r.recovered.batches), [seqMark(59), seqMark(59)].map(plain), "the snapshot (one seq mark) and the reset log's head (its marks)");
+  await r.close();
   await again.append([bigRecord(60)]);
   assert.ok(fs.statSync(wal).size > again.walBytes, "and from then on the log is preallocated");
   await again.close();
