@@ -24,6 +24,7 @@ export const WINDOW_GROUP = "durable put, 10 ms fsync window";
 const SQLITE_FULL = "SQLite WAL FULL, 1 txn/put";
 const SQLITE_NORMAL = "SQLite WAL NORMAL, 1 txn/put";
 const RECORD_BYTES = 120;
+const IN_MEMORY = "in-memory Node.put (no log)";
 const WINDOW_MS = 10;
 
 interface SqlStatement { run(...args: unknown[]): unknown }
@@ -118,21 +119,30 @@ export const runDurablePeers: BenchFn = async ({ quick, onProgress }) => {
     const lmdbBatch = await lmdbCase("lmdb put x64", 64, false);
 
     // ---- wavekv
+    // The window rows' baseline (issue 18): the same puts on a node without a log, sampled
+    // just before and after each windowed case, same writers.
+    const inMemory = async (workers: number) => {
+      const node = await Node.open({ id: 1, onWarning: () => undefined });
+      const r = await throughput(workers, boxMs / 2, (i) => node.put(benchKey(i), value(i)));
+      await node.close();
+      return r;
+    };
     const wavekv = async (workers: number, policy: "always" | { intervalMs: number }) => {
       const node = await Node.open({ id: 1, dir: freshDir(), fsync: policy, snapshotWalBytes: 1 << 30, onWarning: () => undefined });
       const durable = policy === "always";
       const around = durable ? [floorSample(boxMs / 4)] : [];
+      const memAround = durable ? [] : [await inMemory(workers)];
       const sqlAround = durable ? [await sqlFullSample(boxMs / 4)] : [];
       // The WAL counts its own fsyncs (storageStats): observable on every runtime.
       const before = node.storageStats()!.fsyncCount;
       const r = await throughput(workers, boxMs, (i) => node.put(benchKey(i), value(i)));
       const fsyncs = node.storageStats()!.fsyncCount - before;
-      if (durable) { sqlAround.push(await sqlFullSample(boxMs / 4)); around.push(floorSample(boxMs / 4)); }
+      if (durable) { sqlAround.push(await sqlFullSample(boxMs / 4)); around.push(floorSample(boxMs / 4)); } else memAround.push(await inMemory(workers));
       await node.close();
       floorSamples.push(...around);
       sqlFullSamples.push(...sqlAround);
       progress(`wavekv ${workers} writer(s) ${durable ? "always" : `interval ${WINDOW_MS} ms`}`, r);
-      return { ...r, fsyncs, floor: mean(around), sqlite: mean(sqlAround) };
+      return { ...r, fsyncs, floor: mean(around), sqlite: mean(sqlAround), memory: mean(memAround) };
     };
     const always = new Map<number, Awaited<ReturnType<typeof wavekv>>>();
     const windowed = new Map<number, Awaited<ReturnType<typeof wavekv>>>();
@@ -148,6 +158,11 @@ export const runDurablePeers: BenchFn = async ({ quick, onProgress }) => {
     rows.push({ group: g, name: SQLITE_FULL, value: mean(sqlFullSamples), unit: "puts/s", note: `${full.driver}; journal_mode=WAL; mean of ${sqlFullSamples.length} samples (${range(sqlFullSamples)}/s)` });
     const floorRate = mean(floorSamples);
     rows.push({ group: g, name: "raw write+fdatasync (1 record each)", value: floorRate, unit: "puts/s", baseline: SQLITE_FULL, note: `${RECORD_BYTES}-byte records, synchronous loop: the disk's floor for one durable write at a time; mean of ${floorSamples.length} samples (${range(floorSamples)}/s)` });
+    const one = always.get(1)!;
+    rows.push({
+      group: g, name: "wavekv 1 writer ÷ raw write+fdatasync", value: one.rate / one.floor, unit: "x", ratio: one.rate / one.floor, target: ">= 0.90x",
+      note: `wavekv fsync "always", 1 writer: ${one.rate.toFixed(0)} puts/s; raw floor sampled just before and after: ${one.floor.toFixed(0)}/s`,
+    });
     for (const [w, r] of always) {
       const batch = r.fsyncs > 0 ? r.ops / r.fsyncs : undefined;
       // Ratio to the SQLite samples taken just before and after this case: the disk's rate
@@ -178,6 +193,16 @@ export const runDurablePeers: BenchFn = async ({ quick, onProgress }) => {
     rows.push({ group: h, name: "raw write, no fsync (ceiling)", value: writeOnly.rate, unit: "puts/s", baseline: SQLITE_NORMAL, note: `${RECORD_BYTES}-byte records, one write syscall each` });
     for (const [w, r] of windowed) {
       rows.push({ group: h, name: `wavekv fsync every ${WINDOW_MS} ms, ${w} writer${w > 1 ? "s" : ""}`, value: r.rate, unit: "puts/s", baseline: SQLITE_NORMAL });
+    }
+    for (const [w, r] of windowed) {
+      rows.push({ group: h, name: `${IN_MEMORY}, ${w} writer${w > 1 ? "s" : ""}`, value: r.memory, unit: "puts/s", baseline: SQLITE_NORMAL, note: "no dir: the same puts without a log, sampled just before and after the windowed case" });
+    }
+    for (const [w, r] of windowed) {
+      rows.push({
+        group: h, name: `wavekv fsync every ${WINDOW_MS} ms ÷ in-memory Node.put, ${w} writer${w > 1 ? "s" : ""}`, value: r.rate / r.memory, unit: "x", ratio: r.rate / r.memory,
+        ...(w === 64 ? { target: ">= 0.35x" } : {}),
+        note: `${r.rate.toFixed(0)} vs ${r.memory.toFixed(0)} puts/s${w === 1 ? "; one writer pays one write syscall per put (acknowledged once written)" : ""}`,
+      });
     }
   } finally {
     rmSync(root, { recursive: true, force: true });

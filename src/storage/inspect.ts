@@ -57,6 +57,8 @@ export interface FileReport<H extends WalHeader | SnapshotHeader = WalHeader | S
   damage?: "tail" | "fatal";
   /** WAL only: offset replay starts from (after what the loaded snapshot covers). */
   replayFrom?: number;
+  /** WAL version 2 only: zero bytes after the last record (a preallocated tail, FORMAT §3: the clean end). */
+  preallocated?: number;
 }
 
 export interface NodeReport {
@@ -209,6 +211,7 @@ function inspectWal(path: string, nodeId: number, snapHeader?: SnapshotHeader): 
     }
     return report;
   }
+  if (scan.validEnd < bytes.length) report.preallocated = bytes.length - scan.validEnd;
   report.ok = true;
   return report;
 }
@@ -262,6 +265,7 @@ function formatFile(fr: FileReport): string[] {
   const lines = [`  ${fr.role.padEnd(12)} ${fr.path}  ${fr.size} bytes  ${fr.ok ? "valid" : "DAMAGED"}`];
   if (fr.header) lines.push(`    header: ${Object.entries(fr.header).map(([k, v]) => `${k}=${v}`).join(" ")}`);
   if (fr.replayFrom !== undefined) lines.push(`    replay from offset ${fr.replayFrom}`);
+  if (fr.preallocated !== undefined) lines.push(`    records end at offset ${fr.size - fr.preallocated}; ${fr.preallocated} preallocated zero bytes follow (the clean end)`);
   if (fr.stats) {
     const s = fr.stats;
     lines.push(`    records ${s.records}: ${s.values} values, ${s.tombstones} tombstones, ${s.addPeer} add-peer, ${s.removePeer} remove-peer, ${s.seqMarks} seq marks (max ${s.maxSeqMark}); keys ${s.keyBytes} B, values ${s.valueBytes} B`);

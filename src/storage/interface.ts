@@ -25,13 +25,14 @@ import type { WaveKVError } from "../core/errors.js";
  * OS error would be. A WAL append's write honours `bytesWritten: n` on the thrown error:
  * the first n bytes reach the file before it fails (a short write, as ENOSPC leaves).
  */
-export type FaultHook = (op: "open" | "write" | "fsync", path: string) => void;
+export type FaultHook = (op: "open" | "write" | "fsync" | "preallocate", path: string) => void;
 
 /** Options of `Storage.append`. */
 export interface AppendOptions {
   /**
-   * Let the write wait for the next group write (fsync "always" only; other policies
-   * write at once). While an fsync is in flight, or while the writer gathers the appends
+   * Let the write wait for the next group write. Policies other than "always": until
+   * the end of the current run of microtasks (one write for every append deferred in
+   * it; resolved once written). "always": while an fsync is in flight, or while the writer gathers the appends
    * of writers an fsync just released, the records are queued in call order instead of
    * written; they go out in one write with everything queued around them. Otherwise they
    * are written before `append` returns, as without the option.
@@ -119,7 +120,7 @@ export interface Storage {
    * call if that write failed. Rejects with WaveKVError IO; after one IO failure every
    * later append rejects until the node is reopened.
    *
-   * `{ defer: true }` (fsync "always"; for local writes, which await the promise): while
+   * `{ defer: true }` (for local writes, which await the promise; other policies: see `AppendOptions`): while
    * an fsync is in flight the records are queued, still in call order, and written with
    * everything else queued in one encode + one write when it completes (see
    * `AppendOptions`). A write failure then only shows in the promise (IO) and in

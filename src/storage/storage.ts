@@ -34,7 +34,7 @@ import { acquireLock, type DataFiles, type DirLock, exists, files, loadOrCreateU
 import type { AppendOptions, FaultHook, LatencyStats, RecoveredState, ReplayTarget, Storage } from "./interface.js";
 import { ReplaySession } from "./replay.js";
 import { encodeSnapshot, streamSnapshot, writeSnapshotFile, type SnapshotHeader } from "./snapshot.js";
-import { WAL_HEADER_BYTES, buildWalImage, parseWalHeader, writeWalFile, type WalHeader } from "./wal-file.js";
+import { WAL_HEADER_BYTES, buildWalImage, parseWalHeader, truncateWal, writeWalFile, type WalHeader } from "./wal-file.js";
 import { corruptWal, describeTail, scanWalFile, tailDamage, type TailDamage, type WalFileScan } from "./wal-scan.js";
 import { WalWriter } from "./wal-writer.js";
 
@@ -274,7 +274,7 @@ async function recoverInto(session: ReplaySession, options: StorageOptions, lock
       writeWalFile(f.wal, buildWalImage(header, snap!.marks, tail), durable);
       wal = WalWriter.open(f.wal, header, fs.statSync(f.wal).size, walOpts);
     } else {
-      if (scan.damage) WalWriter.truncate(f.wal, scan.validEnd, durable);
+      if (scan.damage) truncateWal(f.wal, scan.validEnd, durable);
       wal = WalWriter.open(f.wal, scan.header, scan.validEnd, walOpts);
     }
   }

@@ -10,7 +10,7 @@ import { decodeRecords, decodeRecordsReference, decodeWindow, findNextValidFrame
 import type { DecodedBatch, StopReason } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import { readExactly, readFully } from "./datadir.js";
-import { WAL_HEADER_BYTES, parseWalHeader, type WalHeader } from "./wal-file.js";
+import { WAL_HEADER_BYTES, isZeroFrom, parseWalHeader, walVersion, type WalHeader } from "./wal-file.js";
 import { REPLAY_WINDOW_RECORDS, expectation, type ReplaySession } from "./replay.js";
 
 export interface WalDamage {
@@ -50,8 +50,11 @@ export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan 
   // A short log (the usual tail after a snapshot) is decoded by the TS twin: a kernel
   // decode would overwrite the snapshot batch decoded just before, which is still
   // resident in linear memory, and its merge would copy it back (~180 MB at 1M keys).
-  const batch = region.length <= SMALL_SCAN_BYTES ? decodeRecordsReference(region, "framed", header.base) : decodeRecords(region, "framed", header.base);
-  return { header, fileSize: bytes.length, start, batch, ...verdict(bytes.length, start, batch.stop, batch.bytes) };
+  // (A preallocated zero tail does not count: the JS decoder stops at its first header.)
+  let content = region.length;
+  while (content > 0 && region[content - 1] === 0) content--;
+  const batch = content <= SMALL_SCAN_BYTES ? decodeRecordsReference(region, "framed", header.base) : decodeRecords(region, "framed", header.base);
+  return { header, fileSize: bytes.length, start, batch, ...verdict(bytes.length, start, batch.stop, region, walVersion(bytes) >= 2) };
 }
 
 /** What `scanWalFile` found; the records went to its replay session. */
@@ -74,13 +77,17 @@ export type WalFileScan = Omit<WalScan, "batch">;
  */
 export function scanWalFile(fd: number, size: number, header: WalHeader, startAt: number, session: ReplaySession, windowRecords = REPLAY_WINDOW_RECORDS): WalFileScan | string {
   const start = Math.min(Math.max(startAt, WAL_HEADER_BYTES), size);
-  if (size - start <= SMALL_SCAN_BYTES) {
+  // A preallocated log's zero tail does not make it long: what decides is where its
+  // non-zero bytes end (a log of a few records in a 4 MiB file is read whole into JS,
+  // ~1 ms, rather than through linear memory).
+  if (contentEnd(fd, size, start) - start <= SMALL_SCAN_BYTES) {
     const scan = scanWal(readFully(fd, size, 0), startAt);
     if (typeof scan === "string") return scan;
     const { batch, ...rest } = scan;
     session.apply(batch);
     return rest;
   }
+  const version = walVersion(readFully(fd, 8, 0));
   return session.withBlock(size - start, (dst) => readExactly(fd, dst, start), (block) => {
     let at = 0;
     for (;;) {
@@ -93,18 +100,34 @@ export function scanWalFile(fd: number, size: number, header: WalHeader, startAt
         at += stop.offset;
         continue;
       }
-      return { header, fileSize: size, start, ...verdict(size, start + at, stop, block.view().subarray(at)) };
+      return { header, fileSize: size, start, ...verdict(size, start + at, stop, block.view().subarray(at), version >= 2) };
     }
   });
 }
 
+/** Where the file's last non-zero byte after `start` ends (`start` if none): read backwards, 64 KiB at a time. */
+function contentEnd(fd: number, size: number, start: number): number {
+  const CHUNK = 64 << 10;
+  for (let end = size; end > start;) {
+    const from = Math.max(start, end - CHUNK);
+    const chunk = readFully(fd, end - from, from);
+    for (let i = chunk.length - 1; i >= 0; i--) if (chunk[i] !== 0) return from + i + 1;
+    if (chunk.length < end - from) return end;
+    end = from;
+  }
+  return start;
+}
+
 /**
  * Where the good records end and what stopped them: `bytes` is the log from `start`
- * (absolute), decoding of it stopped at `stop` (relative).
+ * (absolute), decoding of it stopped at `stop` (relative). `zeroEnd` (WAL version 2): a
+ * zero frame header followed by nothing but zeros is the clean end of a preallocated
+ * log, not damage; a valid frame after zeros is still damage in the middle.
  */
-function verdict(fileSize: number, start: number, stop: DecodedBatch["stop"], bytes: Uint8Array): { validEnd: number; damage: WalDamage | null } {
+function verdict(fileSize: number, start: number, stop: DecodedBatch["stop"], bytes: Uint8Array, zeroEnd: boolean): { validEnd: number; damage: WalDamage | null } {
   if (stop.reason === "end") return { validEnd: fileSize, damage: null };
   const validEnd = start + stop.offset;
+  if (zeroEnd && stop.reason === "zero" && isZeroFrom(bytes, stop.offset)) return { validEnd, damage: null };
   // Search from the byte after the bad record's start: any valid frame beyond it means
   // the bad record is not a torn tail.
   const next = findNextValidFrame(bytes, stop.offset + 1);

@@ -17,17 +17,19 @@
  * at once. If the fsync just released more writers than are queued, the writer waits
  * for them instead (until as many appends as were released and queued have arrived, or
  * the next macrotask): closed-loop writers then stay one batch of N per fsync rather than
- * splitting into cohorts. `fsyncCount` counts fsyncs so tests pin the batching.
+ * splitting into cohorts. `fsyncCount` counts fsyncs so tests pin the batching. Other
+ * policies: a deferred append waits for the end of the current run of microtasks (one
+ * encode, one write for all), and resolves once written. Version 2 logs are preallocated.
  */
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import type { FramedRecords, RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import type { FsyncPolicy } from "../core/types.js";
-import { fsyncDir, readFully, removeIfExists, writeFully } from "./datadir.js";
+import { fsyncDir, readFully, writeFully } from "./datadir.js";
 import type { AppendOptions, FaultHook } from "./interface.js";
 import { LatencyHistogram } from "./latency.js";
-import { WAL_HEADER_BYTES, buildWalImage, encodeAppends, encodeWalHeader, invalidRecords, writeWalFile, type WalHeader } from "./wal-file.js";
+import { PREALLOC_MAX, PREALLOC_MIN, WAL_HEADER_BYTES, assertLinked, buildWalImage, encodeAppends, encodeWalHeader, invalidRecords, isFramed, openReplacement, walVersion, writeWalFile, writeZeros, type WalHeader } from "./wal-file.js";
 
 /**
  * Under fsync policies that acknowledge a write when it is written ("never", intervals),
@@ -36,6 +38,7 @@ import { WAL_HEADER_BYTES, buildWalImage, encodeAppends, encodeWalHeader, invali
  * within the interval on a machine crash.
  */
 export const UNLINK_CHECK_MS = 10;
+
 
 interface Waiter {
   target: number;
@@ -60,8 +63,12 @@ export class WalWriter {
   readonly path: string;
   #header: WalHeader;
   #fd: number;
-  /** Bytes in the file; the next append goes here. */
+  /** Bytes of records in the file (its valid end); the next append goes here. */
   #written: number;
+  /** The file's size: from #written to here it is preallocated zeros. */
+  #allocated: number;
+  /** The header is version 2: the file may carry a zero tail (a version 1 log is not grown). */
+  #preallocate: boolean;
   /** Bytes known to be on disk. */
   #synced: number;
   #waiters: Waiter[] = [];
@@ -81,6 +88,9 @@ export class WalWriter {
   /** fds of replaced files, closed once the fsync running on them returns. */
   #retired: number[] = [];
   #timer: ReturnType<typeof setTimeout> | null = null;
+  /** Not "always": a microtask will write the appends deferred in this run of microtasks. */
+  #tick = false;
+  readonly #endTick = (): void => { this.#tick = false; this.#flush(); };
   #failure: WaveKVError | null = null;
   /** An fsync failed: no later fsync may be trusted, so none is issued. */
   #fsyncFailed = false;
@@ -96,14 +106,22 @@ export class WalWriter {
     this.#fd = fd;
     this.#header = header;
     this.#written = size;
+    this.#allocated = Math.max(size, fs.fstatSync(fd).size);
+    this.#preallocate = walVersion(readFully(fd, 8, 0)) >= 2;
     this.#synced = size;
     this.#policy = opts.fsync;
     this.#faults = opts.faults;
   }
 
-  /** Opens an existing, already validated log for appending at `size` (the valid end). */
+  /** Opens an existing, validated log for appending at `size` (its valid end; preallocated zeros may follow). */
   static open(path: string, header: WalHeader, size: number, opts: WalWriterOptions): WalWriter {
-    return new WalWriter(path, fs.openSync(path, "r+"), header, size, opts);
+    const fd = fs.openSync(path, "r+");
+    try {
+      return new WalWriter(path, fd, header, size, opts);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
   }
 
   /** Creates (or replaces) the log with a bare header, durably (tmp + fsync + rename + fsync dir). */
@@ -113,10 +131,9 @@ export class WalWriter {
   }
 
   get header(): Readonly<WalHeader> { return this.#header; }
-  /** Bytes in the file (deferred appends still queued are not counted until written). */
+  /** Bytes of records in the file, its valid end (deferred appends count once written). */
   get size(): number { return this.#written; }
-  /** Deferred appends accepted and not yet written. */
-  get queued(): number { return this.#queue.length; }
+  get queued(): number { return this.#queue.length; } // deferred appends not yet written
   get fsyncCount(): number { return this.#fsyncs; }
   /** Group-commit fsync latencies, for /metrics and the console. */
   readonly fsyncLatency = new LatencyHistogram();
@@ -148,9 +165,16 @@ export class WalWriter {
     if (this.#gathering) this.#arrived++;
     // Queued only while something will write the queue: the fsync in flight completing,
     // or the gather ending. Otherwise written now (with anything queued, first).
-    const queue = opts?.defer === true && this.#policy === "always" && (this.#syncing || this.#gathering);
+    // Other policies acknowledge on write: a deferred append waits only for the end of
+    // the current run of microtasks, so concurrent puts share one encode and one write.
+    const always = this.#policy === "always";
+    const queue = opts?.defer === true && (!always || this.#syncing || this.#gathering);
     const done = new Promise<void>((resolve, reject) => { this.#queue.push({ records, resolve, reject }); });
     if (!queue) this.flush();
+    else if (!always && !this.#tick) {
+      this.#tick = true;
+      queueMicrotask(this.#endTick);
+    }
     // Every writer the last fsync released is back: write their batch and fsync now.
     if (this.#gathering && this.#arrived >= this.#expect) this.#release();
     return done;
@@ -192,6 +216,10 @@ export class WalWriter {
     this.#queue = [];
     const { ok: batch, bytes } = encodeAppends(queued, this.#header.base);
     if (batch.length === 0) return;
+    // A write of PREALLOC_MAX or more (a large merge) appends past the end: zeros first would double its bytes.
+    const end = this.#written + bytes.length;
+    const grown = end > this.#allocated && this.#preallocate && bytes.length < PREALLOC_MAX ? this.#grow(end) : null;
+    if (grown) return batch.forEach((p) => p.reject(grown)); // nothing of it written; latched
     try {
       this.#faults?.("write", this.path);
       // Policies that acknowledge on write ("never", intervals) check for an unlinked log
@@ -208,13 +236,18 @@ export class WalWriter {
       if (typeof short === "number") {
         try { writeFully(this.#fd, bytes.subarray(0, short), this.#written); } catch { /* the seam's short write: best effort */ }
       }
-      // Part of the batch may be in the file: a torn tail that the next open truncates.
-      // Nothing may be appended after it, so the log is latched.
+      // Part of the batch may be in the file: a torn tail, latched (nothing may follow it).
+      // In preallocated space (no new blocks needed) it is zeroed again, best effort:
+      // the next open finds a clean end, not a record that looks damaged.
+      if (this.#preallocate && this.#written + bytes.length <= this.#allocated) {
+        try { writeFully(this.#fd, new Uint8Array(bytes.length), this.#written); } catch { /* the torn record stays: open keeps a copy and warns */ }
+      }
       const err = this.#fail("write", e);
       for (const p of batch) p.reject(err);
       return;
     }
     this.#written += bytes.length;
+    if (this.#written > this.#allocated) this.#allocated = this.#written;
     const policy = this.#policy;
     if (policy === "always") {
       const target = this.#written;
@@ -229,6 +262,30 @@ export class WalWriter {
       }, policy.intervalMs);
       this.#timer.unref?.();
     }
+  }
+
+  /**
+   * Grows the file past `need` with written zeros + one fdatasync (not under "never"):
+   * appends overwriting them change no file size. About once per PREALLOC_MAX bytes of
+   * records, a few ms on the event loop. Returns the latched failure (ENOSPC, EIO: the
+   * batch that needed the space is not written; what was written before keeps its fsync,
+   * unless the fsync failed) or null. Zeros written before a failure are a clean end.
+   */
+  #grow(need: number): WaveKVError | null {
+    const target = need + Math.min(PREALLOC_MAX, Math.max(PREALLOC_MIN, this.#allocated));
+    try {
+      this.#faults?.("preallocate", this.path);
+      writeZeros(this.#fd, this.#allocated, target);
+    } catch (e) {
+      return this.#fail("write", e);
+    }
+    try {
+      if (this.#policy !== "never") fs.fdatasyncSync(this.#fd);
+    } catch (e) {
+      return this.#fail("fsync", e);
+    }
+    this.#allocated = target;
+    return null;
   }
 
   #kick(): void {
@@ -320,16 +377,9 @@ export class WalWriter {
     return n;
   }
 
-  /**
-   * Throws if the log file has been unlinked (nlink 0: the file or the whole data
-   * directory was deleted under the running node): writes to it would succeed and vanish
-   * at close. One fstat: 4–12 µs measured here (Node 20, Bun 1.4), against milliseconds
-   * for the fsync it follows — once per group commit under "always", at most every
-   * UNLINK_CHECK_MS under the other policies, so never per put.
-   */
+  /** See `assertLinked` (wal-file.ts): once per group commit, or per UNLINK_CHECK_MS. */
   #checkLinked(): void {
-    if (fs.fstatSync(this.#fd).nlink > 0) return;
-    throw new Error(`it was deleted while the node was running: is the data directory ${dirname(this.path)} gone? Writes to it would vanish`);
+    assertLinked(this.#fd, this.path);
   }
 
   /**
@@ -361,10 +411,7 @@ export class WalWriter {
 
   #closeRetired(): void {
     if (this.#syncing) return;
-    for (const fd of this.#retired) {
-      try { fs.closeSync(fd); } catch { /* already gone */ }
-    }
-    this.#retired = [];
+    for (const fd of this.#retired.splice(0)) try { fs.closeSync(fd); } catch { /* already gone */ }
   }
 
   /**
@@ -389,24 +436,14 @@ export class WalWriter {
     if (this.#failure) throw this.#failure;
     const tailLen = Math.max(0, this.#written - from);
     if (tailLen > 0 && next.base !== this.#header.base) throw new Error("replace: a non-empty tail keeps its base");
-    const tmp = `${this.path}.tmp`;
     let image: Uint8Array;
-    let newFd = -1;
+    let newFd: number;
     try {
       const tail = tailLen > 0 ? readFully(this.#fd, tailLen, from) : new Uint8Array(0);
       if (tail.length !== tailLen) throw new Error(`short read of the WAL tail (${tail.length} of ${tailLen} bytes)`);
       image = buildWalImage(next, head, tail);
-      newFd = fs.openSync(tmp, "w+");
-      this.#faults?.("write", tmp);
-      writeFully(newFd, image, 0);
-      if (this.#policy !== "never") {
-        this.#faults?.("fsync", tmp);
-        fs.fsyncSync(newFd);
-      }
-      fs.renameSync(tmp, this.path);
+      newFd = openReplacement(this.path, image, this.#policy !== "never", this.#faults, PREALLOC_MIN);
     } catch (e) {
-      if (newFd >= 0) try { fs.closeSync(newFd); } catch { /* ignore */ }
-      try { removeIfExists(tmp); } catch { /* ignore */ }
       const msg = e instanceof Error ? e.message : String(e);
       throw new WaveKVError("IO", `resetting ${this.path} after a snapshot failed (${msg}); the old log is kept`, { cause: e });
     }
@@ -415,6 +452,8 @@ export class WalWriter {
     this.#fd = newFd;
     this.#header = { ...next };
     this.#written = image.length;
+    this.#allocated = image.length + PREALLOC_MIN; // preallocated by openReplacement
+    this.#preallocate = true;
     this.#epoch++;
     if (this.#syncing) this.#retired.push(old);
     else try { fs.closeSync(old); } catch { /* ignore */ }
@@ -428,17 +467,6 @@ export class WalWriter {
     // waiters' targets are offsets in the old file, so they are settled wholesale.
     this.#synced = this.#written;
     for (const w of this.#waiters.splice(0)) w.resolve();
-  }
-
-  /** Truncates a damaged tail away before the first append (open path). */
-  static truncate(path: string, size: number, durable = true): void {
-    const fd = fs.openSync(path, "r+");
-    try {
-      fs.ftruncateSync(fd, size);
-      if (durable) fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
   }
 
   /** Writes what is queued, makes everything durable (unless the policy is "never"), then closes the file. */
@@ -461,11 +489,11 @@ export class WalWriter {
     for (const p of this.#queue.splice(0)) p.reject(refused);
     for (const w of this.#waiters.splice(0)) w.reject(refused);
     this.#closeRetired();
+    // A clean close trims the preallocated tail (not fsynced: zeros read the same).
+    if (this.#allocated > this.#written && !this.#failure) {
+      try { fs.ftruncateSync(this.#fd, this.#written); } catch { /* the zeros stay: still a clean end */ }
+    }
     try { fs.closeSync(this.#fd); } catch { /* ignore */ }
     if (error) throw error;
   }
-}
-
-function isFramed(input: readonly RecordInput[] | FramedRecords): input is FramedRecords {
-  return typeof (input as FramedRecords).frame === "function";
 }

@@ -165,7 +165,8 @@ export function oracleWal(b: Uint8Array, nodeId: number, start = 32): OracleWal 
   const dv = new DataView(b.buffer, b.byteOffset, 32);
   if (dv.getUint32(0, true) !== 0x57564b57) return { outcome: "corrupt" };
   if ((zcrc32(b.subarray(0, 28)) >>> 0) !== dv.getUint32(28, true)) return { outcome: "corrupt" };
-  if (dv.getUint32(4, true) !== 1 || dv.getUint32(8, true) !== nodeId) return { outcome: "corrupt" };
+  const version = dv.getUint32(4, true);
+  if ((version !== 1 && version !== 2) || dv.getUint32(8, true) !== nodeId) return { outcome: "corrupt" };
   const base = Number(dv.getBigInt64(12, true));
   const generation = Number(dv.getBigUint64(20, true));
   // Header numbers must be exact in JS (timestamps and seqs are exact up to 2^53).
@@ -176,6 +177,7 @@ export function oracleWal(b: Uint8Array, nodeId: number, start = 32): OracleWal 
     const f = oracleFrame(b, p, base);
     if (!f) {
       for (let q = p + 1; q < b.length; q++) if (oracleFrame(b, q, base)) return { outcome: "corrupt" };
+      // A torn tail or (version 2, FORMAT §3) an all-zero preallocated tail: open keeps what precedes it.
       return { outcome: "ok", records, validEnd: p, generation, base };
     }
     records.push(f.rec);

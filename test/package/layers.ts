@@ -5,7 +5,7 @@
 //   (a) a file-level import circle, type imports included (the cycle is printed);
 //   (b) a value import from a higher layer (`import type` may point anywhere);
 //   (c) a module over MAX_LINES lines, unless ALLOWED_OVER names it with a reason;
-//   (d) a test/ folder that is not a src layer (or helpers, package), a src/ folder that is
+//   (d) a test/ folder that is not a src layer (or helpers, package, fixtures), a src/ folder that is
 //       not a layer, or a file in src/ itself that is not a public entry.
 // Known violations are listed below with a TODO: the test passes with them and prints them,
 // and it fails when an entry is no longer true, so each list only shrinks (remove the entry
@@ -25,7 +25,7 @@ const LAYERS = ["core", "kernel", "codec", "index", "state", "storage", "sync", 
 /** The public entries, in src/ itself: they may import anything, and nothing imports them. */
 const ENTRIES = ["src/index.ts", "src/browser.ts", "src/require.cts"];
 /** Test folders that are not layers. */
-const TEST_EXTRA = ["helpers", "package"];
+const TEST_EXTRA = ["helpers", "package", "fixtures"]; // fixtures: files written by earlier releases (issue 18)
 /** Generated at build time (gitignored); neither scanned nor sized. */
 const GENERATED = ["src/kernel/kernel-bytes.ts", "src/app/console-assets.ts"];
 const MAX_LINES = 500;

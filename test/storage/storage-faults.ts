@@ -243,7 +243,8 @@ for (const [op, code] of [["fsync", "EIO"], ["write", "ENOSPC"]] as const) {
 
     const reopened: string[] = [];
     const back = await openNode(dir, { fsync: "always" }, reopened);
-    if (code === "ENOSPC") assert.match(reopened.join("\n"), /torn tail .* never acknowledged/, "the short write is a torn tail, truncated");
+    // The short write landed in preallocated space and was zeroed again: a clean end, no record that looks damaged.
+    if (code === "ENOSPC") assert.not.match(reopened.join("\n"), /DAMAGED|MAY HAVE BEEN/, "the short write is not taken for a damaged record");
     for (const [key, value] of acked) {
       const got = text(back.get(key)?.value) ?? "(none)";
       const attempts = tried.get(key)!;

@@ -11,6 +11,7 @@ import { openStorage, type Storage, type StorageOptions } from "../../src/storag
 import { inspectDir, formatInspect } from "../../src/storage/inspect.js";
 import type { DecodedBatch, RecordInput } from "../../src/core/record.js";
 import { parseSnapshot } from "../../src/storage/snapshot.js";
+import { encodeWalHeader, parseWalHeader, type WalHeader } from "../../src/storage/wal-file.js";
 import { flatten, frameOffsets, freshDirs, mixedRecord, oracleWal, peerRecord, plain, type Plain, rng, seqMark, T0, tombstoneRecord, valueOf, valueRecord } from "../helpers/storage-fixtures.js";
 
 const fresh = freshDirs("storage", (hook) => test.after(hook));
@@ -146,10 +147,12 @@ test("torn tail: a cut at every byte of the last 3 records keeps exactly the com
   }
 });
 
-test("zero-filled tail (file system extended the file) is truncated", async () => {
+test("zero-filled tail (file system extended the file) of a version 1 WAL is truncated", async () => {
   const dir = fresh();
   const { bytes, recs } = await writeWal(dir, 5);
-  fs.writeFileSync(files(dir, 1).wal, Buffer.concat([bytes, Buffer.alloc(4096)]));
+  // Version 1 (no preallocation; a version 2 zero tail is the clean end: test/storage/wal-prealloc.ts).
+  const v1 = encodeWalHeader(parseWalHeader(bytes) as WalHeader, 1);
+  fs.writeFileSync(files(dir, 1).wal, Buffer.concat([v1, bytes.subarray(v1.length), Buffer.alloc(4096)]));
   const r = await reopen(dir);
   assert.equal(r.records, recs.map(plain));
   assert.match(r.warnings.join(), /zero tail at offset/);
