@@ -331,7 +331,7 @@ export class ReplicaState implements OrderSource {
         len = d[at + D_VAL_LEN]!;
         const off = d[at + D_VAL_OFF]!;
         // An empty value holds no bytes of the buffer: kept apart, the buffer's live count stays exact.
-        if (id === 0 || len === 0) values.set(slot, bytes.slice(off, off + len));
+        if (id === 0 || len === 0) values.set(slot, bytes.subarray(off, off + len));
         else values.setRetained(slot, id, off, len);
       }
       this.#changed(slot, prev, oldLen, len);
