@@ -17,7 +17,9 @@
  * little more than reading their bytes (issue 4). Two caches of what the index knows stay
  * in TS, each kept right by every path that changes the index (install, release):
  * `#keys` (slot → key string, filled on first read: keyAt) and `#slotOf` (key → slot,
- * filled by lookups; authoritative only when it holds every key). They pay on reads
+ * filled by lookups; authoritative only when it holds every key). Writes fill neither:
+ * a put-built store of 1M keys holds no key string (~80 B a key on Bun, ~40 on Node;
+ * docs/design/0014-values-in-linear-memory.md); the first read of a key pays the decode. They pay on reads
  * (bench/store.ts "Node.get", "Node.scan", 100k keys; measured with both caches off on a
  * shared 2-core box, best of runs): get 1.0 M/s without vs 2.6 M/s with, scan 0.5 vs
  * 1.1 M/s — without them a get is a kernel find (key staged as UTF-8) and every key a
@@ -206,8 +208,7 @@ export class ReplicaState implements OrderSource {
     this.#noteOwn(node, seq);
     if (r === null) return false;
     const { slot, prev } = r;
-    if (prev === PrevState.Absent) this.#addKey(slot, key, keyLen, isReservedKey(key));
-    else this.#keys[slot] ??= key;
+    if (prev === PrevState.Absent) this.#addKey(slot, undefined, keyLen, isReservedKey(key));
     const oldLen = this.#values.lengthAt(slot);
     this.#values.clear(slot);
     if (value !== null) this.#values.set(slot, value);

@@ -120,7 +120,9 @@ export class SlotValues {
 
   #valueOf(r: Retained, slot: number): Uint8Array {
     const off = this.#refOff[slot]!, len = this.#refLen[slot]!;
-    return r.kept !== null ? r.kept.slice(off, len) : r.bytes!.subarray(off, off + len);
+    if (r.kept !== null) return r.kept.slice(off, len);
+    const b = r.bytes!;
+    return new Uint8Array(b.buffer, b.byteOffset + off, len);
   }
 
   /** Byte length of the slot's value (0 when it has none), without reading it. */
