@@ -207,7 +207,7 @@ export class SlotValues {
   #openChunk(): void {
     const old = this.#chunk, filled = this.#fill;
     // Slot list sized for ~100 B values at first; it doubles as values arrive.
-    this.#chunk = this.#add(new Uint8Array(ARENA_CHUNK), null, ARENA_CHUNK, 1024, true);
+    this.#chunk = this.#add(new Uint8Array(new ArrayBuffer(ARENA_CHUNK)), null, ARENA_CHUNK, 1024, true);
     this.#fill = 0;
     if (old === 0) return;
     this.#retained[old]!.length = filled;
