@@ -125,6 +125,21 @@ test("a view handed out keeps its bytes when its chunk is compacted away", () =>
   assert.is.not(v.get(0).buffer, first.buffer, "moved to the chunk being filled");
 });
 
+test("a compaction that opens a chunk mid-copy keeps every value (a slot listed twice in the old chunk)", () => {
+  const v = new SlotValues();
+  const val = (tag: number) => new Uint8Array(1000).fill(tag);
+  const fit = Math.floor(ARENA_CHUNK / 1000); // values per chunk
+  v.set(0, val(1));
+  v.clear(0);
+  v.set(0, val(2)); // slot 0 listed twice in the first chunk
+  for (let k = 1; k < fit - 1; k++) v.set(k, val(k & 255));
+  for (let k = 0; k < fit; k++) v.set(10_000 + k, val(3)); // fills the second chunk but for < 1000 B
+  for (let k = 1; k < fit - 1; k++) v.clear(k); // the first chunk is compacted: slot 0 opens the third
+  assert.equal(v.get(0), val(2));
+  for (let k = 0; k < fit; k++) assert.is(v.get(10_000 + k)[999], 3);
+  assert.ok(v.arenaBytes <= 2 * ARENA_CHUNK, `${v.arenaBytes} B`);
+});
+
 test("model check: random puts, clears and batches read back exactly what the model holds", () => {
   let x = 12345;
   const rnd = (n: number) => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) % n; };
