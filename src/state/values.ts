@@ -9,11 +9,12 @@
  *   const id = values.retain(batch, batch.bytes, w); values.setRetained(slot, id, off, len);
  *   values.get(slot); values.lengthAt(slot); values.clear(slot);
  *
- * No JS object per value (docs/design/0014-values-in-linear-memory.md): a value is
- * (buffer id, offset, length) in three typed-array columns. A put's value is copied into
- * the current arena chunk (ARENA_CHUNK bytes, filled in order, never written again once
- * a value is in place); a value too large for it gets a buffer of its own. A per-value
- * `Uint8Array` cost ~250 B on V8 over its bytes; a column entry costs 12.
+ * No JS object per written value (docs/design/0014-values-in-linear-memory.md): a value
+ * is (buffer id, offset, length) in three typed-array columns. A put's value is copied
+ * into the current arena chunk (ARENA_CHUNK bytes, filled in order, never written again
+ * once a value is in place); a value too large for it gets a buffer of its own. A
+ * per-value `Uint8Array` cost ~250 B on V8 over its bytes; a column entry costs 12. A
+ * value read once keeps its view (~90 B) until it changes, as a read key keeps its string.
  *
  * Retained batches: the values of a merged batch stay in that batch's bytes (one buffer
  * per batch, not one copy per value) until read. A retained buffer is a JS buffer or the
@@ -71,6 +72,12 @@ export class SlotValues {
   readonly #freeIds: number[] = [];
   /** Id of the buffer a batch is being installed from: not dropped or compacted mid-install. */
   #applying = 0;
+  /**
+   * Views handed out, by slot, filled by reads (as the key-string cache is): a warm read
+   * builds nothing. A put-built store holds none; each costs ~90 B once read. Dropped
+   * whenever the slot's bytes move or leave (#place, clear).
+   */
+  readonly #views: (Uint8Array | undefined)[] = [];
   /** Id of the arena chunk being filled (0: none yet), and how far it is filled. */
   #chunk = 0;
   #fill = 0;
@@ -107,15 +114,25 @@ export class SlotValues {
   }
 
   /**
-   * The value bytes of a live slot: a fresh view of its buffer (not cached: a view costs
-   * ~90 B a key), or a copy when the decoder keeps that buffer. A slot with none (a
-   * tombstone; the caller asks the index) reads empty. An arena chunk is never written
+   * The value bytes of a live slot: a view of its buffer (built on the slot's first read,
+   * then kept in `#views`), or a copy when the decoder keeps that buffer. A slot with none
+   * (a tombstone; the caller asks the index) reads empty. An arena chunk is never written
    * again where a value was placed, so a view stays the value (and keeps its chunk alive
    * while the caller holds it).
    */
   get(slot: number): Uint8Array {
+    // Small enough to inline into the read paths; the first read of a slot goes to #load.
+    return this.#views[slot] ?? this.#load(slot);
+  }
+
+  #load(slot: number): Uint8Array {
     const id = slot < this.#refBuf.length ? this.#refBuf[slot]! : 0;
-    return id === 0 ? EMPTY : this.#valueOf(this.#retained[id]!, slot);
+    if (id === 0) return EMPTY;
+    const r = this.#retained[id]!;
+    const v = this.#valueOf(r, slot);
+    // A copy out of decoder-kept bytes is not cached: it would be a value of its own.
+    if (r.kept === null) this.#views[slot] = v;
+    return v;
   }
 
   #valueOf(r: Retained, slot: number): Uint8Array {
@@ -158,6 +175,9 @@ export class SlotValues {
   }
 
   #place(slot: number, id: number, off: number, len: number): void {
+    // Stored even when empty, in slot order: the array stays dense (a read far past its
+    // end would turn it into a dictionary), 8 B a slot.
+    this.#views[slot] = undefined;
     this.#refBuf[slot] = id;
     this.#refOff[slot] = off;
     this.#refLen[slot] = len;
@@ -168,6 +188,7 @@ export class SlotValues {
   clear(slot: number): void {
     const id = slot < this.#refBuf.length ? this.#refBuf[slot]! : 0;
     if (id === 0) return;
+    if (slot < this.#views.length) this.#views[slot] = undefined;
     this.#refBuf[slot] = 0;
     this.#retained[id]!.live -= this.#refLen[slot]!;
     if (id !== this.#applying && id !== this.#chunk) this.#check(id);
@@ -248,6 +269,7 @@ export class SlotValues {
 
   /** Frees every buffer (kept ones released). */
   dispose(): void {
+    this.#views.length = 0;
     for (let id = 1; id < this.#retained.length; id++) if (this.#retained[id] !== undefined) this.#drop(id);
     this.#chunk = 0;
     this.#fill = 0;
