@@ -231,9 +231,10 @@ export class Node {
 
   /**
    * The live entry of `key`, or undefined (absent or deleted). The value must not be
-   * mutated. A value merged from a large remote batch is a view of that batch's bytes:
-   * `value.slice()` one you keep for long, or it keeps the batch alive. (A value
-   * recovered from disk comes as a copy: those bytes live in the kernel's memory.)
+   * mutated: it is a view of the store's bytes (a 1 MiB value-arena chunk, or a large
+   * remote batch merged whole): `value.slice()` one you keep for long, or it keeps that
+   * buffer alive. (A value recovered from disk comes as a copy: those bytes live in the
+   * kernel's memory.)
    */
   get(key: string): Entry | undefined {
     const e = this.getIncludingTombstones(key);

@@ -13,15 +13,12 @@
  * winner must pass; ./delta-slots.ts which slots a peer misses (the protocol encodes them:
  * src/sync/delta.ts). This module composes them: merges, installs winners, keeps counts.
  *
- * Nothing per key is built eagerly beyond the index: recovering 1M entries must cost
- * little more than reading their bytes (issue 4). Two caches of what the index knows stay
- * in TS, each kept right by every path that changes the index (install, release):
- * `#keys` (slot → key string, filled on first read: keyAt) and `#slotOf` (key → slot,
- * filled by lookups; authoritative only when it holds every key). They pay on reads
- * (bench/store.ts "Node.get", "Node.scan", 100k keys; measured with both caches off on a
- * shared 2-core box, best of runs): get 1.0 M/s without vs 2.6 M/s with, scan 0.5 vs
- * 1.1 M/s — without them a get is a kernel find (key staged as UTF-8) and every key a
- * scan or a seek compares is decoded again.
+ * Nothing per key is built eagerly beyond the index (issue 4; values: ./values.ts). Two
+ * caches of what the index knows, kept right by install and release, are filled by reads
+ * only (a put-built 1M-key store holds no key string: docs/design/0014): `#keys` (slot →
+ * key string: keyAt) and `#slotOf` (key → slot; authoritative when it holds every key).
+ * Measured without them (bench/store.ts, 100k keys): get 1.0 vs 2.6 M/s, scan 0.5 vs 1.1
+ * M/s — a get would be a kernel find, and every key a scan or seek compares decoded again.
  */
 import { D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_VAL_LEN, D_VAL_OFF, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
 import { PrevState, type MergeIndex, type MergeLimits, type Summary } from "../index/merge-index.js";
@@ -206,8 +203,7 @@ export class ReplicaState implements OrderSource {
     this.#noteOwn(node, seq);
     if (r === null) return false;
     const { slot, prev } = r;
-    if (prev === PrevState.Absent) this.#addKey(slot, key, keyLen, isReservedKey(key));
-    else this.#keys[slot] ??= key;
+    if (prev === PrevState.Absent) this.#addKey(slot, undefined, keyLen, isReservedKey(key));
     const oldLen = this.#values.lengthAt(slot);
     this.#values.clear(slot);
     if (value !== null) this.#values.set(slot, value);
@@ -331,7 +327,7 @@ export class ReplicaState implements OrderSource {
         len = d[at + D_VAL_LEN]!;
         const off = d[at + D_VAL_OFF]!;
         // An empty value holds no bytes of the buffer: kept apart, the buffer's live count stays exact.
-        if (id === 0 || len === 0) values.set(slot, bytes.slice(off, off + len));
+        if (id === 0 || len === 0) values.set(slot, bytes.subarray(off, off + len));
         else values.setRetained(slot, id, off, len);
       }
       this.#changed(slot, prev, oldLen, len);

@@ -1,20 +1,29 @@
 /**
  * The value bytes of the live entries a replica holds, by slot: the one owner of where a
- * value's bytes are (a copy of its own, or a range of a retained batch) and of how long
- * those batches stay alive. Which slots are held, and which are tombstones, is the
+ * value's bytes are (in the value arena, or a range of a retained batch) and of how long
+ * those buffers stay alive. Which slots are held, and which are tombstones, is the
  * kernel index's (src/index/kernel-index.ts): this module knows only "bytes or none".
  *
  *   const values = new SlotValues();
- *   values.set(slot, bytes);                        // a copy the slot owns
+ *   values.set(slot, bytes);                        // copied into the arena
  *   const id = values.retain(batch, batch.bytes, w); values.setRetained(slot, id, off, len);
  *   values.get(slot); values.lengthAt(slot); values.clear(slot);
+ *
+ * No JS object per written value (docs/design/0014-values-in-linear-memory.md): a value
+ * is (buffer id, offset, length) in three typed-array columns. A put's value is copied
+ * into the current arena chunk (ARENA_CHUNK bytes, filled in order, never written again
+ * once a value is in place); a value too large for it gets a buffer of its own. A
+ * per-value `Uint8Array` cost ~250 B on V8 over its bytes; a column entry costs 12. A
+ * value read once keeps its view (~90 B) until it changes, as a read key keeps its string.
  *
  * Retained batches: the values of a merged batch stay in that batch's bytes (one buffer
  * per batch, not one copy per value) until read. A retained buffer is a JS buffer or the
  * bytes a decoder keeps for us (`DecodedBatch.retain()`: an opaque handle, released
- * when dropped), whose values are handed out as copies. Invariant: `#live` of a retained buffer is the sum of the lengths of the
- * slots that reference it; a buffer whose live share falls under RETAIN_MIN_LIVE is
- * compacted (its live values copied out), so overwritten entries cannot pin it for ever.
+ * when dropped), whose values are handed out as copies. Invariant: `live` of a buffer
+ * (arena chunk or batch) is the sum of the lengths of the slots that reference it; one
+ * whose live share falls under RETAIN_MIN_LIVE is compacted (its live values copied into
+ * the arena), so overwritten entries cannot pin it for ever. The chunk being filled is
+ * checked when it is closed.
  */
 import type { DecodedBatch, RetainedBytes } from "../core/record.js";
 
@@ -23,106 +32,166 @@ interface Retained {
   bytes: Uint8Array | null;
   /** Bytes the decoder keeps for us (values handed out as copies). */
   kept: RetainedBytes | null;
-  /** Bytes of the batch the values came from (what compaction compares `live` with). */
+  /** Bytes of the buffer values were placed in (what compaction compares `live` with). */
   length: number;
   /** Value bytes still read from the buffer. */
   live: number;
   /** Slots that took a value from it (some may have moved on since): what compaction walks. */
   slots: Uint32Array;
+  /** Entries of `slots` in use (an arena chunk's list grows as values are placed). */
+  count: number;
+  /** An arena chunk (or a large value's own buffer), not a merged batch: not in `retainedBytes`. */
+  arena: boolean;
 }
 
 /**
- * A retained batch whose live values fill less than this fraction of it is compacted
- * (its live values copied out), so overwritten entries cannot pin their batch for ever.
+ * A buffer whose live values fill less than this fraction of it is compacted (its live
+ * values copied into the arena), so overwritten entries cannot pin it for ever: the
+ * arena holds at most 1 / RETAIN_MIN_LIVE times its live bytes, plus the chunk being filled.
  */
 const RETAIN_MIN_LIVE = 0.25;
 /** Remote batches are retained whole only when winning values fill at least this much of them; else one copy each. */
 export const RETAIN_MIN_SHARE = 0.5;
+/**
+ * Bytes of one arena chunk. 1 MiB: a chunk is one allocation whose tail pages are not
+ * touched until filled, so a small store pays little; 1M values of 100 B take 100 chunks.
+ */
+export const ARENA_CHUNK = 1 << 20;
+/** A value longer than this gets a buffer of its own (a chunk would waste up to its length). */
+const ARENA_LARGE = ARENA_CHUNK >> 4;
 
 const EMPTY = new Uint8Array(0);
 
 export class SlotValues {
-  /** Per slot: a value's own bytes (a copy), or undefined (none, or in a retained buffer). */
-  readonly #own: (Uint8Array | undefined)[] = [];
-  /** Per slot, for values still in a retained buffer: buffer id (0 = none), offset, length. */
+  /** Per slot: buffer id (0 = no bytes: none, or an empty value), offset, length. */
   #refBuf = new Uint32Array(0);
   #refOff = new Uint32Array(0);
   #refLen = new Uint32Array(0);
-  /** Retained buffers by id (id 0 unused); `#freeIds` are ids to reuse. */
+  /** Buffers (arena chunks, retained batches) by id (id 0 unused); `#freeIds` are ids to reuse. */
   readonly #retained: (Retained | undefined)[] = [undefined];
   readonly #freeIds: number[] = [];
   /** Id of the buffer a batch is being installed from: not dropped or compacted mid-install. */
   #applying = 0;
+  /**
+   * Views handed out, by slot, filled by reads (as the key-string cache is): a warm read
+   * builds nothing. A put-built store holds none; each costs ~90 B once read. Dropped
+   * whenever the slot's bytes move or leave (#place, clear).
+   */
+  readonly #views: (Uint8Array | undefined)[] = [];
+  /** Id of the arena chunk being filled (0: none yet), and how far it is filled. */
+  #chunk = 0;
+  #fill = 0;
 
   /** Bytes of merged batches kept because values are read from them. */
   get retainedBytes(): number {
     let n = 0;
-    for (const r of this.#retained) if (r !== undefined) n += r.length;
+    for (const r of this.#retained) if (r !== undefined && !r.arena) n += r.length;
+    return n;
+  }
+
+  /** Bytes of arena chunks and large values' own buffers (filled part; dead values included until compacted). */
+  get arenaBytes(): number {
+    let n = 0;
+    for (let id = 1; id < this.#retained.length; id++) {
+      const r = this.#retained[id];
+      if (r !== undefined && r.arena) n += id === this.#chunk ? this.#fill : r.length;
+    }
     return n;
   }
 
   /**
-   * Per-slot arrays cover `slots` slots: grown to it (holes read as undefined), so stores
-   * stay in bounds; by half again at least, so a replay in windows does not copy them
-   * once per window.
+   * Per-slot columns cover `slots` slots: grown to it, so stores stay in bounds; by half
+   * again at least (doubled while small), so a replay in windows does not copy them once
+   * per window.
    */
   ensure(slots: number): void {
-    if (this.#refBuf.length < slots) {
-      const n = Math.max(slots, this.#refBuf.length * 2, 1024);
-      const grow = (a: Uint32Array) => { const g = new Uint32Array(n); g.set(a); return g; };
-      this.#refBuf = grow(this.#refBuf);
-      this.#refOff = grow(this.#refOff);
-      this.#refLen = grow(this.#refLen);
-    }
-    if (this.#own.length < slots) this.#own.length = Math.max(slots, this.#own.length + (this.#own.length >> 1));
+    if (this.#refBuf.length >= slots) return;
+    const n = Math.max(slots, this.#refBuf.length + (this.#refBuf.length >> 1), 1024);
+    const grow = (a: Uint32Array) => { const g = new Uint32Array(n); g.set(a); return g; };
+    this.#refBuf = grow(this.#refBuf);
+    this.#refOff = grow(this.#refOff);
+    this.#refLen = grow(this.#refLen);
   }
 
   /**
-   * The value bytes of a live slot: its own copy, or a fresh view of its retained buffer
-   * (not cached: a view costs ~90 B a key), or a copy when the decoder keeps that
-   * buffer. A slot with none (a tombstone; the caller asks the index) reads empty.
+   * The value bytes of a live slot: a view of its buffer (built on the slot's first read,
+   * then kept in `#views`), or a copy when the decoder keeps that buffer. A slot with none
+   * (a tombstone; the caller asks the index) reads empty. An arena chunk is never written
+   * again where a value was placed, so a view stays the value (and keeps its chunk alive
+   * while the caller holds it).
    */
   get(slot: number): Uint8Array {
-    const own = this.#own[slot];
-    if (own !== undefined) return own;
-    const id = slot < this.#refBuf.length ? this.#refBuf[slot]! : 0;
-    return id === 0 ? EMPTY : this.#retainedValue(this.#retained[id]!, slot);
+    // Small enough to inline into the read paths; the first read of a slot goes to #load.
+    return this.#views[slot] ?? this.#load(slot);
   }
 
-  #retainedValue(r: Retained, slot: number): Uint8Array {
+  #load(slot: number): Uint8Array {
+    const id = slot < this.#refBuf.length ? this.#refBuf[slot]! : 0;
+    if (id === 0) return EMPTY;
+    const r = this.#retained[id]!;
+    const v = this.#valueOf(r, slot);
+    // A copy out of decoder-kept bytes is not cached: it would be a value of its own.
+    if (r.kept === null) this.#views[slot] = v;
+    return v;
+  }
+
+  #valueOf(r: Retained, slot: number): Uint8Array {
     const off = this.#refOff[slot]!, len = this.#refLen[slot]!;
-    return r.kept !== null ? r.kept.slice(off, len) : r.bytes!.subarray(off, off + len);
+    if (r.kept !== null) return r.kept.slice(off, len);
+    const b = r.bytes!;
+    return new Uint8Array(b.buffer, b.byteOffset + off, len);
   }
 
   /** Byte length of the slot's value (0 when it has none), without reading it. */
   lengthAt(slot: number): number {
-    const own = this.#own[slot];
-    if (own !== undefined) return own.length;
     return slot < this.#refBuf.length && this.#refBuf[slot] !== 0 ? this.#refLen[slot]! : 0;
   }
 
-  /** The slot owns `value` (the caller's bytes: not copied). The slot must hold none (clear first). */
+  /** The slot's value is a copy of `value` (in the arena). The slot must hold none (clear first). */
   set(slot: number, value: Uint8Array): void {
-    this.#own[slot] = value;
+    const len = value.length;
+    if (len === 0) return; // no bytes: reads as empty (the index knows it is not a tombstone)
+    if (slot >= this.#refBuf.length) this.ensure(slot + 1);
+    let id: number, off: number;
+    if (len > ARENA_LARGE) {
+      id = this.#add(value.slice(), null, len, 1, true);
+      off = 0;
+    } else {
+      if (this.#chunk === 0 || this.#fill + len > ARENA_CHUNK) this.#openChunk();
+      id = this.#chunk;
+      off = this.#fill;
+      this.#retained[id]!.bytes!.set(value, off);
+      this.#fill += len;
+    }
+    const r = this.#retained[id]!;
+    if (r.count === r.slots.length) { const g = new Uint32Array(r.count * 2); g.set(r.slots); r.slots = g; }
+    r.slots[r.count++] = slot;
+    this.#place(slot, id, off, len);
   }
 
   /** The slot's value is `len` bytes at `off` of retained buffer `id`. The slot must hold none. */
   setRetained(slot: number, id: number, off: number, len: number): void {
-    this.#own[slot] = undefined;
+    this.#place(slot, id, off, len);
+  }
+
+  #place(slot: number, id: number, off: number, len: number): void {
+    // Stored even when empty, in slot order: the array stays dense (a read far past its
+    // end would turn it into a dictionary), 8 B a slot.
+    this.#views[slot] = undefined;
     this.#refBuf[slot] = id;
     this.#refOff[slot] = off;
     this.#refLen[slot] = len;
     this.#retained[id]!.live += len;
   }
 
-  /** The slot's value leaves it (a retained buffer it was the last reader of is dropped). */
+  /** The slot's value leaves it (a buffer it was the last reader of is dropped). */
   clear(slot: number): void {
-    if (slot < this.#own.length) this.#own[slot] = undefined;
     const id = slot < this.#refBuf.length ? this.#refBuf[slot]! : 0;
     if (id === 0) return;
+    if (slot < this.#views.length) this.#views[slot] = undefined;
     this.#refBuf[slot] = 0;
     this.#retained[id]!.live -= this.#refLen[slot]!;
-    if (id !== this.#applying) this.#check(id);
+    if (id !== this.#applying && id !== this.#chunk) this.#check(id);
   }
 
   /**
@@ -134,10 +203,11 @@ export class SlotValues {
   beginApply(batch: DecodedBatch | null, bytes: Uint8Array, w: Uint32Array): number {
     const slots = new Uint32Array(w.length / 3);
     for (let j = 1, k = 0; j < w.length; j += 3, k++) slots[k] = w[j]!;
-    const id = this.#freeIds.pop() ?? this.#retained.length;
     const kept = batch?.retain() ?? null;
-    const r: Retained = { bytes: kept === null ? bytes : null, kept, length: bytes.length, live: 0, slots };
-    this.#retained[id] = r;
+    const id = this.#add(kept === null ? bytes : null, kept, bytes.length, 0, false);
+    const r = this.#retained[id]!;
+    r.slots = slots;
+    r.count = slots.length;
     this.#applying = id;
     return id;
   }
@@ -148,19 +218,45 @@ export class SlotValues {
     this.#check(id);
   }
 
-  /** Drop a retained buffer that nothing reads any more; compact one that is mostly garbage. */
+  #add(bytes: Uint8Array | null, kept: RetainedBytes | null, length: number, slots: number, arena: boolean): number {
+    const id = this.#freeIds.pop() ?? this.#retained.length;
+    this.#retained[id] = { bytes, kept, length, live: 0, slots: new Uint32Array(slots), count: 0, arena };
+    return id;
+  }
+
+  /** A fresh chunk to fill; the one filled so far is closed (its length is what it holds) and checked. */
+  #openChunk(): void {
+    const old = this.#chunk, filled = this.#fill;
+    // Slot list sized for ~100 B values at first; it doubles as values arrive.
+    this.#chunk = this.#add(new Uint8Array(new ArrayBuffer(ARENA_CHUNK)), null, ARENA_CHUNK, 1024, true);
+    this.#fill = 0;
+    if (old === 0) return;
+    this.#retained[old]!.length = filled;
+    // A compaction here fits the fresh chunk: under a quarter of a chunk is live.
+    this.#check(old);
+  }
+
+  /**
+   * Drop a buffer that nothing reads any more; compact one that is mostly garbage (its
+   * live values copied into the arena chunk being filled, which is never the one compacted).
+   */
   #check(id: number): void {
     const r = this.#retained[id]!;
     if (r.live === 0) {
       this.#drop(id);
     } else if (r.live < r.length * RETAIN_MIN_LIVE) {
-      for (const slot of r.slots) {
+      // Out of the table first, its id reused only once copied out: a chunk opened while
+      // copying must not take the id that the slots still to copy name.
+      this.#retained[id] = undefined;
+      for (let k = 0; k < r.count; k++) {
+        const slot = r.slots[k]!;
         if (this.#refBuf[slot] !== id) continue;
-        const v = this.#retainedValue(r, slot);
-        this.#own[slot] = r.kept !== null ? v : v.slice();
+        const v = this.#valueOf(r, slot);
         this.#refBuf[slot] = 0;
+        this.set(slot, v);
       }
-      this.#drop(id);
+      r.kept?.release();
+      this.#freeIds.push(id);
     }
   }
 
@@ -171,8 +267,11 @@ export class SlotValues {
     this.#freeIds.push(id);
   }
 
-  /** Frees every retained buffer (kept ones released). */
+  /** Frees every buffer (kept ones released). */
   dispose(): void {
+    this.#views.length = 0;
     for (let id = 1; id < this.#retained.length; id++) if (this.#retained[id] !== undefined) this.#drop(id);
+    this.#chunk = 0;
+    this.#fill = 0;
   }
 }

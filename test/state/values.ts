@@ -1,9 +1,9 @@
-// SlotValues: where each live value's bytes are (own copy or a retained batch), and how
-// long a retained batch lives: dropped when its last value leaves, compacted (survivors
-// copied out) when under a quarter of it is still read, never mid-install.
+// SlotValues: where each live value's bytes are (the arena or a retained batch), and how
+// long a buffer lives: dropped when its last value leaves, compacted (survivors copied
+// into the arena) when under a quarter of it is still read, never mid-install.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { SlotValues } from "../../src/state/values.js";
+import { ARENA_CHUNK, SlotValues } from "../../src/state/values.js";
 
 /** Winner triples (entry, slot, prev) for `slots`: what beginApply reads (slots at 1 mod 3). */
 const triples = (slots: number[]) => new Uint32Array(slots.flatMap((s, i) => [i, s, 0]));
@@ -63,6 +63,125 @@ test("not dropped mid-install: a batch that overwrites its own value keeps the b
   assert.is(v.lengthAt(0), 10);
   v.dispose();
   assert.is(v.retainedBytes, 0);
+});
+
+test("a put value is a copy in the arena: the caller's array may change, no object per value", () => {
+  const v = new SlotValues();
+  const mine = new Uint8Array([1, 2, 3]);
+  v.set(5, mine);
+  mine[0] = 99;
+  assert.equal([...v.get(5)], [1, 2, 3]);
+  v.set(6, new Uint8Array(0));
+  assert.is(v.lengthAt(6), 0, "an empty value holds no bytes");
+  assert.is(v.get(5).buffer, v.get(5).buffer, "slots share one chunk");
+  assert.is(v.arenaBytes, 3);
+  assert.is(v.retainedBytes, 0, "the arena is not a retained batch");
+  const big = new Uint8Array(ARENA_CHUNK).fill(4);
+  v.set(7, big);
+  assert.is(v.get(7).length, ARENA_CHUNK);
+  assert.is.not(v.get(7).buffer, v.get(5).buffer, "a large value gets a buffer of its own");
+  v.clear(7);
+  assert.is(v.arenaBytes, 3, "and it goes with its value");
+});
+
+test("overwrites cannot pin dead chunks: the arena stays within 4x its live bytes plus a chunk", () => {
+  const v = new SlotValues();
+  const keys = 2_000, len = 700;
+  const held = new Map<number, Uint8Array>();
+  const view = v.get(0);
+  for (let round = 0; round < 12; round++) {
+    for (let k = 0; k < keys; k++) {
+      if ((k * 7 + round) % 3 === 0 && round > 0) continue;
+      const val = new Uint8Array(len).fill((k + round) & 255);
+      v.clear(k);
+      v.set(k, val);
+      held.set(k, val);
+    }
+    const live = keys * len;
+    assert.ok(v.arenaBytes <= live * 4 + ARENA_CHUNK, `round ${round}: ${v.arenaBytes} B for ${live} live`);
+  }
+  for (const [k, val] of held) assert.equal(v.get(k), val, `slot ${k}`);
+  assert.is(view.length, 0);
+});
+
+test("a chunk emptied while it was filled is dropped when the next one opens", () => {
+  const v = new SlotValues();
+  const fit = Math.floor(ARENA_CHUNK / 1000);
+  for (let k = 0; k < fit; k++) v.set(k, new Uint8Array(1000));
+  for (let k = 0; k < fit; k++) v.clear(k); // the chunk being filled is not checked on clear
+  assert.is(v.arenaBytes, fit * 1000);
+  v.set(0, new Uint8Array(1000)); // opens the next chunk: the first is closed and checked
+  assert.is(v.arenaBytes, 1000);
+});
+
+test("a view handed out keeps its bytes when its chunk is compacted away", () => {
+  const v = new SlotValues();
+  const n = Math.ceil(ARENA_CHUNK / 1000) + 1;
+  for (let k = 0; k < n; k++) v.set(k, new Uint8Array(1000).fill(k & 255));
+  const first = v.get(0);
+  for (let k = 1; k < n; k++) v.clear(k); // the first chunk falls under a quarter live: compacted
+  assert.equal([...first.subarray(0, 3)], [0, 0, 0]);
+  assert.equal(v.get(0), new Uint8Array(1000).fill(0));
+  assert.is.not(v.get(0).buffer, first.buffer, "moved to the chunk being filled");
+});
+
+test("a compaction that opens a chunk mid-copy keeps every value (a slot listed twice in the old chunk)", () => {
+  const v = new SlotValues();
+  const val = (tag: number) => new Uint8Array(1000).fill(tag);
+  const fit = Math.floor(ARENA_CHUNK / 1000); // values per chunk
+  v.set(0, val(1));
+  v.clear(0);
+  v.set(0, val(2)); // slot 0 listed twice in the first chunk
+  for (let k = 1; k < fit - 1; k++) v.set(k, val(k & 255));
+  for (let k = 0; k < fit; k++) v.set(10_000 + k, val(3)); // fills the second chunk but for < 1000 B
+  for (let k = 1; k < fit - 1; k++) v.clear(k); // the first chunk is compacted: slot 0 opens the third
+  assert.equal(v.get(0), val(2));
+  for (let k = 0; k < fit; k++) assert.is(v.get(10_000 + k)[999], 3);
+  assert.ok(v.arenaBytes <= 2 * ARENA_CHUNK, `${v.arenaBytes} B`);
+});
+
+test("model check: random puts, clears and batches read back exactly what the model holds", () => {
+  let x = 12345;
+  const rnd = (n: number) => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) % n; };
+  const v = new SlotValues();
+  const model = new Map<number, Uint8Array>();
+  const slots = 300;
+  v.ensure(slots);
+  for (let step = 0; step < 6_000; step++) {
+    const op = rnd(10);
+    if (op < 6) {
+      const slot = rnd(slots);
+      const len = rnd(50) === 0 ? ARENA_CHUNK / 8 + rnd(100) : rnd(3) === 0 ? 0 : rnd(3) === 0 ? rnd(100) : rnd(40_000);
+      const val = new Uint8Array(len).fill(rnd(256));
+      for (let i = 0; i < Math.min(len, 8); i++) val[rnd(len)] = rnd(256);
+      v.clear(slot);
+      v.set(slot, val);
+      model.set(slot, val);
+    } else if (op < 8) {
+      const slot = rnd(slots);
+      v.clear(slot);
+      model.delete(slot);
+    } else {
+      const picked = Array.from({ length: 1 + rnd(20) }, () => rnd(slots));
+      const bytes = Uint8Array.from({ length: picked.length * 50 }, () => rnd(256));
+      const id = v.beginApply(null, bytes, triples(picked));
+      picked.forEach((slot, i) => {
+        v.clear(slot);
+        v.setRetained(slot, id, i * 50, 50);
+        model.set(slot, bytes.slice(i * 50, i * 50 + 50));
+      });
+      v.endApply(id);
+    }
+    if (step % 500 === 0 || step > 5_900) {
+      for (let s = 0; s < slots; s++) {
+        const want = model.get(s) ?? new Uint8Array(0);
+        assert.is(v.lengthAt(s), want.length);
+        assert.equal(v.get(s), want, `slot ${s} at step ${step}`);
+      }
+    }
+  }
+  v.dispose();
+  assert.is(v.arenaBytes + v.retainedBytes, 0);
 });
 
 test.run();
