@@ -5,8 +5,8 @@
  *
  * wavekv: the snapshot file a node writes (`persist`), bytes / keys. SQLite: one table
  * `kv (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID` filled in one transaction, then
- * checkpointed into a rollback-journal file and vacuumed (its smallest form), bytes / keys;
- * better-sqlite3 on Node, bun:sqlite on Bun, as bench/peers-durable.ts.
+ * checkpointed and vacuumed (its smallest form), bytes / keys; better-sqlite3 on Node,
+ * bun:sqlite on Bun, as bench/peers-durable.ts.
  *
  *   node --import tsx bench/disk.ts [--quick]      bun bench/disk.ts [--quick]
  */
@@ -14,30 +14,20 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Node } from "../src/node/node.js";
-import { benchKey, benchValues, isBun, payloadBytes, benchKeys } from "./measure.js";
+import { benchKey, benchValues, payloadBytes, benchKeys } from "./measure.js";
+import { openSqlite } from "./peers-durable.js";
 import { formatTable, withRatios, withVerdicts, type BenchFn, type Row } from "./report.js";
 
-interface SqlDb { exec(sql: string): unknown; prepare(sql: string): { run(...args: unknown[]): unknown }; close(): unknown }
-
+/** The same keys and values in SQLite (bench/peers-durable.ts's table and driver); its file once closed (the WAL checkpointed into it) and vacuumed. */
 async function sqliteBytes(path: string, n: number, values: Uint8Array[]): Promise<{ bytes: number; driver: string }> {
-  let db: SqlDb, driver: string;
-  if (isBun) {
-    const { Database } = (await import("bun:sqlite" as string)) as { Database: new (p: string) => SqlDb };
-    db = new Database(path);
-    driver = "bun:sqlite";
-  } else {
-    const { default: Database } = (await import("better-sqlite3" as string)) as { default: new (p: string) => SqlDb };
-    db = new Database(path);
-    driver = "better-sqlite3";
-  }
-  db.exec("PRAGMA journal_mode = DELETE; CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID");
+  const { db, driver } = await openSqlite(path, "NORMAL");
   const put = db.prepare("INSERT INTO kv (k, v) VALUES (?, ?)");
   db.exec("BEGIN");
   for (let i = 0; i < n; i++) put.run(benchKey(i), values[i]!);
   db.exec("COMMIT");
-  db.exec("VACUUM");
+  db.exec("PRAGMA journal_mode = DELETE; VACUUM");
   db.close();
-  return { bytes: fs.statSync(path).size, driver };
+  return { bytes: fs.statSync(path).size, driver: driver.replace(/ [0-9.]+$/, "") };
 }
 
 export const runDiskBenchmarks: BenchFn = async ({ quick, onProgress }) => {

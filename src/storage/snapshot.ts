@@ -18,6 +18,8 @@ import { crc32 } from "../codec/crc.js";
 import { decodeRecords, decodeWindow, encodeRecords } from "../codec/records.js";
 import { D_KIND, DESCRIPTOR_WORDS, RecordKind, seqMarkRecord, type DecodedBatch, type Framing, type RecordInput } from "../core/record.js";
 import type { PinnedBytes } from "../kernel/memory.js";
+import { MB_COUNT, MB_STOP_OFFSET } from "../kernel/abi.js";
+import { hi32, lo32 } from "../core/encoding.js";
 import { encodeSnapshotBody, expandSnapshotBody, maxExpandedLen } from "./snapshot-body.js";
 import { WaveKVError } from "../core/errors.js";
 import { type DataFiles, fsyncDir, readExactly, readFully, removeIfExists } from "./datadir.js";
@@ -231,14 +233,20 @@ function streamSnapshotFile(path: string, nodeId: number, session: ReplaySession
     const { expandedLen: e, slack, bodyLen } = header;
     const at = e + slack - bodyLen;
     return session.withBlock(e + slack, (dst) => readExactly(fd, dst.subarray(at), header.headerBytes), (block) => {
-      const k = block.kernel;
-      const u8 = k.u8.subarray(block.ptr, block.ptr + block.length);
-      // Bun's native CRC on a view; on Node the kernel's, in place (a JS-side copy into its CRC region could grow memory under `u8`).
-      const crc = isBun ? (pos: number, len: number) => crc32(u8.subarray(pos, pos + len)) : (pos: number, len: number) => k.exports.crc32(block.ptr + pos, len, 0) >>> 0;
-      const why = expandSnapshotBody(u8, at, bodyLen, e, header.base, header.count, crc);
+      const why = expandInKernel(block, at, header);
       return why ?? replayWindows(block, e, header, "bare", path, session, window);
     });
   });
+}
+
+const EXPAND_ERRORS = ["", "block header truncated", "block length does not fit", "block CRC mismatch", "record malformed", "record does not expand in place (slack too small)", "record count differs from the header's", "expanded length differs from the header's"];
+
+/** The v2 body at `at` of `block` expanded in place by the kernel (the twin of expandSnapshotBody): null, or why the body is unusable. */
+function expandInKernel(block: PinnedBytes, at: number, header: SnapshotHeader): string | null {
+  const k = block.kernel;
+  const code = k.exports.expandSnapshot(block.ptr, at, header.bodyLen, header.expandedLen, lo32(header.base), hi32(header.base), header.count) >>> 0;
+  if (code === 0) return null;
+  return `${EXPAND_ERRORS[code] ?? `error ${code}`} at body offset ${k.mailbox(MB_STOP_OFFSET)} (record ${k.mailbox(MB_COUNT)})`;
 }
 
 /**
@@ -273,8 +281,6 @@ function replayWindows(block: PinnedBytes, end: number, header: SnapshotHeader, 
     at += stop.offset;
   }
 }
-
-const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 
 /** Kind-4 records of a batch, as records to write again. (A loop, not forEachRecord: it runs over every record a snapshot replays.) */
 export function seqMarksOf(b: DecodedBatch): RecordInput[] {
