@@ -54,7 +54,7 @@ const unzigzag = (z: number): number => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
 
 /**
  * The v2 body of `records`, in their order; null when a record's stamps do not fit the
- * v2 coding (a timestamp more than 2^52 from `base`, a seq past 2^53): the caller
+ * v2 coding (a timestamp more than 2^51 from `base`, a seq step over 2^52): the caller
  * writes version 1 then. Throws TypeError on what no format can carry (checkRecord).
  */
 export function encodeSnapshotBody(records: readonly RecordInput[], base: number): SnapshotBody | null {

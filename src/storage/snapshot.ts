@@ -51,7 +51,7 @@ export interface SnapshotHeader {
   walOffset: number;
   /** Version 2: bytes of the records as bare bodies once expanded (0 in version 1). */
   expandedLen: number;
-  /** Version 2: extra bytes in-place expansion needs past `expandedLen` (0 in version 1). */
+  /** Version 2: extra bytes in-place expansion needs past `expandedLen` (≤ bodyLen; 0 in version 1). */
   slack: number;
 }
 
@@ -119,7 +119,7 @@ export function parseSnapshotHeader(bytes: Uint8Array): SnapshotHeader | string 
   };
   for (const v of Object.values(h)) if (!Number.isSafeInteger(v)) return "header fields out of range";
   // Nothing is allocated from a claimed size a body of this length cannot have.
-  if (version === 2 && (h.expandedLen > maxExpandedLen(h.bodyLen, h.count) || h.count > h.bodyLen || h.slack > h.expandedLen)) return "header sizes do not fit the body length";
+  if (version === 2 && (h.expandedLen > maxExpandedLen(h.bodyLen, h.count) || h.count * 4 > h.bodyLen || h.slack > h.bodyLen)) return "header sizes do not fit the body length";
   return h;
 }
 

@@ -8,7 +8,7 @@ import { SNAPSHOT_V2_HEADER_BYTES, encodeSnapshot, loadSnapshot, parseSnapshot, 
 import { encodeSnapshotBody } from "../../src/storage/snapshot-body.js";
 import { ReplaySession } from "../../src/storage/replay.js";
 import type { RecordInput } from "../../src/core/record.js";
-import { flatten, freshDirs, mixedRecord, oracleSnapshot, plain, valueRecord } from "../helpers/storage-fixtures.js";
+import { flatten, freshDirs, mixedRecord, oracleSnapshot, peerRecord, plain, seqMark, tombstoneRecord, valueRecord } from "../helpers/storage-fixtures.js";
 
 const fresh = freshDirs("snap", (hook) => test.after(hook));
 
@@ -146,6 +146,21 @@ test("long, binary, empty and shared keys; a value larger than a block; keys sha
   if (typeof parsed === "string") throw new Error(parsed);
   assert.equal(flatten([parsed.batch]), recs.map(plain));
   assert.equal(oracleSnapshot(image, 3)?.records, recs.map(plain));
+});
+
+test("tiny snapshots (one seq mark, a few empty keys), whose blocks are larger than their records expand to, open", async () => {
+  const f = files(fresh(), 3);
+  for (const recs of [[seqMark(5)], [peerRecord(2, 9), seqMark(1)], [tombstoneRecord(1), { ...tombstoneRecord(2), key: "" }]]) {
+    const image = encodeSnapshot(recs, { ...meta, base: 0 });
+    const parsed = parseSnapshot(image, 3);
+    if (typeof parsed === "string") throw new Error(parsed);
+    assert.equal(flatten([parsed.batch]), recs.map(plain));
+    await writeSnapshotFile(f, image);
+    const { snapshot, warnings } = loadSnapshot(f, 3);
+    assert.equal(warnings, []);
+    assert.equal(flatten([snapshot!.batch]), recs.map(plain));
+    snapshot!.batch.release();
+  }
 });
 
 test("stamps v2 cannot code (a timestamp 2^52 ms from base) are written as version 1, which still opens", () => {
