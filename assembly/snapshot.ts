@@ -10,9 +10,14 @@
  * byte is overwritten before it is read; each block's CRC is checked before any byte of
  * it is rewritten. Result: 0, or an E_* code with the body offset of the bad block or
  * record in MB_STOP_OFFSET and the record's index in MB_COUNT.
+ *
+ * At most `maxBlocks` blocks a call (then MORE, with the body offset, the record count and
+ * the output offset to resume from in MB_STOP_OFFSET, MB_COUNT and MB_PREV): engines tier
+ * a WASM function up between calls, not inside one, and one call over a whole 1M-record
+ * body ran entirely in baseline code. Blocks are independent, so a call starts at one.
  */
 import { crc32 } from "./crc";
-import { MB_COUNT, MB_STOP_OFFSET, mailbox } from "./layout";
+import { MB_COUNT, MB_PREV, MB_STOP_OFFSET, mailbox } from "./layout";
 
 export const E_BLOCK_HEADER: u32 = 1;
 export const E_BLOCK_LENGTH: u32 = 2;
@@ -21,6 +26,8 @@ export const E_RECORD: u32 = 4;
 export const E_IN_PLACE: u32 = 5;
 export const E_COUNT: u32 = 6;
 export const E_EXPANDED: u32 = 7;
+/** Not an error: `maxBlocks` blocks done; call again from the state in the mailbox. */
+export const MORE: u32 = 8;
 
 const MAX_SHARED: u64 = 255;
 const MAX_SEQ: i64 = 9007199254740991; // 2^53 − 1
@@ -71,13 +78,21 @@ function fail(code: u32, off: usize, n: u32): u32 {
   return code;
 }
 
-export function expand(blk: usize, at: usize, bodyLen: usize, expandedLen: usize, base: i64, count: u32): u32 {
+export function expand(blk: usize, at: usize, bodyLen: usize, expandedLen: usize, base: i64, count: u32, from: usize, wFrom: usize, nFrom: u32, maxBlocks: u32): u32 {
   const start = blk + at;
   const end = start + bodyLen;
-  let p = start;
-  let w = blk;
-  let n: u32 = 0;
+  if (from > bodyLen || wFrom > expandedLen) return fail(E_BLOCK_HEADER, from, nFrom);
+  let p = start + from;
+  let w = blk + wFrom;
+  let n: u32 = nFrom;
+  let blocks: u32 = 0;
   while (p < end) {
+    if (blocks++ == maxBlocks) {
+      store<u32>(mailbox(MB_STOP_OFFSET), <u32>(p - start));
+      store<u32>(mailbox(MB_COUNT), n);
+      store<u32>(mailbox(MB_PREV), <u32>(w - blk));
+      return MORE;
+    }
     if (end - p < 8) return fail(E_BLOCK_HEADER, p - start, n);
     const len = <usize>load<u32>(p);
     if (len == 0 || len > end - p - 8) return fail(E_BLOCK_LENGTH, p - start, n);

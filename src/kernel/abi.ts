@@ -67,8 +67,8 @@ export interface KernelExports {
   lwwCompare(tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tsLo2: number, tsHi2: number, node2: number, seqLo2: number, seqHi2: number): number;
   /** The self-description (assembly/abi.ts): address of 5 u32 words, the 5th the ABI fingerprint. */
   abi(): number;
-  /** A v2 snapshot body at blk + at rewritten in place as bare bodies from blk: 0, or an error code (offset in MB_STOP_OFFSET, record in MB_COUNT). */
-  expandSnapshot(blk: number, at: number, bodyLen: number, expandedLen: number, baseLo: number, baseHi: number, count: number): number;
+  /** A v2 snapshot body at blk + at rewritten in place as bare bodies from blk, up to maxBlocks blocks from (from, wFrom, nFrom): 0, 8 (more: state in MB_STOP_OFFSET, MB_PREV, MB_COUNT), or an error code (offset in MB_STOP_OFFSET, record in MB_COUNT). */
+  expandSnapshot(blk: number, at: number, bodyLen: number, expandedLen: number, baseLo: number, baseHi: number, count: number, from: number, wFrom: number, nFrom: number, maxBlocks: number): number;
 }
 
 /**

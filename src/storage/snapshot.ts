@@ -18,7 +18,7 @@ import { crc32 } from "../codec/crc.js";
 import { decodeRecords, decodeWindow, encodeRecords } from "../codec/records.js";
 import { D_KIND, DESCRIPTOR_WORDS, RecordKind, seqMarkRecord, type DecodedBatch, type Framing, type RecordInput } from "../core/record.js";
 import type { PinnedBytes } from "../kernel/memory.js";
-import { MB_COUNT, MB_STOP_OFFSET } from "../kernel/abi.js";
+import { MB_COUNT, MB_PREV, MB_STOP_OFFSET } from "../kernel/abi.js";
 import { hi32, lo32 } from "../core/encoding.js";
 import { encodeSnapshotBody, expandSnapshotBody, maxExpandedLen } from "./snapshot-body.js";
 import { WaveKVError } from "../core/errors.js";
@@ -244,10 +244,19 @@ const EXPAND_ERRORS = ["", "block header truncated", "block length does not fit"
 /** The v2 body at `at` of `block` expanded in place by the kernel (the twin of expandSnapshotBody): null, or why the body is unusable. */
 function expandInKernel(block: PinnedBytes, at: number, header: SnapshotHeader): string | null {
   const k = block.kernel;
-  const code = k.exports.expandSnapshot(block.ptr, at, header.bodyLen, header.expandedLen, lo32(header.base), hi32(header.base), header.count) >>> 0;
-  if (code === 0) return null;
-  return `${EXPAND_ERRORS[code] ?? `error ${code}`} at body offset ${k.mailbox(MB_STOP_OFFSET)} (record ${k.mailbox(MB_COUNT)})`;
+  let from = 0, w = 0, n = 0;
+  for (;;) {
+    // A few MB a call: the kernel's code tiers up between calls (assembly/snapshot.ts).
+    const code = k.exports.expandSnapshot(block.ptr, at, header.bodyLen, header.expandedLen, lo32(header.base), hi32(header.base), header.count, from, w, n, EXPAND_BLOCKS_PER_CALL) >>> 0;
+    if (code === 0) return null;
+    if (code !== EXPAND_MORE) return `${EXPAND_ERRORS[code] ?? `error ${code}`} at body offset ${k.mailbox(MB_STOP_OFFSET)} (record ${k.mailbox(MB_COUNT)})`;
+    from = k.mailbox(MB_STOP_OFFSET);
+    n = k.mailbox(MB_COUNT);
+    w = k.mailbox(MB_PREV);
+  }
 }
+const EXPAND_MORE = 8;
+const EXPAND_BLOCKS_PER_CALL = 16;
 
 /**
  * The records of `block` (up to `end` for bare bodies: an expanded v2 body is followed by
