@@ -24,6 +24,7 @@ import { DESC_BYTES } from "./record";
 import { compareStamps } from "./stamp";
 import { REGION_COUNT, SCRATCH, ensureRegion, inRegion, isRegionBlock, pinRegion, trimRegion } from "./layout";
 import { S_NODE, S_SEQ_LO, S_TS_LO } from "./handle";
+import * as snapshotBody from "./snapshot";
 
 export { abi } from "./abi";
 
@@ -187,4 +188,16 @@ export function lwwCompare(tsLo: u32, tsHi: u32, node: u32, seqLo: u32, seqHi: u
   store<u32>(s, node2, S_NODE << 2);
   store<i64>(s, i64of(seqLo2, seqHi2), S_SEQ_LO << 2);
   return compareStamps(i64of(tsLo, tsHi), node, <u64>i64of(seqLo, seqHi), s);
+}
+
+/**
+ * Rewrites the version-2 snapshot body at [blk + at, blk + at + bodyLen) as bare bodies
+ * from blk, in place, up to `maxBlocks` blocks from body offset `from`, output offset
+ * `wFrom`, `nFrom` records done (assembly/snapshot.ts): 0, 8 (more: resume state in the
+ * mailbox), or an E_* code (offset in MB_STOP_OFFSET, record index in MB_COUNT).
+ */
+export function expandSnapshot(blk: u32, at: u32, bodyLen: u32, expandedLen: u32, baseLo: u32, baseHi: u32, count: u32, from: u32, wFrom: u32, nFrom: u32, maxBlocks: u32): u32 {
+  need(blk, <u64>at + <u64>bodyLen, "out of region: expandSnapshot body");
+  need(blk, <u64>expandedLen, "out of region: expandSnapshot output");
+  return snapshotBody.expand(<usize>blk, <usize>at, <usize>bodyLen, <usize>expandedLen, i64of(baseLo, baseHi), count, <usize>from, <usize>wFrom, nFrom, maxBlocks);
 }

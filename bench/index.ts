@@ -31,6 +31,7 @@ const MODULES: { name: string; file: string; fn: string }[] = [
   { name: "peers", file: "peers.ts", fn: "runPeerBenchmarks" },
   { name: "memory", file: "memory.ts", fn: "runMemoryBenchmarks" },
   { name: "recovery", file: "recovery.ts", fn: "runRecoveryBenchmarks" },
+  { name: "disk", file: "disk.ts", fn: "runDiskBenchmarks" },
   { name: "scale", file: "scale.ts", fn: "runScaleBenchmarks" },
   { name: "status-latency", file: "status-latency.ts", fn: "runStatusLatencyBenchmarks" },
 ];

@@ -31,7 +31,7 @@ interface SqlStatement { run(...args: unknown[]): unknown }
 interface SqlDb { exec(sql: string): unknown; prepare(sql: string): SqlStatement; close(): unknown }
 
 /** better-sqlite3 on Node, bun:sqlite on Bun: the same SQL, the same pragmas. */
-async function openSqlite(path: string, synchronous: "FULL" | "NORMAL"): Promise<{ db: SqlDb; driver: string }> {
+export async function openSqlite(path: string, synchronous: "FULL" | "NORMAL"): Promise<{ db: SqlDb; driver: string }> {
   let db: SqlDb;
   let driver: string;
   if (isBun) {

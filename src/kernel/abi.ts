@@ -67,6 +67,8 @@ export interface KernelExports {
   lwwCompare(tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tsLo2: number, tsHi2: number, node2: number, seqLo2: number, seqHi2: number): number;
   /** The self-description (assembly/abi.ts): address of 5 u32 words, the 5th the ABI fingerprint. */
   abi(): number;
+  /** A v2 snapshot body at blk + at rewritten in place as bare bodies from blk, up to maxBlocks blocks from (from, wFrom, nFrom): 0, 8 (more: state in MB_STOP_OFFSET, MB_PREV, MB_COUNT), or an error code (offset in MB_STOP_OFFSET, record in MB_COUNT). */
+  expandSnapshot(blk: number, at: number, bodyLen: number, expandedLen: number, baseLo: number, baseHi: number, count: number, from: number, wFrom: number, nFrom: number, maxBlocks: number): number;
 }
 
 /**
@@ -74,7 +76,7 @@ export interface KernelExports {
  * bundle's size budget): instance.ts checks each is exported; test/kernel/abi.ts checks
  * that the kernel exports no other.
  */
-export const KERNEL_FUNCTIONS = "reserve pin unpin trim crc32 crc32Spans decode findFrame encode indexNew indexFree merge indexReserve commit rollback upsert summaryRoot summaryOff selectBuckets find release selectDelta maxSeqOf lwwCompare abi";
+export const KERNEL_FUNCTIONS = "reserve pin unpin trim crc32 crc32Spans decode findFrame encode indexNew indexFree merge indexReserve commit rollback upsert summaryRoot summaryOff selectBuckets find release selectDelta maxSeqOf lwwCompare abi expandSnapshot";
 type Words<S extends string> = S extends `${infer W} ${infer Rest}` ? W | Words<Rest> : S;
 /** Fails to compile, naming it, when KERNEL_FUNCTIONS lists a name KernelExports lacks, or lacks one of its functions. */
 export type EveryFunctionListed<

@@ -20,6 +20,7 @@ import { LOCK_FILE, UUID_FILE, files, groupNodeFiles, processAlive, readWholeFil
 import { WAL_HEADER_BYTES, parseWalHeader, type WalHeader } from "./wal-file.js";
 import { describeTail, scanWal, tailDamage } from "./wal-scan.js";
 import { SNAPSHOT_HEADER_BYTES, parseSnapshot, parseSnapshotHeader, type SnapshotHeader } from "./snapshot.js";
+import { firstBadBlock } from "./snapshot-body.js";
 import { judgeCoverage } from "./storage.js";
 import type { ErrorCode } from "../core/errors.js";
 
@@ -168,7 +169,7 @@ function inspectSnapshot(role: "snapshot" | "snapshot.bak", path: string, nodeId
   const parsed = parseSnapshot(bytes, nodeId);
   if (typeof parsed === "string") {
     report.problem = parsed;
-    report.damagedAt = typeof header === "string" ? 0 : damagedOffsetInSnapshot(bytes, header.base);
+    report.damagedAt = typeof header === "string" ? 0 : damagedOffsetInSnapshot(bytes, header);
     return report;
   }
   report.ok = true;
@@ -176,9 +177,10 @@ function inspectSnapshot(role: "snapshot" | "snapshot.bak", path: string, nodeId
   return report;
 }
 
-/** Start of the first bad record in a snapshot body, or the file end if the records are fine (a count/length mismatch). */
-function damagedOffsetInSnapshot(bytes: Uint8Array, base: number): number {
-  const b = decodeRecords(bytes.subarray(SNAPSHOT_HEADER_BYTES), "framed", base);
+/** Start of the first bad record (v2: block) in a snapshot body, or the file end if they are fine (a count/length mismatch). */
+function damagedOffsetInSnapshot(bytes: Uint8Array, header: SnapshotHeader): number {
+  if (header.version === 2) return header.headerBytes + firstBadBlock(bytes.subarray(header.headerBytes));
+  const b = decodeRecords(bytes.subarray(SNAPSHOT_HEADER_BYTES), "framed", header.base);
   return b.stop.reason === "end" ? bytes.length : SNAPSHOT_HEADER_BYTES + b.stop.offset;
 }
 

@@ -1,20 +1,26 @@
 /**
  * Snapshot files `node_<id>.snapshot` and `.snapshot.bak` (docs/FORMAT.md §4): a
- * 64-byte header, then every record of the state as framed records (§2).
+ * header, then every record of the state — version 2 (written): an 80-byte header and
+ * blocks of prefix-coded records under one CRC each (./snapshot-body.ts, §4.2);
+ * version 1 (still read): a 64-byte header and framed records (§2, §4.1).
  *
  *   const image = encodeSnapshot(records, { nodeId: 1, base: Date.now(), walGeneration: 3, walOffset: 4096 });
  *   await writeSnapshotFile(files(dir, 1), image);     // tmp, fsync, keep .bak, rename, fsync(dir)
  *   const { snapshot, warnings } = loadSnapshot(files(dir, 1), 1);  // newest readable generation
  *
- * Integrity: each record has its own CRC (the framing), and the header — itself under a
- * CRC — fixes the record count and the body length, so a truncated, extended or
- * partially rewritten file is refused without a second CRC pass over the body.
+ * Integrity: each block (v1: each record) has its own CRC, and the header — itself
+ * under a CRC — fixes the record count and the body length (v2: and the expanded
+ * length), so a truncated, extended or partially rewritten file is refused.
  */
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "../codec/crc.js";
 import { decodeRecords, decodeWindow, encodeRecords } from "../codec/records.js";
-import { D_KIND, DESCRIPTOR_WORDS, RecordKind, seqMarkRecord, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { D_KIND, DESCRIPTOR_WORDS, RecordKind, seqMarkRecord, type DecodedBatch, type Framing, type RecordInput } from "../core/record.js";
+import type { PinnedBytes } from "../kernel/memory.js";
+import { MB_COUNT, MB_PREV, MB_STOP_OFFSET } from "../kernel/abi.js";
+import { hi32, lo32 } from "../core/encoding.js";
+import { encodeSnapshotBody, expandSnapshotBody, maxExpandedLen } from "./snapshot-body.js";
 import { WaveKVError } from "../core/errors.js";
 import { type DataFiles, fsyncDir, readExactly, readFully, removeIfExists } from "./datadir.js";
 import type { FaultHook, ReplayExpectation } from "./interface.js";
@@ -22,10 +28,18 @@ import { REPLAY_WINDOW_RECORDS, ReplaySession, expectation } from "./replay.js";
 
 /** "WKVS" in file order. */
 export const SNAPSHOT_MAGIC = 0x53564b57;
-export const SNAPSHOT_VERSION = 1;
+/** What this build writes (it reads 1 and 2). */
+export const SNAPSHOT_VERSION = 2;
+/** Header bytes of a version-1 snapshot (framed records, §4.1). */
 export const SNAPSHOT_HEADER_BYTES = 64;
+/** Header bytes of a version-2 snapshot (blocks, §4.2): v1's fields, then the expanded length and slack. */
+export const SNAPSHOT_V2_HEADER_BYTES = 80;
 
 export interface SnapshotHeader {
+  /** 1: framed records; 2: blocks of prefix-coded records (docs/FORMAT.md §4). */
+  version: number;
+  /** Bytes of the header (64 or 80): the body starts there. */
+  headerBytes: number;
   nodeId: number;
   base: number;
   /** Records in the body. */
@@ -35,6 +49,10 @@ export interface SnapshotHeader {
   /** The WAL generation whose records up to `walOffset` this snapshot already contains. */
   walGeneration: number;
   walOffset: number;
+  /** Version 2: bytes of the records as bare bodies once expanded (0 in version 1). */
+  expandedLen: number;
+  /** Version 2: extra bytes in-place expansion needs past `expandedLen` (≤ bodyLen; 0 in version 1). */
+  slack: number;
 }
 
 export interface Snapshot {
@@ -44,12 +62,21 @@ export interface Snapshot {
   path: string;
 }
 
-export function encodeSnapshot(records: readonly RecordInput[], meta: Omit<SnapshotHeader, "count" | "bodyLen">): Uint8Array {
-  const body = encodeRecords(records, "framed", meta.base);
-  const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + body.length);
+type SnapshotMeta = Omit<SnapshotHeader, "version" | "headerBytes" | "count" | "bodyLen" | "expandedLen" | "slack">;
+
+/**
+ * The snapshot file of `records`: version 2 (§4.2), or version 1 when a record's stamps do
+ * not fit version 2's coding (a timestamp 2^51 ms from `base`: no real clock), or when
+ * asked for (tests of the files the previous release wrote).
+ */
+export function encodeSnapshot(records: readonly RecordInput[], meta: SnapshotMeta, version: 1 | 2 = 2): Uint8Array {
+  const v2 = version === 2 ? encodeSnapshotBody(records, meta.base) : null;
+  const body = v2 === null ? encodeRecords(records, "framed", meta.base) : v2.bytes;
+  const headerBytes = v2 === null ? SNAPSHOT_HEADER_BYTES : SNAPSHOT_V2_HEADER_BYTES;
+  const out = new Uint8Array(headerBytes + body.length);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, SNAPSHOT_MAGIC, true);
-  dv.setUint32(4, SNAPSHOT_VERSION, true);
+  dv.setUint32(4, v2 === null ? 1 : 2, true);
   dv.setUint32(8, meta.nodeId, true);
   dv.setUint32(12, 0, true); // flags, reserved
   dv.setBigInt64(16, BigInt(meta.base), true);
@@ -57,30 +84,42 @@ export function encodeSnapshot(records: readonly RecordInput[], meta: Omit<Snaps
   dv.setBigUint64(32, BigInt(body.length), true);
   dv.setBigUint64(40, BigInt(meta.walGeneration), true);
   dv.setBigUint64(48, BigInt(meta.walOffset), true);
-  dv.setUint32(56, 0, true); // reserved
-  dv.setUint32(60, crc32(out.subarray(0, 60)), true);
-  out.set(body, SNAPSHOT_HEADER_BYTES);
+  if (v2 !== null) {
+    dv.setBigUint64(56, BigInt(v2.expandedLen), true);
+    dv.setBigUint64(64, BigInt(v2.slack), true);
+  }
+  dv.setUint32(headerBytes - 8, 0, true); // reserved
+  dv.setUint32(headerBytes - 4, crc32(out.subarray(0, headerBytes - 4)), true);
+  out.set(body, headerBytes);
   return out;
 }
 
 /** The header alone, or why it is unusable. Never throws. */
 export function parseSnapshotHeader(bytes: Uint8Array): SnapshotHeader | string {
-  if (bytes.length < SNAPSHOT_HEADER_BYTES) return `file is ${bytes.length} bytes, shorter than the ${SNAPSHOT_HEADER_BYTES}-byte header`;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, SNAPSHOT_HEADER_BYTES);
+  if (bytes.length < 8) return `file is ${bytes.length} bytes, shorter than the ${SNAPSHOT_HEADER_BYTES}-byte header`;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, SNAPSHOT_V2_HEADER_BYTES));
   if (dv.getUint32(0, true) !== SNAPSHOT_MAGIC) return "bad magic (not a wavekv snapshot)";
-  if (dv.getUint32(60, true) !== crc32(bytes.subarray(0, 60))) return "header CRC mismatch";
   const version = dv.getUint32(4, true);
-  if (version !== SNAPSHOT_VERSION) return `unsupported snapshot version ${version} (this build reads ${SNAPSHOT_VERSION})`;
-  if (dv.getUint32(12, true) !== 0 || dv.getUint32(56, true) !== 0) return "reserved header fields are not zero";
+  if (version !== 1 && version !== 2) return `unsupported snapshot version ${version} (this build reads 1 and 2)`;
+  const headerBytes = version === 1 ? SNAPSHOT_HEADER_BYTES : SNAPSHOT_V2_HEADER_BYTES;
+  if (bytes.length < headerBytes) return `file is ${bytes.length} bytes, shorter than the ${headerBytes}-byte header`;
+  if (dv.getUint32(headerBytes - 4, true) !== crc32(bytes.subarray(0, headerBytes - 4))) return "header CRC mismatch";
+  if (dv.getUint32(12, true) !== 0 || dv.getUint32(headerBytes - 8, true) !== 0) return "reserved header fields are not zero";
   const h: SnapshotHeader = {
+    version,
+    headerBytes,
     nodeId: dv.getUint32(8, true),
     base: Number(dv.getBigInt64(16, true)),
     count: Number(dv.getBigUint64(24, true)),
     bodyLen: Number(dv.getBigUint64(32, true)),
     walGeneration: Number(dv.getBigUint64(40, true)),
     walOffset: Number(dv.getBigUint64(48, true)),
+    expandedLen: version === 2 ? Number(dv.getBigUint64(56, true)) : 0,
+    slack: version === 2 ? Number(dv.getBigUint64(64, true)) : 0,
   };
   for (const v of Object.values(h)) if (!Number.isSafeInteger(v)) return "header fields out of range";
+  // Nothing is allocated from a claimed size a body of this length cannot have.
+  if (version === 2 && (h.expandedLen > maxExpandedLen(h.bodyLen, h.count) || h.count * 4 > h.bodyLen || h.slack > h.bodyLen)) return "header sizes do not fit the body length";
   return h;
 }
 
@@ -92,7 +131,13 @@ export function parseSnapshotHeader(bytes: Uint8Array): SnapshotHeader | string 
 export function parseSnapshot(bytes: Uint8Array, nodeId?: number): { header: SnapshotHeader; batch: DecodedBatch } | string {
   const header = checkedHeader(bytes, bytes.length, nodeId);
   if (typeof header === "string") return header;
-  return checkedBody(header, decodeRecords(bytes.subarray(SNAPSHOT_HEADER_BYTES), "framed", header.base));
+  if (header.version === 1) return checkedBody(header, decodeRecords(bytes.subarray(SNAPSHOT_HEADER_BYTES), "framed", header.base));
+  // Expanded in a buffer of its own (the same in-place rewrite as open, on a JS copy).
+  const { expandedLen: e, slack, bodyLen } = header;
+  const buf = new Uint8Array(e + slack);
+  buf.set(bytes.subarray(header.headerBytes), e + slack - bodyLen);
+  const why = expandSnapshotBody(buf, e + slack - bodyLen, bodyLen, e, header.base, header.count, (pos, len) => crc32(buf.subarray(pos, pos + len)));
+  return why ?? checkedBody(header, decodeRecords(buf.subarray(0, e), "bare", header.base));
 }
 
 /** The header of a `fileSize`-byte snapshot whose first bytes are `head`, or why it is unusable. */
@@ -100,7 +145,7 @@ function checkedHeader(head: Uint8Array, fileSize: number, nodeId: number | unde
   const header = parseSnapshotHeader(head);
   if (typeof header === "string") return header;
   if (nodeId !== undefined && header.nodeId !== nodeId) return `written by node ${header.nodeId}, not node ${nodeId}`;
-  const actual = fileSize - SNAPSHOT_HEADER_BYTES;
+  const actual = fileSize - header.headerBytes;
   if (header.bodyLen !== actual) return `header says ${header.bodyLen} body bytes, file holds ${actual} (truncated or extended)`;
   return header;
 }
@@ -129,7 +174,7 @@ function withSnapshotFile<T>(path: string, nodeId: number, read: (fd: number, he
   }
   try {
     const size = fs.fstatSync(fd).size;
-    const header = checkedHeader(readFully(fd, Math.min(size, SNAPSHOT_HEADER_BYTES), 0), size, nodeId);
+    const header = checkedHeader(readFully(fd, Math.min(size, SNAPSHOT_V2_HEADER_BYTES), 0), size, nodeId);
     return typeof header === "string" ? header : read(fd, header);
   } catch (e) {
     if (e instanceof WaveKVError) throw e;
@@ -180,33 +225,70 @@ export function streamSnapshot(f: DataFiles, nodeId: number, session: ReplaySess
 }
 
 function streamSnapshotFile(path: string, nodeId: number, session: ReplaySession, window: number): StreamedSnapshot | null | string {
-  return withSnapshotFile(path, nodeId, (fd, header) => session.withBlock(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), (block) => {
-    const marks: RecordInput[] = [];
-    let at = 0, records = 0;
-    for (;;) {
-      const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, window));
-      const stop = batch.stop;
-      if (stop.reason !== "end" && stop.reason !== "limit") {
-        batch.release();
-        return `record ${records + batch.count} is damaged (${stop.reason}) at offset ${SNAPSHOT_HEADER_BYTES + at + stop.offset}`;
-      }
-      records += batch.count;
-      // Checked before the window is handed over: a window known to be wrong is not.
-      if (stop.reason === "limit" ? records > header.count : records !== header.count) {
-        batch.release();
-        return `header says ${header.count} records, body holds ${stop.reason === "limit" ? "more" : records}`;
-      }
-      marks.push(...seqMarksOf(batch));
-      let expected: ReplayExpectation | undefined;
-      if (at === 0 && stop.reason === "limit") expected = { ...expectation(batch, header.bodyLen), records: header.count };
-      session.apply(batch, expected);
-      if (stop.reason === "limit") {
-        at += stop.offset;
-        continue;
-      }
-      return { header, path, marks };
+  return withSnapshotFile(path, nodeId, (fd, header) => {
+    if (header.version === 1) {
+      return session.withBlock(header.bodyLen, (dst) => readExactly(fd, dst, SNAPSHOT_HEADER_BYTES), (block) => replayWindows(block, 0, header, "framed", path, session, window));
     }
-  }));
+    // Version 2: the body read into the tail of the block, expanded in place to bare bodies at its start.
+    const { expandedLen: e, slack, bodyLen } = header;
+    const at = e + slack - bodyLen;
+    return session.withBlock(e + slack, (dst) => readExactly(fd, dst.subarray(at), header.headerBytes), (block) => {
+      const why = expandInKernel(block, at, header);
+      return why ?? replayWindows(block, e, header, "bare", path, session, window);
+    });
+  });
+}
+
+const EXPAND_ERRORS = ["", "block header truncated", "block length does not fit", "block CRC mismatch", "record malformed", "record does not expand in place (slack too small)", "record count differs from the header's", "expanded length differs from the header's"];
+
+/** The v2 body at `at` of `block` expanded in place by the kernel (the twin of expandSnapshotBody): null, or why the body is unusable. */
+function expandInKernel(block: PinnedBytes, at: number, header: SnapshotHeader): string | null {
+  const k = block.kernel;
+  let from = 0, w = 0, n = 0;
+  for (;;) {
+    // A few MB a call: the kernel's code tiers up between calls (assembly/snapshot.ts).
+    const code = k.exports.expandSnapshot(block.ptr, at, header.bodyLen, header.expandedLen, lo32(header.base), hi32(header.base), header.count, from, w, n, EXPAND_BLOCKS_PER_CALL) >>> 0;
+    if (code === 0) return null;
+    if (code !== EXPAND_MORE) return `${EXPAND_ERRORS[code] ?? `error ${code}`} at body offset ${k.mailbox(MB_STOP_OFFSET)} (record ${k.mailbox(MB_COUNT)})`;
+    from = k.mailbox(MB_STOP_OFFSET);
+    n = k.mailbox(MB_COUNT);
+    w = k.mailbox(MB_PREV);
+  }
+}
+const EXPAND_MORE = 8;
+const EXPAND_BLOCKS_PER_CALL = 16;
+
+/**
+ * The records of `block` (up to `end` for bare bodies: an expanded v2 body is followed by
+ * slack) handed to `session` a window at a time; why not, if the records are damaged or
+ * not the header's count (checked before a window known to be wrong is handed over).
+ */
+function replayWindows(block: PinnedBytes, end: number, header: SnapshotHeader, framing: Framing, path: string, session: ReplaySession, window: number): StreamedSnapshot | string {
+  const marks: RecordInput[] = [];
+  let at = 0, records = 0;
+  const size = framing === "bare" ? end : header.bodyLen;
+  for (;;) {
+    // Bare windows stop at the header's count: bytes past the last record are slack.
+    const max = framing === "bare" ? Math.min(Math.max(1, window), header.count - records) : Math.max(1, window);
+    const batch = decodeWindow(block, at, framing, header.base, max);
+    const stop = batch.stop;
+    if (stop.reason !== "end" && stop.reason !== "limit") {
+      batch.release();
+      return `record ${records + batch.count} is damaged (${stop.reason}) at offset ${header.headerBytes + at + stop.offset}`;
+    }
+    records += batch.count;
+    const last = stop.reason === "end" || (framing === "bare" && records === header.count);
+    if (last ? records !== header.count || (framing === "bare" && at + stop.offset !== end) : records > header.count) {
+      batch.release();
+      return `header says ${header.count} records, body holds ${last ? records : "more"}`;
+    }
+    marks.push(...seqMarksOf(batch));
+    let expected: ReplayExpectation | undefined;
+    if (at === 0 && !last) expected = { ...expectation(batch, size), records: header.count };
+    session.apply(batch, expected);
+    if (last) return { header, path, marks };
+    at += stop.offset;
+  }
 }
 
 /** Kind-4 records of a batch, as records to write again. (A loop, not forEachRecord: it runs over every record a snapshot replays.) */

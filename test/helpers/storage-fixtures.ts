@@ -188,27 +188,79 @@ export function oracleWal(b: Uint8Array, nodeId: number, start = 32): OracleWal 
 
 /** Records of a snapshot image if fully valid, else null. */
 export function oracleSnapshot(b: Uint8Array, nodeId: number): { records: Plain[]; walGeneration: number; walOffset: number } | null {
-  if (b.length < 64) return null;
-  const dv = new DataView(b.buffer, b.byteOffset, 64);
-  if (dv.getUint32(0, true) !== 0x53564b57 || dv.getUint32(4, true) !== 1 || dv.getUint32(8, true) !== nodeId) return null;
-  if (dv.getUint32(12, true) !== 0 || dv.getUint32(56, true) !== 0) return null;
-  if ((zcrc32(b.subarray(0, 60)) >>> 0) !== dv.getUint32(60, true)) return null;
+  if (b.length < 8) return null;
+  const version = new DataView(b.buffer, b.byteOffset, 8).getUint32(4, true);
+  const hb = version === 1 ? 64 : version === 2 ? 80 : 0;
+  if (hb === 0 || b.length < hb) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, hb);
+  if (dv.getUint32(0, true) !== 0x53564b57 || dv.getUint32(8, true) !== nodeId) return null;
+  if (dv.getUint32(12, true) !== 0 || dv.getUint32(hb - 8, true) !== 0) return null;
+  if ((zcrc32(b.subarray(0, hb - 4)) >>> 0) !== dv.getUint32(hb - 4, true)) return null;
   const base = Number(dv.getBigInt64(16, true));
   const count = Number(dv.getBigUint64(24, true));
   const bodyLen = Number(dv.getBigUint64(32, true));
   const exact = [base, count, bodyLen, Number(dv.getBigUint64(40, true)), Number(dv.getBigUint64(48, true))];
   if (!exact.every(Number.isSafeInteger)) return null;
-  if (bodyLen !== b.length - 64) return null;
+  if (bodyLen !== b.length - hb) return null;
+  const records = version === 1 ? oracleFramedBody(b, 64, base) : oracleBlocks(b.subarray(80), base);
+  if (records === null || records.length !== count) return null;
+  return { records, walGeneration: Number(dv.getBigUint64(40, true)), walOffset: Number(dv.getBigUint64(48, true)) };
+}
+
+function oracleFramedBody(b: Uint8Array, p: number, base: number): Plain[] | null {
   const records: Plain[] = [];
-  let p = 64;
   while (p < b.length) {
     const f = oracleFrame(b, p, base);
     if (!f) return null;
     records.push(f.rec);
     p = f.end;
   }
-  if (records.length !== count) return null;
-  return { records, walGeneration: Number(dv.getBigUint64(40, true)), walOffset: Number(dv.getBigUint64(48, true)) };
+  return records;
+}
+
+/** A version-2 body (docs/FORMAT.md §4.2): blocks under a CRC, records coded against the previous one of the block. */
+function oracleBlocks(body: Uint8Array, base: number): Plain[] | null {
+  const records: Plain[] = [];
+  let p = 0;
+  while (p < body.length) {
+    if (body.length - p < 8) return null;
+    const dv = new DataView(body.buffer, body.byteOffset + p, 8);
+    const len = dv.getUint32(0, true);
+    if (len < 1 || len > body.length - p - 8) return null;
+    const block = body.subarray(p + 8, p + 8 + len);
+    if ((zcrc32(block) >>> 0) !== dv.getUint32(4, true)) return null;
+    p += 8 + len;
+    let q = 0, node = 0n, seq = 0n, ts = BigInt(base);
+    let prev = new Uint8Array(0);
+    const zz = (z: bigint) => (z >> 1n) ^ -(z & 1n);
+    while (q < block.length) {
+      const head = block[q++]!;
+      const kind = head & 7;
+      if (kind > 4) return null;
+      let r: [bigint, number] | null;
+      if (head & 8) { r = readVaru(block, q); if (!r || r[0] > 0xffffffffn) return null; node = r[0]; q = r[1]; }
+      if (head >> 4) seq += BigInt(head >> 4);
+      else { r = readVaru(block, q); if (!r) return null; seq += zz(r[0]); q = r[1]; }
+      r = readVaru(block, q); if (!r) return null; ts += zz(r[0]); q = r[1];
+      r = readVaru(block, q); if (!r || r[0] > BigInt(prev.length) || r[0] > 255n) return null;
+      const shared = Number(r[0]); q = r[1];
+      r = readVaru(block, q); if (!r || r[0] > BigInt(block.length - r[1])) return null;
+      const key = new Uint8Array(shared + Number(r[0]));
+      key.set(prev.subarray(0, shared));
+      key.set(block.subarray(r[1], r[1] + Number(r[0])), shared);
+      q = r[1] + Number(r[0]);
+      let value: Uint8Array | null = null;
+      if (kind === 1) {
+        r = readVaru(block, q); if (!r || r[0] > BigInt(block.length - r[1])) return null;
+        value = block.subarray(r[1], r[1] + Number(r[0]));
+        q = r[1] + Number(r[0]);
+      }
+      if (seq < 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+      records.push({ kind, key: new TextDecoder().decode(key), value: hex(value), timestamp: kind <= 1 ? Number(ts) : 0, node: Number(node), seq: Number(seq) });
+      prev = key;
+    }
+  }
+  return records;
 }
 
 /** Offsets of every record frame in a valid WAL image (for cutting exactly at boundaries). */

@@ -24,8 +24,8 @@ const src = join(root, "src");
 const LAYERS = ["core", "kernel", "codec", "index", "state", "storage", "sync", "node", "transport", "app"];
 /** The public entries, in src/ itself: they may import anything, and nothing imports them. */
 const ENTRIES = ["src/index.ts", "src/browser.ts", "src/require.cts"];
-/** Test folders that are not layers. */
-const TEST_EXTRA = ["helpers", "package", "fixtures"]; // fixtures: files written by earlier releases (issue 18)
+/** Test folders that are not layers (fixtures: files written by earlier releases, issue 18). */
+const TEST_EXTRA = ["helpers", "package", "fixtures"];
 /** Generated at build time (gitignored); neither scanned nor sized. */
 const GENERATED = ["src/kernel/kernel-bytes.ts", "src/app/console-assets.ts"];
 const MAX_LINES = 500;

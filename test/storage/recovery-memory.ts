@@ -14,6 +14,7 @@ import { ReplicaState } from "../../src/state/replica.js";
 import { DEFAULT_LIMITS } from "../../src/core/types.js";
 import { files } from "../../src/storage/datadir.js";
 import { kernel } from "../../src/kernel/instance.js";
+import { encodeSnapshot, parseSnapshot } from "../../src/storage/snapshot.js";
 import { REGIONS, R_DESC, R_IN, R_OUT } from "../../src/kernel/abi.js";
 import { flatten, frameOffsets, freshDirs, mixedRecord, oracleSnapshot, oracleWal, plain, rng } from "../helpers/storage-fixtures.js";
 
@@ -284,32 +285,51 @@ test("windowed replay of a long log matches the independent oracle under cuts, b
   }
 });
 
-test("a snapshot damaged in a later window: the node starts over from .bak, keeping nothing of the damaged one", async () => {
-  const dir = fresh();
-  const n = 70_000; // more than one 65,536-record window
-  const node = await Node.open({ id: 1, dir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER });
-  const putAll = async (tag: string) => {
-    for (let i = 0; i < n; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => node.put(`k${i + j}`, `${tag}${i + j}`)));
-  };
-  await putAll("a");
-  await node.persist(); // becomes .bak below
-  await putAll("b"); // newer: would win over "a" if any of it stayed
-  await node.persist();
-  await node.close();
-  const snapPath = files(dir, 1).snapshot;
-  const image = fs.readFileSync(snapPath);
-  const offsets = frameOffsets(image, 64);
-  image[offsets[68_000]! + 9]! ^= 0x20; // inside the second window
-  fs.writeFileSync(snapPath, image);
-  const warnings: string[] = [];
-  const before = kernel().pinnedBytes;
-  const back = await Node.open({ id: 1, dir, fsync: "never", onWarning: (w) => warnings.push(String(w)) });
-  assert.match(warnings.join("\n"), /damaged.*loaded the previous generation/s);
-  assert.is(back.size, n);
-  for (let i = 0; i < n; i += 997) assert.is(text(back.get(`k${i}`)!.value), `a${i}`, `k${i} from .bak only`);
-  await back.close();
-  assert.is(kernel().pinnedBytes, before, "the dropped first attempt freed its file bytes");
-});
+for (const version of [1, 2] as const) {
+  test(`a snapshot (version ${version}) damaged in a later window: the node starts over from .bak, keeping nothing of the damaged one`, async () => {
+    const dir = fresh();
+    const n = 70_000; // more than one 65,536-record window
+    const node = await Node.open({ id: 1, dir, fsync: "never", snapshotWalBytes: Number.MAX_SAFE_INTEGER });
+    const putAll = async (tag: string) => {
+      for (let i = 0; i < n; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => node.put(`k${i + j}`, `${tag}${i + j}`)));
+    };
+    await putAll("a");
+    await node.persist(); // becomes .bak below
+    await putAll("b"); // newer: would win over "a" if any of it stayed
+    await node.persist();
+    await node.close();
+    const snapPath = files(dir, 1).snapshot;
+    let image = fs.readFileSync(snapPath);
+    if (version === 1) {
+      image = Buffer.from(asVersion1(image, 1));
+      image[frameOffsets(image, 64)[68_000]! + 9]! ^= 0x20; // inside the second window
+    } else {
+      image[image.length - 3000]! ^= 0x20; // in one of the last blocks
+    }
+    fs.writeFileSync(snapPath, image);
+    const warnings: string[] = [];
+    const before = kernel().pinnedBytes;
+    const back = await Node.open({ id: 1, dir, fsync: "never", onWarning: (w) => warnings.push(String(w)) });
+    assert.match(warnings.join("\n"), /damaged.*loaded the previous generation/s);
+    assert.is(back.size, n);
+    for (let i = 0; i < n; i += 997) assert.is(text(back.get(`k${i}`)!.value), `a${i}`, `k${i} from .bak only`);
+    await back.close();
+    assert.is(kernel().pinnedBytes, before, "the dropped first attempt freed its file bytes");
+  });
+}
+
+/** The records of a (version 2) snapshot image written again as version 1, what the previous release wrote. */
+function asVersion1(image: Uint8Array, nodeId: number): Uint8Array {
+  const parsed = parseSnapshot(image, nodeId);
+  if (typeof parsed === "string") throw new Error(parsed);
+  const b = parsed.batch;
+  const records: RecordInput[] = [];
+  for (let i = 0; i < b.count; i++) records.push({ kind: b.kind(i), key: b.keyBytes(i).slice(), value: b.value(i), timestamp: b.timestamp(i), node: b.node(i), seq: b.seq(i) });
+  b.release();
+  const v1 = encodeSnapshot(records, parsed.header, 1);
+  assert.is(new DataView(v1.buffer, v1.byteOffset).getUint32(4, true), 1);
+  return v1;
+}
 
 test("storage: a snapshot damaged after some windows were handed over restarts the consumer before .bak", async () => {
   const dir = fresh();
@@ -323,7 +343,8 @@ test("storage: a snapshot damaged after some windows were handed over restarts t
   const after = [mixedRecord(5000), mixedRecord(5001)];
   await s.append(after);
   await s.close();
-  const image = fs.readFileSync(f.snapshot);
+  // Version 1 (framed records): its damage is found window by window; version 2's before any window is handed over.
+  const image = asVersion1(fs.readFileSync(f.snapshot), 1);
   const offsets = frameOffsets(image, 64);
   image[offsets[400]! + 9]! ^= 0x01;
   fs.writeFileSync(f.snapshot, image);
