@@ -203,12 +203,12 @@ function inspectWal(path: string, nodeId: number, snapHeader?: SnapshotHeader): 
   report.stats = statsOf(scan.batch);
   if (scan.damage) {
     report.damagedAt = scan.damage.offset;
-    if (scan.damage.nextValid >= 0) {
+    const tail = tailDamage(scan.damage, bytes.subarray(scan.damage.offset), scan.version);
+    if (tail === null) {
       report.damage = "fatal";
       report.problem = `damaged record (${scan.damage.reason}) at offset ${scan.damage.offset}, valid record at ${scan.damage.nextValid} (open fails with CORRUPT_WAL)`;
     } else {
       report.damage = "tail";
-      const tail = tailDamage(scan.damage, bytes.subarray(scan.damage.offset))!;
       report.problem = `${describeTail(path, tail, scan.damage.reason, null)} (open truncates it)`;
     }
     return report;

@@ -231,10 +231,10 @@ async function recoverInto(session: ReplaySession, options: StorageOptions, lock
       if (typeof scan !== "string") {
         // The records after the snapshot's offset, carried into the next generation (below).
         if (covers) tail = readFully(fd, scan.validEnd - scan.start, scan.start);
-        if (scan.damage && scan.damage.nextValid < 0) {
+        if (scan.damage) {
           const bytes = readFully(fd, scan.fileSize - scan.validEnd, scan.validEnd);
-          damaged = tailDamage(scan.damage, bytes);
-          if (damaged?.kind === "damaged") damagedBytes = bytes;
+          damaged = tailDamage(scan.damage, bytes, scan.version);
+          if (damaged !== null && damaged.kind !== "torn") damagedBytes = bytes;
         }
       }
     }
@@ -260,10 +260,11 @@ async function recoverInto(session: ReplaySession, options: StorageOptions, lock
       );
     }
     if (scan.damage) {
-      if (scan.damage.nextValid >= 0) {
+      if (damaged === null) {
         throw corruptWal(f.wal, scan.damage.offset, `damaged record (${scan.damage.reason}), next valid record at ${scan.damage.nextValid},`);
       }
-      // Kept before the truncation below drops them: they may hold an acknowledged write.
+      // Kept before the truncation below drops them: they may hold an acknowledged write
+      // (a damaged record; the unsynced writes after a version 2 zero run, wal-scan.ts).
       const copy = damagedBytes ? keepDamaged(f.wal, damaged!.offset, damagedBytes, durable) : null;
       warnings.push(`${describeTail(f.wal, damaged!, scan.damage.reason, copy)}; truncated`);
     }

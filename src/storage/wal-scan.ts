@@ -31,6 +31,8 @@ export interface WalScan {
   /** Absolute end of the last good record (= fileSize when clean). */
   validEnd: number;
   damage: WalDamage | null;
+  /** The header's format version (docs/FORMAT.md §3): 2 may be preallocated. */
+  version: number;
 }
 
 /** Logs up to this many bytes after the header are decoded in JS (see scanWal). */
@@ -54,7 +56,8 @@ export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan 
   let content = region.length;
   while (content > 0 && region[content - 1] === 0) content--;
   const batch = content <= SMALL_SCAN_BYTES ? decodeRecordsReference(region, "framed", header.base) : decodeRecords(region, "framed", header.base);
-  return { header, fileSize: bytes.length, start, batch, ...verdict(bytes.length, start, batch.stop, region, walVersion(bytes) >= 2) };
+  const version = walVersion(bytes);
+  return { header, fileSize: bytes.length, start, batch, version, ...verdict(bytes.length, start, batch.stop, region, version >= 2) };
 }
 
 /** What `scanWalFile` found; the records went to its replay session. */
@@ -100,7 +103,7 @@ export function scanWalFile(fd: number, size: number, header: WalHeader, startAt
         at += stop.offset;
         continue;
       }
-      return { header, fileSize: size, start, ...verdict(size, start + at, stop, block.view().subarray(at), version >= 2) };
+      return { header, fileSize: size, start, version, ...verdict(size, start + at, stop, block.view().subarray(at), version >= 2) };
     }
   });
 }
@@ -135,15 +138,21 @@ function verdict(fileSize: number, start: number, stop: DecodedBatch["stop"], by
 }
 
 /**
- * What a damaged tail (no valid record after it) is known to be. "torn": the bytes end
- * inside a record, or are zero-filled — a write cut short by a crash, whose fsync never
- * completed, so it was never acknowledged (fsync "always"). "damaged": a record of
+ * What a damaged tail is known to be. With no valid record after it: "torn", the bytes
+ * end inside a record or are zero-filled — a write cut short by a crash, whose fsync
+ * never completed, so it was never acknowledged (fsync "always"); "damaged", a record of
  * complete length that fails its CRC (or parses wrong): damaged after it was written, or
  * written whole and not synced before a crash — it may have been acknowledged, so its
  * bytes are kept (open copies them to `<wal>.damaged-<offset>`) and the warning says so.
+ * "unsynced" (WAL version 2 only): a zero frame header with valid records after it. In a
+ * preallocated log that is two writes whose pages reached the disk out of order in a
+ * machine crash: the one at the zeros never did, so no fsync covered it or anything after
+ * it, and nothing from there on was acknowledged under fsync "always" (under an fsync
+ * interval, writes of the last interval may be among them, as a machine crash may lose
+ * them anyway). Those bytes are kept like a damaged record's and not replayed.
  */
 export interface TailDamage {
-  kind: "torn" | "damaged";
+  kind: "torn" | "damaged" | "unsynced";
   /** Absolute offset of the first bad byte. */
   offset: number;
   /** Bytes from `offset` to the end of the file. */
@@ -152,9 +161,14 @@ export interface TailDamage {
   recordBytes: number;
 }
 
-/** The damaged tail of a scan (null if none, or if valid records follow: CORRUPT_WAL); `tail` is the file from the damage on. */
-export function tailDamage(d: WalDamage | null, tail: Uint8Array): TailDamage | null {
-  if (d === null || d.nextValid >= 0) return null;
+/**
+ * The damaged tail of a scan of a version-`version` log (null if none, or if valid
+ * records follow anything but a version 2 zero run: CORRUPT_WAL); `tail` is the file from
+ * the damage on.
+ */
+export function tailDamage(d: WalDamage | null, tail: Uint8Array, version: number): TailDamage | null {
+  if (d === null) return null;
+  if (d.nextValid >= 0) return d.reason === "zero" && version >= 2 ? { kind: "unsynced", offset: d.offset, bytes: tail.length, recordBytes: 0 } : null;
   if (d.reason === "torn" || d.reason === "zero") return { kind: "torn", offset: d.offset, bytes: tail.length, recordBytes: 0 };
   // crc/malformed: the decoder checked that bodyLen fits in the file (else "torn").
   const bodyLen = new DataView(tail.buffer, tail.byteOffset, 4).getUint32(0, true);
@@ -163,6 +177,11 @@ export function tailDamage(d: WalDamage | null, tail: Uint8Array): TailDamage | 
 
 /** The warning (or inspect line) for a damaged tail: honest about what may have been acknowledged. */
 export function describeTail(path: string, t: TailDamage, reason: string, copy: string | null): string {
+  if (t.kind === "unsynced") {
+    return `${path}: UNSYNCED WRITES NOT REPLAYED at offset ${t.offset}: zeros there, valid records after them — two writes reached the disk out of order ` +
+      `in a machine crash (the log is preallocated). No fsync covered them: under fsync "always" none was acknowledged; under an fsync interval, ` +
+      `writes of the last interval may be among them. ` + (copy ? `Their ${t.bytes} byte(s) are kept in ${copy}` : `Open keeps their ${t.bytes} byte(s) in ${path}.damaged-${t.offset}`);
+  }
   if (t.kind === "torn") {
     const how = reason === "zero" ? "are zero-filled (the file system extended the file in a crash)" : "end inside a record";
     return `${path}: ${t.bytes} byte(s) of ${reason} tail at offset ${t.offset} ${how}: a write cut short by a crash, never acknowledged (its fsync never completed)`;

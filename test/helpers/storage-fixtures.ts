@@ -176,7 +176,10 @@ export function oracleWal(b: Uint8Array, nodeId: number, start = 32): OracleWal 
   while (p < b.length) {
     const f = oracleFrame(b, p, base);
     if (!f) {
-      for (let q = p + 1; q < b.length; q++) if (oracleFrame(b, q, base)) return { outcome: "corrupt" };
+      // Version 2 (FORMAT §3): 8 zero header bytes with valid frames after them are unsynced
+      // writes, kept aside and not replayed; open keeps what precedes them.
+      const zeroHeader = version === 2 && p + 8 <= b.length && b.subarray(p, p + 8).every((x) => x === 0);
+      if (!zeroHeader) for (let q = p + 1; q < b.length; q++) if (oracleFrame(b, q, base)) return { outcome: "corrupt" };
       // A torn tail or (version 2, FORMAT §3) an all-zero preallocated tail: open keeps what precedes it.
       return { outcome: "ok", records, validEnd: p, generation, base };
     }

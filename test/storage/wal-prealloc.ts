@@ -1,5 +1,6 @@
 // The preallocated WAL (FORMAT §3, version 2; docs/design/0013-preallocated-wal.md): a zero
-// tail is the clean end, a valid frame after zeros is damage, a version 1 log written by
+// tail is the clean end, valid records after zeros are unsynced writes kept aside (version
+// 1: damage, CORRUPT_WAL), a version 1 log written by
 // the previous release still opens, and running out of space while growing loses nothing
 // acknowledged. The SIGKILL loop over preallocated logs is test/storage/crash.ts.
 import { test } from "uvu";
@@ -10,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { isWaveKVError } from "../../src/core/errors.js";
 import { files } from "../../src/storage/datadir.js";
 import { openStorage } from "../../src/storage/storage.js";
-import { PREALLOC_MIN, WAL_HEADER_BYTES, walVersion } from "../../src/storage/wal-file.js";
+import { PREALLOC_MIN, WAL_HEADER_BYTES, encodeWalHeader, parseWalHeader, walVersion, type WalHeader } from "../../src/storage/wal-file.js";
 import { formatInspect, inspectDir } from "../../src/storage/inspect.js";
 import { flatten, frameOffsets, freshDirs, oracleWal, plain, seqMark, valueRecord } from "../helpers/storage-fixtures.js";
 
@@ -117,7 +118,8 @@ function oracleEnd(b: Uint8Array): number {
   return o.validEnd;
 }
 
-test("version 2: a valid frame after a run of zeros is damage in the middle (CORRUPT_WAL), never replayed", async () => {
+/** A log of records 1..5 whose record 5 reached the disk after a gap of zeros (its page written before the one at the gap), in a fresh directory; `version` 1 rewrites the header's version. */
+async function zeroGapImage(version: 1 | 2): Promise<{ dir: string; end: number; tail: Buffer }> {
   const dir = fresh();
   const s = await openStorage({ dir, nodeId: 1, fsync: "always" });
   for (let i = 1; i <= 5; i++) await s.append([valueRecord(i)]);
@@ -125,17 +127,48 @@ test("version 2: a valid frame after a run of zeros is damage in the middle (COR
   await s.close();
   const offs = frameOffsets(image.subarray(0, oracleEnd(image)));
   const end = oracleEnd(image);
-  // Record 5 as if its page reached the disk after a gap of zeros.
   const frame = image.subarray(offs[4]!, end);
   const damaged = Buffer.from(image);
+  damaged.fill(0, offs[4]!, end);
   damaged.set(frame, end + 4096);
+  if (version === 1) {
+    // The same bytes under a version 1 header (its CRC recomputed), cut after the frame.
+    const v1 = Buffer.from(encodeWalHeader(parseWalHeader(damaged) as WalHeader, 1));
+    v1.copy(damaged, 0);
+  }
   const crashed = fresh();
-  fs.writeFileSync(files(crashed, 1).wal, damaged);
-  const opened = await openStorage({ dir: crashed, nodeId: 1, fsync: "never" }).then((x) => x, (e) => e);
+  const bytes = version === 1 ? damaged.subarray(0, end + 4096 + frame.length) : damaged;
+  fs.writeFileSync(files(crashed, 1).wal, bytes);
+  return { dir: crashed, end: offs[4]!, tail: Buffer.from(bytes.subarray(offs[4]!)) };
+}
+
+test("version 2: valid records after a run of zeros (writes that reached the disk out of order) are kept aside, not replayed, and open goes on", async () => {
+  const { dir, end, tail } = await zeroGapImage(2);
+  assert.is(inspectDir(dir).nodes[0]!.wal.damage, "tail", "inspect: open repairs it");
+  const opened = await openStorage({ dir, nodeId: 1, fsync: "always" });
+  assert.equal(flatten(opened.recovered.batches), [1, 2, 3, 4].map((i) => plain(valueRecord(i))), "records before the zeros, nothing after");
+  const warning = opened.recovered.warnings.find((w) => w.includes("UNSYNCED WRITES NOT REPLAYED"));
+  assert.ok(warning, opened.recovered.warnings.join("\n"));
+  assert.match(warning!, `at offset ${end}`);
+  const kept = `${files(dir, 1).wal}.damaged-${end}`;
+  assert.ok(warning!.includes(kept), "the warning names the copy");
+  assert.ok(Buffer.from(fs.readFileSync(kept)).equals(tail), "every byte from the zeros on is kept");
+  await opened.append([valueRecord(9)]);
+  await opened.close();
+  const again = await openStorage({ dir, nodeId: 1, fsync: "never" });
+  assert.equal(flatten(again.recovered.batches), [1, 2, 3, 4, 9].map((i) => plain(valueRecord(i))), "appends after the repair follow; record 5 never comes back");
+  assert.equal(again.recovered.warnings, [], "consistent again");
+  await again.close();
+});
+
+test("version 1: a valid frame after a run of zeros is damage in the middle (CORRUPT_WAL), the file untouched", async () => {
+  const { dir, end } = await zeroGapImage(1);
+  const before = fs.readFileSync(files(dir, 1).wal);
+  const opened = await openStorage({ dir, nodeId: 1, fsync: "never" }).then((x) => x, (e) => e);
   assert.ok(isWaveKVError(opened, "CORRUPT_WAL"), String(opened));
   assert.match(String(opened), `at offset ${end}`);
-  assert.is(inspectDir(crashed).nodes[0]!.wal.damage, "fatal");
-  assert.ok(WAL_HEADER_BYTES < offs[0]! + 1);
+  assert.ok(fs.readFileSync(files(dir, 1).wal).equals(before), "not modified");
+  assert.is(inspectDir(dir).nodes[0]!.wal.damage, "fatal");
 });
 
 test("ENOSPC while preallocating: the append that needed the space fails IO and latches; everything acknowledged reopens", async () => {
