@@ -11,11 +11,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import type { FsyncPolicy } from "../core/types.js";
+import { isNodeId, type FsyncPolicy } from "../core/types.js";
 
 function parseId(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError("must be an integer in [0, 4294967295]");
+  if (!isNodeId(n)) throw new InvalidArgumentError("must be an integer in [0, 4294967295]");
   return n;
 }
 function parsePeer(v: string, acc: Record<number, string> = {}): Record<number, string> {

@@ -119,3 +119,8 @@ export interface NodeStatus {
    */
   refusedBy: number[];
 }
+
+/** A node id: a uint32 (SPEC section 1), the one spelling of that check. */
+export function isNodeId(x: unknown): x is number {
+  return typeof x === "number" && Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
+}

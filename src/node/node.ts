@@ -17,7 +17,7 @@ import { IdConflicts } from "../sync/identity.js";
 import { checkNodeOptions, withDefaults, type NodeOptions } from "./options.js";
 import { ReplicaState, type BatchOutcome } from "../state/replica.js";
 import type { ReplaySink, Storage } from "../storage/interface.js";
-import { DEFAULT_LIMITS, type AdmitFn, type Entry, type Limits, type NodeStatus } from "../core/types.js";
+import { DEFAULT_LIMITS, isNodeId, type AdmitFn, type Entry, type Limits, type NodeStatus } from "../core/types.js";
 import { toBytes } from "../core/encoding.js";
 import { Watchers } from "./watch.js";
 import { randomUuid } from "./uuid.js";
@@ -31,8 +31,6 @@ import { seqMarkRecord } from "../core/record.js";
 export type { NodeOptions } from "./options.js";
 export type { MergeOutcome } from "../sync/protocol.js";
 export type { ScanOptions } from "./scan-options.js";
-
-const MAX_NODE_ID = 0xffffffff;
 
 export class Node {
   readonly id: number;
@@ -308,7 +306,7 @@ export class Node {
   /** Adds `peer` as a configured member (durable). A discovered peer becomes a configured one. */
   async addPeer(peer: number): Promise<void> {
     this.#checkOpen();
-    if (!Number.isInteger(peer) || peer < 0 || peer > MAX_NODE_ID) throw new WaveKVError("INVALID_ARGUMENT", `peer id must be a uint32, got ${peer}`);
+    if (!isNodeId(peer)) throw new WaveKVError("INVALID_ARGUMENT", `peer id must be a uint32, got ${peer}`);
     await this.#members.configure(peer);
   }
 

@@ -29,7 +29,7 @@
 import * as fs from "node:fs";
 import { RecordKind, type FramedRecords, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
-import type { FsyncPolicy } from "../core/types.js";
+import { isNodeId, type FsyncPolicy } from "../core/types.js";
 import { acquireLock, type DataFiles, type DirLock, exists, files, loadOrCreateUuid, readFully, removeIfExists } from "./datadir.js";
 import type { AppendOptions, FaultHook, LatencyStats, RecoveredState, ReplayTarget, Storage } from "./interface.js";
 import { ReplaySession } from "./replay.js";
@@ -76,7 +76,7 @@ export const DEFAULT_SNAPSHOT_WAL_BYTES = 64 << 20;
 
 export async function openStorage(options: StorageOptions): Promise<Storage> {
   const { dir, nodeId } = options;
-  if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > 0xffffffff) {
+  if (!isNodeId(nodeId)) {
     throw new WaveKVError("INVALID_ARGUMENT", `nodeId must be a uint32, got ${nodeId}`);
   }
   let lock: DirLock;
