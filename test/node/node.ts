@@ -318,6 +318,19 @@ test("single node collects tombstones at once", async () => {
   await node.close();
 });
 
+test("addPeer takes node ids (uint32) only: INVALID_ARGUMENT for anything else, membership unchanged", async () => {
+  const node = await Node.open({ id: 1 });
+  for (const bad of [-1, 1.5, 2 ** 32, NaN, Infinity, "2" as unknown as number]) {
+    const err = await node.addPeer(bad).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof WaveKVError && err.code === "INVALID_ARGUMENT", `${String(bad)}: ${String(err)}`);
+  }
+  assert.equal(node.peers(), []);
+  await node.addPeer(2 ** 32 - 1);
+  await node.addPeer(0);
+  assert.equal(node.peers(), [0, 2 ** 32 - 1]);
+  await node.close();
+});
+
 test.run();
 
 // ---------------------------------------------------------------------------------
