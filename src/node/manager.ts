@@ -162,7 +162,7 @@ export class SyncManager implements SyncHandler {
   readonly stats: SyncStats = { rounds: 0, roundFailures: 0, handled: 0, handleFailures: 0, pushesSent: 0, pushFailures: 0, pushEvicted: 0, pushSkipped: 0, bytesSent: 0, bytesReceived: 0 };
 
   constructor(node: Node, transport: Transport, opts: SyncOptions = {}) {
-    // Types and bounds of every option but retryMs (src/node/options.ts), before any is read.
+    // Types and bounds of every option (src/node/options.ts), before any is read.
     checkSyncOptions(opts);
     this.node = node;
     this.transport = transport;
@@ -173,7 +173,7 @@ export class SyncManager implements SyncHandler {
     const maxEntries = opts.maxPushEntries ?? DEFAULTS.maxPushEntries;
     const maxBytes = opts.maxPushBytes ?? DEFAULTS.maxPushBytes;
     const maxBackoffMs = opts.maxBackoffMs ?? Math.max(this.intervalMs, 300_000);
-    const retryMs = positive(opts.retryMs ?? DEFAULTS.retryMs, "retryMs");
+    const retryMs = opts.retryMs ?? DEFAULTS.retryMs;
     this.#links = new PeerLinks({ intervalMs: this.intervalMs, retryMs, maxBackoffMs, random: opts.random ?? Math.random });
     this.#slicing = { sliceEntries: opts.mergeSliceEntries ?? DEFAULTS.mergeSliceEntries, pause: macrotask };
     this.#onRound = opts.onRound;
@@ -465,7 +465,3 @@ export class SyncManager implements SyncHandler {
   }
 }
 
-function positive(v: number, name: string): number {
-  if (!(typeof v === "number" && v > 0 && Number.isFinite(v))) throw new WaveKVError("INVALID_ARGUMENT", `${name} must be a positive number, got ${v}`);
-  return v;
-}

@@ -192,6 +192,7 @@ const SYNC_OPTION_FIELDS: Record<string, Field> = {
   maxPushBytes: int(1, MAX_WIRE_LENGTH),
   mergeSliceEntries: int(1, MAX_ENVELOPE_ENTRIES),
   maxBackoffMs: ms(1, MAX_TIMER_MS),
+  retryMs: ms(1, MAX_TIMER_MS),
   random: fn,
   onRound: fn,
   onWarning: fn,

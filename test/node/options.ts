@@ -139,6 +139,8 @@ const BAD_SYNC_OPTIONS: [Record<string, unknown>, RegExp][] = [
   [{ maxPushBytes: 1.5 }, /maxPushBytes must be/],
   [{ mergeSliceEntries: 0 }, /mergeSliceEntries must be/],
   [{ maxBackoffMs: 2 ** 31 }, /maxBackoffMs must be/],
+  [{ retryMs: 0 }, /SyncManager option retryMs must be a number of ms from 1 to 2\^31 - 1/],
+  [{ retryMs: "100" }, /retryMs must be/],
   [{ random: 0.5 }, /random must be a function/],
   [{ onRound: {} }, /onRound must be a function/],
   [{ onWarning: null }, /onWarning must be a function/],
@@ -158,7 +160,7 @@ test("new SyncManager refuses each bad option the same way; good ones start and 
     }
   }
   assert.throws(() => new SyncManager(node, net.transport(1), 5 as unknown as SyncOptions), /SyncManager options must be an object/);
-  const good: SyncOptions = { intervalMs: 1.5, timeoutMs: 1, pushWindowMs: 0, push: false, maxPushEntries: 1, maxPushBytes: 1, mergeSliceEntries: 1, maxBackoffMs: 1, random: () => 0.5, onRound: () => undefined, onWarning: () => undefined };
+  const good: SyncOptions = { intervalMs: 1.5, timeoutMs: 1, pushWindowMs: 0, push: false, maxPushEntries: 1, maxPushBytes: 1, mergeSliceEntries: 1, maxBackoffMs: 1, retryMs: 1, random: () => 0.5, onRound: () => undefined, onWarning: () => undefined };
   const sync = new SyncManager(node, net.transport(1), good);
   sync.start();
   await sync.stop();
