@@ -13,7 +13,8 @@
  * The web console (src/app/console.ts) is at GET / unless `console: false`.
  */
 import { WebConsole } from "./console.js";
-import { HttpTransport, PEER_ADDRESS_PREFIX, serveHttp, warningLog, type HttpServer } from "../transport/http.js";
+import { HttpTransport, PEER_ADDRESS_PREFIX, serveHttp, type HttpServer } from "../transport/http.js";
+import { warningLog } from "../core/warnings.js";
 import { Node } from "../node/node.js";
 import { SyncManager } from "../node/manager.js";
 import type { Entry, FsyncPolicy, Limits } from "../core/types.js";

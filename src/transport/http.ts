@@ -31,6 +31,7 @@ import type { Node } from "../node/node.js";
 import type { SyncHandler } from "./transport.js";
 import { RESERVED_PREFIX, type Entry } from "../core/types.js";
 import { isReservedKey } from "../core/reserved.js";
+import { warningLog } from "../core/warnings.js";
 
 /** Learned peer addresses live in the store under this prefix, so one seed address finds everyone. */
 export { PEER_ADDRESS_PREFIX } from "../core/types.js";
@@ -255,23 +256,6 @@ function errorStatus(err: WaveKVError): number {
     case "IO": case "CLOSED": case "CLOCK_SKEW": return 503;
     default: return 422;
   }
-}
-
-/**
- * Warnings, each reason once: a client or peer refused on every request would otherwise
- * write a line per request. Runs of 4+ digits (timestamps, byte counts) do not make a reason new; a repeat
- * count is logged at 10, 100, 1000, ... repeats.
- */
-export function warningLog(warn: (message: string) => void, maxReasons = 1000): (message: string) => void {
-  const seen = new Map<string, number>();
-  return (message) => {
-    const reason = message.replace(/\d{4,}/g, "#");
-    const n = (seen.get(reason) ?? 0) + 1;
-    if (n === 1 && seen.size >= maxReasons) seen.clear();
-    seen.set(reason, n);
-    if (n === 1) warn(message);
-    else if (Number.isInteger(Math.log10(n))) warn(`(repeated ${n} times) ${message}`);
-  };
 }
 
 export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<HttpServer> {
