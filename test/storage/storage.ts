@@ -239,6 +239,20 @@ test("snapshot: state moves to the snapshot, WAL restarts with the seq marks, re
 });
 
 /** Calls `append` once a macrotask until `snap` settles; returns how many times it ran. */
+/**
+ * After a snapshot raced by appends: the snapshot holds the first `atSnapshot` records of
+ * `state` (collect ran when snapshot() was called), and a reopen replays every record of
+ * `state` once, in call order (the racing appends from the log).
+ */
+async function snapshotThenLog(dir: string, state: RecordInput[], atSnapshot: number): Promise<void> {
+  const snapFile = parseSnapshot(fs.readFileSync(files(dir, 1).snapshot), 1);
+  assert.ok(typeof snapFile !== "string");
+  assert.equal(flatten([(snapFile as { batch: DecodedBatch }).batch]), state.slice(0, atSnapshot).map(plain), "collect ran when snapshot() was called");
+  const r = await reopen(dir);
+  assert.equal(r.records, state.map(plain), "every append once, in call order");
+  await r.storage.close();
+}
+
 async function appendWhile(snap: Promise<unknown>, append: () => void): Promise<number> {
   let done = false, n = 0;
   snap.then(() => { done = true; }, () => { done = true; });
@@ -271,13 +285,7 @@ test("snapshot with concurrent appends: none lost, none duplicated", async () =>
   await Promise.all(inFlight);
   assert.ok(during > 0, "some appends raced the snapshot");
   await s.close();
-  const snapFile = parseSnapshot(fs.readFileSync(files(dir, 1).snapshot), 1);
-  assert.ok(typeof snapFile !== "string");
-  assert.equal(flatten([(snapFile as { batch: DecodedBatch }).batch]), state.slice(0, atSnapshot).map(plain), "collect ran when snapshot() was called");
-  const r = await reopen(dir);
-  const snapPart = state.slice(0, atSnapshot);
-  assert.equal(r.records, [...snapPart, ...state.slice(atSnapshot)].map(plain));
-  await r.storage.close();
+  await snapshotThenLog(dir, state, atSnapshot);
 });
 
 test("snapshot with deferred appends queued when it starts and while it runs: none lost, none duplicated", async () => {
@@ -307,12 +315,7 @@ test("snapshot with deferred appends queued when it starts and while it runs: no
   assert.ok(during > 0, "some appends raced the snapshot");
   assert.ok(walWrites - writesBefore < appends - appendsBefore + 2, `appends were grouped (${walWrites - writesBefore} writes for ${appends - appendsBefore} appends)`);
   await s.close();
-  const snapFile = parseSnapshot(fs.readFileSync(files(dir, 1).snapshot), 1);
-  assert.ok(typeof snapFile !== "string");
-  assert.equal(flatten([(snapFile as { batch: DecodedBatch }).batch]), state.slice(0, atSnapshot).map(plain), "collect ran when snapshot() was called");
-  const r = await reopen(dir);
-  assert.equal(r.records, state.map(plain), "every append once, in call order");
-  await r.storage.close();
+  await snapshotThenLog(dir, state, atSnapshot);
 });
 
 test("deferred appends still queued at close() are written and synced", async () => {
