@@ -253,6 +253,21 @@ async function snapshotThenLog(dir: string, state: RecordInput[], atSnapshot: nu
   await r.storage.close();
 }
 
+/**
+ * Snapshots `state` (every record appended so far) while appends of 3 race it, then
+ * appends 5 more; waits for every append (`inFlight` too); returns how many records the
+ * snapshot collected.
+ */
+async function raceSnapshot(s: Storage, state: RecordInput[], write: (n: number) => Promise<void>, inFlight: Promise<void>[] = []): Promise<number> {
+  const snap = s.snapshot(() => state.slice());
+  const atSnapshot = state.length;
+  const during = await appendWhile(snap, () => inFlight.push(write(3)));
+  inFlight.push(write(5));
+  await Promise.all(inFlight);
+  assert.ok(during > 0, "some appends raced the snapshot");
+  return atSnapshot;
+}
+
 async function appendWhile(snap: Promise<unknown>, append: () => void): Promise<number> {
   let done = false, n = 0;
   snap.then(() => { done = true; }, () => { done = true; });
@@ -277,13 +292,7 @@ test("snapshot with concurrent appends: none lost, none duplicated", async () =>
   };
   // A state large enough that writing the snapshot takes a while.
   for (let i = 0; i < 50; i++) await write(200);
-  const inFlight: Promise<void>[] = [];
-  const snap = s.snapshot(() => state.slice());
-  const atSnapshot = next - 1;
-  const during = await appendWhile(snap, () => inFlight.push(write(3)));
-  inFlight.push(write(5));
-  await Promise.all(inFlight);
-  assert.ok(during > 0, "some appends raced the snapshot");
+  const atSnapshot = await raceSnapshot(s, state, write);
   await s.close();
   await snapshotThenLog(dir, state, atSnapshot);
 });
@@ -307,12 +316,7 @@ test("snapshot with deferred appends queued when it starts and while it runs: no
   const inFlight: Promise<void>[] = [write(1), write(2), write(3)];
   const appendsBefore = appends;
   const writesBefore = walWrites;
-  const snap = s.snapshot(() => state.slice());
-  const atSnapshot = next - 1;
-  const during = await appendWhile(snap, () => inFlight.push(write(3)));
-  inFlight.push(write(5));
-  await Promise.all(inFlight);
-  assert.ok(during > 0, "some appends raced the snapshot");
+  const atSnapshot = await raceSnapshot(s, state, write, inFlight);
   assert.ok(walWrites - writesBefore < appends - appendsBefore + 2, `appends were grouped (${walWrites - writesBefore} writes for ${appends - appendsBefore} appends)`);
   await s.close();
   await snapshotThenLog(dir, state, atSnapshot);
