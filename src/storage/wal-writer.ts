@@ -39,19 +39,16 @@ import { PREALLOC_MAX, PREALLOC_MIN, WAL_HEADER_BYTES, assertLinked, buildWalIma
  */
 export const UNLINK_CHECK_MS = 10;
 
-
 interface Waiter {
   target: number;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
 
-/** An append accepted but not yet written (`defer`), or being written now. */
-interface Pending {
+/** An append accepted, not yet written (`defer`); written under "always", it is its own fsync Waiter. */
+interface Pending extends Waiter {
   /** Records to encode at write time, or (`FramedRecords`) the bytes they framed at append. */
   records: readonly RecordInput[] | Uint8Array;
-  resolve: () => void;
-  reject: (e: unknown) => void;
 }
 
 export interface WalWriterOptions {
@@ -169,7 +166,7 @@ export class WalWriter {
     // the current run of microtasks, so concurrent puts share one encode and one write.
     const always = this.#policy === "always";
     const queue = opts?.defer === true && (!always || this.#syncing || this.#gathering);
-    const done = new Promise<void>((resolve, reject) => { this.#queue.push({ records, resolve, reject }); });
+    const done = new Promise<void>((resolve, reject) => { this.#queue.push({ records, target: 0, resolve, reject }); });
     if (!queue) this.flush();
     else if (!always && !this.#tick) {
       this.#tick = true;
@@ -251,7 +248,10 @@ export class WalWriter {
     const policy = this.#policy;
     if (policy === "always") {
       const target = this.#written;
-      for (const p of batch) this.#waiters.push({ target, resolve: p.resolve, reject: p.reject });
+      for (const p of batch) {
+        p.target = target;
+        this.#waiters.push(p);
+      }
       return;
     }
     for (const p of batch) p.resolve();
@@ -365,15 +365,13 @@ export class WalWriter {
 
   /** Resolves every waiter the synced offset covers; returns how many. */
   #settle(): number {
-    const keep: Waiter[] = [];
+    // Targets never decrease in push order (each is the written end at its push; replace
+    // empties the list), so the covered waiters are a prefix: resolved in log order.
+    const waiters = this.#waiters, synced = this.#synced;
     let n = 0;
-    for (const w of this.#waiters) {
-      if (w.target <= this.#synced) {
-        w.resolve();
-        n++;
-      } else keep.push(w);
-    }
-    this.#waiters = keep;
+    while (n < waiters.length && waiters[n]!.target <= synced) waiters[n++]!.resolve();
+    if (n === waiters.length) this.#waiters = [];
+    else waiters.splice(0, n);
     return n;
   }
 
