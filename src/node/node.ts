@@ -473,7 +473,7 @@ export class Node {
   /** Flushes pending writes and releases the directory. Later calls reject with CLOSED. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await Promise.allSettled([...this.#writes.inflight]);
+    await this.#writes.settled();
     if (this.#snapshotting) await this.#snapshotting.catch(() => undefined);
     this.#closed = true;
     this.#watchers.closeAll();

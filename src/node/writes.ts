@@ -38,21 +38,35 @@ export interface WriteHost {
 
 export class LocalWrites {
   readonly #h: WriteHost;
-  /** Writes issued and not yet settled; close() waits for them. */
-  readonly inflight = new Set<Promise<unknown>>();
   /**
    * Records of local writes logged but not yet applied (awaiting their fsync), by seq.
    * A snapshot taken meanwhile must include them: it supersedes the WAL up to its end,
    * which already holds them, while memory does not yet.
    */
   readonly pendingRecords = new Map<number, RecordInput>();
-  /** Keys with a local write logged but not yet applied (awaiting its fsync): how many, and their highest stamp. */
-  readonly #pendingKeys = new Map<string, { count: number; timestamp: number }>();
+  /**
+   * Keys with a local write logged but not yet applied (awaiting its fsync): the seq of
+   * the latest. Its record (in pendingRecords) carries the key's highest pending stamp,
+   * since each write to a key stamps at least its pending predecessor's; a write leaving
+   * removes the key only if it is still the latest. One number per key, no object per put.
+   */
+  readonly #pendingKeys = new Map<string, number>();
+  /** close() waiting for the logged writes to settle (see `settled`). */
+  #drained: (() => void) | null = null;
   /** The stamp of the key a write replaces (scratch: one read per write, no Entry built). */
   readonly #stamp = new Float64Array(4);
 
   constructor(host: WriteHost) {
     this.#h = host;
+  }
+
+  /** Resolves once no write is between its log append and its apply (close() waits for it). */
+  settled(): Promise<void> {
+    if (this.pendingRecords.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const prev = this.#drained;
+      this.#drained = prev ? () => { prev(); resolve(); } : resolve;
+    });
   }
 
   #checkKey(key: string): number {
@@ -107,10 +121,13 @@ export class LocalWrites {
     const keyLen = this.#checkKey(key);
     const h = this.#h, id = h.id, state = h.state;
     const m = this.#stamp, exists = state.stampInto(key, m);
-    const pending = this.#pendingKeys.get(key);
+    const pendingSeq = this.#pendingKeys.get(key);
     let timestamp = h.clock();
     if (exists && m[1] === id && m[0]! > timestamp) timestamp = m[0]!;
-    if (pending !== undefined && pending.timestamp > timestamp) timestamp = pending.timestamp;
+    if (pendingSeq !== undefined) {
+      const pending = this.pendingRecords.get(pendingSeq)!.timestamp;
+      if (pending > timestamp) timestamp = pending;
+    }
     if (force && exists && m[0]! >= timestamp) timestamp = m[0]! + 1;
     const entry: Entry = { key, value, timestamp, node: id, seq: h.seqs.next };
     if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, id, entry.seq) > 0) throw this.#superseded(key, "was refused");
@@ -123,19 +140,29 @@ export class LocalWrites {
       // Deferred: while an fsync runs, concurrent puts queue and go out as one encode and
       // one write when it completes (group write); an idle log writes at once.
       const durable = storage.append([record], { defer: true });
-      this.pendingRecords.set(entry.seq, record);
-      this.inflight.add(durable);
+      const seq = entry.seq;
+      this.pendingRecords.set(seq, record);
       // Reserve the stamp: a later write of ours to this key is ordered after it even before it applies.
-      this.#pendingKeys.set(key, { count: (pending?.count ?? 0) + 1, timestamp: Math.max(timestamp, pending?.timestamp ?? timestamp) });
+      this.#pendingKeys.set(key, seq);
+      let failed = true;
       try {
         await durable;
+        failed = false;
       } catch (err) {
         throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
       } finally {
-        this.inflight.delete(durable);
-        this.pendingRecords.delete(entry.seq);
-        const p = this.#pendingKeys.get(key)!;
-        if (--p.count === 0) this.#pendingKeys.delete(key);
+        this.pendingRecords.delete(seq);
+        if (this.#pendingKeys.get(key) === seq) {
+          this.#pendingKeys.delete(key);
+          // Appends succeed in log (= seq) order, so none of this key's is still pending, unless
+          // this one was refused alone (INVALID_ARGUMENT) ahead of an earlier one: rare, so a scan.
+          if (failed) for (const r of this.pendingRecords.values()) if (r.key === key) this.#pendingKeys.set(key, r.seq);
+        }
+        if (this.#drained !== null && this.pendingRecords.size === 0) {
+          const drained = this.#drained;
+          this.#drained = null;
+          drained();
+        }
       }
     }
     // Applied only once durable, so memory never shows a write the log refused.

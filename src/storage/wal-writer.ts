@@ -17,7 +17,8 @@
  * at once. If the fsync just released more writers than are queued, the writer waits
  * for them instead (until as many appends as were released and queued have arrived, or
  * the next macrotask): closed-loop writers then stay one batch of N per fsync rather than
- * splitting into cohorts. `fsyncCount` counts fsyncs so tests pin the batching. Other
+ * splitting into cohorts; one steady writer fsyncs synchronously (see #next).
+ * `fsyncCount` counts fsyncs so tests pin the batching. Other
  * policies: a deferred append waits for the end of the current run of microtasks (one
  * encode, one write for all), and resolves once written. Version 2 logs are preallocated.
  */
@@ -39,19 +40,16 @@ import { PREALLOC_MAX, PREALLOC_MIN, WAL_HEADER_BYTES, assertLinked, buildWalIma
  */
 export const UNLINK_CHECK_MS = 10;
 
-
 interface Waiter {
   target: number;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
 
-/** An append accepted but not yet written (`defer`), or being written now. */
-interface Pending {
+/** An append accepted, not yet written (`defer`); written under "always", it is its own fsync Waiter. */
+interface Pending extends Waiter {
   /** Records to encode at write time, or (`FramedRecords`) the bytes they framed at append. */
   records: readonly RecordInput[] | Uint8Array;
-  resolve: () => void;
-  reject: (e: unknown) => void;
 }
 
 export interface WalWriterOptions {
@@ -75,14 +73,12 @@ export class WalWriter {
   /** Deferred appends not yet written, in call order. */
   #queue: Pending[] = [];
   #syncing = false;
-  /**
-   * An fsync just released more writers than were queued: appends queue (and no fsync
-   * starts) until `#expect` appends have arrived or the next macrotask (`#gatherId`).
-   */
+  /** An fsync released more writers than queued: appends queue until `#expect` arrived or the macrotask. */
   #gathering = false;
   #expect = 0;
   #arrived = 0;
   #gatherId = 0;
+  #solo = false; // the last fsync released one writer, nothing queued (see #next)
   /** Bumped by `replace`: an fsync that completes for an older file changes nothing. */
   #epoch = 0;
   /** fds of replaced files, closed once the fsync running on them returns. */
@@ -169,7 +165,7 @@ export class WalWriter {
     // the current run of microtasks, so concurrent puts share one encode and one write.
     const always = this.#policy === "always";
     const queue = opts?.defer === true && (!always || this.#syncing || this.#gathering);
-    const done = new Promise<void>((resolve, reject) => { this.#queue.push({ records, resolve, reject }); });
+    const done = new Promise<void>((resolve, reject) => { this.#queue.push({ records, target: 0, resolve, reject }); });
     if (!queue) this.flush();
     else if (!always && !this.#tick) {
       this.#tick = true;
@@ -181,9 +177,8 @@ export class WalWriter {
   }
 
   /**
-   * Writes every queued deferred append now (one encode, one write); their promises then
-   * wait for the next fsync. Snapshots call it so that the WAL offset they record covers
-   * every append made so far. A failed write latches (see `failure`).
+   * Writes every queued deferred append now (one encode, one write; they then wait for the
+   * next fsync), so a snapshot's WAL offset covers every append so far. A failed write latches.
    */
   flush(): void {
     this.#flush();
@@ -204,11 +199,10 @@ export class WalWriter {
   }
 
   /**
-   * Writes the queue, one write: one `encodeRecords` over each run of queued appends
-   * that carry records, framed bytes as they are. A record the format cannot carry
-   * rejects its own append (INVALID_ARGUMENT, nothing latched) and the rest are written;
-   * a failed write rejects every append in it and latches. Settles non-"always" appends
-   * at once; "always" ones become fsync waiters.
+   * Writes the queue, one write (`encodeAppends`). A record the format cannot carry rejects
+   * its own append (INVALID_ARGUMENT, nothing latched) and the rest are written; a failed
+   * write rejects every append in it and latches. Settles non-"always" appends at once;
+   * "always" ones become fsync waiters.
    */
   #flush(): void {
     if (this.#queue.length === 0) return;
@@ -251,7 +245,10 @@ export class WalWriter {
     const policy = this.#policy;
     if (policy === "always") {
       const target = this.#written;
-      for (const p of batch) this.#waiters.push({ target, resolve: p.resolve, reject: p.reject });
+      for (const p of batch) {
+        p.target = target;
+        this.#waiters.push(p);
+      }
       return;
     }
     for (const p of batch) p.resolve();
@@ -288,7 +285,8 @@ export class WalWriter {
     return null;
   }
 
-  #kick(): void {
+  /** `solo`: the one append of a solo gather (see #next): fsync on this thread. */
+  #kick(solo = false): void {
     // After a failed write, appends written before it still get their fsync.
     if (this.#syncing || this.#gathering || this.#waiters.length === 0 || this.#fsyncFailed) return;
     this.#syncing = true;
@@ -327,7 +325,10 @@ export class WalWriter {
       return;
     }
     // fdatasync suffices for appends: it flushes the file size, which reading the data needs.
-    fs.fdatasync(fd, done);
+    if (!solo || this.#waiters.length !== 1) return fs.fdatasync(fd, done);
+    let err: unknown = null;
+    try { fs.fdatasyncSync(fd); } catch (e) { err = e; }
+    done(err);
   }
 
   /**
@@ -339,13 +340,18 @@ export class WalWriter {
    * soon as as many appends as were released and queued have arrived, else at the next
    * macrotask. (Measured, 64 closed-loop writers: always starting at once settles into
    * alternating cohorts of 1 and 63 — 32 puts per fsync, twice the fsyncs, and fewer
-   * puts/s than one batch of 64 on this VM's disk.)
+   * puts/s than one batch of 64 on this VM's disk.) Solo (it released one writer, nothing
+   * queued): gather until the macrotask; if only that writer came back, its fsync runs on
+   * this thread, blocking the loop but skipping the thread-pool hop (1 writer: 0.62x →
+   * 0.81x of the raw floor, bench/analysis.md); writers that waited behind a synchronous
+   * fsync are all gathered by then and batched as usual.
    */
   #next(released: number): void {
     const queued = this.#queue.length;
+    this.#solo = released === 1 && queued === 0;
     if (released > queued) {
       this.#gathering = true;
-      this.#expect = released + queued;
+      this.#expect = this.#solo ? Infinity : released + queued;
       this.#arrived = queued;
       const id = ++this.#gatherId;
       setImmediate(() => { if (id === this.#gatherId) this.#release(); });
@@ -359,21 +365,19 @@ export class WalWriter {
     if (!this.#gathering) return;
     this.#gathering = false;
     this.#gatherId++;
+    const solo = this.#solo && this.#queue.length === 1;
+    this.#solo = false;
     this.#flush();
-    this.#kick();
+    this.#kick(solo);
   }
 
   /** Resolves every waiter the synced offset covers; returns how many. */
   #settle(): number {
-    const keep: Waiter[] = [];
+    // Targets never decrease in push order (replace empties the list): the covered ones are a prefix.
+    const waiters = this.#waiters, synced = this.#synced;
     let n = 0;
-    for (const w of this.#waiters) {
-      if (w.target <= this.#synced) {
-        w.resolve();
-        n++;
-      } else keep.push(w);
-    }
-    this.#waiters = keep;
+    while (n < waiters.length && waiters[n]!.target <= synced) waiters[n++]!.resolve();
+    this.#waiters = n === waiters.length ? [] : waiters.slice(n);
     return n;
   }
 
@@ -383,9 +387,8 @@ export class WalWriter {
   }
 
   /**
-   * Latches the log. A failed fsync (or `dropWaiters`: the file is gone) also fails every
-   * append written and waiting for its fsync; a failed write keeps them (their bytes
-   * precede the failure and still get their fsync).
+   * Latches the log. A failed fsync (or `dropWaiters`: the file is gone) also fails every append
+   * waiting for its fsync; a failed write keeps them (their bytes precede it, they get their fsync).
    */
   #fail(op: string, cause: unknown, dropWaiters = op === "fsync"): WaveKVError {
     if (!this.#failure) {
@@ -416,11 +419,9 @@ export class WalWriter {
 
   /**
    * Replaces the log with `next` header + `head` records + the bytes this log holds
-   * from `from` to its end (records appended after a snapshot captured `from`).
-   * Deferred appends still queued are first written to this log (one write), so they
-   * are part of that tail: nothing accepted is lost, and a snapshot that captured `from`
-   * before they were written does not cover them. A failure of that write latches
-   * (as any failed append write does) and is thrown.
+   * from `from` to its end (records appended after a snapshot captured `from`). Queued
+   * deferred appends are first written to this log (one write), so they are in that
+   * tail: nothing accepted is lost. A failure of that write latches and is thrown.
    * Synchronous on purpose: no append can slip between copying the tail and switching
    * files. Cost: writing the tail + two fsyncs (file, directory) on the event loop.
    * The tail is copied raw, so its records keep their base: `next.base` must equal the

@@ -2,6 +2,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Node } from "../../src/node/node.js";
 import { WaveKVError } from "../../src/core/errors.js";
 import { decodeRecords, encodeRecords } from "../../src/codec/records.js";
@@ -62,6 +65,35 @@ test("values: strings are UTF-8, bytes are kept as given", async () => {
   assert.is(node.get("empty")!.value!.length, 0, "an empty value is a value, not a tombstone");
   assert.is(node.size, 3);
   await node.close();
+});
+
+test("durable: writes to one key pending their fsync stay ordered as the clock steps back; close waits for them", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wavekv-node-pending-"));
+  try {
+    const clock = fixedClock(5_000);
+    let node = await Node.open({ id: 1, dir, clock, fsync: "always" });
+    // Fired without awaiting: each is logged (pending) before the previous is applied.
+    const puts = [node.put("k", "a")];
+    clock.set(1_000);
+    puts.push(node.put("k", "b"), node.put("k", "c"), node.put("other", "o"));
+    clock.set(7_000);
+    puts.push(node.put("k", "d"));
+    clock.set(2_000);
+    puts.push(node.put("k", "e"));
+    const closed = node.close();
+    const entries = await Promise.all(puts);
+    await closed;
+    assert.equal(entries.map((e) => e.timestamp), [5_000, 5_000, 5_000, 1_000, 7_000, 7_000], "each stamped at least its pending predecessor's");
+    node = await Node.open({ id: 1, dir, clock });
+    assert.is(text(node.get("k")!.value), "e", "the last write wins after reopening");
+    assert.is(text(node.get("other")!.value), "o");
+    // Nothing is pending any more: a new write takes the clock again (its own entry's stamp floor aside).
+    clock.set(9_000);
+    assert.is((await node.put("k", "f")).timestamp, 9_000);
+    await node.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("a clock that steps back never makes our later write to a key lose; other keys take the clock", async () => {

@@ -61,6 +61,39 @@ test("group commit: 64 concurrent appends share a handful of fsyncs, all durable
   assert.is(readScan(path).batch.count, 64);
 });
 
+/** After an awaited append the writer gathers until the next macrotask (solo mode, see #next): let it end. */
+const idle = () => new Promise<void>((r) => setImmediate(r));
+
+test("one steady writer fsyncs on its own thread; a burst after it still batches", async () => {
+  const path = join(fresh(), "node_7.wal");
+  let failFsync = false;
+  const wal = WalWriter.create(path, header, { fsync: "always", faults: (op) => { if (failFsync && op === "fsync") throw new Error("EIO: simulated"); } });
+  let seq = 1;
+  for (let i = 0; i < 20; i++) await wal.append([valueRecord(seq++)], { defer: true });
+  assert.is(wal.fsyncCount, 20, "one fsync per awaited append");
+  let turned = false;
+  setImmediate(() => { turned = true; });
+  for (let i = 0; i < 3; i++) await wal.append([valueRecord(seq++)], { defer: true });
+  assert.ok(turned, "a synchronous fsync still lets the event loop turn between puts");
+  // 32 closed-loop writers arriving after the solo writer: they must not be fsynced one
+  // at a time (each waits behind a synchronous fsync, so they are gathered for a macrotask).
+  const before = wal.fsyncCount;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    for (let i = 0; i < 8; i++) await wal.append([valueRecord(seq++)], { defer: true });
+  }));
+  const used = wal.fsyncCount - before;
+  assert.ok(used <= 24, `256 appends from 32 writers used ${used} fsyncs`);
+  // A failed fsync in solo mode rejects its append and latches.
+  await wal.append([valueRecord(seq++)], { defer: true });
+  failFsync = true;
+  const err = await wal.append([valueRecord(seq++)], { defer: true }).then(() => null, (e: unknown) => e);
+  assert.ok(isWaveKVError(err) && err.code === "IO", String(err));
+  const later = await wal.append([valueRecord(seq++)], { defer: true }).then(() => null, (e: unknown) => e);
+  assert.ok(isWaveKVError(later) && later.code === "IO");
+  await wal.close().catch(() => undefined);
+  assert.ok(readScan(path).batch.count >= 280, "every acknowledged append is in the log");
+});
+
 test("group commit: an append resolves only after an fsync that started after its write", async () => {
   const path = join(fresh(), "node_7.wal");
   const fsyncs: number[] = [];
@@ -369,6 +402,7 @@ test("defer: a failed group write rejects exactly the queued appends with IO and
   let failAt = -1;
   const wal = WalWriter.create(path, header, { fsync: "always", faults: (op) => { if (op === "write" && ++writes === failAt) throw new Error("ENOSPC: simulated"); } });
   await wal.append([valueRecord(1)], { defer: true });
+  await idle(); // the solo writer's macrotask gather ends: the log is idle
   const first = wal.append([valueRecord(2)], { defer: true }); // idle: write #2, fsync starts
   failAt = 3; // the group write of everything queued behind that fsync
   const queued = Array.from({ length: 10 }, (_, i) => wal.append([valueRecord(i + 3)], { defer: true }));
@@ -433,6 +467,7 @@ test("defer: replace() with a non-empty queue writes it into the tail first; not
   const path = join(fresh(), "node_7.wal");
   const wal = WalWriter.create(path, header, { fsync: "always" });
   for (let i = 1; i <= 3; i++) await wal.append([valueRecord(i)]);
+  await idle();
   const from = wal.size; // a snapshot covers 1..3
   const pending = [4, 5, 6, 7].map((i) => wal.append([valueRecord(i)], { defer: true })); // 4 written, 5..7 queued
   assert.is(wal.queued, 3);
