@@ -203,7 +203,7 @@ function inspectWal(path: string, nodeId: number, snapHeader?: SnapshotHeader): 
   report.stats = statsOf(scan.batch);
   if (scan.damage) {
     report.damagedAt = scan.damage.offset;
-    const tail = tailDamage(scan.damage, bytes.subarray(scan.damage.offset), scan.version);
+    const tail = tailDamage(scan.damage, bytes.length - scan.damage.offset, bytes.subarray(scan.damage.offset), scan.version);
     if (tail === null) {
       report.damage = "fatal";
       report.problem = `damaged record (${scan.damage.reason}) at offset ${scan.damage.offset}, valid record at ${scan.damage.nextValid} (open fails with CORRUPT_WAL)`;

@@ -232,9 +232,11 @@ async function recoverInto(session: ReplaySession, options: StorageOptions, lock
         // The records after the snapshot's offset, carried into the next generation (below).
         if (covers) tail = readFully(fd, scan.validEnd - scan.start, scan.start);
         if (scan.damage) {
-          const bytes = readFully(fd, scan.fileSize - scan.validEnd, scan.validEnd);
-          damaged = tailDamage(scan.damage, bytes, scan.version);
-          if (damaged !== null && damaged.kind !== "torn") damagedBytes = bytes;
+          // The verdict reads 8 bytes; only a tail that open keeps a copy of is read whole
+          // (CORRUPT_WAL in the middle of a long log reads nothing more before it refuses).
+          const tailBytes = scan.fileSize - scan.validEnd;
+          damaged = tailDamage(scan.damage, tailBytes, readFully(fd, Math.min(8, tailBytes), scan.validEnd), scan.version);
+          if (damaged !== null && damaged.kind !== "torn") damagedBytes = readFully(fd, tailBytes, scan.validEnd);
         }
       }
     }

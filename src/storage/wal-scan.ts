@@ -163,16 +163,17 @@ export interface TailDamage {
 
 /**
  * The damaged tail of a scan of a version-`version` log (null if none, or if valid
- * records follow anything but a version 2 zero run: CORRUPT_WAL); `tail` is the file from
- * the damage on.
+ * records follow anything but a version 2 zero run: CORRUPT_WAL); the file holds
+ * `tailBytes` bytes from the damage on, `head` being their first (at least 4, for a
+ * "damaged" record's length): the verdict needs no more of them.
  */
-export function tailDamage(d: WalDamage | null, tail: Uint8Array, version: number): TailDamage | null {
+export function tailDamage(d: WalDamage | null, tailBytes: number, head: Uint8Array, version: number): TailDamage | null {
   if (d === null) return null;
-  if (d.nextValid >= 0) return d.reason === "zero" && version >= 2 ? { kind: "unsynced", offset: d.offset, bytes: tail.length, recordBytes: 0 } : null;
-  if (d.reason === "torn" || d.reason === "zero") return { kind: "torn", offset: d.offset, bytes: tail.length, recordBytes: 0 };
+  if (d.nextValid >= 0) return d.reason === "zero" && version >= 2 ? { kind: "unsynced", offset: d.offset, bytes: tailBytes, recordBytes: 0 } : null;
+  if (d.reason === "torn" || d.reason === "zero") return { kind: "torn", offset: d.offset, bytes: tailBytes, recordBytes: 0 };
   // crc/malformed: the decoder checked that bodyLen fits in the file (else "torn").
-  const bodyLen = new DataView(tail.buffer, tail.byteOffset, 4).getUint32(0, true);
-  return { kind: "damaged", offset: d.offset, bytes: tail.length, recordBytes: 8 + bodyLen };
+  const bodyLen = new DataView(head.buffer, head.byteOffset, 4).getUint32(0, true);
+  return { kind: "damaged", offset: d.offset, bytes: tailBytes, recordBytes: 8 + bodyLen };
 }
 
 /** The warning (or inspect line) for a damaged tail: honest about what may have been acknowledged. */
