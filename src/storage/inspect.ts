@@ -91,6 +91,12 @@ export interface InspectReport {
    * log itself is consistent again.
    */
   keptDamaged: string[];
+  /**
+   * The subset of `keptDamaged` that holds unsynced writes (a version 2 log's valid
+   * records after a run of zeros: the copy starts with a zero frame header), not a
+   * damaged record: no fsync covered them.
+   */
+  keptUnsynced: string[];
 }
 
 export function inspectDir(dir: string, nodeId?: number): InspectReport {
@@ -99,7 +105,7 @@ export function inspectDir(dir: string, nodeId?: number): InspectReport {
   try {
     names = fs.readdirSync(dir);
   } catch (e) {
-    return { dir, uuid: null, lock: null, nodes: [], ok: false, problems: [`cannot read ${dir}: ${(e as Error).message}`], keptDamaged: [] };
+    return { dir, uuid: null, lock: null, nodes: [], ok: false, problems: [`cannot read ${dir}: ${(e as Error).message}`], keptDamaged: [], keptUnsynced: [] };
   }
   let uuid: string | null = null;
   if (names.includes(UUID_FILE)) uuid = fs.readFileSync(join(dir, UUID_FILE), "utf8").trim();
@@ -119,7 +125,21 @@ export function inspectDir(dir: string, nodeId?: number): InspectReport {
     if (n.missing) problems.push(n.missing);
   }
   const keptDamaged = names.filter((n) => /^node_\d+\.wal\.damaged-\d+(-\d+)?$/.test(n)).sort().map((n) => join(dir, n));
-  return { dir, uuid, lock, nodes, ok: problems.length === 0, problems, keptDamaged };
+  return { dir, uuid, lock, nodes, ok: problems.length === 0, problems, keptDamaged, keptUnsynced: keptDamaged.filter(startsWithZeroHeader) };
+}
+
+/** A kept copy whose first frame header (8 bytes) is all zero begins at a run of zeros: unsynced writes, not a damaged record. */
+function startsWithZeroHeader(path: string): boolean {
+  const head = new Uint8Array(8);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(path, "r");
+    return fs.readSync(fd, head, 0, 8, 0) === 8 && head.every((b) => b === 0);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 function inspectNode(dir: string, nodeId: number): NodeReport {
@@ -256,7 +276,11 @@ export function formatInspect(r: InspectReport): string {
     out.push(`node ${n.nodeId}: open would load ${n.loads === "none" ? "no snapshot" : n.loads} and ${n.opens ? "succeed" : `FAIL (${n.fails})`}`);
     for (const fr of [n.snapshot, n.backup, n.wal]) out.push(...formatFile(fr));
   }
-  for (const k of r.keptDamaged) out.push(`kept: ${k} holds a damaged WAL record an earlier open truncated (it may have been acknowledged); delete it once examined`);
+  for (const k of r.keptDamaged) {
+    out.push(r.keptUnsynced.includes(k)
+      ? `kept: ${k} holds unsynced writes an earlier open found after a run of zeros and did not replay (no fsync covered them); delete it once examined`
+      : `kept: ${k} holds a damaged WAL record an earlier open truncated (it may have been acknowledged); delete it once examined`);
+  }
   for (const p of r.problems) out.push(`problem: ${p}`);
   out.push(r.ok ? "OK" : `DAMAGED (${r.problems.length} problem${r.problems.length === 1 ? "" : "s"})`);
   return out.join("\n");

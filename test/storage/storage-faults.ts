@@ -158,7 +158,16 @@ test("a bit flip in the last WAL record: warned as possibly acknowledged, with o
   assert.is(fs.statSync(f.wal).size, last);
   const after = inspectDir(dir);
   assert.equal([after.ok, after.keptDamaged], [true, [copy]], "inspect lists the kept bytes; the log itself is consistent");
-  assert.match(formatInspect(after), `kept: ${copy}`);
+  assert.match(formatInspect(after), `kept: ${copy} holds a damaged WAL record`);
+  assert.equal(after.keptUnsynced, [], "a damaged record's copy starts with its own (non-zero) header");
+  // A copy of unsynced writes (version 2: valid records after a run of zeros) starts with zeros.
+  const unsynced = `${f.wal}.damaged-${last + 4096}`;
+  fs.writeFileSync(unsynced, Buffer.concat([Buffer.alloc(64), flipped.subarray(last)]));
+  const both = inspectDir(dir);
+  assert.equal([both.keptDamaged, both.keptUnsynced], [[copy, unsynced], [unsynced]]);
+  assert.match(formatInspect(both), `kept: ${unsynced} holds unsynced writes`);
+  assert.not.match(formatInspect(both), `kept: ${unsynced} holds a damaged`);
+  fs.rmSync(unsynced);
 
   // Torn: the file ends inside the record (a write cut short): never acknowledged, no copy.
   fs.rmSync(copy);
