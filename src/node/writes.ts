@@ -115,9 +115,12 @@ export class LocalWrites {
    *
    * Refused before anything is logged or a seq spent: SUPERSEDED (a put or delete that
    * would lose LWW to the key's entry), CLOCK_SKEW (a stamp peers would refuse by the
-   * drift rule), then the limits, the reserved prefix and `admit`.
+   * drift rule), then the limits, the reserved prefix and `admit`. A refusal throws
+   * synchronously (Node's guard makes it a rejection); an in-memory write is applied
+   * before this returns, with no async function frame (on JSC that frame was a tenth
+   * of an in-memory put).
    */
-  async write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
+  write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
     const keyLen = this.#checkKey(key);
     const h = this.#h, id = h.id, state = h.state;
     const m = this.#stamp, exists = state.stampInto(key, m);
@@ -135,40 +138,49 @@ export class LocalWrites {
     this.#checkWrite(entry, keyLen, exists);
     h.seqs.next++;
     const storage = h.storage();
-    if (storage) {
-      const record = entryToRecord(entry);
-      // Deferred: while an fsync runs, concurrent puts queue and go out as one encode and
-      // one write when it completes (group write); an idle log writes at once.
-      const durable = storage.append([record], { defer: true });
-      const seq = entry.seq;
-      this.pendingRecords.set(seq, record);
-      // Reserve the stamp: a later write of ours to this key is ordered after it even before it applies.
-      this.#pendingKeys.set(key, seq);
-      let failed = true;
-      try {
-        await durable;
-        failed = false;
-      } catch (err) {
-        throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
-      } finally {
-        this.pendingRecords.delete(seq);
-        if (this.#pendingKeys.get(key) === seq) {
-          this.#pendingKeys.delete(key);
-          // Appends succeed in log (= seq) order, so none of this key's is still pending, unless
-          // this one was refused alone (INVALID_ARGUMENT) ahead of an earlier one: rare, so a scan.
-          if (failed) for (const r of this.pendingRecords.values()) if (r.key === key) this.#pendingKeys.set(key, r.seq);
-        }
-        if (this.#drained !== null && this.pendingRecords.size === 0) {
-          const drained = this.#drained;
-          this.#drained = null;
-          drained();
-        }
+    if (storage) return this.#logged(storage, entry, keyLen);
+    return Promise.resolve(this.#apply(entry, keyLen));
+  }
+
+  /** Log `entry` (a group write while an fsync runs), then apply it once durable. */
+  async #logged(storage: Storage, entry: Entry, keyLen: number): Promise<Entry> {
+    const key = entry.key, seq = entry.seq;
+    const record = entryToRecord(entry);
+    // Deferred: while an fsync runs, concurrent puts queue and go out as one encode and
+    // one write when it completes (group write); an idle log writes at once.
+    const durable = storage.append([record], { defer: true });
+    this.pendingRecords.set(seq, record);
+    // Reserve the stamp: a later write of ours to this key is ordered after it even before it applies.
+    this.#pendingKeys.set(key, seq);
+    let failed = true;
+    try {
+      await durable;
+      failed = false;
+    } catch (err) {
+      throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.pendingRecords.delete(seq);
+      if (this.#pendingKeys.get(key) === seq) {
+        this.#pendingKeys.delete(key);
+        // Appends succeed in log (= seq) order, so none of this key's is still pending, unless
+        // this one was refused alone (INVALID_ARGUMENT) ahead of an earlier one: rare, so a scan.
+        if (failed) for (const r of this.pendingRecords.values()) if (r.key === key) this.#pendingKeys.set(key, r.seq);
+      }
+      if (this.#drained !== null && this.pendingRecords.size === 0) {
+        const drained = this.#drained;
+        this.#drained = null;
+        drained();
       }
     }
     // Applied only once durable, so memory never shows a write the log refused.
-    const won = state.applyOne(key, value, entry.timestamp, id, entry.seq, keyLen);
+    return this.#apply(entry, keyLen);
+  }
+
+  #apply(entry: Entry, keyLen: number): Entry {
+    const h = this.#h;
+    const won = h.state.applyOne(entry.key, entry.value, entry.timestamp, h.id, entry.seq, keyLen);
     h.applied(entry.seq);
-    if (!won) throw this.#superseded(key, "was logged, then lost to an entry merged during its fsync");
+    if (!won) throw this.#superseded(entry.key, "was logged, then lost to an entry merged during its fsync");
     return entry;
   }
 

@@ -275,6 +275,26 @@ test("reads of a closed node throw CLOSED; a key that is not a string is INVALID
 // ---------------------------------------------------------------------------------
 // Node.scan paging: options are validated before anything is read.
 
+test("a value read stays its bytes: through overwrites that free its chunk, close, and another node's puts", async () => {
+  // Freed value-arena chunks are filled again unless a read built a view into them
+  // (src/state/values.ts): a value a caller holds must never turn into another key's bytes.
+  const val = (tag: number) => new Uint8Array(1000).fill(tag);
+  const a = await Node.open({ id: 1 });
+  for (let i = 0; i < 3000; i++) await a.put(`k${i}`, val(1 + (i % 200)));
+  const held = a.get("k7")!.value!;
+  const scanned = [...a.scan("k1", { limit: 5 })].map((e) => e.value!);
+  const want = scanned.map((v) => hex(v));
+  for (let round = 0; round < 3; round++) for (let i = 0; i < 3000; i++) await a.put(`k${i}`, val(250 - round));
+  assert.equal(held, val(8), "overwritten, compacted, its chunk's neighbours refilled");
+  await a.close();
+  const b = await Node.open({ id: 2 });
+  for (let i = 0; i < 5000; i++) await b.put(`other${i}`, val(99));
+  assert.equal(held, val(8), "after another node's puts");
+  assert.equal(scanned.map((v) => hex(v)), want);
+  assert.equal(b.get("other0")!.value, val(99));
+  await b.close();
+});
+
 test("Node.scan refuses bad paging options with INVALID_ARGUMENT naming the field", async () => {
   const node = await Node.open({ id: 1 });
   await node.put("a", "1");

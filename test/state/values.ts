@@ -140,6 +140,43 @@ test("a compaction that opens a chunk mid-copy keeps every value (a slot listed 
   assert.ok(v.arenaBytes <= 2 * ARENA_CHUNK, `${v.arenaBytes} B`);
 });
 
+test("a view handed out never shows another value: its chunk is not reused, in this store or another", () => {
+  // Chunks freed with no view ever built into them are reused (no fresh pages per put);
+  // one that handed out a view is left to the GC, so the caller's view stays its value.
+  const fit = Math.floor(ARENA_CHUNK / 1000);
+  const a = new SlotValues();
+  for (let k = 0; k < 2 * fit; k++) a.set(k, new Uint8Array(1000).fill(1 + (k & 127)));
+  const held = a.get(3); // a view into the first chunk
+  const want = new Uint8Array(1000).fill(4);
+  assert.equal(held, want);
+  for (let k = 0; k < 2 * fit; k++) a.clear(k); // both chunks empty: the first is viewed, the second is not
+  for (let k = 0; k < 4 * fit; k++) a.set(k, new Uint8Array(1000).fill(200)); // reuses what it may
+  assert.equal(held, want, "compaction and reuse within the store");
+  a.dispose();
+  const b = new SlotValues();
+  for (let k = 0; k < 6 * fit; k++) b.set(k, new Uint8Array(1000).fill(201));
+  assert.equal(held, want, "another store's puts after dispose");
+  assert.is(b.get(0)[0], 201);
+  b.dispose();
+});
+
+test("a reused chunk reads as a fresh one: its old bytes are zeroed, reads see only their own value", () => {
+  const fit = Math.floor(ARENA_CHUNK / 1000);
+  const a = new SlotValues();
+  for (let k = 0; k < fit + 1; k++) a.set(k, new Uint8Array(1000).fill(9)); // one full chunk, one opened
+  a.dispose(); // nothing was read: both go back unviewed
+  const b = new SlotValues();
+  b.set(0, new Uint8Array([1, 2, 3]));
+  const v = b.get(0);
+  assert.equal([...v], [1, 2, 3]);
+  const whole = new Uint8Array(v.buffer);
+  assert.ok(whole.length === ARENA_CHUNK, "an arena chunk");
+  let dirty = 0;
+  for (let i = v.byteOffset + 3; i < whole.length; i++) dirty |= whole[i]!;
+  assert.is(dirty, 0, "nothing of the disposed store is left in the chunk");
+  b.dispose();
+});
+
 test("model check: random puts, clears and batches read back exactly what the model holds", () => {
   let x = 12345;
   const rnd = (n: number) => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) % n; };
