@@ -39,6 +39,11 @@ export class WasmMergeIndex implements MergeIndex {
   #h: number;
   /** Summary off (benchmarks): values are not staged, so the baseline pays nothing for it. */
   #noSummary = false;
+  /**
+   * mergeFinal's winners, one buffer reused (its contract): a replay merges windows of
+   * 65,536 records, and a copy each was 12 MB of new pages and garbage per 1M-key open.
+   */
+  #finalWinners = new Uint32Array(0);
 
   constructor(opts: { summary?: boolean } = {}) {
     this.#k = kernel();
@@ -99,7 +104,11 @@ export class WasmMergeIndex implements MergeIndex {
     let winners = EMPTY, refused = EMPTY;
     if (nw > 0) {
       const p = k.regionPtr(R_OUT) >>> 2;
-      winners = k.u32.slice(p, p + nw * 3);
+      if (final) {
+        if (this.#finalWinners.length < nw * 3) this.#finalWinners = new Uint32Array(nw * 3);
+        this.#finalWinners.set(k.u32.subarray(p, p + nw * 3));
+        winners = this.#finalWinners.subarray(0, nw * 3);
+      } else winners = k.u32.slice(p, p + nw * 3);
     }
     if (nr > 0) {
       const p = k.regionPtr(R_REFUSED) >>> 2;

@@ -62,7 +62,8 @@ export interface MergeIndex {
   merge(batch: DecodedBatch, limits: MergeLimits, skip?: Uint8Array): MergeResult;
   /**
    * merge() committed as it goes, with no undo records: for a batch nothing can refuse
-   * afterwards (our own log replaying). Saves the undo log's memory and writes.
+   * afterwards (our own log replaying). Saves the undo log's memory and writes. Its
+   * `winners` may be a view that the next mergeFinal on this index overwrites.
    */
   mergeFinal(batch: DecodedBatch, limits: MergeLimits): MergeResult;
   /** Room for `records` more keys of `keyBytes` bytes in all, grown at once (a replay in windows). A hint. */

@@ -56,7 +56,7 @@ export class ReplicaState implements OrderSource {
   readonly #order = new KeyOrder(this);
   readonly #digest = new PerVersion<string>();
   readonly #summary = new PerVersion<Summary>();
-  /** Key strings by slot, decoded on first read (see the header). */
+  /** Key strings by slot, decoded on first read (see the header); sized by reads, not installs (#cacheKey). */
   readonly #keys: (string | undefined)[] = [];
   /** Cache of key → slot (see the header); holds every key when its size equals keyCount. */
   readonly #slotOf = new Map<string, number>();
@@ -114,7 +114,7 @@ export class ReplicaState implements OrderSource {
     // A tentative merge's new key (an `admit` callback reading mid-merge) is not there yet.
     if (slot < 0 || this.#tentativeNew(slot)) return -1;
     this.#slotOf.set(key, slot);
-    this.#keys[slot] ??= key;
+    if (this.#keys[slot] === undefined) this.#cacheKey(slot, key);
     return slot;
   }
 
@@ -146,8 +146,15 @@ export class ReplicaState implements OrderSource {
     if (known !== undefined) return known;
     const view = this.#index.keyView(slot);
     const key = readUtf8(view, 0, view.length);
-    this.#keys[slot] = key;
+    this.#cacheKey(slot, key);
     return key;
+  }
+
+  /** Caches `key`, the array grown to cover every key at once (slot by slot past its end, it turns into a dictionary); not sized at install: docs/design/0017. */
+  #cacheKey(slot: number, key: string): void {
+    const keys = this.#keys;
+    if (slot >= keys.length) keys.length = Math.max(slot + 1, this.keyCount, keys.length + (keys.length >> 1));
+    keys[slot] = key;
   }
 
   /** Byte length of the value at `slot` (0 for a tombstone), without building an Entry. */
@@ -203,7 +210,7 @@ export class ReplicaState implements OrderSource {
     this.#noteOwn(node, seq);
     if (r === null) return false;
     const { slot, prev } = r;
-    if (prev === PrevState.Absent) this.#addKey(slot, undefined, keyLen, isReservedKey(key));
+    if (prev === PrevState.Absent) this.#addKey(slot, keyLen, isReservedKey(key));
     const oldLen = this.#values.lengthAt(slot);
     this.#values.clear(slot);
     if (value !== null) this.#values.set(slot, value);
@@ -315,11 +322,11 @@ export class ReplicaState implements OrderSource {
       if (!owned) bytes = bytes.slice();
       id = values.beginApply(owned ? batch : null, bytes, w);
     }
-    this.#ensureSlots(high);
+    this.#values.ensure(high);
     for (let j = 0; j < w.length; j += 3) {
       const at = w[j]! * DESCRIPTOR_WORDS, slot = w[j + 1]!, prev = w[j + 2]!;
       this.#noteOwn(d[at + D_NODE]!, joinU64(d[at + D_SEQ_LO]!, d[at + D_SEQ_HI]!));
-      if (prev === PrevState.Absent) this.#addKey(slot, undefined, d[at + D_KEY_LEN]!, isReservedKeyBytes(bytes, d[at + D_KEY_OFF]!, d[at + D_KEY_LEN]!));
+      if (prev === PrevState.Absent) this.#addKey(slot, d[at + D_KEY_LEN]!, isReservedKeyBytes(bytes, d[at + D_KEY_OFF]!, d[at + D_KEY_LEN]!));
       const oldLen = values.lengthAt(slot);
       values.clear(slot);
       let len = -1;
@@ -342,13 +349,7 @@ export class ReplicaState implements OrderSource {
    */
   reserve(records: number, keyBytes: number): void {
     this.#index.reserve(records, keyBytes);
-    this.#ensureSlots(this.keyCount + records);
-  }
-
-  /** Per-slot arrays cover `slots` slots (grown by half again at least: a replay in windows copies them rarely). */
-  #ensureSlots(slots: number): void {
-    this.#values.ensure(slots);
-    if (this.#keys.length < slots) this.#keys.length = Math.max(slots, this.#keys.length + (this.#keys.length >> 1));
+    this.#values.ensure(this.keyCount + records);
   }
 
   #noteOwn(node: number, seq: number): void {
@@ -374,9 +375,9 @@ export class ReplicaState implements OrderSource {
     this.onChange?.(slot);
   }
 
-  /** A new key at `slot`: its string if known, else decoded from the index when first read. */
-  #addKey(slot: number, key: string | undefined, keyLen: number, reserved: boolean): void {
-    this.#keys[slot] = key;
+  /** A new key at `slot` (its string decoded when first read; a slot past the cache's end has none). */
+  #addKey(slot: number, keyLen: number, reserved: boolean): void {
+    if (slot < this.#keys.length) this.#keys[slot] = undefined;
     this.#bytes += keyLen;
     if (reserved) {
       this.#reserved.add(slot);
@@ -420,7 +421,7 @@ export class ReplicaState implements OrderSource {
     this.#values.clear(slot);
     if (tombstone) this.#tombstones--;
     else this.#live--;
-    this.#keys[slot] = undefined;
+    if (slot < this.#keys.length) this.#keys[slot] = undefined;
     this.#bytes -= keyLen + valueLen;
     this.#order.removed();
     this.#version++;

@@ -342,4 +342,21 @@ test("random operation sequences: WASM = twin = model; rollback leaves no trace 
   );
 });
 
+
+test("reserve is a hint: fewer, exactly as many and more keys than hinted are all found (the table is sized below a hint's margin)", () => {
+  for (const [hint, keys] of [[1000, 900], [1000, 1000], [1000, 1100], [1000, 4000], [30_000, 31_000]] as const) {
+    const ix = createMergeIndex();
+    ix.reserve(hint, hint * 8);
+    const entries: E[] = Array.from({ length: keys }, (_, i) => ({ key: `r${i}`, ts: 1, node: 1, seq: i + 1 }));
+    for (let at = 0; at < keys; at += 500) {
+      const r = ix.mergeFinal(batchOf(entries.slice(at, at + 500)), NO_LIMITS);
+      assert.is(r.winners.length, Math.min(500, keys - at) * 3);
+    }
+    assert.is(ix.size, keys, `${hint}/${keys}: size`);
+    for (let i = 0; i < keys; i++) assert.ok(ix.find(`r${i}`) >= 0, `${hint}/${keys}: r${i} found`);
+    assert.is(ix.find("absent"), -1);
+    ix.dispose();
+  }
+});
+
 test.run();

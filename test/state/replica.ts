@@ -172,4 +172,25 @@ test("an admit callback reads the state as before its batch: tombstone-ness and 
   s.dispose();
 });
 
+test("the key cache: read first at the last slot, then at the first; a released slot's reused key is read anew", () => {
+  const s = new ReplicaState(1, createMergeIndex());
+  const records: RecordInput[] = [];
+  for (let i = 0; i < 3000; i++) records.push({ kind: i % 10 === 0 ? RecordKind.Tombstone : RecordKind.Value, key: `c${i}`, value: i % 10 === 0 ? null : new Uint8Array([i & 255]), timestamp: 10, node: 2, seq: i + 1 });
+  s.mergeBatch(remoteBatch(records), { limits: DEFAULT_LIMITS, now: 1_000, trusted: true });
+  const last = s.slotOf("c2999");
+  assert.is(s.keyAt(last), "c2999");
+  assert.is(s.keyAt(s.slotOf("c0")), "c0");
+  // Every tombstone read (cached), then released; new keys take their slots.
+  const freed = [...s.tombstoneSlots()].map((t) => t.slot);
+  for (const slot of freed) { assert.ok(s.keyAt(slot).startsWith("c")); s.release(slot); }
+  for (let i = 0; i < freed.length; i++) s.applyOne(`n${i}`, new Uint8Array([1]), 20, 1, i + 1);
+  const fresh = new Set(Array.from({ length: freed.length }, (_, i) => s.slotOf(`n${i}`)));
+  assert.equal([...fresh].sort((a, b) => a - b), [...freed].sort((a, b) => a - b), "new keys reuse the released slots");
+  for (const slot of freed) assert.ok(s.keyAt(slot).startsWith("n"), `slot ${slot} reads its new key`);
+  for (let i = 1; i < 3000; i++) if (i % 10 !== 0) assert.is(s.get(`c${i}`)?.value[0], i & 255);
+  assert.is(s.get("c10"), undefined);
+  assert.is(s.keyCount, 3000);
+  s.dispose();
+});
+
 test.run();
