@@ -18,9 +18,10 @@
  * file system or a listening socket.
  */
 import { initKernel } from "./kernel/instance.js";
-import { WaveKVError } from "./core/errors.js";
-import type { FaultHook } from "./storage/interface.js";
 import type { StorageFactory } from "./node/options.js";
+import type { BrowserStorageOptions } from "./storage/browser-storage.js";
+
+export type { BrowserStorageOptions } from "./storage/browser-storage.js";
 
 export { Node, type NodeOptions, type MergeOutcome, type ScanOptions, type StorageFactory, type StorageOpenContext } from "./node/node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
@@ -57,29 +58,14 @@ export async function init(source?: KernelSource): Promise<void> {
   await initKernel(source ?? (typeof WAVEKV_KERNEL_FILE === "string" ? new URL(WAVEKV_KERNEL_FILE, import.meta.url) : undefined));
 }
 
-/** Options of `browserStorage`. */
-export interface BrowserStorageOptions {
-  /** Log bytes after which the node snapshots (default: the node's snapshotWalBytes, else 16 MiB). */
-  snapshotBytes?: number;
-  /** Test seam at the IndexedDB boundary ("open", "write"): throw to fail that step; an error named QuotaExceededError is STORAGE_FULL. */
-  faults?: FaultHook;
-}
-
 /**
  * A node's storage in this origin's IndexedDB (database `wavekv/<name>`, docs/FORMAT.md
  * §7), for `Node.open({ id, storage: browserStorage(name) })` in a page or a worker. A
- * put resolves once its commit transaction completed with `durability: "strict"`;
- * concurrent puts share one transaction. One open per origin at a time (Web Locks):
- * LOCKED in a second tab. The store's code is loaded (a separate chunk) on first open.
+ * put resolves once its commit transaction completed with `durability: "strict"`
+ * ("relaxed" with fsync "never"); concurrent puts share one transaction. One open per
+ * origin at a time (Web Locks): LOCKED in a second tab. The store's code is a chunk of
+ * its own, loaded on the first open; the name is checked then (INVALID_ARGUMENT).
  */
 export function browserStorage(name: string, opts: BrowserStorageOptions = {}): StorageFactory {
-  if (typeof name !== "string" || name === "") throw new WaveKVError("INVALID_ARGUMENT", `browserStorage name must be a non-empty string, got ${JSON.stringify(name)}`);
-  return async (ctx) => {
-    const { openBrowserStorage } = await import("./storage/browser-storage.js");
-    return openBrowserStorage({
-      name, nodeId: ctx.nodeId, newUuid: ctx.newUuid, replay: ctx.replay, clock: ctx.clock, faults: opts.faults,
-      durability: ctx.fsync === "never" ? "relaxed" : "strict",
-      snapshotBytes: opts.snapshotBytes ?? ctx.snapshotWalBytes,
-    });
-  };
+  return async (ctx) => (await import("./storage/browser-storage.js")).openBrowserStorage({ ...opts, ...ctx, name });
 }

@@ -194,10 +194,10 @@ export function checkNodeOptions(opts: unknown): void {
     throw bad(where, "snapshotWalBytes", "an integer from 1 to 2^53 - 1 (WAL bytes that trigger a snapshot)", o.snapshotWalBytes);
   }
   if (typeof o.storage === "function") {
-    if (o.dir !== undefined) throw new WaveKVError("INVALID_ARGUMENT", `Node.open option storage is a storage factory and dir is set too: pass one of them (a factory such as browserStorage(name) keeps the data itself)`);
+    if (o.dir !== undefined) throw bad(where, "dir", "omitted when storage is a storage factory (it keeps the data itself); it", o.dir);
   } else if (o.storage !== undefined) {
     // Open to new fields (it is the storage layer's tuning): only the known ones are typed here.
-    if (!isRecord(o.storage)) throw bad(where, "storage", "an object { acceptDataLoss?, faults? } or a storage factory such as browserStorage(name)", o.storage);
+    if (!isRecord(o.storage)) throw bad(where, "storage", "an object { acceptDataLoss?, faults? } or a storage factory", o.storage);
     const s = o.storage;
     if (s.acceptDataLoss !== undefined && !bool.check(s.acceptDataLoss)) throw bad(where, "storage.acceptDataLoss", bool.accepts, s.acceptDataLoss);
     if (s.faults !== undefined && !fn.check(s.faults)) throw bad(where, "storage.faults", fn.accepts, s.faults);

@@ -22,6 +22,7 @@
  *   left nothing behind, so what was acknowledged before it is all there.
  */
 import { WaveKVError } from "../core/errors.js";
+import type { FsyncPolicy } from "../core/types.js";
 import type { FramedRecords, RecordInput, StopReason } from "../core/record.js";
 import { decodeRecords, decodeWindow, encodeRecords } from "../codec/records.js";
 import type { AppendOptions, FaultHook, LatencyStats, RecoveredState, ReplayTarget, Storage } from "./interface.js";
@@ -36,7 +37,20 @@ export const DEFAULT_BROWSER_SNAPSHOT_BYTES = 16 << 20;
 /** Records per snapshot chunk (one IDB value each: no single multi-hundred-MB clone). */
 const SNAPSHOT_CHUNK_RECORDS = 1 << 14;
 
+/** Options of `browserStorage(name, opts)` (src/browser.ts). */
 export interface BrowserStorageOptions {
+  /** Log bytes after which the node snapshots (default: the node's snapshotWalBytes, else 16 MiB). */
+  snapshotBytes?: number;
+  /**
+   * Test seam at the IndexedDB boundary: called with "open" before the database opens and
+   * "write" before each commit and snapshot transaction; what it throws fails that step
+   * (an error named QuotaExceededError, or code ENOSPC: STORAGE_FULL).
+   */
+  faults?: FaultHook;
+}
+
+/** What `openBrowserStorage` takes: the options, the store's name, and what Node.open hands a storage factory. */
+export interface BrowserStoreOpen extends BrowserStorageOptions {
   /** The store's name: database `wavekv/<name>` of this origin. */
   name: string;
   nodeId: number;
@@ -44,12 +58,9 @@ export interface BrowserStorageOptions {
   newUuid: () => string;
   replay?: ReplayTarget;
   clock?: () => number;
-  /** "strict" (default: the commit resolves once the browser flushed it) or "relaxed" (fsync "never"). */
-  durability?: "strict" | "relaxed";
-  /** Log bytes that make `needsSnapshot` true (default DEFAULT_BROWSER_SNAPSHOT_BYTES). */
-  snapshotBytes?: number;
-  /** Test seam at the IDB boundary: "open" before the database opens, "write" before each commit and snapshot transaction; what it throws fails that step (name QuotaExceededError: STORAGE_FULL). */
-  faults?: FaultHook;
+  /** "never": commits with `durability: "relaxed"`; anything else "strict" (resolved once the browser flushed it). */
+  fsync?: FsyncPolicy;
+  snapshotWalBytes?: number;
   replayWindow?: number;
 }
 
@@ -97,11 +108,13 @@ function ownBytes(parts: readonly Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
+const durability = (o: BrowserStoreOpen): "strict" | "relaxed" => (o.fsync === "never" ? "relaxed" : "strict");
+
 const corrupt = (name: string, what: string) =>
   new WaveKVError("CORRUPT_WAL", `browser store ${JSON.stringify(name)} (IndexedDB ${databaseName(name)}): ${what}. Delete the store (indexedDB.deleteDatabase) and re-sync from peers, or open it with a wavekv that reads it`);
 
 /** Opens (creating on first use) and replays store `o.name`. LOCKED while another tab or worker holds it. */
-export async function openBrowserStorage(o: BrowserStorageOptions): Promise<Storage> {
+export async function openBrowserStorage(o: BrowserStoreOpen): Promise<Storage> {
   if (typeof o.name !== "string" || o.name === "") throw new WaveKVError("INVALID_ARGUMENT", `a browser store name must be a non-empty string, got ${JSON.stringify(o.name)}`);
   const release = await acquireLock(o.name);
   const warnings: string[] = [];
@@ -121,7 +134,7 @@ export async function openBrowserStorage(o: BrowserStorageOptions): Promise<Stor
 /** Where decoding the log stopped, as a row: its key, its index, and the offset inside it. */
 interface RowDamage { index: number; offset: number; reason: StopReason | "not bytes" | "bad key" }
 
-async function recover(db: IDBDatabase, o: BrowserStorageOptions, release: (() => void) | null, warnings: string[]): Promise<BrowserStorage> {
+async function recover(db: IDBDatabase, o: BrowserStoreOpen, release: (() => void) | null, warnings: string[]): Promise<BrowserStorage> {
   const clock = o.clock ?? Date.now;
   const who = `browser store ${JSON.stringify(o.name)}`;
   const read = db.transaction([META, SNAPSHOT, LOG], "readonly");
@@ -136,7 +149,7 @@ async function recover(db: IDBDatabase, o: BrowserStorageOptions, release: (() =
   if (metaValue === undefined) {
     if (snapKeys.length > 0 || logKeys.length > 0) throw corrupt(o.name, `its meta record is missing but it holds ${snapKeys.length} snapshot chunk(s) and ${logKeys.length} log row(s)`);
     meta = { format: BROWSER_STORE_FORMAT, uuid: o.newUuid(), node: o.nodeId, base: clock(), generation: 1, snapshot: null };
-    const tx = db.transaction([META], "readwrite", { durability: o.durability ?? "strict" });
+    const tx = db.transaction([META], "readwrite", { durability: durability(o) });
     tx.objectStore(META).put(meta, META_KEY);
     await settled(tx);
   } else {
@@ -229,11 +242,11 @@ function replayLog(session: ReplaySession, base: number, keys: IDBValidKey[], va
  * the row and the time) and puts back the row's valid prefix, in one transaction: the
  * next open sees a clean log, and the bytes stay for whoever wants to look at them.
  */
-async function setAside(db: IDBDatabase, o: BrowserStorageOptions, keys: IDBValidKey[], values: unknown[], d: RowDamage, prefix: Uint8Array | null, warnings: string[], clock: () => number): Promise<void> {
+async function setAside(db: IDBDatabase, o: BrowserStoreOpen, keys: IDBValidKey[], values: unknown[], d: RowDamage, prefix: Uint8Array | null, warnings: string[], clock: () => number): Promise<void> {
   const key = keys[d.index]!;
   const later = keys.length - d.index - 1;
   const aside = `log-${String(key)}-at-${clock()}`;
-  const tx = db.transaction([LOG, DAMAGED], "readwrite", { durability: o.durability ?? "strict" });
+  const tx = db.transaction([LOG, DAMAGED], "readwrite", { durability: durability(o) });
   tx.objectStore(DAMAGED).put({ reason: d.reason, offset: d.offset, rows: keys.slice(d.index).map((k, i) => ({ key: k, value: values[d.index + i] })) }, aside);
   const log = tx.objectStore(LOG);
   for (const k of keys.slice(d.index)) log.delete(k);
@@ -280,11 +293,11 @@ class BrowserStorage implements Storage {
   #commits = 0;
   readonly #latency = new LatencyHistogram();
 
-  constructor(db: IDBDatabase, o: BrowserStorageOptions, meta: StoreMeta, release: (() => void) | null, recovered: RecoveredState, rows: Map<number, number>) {
+  constructor(db: IDBDatabase, o: BrowserStoreOpen, meta: StoreMeta, release: (() => void) | null, recovered: RecoveredState, rows: Map<number, number>) {
     this.#db = db;
     this.#name = o.name;
-    this.#durability = o.durability ?? "strict";
-    this.#threshold = o.snapshotBytes ?? DEFAULT_BROWSER_SNAPSHOT_BYTES;
+    this.#durability = durability(o);
+    this.#threshold = o.snapshotBytes ?? o.snapshotWalBytes ?? DEFAULT_BROWSER_SNAPSHOT_BYTES;
     this.#faults = o.faults;
     this.#release = release;
     this.#meta = meta;
