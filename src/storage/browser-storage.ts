@@ -165,7 +165,8 @@ async function recover(db: IDBDatabase, o: BrowserStoreOpen, release: (() => voi
     replaySnapshot(session, meta, snapKeys, snapValues, who, warnings);
     const found = replayLog(session, meta.base, logKeys, logValues, o.replayWindow);
     rows = found.rows;
-    if (found.damage) await setAside(db, o, logKeys, logValues, found.damage, found.prefix, warnings, clock);
+    // The row's valid prefix stays under its key: the next row must come after it.
+    if (found.damage && await setAside(db, o, logKeys, logValues, found.damage, found.prefix, warnings, clock)) rows.set(logKeys[found.damage.index] as number, found.damage.offset);
     const batches = session.finish();
     const recovered: RecoveredState = { uuid: meta.uuid, batches, warnings };
     return new BrowserStorage(db, o, meta, release, recovered, rows);
@@ -242,7 +243,7 @@ function replayLog(session: ReplaySession, base: number, keys: IDBValidKey[], va
  * the row and the time) and puts back the row's valid prefix, in one transaction: the
  * next open sees a clean log, and the bytes stay for whoever wants to look at them.
  */
-async function setAside(db: IDBDatabase, o: BrowserStoreOpen, keys: IDBValidKey[], values: unknown[], d: RowDamage, prefix: Uint8Array | null, warnings: string[], clock: () => number): Promise<void> {
+async function setAside(db: IDBDatabase, o: BrowserStoreOpen, keys: IDBValidKey[], values: unknown[], d: RowDamage, prefix: Uint8Array | null, warnings: string[], clock: () => number): Promise<boolean> {
   const key = keys[d.index]!;
   const later = keys.length - d.index - 1;
   const aside = `log-${String(key)}-at-${clock()}`;
@@ -257,6 +258,7 @@ async function setAside(db: IDBDatabase, o: BrowserStoreOpen, keys: IDBValidKey[
   warnings.push(`browser store ${JSON.stringify(o.name)}: DAMAGED LOG ROW ${String(key)} at byte ${d.offset} (${d.reason}): opened to the valid prefix — ` +
     `${kept ? `its first ${d.offset} byte(s) kept, ` : ""}${size - d.offset} byte(s) of it${later > 0 ? ` and ${later} later row(s)` : ""} not replayed, set aside in object store "${DAMAGED}" under ${JSON.stringify(aside)}. ` +
     `A write acknowledged among them is lost here unless a peer holds it.`);
+  return kept;
 }
 
 interface PendingRow {
