@@ -85,8 +85,9 @@ if (!chromiumPath || !playwright) {
   console.log(`\n!! test/storage/browser-store.ts NOT RUN: ${!chromiumPath ? `no Chromium found${process.env.WAVEKV_CHROMIUM ? ` at WAVEKV_CHROMIUM=${process.env.WAVEKV_CHROMIUM}` : ""} (apt-get install -y chromium, or set WAVEKV_CHROMIUM)` : "playwright-core is not installed (npm ci)"}\n`);
 } else {
   type Page = import("playwright-core").Page;
-  type Browser = import("playwright-core").Browser;
-  const ctx = {} as { server: Server; url: string; browser: Browser; page: Page; profiles: string[]; watchdog: ReturnType<typeof setTimeout>; requests: string[] };
+  type Context = import("playwright-core").BrowserContext;
+  // A persistent context: its IndexedDB is on disk (a `newContext()` one lives in memory).
+  const ctx = {} as { server: Server; url: string; browser: Context; page: Page; profiles: string[]; watchdog: ReturnType<typeof setTimeout>; requests: string[] };
   const run = <T = any>(page: Page, expr: string, ms = 15_000): Promise<T> => within(ms, expr, page.evaluate(expr) as Promise<T>);
   const launch = { executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS, timeout: 20_000 };
   const teardown = async () => {
@@ -95,7 +96,7 @@ if (!chromiumPath || !playwright) {
     await new Promise<void>((resolve) => { if (!ctx.server) return resolve(); ctx.server.closeAllConnections(); ctx.server.close(() => resolve()); });
     for (const p of ctx.profiles ?? []) rmSync(p, { recursive: true, force: true });
   };
-  const freshPage = async (browser: Browser | import("playwright-core").BrowserContext, path = "/store.html"): Promise<Page> => {
+  const freshPage = async (browser: Context, path = "/store.html"): Promise<Page> => {
     const page = await browser.newPage();
     page.setDefaultTimeout(15_000);
     await page.goto(`${ctx.url}${path}`);
@@ -126,7 +127,9 @@ if (!chromiumPath || !playwright) {
     });
     await new Promise<void>((resolve) => ctx.server.listen(0, "127.0.0.1", resolve));
     ctx.url = `http://127.0.0.1:${(ctx.server.address() as AddressInfo).port}`;
-    ctx.browser = await playwright.chromium.launch(launch);
+    const profile = mkdtempSync(join(tmpdir(), "wavekv-chromium-profile-"));
+    ctx.profiles.push(profile);
+    ctx.browser = await playwright.chromium.launchPersistentContext(profile, launch);
     ctx.page = await freshPage(ctx.browser);
   });
 
@@ -185,8 +188,8 @@ if (!chromiumPath || !playwright) {
   });
 
   test("two tabs on one origin: the second open of a store gets LOCKED; it opens once the first tab is gone, with its data", async () => {
-    const origin = await ctx.browser.newContext(); // one profile: both tabs share IndexedDB and Web Locks
-    const a = await freshPage(origin), b = await freshPage(origin);
+    // One profile: both tabs share IndexedDB and Web Locks.
+    const a = await freshPage(ctx.browser), b = await freshPage(ctx.browser);
     try {
       assert.is(await run(a, `wk.open("tabs", 6)`), "ok");
       assert.is(await run(a, `wk.put("tabs", "from", "tab a")`), "ok");
@@ -205,7 +208,8 @@ if (!chromiumPath || !playwright) {
       assert.is(await run(b, `wk.get("tabs", "from")`), "tab a");
       assert.is(await run(b, `wk.open("other", 6)`), "ok", "another store of the origin is its own lock");
     } finally {
-      await origin.close();
+      await a.close();
+      await b.close();
     }
   });
 
