@@ -27,6 +27,7 @@ import type { FramedRecords, RecordInput, StopReason } from "../core/record.js";
 import { decodeRecords, decodeWindow, encodeRecords } from "../codec/records.js";
 import type { AppendOptions, FaultHook, LatencyStats, RecoveredState, ReplayTarget, Storage } from "./interface.js";
 import { LatencyHistogram } from "./latency.js";
+import { Serial } from "./serial.js";
 import { REPLAY_WINDOW_RECORDS, ReplaySession, expectation } from "./replay.js";
 import { DAMAGED, LOG, META, META_KEY, SNAPSHOT, acquireLock, databaseName, openDatabase, request, settled, storageError } from "./browser-idb.js";
 
@@ -291,7 +292,8 @@ class BrowserStorage implements Storage {
   #failure: WaveKVError | null = null;
   #closed = false;
   #crashed = false;
-  #snapshotTail: Promise<void> | null = null;
+  /** Snapshots, one at a time. */
+  readonly #snapshots = new Serial();
   #commits = 0;
   readonly #latency = new LatencyHistogram();
 
@@ -418,14 +420,7 @@ class BrowserStorage implements Storage {
 
   snapshot(collect: () => Iterable<RecordInput>): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    const prev = this.#snapshotTail;
-    const run = prev ? prev.then(() => this.#snapshotNow(collect)) : this.#snapshotNow(collect);
-    const tail: Promise<void> = run.then(
-      () => { if (this.#snapshotTail === tail) this.#snapshotTail = null; },
-      () => { if (this.#snapshotTail === tail) this.#snapshotTail = null; },
-    );
-    this.#snapshotTail = tail;
-    return run;
+    return this.#snapshots.run(() => this.#snapshotNow(collect));
   }
 
   /**
@@ -469,7 +464,7 @@ class BrowserStorage implements Storage {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      if (this.#snapshotTail) await this.#snapshotTail;
+      await this.#snapshots.idle();
       await this.#drain(Infinity).catch(() => undefined); // a latched store has nothing more to write
     } finally {
       this.#db.onclose = null;
