@@ -59,6 +59,46 @@ function deleteDb(name: string): Promise<void> {
   });
 }
 
+/** A store's object stores as JSON (bytes as base64): what test/fixtures/browser-store-v1 holds. */
+type Dump = Record<string, [IDBValidKey, unknown][]>;
+const STORES = ["meta", "log", "snapshot", "damaged"] as const;
+const b64 = (b: Uint8Array) => btoa(Array.from(b, (x) => String.fromCharCode(x)).join(""));
+const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+const toJson = (v: unknown): unknown => (v instanceof Uint8Array ? { base64: b64(v) } : v);
+const fromJson = (v: unknown): unknown => (v !== null && typeof v === "object" && "base64" in v ? unb64((v as { base64: string }).base64) : v);
+
+async function dump(name: string): Promise<Dump> {
+  const db = await rawDb(name);
+  try {
+    const out: Dump = {};
+    for (const s of STORES) {
+      const tx = db.transaction(s);
+      const [keys, values] = await Promise.all([req(tx.objectStore(s).getAllKeys()), req(tx.objectStore(s).getAll())]);
+      out[s] = keys.map((k, i) => [k, toJson(values[i])]);
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** Writes a dump as store `name` (schema version 1, as docs/FORMAT.md §7 gives it), raw. */
+async function load(name: string, d: Dump): Promise<void> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const r = indexedDB.open(`wavekv/${name}`, 1);
+    r.onupgradeneeded = () => { for (const s of STORES) r.result.createObjectStore(s); };
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  try {
+    const tx = db.transaction([...STORES], "readwrite");
+    for (const s of STORES) for (const [k, v] of d[s] ?? []) tx.objectStore(s).put(fromJson(v), k);
+    await txDone(tx);
+  } finally {
+    db.close();
+  }
+}
+
 const nodes = new Map<string, Node>();
 const warnings = new Map<string, string[]>();
 /** Per store: the fault a test arms (thrown at the next "write"). */
@@ -143,6 +183,22 @@ const wk = {
   /** Cuts `n` bytes off row `which` (a value cut short). */
   truncate: (name: string, which: "last" | number, n: number) => editRow(name, which, (b) => b.subarray(0, b.length - n)),
   countRows,
+  dump,
+  load,
+  /** Every entry, tombstones included, as [key, value or null]; and the peers. */
+  entries: (name: string) => ({ entries: [...nodes.get(name)!.scan("", { includeTombstones: true })].map((e) => [e.key, text(e.value)]), peers: nodes.get(name)!.peers() }),
+  /** The fixture's history: a snapshot (a put, a delete, a peer), then log rows after it. */
+  async writeFixture(name: string): Promise<string> {
+    const n = nodes.get(name)!;
+    await n.addPeer(2);
+    for (let i = 0; i < 5; i++) await n.put(`snap/${i}`, `in the snapshot ${i}`);
+    await n.delete("snap/4");
+    await n.put("bytes", new Uint8Array([0, 1, 254, 255]));
+    await n.persist();
+    await Promise.all([n.put("log/a", "after the snapshot"), n.put("log/b", "same row"), n.delete("snap/0")]);
+    await n.put("ключ/🔑", "unicode, its own row");
+    return "ok";
+  },
 };
 
 (globalThis as unknown as { wk: typeof wk }).wk = wk;

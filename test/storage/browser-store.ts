@@ -7,11 +7,11 @@
 // message, not a pass) when no Chromium is installed.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 // @ts-expect-error: a plain .mjs build script, no type declarations
@@ -269,6 +269,29 @@ if (!chromiumPath || !playwright) {
     assert.is(await run(p, `wk.size("quota")`), 20);
     assert.is(await run(p, `wk.put("quota", "after", "reopen")`), "ok");
     await run(p, `wk.close("quota")`);
+  });
+
+  // A store written by this release (format 1), committed; WAVEKV_WRITE_BROWSER_FIXTURE=1 rewrites it.
+  test("a format-1 store written by this release (test/fixtures/browser-store-v1) opens with every entry, tombstone and peer", async () => {
+    const p = ctx.page;
+    const file = join(root, "test", "fixtures", "browser-store-v1", "store.json");
+    if (process.env.WAVEKV_WRITE_BROWSER_FIXTURE === "1") {
+      assert.is(await run(p, `wk.open("fixture-src", 11)`), "ok");
+      await run(p, `wk.writeFixture("fixture-src")`);
+      const expected = await run(p, `wk.entries("fixture-src")`);
+      await run(p, `wk.close("fixture-src")`);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify({ node: 11, expected, store: await run(p, `wk.dump("fixture-src")`) }, null, 1) + "\n");
+    }
+    const fixture = JSON.parse(readFileSync(file, "utf8")) as { node: number; expected: unknown; store: Record<string, [unknown, unknown][]> };
+    assert.is(fixture.store.snapshot!.length, 1, "the fixture has a snapshot chunk");
+    assert.ok(fixture.store.log!.length >= 2, "and log rows after it");
+    await run(p, `wk.load("fixture", ${JSON.stringify(fixture.store)})`);
+    assert.is(await run(p, `wk.open("fixture", ${fixture.node})`), "ok");
+    assert.equal(await run(p, `wk.warnings("fixture")`), []);
+    assert.equal(await run(p, `wk.entries("fixture")`), fixture.expected);
+    assert.is(await run(p, `wk.put("fixture", "new", "write")`), "ok", "and it takes writes");
+    await run(p, `wk.close("fixture")`);
   });
 
   test("a store holds one node: opening it with another id is INVALID_ARGUMENT; an empty name too", async () => {
