@@ -201,5 +201,19 @@ const wk = {
   },
 };
 
+/** A dedicated module worker running this same helper (/worker.js imports /store.js): `wk.worker(expr)` evaluates there. */
+let worker: Worker | null = null;
+let calls = 0;
+const answers = new Map<number, (v: unknown) => void>();
+(wk as Record<string, unknown>).worker = (expr: string): Promise<unknown> => {
+  if (worker === null) {
+    worker = new Worker("/worker.js", { type: "module" });
+    worker.onmessage = (e: MessageEvent<{ id: number; value: unknown }>) => { answers.get(e.data.id)?.(e.data.value); answers.delete(e.data.id); };
+  }
+  const id = calls++;
+  return new Promise((resolve) => { answers.set(id, resolve); worker!.postMessage({ id, expr }); });
+};
+(wk as Record<string, unknown>).stopWorker = () => { worker?.terminate(); worker = null; return "ok"; };
+
 (globalThis as unknown as { wk: typeof wk }).wk = wk;
 (globalThis as unknown as { wkReady: boolean }).wkReady = true;

@@ -112,6 +112,7 @@ if (!chromiumPath || !playwright) {
     const files = new Map<string, { body: Uint8Array | string; type: string }>([
       ["/store.html", { body: `<!doctype html><meta charset="utf-8"><title>wavekv store</title><script type="module" src="/store.js"></script>`, type: "text/html; charset=utf-8" }],
       ["/store.js", { body: page, type: "text/javascript" }],
+      ["/worker.js", { body: `import "/store.js";\nself.onmessage = async (e) => { let value; try { value = await (0, eval)(e.data.expr); } catch (err) { value = "threw: " + err; } self.postMessage({ id: e.data.id, value }); };`, type: "text/javascript" }],
       ["/shipped.html", { body: SHIPPED_HTML, type: "text/html; charset=utf-8" }],
       ["/dist/wavekv.js", { body: shipped.js, type: "text/javascript" }],
       ["/dist/wavekv.wasm", { body: wasm, type: "application/wasm" }],
@@ -211,6 +212,25 @@ if (!chromiumPath || !playwright) {
       await a.close();
       await b.close();
     }
+  });
+
+  test("in a dedicated worker: a store opens and keeps its puts; a tab and a worker on one store: the second gets LOCKED", async () => {
+    const p = ctx.page;
+    const w = (expr: string) => run(p, `wk.worker(${JSON.stringify(expr)})`);
+    assert.is(await w(`wk.open("worker", 12)`), "ok");
+    assert.ok(((await w(`wk.putMany("worker", "w/", 16)`)) as string[]).every((r) => r === "ok"));
+    assert.is(await run(p, `wk.open("worker", 12)`), "LOCKED", "the page while the worker holds it");
+    await run(p, `wk.stopWorker()`); // terminated without close: the lock goes with it
+    let got = "LOCKED";
+    for (let i = 0; i < 100 && got === "LOCKED"; i++) {
+      got = await run<string>(p, `wk.open("worker", 12)`);
+      if (got === "LOCKED") await p.waitForTimeout(50);
+    }
+    assert.is(got, "ok");
+    assert.is(await run(p, `wk.size("worker")`), 16, "every put the worker had acknowledged");
+    assert.is(await w(`wk.open("worker", 12)`), "LOCKED", "and now the worker is the second");
+    await run(p, `wk.close("worker")`);
+    await run(p, `wk.stopWorker()`);
   });
 
   test("damaged rows (a value failing its CRC, a value cut short, damage mid-log) open to the valid prefix with a warning; nothing is deleted", async () => {
