@@ -28,14 +28,14 @@ function txDone(tx: IDBTransaction): Promise<void> {
   return new Promise((resolve, reject) => { tx.oncomplete = () => resolve(); tx.onabort = () => reject(tx.error); });
 }
 
-/** Rewrites log row `which` ("last", or an index) of a closed store with `edit` applied to its bytes. */
-async function editRow(name: string, which: "last" | number, edit: (b: Uint8Array) => Uint8Array): Promise<{ key: number; before: number; after: number }> {
+/** Rewrites row `which` ("last", or an index) of a closed store's `log` (or `snapshot`) with `edit` applied to its bytes. */
+async function editRow(name: string, which: "last" | number, edit: (b: Uint8Array) => Uint8Array, of: "log" | "snapshot" = "log"): Promise<{ key: number; before: number; after: number }> {
   const db = await rawDb(name);
   try {
-    const keys = (await req(db.transaction("log").objectStore("log").getAllKeys())) as number[];
+    const keys = (await req(db.transaction(of).objectStore(of).getAllKeys())) as number[];
     const key = keys[which === "last" ? keys.length - 1 : which]!;
-    const tx = db.transaction("log", "readwrite");
-    const store = tx.objectStore("log");
+    const tx = db.transaction(of, "readwrite");
+    const store = tx.objectStore(of);
     const bytes = (await req(store.get(key))) as Uint8Array;
     const edited = edit(bytes.slice());
     store.put(edited, key);
@@ -180,6 +180,8 @@ const wk = {
   quotaFull: (name: string, on: boolean) => { if (on) armed.set(name, () => new DOMException("simulated: quota exceeded", "QuotaExceededError")); else armed.delete(name); },
   /** Flips one byte inside the last record's value (its CRC fails), in row `which`. */
   flipByte: (name: string, which: "last" | number) => editRow(name, which, (b) => { b[b.length - 2] ^= 0xff; return b; }),
+  /** Flips one byte inside the last record of snapshot chunk `which`. */
+  flipSnapshotByte: (name: string, which: number) => editRow(name, which, (b) => { b[b.length - 2] ^= 0xff; return b; }, "snapshot"),
   /** Cuts `n` bytes off row `which` (a value cut short). */
   truncate: (name: string, which: "last" | number, n: number) => editRow(name, which, (b) => b.subarray(0, b.length - n)),
   countRows,

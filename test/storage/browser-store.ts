@@ -100,7 +100,7 @@ if (!chromiumPath || !playwright) {
     const page = await browser.newPage();
     page.setDefaultTimeout(15_000);
     await page.goto(`${ctx.url}${path}`);
-    await run(page, path === "/store.html" ? "window.wkReady" : "window.shipReady");
+    await page.waitForFunction(path === "/store.html" ? "window.wkReady === true" : "window.shipReady === true");
     return page;
   };
 
@@ -154,7 +154,7 @@ if (!chromiumPath || !playwright) {
       assert.ok(storeChunk() > before, "the store chunk came with the first open");
       for (let i = 0; i < 10; i++) assert.is(await run(page, `ship.put("k${i}", "v${i}")`), "ok");
       await page.reload();
-      await run(page, "window.shipReady");
+      await page.waitForFunction("window.shipReady === true");
       assert.is(await run(page, `ship.open("reload", 4)`), 10, "every acknowledged put, after the reload");
       assert.is(await run(page, `ship.get("k9")`), "v9");
     } finally {
@@ -275,6 +275,21 @@ if (!chromiumPath || !playwright) {
   // Chromium's quota cannot be forced small here: CDP Storage.overrideQuotaForOrigin is
   // accepted, but navigator.storage.estimate() still reports 10 GiB and 20 MB of random
   // values went in. So the fault seam throws the DOMException a full quota raises.
+  test("a damaged snapshot chunk: the records before the damage and the log after the snapshot load, with a warning", async () => {
+    const p = ctx.page;
+    assert.is(await run(p, `wk.open("snapdmg", 13)`), "ok");
+    for (let i = 0; i < 6; i++) await run(p, `wk.put("snapdmg", "s${i}", "snapshot ${i}")`);
+    await run(p, `wk.persist("snapdmg")`);
+    await run(p, `wk.put("snapdmg", "after", "the log")`);
+    await run(p, `wk.close("snapdmg")`);
+    await run(p, `wk.flipSnapshotByte("snapdmg", 0)`); // the chunk's last record: s5
+    assert.is(await run(p, `wk.open("snapdmg", 13)`), "ok");
+    const w = await run<string[]>(p, `wk.warnings("snapdmg")`);
+    assert.ok(w.some((m) => /snapshot chunk 0 is damaged at byte \d+ \(crc\)/.test(m)), w.join("\n"));
+    assert.equal(await run(p, `wk.keys("snapdmg")`), ["after", "s0", "s1", "s2", "s3", "s4"]);
+    await run(p, `wk.close("snapdmg")`);
+  });
+
   test("quota exhausted (fault seam at the IndexedDB boundary): the put fails STORAGE_FULL, the store latches, every acknowledged put is kept", async () => {
     const p = ctx.page;
     assert.is(await run(p, `wk.open("quota", 9)`), "ok");
