@@ -185,6 +185,45 @@ const wk = {
   /** Cuts `n` bytes off row `which` (a value cut short). */
   truncate: (name: string, which: "last" | number, n: number) => editRow(name, which, (b) => b.subarray(0, b.length - n)),
   countRows,
+  /**
+   * `n` stores of six one-put rows, each with one row mutated at random (a flipped byte,
+   * cut short, bytes appended, not bytes at all), then opened twice: open must succeed,
+   * give every row before the mutated one and nothing out of order, and the second open
+   * must be clean. Returns what went wrong (empty: nothing).
+   */
+  async fuzz(seed: number, n: number): Promise<string[]> {
+    let x = seed >>> 0 || 1;
+    const rnd = (m: number) => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) % m; };
+    const expected = ["f0", "f1", "f2", "f3", "f4", "f5"];
+    const problems: string[] = [];
+    for (let it = 0; it < n; it++) {
+      const name = `fuzz-${seed}-${it}`;
+      await wk.open(name, 21);
+      for (let i = 0; i < expected.length; i++) await wk.put(name, expected[i]!, `value ${i} ${"x".repeat(i * 7)}`);
+      await wk.close(name);
+      const db = await rawDb(name);
+      const keys = (await req(db.transaction("log").objectStore("log").getAllKeys())) as number[];
+      const row = rnd(keys.length), mode = rnd(4);
+      const tx = db.transaction("log", "readwrite");
+      const b = ((await req(tx.objectStore("log").get(keys[row]!))) as Uint8Array).slice();
+      const extra = crypto.getRandomValues(new Uint8Array(1 + rnd(20)));
+      const mutated = mode === 0 ? (b[rnd(b.length)] ^= 1 << rnd(8), b) : mode === 1 ? b.subarray(0, rnd(b.length)) : mode === 2 ? "not bytes" : Uint8Array.of(...b, ...extra);
+      tx.objectStore("log").put(mutated, keys[row]!);
+      await txDone(tx);
+      db.close();
+      const what = `${name}: row ${row} mode ${mode}`;
+      const first = await wk.open(name, 21);
+      if (first !== "ok") { problems.push(`${what}: open ${first}`); continue; }
+      const got = wk.keys(name);
+      if (got.join() !== expected.slice(0, got.length).join() || got.length < row) problems.push(`${what}: keys ${got.join()}`);
+      await wk.close(name);
+      const again = await wk.open(name, 21);
+      if (again !== "ok" || wk.warnings(name).length > 0 || wk.keys(name).join() !== got.join()) problems.push(`${what}: second open ${again} ${wk.warnings(name).join(" | ")}`);
+      await wk.close(name);
+      await deleteDb(name);
+    }
+    return problems;
+  },
   dump,
   load,
   /** Every entry, tombstones included, as [key, value or null]; and the peers. */

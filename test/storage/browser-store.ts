@@ -275,6 +275,11 @@ if (!chromiumPath || !playwright) {
   // Chromium's quota cannot be forced small here: CDP Storage.overrideQuotaForOrigin is
   // accepted, but navigator.storage.estimate() still reports 10 GiB and 20 MB of random
   // values went in. So the fault seam throws the DOMException a full quota raises.
+  test("fuzz: a row mutated at random (flipped, cut, extended, not bytes) always opens to an in-order prefix, and stays repaired", async () => {
+    const problems = await run<string[]>(ctx.page, `wk.fuzz(${0x5eed}, 24)`, 60_000);
+    assert.equal(problems, []);
+  });
+
   test("a damaged snapshot chunk: the records before the damage and the log after the snapshot load, with a warning", async () => {
     const p = ctx.page;
     assert.is(await run(p, `wk.open("snapdmg", 13)`), "ok");
