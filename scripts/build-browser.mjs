@@ -22,7 +22,8 @@
  * - `Node.open({ dir })` imports src/storage/storage.ts dynamically; here that import resolves
  *   to a stub that rejects with INVALID_ARGUMENT, so the file WAL (node:fs) stays out
  *   of a one-file bundle. test/package/portability.ts checks that the sources need nothing
- *   else: without the stub, every `node:` import hangs off that one dynamic import.
+ *   else: without the stub, every `node:` import hangs off that one dynamic import. (In the
+ *   split wavekv.js the stub is a ~0.2 KiB chunk of its own, wavekv-storage-*.js.)
  * - a free `setImmediate` resolves to scripts/browser-shims.mjs (browsers have none).
  * Anything else Node-only (`process`, `Buffer`) is NOT papered over: test/package/portability.ts
  * runs the bundle in a realm without them, and test/package/browser.ts in Chromium.
