@@ -152,12 +152,12 @@ const wk = {
     return results;
   },
 
-  /** Opens a node on store `name`: "ok" or the error code. */
-  async open(name: string, id: number): Promise<string> {
+  /** Opens a node on store `name` (snapshotting past `snapshotBytes` of log, if given): "ok" or the error code. */
+  async open(name: string, id: number, snapshotBytes?: number): Promise<string> {
     const w: string[] = [];
     warnings.set(name, w);
     try {
-      const storage = browserStorage(name, { faults: (op) => { const f = op === "write" ? armed.get(name) : undefined; if (f) throw f(); } });
+      const storage = browserStorage(name, { snapshotBytes, faults: (op) => { const f = op === "write" ? armed.get(name) : undefined; if (f) throw f(); } });
       nodes.set(name, await Node.open({ id, storage, onWarning: (m) => w.push(m) }));
       return "ok";
     } catch (e) {
@@ -174,6 +174,7 @@ const wk = {
   get: (name: string, key: string) => text(nodes.get(name)!.get(key)?.value),
   keys: (name: string) => [...nodes.get(name)!.scan("")].map((e) => e.key),
   size: (name: string) => nodes.get(name)!.size,
+  stats: (name: string) => nodes.get(name)!.storageStats(),
   persist: async (name: string) => { await nodes.get(name)!.persist(); return "ok"; },
   close: async (name: string) => { await nodes.get(name)?.close(); nodes.delete(name); return "ok"; },
   /** Arms the fault seam: the next commit of `name` throws a QuotaExceededError DOMException (until disarmed). */

@@ -280,6 +280,28 @@ if (!chromiumPath || !playwright) {
     assert.equal(problems, []);
   });
 
+  test("automatic snapshots (snapshotBytes 4 KiB) under 16 concurrent writers: the log shrinks, every acknowledged put reopens", async () => {
+    const p = ctx.page;
+    assert.is(await run(p, `wk.open("auto", 14, 4096)`), "ok");
+    let shrank = 0, last = 0;
+    for (let round = 0; round < 20; round++) {
+      const r = await run<string[]>(p, `wk.putMany("auto", "r${round}/", 16, "${"x".repeat(40)}")`);
+      assert.ok(r.every((x) => x === "ok"), r.join());
+      const wal = (await run<{ walBytes: number }>(p, `wk.stats("auto")`)).walBytes;
+      if (wal < last) shrank++;
+      last = wal;
+    }
+    await run(p, `wk.persist("auto")`);
+    assert.ok(shrank >= 2, `the log shrank ${shrank} times`);
+    assert.ok(await run<number>(p, `wk.countRows("auto", "snapshot")`) >= 1, "a snapshot was written");
+    await run(p, `wk.close("auto")`);
+    assert.is(await run(p, `wk.open("auto", 14, 4096)`), "ok");
+    assert.is(await run(p, `wk.size("auto")`), 320);
+    assert.is(await run(p, `wk.get("auto", "r19/15")`), `${"x".repeat(40)}15`);
+    assert.equal(await run(p, `wk.warnings("auto")`), []);
+    await run(p, `wk.close("auto")`);
+  });
+
   test("a damaged snapshot chunk: the records before the damage and the log after the snapshot load, with a warning", async () => {
     const p = ctx.page;
     assert.is(await run(p, `wk.open("snapdmg", 13)`), "ok");
