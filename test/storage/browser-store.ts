@@ -276,7 +276,7 @@ if (!chromiumPath || !playwright) {
   // accepted, but navigator.storage.estimate() still reports 10 GiB and 20 MB of random
   // values went in. So the fault seam throws the DOMException a full quota raises.
   test("fuzz: a row mutated at random (flipped, cut, extended, not bytes) always opens to an in-order prefix, and stays repaired", async () => {
-    const problems = await run<string[]>(ctx.page, `wk.fuzz(${0x5eed}, 24)`, 60_000);
+    const problems = await run<string[]>(ctx.page, `wk.fuzz(${0x5eed}, 16)`, 60_000);
     assert.equal(problems, []);
   });
 
