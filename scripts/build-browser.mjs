@@ -7,24 +7,30 @@
  *
  * Writes to outdir (default dist/browser/):
  *   wavekv.js          ESM, minified; `await init()` loads wavekv.wasm from beside it
- *                      (compileStreaming when served as application/wasm)
+ *                      (compileStreaming when served as application/wasm). Built with
+ *                      code splitting: it imports its shared chunk (wavekv-chunk-*.js)
+ *                      statically, and the browser store (IndexedDB, `browserStorage`)
+ *                      is a chunk of its own (wavekv-browser-storage-*.js) loaded on the
+ *                      first open of one: a node that keeps nothing never fetches it
  *   wavekv.wasm        the kernel (the same bytes src/kernel/kernel-bytes.ts embeds)
  *   wavekv.inline.js   ESM, minified, kernel embedded as base64: one file, nothing to
  *                      serve beside it (edge workers, quick pages); ~16 KiB larger
- * and prints their sizes against the targets (JS ≤ 64 KiB minified, WASM ≤ 64 KiB).
+ * and prints their sizes against the targets (the core — wavekv.js with the chunks it
+ * imports statically — ≤ TARGETS.js; the browser store chunk ≤ TARGETS.store; WASM).
  *
  * What the bundle changes against the sources, and why:
  * - `Node.open({ dir })` imports src/storage/storage.ts dynamically; here that import resolves
  *   to a stub that rejects with INVALID_ARGUMENT, so the file WAL (node:fs) stays out
  *   of a one-file bundle. test/package/portability.ts checks that the sources need nothing
- *   else: without the stub, every `node:` import hangs off that one dynamic import.
+ *   else: without the stub, every `node:` import hangs off that one dynamic import. (In the
+ *   split wavekv.js the stub is a ~0.2 KiB chunk of its own, wavekv-storage-*.js.)
  * - a free `setImmediate` resolves to scripts/browser-shims.mjs (browsers have none).
  * Anything else Node-only (`process`, `Buffer`) is NOT papered over: test/package/portability.ts
  * runs the bundle in a realm without them, and test/package/browser.ts in Chromium.
  * Test code imports `bundleBrowser` (in memory, nothing written).
  */
 import * as esbuild from "esbuild";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -44,7 +50,11 @@ export const ENTRY = join(root, "src", "browser.ts");
 // message naming the field, duplicate ids shown on both sides) took it to 86.5 KiB: the stop
 // moves to 88 KiB. Issue 19 owns the way back to 60 KiB.
 // Issue 17 (modules split by concept, the kernel's ABI fingerprint check) took it to 90.0 KiB: the stop moves to 92 KiB.
-export const TARGETS = { js: 92 * 1024, wasm: 64 * 1024 };
+// Issue 19's browser store is a chunk of its own (~12 KiB, loaded on the first open of a store),
+// with a hard stop of its own. The core grew by 1.9 KiB to 93.7 KiB: 0.5 KiB for Node.open's
+// storage factory and browserStorage, 1.4 KiB for code splitting itself (the import/export
+// lists between wavekv.js and its shared chunk): the stop moves to 94 KiB.
+export const TARGETS = { js: 94 * 1024, wasm: 64 * 1024, store: 16 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -97,10 +107,16 @@ export function kernelBytes() {
  * - stub: false leaves the dynamic storage import in (for the reachability check)
  * - format "iife" + globalName: a script for a realm without modules (tests; with the
  *   "file" kernel, pass its bytes to init(): there is no import.meta.url to find it)
+ * - split: true (ESM only, what ships as wavekv.js): code splitting, so the browser
+ *   store's dynamic import becomes a chunk of its own; `chunks` are every other file
+ *   (name relative to the bundle), `core` the bytes a page loads before any store opens
+ *   (the entry and the chunks it imports statically), `store` the store's chunk. Without
+ *   it the store is inlined into the one file (the inline bundle, IIFE test builds).
  * Returns the JS, the metafile, and every builtin import found (empty when clean).
  */
-export async function bundleBrowser({ kernel = "file", minify = true, stub = true, format = "esm", globalName } = {}) {
+export async function bundleBrowser({ kernel = "file", minify = true, stub = true, format = "esm", globalName, split = false } = {}) {
   const nodeImports = [];
+  const outfile = join(root, "dist", "browser", kernel === "inline" ? "wavekv.inline.js" : "wavekv.js");
   const result = await esbuild.build({
     entryPoints: [ENTRY],
     bundle: true,
@@ -112,14 +128,28 @@ export async function bundleBrowser({ kernel = "file", minify = true, stub = tru
     legalComments: "none",
     write: false,
     metafile: true,
-    outfile: join(root, "dist", "browser", kernel === "inline" ? "wavekv.inline.js" : "wavekv.js"),
+    ...(split ? { splitting: true, outdir: dirname(outfile), entryNames: "wavekv", chunkNames: "wavekv-[name]-[hash]" } : { outfile }),
     inject: [join(root, "scripts", "browser-shims.mjs")],
     define: kernel === "file" ? { WAVEKV_KERNEL_FILE: JSON.stringify(`./${KERNEL_FILE}`) } : {},
     plugins: [recordNodeImports(nodeImports), ...(stub ? [stubs(kernel)] : [])],
     logLevel: "silent",
   });
-  const out = result.outputFiles.find((f) => f.path.endsWith(".js"));
-  return { js: out.contents, text: out.text, metafile: result.metafile, nodeImports };
+  const out = result.outputFiles.find((f) => f.path === outfile) ?? result.outputFiles.find((f) => f.path.endsWith(".js"));
+  const chunks = result.outputFiles.filter((f) => f !== out && f.path.endsWith(".js")).map((f) => ({ name: relative(dirname(outfile), f.path), js: f.contents }));
+  const bytesOf = (name) => (name === relative(dirname(outfile), out.path) ? out.contents : chunks.find((c) => c.name === name)?.js)?.length ?? 0;
+  // The core: the entry and everything it imports statically (what a page loads up front).
+  const outputs = result.metafile.outputs;
+  const key = (name) => Object.keys(outputs).find((k) => resolve(root, k) === join(dirname(outfile), name));
+  const seen = new Set([relative(dirname(outfile), out.path)]);
+  for (const stack = [...seen]; stack.length > 0;) {
+    for (const imp of outputs[key(stack.pop())]?.imports ?? []) {
+      const name = relative(dirname(outfile), resolve(root, imp.path));
+      if (imp.kind === "import-statement" && !seen.has(name)) { seen.add(name); stack.push(name); }
+    }
+  }
+  const core = [...seen].reduce((n, name) => n + bytesOf(name), 0);
+  const store = chunks.find((c) => c.name.startsWith("wavekv-browser-storage"))?.js;
+  return { js: out.contents, text: out.text, metafile: result.metafile, nodeImports, chunks, core, store };
 }
 
 /** The kernel's bytes, taken from the generated src/kernel/kernel-bytes.ts so they match the inline bundle. */
@@ -133,8 +163,13 @@ export async function kernelWasm() {
   return new Function(`${result.outputFiles[0].text}; return kernel.kernelBytes();`)();
 }
 
+/** The core's files (entry + static chunks) concatenated: what its gzip size is measured on. */
+function coreBytes(b) {
+  return Buffer.concat([b.js, ...b.chunks.filter((c) => !c.name.startsWith("wavekv-browser-storage")).map((c) => c.js)]);
+}
+
 function describe(name, bytes, target) {
-  const gz = gzipSync(bytes, { level: 9 }).length;
+  const gz = gzipSync(bytes.bytes ?? bytes, { level: 9 }).length;
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
   const verdict = target === undefined ? "" : bytes.length <= target ? `  (target ≤ ${kib(target)}: ok)` : `  (OVER target ${kib(target)})`;
   return `  ${name.padEnd(18)} ${String(bytes.length).padStart(7)} B  ${kib(bytes.length).padStart(10)}  gzip ${kib(gz).padStart(9)}${verdict}`;
@@ -143,7 +178,7 @@ function describe(name, bytes, target) {
 async function main() {
   const outdir = resolve(process.argv[2] ?? join(root, "dist", "browser"));
   const started = performance.now();
-  const [file, inline, wasm] = await Promise.all([bundleBrowser({ kernel: "file" }), bundleBrowser({ kernel: "inline" }), kernelWasm()]);
+  const [file, inline, wasm] = await Promise.all([bundleBrowser({ kernel: "file", split: true }), bundleBrowser({ kernel: "inline" }), kernelWasm()]);
   const bad = [...file.nodeImports, ...inline.nodeImports];
   if (bad.length > 0) {
     for (const b of bad) console.error(`build-browser: ${b.importer} imports ${b.module} (${b.kind})`);
@@ -151,11 +186,15 @@ async function main() {
     process.exit(1);
   }
   mkdirSync(outdir, { recursive: true });
+  // Chunk names carry a content hash: drop the previous build's.
+  for (const f of readdirSync(outdir)) if (/^wavekv-.*\.js$/.test(f)) rmSync(join(outdir, f));
   writeFileSync(join(outdir, "wavekv.js"), file.js);
+  for (const c of file.chunks) writeFileSync(join(outdir, c.name), c.js);
   writeFileSync(join(outdir, KERNEL_FILE), wasm);
   writeFileSync(join(outdir, "wavekv.inline.js"), inline.js);
   console.log(`build-browser: ${relative(process.cwd(), outdir) || "."}/ in ${(performance.now() - started).toFixed(0)} ms, no node: imports`);
-  console.log(describe("wavekv.js", file.js, TARGETS.js));
+  console.log(describe("wavekv.js + chunk", { length: file.core, bytes: coreBytes(file) }, TARGETS.js));
+  if (file.store) console.log(describe("browser store", file.store, TARGETS.store));
   console.log(describe(KERNEL_FILE, wasm, TARGETS.wasm));
   console.log(describe("wavekv.inline.js", inline.js));
 }

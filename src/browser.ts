@@ -10,13 +10,20 @@
  *   await node.put("greeting", "hello");
  *   await sync.syncOnce();             // one round each way with node 1
  *
+ * A node that keeps its data in the browser (IndexedDB; pages and workers):
+ *
+ *   const node = await Node.open({ id: 7, storage: browserStorage("notes") });  // LOCKED in a second tab
+ *
  * What is not here: data directories (`dir`), the HTTP server and the CLI — they need a
- * file system or a listening socket. The state lives in memory; persistence in a
- * browser (IndexedDB) is a later storage adapter (docs/ARCHITECTURE.md, "Storage").
+ * file system or a listening socket.
  */
 import { initKernel } from "./kernel/instance.js";
+import type { StorageFactory } from "./node/options.js";
+import type { BrowserStorageOptions } from "./storage/browser-storage.js";
 
-export { Node, type NodeOptions, type MergeOutcome, type ScanOptions } from "./node/node.js";
+export type { BrowserStorageOptions } from "./storage/browser-storage.js";
+
+export { Node, type NodeOptions, type MergeOutcome, type ScanOptions, type StorageFactory, type StorageOpenContext } from "./node/node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
 export { DEFAULT_LIMITS, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./core/types.js";
 export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./sync/protocol.js";
@@ -49,4 +56,16 @@ export type KernelSource = URL | string | BufferSource | WebAssembly.Module | Re
  */
 export async function init(source?: KernelSource): Promise<void> {
   await initKernel(source ?? (typeof WAVEKV_KERNEL_FILE === "string" ? new URL(WAVEKV_KERNEL_FILE, import.meta.url) : undefined));
+}
+
+/**
+ * A node's storage in this origin's IndexedDB (database `wavekv/<name>`, docs/FORMAT.md
+ * §7), for `Node.open({ id, storage: browserStorage(name) })` in a page or a worker. A
+ * put resolves once its commit transaction completed with `durability: "strict"`
+ * ("relaxed" with fsync "never"); concurrent puts share one transaction. One open per
+ * origin at a time (Web Locks): LOCKED in a second tab. The store's code is a chunk of
+ * its own, loaded on the first open; the name is checked then (INVALID_ARGUMENT).
+ */
+export function browserStorage(name: string, opts: BrowserStorageOptions = {}): StorageFactory {
+  return async (ctx) => (await import("./storage/browser-storage.js")).openBrowserStorage({ ...opts, ...ctx, name });
 }

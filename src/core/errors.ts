@@ -31,7 +31,13 @@ export type ErrorCode =
   /** Snapshots the WAL header says existed are gone (Node option storage.acceptDataLoss opens anyway). */
   | "MISSING_SNAPSHOT"
   /** The WAL is gone while a snapshot says writes followed it (storage.acceptDataLoss opens anyway). */
-  | "MISSING_WAL";
+  | "MISSING_WAL"
+  /**
+   * The storage has no room for the write (a browser store's origin quota): the write
+   * failed whole, nothing acknowledged before it is lost, and the storage is latched
+   * until the node is reopened after space was freed.
+   */
+  | "STORAGE_FULL";
 
 export class WaveKVError extends Error {
   readonly code: ErrorCode;

@@ -16,7 +16,7 @@ import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing
 import { IdConflicts } from "../sync/identity.js";
 import { checkNodeOptions, withDefaults, type NodeOptions } from "./options.js";
 import { ReplicaState, type BatchOutcome } from "../state/replica.js";
-import type { ReplaySink, Storage } from "../storage/interface.js";
+import type { ReplaySink, Storage, StorageTuning } from "../storage/interface.js";
 import { DEFAULT_LIMITS, isNodeId, type AdmitFn, type Entry, type Limits, type NodeStatus } from "../core/types.js";
 import { toBytes } from "../core/encoding.js";
 import { Watchers } from "./watch.js";
@@ -28,7 +28,7 @@ import { isWellFormed, scanOptions, type ScanOptions } from "./scan-options.js";
 import { logMerged, replayLog, snapshotRecords } from "./log-records.js";
 import { seqMarkRecord } from "../core/record.js";
 
-export type { NodeOptions } from "./options.js";
+export type { NodeOptions, StorageFactory, StorageOpenContext } from "./options.js";
 export type { MergeOutcome } from "../sync/protocol.js";
 export type { ScanOptions } from "./scan-options.js";
 
@@ -114,9 +114,8 @@ export class Node {
     // Every option, before anything is opened (src/node/options.ts).
     checkNodeOptions(opts);
     let node: Node;
-    if (opts.dir !== undefined) {
-      // Loaded on demand: an in-memory node (browsers, edge workers) needs no file system.
-      const { openStorage } = await import("../storage/storage.js");
+    const factory = typeof opts.storage === "function" ? opts.storage : undefined;
+    if (opts.dir !== undefined || factory !== undefined) {
       // The node is built as soon as the directory's uuid is known, and replays the
       // records as storage decodes them (a long log window by window, never whole).
       // Storage owns the replay's scope: it abandons a sink whose records are void (and
@@ -136,7 +135,14 @@ export class Node {
           abandon: () => n.#state.dispose(), // nothing it replayed is kept (pinned file bytes included)
         };
       };
-      const storage: Storage = await openStorage({ ...opts.storage, dir: opts.dir, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock, replay });
+      let storage: Storage;
+      if (factory !== undefined) {
+        storage = await factory({ nodeId: opts.id, replay, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock ?? Date.now, newUuid: randomUuid });
+      } else {
+        // Loaded on demand: an in-memory node (browsers, edge workers) needs no file system.
+        const { openStorage } = await import("../storage/storage.js");
+        storage = await openStorage({ ...(opts.storage as StorageTuning | undefined), dir: opts.dir!, nodeId: opts.id, fsync: opts.fsync ?? "always", snapshotWalBytes: opts.snapshotWalBytes, clock: opts.clock, replay });
+      }
       node = built ?? new Node(opts, storage.recovered.uuid, null);
       node.#storage = storage;
       for (const w of storage.recovered.warnings) node.#warn(w);
@@ -149,7 +155,7 @@ export class Node {
     node.#protocol.noteOwnWrite(node.#seqs.next - 1);
     // A recovery that reported damage may have lost writes peers already hold: let the
     // next round's responses teach their seqs (docs/PROTOCOL.md "Hostile peers").
-    if (opts.dir !== undefined && node.#storage !== null && node.#storage.recovered.warnings.length > 0) node.#protocol.relearnUntilRound = true;
+    if (node.#storage !== null && node.#storage.recovered.warnings.length > 0) node.#protocol.relearnUntilRound = true;
     const configured = new Set(opts.peers ?? []);
     for (const p of node.#members.peers) if (!configured.has(p)) node.#members.discovered.add(p);
     for (const p of configured) await node.addPeer(p);

@@ -15,7 +15,7 @@ import { MAX_ENVELOPE_ENTRIES } from "../sync/envelope.js";
 import { WaveKVError } from "../core/errors.js";
 import type { AdmitFn, FsyncPolicy, Limits } from "../core/types.js";
 import type { SyncTuning } from "../sync/protocol.js";
-import type { StorageTuning } from "../storage/interface.js";
+import type { ReplayTarget, Storage, StorageTuning } from "../storage/interface.js";
 
 export interface NodeOptions {
   /** This node's id, uint32, unique in the cluster. */
@@ -56,10 +56,29 @@ export interface NodeOptions {
   onWarning?: (message: string) => void;
   /**
    * With `dir`: `{ acceptDataLoss: true }` opens despite MISSING_SNAPSHOT / MISSING_WAL (loudly); `faults` is the I/O test seam.
+   * Or, instead of `dir`, a storage factory: `browserStorage("name")` from `wavekv/browser`
+   * (IndexedDB) or any `StorageFactory`; a factory together with `dir` is INVALID_ARGUMENT.
    * @defaultValue `{}`: missing files are refused, no faults
    */
-  storage?: StorageTuning;
+  storage?: StorageTuning | StorageFactory;
 }
+
+/** What `Node.open` hands a storage factory. */
+export interface StorageOpenContext {
+  nodeId: number;
+  /** Where the recovered records go (see `ReplayTarget`). */
+  replay: ReplayTarget;
+  /** The node's `fsync` option: "never" may relax durability. */
+  fsync: FsyncPolicy;
+  /** The node's `snapshotWalBytes`, if set. */
+  snapshotWalBytes?: number;
+  clock: () => number;
+  /** Makes the uuid of a new store. */
+  newUuid: () => string;
+}
+
+/** Opens (and replays) a node's storage: `NodeOptions.storage` in place of `dir`. */
+export type StorageFactory = (ctx: StorageOpenContext) => Promise<Storage>;
 
 /** Longest delay a timer honours (setTimeout fires at once above it). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -174,9 +193,11 @@ export function checkNodeOptions(opts: unknown): void {
   if (o.snapshotWalBytes !== undefined && !int(1, Number.MAX_SAFE_INTEGER).check(o.snapshotWalBytes)) {
     throw bad(where, "snapshotWalBytes", "an integer from 1 to 2^53 - 1 (WAL bytes that trigger a snapshot)", o.snapshotWalBytes);
   }
-  if (o.storage !== undefined) {
+  if (typeof o.storage === "function") {
+    if (o.dir !== undefined) throw bad(where, "dir", "omitted when storage is a storage factory (it keeps the data itself); it", o.dir);
+  } else if (o.storage !== undefined) {
     // Open to new fields (it is the storage layer's tuning): only the known ones are typed here.
-    if (!isRecord(o.storage)) throw bad(where, "storage", "an object { acceptDataLoss?, faults? }", o.storage);
+    if (!isRecord(o.storage)) throw bad(where, "storage", "an object { acceptDataLoss?, faults? } or a storage factory", o.storage);
     const s = o.storage;
     if (s.acceptDataLoss !== undefined && !bool.check(s.acceptDataLoss)) throw bad(where, "storage.acceptDataLoss", bool.accepts, s.acceptDataLoss);
     if (s.faults !== undefined && !fn.check(s.faults)) throw bad(where, "storage.faults", fn.accepts, s.faults);

@@ -33,6 +33,7 @@ import { isNodeId, type FsyncPolicy } from "../core/types.js";
 import { acquireLock, type DataFiles, type DirLock, exists, files, loadOrCreateUuid, readFully, removeIfExists } from "./datadir.js";
 import type { AppendOptions, FaultHook, LatencyStats, RecoveredState, ReplayTarget, Storage } from "./interface.js";
 import { ReplaySession } from "./replay.js";
+import { Serial } from "./serial.js";
 import { encodeSnapshot, streamSnapshot, writeSnapshotFile, type SnapshotHeader } from "./snapshot.js";
 import { WAL_HEADER_BYTES, buildWalImage, parseWalHeader, truncateWal, writeWalFile, type WalHeader } from "./wal-file.js";
 import { corruptWal, describeTail, scanWalFile, tailDamage, type TailDamage, type WalFileScan } from "./wal-scan.js";
@@ -320,8 +321,8 @@ class DirStorage implements Storage {
   readonly #clock: () => number;
   readonly #faults: FaultHook | undefined;
   readonly #durable: boolean;
-  /** Settles when the last requested snapshot has finished (null: none in flight). */
-  #snapshotTail: Promise<void> | null = null;
+  /** Snapshots, one at a time. */
+  readonly #snapshots = new Serial();
   #closed = false;
 
   constructor(f: DataFiles, lock: DirLock, wal: WalWriter, recovered: RecoveredState, opts: StorageOptions, clock: () => number) {
@@ -349,15 +350,7 @@ class DirStorage implements Storage {
 
   snapshot(collect: () => Iterable<RecordInput>): Promise<void> {
     if (this.#closed) return Promise.reject(closedError(this.#files.wal));
-    // Idle: run now, so `collect` is called before snapshot() returns. Busy: queue.
-    const prev = this.#snapshotTail;
-    const run = prev ? prev.then(() => this.#snapshotNow(collect)) : this.#snapshotNow(collect);
-    const tail: Promise<void> = run.then(
-      () => { if (this.#snapshotTail === tail) this.#snapshotTail = null; },
-      () => { if (this.#snapshotTail === tail) this.#snapshotTail = null; },
-    );
-    this.#snapshotTail = tail;
-    return run;
+    return this.#snapshots.run(() => this.#snapshotNow(collect));
   }
 
   /**
@@ -400,7 +393,7 @@ class DirStorage implements Storage {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#snapshotTail) await this.#snapshotTail;
+    await this.#snapshots.idle();
     try {
       await this.#wal.close();
     } finally {
