@@ -34,6 +34,7 @@ const MODULES: { name: string; file: string; fn: string }[] = [
   { name: "disk", file: "disk.ts", fn: "runDiskBenchmarks" },
   { name: "scale", file: "scale.ts", fn: "runScaleBenchmarks" },
   { name: "status-latency", file: "status-latency.ts", fn: "runStatusLatencyBenchmarks" },
+  { name: "push", file: "push.ts", fn: "runPushBenchmarks" },
 ];
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
