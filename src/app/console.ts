@@ -11,7 +11,8 @@
  * - public: `GET /` (the page shell), `GET /console/app.js`, `GET /console/app.css`. They
  *   hold no data, so a browser can load them before it has the secret.
  * - signed like /kv when the node has a secret: `GET /console/api/state?after=<n>` →
- *   `ConsoleSnapshot` (this node, every peer, sync stats, changes after cursor n), and
+ *   `ConsoleSnapshot` (this node, every peer, sync stats, changes after cursor n; `feed=0`
+ *   leaves the changes out), and
  *   `GET /console/api/feed?after=<n>`: the change feed as a live push stream (frames of
  *   src/transport/push-frames.ts, type `feed`: the changes after n, then each new batch).
  *   The page lists keys and writes through the ordinary /kv routes.
@@ -291,11 +292,12 @@ export class WebConsole {
     if (method !== "GET") return json(405, { error: "METHOD_NOT_ALLOWED", message: "use GET /console/api/state" });
     if (this.#node.closed) return json(503, { error: "CLOSED", message: "the node is closed" });
     const after = Number(url.searchParams.get("after") ?? 0);
-    return json(200, await this.snapshot(Number.isFinite(after) ? after : 0));
+    // feed=0: the page holds the feed stream and wants only the latest count here.
+    return json(200, await this.snapshot(Number.isFinite(after) ? after : 0, url.searchParams.get("feed") !== "0"));
   }
 
   /** Everything the page shows once unlocked; `after` is the feed cursor it already holds. */
-  async snapshot(after = 0): Promise<ConsoleSnapshot> {
+  async snapshot(after = 0, withFeed = true): Promise<ConsoleSnapshot> {
     await this.#probePeers();
     const status = this.#node.status();
     const links = new Map((this.#opts.sync?.links() ?? []).map((l) => [l.peer, l]));
@@ -329,7 +331,7 @@ export class WebConsole {
       node: { ...status, totalBytes: this.#node.totalBytes, storage: await this.#storage() },
       sync: this.#opts.sync ? { ...this.#opts.sync.stats } : null,
       cluster: [self, ...peers],
-      changes: this.#changesAfter(after),
+      changes: withFeed ? this.#changesAfter(after) : { latest: this.#latest, oldest: 0, gap: false, items: [] },
     };
   }
 
