@@ -25,7 +25,7 @@ import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { RequestVerifier } from "./auth.js";
 import { FetchTransport, type FetchTransportOptions } from "./fetch.js";
-import { PushStreams, openStream, type PushStreamOptions } from "./push-stream.js";
+import { PushStreams, openStream, type PushStreamOptions, type PushStreamStats } from "./push-stream.js";
 import { isWaveKVError, type WaveKVError } from "../core/errors.js";
 import { compareKeys } from "../core/keyorder.js";
 import type { WebConsole } from "../app/console.js";
@@ -94,8 +94,8 @@ export interface HttpServer {
   readonly url: string;
   readonly port: number;
   readonly server: Server;
-  /** The live push streams this server serves (counters in `streams.stats`). */
-  readonly streams: PushStreams;
+  /** The live push streams this server serves: how many are open, and their counters. */
+  readonly streams: { readonly size: number; readonly stats: PushStreamStats };
   close(): Promise<void>;
 }
 
