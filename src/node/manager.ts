@@ -33,6 +33,8 @@
  *   never moves acks). The queue is bounded (`maxPushEntries`, `maxPushBytes`; the
  *   oldest are evicted — the periodic round still delivers them), and a peer with a
  *   push still in flight is skipped, so a dead peer cannot pile pushes up.
+ * - Live (`live: true`): one push stream per peer (`transport.subscribe`), merged as pushes
+ *   are, reopened with capped jittered backoff, a round at each (re)connect (src/node/push.ts).
  * - A received envelope larger than `mergeSliceEntries` is merged in slices with a
  *   macrotask between them (acks adopted only after the last, if every slice merged):
  *   one peer's large push cannot hold the node (bench/status-latency.ts).
