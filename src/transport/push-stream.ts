@@ -169,6 +169,8 @@ export class PushStreams {
     this.stats.subscribers = this.#subs.size;
     res.writeHead(200, { "content-type": "application/octet-stream", "cache-control": "no-store", "x-content-type-options": "nosniff", "x-wavekv-push": PUSH_SCHEME });
     res.flushHeaders?.();
+    // Frames are small and latency is the point: no Nagle delay behind an unacknowledged one.
+    res.socket?.setNoDelay?.(true);
     const hello = new Uint8Array(4);
     new DataView(hello.buffer).setUint32(0, this.#heartbeatMs);
     sub.send(FRAME.hello, hello);

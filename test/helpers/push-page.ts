@@ -62,11 +62,13 @@ export async function startPageServer(files: PageFiles, upstream: () => string) 
       const target = new URL(url.pathname.slice("/wavekv".length) + url.search, upstream());
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && (k === "content-type" || k === "content-length" || k.startsWith("x-wavekv-"))) headers[k] = v;
+      req.socket.setNoDelay(true);
       const up = request(target, { method: req.method, headers }, (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, { "content-type": upRes.headers["content-type"] ?? "application/octet-stream", "cache-control": "no-store" });
         res.flushHeaders();
         upRes.pipe(res);
       });
+      up.on("socket", (sock) => sock.setNoDelay(true));
       up.on("error", () => { if (!res.headersSent) res.writeHead(502); res.end(); });
       res.on("close", () => up.destroy());
       req.pipe(up);
