@@ -208,6 +208,23 @@ test("frames: a verified stream reads; replayed, reordered, forged, foreign and 
   }
 });
 
+test("a stream that goes silent is dropped after 3 heartbeat intervals; a bad `live` option is refused", async () => {
+  const hello = new Uint8Array(4);
+  new DataView(hello.buffer).setUint32(0, 1_000);
+  const silent = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(encodeFrame(FRAME.hello, hello, null)); } });
+  const t0 = Date.now();
+  const err = await readPushStream(silent, { server: 1, nonce: "", onFrame: () => undefined }).then(() => null, (e: WaveKVError) => e);
+  assert.is(err?.code, "IO");
+  assert.match(err!.message, /no frame for 3000 ms/);
+  assert.ok(Date.now() - t0 >= 2_900);
+  const node = await Node.open({ id: 3 });
+  try {
+    assert.throws(() => new SyncManager(node, new FetchTransport(), { live: "yes" as unknown as boolean }), /live must be true or false/);
+  } finally {
+    await node.close();
+  }
+});
+
 test("a client that never reads: the server buffers at most maxQueuedBytes for it, drops, then cuts it", async () => {
   const s = await serve(0, { maxQueuedBytes: 64 << 10, heartbeatMs: 100 });
   try {
