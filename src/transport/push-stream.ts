@@ -24,7 +24,7 @@
  */
 import { createHmac } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { FRAME, PUSH_SCHEME, encodeFrame, frameMacInput } from "./push-frames.js";
+import { DEFAULT_MAX_FRAME_BYTES, FRAME, PUSH_SCHEME, encodeFrame, frameMacInput } from "./push-frames.js";
 import { PushQueue, pushEnvelopes } from "../node/push.js";
 import { macrotask } from "../core/abort.js";
 import type { Entry } from "../core/types.js";
@@ -251,7 +251,11 @@ export class PushStreams {
       if (s.kind !== "push") continue;
       let out = bodies.get(s.from);
       if (!out) bodies.set(s.from, (out = pushEnvelopes(this.node, s.from === null ? entries : entries.filter((e: Entry) => e.node !== s.from))));
-      for (const body of out) s.send(FRAME.envelope, body);
+      for (const body of out) {
+        // Larger than a reader accepts (a huge value, a burst of 65 536 entries): a round carries it instead.
+        if (body.length > DEFAULT_MAX_FRAME_BYTES) s.markGap();
+        else s.send(FRAME.envelope, body);
+      }
     }
   }
 }
