@@ -293,6 +293,22 @@ test("a client that reads slowly: the server drops frames for it, then says gap;
   }
 });
 
+test("a burst past the stream's coalescing bound (4 096 keys in one tick) is evicted, said as a gap, and caught up by a round", async () => {
+  const s = await serve();
+  const c = await client(s.http.url);
+  try {
+    c.sync.start();
+    await until("stream up", () => c.sync.liveStreams().includes(1));
+    await until("connect rounds", () => c.sync.stats.rounds >= 2);
+    await Promise.all(Array.from({ length: 5_000 }, (_, i) => s.node.put(`burst/${i}`, "b")));
+    await until("gap heard", () => c.sync.stats.liveGaps >= 1);
+    await until("caught up", () => c.node.digest() === s.node.digest(), 10_000);
+  } finally {
+    await c.close();
+    await s.close();
+  }
+});
+
 test("the subscriber cap: past maxSubscribers the next subscription gets 503 + Retry-After", async () => {
   const s = await serve(0, { maxSubscribers: 2 });
   const ctrl = new AbortController();
