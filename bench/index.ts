@@ -35,6 +35,7 @@ const MODULES: { name: string; file: string; fn: string }[] = [
   { name: "scale", file: "scale.ts", fn: "runScaleBenchmarks" },
   { name: "status-latency", file: "status-latency.ts", fn: "runStatusLatencyBenchmarks" },
   { name: "browser", file: "browser.ts", fn: "runBrowserBenchmarks" },
+  { name: "push", file: "push.ts", fn: "runPushBenchmarks" },
 ];
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));

@@ -3,7 +3,11 @@
  * into src/app/console-assets.ts; served by src/app/console.ts at GET / of a `serve` node.
  *
  * Data flow: every POLL_MS it fetches the public `/status` (locked) or the signed
- * `/console/api/state` plus one page of `/kv` (unlocked), and re-renders. Requests are
+ * `/console/api/state` plus one page of `/kv` (unlocked), and re-renders. The change feed
+ * is not polled: once unlocked the page holds the signed stream `/console/api/feed`
+ * (frames of src/transport/push-frames.ts, each MAC-checked before it is read) and renders
+ * each batch as it arrives; while that stream is down (reconnecting with jittered, capped
+ * backoff) the state poll carries the feed as before. Requests are
  * signed with `RequestSigner` from the browser entry (src/transport/fetch.ts: WebCrypto
  * HMAC, pure-TS fallback outside secure contexts), exactly as `serve --secret-file` checks.
  *
@@ -19,6 +23,7 @@
  *   that mounts the node under a prefix (the page's own directory), as FetchTransport allows.
  */
 import { RequestSigner, kvPath } from "../src/transport/fetch.js";
+import { FRAME, readPushStream } from "../src/transport/push-frames.js";
 import type { ChangeRecord, ClusterMember, ConsoleSnapshot } from "../src/app/console.js";
 import type { NodeStatus } from "../src/core/types.js";
 
@@ -53,6 +58,9 @@ let epoch = 0;
 const pages: (string | null)[] = [null];
 let hasMore = false;
 let lastSnapshot: ConsoleSnapshot | null = null;
+/** The feed stream: its controller while one is wanted, and whether it is up now. */
+let feedStream: AbortController | null = null;
+let feedLive = false;
 
 class Unauthorized extends Error {}
 
@@ -407,7 +415,8 @@ async function poll(): Promise<void> {
       setConn("warn", "locked · /status only");
     } else {
       const [snap, kv] = await Promise.all([
-        getJson<ConsoleSnapshot>(`/console/api/state?after=${feedCursor}`),
+        // With the feed streamed, the poll leaves the feed out (feed=0).
+        getJson<ConsoleSnapshot>(`/console/api/state?after=${feedCursor}${feedLive ? "&feed=0" : ""}`),
         getJson<{ entries: KvEntry[]; more: boolean }>(keysRoute()),
       ]);
       // Answers to a secret forgotten meanwhile must not bring its data back.
@@ -419,8 +428,8 @@ async function poll(): Promise<void> {
       renderAgreement(snap.cluster);
       renderCluster(snap, snap.node);
       renderKeys(kv.entries);
-      renderFeed(snap.changes);
-      setConn("ok", authRequired ? "live · signed" : "live · no secret set");
+      if (!feedLive) renderFeed(snap.changes);
+      setConn("ok", `${authRequired ? "live · signed" : "live · no secret set"}${feedLive ? " · feed streamed" : ""}`);
     }
     lastOk = Date.now();
     $("foot-text").textContent = `updated ${fmtTime(lastOk)} · refreshes every ${POLL_MS / 1000} s`;
@@ -439,7 +448,53 @@ async function poll(): Promise<void> {
   }
 }
 
+// ------------------------------------------------------------------ feed stream
+
+/** Keeps the feed stream open until `forget()`: reconnects after 0.5, 1, 2 … s (capped at 30 s, jittered). */
+async function follow(ctrl: AbortController): Promise<void> {
+  let failures = 0;
+  while (!ctrl.signal.aborted) {
+    const mine = epoch;
+    try {
+      const using = signer;
+      const route = `/console/api/feed?after=${feedCursor}`;
+      const headers = using ? await using.sign("GET", route, new Uint8Array(0), nodeId, Date.now() + clockOffset) : {};
+      const res = await fetch(new URL(mount + route, location.origin), { headers, signal: ctrl.signal, cache: "no-store", credentials: "omit" });
+      if (!res.ok || !res.body) throw new Error(`feed: HTTP ${res.status}`);
+      await readPushStream(res.body, {
+        server: nodeId,
+        nonce: headers["x-wavekv-nonce"] ?? "",
+        ...(using ? { mac: (input: Uint8Array) => using.mac(input) } : {}),
+        onFrame: (type, payload) => {
+          if (mine !== epoch) throw new Error("secret changed");
+          if (type === FRAME.hello) { feedLive = true; failures = 0; }
+          if (type === FRAME.feed) renderFeed(JSON.parse(new TextDecoder().decode(payload)) as ConsoleSnapshot["changes"]);
+        },
+      });
+    } catch {
+      failures++;
+    } finally {
+      feedLive = false;
+    }
+    const full = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
+    await new Promise((r) => setTimeout(r, full / 2 + Math.random() * (full / 2)));
+  }
+}
+
+function startFeed(): void {
+  if (feedStream || (authRequired && !signer)) return;
+  feedStream = new AbortController();
+  void follow(feedStream);
+}
+
+function stopFeed(): void {
+  feedStream?.abort();
+  feedStream = null;
+  feedLive = false;
+}
+
 function forget(message = ""): void {
+  stopFeed();
   signer = null;
   epoch++;
   sessionStorage.removeItem(SECRET_KEY);
@@ -465,6 +520,8 @@ function showUnlock(message: string): void {
 function unlocked(s: RequestSigner): void {
   signer = s;
   epoch++;
+  stopFeed();
+  startFeed();
   $("feed").hidden = false;
   $("feed-locked").hidden = true;
   showUnlock("");
@@ -559,6 +616,7 @@ if (saved) unlocked(new RequestSigner(saved));
 else if (!authRequired) {
   $("feed").hidden = false;
   $("feed-locked").hidden = true;
+  startFeed();
 }
 showUnlock("");
 void poll();

@@ -54,7 +54,10 @@ export const ENTRY = join(root, "src", "browser.ts");
 // with a hard stop of its own. The core grew by 1.9 KiB to 93.7 KiB: 0.5 KiB for Node.open's
 // storage factory and browserStorage, 1.4 KiB for code splitting itself (the import/export
 // lists between wavekv.js and its shared chunk): the stop moves to 94 KiB.
-export const TARGETS = { js: 94 * 1024, wasm: 64 * 1024, store: 16 * 1024 };
+// Issue 19's live push (H5: the stream reader with its frame MACs and bounds, SyncManager's live
+// subscriptions with reconnect backoff, FetchTransport.subscribe) took it from 91.8 to 97.5 KiB: the stop moves to 98 KiB.
+// Both together: 99.4 KiB; the stop moves to 100 KiB.
+export const TARGETS = { js: 100 * 1024, wasm: 64 * 1024, store: 16 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -31,7 +31,7 @@ export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION, type Envelope } from 
 export { compareKeys } from "./core/keyorder.js";
 export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./node/manager.js";
 export { MemoryNetwork, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type Tamper } from "./transport/memory.js";
-export { type Transport, type SyncHandler } from "./transport/transport.js";
+export { type Transport, type TransportSubscribeOptions, type SyncHandler } from "./transport/transport.js";
 export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./transport/fetch.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./state/digest.js";
 export { Sha256, sha256, hmacSha256 } from "./core/sha256.js";

@@ -40,7 +40,8 @@ export { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries, encodedEntr
 export { compareKeys } from "./core/keyorder.js";
 export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./node/manager.js";
 export { MemoryNetwork, dropOneEntry, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type NetworkStats, type Direction, type EntryDropper, type Tamper } from "./transport/memory.js";
-export { type Transport, type TransportRequestOptions, type SyncHandler } from "./transport/transport.js";
+export { type Transport, type TransportRequestOptions, type TransportSubscribeOptions, type SyncHandler } from "./transport/transport.js";
+export { type PushStreamOptions, type PushStreamStats } from "./transport/push-stream.js";
 export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOptions, type ServeOptions, type HttpServer } from "./transport/http.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./state/digest.js";
 /**

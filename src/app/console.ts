@@ -11,7 +11,10 @@
  * - public: `GET /` (the page shell), `GET /console/app.js`, `GET /console/app.css`. They
  *   hold no data, so a browser can load them before it has the secret.
  * - signed like /kv when the node has a secret: `GET /console/api/state?after=<n>` →
- *   `ConsoleSnapshot` (this node, every peer, sync stats, changes after cursor n).
+ *   `ConsoleSnapshot` (this node, every peer, sync stats, changes after cursor n; `feed=0`
+ *   leaves the changes out), and
+ *   `GET /console/api/feed?after=<n>`: the change feed as a live push stream (frames of
+ *   src/transport/push-frames.ts, type `feed`: the changes after n, then each new batch).
  *   The page lists keys and writes through the ordinary /kv routes.
  * Without the secret the page shows only what the public `/status` already exposes.
  *
@@ -30,6 +33,8 @@ import { files } from "../storage/datadir.js";
 import type { Node } from "../node/node.js";
 import type { PeerLinkStatus, PeerReport, SyncStats } from "../node/manager.js";
 import type { Entry, FsyncPolicy, NodeStatus } from "../core/types.js";
+import { FRAME } from "../transport/push-frames.js";
+import type { StreamSubscriber } from "../transport/push-stream.js";
 
 export interface WebConsoleOptions {
   node: Node;
@@ -192,6 +197,9 @@ export class WebConsole {
   /** Two histogram readings, ≥ RECENT_MS apart: the older one is the "recent" baseline. */
   readonly #fsyncMarks: { at: number; sum: number; count: number }[] = [];
   readonly #life = new AbortController();
+  /** Feed streams and the last change each was sent (src/transport/push-stream.ts bounds them). */
+  readonly #sinks = new Map<StreamSubscriber, number>();
+  #sinkFlush = false;
 
   constructor(opts: WebConsoleOptions) {
     this.#node = opts.node;
@@ -214,6 +222,34 @@ export class WebConsole {
     const rec: ChangeRecord = { n, at: Date.now(), key: e.key, deleted: e.value === null, node: e.node, seq: e.seq, timestamp: e.timestamp, bytes: e.value?.length ?? 0 };
     if (e.value) Object.assign(rec, preview(e.value));
     this.#feed[(n - 1) % this.#feedSize] = rec;
+    if (this.#sinks.size > 0 && !this.#sinkFlush) {
+      // Coalesced per macrotask: a burst of merges is one frame per stream.
+      this.#sinkFlush = true;
+      setTimeout(() => { this.#sinkFlush = false; this.#sendFeed(); }, 0);
+    }
+  }
+
+  /**
+   * Streams the feed to `sub` (GET /console/api/feed): the changes after `after` now, then
+   * each new batch. A stream that reads too slowly misses frames (push-stream.ts drops
+   * them); its cursor stays, so the next frame carries what it missed from the ring, with
+   * `gap` when the ring moved past it.
+   */
+  follow(sub: StreamSubscriber, after: number): void {
+    this.#sinks.set(sub, after);
+    this.#sendFeed();
+  }
+
+  #sendFeed(): void {
+    for (const [sub, after] of this.#sinks) {
+      if (sub.closed || this.#life.signal.aborted) {
+        this.#sinks.delete(sub);
+        continue;
+      }
+      if (after >= this.#latest && after > 0) continue;
+      const changes = this.#changesAfter(after);
+      if (sub.send(FRAME.feed, new TextEncoder().encode(JSON.stringify(changes)))) this.#sinks.set(sub, changes.latest);
+    }
   }
 
   /** Remembers each peer's latest round (SyncOptions.onRound, and bootstrap's reports). Never throws. */
@@ -256,11 +292,12 @@ export class WebConsole {
     if (method !== "GET") return json(405, { error: "METHOD_NOT_ALLOWED", message: "use GET /console/api/state" });
     if (this.#node.closed) return json(503, { error: "CLOSED", message: "the node is closed" });
     const after = Number(url.searchParams.get("after") ?? 0);
-    return json(200, await this.snapshot(Number.isFinite(after) ? after : 0));
+    // feed=0: the page holds the feed stream and wants only the latest count here.
+    return json(200, await this.snapshot(Number.isFinite(after) ? after : 0, url.searchParams.get("feed") !== "0"));
   }
 
   /** Everything the page shows once unlocked; `after` is the feed cursor it already holds. */
-  async snapshot(after = 0): Promise<ConsoleSnapshot> {
+  async snapshot(after = 0, withFeed = true): Promise<ConsoleSnapshot> {
     await this.#probePeers();
     const status = this.#node.status();
     const links = new Map((this.#opts.sync?.links() ?? []).map((l) => [l.peer, l]));
@@ -294,7 +331,7 @@ export class WebConsole {
       node: { ...status, totalBytes: this.#node.totalBytes, storage: await this.#storage() },
       sync: this.#opts.sync ? { ...this.#opts.sync.stats } : null,
       cluster: [self, ...peers],
-      changes: this.#changesAfter(after),
+      changes: withFeed ? this.#changesAfter(after) : { latest: this.#latest, oldest: 0, gap: false, items: [] },
     };
   }
 

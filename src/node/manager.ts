@@ -33,6 +33,8 @@
  *   never moves acks). The queue is bounded (`maxPushEntries`, `maxPushBytes`; the
  *   oldest are evicted — the periodic round still delivers them), and a peer with a
  *   push still in flight is skipped, so a dead peer cannot pile pushes up.
+ * - Live (`live: true`): one push stream per peer (`transport.subscribe`), merged as pushes
+ *   are, reopened with capped jittered backoff, a round at each (re)connect (src/node/push.ts).
  * - A received envelope larger than `mergeSliceEntries` is merged in slices with a
  *   macrotask between them (acks adopted only after the last, if every slice merged):
  *   one peer's large push cannot hold the node (bench/status-latency.ts).
@@ -48,7 +50,7 @@ import { checkSyncOptions } from "./options.js";
 import { macrotask, raceAbort, unrefTimer } from "../core/abort.js";
 import type { SyncHandler, Transport } from "../transport/transport.js";
 import { PeerLinks, type PeerLinkStatus } from "./links.js";
-import { PushChannel } from "./push.js";
+import { LiveSubscriptions, PushChannel } from "./push.js";
 
 export type { PeerLinkStatus } from "./links.js";
 
@@ -77,6 +79,12 @@ export interface SyncOptions {
   retryMs?: number;
   /** Longest backoff of a failing peer. Default max(intervalMs, 300 000). */
   maxBackoffMs?: number;
+  /**
+   * Keep a live push stream open to every peer (`transport.subscribe`: FetchTransport's
+   * GET /subscribe), so the peer's changes arrive as they happen; a browser node sets it.
+   * The periodic rounds go on (the safety net); a round runs at each (re)connect. Default false.
+   */
+  live?: boolean;
   /** Jitter source in [0, 1); inject a seeded one for reproducible runs. Default Math.random. */
   random?: () => number;
   /** Called with the report of every background round (start()), as each round ends. */
@@ -123,6 +131,11 @@ export interface SyncStats {
   pushSkipped: number;
   bytesSent: number;
   bytesReceived: number;
+  /** Live streams (`live`): envelopes merged, streams opened, attempts that failed or broke, gaps reported. */
+  livePushes: number;
+  liveConnects: number;
+  liveFailures: number;
+  liveGaps: number;
 }
 
 const DEFAULTS = { intervalMs: 30_000, timeoutMs: 10_000, pushWindowMs: 200, maxPushEntries: 4096, maxPushBytes: 4 << 20, mergeSliceEntries: 1024, retryMs: 100 };
@@ -139,6 +152,7 @@ export class SyncManager implements SyncHandler {
   readonly #warn: (message: string) => void;
   readonly #links: PeerLinks;
   readonly #pushes: PushChannel;
+  readonly #live: LiveSubscriptions | null;
   /** Per peer, the tail of its round chain: rounds with one peer never overlap (the node keeps one round per peer). */
   readonly #peerChains = new Map<number, Promise<unknown>>();
   /** Everything in flight (rounds, pushes), for stop() to await. */
@@ -159,7 +173,7 @@ export class SyncManager implements SyncHandler {
   #tickAt = 0;
   /** Peers with a background round started by #tick and not finished. */
   readonly #looping = new Set<number>();
-  readonly stats: SyncStats = { rounds: 0, roundFailures: 0, handled: 0, handleFailures: 0, pushesSent: 0, pushFailures: 0, pushEvicted: 0, pushSkipped: 0, bytesSent: 0, bytesReceived: 0 };
+  readonly stats: SyncStats = { rounds: 0, roundFailures: 0, handled: 0, handleFailures: 0, pushesSent: 0, pushFailures: 0, pushEvicted: 0, pushSkipped: 0, bytesSent: 0, bytesReceived: 0, livePushes: 0, liveConnects: 0, liveFailures: 0, liveGaps: 0 };
 
   constructor(node: Node, transport: Transport, opts: SyncOptions = {}) {
     // Types and bounds of every option (src/node/options.ts), before any is read.
@@ -185,6 +199,11 @@ export class SyncManager implements SyncHandler {
       track: (p) => this.#track(p),
       warn: (m) => this.#warn(m),
     }, { windowMs: this.pushWindowMs, maxEntries, maxBytes });
+    if (opts.live !== undefined && typeof opts.live !== "boolean") throw new WaveKVError("INVALID_ARGUMENT", `SyncManager option live must be true or false, got ${typeof opts.live}`);
+    this.#live = opts.live ? new LiveSubscriptions({
+      node, transport, slicing: this.#slicing, stats: this.stats,
+      running: () => this.#running, syncSoon: (p) => this.syncSoon(p), track: (p) => this.#track(p), warn: (m) => this.#warn(m),
+    }, { retryMs, maxBackoffMs, random: opts.random ?? Math.random }) : null;
   }
 
   get running(): boolean {
@@ -422,6 +441,7 @@ export class SyncManager implements SyncHandler {
    */
   #scheduleTick(): void {
     if (!this.#running) return;
+    this.#live?.ensure(this.#life.signal);
     const now = Date.now();
     let at = now + this.intervalMs;
     for (const p of this.node.peers()) if (!this.#looping.has(p)) at = Math.min(at, this.#links.nextAt(p));
@@ -457,6 +477,11 @@ export class SyncManager implements SyncHandler {
       this.#track(round);
     }
     this.#scheduleTick();
+  }
+
+  /** Peers whose live push stream is up now (`live`); empty without it. */
+  liveStreams(): number[] {
+    return this.#live?.connected() ?? [];
   }
 
   /** Entries waiting for the push window (bounded by maxPushEntries / maxPushBytes). */

@@ -1,21 +1,86 @@
 /**
- * The push channel of a SyncManager (rule R3): the node's own writes, from its change
- * feed, coalesced per key for `windowMs`, then sent to every peer as `pushOnly`
- * envelopes, which the receiver merges and which move no acks.
+ * The push channels of a SyncManager.
  *
- * Bounded on both sides: the queue holds at most `maxEntries` keys and `maxBytes` of key
- * and value bytes (the oldest are evicted: the periodic round still delivers them), and
- * a peer with a push still in flight, or backing off, is skipped, so a dead peer cannot
- * pile pushes up. Best effort: a failed push is counted, nothing more.
+ * Out (rule R3): the node's own writes, from its change feed, coalesced per key for
+ * `windowMs`, then sent to every peer as `pushOnly` envelopes, which the receiver merges
+ * and which move no acks. Bounded on both sides: the queue (PushQueue) holds at most
+ * `maxEntries` keys and `maxBytes` of key and value bytes (the oldest are evicted: the
+ * periodic round still delivers them), and a peer with a push still in flight, or backing
+ * off, is skipped, so a dead peer cannot pile pushes up. Best effort: a failed push is
+ * counted, nothing more.
+ *
+ * In (`SyncOptions.live`): a subscription to each peer's live push stream
+ * (`Transport.subscribe`, docs/PROTOCOL.md "Live push stream"), whose envelopes are merged
+ * as a POST /push body is. Reconnects with jittered, capped backoff; a round runs at each
+ * (re)connect and at each gap the server reports, and the periodic rounds never stop:
+ * they are the safety net whenever the stream is down or dropped something.
  */
 import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, decodeEnvelope, encodeEnvelope } from "../sync/envelope.js";
+import type { MergeSlicing } from "../sync/protocol.js";
 import { WaveKVError } from "../core/errors.js";
-import { raceAbort, unrefTimer } from "../core/abort.js";
+import { raceAbort, sleep, unrefTimer } from "../core/abort.js";
 import type { Entry } from "../core/types.js";
 import { utf8Length } from "../core/encoding.js";
 import type { Node } from "./node.js";
 import type { PeerLinks } from "./links.js";
 import type { Transport } from "../transport/transport.js";
+
+/**
+ * Coalesced writes waiting to be pushed, by key (insertion order = age). Bounded: past
+ * `maxEntries` keys or `maxBytes` of key and value bytes the oldest are evicted (`onEvict`).
+ */
+export class PushQueue {
+  readonly #queue = new Map<string, Entry>();
+  #bytes = 0;
+
+  constructor(private readonly bounds: { maxEntries: number; maxBytes: number }, private readonly onEvict: () => void) {}
+
+  get size(): number {
+    return this.#queue.size;
+  }
+
+  add(e: Entry): void {
+    const old = this.#queue.get(e.key);
+    if (old) {
+      if (old.node === e.node && old.seq >= e.seq) return;
+      this.#queue.delete(e.key);
+      this.#bytes -= entryBytes(old);
+    }
+    this.#queue.set(e.key, e);
+    this.#bytes += entryBytes(e);
+    const { maxEntries, maxBytes } = this.bounds;
+    while (this.#queue.size > maxEntries || (this.#bytes > maxBytes && this.#queue.size > 1)) {
+      const [key, oldest] = this.#queue.entries().next().value as [string, Entry];
+      this.#queue.delete(key);
+      this.#bytes -= entryBytes(oldest);
+      this.onEvict();
+    }
+  }
+
+  /** Everything queued, oldest first; the queue is empty after. */
+  drain(): Entry[] {
+    const out = [...this.#queue.values()];
+    this.clear();
+    return out;
+  }
+
+  clear(): void {
+    this.#queue.clear();
+    this.#bytes = 0;
+  }
+}
+
+/**
+ * `entries` as `pushOnly` envelopes from `node` (R3: no acks). A receiver takes at most
+ * MAX_ENVELOPE_ENTRIES an envelope: a larger burst goes as several.
+ */
+export function pushEnvelopes(node: Node, entries: readonly Entry[]): Uint8Array[] {
+  const bodies: Uint8Array[] = [];
+  for (let i = 0; i < entries.length; i += MAX_ENVELOPE_ENTRIES) {
+    bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: node.id, senderUuid: node.uuid, acks: new Map(), entries: entries.slice(i, i + MAX_ENVELOPE_ENTRIES), pushOnly: true, senderClock: node.clockReading() }));
+  }
+  return bodies;
+}
 
 /** What the channel uses of its SyncManager. */
 export interface PushHost {
@@ -42,13 +107,13 @@ export class PushChannel {
   readonly #host: PushHost;
   readonly #bounds: PushBounds;
   #timer: ReturnType<typeof setTimeout> | null = null;
-  /** Coalesced own writes waiting for the push window, by key (insertion order = age). */
-  readonly #queue = new Map<string, Entry>();
-  #queueBytes = 0;
+  /** Coalesced own writes waiting for the push window. */
+  readonly #queue: PushQueue;
 
   constructor(host: PushHost, bounds: PushBounds) {
     this.#host = host;
     this.#bounds = bounds;
+    this.#queue = new PushQueue(bounds, () => { host.stats.pushEvicted++; });
   }
 
   /** Entries waiting for the push window. */
@@ -76,25 +141,10 @@ export class PushChannel {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     this.#queue.clear();
-    this.#queueBytes = 0;
   }
 
   #enqueue(e: Entry): void {
-    const old = this.#queue.get(e.key);
-    if (old) {
-      if (old.seq >= e.seq) return;
-      this.#queue.delete(e.key);
-      this.#queueBytes -= entryBytes(old);
-    }
-    this.#queue.set(e.key, e);
-    this.#queueBytes += entryBytes(e);
-    const { maxEntries, maxBytes } = this.#bounds;
-    while (this.#queue.size > maxEntries || (this.#queueBytes > maxBytes && this.#queue.size > 1)) {
-      const [key, oldest] = this.#queue.entries().next().value as [string, Entry];
-      this.#queue.delete(key);
-      this.#queueBytes -= entryBytes(oldest);
-      this.#host.stats.pushEvicted++;
-    }
+    this.#queue.add(e);
     if (this.#timer === null && this.#host.running()) {
       this.#timer = setTimeout(() => this.#flush(), this.#bounds.windowMs);
       unrefTimer(this.#timer);
@@ -105,15 +155,8 @@ export class PushChannel {
     this.#timer = null;
     const { node, links, stats } = this.#host;
     if (this.#queue.size === 0 || !this.#host.running() || node.closed) return;
-    const entries = [...this.#queue.values()];
-    this.#queue.clear();
-    this.#queueBytes = 0;
-    // R3: no acks ride a push; the receiver merges and moves nothing. A receiver takes at
-    // most MAX_ENVELOPE_ENTRIES an envelope: a larger burst (maxPushEntries) goes as several.
-    const bodies: Uint8Array[] = [];
-    for (let i = 0; i < entries.length; i += MAX_ENVELOPE_ENTRIES) {
-      bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: node.id, senderUuid: node.uuid, acks: new Map(), entries: entries.slice(i, i + MAX_ENVELOPE_ENTRIES), pushOnly: true, senderClock: node.clockReading() }));
-    }
+    // R3: no acks ride a push; the receiver merges and moves nothing.
+    const bodies = pushEnvelopes(node, this.#queue.drain());
     const now = Date.now();
     for (const peer of node.peers()) {
       const link = links.of(peer);
@@ -152,4 +195,104 @@ export class PushChannel {
 
 function entryBytes(e: Entry): number {
   return utf8Length(e.key) + (e.value?.length ?? 0);
+}
+
+/** What the live subscriptions use of their SyncManager. */
+export interface LiveHost {
+  readonly node: Node;
+  readonly transport: Transport;
+  readonly slicing: MergeSlicing;
+  readonly stats: { livePushes: number; liveConnects: number; liveFailures: number; liveGaps: number };
+  running(): boolean;
+  /** A round with `peer` now: what the stream missed (while down, or dropped) arrives with it. */
+  syncSoon(peer: number): void;
+  track(p: Promise<unknown>): void;
+  warn(message: string): void;
+}
+
+/** Longest wait between two attempts to reopen a stream: the periodic rounds cover the gap meanwhile. */
+const MAX_RECONNECT_MS = 30_000;
+
+/**
+ * One live subscription per peer (`SyncOptions.live`). Reconnect delay after k failed
+ * attempts in a row: min(min(maxBackoffMs, 30 s), retryMs · 2^(k−1)), half fixed and half
+ * random ("equal jitter"); a stream that opened and later ended counts as one failure.
+ */
+export class LiveSubscriptions {
+  readonly #host: LiveHost;
+  readonly #timing: { retryMs: number; maxMs: number; random: () => number };
+  readonly #open = new Map<number, AbortController>();
+  /** Peers whose stream is up now. */
+  readonly #up = new Set<number>();
+
+  constructor(host: LiveHost, timing: { retryMs: number; maxBackoffMs: number; random: () => number }) {
+    this.#host = host;
+    this.#timing = { retryMs: timing.retryMs, maxMs: Math.min(timing.maxBackoffMs, MAX_RECONNECT_MS), random: timing.random };
+  }
+
+  /** Peers with a stream up. */
+  connected(): number[] {
+    return [...this.#up].sort((a, b) => a - b);
+  }
+
+  /** Opens a subscription to each peer that has none (O(peers): called as the loop reschedules). */
+  ensure(signal: AbortSignal): void {
+    if (!this.#host.transport.subscribe || signal.aborted) return;
+    for (const peer of this.#host.node.peers()) {
+      if (this.#open.has(peer)) continue;
+      const ctrl = new AbortController();
+      const onStop = () => ctrl.abort(signal.reason);
+      signal.addEventListener("abort", onStop, { once: true });
+      this.#open.set(peer, ctrl);
+      this.#host.track(this.#run(peer, ctrl.signal).finally(() => {
+        signal.removeEventListener("abort", onStop);
+        this.#open.delete(peer);
+        this.#up.delete(peer);
+      }));
+    }
+  }
+
+  async #run(peer: number, signal: AbortSignal): Promise<void> {
+    const { node, transport, stats } = this.#host;
+    let failures = 0;
+    while (!signal.aborted && this.#host.running() && !node.closed && node.peers().includes(peer)) {
+      let opened = false;
+      try {
+        await transport.subscribe!(peer, {
+          signal,
+          from: node.id,
+          onOpen: () => {
+            opened = true;
+            failures = 0;
+            stats.liveConnects++;
+            this.#up.add(peer);
+            this.#host.syncSoon(peer);
+          },
+          onPush: (body) => this.#merge(peer, body),
+          onGap: () => {
+            stats.liveGaps++;
+            this.#host.syncSoon(peer);
+          },
+        });
+      } catch (err) {
+        if (signal.aborted) break;
+        stats.liveFailures++;
+        if (failures === 0) this.#host.warn(`live push stream from peer ${peer} ${opened ? "broke" : "could not open"}: ${(err as Error).message} (periodic rounds continue; reconnecting with backoff)`);
+      }
+      this.#up.delete(peer);
+      if (signal.aborted) break;
+      failures = opened ? 1 : failures + 1;
+      const t = this.#timing;
+      const full = Math.min(t.maxMs, t.retryMs * 2 ** Math.min(failures - 1, 30));
+      await sleep(full / 2 + t.random() * (full / 2), signal).catch(() => undefined);
+    }
+  }
+
+  /** Merges one streamed envelope as SyncManager.handle merges a POST /push body. */
+  async #merge(peer: number, body: Uint8Array): Promise<void> {
+    const env = decodeEnvelope(body);
+    if (env.senderId !== peer || !env.pushOnly) throw new WaveKVError("BAD_ENVELOPE", `the live stream of peer ${peer} carried ${env.pushOnly ? `a push from node ${env.senderId}` : "an envelope that is not a push"}`);
+    await this.#host.node.handleEnvelopeInSlices(env, this.#host.slicing);
+    this.#host.stats.livePushes++;
+  }
 }

@@ -27,7 +27,8 @@ import { authHeaders, signedString } from "./auth-scheme.js";
 import { WaveKVError } from "../core/errors.js";
 import { hmacSha256, sha256, toHex } from "../core/sha256.js";
 import { deadline } from "../core/abort.js";
-import type { Transport, TransportRequestOptions } from "./transport.js";
+import { FRAME, readPushStream } from "./push-frames.js";
+import type { Transport, TransportRequestOptions, TransportSubscribeOptions } from "./transport.js";
 
 export interface FetchTransportOptions {
   /**
@@ -90,11 +91,15 @@ export class RequestSigner {
   }
 
   async #mac(text: string): Promise<string> {
+    return toHex(await this.mac(utf8.encode(text)));
+  }
+
+  /** HMAC-SHA256 of `message` with the secret (a push stream's frame MAC). */
+  async mac(message: Uint8Array): Promise<Uint8Array> {
     const subtle = subtleCrypto();
-    const message = utf8.encode(text);
-    if (!subtle) return toHex(hmacSha256(this.#secret, message));
+    if (!subtle) return hmacSha256(this.#secret, message);
     this.#key ??= subtle.importKey("raw", this.#secret as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    return toHex(new Uint8Array(await subtle.sign("HMAC", await this.#key, message)));
+    return new Uint8Array(await subtle.sign("HMAC", await this.#key, message as Uint8Array<ArrayBuffer>));
   }
 }
 
@@ -196,6 +201,31 @@ export class FetchTransport implements Transport {
 
   push(peer: number, body: Uint8Array, opts?: TransportRequestOptions): Promise<Uint8Array> {
     return this.#post(peer, "/push", body, opts?.signal);
+  }
+
+  /**
+   * The peer's live push stream (GET /subscribe, docs/PROTOCOL.md "Live push stream"):
+   * resolves when the peer ends it, rejects when it cannot be opened or a frame fails.
+   * No deadline but `opts.signal` and the stream's heartbeat watchdog.
+   */
+  async subscribe(peer: number, opts: TransportSubscribeOptions): Promise<void> {
+    const base = this.#book.addressOf(peer);
+    if (base === undefined) throw new WaveKVError("INVALID_ARGUMENT", `no address known for peer ${peer}`);
+    const path = `/subscribe?from=${opts.from}`;
+    const headers = this.#signer ? await this.#signer.sign("GET", path, new Uint8Array(0), peer) : {};
+    const res = await this.#fetch(base + path, { headers, signal: opts.signal, cache: "no-store" });
+    if (!res.ok || !res.body) throw refusal(peer, res.status, new Uint8Array(await res.arrayBuffer()));
+    const signer = this.#signer;
+    await readPushStream(res.body, {
+      server: peer,
+      nonce: headers["x-wavekv-nonce"] ?? "",
+      ...(signer ? { mac: (input: Uint8Array) => signer.mac(input) } : {}),
+      onFrame: (type, payload) => {
+        if (type === FRAME.hello) return opts.onOpen();
+        if (type === FRAME.gap) return opts.onGap();
+        if (type === FRAME.envelope) return opts.onPush(payload);
+      },
+    });
   }
 
   async #post(peer: number, path: string, body: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {

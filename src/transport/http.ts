@@ -12,7 +12,8 @@
  * value's bytes, its stamp in x-wavekv-timestamp/-node/-seq response headers (`curl -o`
  * saves a binary value); GET /kv?prefix=&limit=&after=&internal= (internal=0 leaves
  * `__wavekv/` keys out, as the console does by default); GET /peers, DELETE /peers/<id>;
- * GET /status (JSON); GET /metrics (Prometheus text); with `console`, the web console
+ * GET /subscribe?from=<id>: the live push stream (src/transport/push-stream.ts, a response that
+ * does not end); GET /status (JSON); GET /metrics (Prometheus text); with `console`, the web console
  * (src/app/console.ts): its page shell at GET / and /console/*, its JSON at /console/api/*.
  * With a secret every route but /status, /metrics and the console's page shell (which
  * holds no data) must be signed (src/transport/auth.ts), and the signature is checked from the
@@ -24,6 +25,7 @@ import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { RequestVerifier } from "./auth.js";
 import { FetchTransport, type FetchTransportOptions } from "./fetch.js";
+import { PushStreams, openStream, type PushStreamOptions, type PushStreamStats } from "./push-stream.js";
 import { isWaveKVError, type WaveKVError } from "../core/errors.js";
 import { compareKeys } from "../core/keyorder.js";
 import type { WebConsole } from "../app/console.js";
@@ -68,7 +70,7 @@ export interface ServeOptions {
    * The web console to mount at GET / (src/app/console.ts).
    * @defaultValue none: no console routes
    */
-  console?: Pick<WebConsole, "asset" | "api">;
+  console?: Pick<WebConsole, "asset" | "api"> & Partial<Pick<WebConsole, "follow">>;
   /**
    * Extra metrics lines (Prometheus text) appended to /metrics.
    * @defaultValue none
@@ -81,12 +83,19 @@ export interface ServeOptions {
   addressOf?: (peer: number) => string | undefined;
   /** Warnings (each reason once, then at 10, 100, … repeats); default: `console.warn`. */
   onWarning?: (message: string) => void;
+  /**
+   * Bounds of the live push streams (GET /subscribe, the console's feed).
+   * @defaultValue 64 subscribers, 1 MiB queued each, a heartbeat every 5 s
+   */
+  streams?: Omit<PushStreamOptions, "secret">;
 }
 
 export interface HttpServer {
   readonly url: string;
   readonly port: number;
   readonly server: Server;
+  /** The live push streams this server serves: how many are open, and their counters. */
+  readonly streams: { readonly size: number; readonly stats: PushStreamStats };
   close(): Promise<void>;
 }
 
@@ -267,6 +276,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
   if (!verifier) warn("no secret configured: anyone who can reach this port can read and write the store");
   const counters = { requests: 0, unauthorized: 0, badEnvelopes: 0, kvPuts: 0, kvDeletes: 0 };
   const gauge: BodyGauge = { buffered: 0, read: 0, busy: 0 };
+  const streams = new PushStreams(node, { ...opts.streams, secret: opts.secret });
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counters.requests++;
@@ -277,7 +287,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     const query = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
     const method = req.method ?? "GET";
     if (method === "GET" && path === "/status") return send(res, 200, JSON.stringify(node.status()));
-    if (method === "GET" && path === "/metrics") return send(res, 200, renderMetrics(node, sync, counters, gauge) + (opts.metrics?.() ?? ""), "text/plain; version=0.0.4");
+    if (method === "GET" && path === "/metrics") return send(res, 200, renderMetrics(node, sync, counters, gauge, streams) + (opts.metrics?.() ?? ""), "text/plain; version=0.0.4");
     // The console's page shell is public: it holds no data, and it is what asks for the secret.
     const asset = opts.console ? await opts.console.asset(method, path, req.headers["if-none-match"]) : undefined;
     if (asset) return reply(res, asset, method === "HEAD");
@@ -296,6 +306,9 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       if (e instanceof HttpError && e.status === 401) counters.unauthorized++;
       throw e;
     });
+    if (method === "GET" && (path === "/subscribe" || (path === "/console/api/feed" && opts.console?.follow))) {
+      return openStream(streams, res, req.headers["x-wavekv-nonce"] as string | undefined, path, query, opts.console);
+    }
     if (method === "POST" && (path === "/sync" || path === "/push")) {
       const out = await sync.handle(body);
       return send(res, 200, out, "application/octet-stream");
@@ -394,7 +407,9 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     url: `http://${host}:${addr.port}`,
     port: addr.port,
     server,
+    streams,
     close: () => new Promise<void>((resolve) => {
+      streams.close();
       server.close(() => resolve());
       server.closeAllConnections?.();
     }),
@@ -407,7 +422,7 @@ interface SyncMetricsSource {
   links?(): { peer: number; rounds: number; failures: number; bytesSent: number; bytesReceived: number; consecutiveFailures: number }[];
 }
 
-function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, number>, gauge: BodyGauge): string {
+function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, number>, gauge: BodyGauge, streams: PushStreams): string {
   const s = node.status();
   const out: string[] = [];
   const metric = (name: string, type: "gauge" | "counter", help: string, samples: [string, number][]) => {
@@ -428,6 +443,9 @@ function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, n
   metric("wavekv_http_body_bytes_read_total", "counter", "Request body bytes read.", [["", gauge.read]]);
   metric("wavekv_http_busy_total", "counter", "Requests refused with 503 because the body budget was spent.", [["", gauge.busy]]);
   metric("wavekv_bad_envelopes_total", "counter", "Sync bodies refused as BAD_ENVELOPE.", [["", counters.badEnvelopes!]]);
+  const ps = streams.stats;
+  metric("wavekv_push_streams", "gauge", "Live push streams open (GET /subscribe and the console feed).", [["", ps.subscribers]]);
+  metric("wavekv_push_frames_dropped_total", "counter", "Stream frames dropped because a subscriber read too slowly.", [["", ps.framesDropped]]);
   metric("wavekv_duplicate_ids", "gauge", "Node ids claimed by a second node (another uuid): its requests are refused. 0 normally.", [["", s.duplicateIds.length]]);
   metric("wavekv_refused_by_peers", "gauge", "Peers refusing this node's requests because they hold another uuid for its id: writes here do not reach them. 0 normally.", [["", s.refusedBy.length]]);
   metric("wavekv_peer_ack", "gauge", "How far this node covers the peer's writes.", s.peers.map((p) => [`{peer="${p.id}"}`, p.ack]));

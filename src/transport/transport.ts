@@ -21,6 +21,10 @@
  *   of it. Authentication is the transport's business (see src/transport/http.ts).
  * - `push`, when present, is the channel for opportunistic pushes (the HTTP transport
  *   posts them to a separate route); without it pushes go through `request`.
+ * - `subscribe`, when present, opens the peer's live push stream (FetchTransport: GET
+ *   /subscribe, docs/PROTOCOL.md "Live push stream") and delivers its authenticated
+ *   `pushOnly` envelopes until the stream ends (resolves) or fails (rejects); SyncManager
+ *   with `live: true` keeps one open per peer and reconnects.
  *
  * @module
  */
@@ -28,9 +32,23 @@ export interface TransportRequestOptions {
   signal: AbortSignal;
 }
 
+export interface TransportSubscribeOptions {
+  /** Ends the stream: `subscribe` then resolves or rejects soon after. */
+  signal: AbortSignal;
+  /** The subscriber's node id: the peer leaves that node's own entries out. */
+  from: number;
+  /** The stream is up and authenticated (its first frame verified). */
+  onOpen(): void;
+  /** One `pushOnly` envelope; the next is not read before the returned promise settles. */
+  onPush(body: Uint8Array): Promise<void> | void;
+  /** The peer dropped envelopes for this subscriber (it read too slowly): a round catches up. */
+  onGap(): void;
+}
+
 export interface Transport {
   request(peer: number, body: Uint8Array, opts: TransportRequestOptions): Promise<Uint8Array>;
   push?(peer: number, body: Uint8Array, opts: TransportRequestOptions): Promise<Uint8Array>;
+  subscribe?(peer: number, opts: TransportSubscribeOptions): Promise<void>;
 }
 
 /** The server side a transport delivers to: `SyncManager` implements it. */

@@ -15,6 +15,9 @@ import { fileURLToPath } from "node:url";
 // @ts-expect-error: a plain .mjs build script, no type declarations
 import { writeConsoleAssets } from "../../scripts/build-console.mjs";
 import { signRequest } from "../../src/transport/auth.js";
+import { RequestSigner } from "../../src/transport/fetch.js";
+import { WaveKVError } from "../../src/core/errors.js";
+import { FRAME, readPushStream } from "../../src/transport/push-frames.js";
 import type { ConsoleSnapshot } from "../../src/app/console.js";
 import { WebConsole } from "../../src/app/console.js";
 import { serveHttp, type HttpServer } from "../../src/transport/http.js";
@@ -109,6 +112,41 @@ http("with a secret the state route needs a signature like /kv; /status stays pu
     assert.is(st.node.keys, 1);
     assert.equal(st.changes.items.map((c) => c.key), ["private/key"]);
   } finally {
+    await s.close();
+  }
+});
+
+http("the change feed streams: signed GET /console/api/feed sends the changes after the cursor, then each new batch, in MAC'd frames; state with feed=0 leaves them out", async () => {
+  const s = await standalone(SECRET, 8);
+  const ctrl = new AbortController();
+  try {
+    await s.node.put("a", "1");
+    await s.node.put("b", "2");
+    assert.is((await fetch(s.server.url + "/console/api/feed?after=0")).status, 401);
+    const path = "/console/api/feed?after=1";
+    const headers = signRequest(SECRET, "GET", path, undefined, 7);
+    const res = await fetch(s.server.url + path, { headers, signal: ctrl.signal });
+    assert.is(res.status, 200);
+    const batches: ConsoleSnapshot["changes"][] = [];
+    const signer = new RequestSigner(SECRET);
+    const reading = readPushStream(res.body!, {
+      server: 7, nonce: headers["x-wavekv-nonce"]!, mac: (i) => signer.mac(i),
+      onFrame: (t, p) => { if (t === FRAME.feed) batches.push(JSON.parse(new TextDecoder().decode(p))); },
+    }).catch((e: Error) => e);
+    await eventually("catch-up batch", () => batches.length >= 1);
+    assert.equal(batches[0]!.items.map((c) => c.key), ["b"], "only what follows the cursor");
+    await s.node.put("c", "3");
+    await s.node.delete("a");
+    await eventually("live batches", () => batches.flatMap((b) => b.items.map((c) => c.key)).join() === "b,c,a");
+    assert.is(batches.at(-1)!.latest, 4);
+    const polled = (await (await signedFetch(s.server.url, "GET", "/console/api/state?after=0&feed=0")).json()) as ConsoleSnapshot;
+    assert.equal(polled.changes.items, []);
+    assert.is(polled.changes.latest, 4);
+    ctrl.abort();
+    const outcome = await reading;
+    assert.ok(!(outcome instanceof WaveKVError), `every frame verified: ${String(outcome)}`);
+  } finally {
+    ctrl.abort();
     await s.close();
   }
 });
@@ -295,6 +333,8 @@ if (!chromiumPath || !playwright) {
     assert.is(put.status, 200);
     await ctx.page.locator('#keys tr[data-key="from/node-2"]', { hasText: "written through node 2" }).waitFor();
     await ctx.page.locator('#feed li[data-key="from/node-2"]', { hasText: "from node 2" }).waitFor();
+    // The feed came through its stream, not the poll.
+    await ctx.page.locator("#conn-text", { hasText: "feed streamed" }).waitFor();
 
     // Convergence as the console reports it: equal digests, both rows reachable.
     await ctx.page.locator('#agreement[data-state="agree"]', { hasText: "all 2 nodes agree" }).waitFor();
