@@ -50,7 +50,8 @@ import { checkSyncOptions } from "./options.js";
 import { macrotask, raceAbort, unrefTimer } from "../core/abort.js";
 import type { SyncHandler, Transport } from "../transport/transport.js";
 import { PeerLinks, type PeerLinkStatus } from "./links.js";
-import { LiveSubscriptions, PushChannel } from "./push.js";
+import { PushChannel } from "./push.js";
+import type { LiveHost, LiveSubscriptions } from "./live.js";
 
 export type { PeerLinkStatus } from "./links.js";
 
@@ -152,7 +153,9 @@ export class SyncManager implements SyncHandler {
   readonly #warn: (message: string) => void;
   readonly #links: PeerLinks;
   readonly #pushes: PushChannel;
-  readonly #live: LiveSubscriptions | null;
+  /** `live`: the streams once ./live.js is loaded (a dynamic import: a chunk of its own in the browser bundle), and that load. */
+  #live: LiveSubscriptions | null = null;
+  #liveLoad: (() => Promise<void>) | null = null;
   /** Per peer, the tail of its round chain: rounds with one peer never overlap (the node keeps one round per peer). */
   readonly #peerChains = new Map<number, Promise<unknown>>();
   /** Everything in flight (rounds, pushes), for stop() to await. */
@@ -199,11 +202,14 @@ export class SyncManager implements SyncHandler {
       track: (p) => this.#track(p),
       warn: (m) => this.#warn(m),
     }, { windowMs: this.pushWindowMs, maxEntries, maxBytes });
-    if (opts.live !== undefined && typeof opts.live !== "boolean") throw new WaveKVError("INVALID_ARGUMENT", `SyncManager option live must be true or false, got ${typeof opts.live}`);
-    this.#live = opts.live ? new LiveSubscriptions({
-      node, transport, slicing: this.#slicing, stats: this.stats,
-      running: () => this.#running, syncSoon: (p) => this.syncSoon(p), track: (p) => this.#track(p), warn: (m) => this.#warn(m),
-    }, { retryMs, maxBackoffMs, random: opts.random ?? Math.random }) : null;
+    if (opts.live) {
+      const host: LiveHost = { node, transport, slicing: this.#slicing, stats: this.stats, running: () => this.#running, syncSoon: (p) => this.syncSoon(p), track: (p) => this.#track(p), warn: (m) => this.#warn(m) };
+      this.#liveLoad = async () => {
+        this.#liveLoad = null;
+        this.#live = new (await import("./live.js")).LiveSubscriptions(host, { retryMs, maxBackoffMs, random: opts.random ?? Math.random });
+        if (this.#running) this.#live.ensure(this.#life.signal);
+      };
+    }
   }
 
   get running(): boolean {
@@ -441,6 +447,7 @@ export class SyncManager implements SyncHandler {
    */
   #scheduleTick(): void {
     if (!this.#running) return;
+    if (this.#liveLoad) this.#track(this.#liveLoad().catch((err) => this.#warn(`live push streams unavailable: ${(err as Error).message} (periodic rounds continue)`)));
     this.#live?.ensure(this.#life.signal);
     const now = Date.now();
     let at = now + this.intervalMs;

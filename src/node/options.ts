@@ -209,6 +209,7 @@ const SYNC_OPTION_FIELDS: Record<string, Field> = {
   timeoutMs: ms(1, MAX_TIMER_MS),
   pushWindowMs: ms(0, MAX_TIMER_MS),
   push: bool,
+  live: bool,
   maxPushEntries: int(1, 1 << 20),
   maxPushBytes: int(1, MAX_WIRE_LENGTH),
   mergeSliceEntries: int(1, MAX_ENVELOPE_ENTRIES),

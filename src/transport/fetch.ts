@@ -27,7 +27,6 @@ import { authHeaders, signedString } from "./auth-scheme.js";
 import { WaveKVError } from "../core/errors.js";
 import { hmacSha256, sha256, toHex } from "../core/sha256.js";
 import { deadline } from "../core/abort.js";
-import { FRAME, readPushStream } from "./push-frames.js";
 import type { Transport, TransportRequestOptions, TransportSubscribeOptions } from "./transport.js";
 
 export interface FetchTransportOptions {
@@ -211,6 +210,8 @@ export class FetchTransport implements Transport {
   async subscribe(peer: number, opts: TransportSubscribeOptions): Promise<void> {
     const base = this.#book.addressOf(peer);
     if (base === undefined) throw new WaveKVError("INVALID_ARGUMENT", `no address known for peer ${peer}`);
+    // The stream reader is loaded with the first subscription (a chunk of its own in the browser bundle).
+    const { FRAME, readPushStream } = await import("./push-frames.js");
     const path = `/subscribe?from=${opts.from}`;
     const headers = this.#signer ? await this.#signer.sign("GET", path, new Uint8Array(0), peer) : {};
     const res = await this.#fetch(base + path, { headers, signal: opts.signal, cache: "no-store" });

@@ -39,22 +39,24 @@ test("no node: module is statically reachable from src/browser.ts (only the `dir
   assert.equal(offenders, [], `static node: imports reachable from the browser entry:\n${offenders.join("\n")}`);
   // The only dynamic edge into Node-only code is Node.open's storage import.
   const dynamic = Object.entries(inputs).flatMap(([file, i]) => i.imports.filter((x) => x.kind === "dynamic-import").map((x) => `${file} → ${x.path}`));
-  assert.equal(dynamic.sort(), ["src/browser.ts → src/storage/browser-storage.ts", "src/node/node.ts → src/storage/storage.ts"]);
+  assert.equal(dynamic.sort(), ["src/browser.ts → src/storage/browser-storage.ts", "src/node/manager.ts → src/node/live.ts", "src/node/node.ts → src/storage/storage.ts", "src/transport/fetch.ts → src/transport/push-frames.ts"]);
   assert.ok(b.nodeImports.length > 0, "sanity: the unstubbed graph does contain the storage's node:fs");
 });
 
 test("the shipped bundles import nothing from node: and stay within the size targets", async () => {
-  const [file, inline] = (await Promise.all([bundleBrowser({ kernel: "file", split: true }), bundleBrowser({ kernel: "inline" })])) as (Bundle & { core: number; store?: Uint8Array; chunks: { name: string }[] })[];
+  const [file, inline] = (await Promise.all([bundleBrowser({ kernel: "file", split: true }), bundleBrowser({ kernel: "inline" })])) as (Bundle & { core: number; store?: Uint8Array; live: number; chunks: { name: string }[] })[];
   const wasm = (await kernelWasm()) as Uint8Array;
   assert.equal(file!.nodeImports, []);
   assert.equal(inline!.nodeImports, []);
   const store = file!.store?.length ?? NaN;
-  console.log(`  browser bundle: wavekv.js + shared chunk ${(file!.core / 1024).toFixed(1)} KiB, browser store chunk ${(store / 1024).toFixed(1)} KiB, wavekv.wasm ${(wasm.length / 1024).toFixed(1)} KiB, wavekv.inline.js ${(inline!.js.length / 1024).toFixed(1)} KiB (minified)`);
+  console.log(`  browser bundle: wavekv.js + shared chunk ${(file!.core / 1024).toFixed(1)} KiB, browser store chunk ${(store / 1024).toFixed(1)} KiB, live push chunks ${(file!.live / 1024).toFixed(1)} KiB, wavekv.wasm ${(wasm.length / 1024).toFixed(1)} KiB, wavekv.inline.js ${(inline!.js.length / 1024).toFixed(1)} KiB (minified)`);
   // What a page loads before any store opens: the entry and the chunks it imports statically.
   assert.ok(file!.core <= TARGETS.js, `wavekv.js with its static chunks is ${file!.core} B, over the ${TARGETS.js} B target`);
   // The browser store is a chunk of its own, fetched only by browserStorage's first open.
   assert.ok(store <= TARGETS.store, `the browser store chunk is ${store} B, over the ${TARGETS.store} B target (chunks: ${file!.chunks.map((c) => c.name).join(", ")})`);
   assert.not.match(file!.text, /durability/, "the store's code is not in wavekv.js");
+  // The live push client (SyncOptions.live) is chunks of their own, fetched by the first subscription.
+  assert.ok(file!.live > 0 && file!.live <= TARGETS.live, `the live push chunks are ${file!.live} B (target ≤ ${TARGETS.live} B; chunks: ${file!.chunks.map((c) => c.name).join(", ")})`);
   assert.ok(wasm.length <= TARGETS.wasm, `wavekv.wasm is ${wasm.length} B, over the ${TARGETS.wasm} B target`);
   assert.ok(WebAssembly.validate(wasm as Uint8Array<ArrayBuffer>));
 });
