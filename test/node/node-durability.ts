@@ -531,7 +531,10 @@ test("automatic snapshots: a small snapshotWalBytes snapshots during a write loo
   const acked = new Map<string, string>();
   let size = fs.statSync(files(dir, 1).wal).size;
   let shrinks = 0;
-  for (let i = 0; i < 300; i++) {
+  // At least 300 puts, then on until the snapshots showed (bounded): how many land within a
+  // fixed count depends on how fast the disk is next to the loop, which a loaded machine moves.
+  let puts = 0;
+  for (let i = 0; i < 300 || (i < 6000 && (shrinks < 2 || walGeneration(dir) < 4)); i++, puts++) {
     const value = `${i}:${"w".repeat(40 + (i % 60))}`;
     await node.put(`auto/${i % 150}`, value);
     acked.set(`auto/${i % 150}`, value);
@@ -546,7 +549,7 @@ test("automatic snapshots: a small snapshotWalBytes snapshots during a write loo
   const again = await reopen(node, dir);
   assertHas(again, acked, "after reopen");
   assert.is(again.size, 150);
-  assert.ok(again.status().nextSeq > 300);
+  assert.ok(again.status().nextSeq > puts, `nextSeq ${again.status().nextSeq} after ${puts} puts`);
   await again.close();
 });
 
