@@ -38,6 +38,14 @@ export class KvClientError extends Error {
   }
 }
 
+/** Deno's fetch error carries no OS code: its cause says "tcp connect error: Connection refused" or "dns error". */
+function denoFetchCode(message: string | undefined): string | undefined {
+  if (message === undefined) return undefined;
+  if (/tcp connect error: Connection refused/.test(message)) return "ECONNREFUSED";
+  if (/dns error/.test(message)) return "ENOTFOUND";
+  return undefined;
+}
+
 export class KvClient {
   #node: Promise<number> | undefined;
 
@@ -55,10 +63,10 @@ export class KvClient {
     return this.#node;
   }
 
-  /** Why fetch failed, as what to check. Node puts the OS code on `cause`, Bun on the error. */
+  /** Why fetch failed, as what to check. Node puts the OS code on `cause`, Bun on the error, Deno only in the cause's words. */
   #unreachable(e: Error): string {
     const cause = e.cause as { code?: string; message?: string } | undefined;
-    const code = cause?.code ?? (e as { code?: string }).code;
+    const code = cause?.code ?? (e as { code?: string }).code ?? denoFetchCode(cause?.message);
     if (code === "ECONNREFUSED") return `nothing answers at ${this.url}: is \`wavekv serve\` running there?`;
     if (e.name === "TimeoutError") return `${this.url} did not answer within ${this.timeoutMs} ms: is the node overloaded, or the address wrong?`;
     if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `cannot find the host of ${this.url} (${code}): check the URL`;

@@ -55,11 +55,21 @@ interface Proc { id: number; child: ChildProcess; url: string; dir: string }
 /** Every node process a demo in this process started and that has not exited yet. */
 const children = new Set<ChildProcess>();
 
+/**
+ * Sends `sig` to a node process by pid, not `child.kill`: Deno's node:child_process records
+ * the first signal sent as the child's end and refuses every later kill(), so the SIGCONT
+ * that heals a SIGSTOPped node (and the SIGKILL after it) never arrived. Gone already: nothing to do.
+ */
+function signal(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try { process.kill(child.pid, sig); } catch { /* exited meanwhile */ }
+}
+
 /** SIGCONT (a partitioned node is stopped), SIGKILL, and wait until each has exited (at most 5 s). */
 async function killAll(procs: ChildProcess[]): Promise<void> {
   for (const child of procs) {
-    child.kill("SIGCONT");
-    child.kill("SIGKILL");
+    signal(child, "SIGCONT");
+    signal(child, "SIGKILL");
   }
   await Promise.all(procs.map((child) => (child.exitCode !== null || child.signalCode !== null ? undefined
     : new Promise((r) => { const t = setTimeout(r, 5_000); child.once("exit", () => { clearTimeout(t); r(undefined); }); }))));
@@ -106,7 +116,7 @@ async function startNode(id: number, root: string, secretFile: string, seed: str
   let early = (_code: number | null) => {};
   const url = await new Promise<string>((resolve, reject) => {
     let buf = "";
-    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`node ${id} did not start within 20 s:\n${buf}`)); }, 20_000);
+    const timer = setTimeout(() => { signal(child, "SIGKILL"); reject(new Error(`node ${id} did not start within 20 s:\n${buf}`)); }, 20_000);
     const onData = (d: Buffer) => {
       buf += d.toString();
       const m = /serving (http:\/\/[^\s]+)/.exec(buf);
@@ -219,7 +229,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     converged = await converge("initial writes", 20_000);
 
     const victim = procs.get(2)!;
-    victim.child.kill("SIGKILL");
+    signal(victim.child, "SIGKILL");
     procs.delete(2);
     say("SIGKILLed node 2");
     await Promise.all([1, 3].map((id) => write(id, writes, "b")));
@@ -229,7 +239,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     converged = (await converge("after restart", 20_000)) && converged;
 
     const cut = procs.get(3)!;
-    cut.child.kill("SIGSTOP");
+    signal(cut.child, "SIGSTOP");
     say("partitioned node 3 (SIGSTOP: it answers nothing)");
     await Promise.all([1, 2].map((id) => write(id, writes, "c")));
     await new Promise((r) => setTimeout(r, interval * 3));
@@ -237,7 +247,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     show(during);
     tableLines = 0;
     say(`during the partition nodes 1 and 2 ${during.get(1)?.digest === during.get(2)?.digest ? "agree" : "still differ"}; node 3 is unreachable`);
-    cut.child.kill("SIGCONT");
+    signal(cut.child, "SIGCONT");
     say("healed node 3 (SIGCONT)");
     converged = (await converge("after healing", 30_000)) && converged;
     const final = await statuses();

@@ -34,7 +34,7 @@ async function startServe(args: string[]) {
     child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`serve exited ${code}: ${out}`)); });
   });
   const stopped = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
-  return { child, url, stop: () => { child.kill("SIGTERM"); return stopped; } };
+  return { child, url, stop: () => { process.kill(child.pid!, "SIGTERM"); return stopped; } /* not child.kill: Deno then reports the signal, not the exit code */ };
 }
 
 /** A port nothing listens on: bound once by the OS, then closed. */

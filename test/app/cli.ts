@@ -64,7 +64,7 @@ test("serve, then put/get/del/scan/status through the CLI client, graceful stop,
     assert.is(st.wal, true);
     const unsigned = run("get", "greeting", "--url", url);
     assert.is.not(unsigned.status, 0, "without the secret the client is refused");
-    child.kill("SIGTERM");
+    process.kill(child.pid!, "SIGTERM"); // not child.kill: Deno then reports the signal, not the exit code
     const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
     assert.is(code, 0, "SIGTERM stops sync, flushes and exits 0");
     const inspect = run("inspect", dir);

@@ -366,9 +366,9 @@ test("fsync always: a put is invisible until its promise resolves; a delete raci
 // Bug 3 (docs/design/0011-memory-never-shows-what-the-log-refused.md): a remote batch whose log append is refused
 // is applied anyway (the append's rejection is only logged as a warning), so memory shows
 // entries the log refused and a request from that peer adopts its acks. Disk faults are
-// injected at the process boundary (node:fs) with syncBuiltinESMExports, which Bun lacks:
+// injected at the process boundary (node:fs) with syncBuiltinESMExports, which Bun and Deno lack:
 // when re-enabled, register it with `(process.versions.bun ? test.skip : test)`.
-(process.versions.bun ? test.skip : test)("a remote batch the log refuses (write fails) changes nothing in memory (Node only: fault injection)", async () => {
+(process.versions.bun || process.versions.deno ? test.skip : test)("a remote batch the log refuses (write fails) changes nothing in memory (Node only: fault injection)", async () => {
   const { createRequire, syncBuiltinESMExports } = await import("node:module");
   const cjsFs = createRequire(import.meta.url)("node:fs") as typeof fs;
   const dir = fresh();

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
-const runtime = process.versions.bun ? "bun" : "node";
+const runtime = process.versions.bun ? "bun" : process.versions.deno ? "deno" : "node";
 
 function npm(args: string[], cwd: string): SpawnSyncReturns<string> {
   // --ignore-scripts on pack: dist/ is already built; prepack would rebuild it (10 s).
@@ -121,7 +121,7 @@ test(`installed from the tarball into an empty project: import, require, the bin
     assert.is(cjs.status, 0, cjs.stderr);
     assert.is(cjs.stdout.trim(), "v hello true");
 
-    if (!process.versions.bun) {
+    if (runtime === "node") {
       // Node before 20.19 (or 22.12) cannot require() an ES module: that is said in words.
       const old = spawnSync(process.execPath, ["--no-experimental-require-module", "-e", `require("wavekv")`], { cwd: app, encoding: "utf8", timeout: 30_000 });
       assert.is.not(old.status, 0);

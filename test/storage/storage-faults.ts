@@ -319,7 +319,8 @@ test("a real unwritable data directory (chmod 0555, opened as another user when 
     // The runtime too: Bun's binary lives in the checkout's node_modules.
     const runtime = asRoot ? join(box, "runtime") : process.execPath;
     if (asRoot) fs.copyFileSync(process.execPath, runtime);
-    const run = spawnSync(runtime, [child, dir], { encoding: "utf8", cwd: box, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+    // A copy of Deno is not process.execPath: nothing adds `run -A`, and without it every write is NotCapable.
+    const run = spawnSync(runtime, [...(process.versions.deno ? ["run", "-A"] : []), child, dir], { encoding: "utf8", cwd: box, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
     assert.ok(run.error === undefined, `the child could not start: ${run.error}`);
     fs.rmSync(box, { recursive: true, force: true });
     const line = run.stdout.trim().split("\n").at(-1) ?? "";
