@@ -14,7 +14,8 @@
  *
  * Without Chromium (or playwright-core) no rows, and a loud message.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { findChromium } from "../test/helpers/console-chromium.js";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -84,11 +85,6 @@ window.bench = {
 };
 window.benchReady = true;
 `;
-
-function findChromium(): string | undefined {
-  const env = process.env.WAVEKV_CHROMIUM;
-  return (env ? [env] : ["/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]).find((p) => existsSync(p));
-}
 
 export const runBrowserBenchmarks: BenchFn = async ({ quick, onProgress }) => {
   const log = onProgress ?? (() => undefined);

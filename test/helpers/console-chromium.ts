@@ -1,5 +1,5 @@
 /**
- * Headless Chromium for test/app/console.ts, found and started the way test/package/browser.ts does
+ * Headless Chromium for the tests and benchmarks that drive it (console, browser bundle, browser store, live push), found and started one way
  * (Debian's chromium driven by playwright-core; WAVEKV_CHROMIUM picks or disables it),
  * plus checks that run inside the console page.
  *

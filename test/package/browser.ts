@@ -6,7 +6,7 @@
 // no CORS. Not registered at all (a message, not a pass) when no Chromium is installed.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,35 +16,12 @@ import { fileURLToPath } from "node:url";
 import { bundleBrowser, kernelWasm } from "../../scripts/build-browser.mjs";
 import { startServer, type RunningServer } from "../../src/app/serve.js";
 import { Node } from "../../src/node/node.js";
+import { CHROMIUM_ARGS, findChromium, loadPlaywright, within } from "../helpers/console-chromium.js";
 
 const SECRET = "browser-test-secret-0123456789";
 const PAGE_DIR = fileURLToPath(new URL("../helpers/browser-page", import.meta.url));
-/** Flags that keep Chromium off the (closed) network here: see the machine notes. */
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"];
 /** Whole-file budget: everything is torn down by then, whatever hangs. */
 const BUDGET_MS = 50_000;
-
-/** WAVEKV_CHROMIUM, when set, is the only candidate (set it to a missing path to see the skip). */
-function findChromium(): string | undefined {
-  const env = process.env.WAVEKV_CHROMIUM;
-  const candidates = env ? [env] : ["/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
-  return candidates.find((p) => existsSync(p));
-}
-
-async function loadPlaywright(): Promise<typeof import("playwright-core") | undefined> {
-  try {
-    return await import("playwright-core");
-  } catch {
-    return undefined;
-  }
-}
-
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 async function readBody(req: IncomingMessage): Promise<Uint8Array> {
   const chunks: Buffer[] = [];

@@ -7,7 +7,7 @@
 // message, not a pass) when no Chromium is installed.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,28 +16,11 @@ import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 // @ts-expect-error: a plain .mjs build script, no type declarations
 import { bundleBrowser, kernelWasm } from "../../scripts/build-browser.mjs";
+import { CHROMIUM_ARGS, findChromium, loadPlaywright, within } from "../helpers/console-chromium.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-/** Flags that keep Chromium off the (closed) network here, as test/package/browser.ts. */
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"];
 const BUDGET_MS = 90_000;
 
-function findChromium(): string | undefined {
-  const env = process.env.WAVEKV_CHROMIUM;
-  const candidates = env ? [env] : ["/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
-  return candidates.find((p) => existsSync(p));
-}
-
-async function loadPlaywright(): Promise<typeof import("playwright-core") | undefined> {
-  try { return await import("playwright-core"); } catch { return undefined; }
-}
-
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** The page helper (test/helpers/browser-store-page.ts) as one ESM file, kernel embedded. */
 async function pageBundle(): Promise<Uint8Array> {
