@@ -1,21 +1,25 @@
-// Seeded simulation: 3–16 durable nodes, random puts/deletes/forcePuts and tombstone GC,
+// Seeded simulation: 3–16 durable nodes (plus a few seeds at 32 and 64 nodes), random puts/deletes/forcePuts and tombstone GC,
 // a network that drops (0–30 %), duplicates and reorders, partitions that heal, nodes
 // killed and reopened from their directories. After healing and a bounded number of
 // rounds every digest must be equal, and every acknowledged write present or superseded
 // under LWW (or deleted by a later tombstone that was then collected).
 //   WAVEKV_SEEDS=1000 node --import tsx test/sync/simulation.ts     (default 100 seeds)
 //   WAVEKV_SEED=1234 node --import tsx test/sync/simulation.ts      (one seed, e.g. a failing one)
+//   WAVEKV_LARGE_SEEDS=0 ...                                         (skip the 32/64-node seeds)
 import { test } from "uvu";
 import { existsSync } from "node:fs";
 import * as assert from "uvu/assert";
 import { MemoryNetwork, seededRandom } from "../../src/transport/memory.js";
 import { isWaveKVError } from "../../src/core/errors.js";
 import type { Entry } from "../../src/core/types.js";
+import type { PeerReport } from "../../src/node/manager.js";
 import { Cluster, manualClock } from "../helpers/cluster.js";
 
 const SEEDS = Number(process.env.WAVEKV_SEEDS ?? 100);
 const ONLY = process.env.WAVEKV_SEED === undefined ? undefined : Number(process.env.WAVEKV_SEED);
 const FIRST = Number(process.env.WAVEKV_FIRST_SEED ?? 1);
+/** Seeds per large cluster size (32, 64 nodes): few, as a round is n × (n − 1) exchanges. */
+const LARGE_SEEDS = Number(process.env.WAVEKV_LARGE_SEEDS ?? 2);
 /** Full rounds allowed after healing: one to exchange, a few for digest repair of anything missed. */
 const SETTLE_ROUNDS = 8;
 
@@ -24,13 +28,15 @@ const cmp = (a: Stamp, b: Stamp) => a.timestamp - b.timestamp || a.node - b.node
 
 interface Written { key: string; stamp: Stamp; tombstone: boolean }
 
-interface Outcome { rounds: number; writes: number; repairs: number; kills: number; params: string }
+interface Outcome { rounds: number; writes: number; repairs: number; kills: number; params: string; bytes: number }
 
-async function simulate(seed: number): Promise<Outcome> {
+/** `size` overrides the drawn cluster size (the draw still happens, so a seed's other choices stay put). */
+async function simulate(seed: number, size?: number): Promise<Outcome> {
   const r = seededRandom(seed);
   const int = (n: number) => Math.floor(r() * n);
   const chance = (p: number) => r() < p;
-  const n = 3 + int(14);
+  const n = size ?? 3 + int(14);
+  if (size !== undefined) int(14);
   const drop = Math.round(r() * 30) / 100;
   const duplicate = chance(0.5) ? Math.round(r() * 10) / 100 : 0;
   const reorder = chance(0.5);
@@ -52,7 +58,13 @@ async function simulate(seed: number): Promise<Outcome> {
   });
   const written: Written[] = [];
   const dead = new Set<number>();
-  let repairs = 0, kills = 0;
+  let repairs = 0, kills = 0, bytes = 0;
+  const count = (reports: PeerReport[]) => {
+    for (const rep of reports) {
+      if (rep.repaired) repairs++;
+      bytes += rep.sentBytes + rep.receivedBytes;
+    }
+  };
   try {
     for (const id of ids) {
       await c.open(id);
@@ -71,7 +83,7 @@ async function simulate(seed: number): Promise<Outcome> {
       if (e) written.push({ key, stamp: { timestamp: e.timestamp, node: e.node, seq: e.seq }, tombstone: e.value === null });
     };
     const roundOf = async (id: number) => {
-      for (const rep of await c.sync(id).syncOnce()) if (rep.repaired) repairs++;
+      count(await c.sync(id).syncOnce());
     };
 
     const steps = 20 + int(30);
@@ -120,7 +132,7 @@ async function simulate(seed: number): Promise<Outcome> {
     await net.settled();
     let rounds = 0;
     while (!c.converged() && rounds < SETTLE_ROUNDS) {
-      for (const rep of await c.round()) if (rep.repaired) repairs++;
+      count(await c.round());
       rounds++;
     }
     const digests = [...c.digests()].map(([id, d]) => `${id}:${d.slice(0, 8)}`).join(" ");
@@ -141,7 +153,7 @@ async function simulate(seed: number): Promise<Outcome> {
       assert.ok(ws.some((w) => cmp(w.stamp, e) === 0), `seed ${seed}: "${key}" holds a version nobody wrote`);
       assert.is(e.value === null, ws.find((w) => cmp(w.stamp, e) === 0)!.tombstone, `seed ${seed}: "${key}" value/tombstone mismatch`);
     }
-    return { rounds, writes: written.length, repairs, kills, params };
+    return { rounds, writes: written.length, repairs, kills, params, bytes };
   } finally {
     await c.close();
   }
@@ -166,5 +178,26 @@ test(`simulation: ${ONLY === undefined ? `${SEEDS} seeds from ${FIRST}` : `seed 
   }
   console.log(`  ${seeds.length} seeds, ${writes} writes, ${kills} kills, ${repairs} digest repairs, <= ${maxRounds} settle rounds, ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
+
+// Issue 20: the simulation's checks at 32 and 64 nodes, with the rounds and bytes it took
+// (the fan-out's cost grows with n: see bench/sync.ts and bench/analysis.md).
+if (ONLY === undefined && LARGE_SEEDS > 0) {
+  for (const size of [32, 64]) {
+    test(`simulation: ${LARGE_SEEDS} seed(s) at ${size} nodes converge with every acknowledged write kept`, async () => {
+      for (let i = 0; i < LARGE_SEEDS; i++) {
+        const seed = 10_000 + size + i;
+        const started = Date.now();
+        let out: Outcome;
+        try {
+          out = await simulate(seed, size);
+        } catch (err) {
+          console.error(`\n  ${size}-node simulation failed at seed ${seed}`);
+          throw err;
+        }
+        console.log(`  ${size} nodes, seed ${seed} (${out.params}): ${out.writes} writes, ${out.kills} kills, ${out.repairs} digest repairs, ${out.rounds} settle rounds, ${(out.bytes / 1e6).toFixed(2)} MB in sync rounds (${Math.round(out.bytes / Math.max(1, out.writes))} B/write), ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      }
+    });
+  }
+}
 
 test.run();
