@@ -83,6 +83,8 @@ export interface NatsServeOptions {
 
 export interface NatsStats {
   published: number;
+  /** Body bytes this node put on the wire: requests, replies and publishes (headers excluded). */
+  bytesSent: number;
   requests: number;
   handled: number;
   rejected: number;
@@ -99,7 +101,7 @@ async function loadClient(): Promise<NatsModule> {
 }
 
 export class NatsTransport implements Transport {
-  readonly stats: NatsStats = { published: 0, requests: 0, handled: 0, rejected: 0, dropped: 0, announced: 0 };
+  readonly stats: NatsStats = { published: 0, bytesSent: 0, requests: 0, handled: 0, rejected: 0, dropped: 0, announced: 0 };
   readonly #nc: NatsConn;
   readonly #mod: NatsModule;
   readonly #o: Required<Pick<NatsTransportOptions, "timeoutMs" | "maxBytes" | "maxPending" | "announceMs">> & NatsTransportOptions;
@@ -149,6 +151,7 @@ export class NatsTransport implements Transport {
     if (opts.signal.aborted) throw opts.signal.reason;
     const subject = this.subject(peer);
     this.stats.requests++;
+    this.stats.bytesSent += body.length;
     let reply: NatsMsg;
     try {
       reply = await this.#nc.request(subject, body, { timeout: this.#o.timeoutMs, headers: this.#sign(subject, body, peer) });
@@ -174,6 +177,7 @@ export class NatsTransport implements Transport {
       const subject = this.subject("push");
       this.#nc.publish(subject, body, { headers: this.#sign(subject, body, CLUSTER) });
       this.stats.published++;
+      this.stats.bytesSent += body.length;
     }
     return encodeEnvelope({ version: ENVELOPE_VERSION, senderId: peer, senderUuid: NIL_UUID, acks: new Map(), entries: [], pushOnly: true });
   }
@@ -191,6 +195,7 @@ export class NatsTransport implements Transport {
         hdr.set(ERROR_HEADER, err instanceof WaveKVError ? err.code : "IO");
       }
       const from = Number(m.headers?.get("wavekv-from") ?? "0");
+      this.stats.bytesSent += out.length;
       if (m.reply) m.respond(out, { headers: this.#sign(m.reply, out, from, hdr) });
     }) }));
     this.#subs.push(this.#nc.subscribe(this.subject("push"), { callback: (_e, m) => this.#admit(m, this.#verifyCluster, "push", async () => {
