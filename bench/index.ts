@@ -36,6 +36,7 @@ const MODULES: { name: string; file: string; fn: string }[] = [
   { name: "status-latency", file: "status-latency.ts", fn: "runStatusLatencyBenchmarks" },
   { name: "browser", file: "browser.ts", fn: "runBrowserBenchmarks" },
   { name: "push", file: "push.ts", fn: "runPushBenchmarks" },
+  { name: "nats", file: "nats.ts", fn: "runNatsBenchmarks" },
 ];
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));

@@ -142,6 +142,8 @@ program
   .option("--interval <ms>", "sync interval", parsePositive, 30_000)
   .option("--timeout <ms>", "per-request timeout", parsePositive, 10_000)
   .option("--advertise <url>", "URL other nodes should use to reach this one")
+  .option("--nats <url>", "also sync over NATS (comma-separated server URLs; needs @nats-io/transport-node)")
+  .option("--cluster <name>", "cluster name: the NATS subject namespace (with --nats)")
   .option("--no-console", "do not serve the web console at GET /")
   .option("--accept-data-loss", "open even if snapshot or WAL files the directory says existed are missing (re-sync the rest from peers)")
   .option("--new-node", "start this id in a --dir that holds only other nodes' data (refused otherwise: it looks like lost data)")
@@ -157,7 +159,7 @@ program
     await untilSignal(() => startServer({
       id: o.id, port: o.port, host: o.host, dir: o.dir, peers: o.peer, secret,
       fsync: o.fsync, intervalMs: o.interval, timeoutMs: o.timeout, advertise: o.advertise, console: o.console,
-      limits, acceptDataLoss: o.acceptDataLoss === true,
+      limits, acceptDataLoss: o.acceptDataLoss === true, nats: o.nats, cluster: o.cluster,
     }));
   });
 

@@ -18,6 +18,9 @@ import { warningLog } from "../core/warnings.js";
 import { Node } from "../node/node.js";
 import { SyncManager } from "../node/manager.js";
 import type { Entry, FsyncPolicy, Limits } from "../core/types.js";
+import { WaveKVError } from "../core/errors.js";
+import type { Transport } from "../transport/transport.js";
+import type { NatsTransport } from "../transport/nats.js";
 
 export interface ServerConfig {
   /** This node's id, unique in the cluster. */
@@ -44,6 +47,17 @@ export interface ServerConfig {
    * @defaultValue none: requests are not signed, and the server warns that anyone who reaches the port can write
    */
   secret?: string;
+  /**
+   * NATS server URL(s) (needs the optional package `@nats-io/transport-node`): peers
+   * announced on the cluster's NATS subjects are synced over NATS, the others over HTTP.
+   * @defaultValue none: HTTP only
+   */
+  nats?: string;
+  /**
+   * Cluster name: the NATS subject namespace (`wavekv.<cluster>.*`); required with `nats`.
+   * @defaultValue none
+   */
+  cluster?: string;
   /**
    * When the WAL is fsynced (`NodeOptions.fsync`).
    * @defaultValue `"always"` (the `serve` CLI's `--fsync` defaults to the same)
@@ -122,13 +136,20 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
 
 async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, warn: (m: string) => void): Promise<RunningServer> {
   const transport = new HttpTransport({ peers: cfg.peers, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000 });
+  const nats = cfg.nats === undefined ? undefined : await connectNats(cfg, warn);
+  // A peer heard on NATS is reached over NATS (one publish per push), any other over HTTP.
+  const routed: Transport = !nats ? transport : {
+    request: (p, b, o) => (nats.knows(p) ? nats : transport).request(p, b, o),
+    push: (p, b, o) => (nats.knows(p) ? nats.push(p, b, o) : transport.push(p, b, o)),
+  };
   // Declared before the manager, whose onRound reports to it (the console needs the manager too).
   let web: WebConsole | undefined = undefined;
-  const sync = new SyncManager(node, transport, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: warn, onRound: (r) => web?.recordRounds(r) });
+  const sync = new SyncManager(node, routed, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: warn, onRound: (r) => web?.recordRounds(r) });
   const addressOf = (p: number) => transport.addressOf(p);
   if (cfg.console !== false) web = new WebConsole({ node, sync, addressOf, dir: cfg.dir, fsync: cfg.fsync ?? "always", secretRequired: cfg.secret !== undefined });
   const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, addressOf, maxBodyBytes: cfg.maxBodyBytes, maxBufferedBytes: cfg.maxBufferedBytes, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
+  await nats?.serve(sync, { onPeer: async (p) => { if (!node.peers().includes(p)) await node.addPeer(p); sync.syncSoon(p); } });
 
   // A new peer or a new address is news: a round with that peer now, not an interval
   // later (nodes 2 and 3 started with node 1's address meet within a second, not a minute).
@@ -158,7 +179,7 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
 
   await sync.bootstrap().then((r) => web?.recordRounds(r)).catch((e) => log(`bootstrap incomplete: ${(e as Error).message} (sync loop will retry)`));
   sync.start();
-  log(`node ${cfg.id} (${node.uuid}) serving ${http.url}${web ? ` (console: ${http.url}/)` : ""}${cfg.dir ? ` with data in ${cfg.dir}` : " in memory"}; peers ${node.peers().join(", ") || "none"}`);
+  log(`node ${cfg.id} (${node.uuid}) serving ${http.url}${web ? ` (console: ${http.url}/)` : ""}${nats ? ` and NATS ${cfg.nats} cluster ${cfg.cluster}` : ""}${cfg.dir ? ` with data in ${cfg.dir}` : " in memory"}; peers ${node.peers().join(", ") || "none"}`);
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
@@ -166,10 +187,17 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
       watching.abort();
       web?.close();
       await sync.stop();
+      await nats?.close();
       await http.close();
       await node.close();
     })());
   return { node, sync, http, stop };
+}
+
+async function connectNats(cfg: ServerConfig, warn: (m: string) => void): Promise<NatsTransport> {
+  if (!cfg.cluster) throw new WaveKVError("INVALID_ARGUMENT", "--nats needs --cluster NAME (the NATS subject namespace of this cluster)");
+  const { NatsTransport } = await import("../transport/nats.js");
+  return NatsTransport.connect({ servers: cfg.nats!.split(","), cluster: cfg.cluster, node: cfg.id, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000, onWarning: warn });
 }
 
 /**

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomKeys } from "../helpers/keys.js";
 import { Node } from "../../src/node/node.js";
+import { natsServerPath, startNats } from "../helpers/nats-server.js";
+import { watch } from "../helpers/procs.js";
 
 const cli = fileURLToPath(new URL("../../src/app/cli.ts", import.meta.url));
 const base = [...process.execArgv, cli];
@@ -180,6 +182,30 @@ test("serve refuses a directory whose snapshots are gone in one line naming --ac
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("serve --nats --cluster: two nodes with no --peer replicate over NATS; --nats without --cluster is one line", async () => {
+  const bad = run("serve", "--id", "1", "--port", "0", "--nats", "nats://127.0.0.1:1");
+  assert.is(bad.status, 1);
+  oneLine(bad);
+  assert.match(bad.stderr, /--cluster/);
+  if (!natsServerPath) return void console.log("\n!! test/app/cli.ts serve --nats NOT RUN: no nats-server binary (apt-get install -y nats-server)\n");
+  const srv = await startNats();
+  const serve = (id: string) => watch(spawn(process.execPath, [...base, "serve", "--id", id, "--port", "0", "--nats", srv.url, "--cluster", "cli", "--interval", "500"], { stdio: ["ignore", "pipe", "pipe"] }));
+  const nodes = [serve("1"), serve("2")];
+  try {
+    const [u1, u2] = await Promise.all(nodes.map(async (n) => (await n.waitFor(/serving (http:\S+).* and NATS/, 20_000))[1]!));
+    assert.is((await runAsync("put", "over", "nats", "--url", u1!)).status, 0);
+    for (let i = 0; ; i++) {
+      const got = await runAsync("get", "over", "--url", u2!);
+      if (got.status === 0) { assert.is(JSON.parse(got.stdout).value, "nats"); break; }
+      if (i > 100) assert.unreachable(`never replicated: ${nodes[1]!.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    for (const n of nodes) { n.child.kill("SIGTERM"); await n.exited; }
+    await srv.close();
   }
 });
 
