@@ -52,10 +52,12 @@ export class LiveSubscriptions {
     return [...this.#up].sort((a, b) => a - b);
   }
 
-  /** Opens a subscription to each peer that has none (O(peers): called as the loop reschedules). */
+  /** Opens a subscription to each peer that has none, and closes those of peers removed since (O(peers): called as the loop reschedules). */
   ensure(signal: AbortSignal): void {
     if (!this.#host.transport.subscribe || signal.aborted) return;
-    for (const peer of this.#host.node.peers()) {
+    const peers = this.#host.node.peers();
+    for (const [peer, ctrl] of this.#open) if (!peers.includes(peer)) ctrl.abort(new Error(`peer ${peer} was removed`));
+    for (const peer of peers) {
       if (this.#open.has(peer)) continue;
       const ctrl = new AbortController();
       const onStop = () => ctrl.abort(signal.reason);
@@ -107,6 +109,11 @@ export class LiveSubscriptions {
 
   /** Merges one streamed envelope as SyncManager.handle merges a POST /push body. */
   async #merge(peer: number, body: Uint8Array): Promise<void> {
+    // A peer removed while its stream was up: nothing more is merged from it, and the stream closes.
+    if (!this.#host.node.peers().includes(peer)) {
+      this.#open.get(peer)?.abort(new Error(`peer ${peer} was removed`));
+      return;
+    }
     const env = decodeEnvelope(body);
     if (env.senderId !== peer || !env.pushOnly) throw new WaveKVError("BAD_ENVELOPE", `the live stream of peer ${peer} carried ${env.pushOnly ? `a push from node ${env.senderId}` : "an envelope that is not a push"}`);
     await this.#host.node.handleEnvelopeInSlices(env, this.#host.slicing);

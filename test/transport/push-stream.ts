@@ -131,6 +131,27 @@ test("a server write reaches a live client without a sync round; the client's ow
   }
 });
 
+test("a peer removed while its stream is up: the stream closes and nothing more from it is merged", async () => {
+  const s = await serve();
+  const node = await Node.open({ id: 2, peers: [1] });
+  const sync = new SyncManager(node, new FetchTransport({ peers: { 1: s.http.url }, secret: SECRET, timeoutMs: 3_000 }), { live: true, intervalMs: 100, retryMs: 50, onWarning: quiet });
+  try {
+    sync.start();
+    await until("stream up", () => sync.liveStreams().includes(1) && s.http.streams.size === 1);
+    await s.node.put("before", "1");
+    await until("before on the client", () => node.get("before") !== undefined);
+    await node.removePeer(1);
+    await until("stream closed on both sides", () => sync.liveStreams().length === 0 && s.http.streams.size === 0);
+    await s.node.put("after", "2");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(node.get("after"), undefined, "no push from a removed peer");
+  } finally {
+    await sync.stop();
+    await node.close();
+    await s.close();
+  }
+});
+
 test("the subscription is signed: no, wrong or replayed signature → 401, and no stream", async () => {
   const s = await serve();
   try {
