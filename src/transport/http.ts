@@ -25,7 +25,7 @@ import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { RequestVerifier } from "./auth.js";
 import { FetchTransport, type FetchTransportOptions } from "./fetch.js";
-import { PushStreams, openStream, type PushStreamOptions, type PushStreamStats } from "./push-stream.js";
+import { PushStreams, type PushStreamOptions, type PushStreamStats } from "./push-stream.js";
 import { isWaveKVError, type WaveKVError } from "../core/errors.js";
 import { compareKeys } from "../core/keyorder.js";
 import type { WebConsole } from "../app/console.js";
@@ -307,7 +307,15 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       throw e;
     });
     if (method === "GET" && (path === "/subscribe" || (path === "/console/api/feed" && opts.console?.follow))) {
-      return openStream(streams, res, req.headers["x-wavekv-nonce"] as string | undefined, path, query, opts.console);
+      // A stream: ?from=<node id> (push, its own writes left out) or ?after=<n> (the console's feed).
+      const feed = path !== "/subscribe";
+      const name = feed ? "after" : "from";
+      const param = query.get(name);
+      if (param !== null && !/^(0|[1-9][0-9]{0,14})$/.test(param)) throw new HttpError(400, `${name} must be a decimal integer, got ${JSON.stringify(param.slice(0, 40))}`, "INVALID_ARGUMENT");
+      const sub = streams.open(res, (req.headers["x-wavekv-nonce"] as string | undefined) ?? "", feed || param === null ? null : Number(param), feed ? "feed" : "push");
+      if (!sub) throw new HttpError(503, `this node serves ${streams.size} live streams, its maximum; retry later (periodic sync rounds are not affected)`, "BUSY", { "retry-after": "5" });
+      if (feed) opts.console!.follow!(sub, Number(param ?? 0));
+      return;
     }
     if (method === "POST" && (path === "/sync" || path === "/push")) {
       const out = await sync.handle(body);

@@ -5,8 +5,8 @@
  * envelopes, heartbeats while nothing happens, a gap frame after frames were dropped.
  *
  *   const streams = new PushStreams(node, { secret, maxSubscribers: 64 });
- *   const sub = streams.open(res, nonce, from);   // after the request's signature checked out
- *   if (sub) streams.follow(sub);                 // the node's changes ("push")
+ *   const sub = streams.open(res, nonce, from, "push"); // after the request's signature checked out
+ *   if (!sub) …                                       // maxSubscribers open: the caller answers 503
  *   streams.close();
  *
  * Costs and bounds:
@@ -258,30 +258,4 @@ export class PushStreams {
       }
     }
   }
-}
-
-/** What serves the console's feed stream (src/app/console.ts WebConsole.follow). */
-export interface FeedSource {
-  /** Sends the changes after `after`, then every new one, to `sub` until it closes. */
-  follow(sub: StreamSubscriber, after: number): void;
-}
-
-/**
- * GET /subscribe?from=<node id> (push) or GET /console/api/feed?after=<n> (feed), its
- * signature already verified: starts the stream, or answers 400 / 503 itself.
- */
-export function openStream(streams: PushStreams, res: ServerResponse, nonce: string | undefined, path: string, query: URLSearchParams, feed?: Partial<FeedSource>): void {
-  const isFeed = path !== "/subscribe";
-  const name = isFeed ? "after" : "from";
-  const param = query.get(name);
-  const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
-    const body = JSON.stringify({ error: code, code, message });
-    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers });
-    res.end(body);
-  };
-  if (param !== null && !/^(0|[1-9][0-9]{0,14})$/.test(param)) return refuse(400, "INVALID_ARGUMENT", `${name} must be a decimal integer, got ${JSON.stringify(param.slice(0, 40))}`);
-  if (isFeed && !feed?.follow) return refuse(404, "NOT_FOUND", "this node serves no console");
-  const sub = streams.open(res, nonce ?? "", isFeed || param === null ? null : Number(param), isFeed ? "feed" : "push");
-  if (!sub) return refuse(503, "BUSY", `this node serves ${streams.size} live streams, its maximum; retry later (periodic sync rounds are not affected)`, { "retry-after": "5" });
-  if (isFeed) feed!.follow!(sub, Number(param ?? 0));
 }

@@ -175,6 +175,7 @@ test("the subscription is signed: no, wrong or replayed signature → 401, and n
     assert.match(await replay.text(), /replayed/);
     const bad = await fetch(`${s.http.url}/subscribe?from=x`, { headers: await new RequestSigner(SECRET).sign("GET", "/subscribe?from=x", new Uint8Array(0), 1) });
     assert.is(bad.status, 400);
+    assert.match(await bad.text(), /"code":"INVALID_ARGUMENT".*from must be a decimal integer/);
   } finally {
     await s.close();
   }
