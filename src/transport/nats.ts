@@ -27,6 +27,7 @@
  * @module
  */
 import { WaveKVError } from "../core/errors.js";
+import { warningLog } from "../core/warnings.js";
 import { signRequest, RequestVerifier, sha256Hex } from "./auth.js";
 import type { SyncHandler, Transport, TransportRequestOptions } from "./transport.js";
 import { encodeEnvelope, ENVELOPE_VERSION } from "../sync/envelope.js";
@@ -72,7 +73,7 @@ export interface NatsTransportOptions {
   announceMs?: number;
   /** Passed to the client's connect(): user/pass, token, authenticator (nkey), tls, ... */
   nats?: Record<string, unknown>;
-  /** Warnings (rejected messages are counted, the first one of each kind is reported). */
+  /** Warnings: every rejected message is counted (`stats.rejected`); each reason is reported once, then at 10, 100, … repeats (core/warnings.ts, as the HTTP server does). */
   onWarning?: (msg: string) => void;
 }
 
@@ -113,12 +114,14 @@ export class NatsTransport implements Transport {
   readonly #known = new Set<number>();
   #pending = 0;
   #timer: ReturnType<typeof setInterval> | null = null;
-  #warned = new Set<string>();
+  /** Each reason once, then at 10, 100, … repeats (as the HTTP server warns). */
+  readonly #warn: (message: string) => void;
 
   private constructor(mod: NatsModule, nc: NatsConn, o: NatsTransportOptions) {
     this.#mod = mod;
     this.#nc = nc;
     this.#o = { timeoutMs: 10_000, maxBytes: 8 << 20, maxPending: 64, announceMs: 5_000, ...o };
+    this.#warn = warningLog(o.onWarning ?? (() => undefined));
     if (o.secret !== undefined) {
       this.#verifyOwn = new RequestVerifier(o.secret, { node: o.node });
       this.#verifyCluster = new RequestVerifier(o.secret, { node: CLUSTER });
@@ -260,10 +263,7 @@ export class NatsTransport implements Transport {
 
   #reject(kind: string, why: string): void {
     this.stats.rejected++;
-    if (!this.#warned.has(kind)) {
-      this.#warned.add(kind);
-      this.#o.onWarning?.(`NATS ${kind} dropped: ${why} (further ones are only counted)`);
-    }
+    this.#warn(`NATS ${kind} dropped: ${why}`);
   }
 }
 
