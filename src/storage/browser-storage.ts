@@ -24,11 +24,11 @@
 import { WaveKVError } from "../core/errors.js";
 import type { FsyncPolicy } from "../core/types.js";
 import type { FramedRecords, RecordInput, StopReason } from "../core/record.js";
-import { decodeRecords, decodeWindow, encodeRecords } from "../codec/records.js";
+import { decodeRecords, encodeRecords } from "../codec/records.js";
 import type { AppendOptions, FaultHook, LatencyStats, RecoveredState, ReplayTarget, Storage } from "./interface.js";
 import { LatencyHistogram } from "./latency.js";
 import { Serial } from "./serial.js";
-import { REPLAY_WINDOW_RECORDS, ReplaySession, expectation } from "./replay.js";
+import { REPLAY_WINDOW_RECORDS, ReplaySession, applyLogWindows } from "./replay.js";
 import { DAMAGED, LOG, META, META_KEY, SNAPSHOT, acquireLock, databaseName, openDatabase, request, settled, storageError } from "./browser-idb.js";
 
 /** The format of the store's contents (meta.format, docs/FORMAT.md §7); open refuses a newer one. */
@@ -215,13 +215,8 @@ function replayLog(session: ReplaySession, base: number, keys: IDBValidKey[], va
       let at = 0;
       for (const b of bytes) { dst.set(b, at); at += b.length; }
     }, (block): [number, StopReason] => {
-      for (let at = 0; ;) {
-        const batch = decodeWindow(block, at, "framed", base, Math.max(1, window ?? REPLAY_WINDOW_RECORDS));
-        const stop = batch.stop;
-        session.apply(batch, at === 0 && stop.reason === "limit" ? expectation(batch, total) : undefined);
-        if (stop.reason !== "limit") return [at + stop.offset, stop.reason];
-        at += stop.offset;
-      }
+      const { at, stop } = applyLogWindows(session, block, base, window ?? REPLAY_WINDOW_RECORDS, total);
+      return [at + stop.offset, stop.reason];
     });
   }
   let prefix: Uint8Array | null = null;

@@ -14,7 +14,7 @@
  *   session.withBlock(len, (dst) => readExactly(fd, dst, at), (block) => { … session.apply(batch) … });
  *   const batches = session.finish();   // or session.fail() if open fails
  */
-import { readIntoKernel } from "../codec/records.js";
+import { decodeWindow, readIntoKernel } from "../codec/records.js";
 import { D_KEY_LEN, DESCRIPTOR_WORDS, type DecodedBatch } from "../core/record.js";
 import type { PinnedBytes } from "../kernel/memory.js";
 import { kernel } from "../kernel/instance.js";
@@ -34,6 +34,23 @@ export function expectation(first: DecodedBatch, total: number): ReplayExpectati
   for (let i = 0, at = 0; i < first.count; i++, at += DESCRIPTOR_WORDS) keyBytes += d[at + D_KEY_LEN]!;
   const scale = (total / span) * 1.05;
   return { records: Math.ceil(first.count * scale), keyBytes: Math.ceil(keyBytes * scale) };
+}
+
+/**
+ * A framed log in `block` (stamps relative to `base`) handed to `session` a window of
+ * `windowRecords` at a time: the file WAL's long replay and the browser store's. Returns
+ * where the last window started (`at`) and where and why it stopped (`stop.offset` from `at`).
+ */
+export function applyLogWindows(session: ReplaySession, block: PinnedBytes, base: number, windowRecords: number, totalBytes: number): { at: number; stop: DecodedBatch["stop"] } {
+  for (let at = 0; ;) {
+    const batch = decodeWindow(block, at, "framed", base, Math.max(1, windowRecords));
+    const stop = batch.stop;
+    // With the first of several windows: what the whole log likely holds, extrapolated
+    // from it, so the consumer can grow its index once (see ReplicaState.reserve).
+    session.apply(batch, at === 0 && stop.reason === "limit" ? expectation(batch, totalBytes) : undefined);
+    if (stop.reason !== "limit") return { at, stop };
+    at += stop.offset;
+  }
 }
 
 export class ReplaySession {

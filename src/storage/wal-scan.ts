@@ -6,12 +6,12 @@
  *   const scan = scanWal(bytes);                                   // pure: header + records + damage
  *   const found = scanWalFile(fd, size, header, start, session);   // a long log, window by window
  */
-import { decodeRecords, decodeRecordsReference, decodeWindow, findNextValidFrame } from "../codec/records.js";
+import { decodeRecords, decodeRecordsReference, findNextValidFrame } from "../codec/records.js";
 import type { DecodedBatch, StopReason } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import { readExactly, readFully } from "./datadir.js";
 import { WAL_HEADER_BYTES, isZeroFrom, parseWalHeader, walVersion, type WalHeader } from "./wal-file.js";
-import { REPLAY_WINDOW_RECORDS, expectation, type ReplaySession } from "./replay.js";
+import { REPLAY_WINDOW_RECORDS, applyLogWindows, type ReplaySession } from "./replay.js";
 
 export interface WalDamage {
   /** Absolute offset of the first bad record. */
@@ -92,19 +92,8 @@ export function scanWalFile(fd: number, size: number, header: WalHeader, startAt
   }
   const version = walVersion(readFully(fd, 8, 0));
   return session.withBlock(size - start, (dst) => readExactly(fd, dst, start), (block) => {
-    let at = 0;
-    for (;;) {
-      const batch = decodeWindow(block, at, "framed", header.base, Math.max(1, windowRecords));
-      const stop = batch.stop;
-      // With the first of several windows: what the whole log likely holds, extrapolated
-      // from it, so the consumer can grow its index once (see ReplicaState.reserve).
-      session.apply(batch, at === 0 && stop.reason === "limit" ? expectation(batch, size - start) : undefined);
-      if (stop.reason === "limit") {
-        at += stop.offset;
-        continue;
-      }
-      return { header, fileSize: size, start, version, ...verdict(size, start + at, stop, block.view().subarray(at), version >= 2) };
-    }
+    const { at, stop } = applyLogWindows(session, block, header.base, windowRecords, size - start);
+    return { header, fileSize: size, start, version, ...verdict(size, start + at, stop, block.view().subarray(at), version >= 2) };
   });
 }
 
