@@ -6,9 +6,15 @@
  *
  * Signed requests name the node they are for (docs/PROTOCOL.md "HTTP authentication");
  * the client learns that id from the public GET /status once and keeps it.
+ *
+ *   new KvClient("https://kv:8001", credentialSecret, 10_000, { key: "app", ca: caPem });
+ *
+ * `key` names a client credential (`serve --client-key`): `secret` is then that
+ * credential's secret. `ca` trusts the CA that signed an https:// node's certificate.
  */
 import { signRequest } from "../transport/auth.js";
 import { kvPath } from "../transport/fetch.js";
+import { describeTlsError, fetchWithCa } from "../transport/tls.js";
 import type { NodeStatus } from "../core/types.js";
 
 export interface KvEntryJson {
@@ -46,11 +52,22 @@ function denoFetchCode(message: string | undefined): string | undefined {
   return undefined;
 }
 
+export interface KvClientOptions {
+  /** The client credential `secret` belongs to (sent as x-wavekv-key). @defaultValue none: `secret` is the cluster secret */
+  key?: string;
+  /** PEM of the CA that signed an https:// node's certificate. @defaultValue none: the runtime's trust store */
+  ca?: string | Uint8Array;
+}
+
 export class KvClient {
   #node: Promise<number> | undefined;
+  readonly #fetch: typeof fetch;
+  readonly #key: string | undefined;
 
-  constructor(readonly url: string, private readonly secret?: string, private readonly timeoutMs = 10_000) {
+  constructor(readonly url: string, private readonly secret?: string, private readonly timeoutMs = 10_000, opts: KvClientOptions = {}) {
     this.url = url.replace(/\/+$/, "");
+    this.#key = opts.key;
+    this.#fetch = opts.ca === undefined ? (input, init) => fetch(input, init) : fetchWithCa(opts.ca);
   }
 
   /** The id of the node behind `url` (public /status), asked once. */
@@ -67,6 +84,8 @@ export class KvClient {
   #unreachable(e: Error): string {
     const cause = e.cause as { code?: string; message?: string } | undefined;
     const code = cause?.code ?? (e as { code?: string }).code ?? denoFetchCode(cause?.message);
+    const tls = describeTlsError(e, this.url);
+    if (tls) return tls;
     if (code === "ECONNREFUSED") return `nothing answers at ${this.url}: is \`wavekv serve\` running there?`;
     if (e.name === "TimeoutError") return `${this.url} did not answer within ${this.timeoutMs} ms: is the node overloaded, or the address wrong?`;
     if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `cannot find the host of ${this.url} (${code}): check the URL`;
@@ -75,8 +94,8 @@ export class KvClient {
 
   async #call(method: string, path: string, body?: Uint8Array, sign = this.secret !== undefined): Promise<{ status: number; json: any }> {
     const headers: Record<string, string> = {};
-    if (sign && this.secret !== undefined) Object.assign(headers, signRequest(this.secret, method, path, body ?? new Uint8Array(0), await this.nodeId()));
-    const res = await fetch(this.url + path, { method, headers, body: body as Uint8Array<ArrayBuffer> | undefined, signal: AbortSignal.timeout(this.timeoutMs) }).catch((e: Error) => {
+    if (sign && this.secret !== undefined) Object.assign(headers, signRequest(this.secret, method, path, body ?? new Uint8Array(0), await this.nodeId(), Date.now(), this.#key));
+    const res = await this.#fetch(this.url + path, { method, headers, body: body as Uint8Array<ArrayBuffer> | undefined, signal: AbortSignal.timeout(this.timeoutMs) }).catch((e: Error) => {
       throw new KvClientError(this.#unreachable(e), 0, "IO");
     });
     const text = await res.text();
@@ -116,6 +135,11 @@ export class KvClient {
       if (!json.more || json.entries.length === 0) return;
       after = json.entries[json.entries.length - 1].key;
     }
+  }
+
+  /** Who the node takes this client for: its credential's name, mode and prefixes (GET /whoami). */
+  async whoami(): Promise<{ credential: string | null; mode: "ro" | "rw" | "cluster"; prefixes: string[] }> {
+    return (await this.#call("GET", "/whoami")).json;
   }
 
   async status(): Promise<NodeStatus> {

@@ -12,6 +12,9 @@
  * refused there); `content-sha256` is the hex SHA-256 of the body, sent in a header so the
  * server can verify the signature before it reads a byte of body (docs/PROTOCOL.md,
  * "HTTP authentication").
+ *
+ * A client credential (src/transport/credentials.ts) signs the same string with its own
+ * secret and names itself in `x-wavekv-key`; without that header the key is the cluster secret.
  */
 export const AUTH_SCHEME = "wavekv-hmac-v2";
 
@@ -22,6 +25,8 @@ export const AUTH_HEADERS = {
   node: "x-wavekv-node",
   contentSha256: "x-wavekv-content-sha256",
   signature: "x-wavekv-signature",
+  /** Optional: the client credential whose secret keyed the MAC (absent: the cluster secret). */
+  key: "x-wavekv-key",
 } as const;
 
 /** Canonical encodings: anything else is refused, so one MAC has exactly one spelling. */
@@ -36,9 +41,13 @@ export function signedString(method: string, path: string, timestamp: string, no
   return `${AUTH_SCHEME}\n${method.toUpperCase()}\n${path}\n${timestamp}\n${nonce}\n${node}\n${contentSha256}`;
 }
 
-/** The headers of one signed request, given its MAC (hex) computed over `signedString`. */
-export function authHeaders(timestamp: string, nonce: string, node: number, contentSha256: string, signature: string): Record<string, string> {
+/**
+ * The headers of one signed request, given its MAC (hex) computed over `signedString`;
+ * `key` names the client credential that keyed it (none: the cluster secret).
+ */
+export function authHeaders(timestamp: string, nonce: string, node: number, contentSha256: string, signature: string, key?: string): Record<string, string> {
   return {
+    ...(key === undefined ? {} : { [AUTH_HEADERS.key]: key }),
     [AUTH_HEADERS.scheme]: AUTH_SCHEME,
     [AUTH_HEADERS.timestamp]: timestamp,
     [AUTH_HEADERS.nonce]: nonce,

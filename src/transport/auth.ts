@@ -14,6 +14,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { AUTH_HEADERS, AUTH_SCHEME, CANONICAL, authHeaders, signedString } from "./auth-scheme.js";
+import { CREDENTIAL_NAME, type ClientCredential } from "./credentials.js";
 
 export { AUTH_HEADERS } from "./auth-scheme.js";
 
@@ -27,21 +28,27 @@ function mac(secret: string | Uint8Array, text: string): Buffer {
   return createHmac("sha256", secret).update(text).digest();
 }
 
-/** The auth headers for one request to node `node`. */
-export function signRequest(secret: string | Uint8Array, method: string, path: string, body: Uint8Array = EMPTY, node: number, now = Date.now()): Record<string, string> {
+/** The auth headers for one request to node `node`; `key` names the client credential `secret` belongs to (none: the cluster secret). */
+export function signRequest(secret: string | Uint8Array, method: string, path: string, body: Uint8Array = EMPTY, node: number, now = Date.now(), key?: string): Record<string, string> {
   const timestamp = String(Math.floor(now));
   const nonce = randomBytes(12).toString("hex");
   const digest = sha256Hex(body);
-  return authHeaders(timestamp, nonce, node, digest, mac(secret, signedString(method, path, timestamp, nonce, node, digest)).toString("hex"));
+  return authHeaders(timestamp, nonce, node, digest, mac(secret, signedString(method, path, timestamp, nonce, node, digest)).toString("hex"), key);
 }
 
-export type HeaderVerdict = { ok: true; contentSha256: string } | { ok: false; reason: string };
+/** On "ok", `credential` is the client credential that signed, undefined for the cluster secret. */
+export type HeaderVerdict = { ok: true; contentSha256: string; credential?: ClientCredential } | { ok: false; reason: string };
 
 export interface VerifierOptions {
   /** This node's id: a request signed for another node is refused. */
   node: number;
   windowMs?: number;
   clock?: () => number;
+  /**
+   * Client credentials accepted besides the cluster secret (a request names one in
+   * x-wavekv-key). Default: none, and a request naming one is refused.
+   */
+  credentials?: readonly ClientCredential[];
 }
 
 export class RequestVerifier {
@@ -51,9 +58,11 @@ export class RequestVerifier {
   readonly #node: string;
   readonly windowMs: number;
   readonly #clock: () => number;
+  readonly #credentials: ReadonlyMap<string, ClientCredential>;
 
   constructor(secret: string | Uint8Array, opts: VerifierOptions) {
     this.#secret = secret;
+    this.#credentials = new Map((opts.credentials ?? []).map((c) => [c.name, c]));
     this.#node = String(opts.node);
     this.windowMs = opts.windowMs ?? 30_000;
     this.#clock = opts.clock ?? Date.now;
@@ -77,16 +86,24 @@ export class RequestVerifier {
     if (!CANONICAL.timestamp.test(timestamp) || !CANONICAL.nonce.test(nonce) || !CANONICAL.node.test(node) || !CANONICAL.hex64.test(digest) || !CANONICAL.hex64.test(signature)) {
       return no("malformed signature headers (lowercase hex and plain decimal only)");
     }
+    const keyName = header(AUTH_HEADERS.key);
+    let credential: ClientCredential | undefined;
+    if (keyName !== undefined) {
+      if (!CREDENTIAL_NAME.test(keyName)) return no(`malformed ${AUTH_HEADERS.key} header (1-64 of A-Z a-z 0-9 . _ -)`);
+      credential = this.#credentials.get(keyName);
+      // The name is not secret, and canonical (checked above): safe to echo and to log.
+      if (!credential) return no(`unknown credential ${keyName}`);
+    }
     if (node !== this.#node) return no(`signed for node ${node}, this is node ${this.#node}`);
     const now = this.#clock();
     if (Math.abs(now - Number(timestamp)) > this.windowMs) return no("stale or future timestamp");
-    const expected = mac(this.#secret, signedString(method, path, timestamp, nonce, node, digest));
-    if (!timingSafeEqual(Buffer.from(signature, "hex"), expected)) return no("bad signature");
+    const expected = mac(credential?.secret ?? this.#secret, signedString(method, path, timestamp, nonce, node, digest));
+    if (!timingSafeEqual(Buffer.from(signature, "hex"), expected)) return no(credential ? `bad signature for credential ${credential.name}` : "bad signature");
     this.#forgetOld(now);
     if (this.#seen.has(nonce)) return no("replayed request");
     // Kept until its timestamp is surely outside the window: ts ≥ now - window at insertion.
     this.#seen.set(nonce, now + 2 * this.windowMs);
-    return { ok: true, contentSha256: digest };
+    return { ok: true, contentSha256: digest, ...(credential ? { credential } : {}) };
   }
 
   /** Headers and a body already in hand (tests, small callers). */

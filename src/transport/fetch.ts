@@ -74,7 +74,11 @@ export class RequestSigner {
   readonly #secret: Uint8Array;
   #key: Promise<CryptoKey> | null = null;
 
-  constructor(secret: string | Uint8Array) {
+  /**
+   * @param secret - the cluster secret, or a client credential's secret
+   * @param credential - the credential's name (sent as x-wavekv-key); omit for the cluster secret
+   */
+  constructor(secret: string | Uint8Array, readonly credential?: string) {
     this.#secret = typeof secret === "string" ? utf8.encode(secret) : secret.slice();
   }
 
@@ -86,7 +90,7 @@ export class RequestSigner {
     const digest = subtle
       ? toHex(new Uint8Array(await subtle.digest("SHA-256", body as Uint8Array<ArrayBuffer>)))
       : toHex(sha256(body));
-    return authHeaders(timestamp, nonce, node, digest, await this.#mac(signedString(method, path, timestamp, nonce, node, digest)));
+    return authHeaders(timestamp, nonce, node, digest, await this.#mac(signedString(method, path, timestamp, nonce, node, digest)), this.credential);
   }
 
   async #mac(text: string): Promise<string> {

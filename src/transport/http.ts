@@ -20,10 +20,12 @@
  * headers before any body byte is read. Bodies in flight share one byte budget. Writes
  * under `__wavekv/` are refused (403). Refusals change nothing.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { RequestVerifier } from "./auth.js";
+import { forbidden, noVerifier, scopeJson, type ClientCredential, type ServeAccessOptions } from "./credentials.js";
+import { createNodeServer, withCa, type TlsClientOptions } from "./tls.js";
 import { FetchTransport, type FetchTransportOptions } from "./fetch.js";
 import { PushStreams, type PushStreamOptions, type PushStreamStats } from "./push-stream.js";
 import { isWaveKVError, type WaveKVError } from "../core/errors.js";
@@ -38,7 +40,7 @@ import { warningLog } from "../core/warnings.js";
 /** Learned peer addresses live in the store under this prefix, so one seed address finds everyone. */
 export { PEER_ADDRESS_PREFIX } from "../core/types.js";
 
-export interface ServeOptions {
+export interface ServeOptions extends ServeAccessOptions {
   /**
    * Port to listen on; `HttpServer.port` says which one was taken.
    * @defaultValue `0` (the system picks a free port)
@@ -271,7 +273,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
   const node = opts.node;
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const budget = Math.max(opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED, max);
-  const verifier = opts.secret !== undefined ? new RequestVerifier(opts.secret, { node: node.id }) : null;
+  const verifier = opts.secret !== undefined ? new RequestVerifier(opts.secret, { node: node.id, credentials: opts.credentials }) : noVerifier(opts.credentials);
   const warn = warningLog(opts.onWarning ?? ((m: string) => console.warn(`wavekv http: ${m}`)));
   if (!verifier) warn("no secret configured: anyone who can reach this port can read and write the store");
   const counters = { requests: 0, unauthorized: 0, badEnvelopes: 0, kvPuts: 0, kvDeletes: 0 };
@@ -292,7 +294,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     const asset = opts.console ? await opts.console.asset(method, path, req.headers["if-none-match"]) : undefined;
     if (asset) return reply(res, asset, method === "HEAD");
     // Signature first, from the headers alone: an unsigned body is refused unread.
-    let digest: string | undefined;
+    let digest: string | undefined, who: ClientCredential | undefined;
     if (verifier) {
       const v = verifier.verifyHeaders(method, target, (h) => req.headers[h] as string | undefined);
       if (!v.ok) {
@@ -301,7 +303,10 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
         throw new HttpError(401, `unauthorized: ${v.reason}`, "UNAUTHORIZED");
       }
       digest = v.contentSha256;
+      const denied = (who = v.credential) && forbidden(who, method, path, query); // credentials.ts: what a client credential may do
+      if (denied) { warn(`refused ${method} ${path.slice(0, 80)}: ${denied}`); throw new HttpError(403, `forbidden: ${denied}`, "FORBIDDEN"); }
     }
+    if (method === "GET" && path === "/whoami") return send(res, 200, JSON.stringify(scopeJson(who)));
     const body = method === "GET" || method === "HEAD" ? new Uint8Array(0) : await readBody(req, max, budget, gauge, digest).catch((e: unknown) => {
       if (e instanceof HttpError && e.status === 401) counters.unauthorized++;
       throw e;
@@ -383,7 +388,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     throw new HttpError(404, `no route for ${method} ${path} (GET /peers, DELETE /peers/<id>)`, "NOT_FOUND");
   };
 
-  const server = createServer((req, res) => {
+  const server = createNodeServer(opts.tls, (req, res) => {
     handler(req, res).catch((err: unknown) => {
       // A body left unread is not read now: answer, then close the connection.
       if (!req.complete) {
@@ -412,7 +417,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   return {
-    url: `http://${host}:${addr.port}`,
+    url: `${opts.tls ? "https" : "http"}://${host}:${addr.port}`,
     port: addr.port,
     server,
     streams,
@@ -485,10 +490,10 @@ function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, n
 }
 
 /** `FetchTransportOptions` under the HTTP name; `timeoutMs` defaults to `10_000` (10 s) per request, both legs. */
-export type HttpTransportOptions = FetchTransportOptions;
+export type HttpTransportOptions = FetchTransportOptions & TlsClientOptions;
 
 /**
  * A `Transport` over HTTP POST /sync and /push: FetchTransport (same signing, same
  * candidate-address rule), under the name the server side has always used.
  */
-export class HttpTransport extends FetchTransport {}
+export class HttpTransport extends FetchTransport { constructor(opts: HttpTransportOptions = {}) { super(withCa(opts)); } }
