@@ -51,6 +51,8 @@ export interface WebConsoleOptions {
   feedSize?: number;
   /** Deadline of one peer /status probe. Default 1 500 ms. */
   probeTimeoutMs?: number;
+  /** The fetch the peer probes use (one that trusts the cluster's TLS CA). Default: the global fetch. */
+  fetch?: typeof fetch;
 }
 
 export interface ConsoleResponse {
@@ -399,7 +401,7 @@ export class WebConsole {
     const started = Date.now();
     try {
       const signal = AbortSignal.any([this.#life.signal, AbortSignal.timeout(this.#probeTimeoutMs)]);
-      const res = await fetch(`${base}/status`, { signal });
+      const res = await (this.#opts.fetch ?? fetch)(`${base}/status`, { signal });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       // Whoever can write the address book chooses this URL: keep only typed fields.
       const s = (await res.json()) as Partial<Record<keyof NodeStatus, unknown>>;

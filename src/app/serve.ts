@@ -21,6 +21,8 @@ import type { Entry, FsyncPolicy, Limits } from "../core/types.js";
 import { WaveKVError } from "../core/errors.js";
 import type { Transport } from "../transport/transport.js";
 import type { NatsTransport } from "../transport/nats.js";
+import { fetchWithCa, type TlsServerOptions } from "../transport/tls.js";
+import type { ClientCredential } from "../transport/credentials.js";
 
 export interface ServerConfig {
   /** This node's id, unique in the cluster. */
@@ -47,6 +49,18 @@ export interface ServerConfig {
    * @defaultValue none: requests are not signed, and the server warns that anyone who reaches the port can write
    */
   secret?: string;
+  /**
+   * Client credentials (read-only or read-write, optionally limited to key prefixes) accepted
+   * besides `secret`, which then stays the peers' key (`ServeOptions.credentials`). Needs `secret`.
+   * @defaultValue none
+   */
+  credentials?: readonly ClientCredential[];
+  /**
+   * Serve HTTPS (`readTlsFiles` reads `--tls-cert`, `--tls-key`, `--tls-ca`); its `ca`, when
+   * set, is what this node trusts when it reaches https:// peers.
+   * @defaultValue none: plain HTTP
+   */
+  tls?: TlsServerOptions;
   /**
    * NATS server URL(s) (needs the optional package `@nats-io/transport-node`): peers
    * announced on the cluster's NATS subjects are synced over NATS, the others over HTTP.
@@ -135,7 +149,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
 }
 
 async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, warn: (m: string) => void): Promise<RunningServer> {
-  const transport = new HttpTransport({ peers: cfg.peers, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000 });
+  const transport = new HttpTransport({ peers: cfg.peers, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000, ca: cfg.tls?.ca });
   const nats = cfg.nats === undefined ? undefined : await connectNats(cfg, warn);
   // A peer heard on NATS is reached over NATS (one publish per push), any other over HTTP.
   const routed: Transport = !nats ? transport : {
@@ -146,8 +160,8 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
   let web: WebConsole | undefined = undefined;
   const sync = new SyncManager(node, routed, { intervalMs: cfg.intervalMs ?? 1_000, timeoutMs: cfg.timeoutMs ?? 5_000, pushWindowMs: cfg.pushWindowMs ?? 200, onWarning: warn, onRound: (r) => web?.recordRounds(r) });
   const addressOf = (p: number) => transport.addressOf(p);
-  if (cfg.console !== false) web = new WebConsole({ node, sync, addressOf, dir: cfg.dir, fsync: cfg.fsync ?? "always", secretRequired: cfg.secret !== undefined });
-  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, console: web, addressOf, maxBodyBytes: cfg.maxBodyBytes, maxBufferedBytes: cfg.maxBufferedBytes, onWarning: (m) => log(`warning: ${m}`) });
+  if (cfg.console !== false) web = new WebConsole({ node, sync, addressOf, dir: cfg.dir, fsync: cfg.fsync ?? "always", secretRequired: cfg.secret !== undefined, ...(cfg.tls?.ca ? { fetch: fetchWithCa(cfg.tls.ca) } : {}) });
+  const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, credentials: cfg.credentials, tls: cfg.tls, console: web, addressOf, maxBodyBytes: cfg.maxBodyBytes, maxBufferedBytes: cfg.maxBufferedBytes, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
   await nats?.serve(sync, { onPeer: async (p) => { if (!node.peers().includes(p)) await node.addPeer(p); sync.syncSoon(p); } });
 

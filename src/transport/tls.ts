@@ -20,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Agent, createServer as createHttpsServer, request } from "node:https";
 import { createSecureContext } from "node:tls";
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import { Readable } from "node:stream";
 import { WaveKVError } from "../core/errors.js";
 import type { FetchTransportOptions } from "./fetch.js";
@@ -68,6 +69,8 @@ export function readTlsFiles(files: { cert: string; key: string; ca?: string }):
   const ca = files.ca === undefined ? undefined : readPemFile(files.ca, "TLS CA certificate", "--tls-ca");
   try {
     createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+    // Deno's createSecureContext accepts any pair: compare the keys ourselves (first certificate of the chain).
+    if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) throw new Error("the key is not the certificate's");
   } catch (e) {
     const reason = String((e as Error).message).split("\n")[0];
     throw new WaveKVError("INVALID_ARGUMENT", `the TLS certificate ${files.cert} and key ${files.key} cannot be used together (${reason}): pass the key that belongs to the certificate`);
@@ -151,7 +154,8 @@ export function describeTlsError(e: unknown, url: string): string | undefined {
   const words = `${err?.message ?? ""} ${err?.cause?.message ?? ""}`;
   const known = code !== undefined ? CERT_CODES[code] : undefined;
   if (known) return `TLS refused ${url}: ${known} (${code}); pass --ca with the CA that signed the node's certificate`;
-  if (/certificate|UnknownIssuer|invalid peer certificate/i.test(words)) return `TLS refused ${url}: ${words.trim().split("\n")[0]}; pass --ca with the CA that signed the node's certificate`;
+  const cert = (/invalid peer certificate: \w+/i.exec(words) ?? /[^:;()]*certificate[^:;()]*/i.exec(words))?.[0]?.trim();
+  if (cert) return `TLS refused ${url}: its certificate is not trusted (${cert}); pass --ca with the CA that signed the node's certificate`;
   if (code === "EPROTO" || /wrong version number|packet length too long/i.test(words)) return `TLS handshake with ${url} failed (${code ?? "protocol error"}): does the node serve ${url.startsWith("https:") ? "plain HTTP (use http://)" : "HTTPS (use https://)"}?`;
   return undefined;
 }
