@@ -40,8 +40,9 @@ function parseCount(v: string): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError("must be a positive integer");
   return n;
 }
-function readSecret(file: string | undefined): string | undefined {
-  if (file === undefined) return undefined;
+function readSecret(file: string | undefined, env = false): string | undefined {
+  // Client commands also take the secret from WAVEKV_SECRET (a file wins): secrets stay out of `ps`.
+  if (file === undefined) return env ? envSecret() : undefined;
   let s: string;
   try {
     s = readFileSync(file, "utf8").trim();
@@ -54,6 +55,29 @@ function readSecret(file: string | undefined): string | undefined {
     throw new Error(`the secret in ${file} is ${s.length} characters; at least 16 are needed: write the cluster's secret there (a new cluster can use \`head -c 32 /dev/urandom | base64 > ${file}\`)`);
   }
   return s;
+}
+
+function envSecret(): string | undefined {
+  const s = process.env.WAVEKV_SECRET?.trim();
+  if (s === undefined || s === "") return undefined;
+  if (s.length < 16) throw new Error(`WAVEKV_SECRET is ${s.length} characters; at least 16 are needed`);
+  return s;
+}
+
+/** `serve`'s TLS files and client credentials (src/transport/tls.ts, credentials.ts), each mistake one line naming the flag or file. */
+async function accessOptions(o: { tlsCert?: string; tlsKey?: string; tlsCa?: string; clientKey?: string[]; clientKeysFile?: string }, secret: string | undefined) {
+  const { readTlsFiles } = await import("../transport/tls.js");
+  const { parseClientKeys, parseClientKeysFile } = await import("../transport/credentials.js");
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new Error(`--tls-cert and --tls-key go together: pass both (the certificate and its private key, PEM)`);
+  if (o.tlsCa !== undefined && o.tlsCert === undefined) throw new Error(`--tls-ca is the CA this node trusts for its https:// peers: pass --tls-cert and --tls-key too`);
+  const tls = o.tlsCert === undefined ? undefined : readTlsFiles({ cert: o.tlsCert, key: o.tlsKey!, ...(o.tlsCa === undefined ? {} : { ca: o.tlsCa }) });
+  let text = "";
+  if (o.clientKeysFile !== undefined) {
+    try { text = readFileSync(o.clientKeysFile, "utf8"); } catch (e) { throw new Error(`cannot read the client keys file ${o.clientKeysFile} (${(e as NodeJS.ErrnoException).code ?? e}): pass --client-keys-file with a file of NAME:SECRET:ro|rw[:PREFIX] lines`); }
+  }
+  const credentials = o.clientKeysFile === undefined ? parseClientKeys(o.clientKey ?? []) : parseClientKeysFile(text, o.clientKeysFile, o.clientKey ?? []);
+  if (credentials.length > 0 && secret === undefined) throw new Error(`--client-key needs --secret-file too: the cluster secret stays the peers' key, and without it nothing is checked`);
+  return { ...(tls ? { tls } : {}), ...(credentials.length ? { credentials } : {}) };
 }
 
 /**
@@ -82,17 +106,18 @@ const program = new Command("wavekv")
   .version(version, "-V, --version", "print the version");
 
 /** The options of the command that failed: what the user typed is what the advice names. */
-let failedOptions: { url?: string; secretFile?: string; port?: number; host?: string } = {};
+let failedOptions: { url?: string; secretFile?: string; port?: number; host?: string; key?: string } = {};
 program.hook("preAction", (_program, action) => { failedOptions = action.opts(); });
 
 /** A 401 from a node, as what the user should change: the secret, or the clock. */
 function describeUnauthorized(message: string): string {
   const { url, secretFile } = failedOptions;
-  if (secretFile === undefined) return `the node at ${url} accepts only signed requests: pass --secret-file with the cluster's secret`;
+  if (secretFile === undefined && !process.env.WAVEKV_SECRET) return `the node at ${url} accepts only signed requests: pass --secret-file with the cluster's secret`;
   // The node's reason follows the status (src/app/client.ts: "METHOD /path: 401 <reason>").
   const reason = /: 401 (?:unauthorized: )?(.*)$/.exec(message)?.[1] ?? message;
+  if (/unknown credential|for credential/.test(reason)) return `the node at ${url} refused credential ${failedOptions.key} (${reason}): check --key and that --secret-file holds that credential's secret`;
   if (/timestamp/.test(reason)) return `the node at ${url} refused the request's time (${reason}): this machine's clock and the node's disagree; fix the clock (NTP) and retry`;
-  return `the node at ${url} refused the signature (${reason}): pass --secret-file with the cluster's secret (${secretFile} holds another)`;
+  return `the node at ${url} refused the signature (${reason}): pass --secret-file with the cluster's secret (${secretFile ?? "WAVEKV_SECRET"} holds another)`;
 }
 
 /** An OS error from binding the HTTP port, as the option to change. */
@@ -113,6 +138,7 @@ function describeError(e: unknown): string {
   const err = e as { message?: string; code?: string; status?: number; syscall?: string; winner?: { value?: string; valueBase64?: string; node: number; timestamp: number } };
   const message = String(err?.message ?? e).split("\n")[0]!;
   if (err?.status === 401) return describeUnauthorized(message);
+  if (err?.status === 403 && err.code === "FORBIDDEN") return `the node at ${failedOptions.url} refused: ${message.replace(/^.*: 403 (forbidden: )?/, "")}`;
   if (err?.syscall === "listen" && typeof err.code === "string") return describeListen(err.code) ?? message;
   if (err?.code === "SUPERSEDED" && err.winner) {
     const w = err.winner;
@@ -138,6 +164,11 @@ program
   .option("--peer <id=url>", "a peer and its address (repeatable)", parsePeer, {})
   .option("--dir <dir>", "data directory (omit for an in-memory node)")
   .option("--secret-file <file>", "shared secret for HMAC request signing")
+  .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key)")
+  .option("--tls-key <file>", "the private key of --tls-cert (PEM)")
+  .option("--tls-ca <file>", "the CA that signed the peers' certificates (PEM): trusted for https:// peers")
+  .option("--client-key <name:secret:ro|rw[:prefix]>", "a client credential, read-only or read-write, optionally only keys under prefix (repeatable; needs --secret-file)", (v: string, acc: string[] = []) => [...acc, v])
+  .option("--client-keys-file <file>", "client credentials, one NAME:SECRET:ro|rw[:PREFIX] a line (keeps secrets out of ps)")
   .addOption(new Option("--fsync <policy>", "always | never | <interval ms>").default("always").argParser(parseFsync))
   .option("--interval <ms>", "sync interval", parsePositive, 30_000)
   .option("--timeout <ms>", "per-request timeout", parsePositive, 10_000)
@@ -154,12 +185,13 @@ program
   .action(async (o) => {
     const { startServer } = await import("./serve.js");
     const secret = readSecret(o.secretFile);
+    const access = await accessOptions(o, secret);
     await checkDataDir(o.dir, o.id, o.newNode === true);
     const limits = Object.fromEntries(Object.entries({ maxKeys: o.maxKeys, maxValueBytes: o.maxValueBytes, maxTotalBytes: o.maxTotalBytes, maxClockDriftMs: o.maxClockDrift }).filter(([, v]) => v !== undefined));
     await untilSignal(() => startServer({
       id: o.id, port: o.port, host: o.host, dir: o.dir, peers: o.peer, secret,
       fsync: o.fsync, intervalMs: o.interval, timeoutMs: o.timeout, advertise: o.advertise, console: o.console,
-      limits, acceptDataLoss: o.acceptDataLoss === true, nats: o.nats, cluster: o.cluster,
+      limits, acceptDataLoss: o.acceptDataLoss === true, nats: o.nats, cluster: o.cluster, ...access,
     }));
   });
 
@@ -185,13 +217,18 @@ async function untilSignal(start: () => Promise<{ stop(): Promise<void> }>): Pro
 /** The options of every command that talks to a running node. */
 const clientOptions = (c: Command) => c
   .option("--url <url>", "a running node", "http://127.0.0.1:8001")
-  .option("--secret-file <file>", "shared secret for HMAC request signing");
+  .option("--secret-file <file>", "shared secret for HMAC request signing (or WAVEKV_SECRET); with --key, that credential's secret")
+  .addOption(new Option("--key <name>", "sign as this client credential (serve --client-key) instead of with the cluster secret").env("WAVEKV_KEY"))
+  .addOption(new Option("--ca <file>", "the CA (PEM) that signed an https:// node's certificate").env("WAVEKV_CA"));
 function clientCommand(name: string, description: string) {
   return clientOptions(program.command(name).description(description));
 }
-async function client(o: { url: string; secretFile?: string }) {
+async function client(o: { url: string; secretFile?: string; key?: string; ca?: string }) {
   const { KvClient } = await import("./client.js");
-  return new KvClient(o.url, readSecret(o.secretFile));
+  const { readPemFile } = await import("../transport/tls.js");
+  const secret = readSecret(o.secretFile, true);
+  if (o.key !== undefined && secret === undefined) throw new Error(`--key ${o.key} needs that credential's secret: pass --secret-file (or set WAVEKV_SECRET)`);
+  return new KvClient(o.url, secret, 10_000, { key: o.key, ...(o.ca === undefined ? {} : { ca: readPemFile(o.ca, "CA certificate", "--ca") }) });
 }
 const printEntry = (e: unknown) => console.log(JSON.stringify(e));
 

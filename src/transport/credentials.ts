@@ -101,17 +101,20 @@ export function parseClientKeys(texts: readonly string[], where: (i: number) => 
   return [...byName.values()];
 }
 
-/** The lines of a credentials file: blank lines and lines starting with '#' are skipped. */
-export function parseClientKeysFile(text: string, file: string): ClientCredential[] {
-  const lines: string[] = [];
-  const numbers: number[] = [];
+/**
+ * The credentials of `--client-key` flags (`flags`) and of a file's lines: blank lines and
+ * lines starting with '#' are skipped; an error names the flag or the file and line.
+ */
+export function parseClientKeysFile(text: string, file: string, flags: readonly string[] = []): ClientCredential[] {
+  const lines = [...flags];
+  const where = flags.map(() => "--client-key");
   text.split(/\r?\n/).forEach((line, i) => {
     const t = line.trim();
     if (t === "" || t.startsWith("#")) return;
     lines.push(t);
-    numbers.push(i + 1);
+    where.push(`${file} line ${i + 1}`);
   });
-  return parseClientKeys(lines, (i) => `${file} line ${numbers[i]}`);
+  return parseClientKeys(lines, (i) => where[i]!);
 }
 
 const within = (c: ClientCredential, key: string) => c.prefixes.length === 0 || c.prefixes.some((p) => key.startsWith(p));
