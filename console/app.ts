@@ -29,6 +29,8 @@ import type { NodeStatus } from "../src/core/types.js";
 
 const POLL_MS = 1_000;
 const SECRET_KEY = "wavekv.console.secret";
+/** The client credential's name the secret belongs to ("" or absent: the cluster secret). */
+const CREDENTIAL_KEY = "wavekv.console.credential";
 /** Feed items kept in the DOM (the server keeps more; this bounds layout work). */
 const FEED_SHOWN = 60;
 /** Characters of a value shown in the key table; the rest is summarised. */
@@ -47,6 +49,14 @@ const nodeId = Number(document.body.dataset.node);
 const mount = location.pathname.replace(/\/[^/]*$/, "");
 
 let signer: RequestSigner | null = null;
+/**
+ * What the signer may do (GET /whoami): the cluster secret sees everything; a client
+ * credential may be read-only and limited to key prefixes. Such a one gets no feed stream
+ * (its frames are MACed with the cluster secret), and a prefix-limited one no changes at all
+ * (they show every key's value): the server refuses both, the page does not ask.
+ */
+interface Scope { credential: string | null; mode: "ro" | "rw" | "cluster"; prefixes: string[] }
+let scope: Scope | null = null;
 let clockOffset = 0;
 let feedCursor = 0;
 let lastOk = 0;
@@ -386,8 +396,14 @@ function showInternal(): boolean {
   return ($("show-internal") as HTMLInputElement).checked;
 }
 
+/** Inside one of the credential's prefixes (the server refuses a wider listing): its first prefix otherwise. */
+function scopedPrefix(typed: string): string {
+  const limits = scope?.prefixes ?? [];
+  return limits.length === 0 || limits.some((p) => typed.startsWith(p)) ? typed : limits[0]!;
+}
+
 function keysRoute(): string {
-  const prefix = ($("prefix") as HTMLInputElement).value;
+  const prefix = scopedPrefix(($("prefix") as HTMLInputElement).value);
   const limit = ($("page-size") as HTMLSelectElement).value;
   const after = pages[pages.length - 1];
   const q = new URLSearchParams({ prefix, limit });
@@ -416,7 +432,7 @@ async function poll(): Promise<void> {
     } else {
       const [snap, kv] = await Promise.all([
         // With the feed streamed, the poll leaves the feed out (feed=0).
-        getJson<ConsoleSnapshot>(`/console/api/state?after=${feedCursor}${feedLive ? "&feed=0" : ""}`),
+        getJson<ConsoleSnapshot>(`/console/api/state?after=${feedCursor}${feedLive || (scope?.prefixes.length ?? 0) > 0 ? "&feed=0" : ""}`),
         getJson<{ entries: KvEntry[]; more: boolean }>(keysRoute()),
       ]);
       // Answers to a secret forgotten meanwhile must not bring its data back.
@@ -429,7 +445,7 @@ async function poll(): Promise<void> {
       renderCluster(snap, snap.node);
       renderKeys(kv.entries);
       if (!feedLive) renderFeed(snap.changes);
-      setConn("ok", `${authRequired ? "live · signed" : "live · no secret set"}${feedLive ? " · feed streamed" : ""}`);
+      setConn("ok", `${authRequired ? `live · signed${scope?.credential ? ` as ${scope.credential} (${scope.mode}${scope.prefixes.length ? `, ${scope.prefixes.join(" ")}` : ""})` : ""}` : "live · no secret set"}${feedLive ? " · feed streamed" : ""}`);
     }
     lastOk = Date.now();
     $("foot-text").textContent = `updated ${fmtTime(lastOk)} · refreshes every ${POLL_MS / 1000} s`;
@@ -482,7 +498,7 @@ async function follow(ctrl: AbortController): Promise<void> {
 }
 
 function startFeed(): void {
-  if (feedStream || (authRequired && !signer)) return;
+  if (feedStream || (authRequired && (!signer || scope?.mode !== "cluster"))) return;
   feedStream = new AbortController();
   void follow(feedStream);
 }
@@ -496,8 +512,10 @@ function stopFeed(): void {
 function forget(message = ""): void {
   stopFeed();
   signer = null;
+  scope = null;
   epoch++;
   sessionStorage.removeItem(SECRET_KEY);
+  sessionStorage.removeItem(CREDENTIAL_KEY);
   lastSnapshot = null;
   renderKeys(null);
   renderFeed(null);
@@ -517,14 +535,25 @@ function showUnlock(message: string): void {
   $("unlock-error").textContent = message;
 }
 
-function unlocked(s: RequestSigner): void {
+function unlocked(s: RequestSigner, sc: Scope): void {
   signer = s;
+  scope = sc;
   epoch++;
   stopFeed();
   startFeed();
-  $("feed").hidden = false;
-  $("feed-locked").hidden = true;
+  const noFeed = sc.prefixes.length > 0;
+  $("feed").hidden = noFeed;
+  $("feed-locked").hidden = !noFeed;
+  $("feed-locked").textContent = noFeed ? `Credential ${sc.credential} reads only keys under ${sc.prefixes.join(", ")}: the change feed (every key) is not shown.` : "Enter the secret to see changes.";
+  if (sc.prefixes.length > 0 && !($("prefix") as HTMLInputElement).value) ($("prefix") as HTMLInputElement).value = sc.prefixes[0]!;
+  ($("w-put") as HTMLButtonElement).disabled = sc.mode === "ro";
+  ($("w-del") as HTMLButtonElement).disabled = sc.mode === "ro";
   showUnlock("");
+}
+
+/** Checks a secret (and credential name) with the node: resolves to what it may do. */
+function probe(candidate: RequestSigner): Promise<Scope> {
+  return getJson<Scope>("/whoami", candidate);
 }
 
 // ------------------------------------------------------------------ events
@@ -538,12 +567,14 @@ $("unlock-form").addEventListener("submit", (ev) => {
     input.focus();
     return;
   }
-  const candidate = new RequestSigner(secret);
+  const name = ($("credential") as HTMLInputElement).value.trim();
+  const candidate = new RequestSigner(secret, name || undefined);
   $("unlock-error").textContent = "Checking…";
-  getJson<ConsoleSnapshot>("/console/api/state?after=0", candidate).then(() => {
+  probe(candidate).then((sc) => {
     sessionStorage.setItem(SECRET_KEY, secret);
+    sessionStorage.setItem(CREDENTIAL_KEY, name);
     input.value = "";
-    unlocked(candidate);
+    unlocked(candidate, sc);
     void poll();
     $("prefix").focus();
   }, (err: Error) => {
@@ -612,8 +643,12 @@ document.addEventListener("visibilitychange", () => {
 // ------------------------------------------------------------------ start
 
 const saved = authRequired ? sessionStorage.getItem(SECRET_KEY) : null;
-if (saved) unlocked(new RequestSigner(saved));
-else if (!authRequired) {
+if (saved) {
+  // The scope is asked again (a credential may have changed since a reload); unreachable: the cluster secret's, or read-only.
+  const restored = new RequestSigner(saved, sessionStorage.getItem(CREDENTIAL_KEY) || undefined);
+  const guess: Scope = { credential: restored.credential ?? null, mode: restored.credential ? "ro" : "cluster", prefixes: [] };
+  probe(restored).then((sc) => unlocked(restored, sc), (err: Error) => (err instanceof Unauthorized ? forget(`The node refused the secret (${err.message}).`) : unlocked(restored, guess))).finally(() => void poll());
+} else if (!authRequired) {
   $("feed").hidden = false;
   $("feed-locked").hidden = true;
   startFeed();
