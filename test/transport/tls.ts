@@ -48,6 +48,16 @@ test("three nodes sync over HTTPS, learning each other from one seed; the client
     await until("the write reaches nodes 1 and 2", () => [n1, n2].every((r) => r.node.get("over/tls") !== undefined));
     await until("all agree", () => n1.node.digest() === n2.node.digest() && n2.node.digest() === n3.node.digest());
     assert.is((await new KvClient(n2.http.url, SECRET, 5_000, { ca: certs.ca }).get("over/tls"))?.value, "yes");
+    // The live push stream (a streamed response) over TLS: it opens and carries a write.
+    const live = new AbortController();
+    let opened = false, pushes = 0;
+    const t = new HttpTransport({ peers: { 1: n1.http.url }, secret: SECRET, ca: certs.ca });
+    const streaming = t.subscribe(1, { from: 9, signal: live.signal, onOpen: () => { opened = true; }, onPush: () => { pushes++; }, onGap: () => undefined }).catch(() => undefined);
+    await until("the push stream opens over TLS", () => opened);
+    await n1.node.put("pushed/over-tls", "1");
+    await until("a push arrives over the TLS stream", () => pushes > 0);
+    live.abort();
+    await streaming;
     // A credential over TLS: reads, and is refused a write.
     const reader = new KvClient(n1.http.url, READER, 5_000, { key: "reader", ca: certs.ca });
     assert.is((await reader.get("over/tls"))?.value, "yes");
