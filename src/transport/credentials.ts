@@ -131,8 +131,9 @@ function keyOf(path: string, query: URLSearchParams): string | undefined {
 }
 
 /**
- * Why `c` may not make this request (a sentence for the 403 and the log line), or undefined
- * when it may. `path` is the raw path, `query` the raw query, as the server received them.
+ * Why `c` may not make this request (a sentence for the 403 and the log line: it names the
+ * credential, never a key, so a credential holder cannot make a log line per key), or
+ * undefined when it may. `path` is the raw path, `query` the raw query, as received.
  */
 export function forbidden(c: ClientCredential, method: string, path: string, query: URLSearchParams): string | undefined {
   const scope = c.prefixes.length === 0 ? "every key" : `keys under ${c.prefixes.map((p) => JSON.stringify(p)).join(", ")}`;
@@ -144,7 +145,7 @@ export function forbidden(c: ClientCredential, method: string, path: string, que
   const key = keyOf(path, query);
   if (key !== undefined) {
     if (method === "GET" || method === "HEAD") return within(c, key) ? undefined : `credential ${c.name} reads only ${scope}`;
-    if (method !== "PUT" && method !== "DELETE") return `credential ${c.name} may not ${method} ${path.slice(0, 80)}; only the cluster secret may`;
+    if (method !== "PUT" && method !== "DELETE") return `only the cluster secret may ${method} a key, not credential ${c.name}`;
     if (c.mode !== "rw") return `credential ${c.name} is read-only`;
     return within(c, key) ? undefined : `credential ${c.name} writes only ${scope}`;
   }
@@ -152,7 +153,12 @@ export function forbidden(c: ClientCredential, method: string, path: string, que
   if (method === "GET" && path === "/console/api/state") {
     return c.prefixes.length === 0 || query.get("feed") === "0" ? undefined : `credential ${c.name} reads only ${scope}, not the change feed; ask with feed=0`;
   }
-  return `${method} ${path.slice(0, 80)} accepts only the cluster secret, not credential ${c.name}`;
+  return `this route accepts only the cluster secret, not credential ${c.name}`;
+}
+
+/** The route of `path` for a log line: its first segment ("/kv", "/sync"), never a key. */
+export function routeOf(path: string): string {
+  return "/" + (path.split("/")[1] ?? "").slice(0, 24);
 }
 
 /** What GET /whoami answers: who signed, and what it may do (no secret). */

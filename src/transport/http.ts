@@ -24,7 +24,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { RequestVerifier } from "./auth.js";
-import { forbidden, noVerifier, scopeJson, type ClientCredential, type ServeAccessOptions } from "./credentials.js";
+import { forbidden, noVerifier, routeOf, scopeJson, type ClientCredential, type ServeAccessOptions } from "./credentials.js";
 import { createNodeServer, withCa, type TlsClientOptions } from "./tls.js";
 import { FetchTransport, type FetchTransportOptions } from "./fetch.js";
 import { PushStreams, type PushStreamOptions, type PushStreamStats } from "./push-stream.js";
@@ -304,7 +304,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       }
       digest = v.contentSha256;
       const denied = (who = v.credential) && forbidden(who, method, path, query); // credentials.ts: what a client credential may do
-      if (denied) { warn(`refused ${method} ${path.slice(0, 80)}: ${denied}`); throw new HttpError(403, `forbidden: ${denied}`, "FORBIDDEN"); }
+      if (denied) { warn(`refused ${method} ${routeOf(path)}: ${denied}`); throw new HttpError(403, `forbidden: ${denied}`, "FORBIDDEN"); }
     }
     if (method === "GET" && path === "/whoami") return send(res, 200, JSON.stringify(scopeJson(who)));
     const body = method === "GET" || method === "HEAD" ? new Uint8Array(0) : await readBody(req, max, budget, gauge, digest).catch((e: unknown) => {

@@ -85,7 +85,8 @@ test("a read-only credential reads everything and writes nothing; the cluster se
     // The log names the credential, never a secret.
     const line = s.logs.find((l) => l.includes("read-only"));
     assert.ok(line, s.logs.join("\n"));
-    assert.match(line!, "credential reader");
+    assert.match(line!, "refused PUT /kv: credential reader is read-only");
+    assert.not.match(s.logs.join("\n"), "other/b", "log lines name the route, not the key");
     for (const l of s.logs) for (const secret of [RO, APP, CLUSTER]) assert.not.match(l, secret);
   } finally {
     await s.close();
@@ -128,7 +129,7 @@ test("envelopes and streams take only the cluster secret; unknown credentials an
     for (const [m, p] of [["POST", "/sync"], ["POST", "/push"], ["GET", "/subscribe?from=1"]] as const) {
       const r = await call(s.server.url, RO, "reader", m, p, m === "POST" ? "x" : undefined);
       assert.is(r.status, 403, p);
-      assert.match(r.json.message, "accepts only the cluster secret");
+      assert.match(r.json.message, "this route accepts only the cluster secret, not credential reader");
     }
     const unknown = await call(s.server.url, RO, "nobody", "GET", "/kv/a");
     assert.is(unknown.status, 401);
