@@ -44,6 +44,8 @@ export { type Transport, type TransportRequestOptions, type TransportSubscribeOp
 export { type PushStreamOptions, type PushStreamStats } from "./transport/push-stream.js";
 export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOptions, type ServeOptions, type HttpServer } from "./transport/http.js";
 export { NatsTransport, type NatsTransportOptions, type NatsServeOptions, type NatsStats } from "./transport/nats.js";
+export { parseClientKey, parseClientKeys, type ClientCredential, type CredentialMode, type ServeAccessOptions } from "./transport/credentials.js";
+export { readTlsFiles, fetchWithCa, type TlsServerOptions, type TlsClientOptions } from "./transport/tls.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./state/digest.js";
 /**
  * A node with everything `wavekv serve` runs, from code: HTTP API, sync with its peers,
@@ -68,7 +70,7 @@ export type { ServerConfig, RunningServer } from "./app/serve.js";
  */
 export { KvClient } from "./app/client.js";
 export { KvClientError } from "./app/client.js";
-export type { KvEntryJson, KvPeerJson } from "./app/client.js";
+export type { KvEntryJson, KvPeerJson, KvClientOptions } from "./app/client.js";
 export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./transport/fetch.js";
 export type { Storage, StorageTuning, FaultHook, AppendOptions, RecoveredState, ReplaySink, ReplayTarget, ReplayExpectation, LatencyStats } from "./storage/interface.js";
 export type { MergeSlicing } from "./sync/ingress.js";

@@ -29,7 +29,11 @@ import type { FetchTransportOptions } from "./fetch.js";
 export interface TlsServerOptions {
   cert: string | Uint8Array;
   key: string | Uint8Array;
-  /** The CA that signs the peers' certificates: `readTlsFiles` returns it for the transport. Not used to ask clients for certificates. */
+  /**
+   * The CA that signs the peers' certificates: what this node trusts for its https:// peers
+   * (`startServer` passes it to the transport). Not used to ask clients for certificates.
+   * @defaultValue none: the runtime's trust store
+   */
   ca?: string | Uint8Array;
 }
 
