@@ -26,8 +26,6 @@ import { startServer, type RunningServer } from "../../src/app/serve.js";
 import { CHROMIUM_ARGS, CONTRAST_CHECK, UNLABELLED_CONTROLS, findChromium, loadPlaywright, within } from "../helpers/console-chromium.js";
 
 const SECRET = "console-test-secret-0123456789";
-/** A client credential for the browser: read-only, keys under users/ only. */
-const USERS_RO = { name: "users-viewer", secret: "users-viewer-secret-0123456789", mode: "ro" as const, prefixes: ["users/"] };
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** Whole-file budget for the browser suite: everything is torn down by then, whatever hangs. */
 const BUDGET_MS = 55_000;
@@ -248,7 +246,7 @@ if (!chromiumPath || !playwright) {
     // Node 2 first (ports are picked by the OS); node 1 learns it from --peer, node 2
     // learns node 1 from its first request and its address from the replicated book.
     ctx.b = await startServer({ id: 2, port: 0, dir: ctx.dirs[1], secret: SECRET, log: (l) => logs.push(l) });
-    ctx.a = await startServer({ id: 1, port: 0, dir: ctx.dirs[0], secret: SECRET, credentials: [USERS_RO], peers: { 2: ctx.b.http.url }, log: (l) => logs.push(l) });
+    ctx.a = await startServer({ id: 1, port: 0, dir: ctx.dirs[0], secret: SECRET, peers: { 2: ctx.b.http.url }, log: (l) => logs.push(l) });
     const n = ctx.a.node;
     await n.put("app/config", JSON.stringify({ mode: "fast", replicas: 2 }));
     await n.put("app/feature-flags", "dark-mode,beta-sync");
@@ -490,24 +488,6 @@ if (!chromiumPath || !playwright) {
     for (const key of ["users/ada", "from/node-2", "page/00", "Ada Lovelace", ctx.b.http.url]) assert.not.ok(visible.includes(key), `${key} still shown`);
     assert.is(await ctx.page.locator("#keys tbody tr").count(), 0);
     assert.is(await ctx.page.locator("#feed li").count(), 0);
-    assert.equal(ctx.errors, []);
-  });
-
-  ui("a read-only credential limited to users/ unlocks: its keys only, no change feed, no write", async () => {
-    await ctx.page.locator("#credential").fill(USERS_RO.name);
-    await ctx.page.locator("#secret").fill(USERS_RO.secret);
-    await ctx.page.locator("#secret").press("Enter");
-    await ctx.page.locator('#keys tr[data-key="users/ada"]').waitFor();
-    await ctx.page.locator("#conn-text", { hasText: "as users-viewer (ro, users/)" }).waitFor();
-    const keys = await ctx.page.locator("#keys tbody tr[data-key]").evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.key));
-    assert.ok(keys.length > 0 && keys.every((k) => k!.startsWith("users/")), keys.join(", "));
-    assert.is(await ctx.page.locator("#feed li").count(), 0);
-    assert.match(await text("#feed-locked"), "users-viewer reads only keys under users/");
-    assert.ok(await ctx.page.locator("#w-put").isDisabled());
-    assert.is(await ctx.page.evaluate(`sessionStorage.getItem("wavekv.console.credential")`), USERS_RO.name);
-    await ctx.page.locator("#lock").click();
-    await ctx.page.locator("#unlock").waitFor();
-    assert.is(await ctx.page.evaluate(`sessionStorage.length`), 0);
     assert.equal(ctx.errors, []);
   });
 
