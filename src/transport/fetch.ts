@@ -48,7 +48,9 @@ export interface FetchTransportOptions {
    */
   resolve?: (peer: number) => string | undefined;
   /**
-   * Replaces the global fetch (a worker binding, a test double at the process boundary).
+   * Replaces the global fetch (a worker binding, a test double at the process boundary;
+   * `fetchWithCa(ca)` from the main entry trusts a private CA on Node, Bun and Deno, and
+   * `HttpTransport` takes `ca` directly).
    * @defaultValue the global `fetch`
    */
   fetch?: typeof fetch;
