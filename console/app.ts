@@ -306,7 +306,7 @@ function renderCluster(snap: ConsoleSnapshot | null, status: NodeStatus): void {
       reachCell,
       cell("Digest", digest),
       cell("Ack lag", m.self ? h("span", { class: "dim" }, "—") : lag(m.ackLag, `ack ${m.ack}`)),
-      cell("Peer-ack lag", m.self ? h("span", { class: "dim" }, "—") : lag(m.peerAckLag, `peerAck ${m.peerAck}`)),
+      cell("Peer-ack lag", m.self ? h("span", { class: "dim" }, "—") : lag(m.peerAckLag, `peerAck ${m.peerAck}${m.peerAckLag > 0 && m.bytesBehind !== undefined ? ` · ${m.bytesExact ? "" : "≥ "}${fmtBytes(m.bytesBehind)}` : ""}${m.lastContactAt ? ` · heard ${fmtAgo(m.lastContactAt)}` : ""}`)),
       cell("Last sync", lastSyncCell(m)),
     );
   }));

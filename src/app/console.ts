@@ -121,6 +121,11 @@ export interface ClusterMember {
   ackLag: number | null;
   /** Our writes it has not confirmed (our nextSeq − 1 − peerAck). */
   peerAckLag: number;
+  /** Key + value bytes of those writes, and whether that is exact (Node.replication(), docs/design/0029). */
+  bytesBehind?: number;
+  bytesExact?: boolean;
+  /** When an envelope of it was last merged here (0: not since start). */
+  lastContactAt?: number;
   lastRound?: LastRound;
   probe?: PeerProbe;
   /** From SyncManager.links(): rounds we started with it, failed ones, the last success. */
@@ -313,6 +318,7 @@ export class WebConsole {
     await this.#probePeers();
     const status = this.#node.status();
     const links = new Map((this.#opts.sync?.links() ?? []).map((l) => [l.peer, l]));
+    const replication = new Map(this.#node.replication().peers.map((r) => [r.peer, r]));
     const self: ClusterMember = {
       id: status.id, self: true, address: this.#opts.addressOf?.(status.id), reachable: true, digest: status.digest, keys: status.keys,
       ack: status.nextSeq - 1, peerAck: status.nextSeq - 1, heardFrom: true, ackLag: 0, peerAckLag: 0, rounds: 0, failures: 0, lastOkAt: 0, consecutiveFailures: 0, retryAt: 0,
@@ -329,6 +335,7 @@ export class WebConsole {
         ack: p.ack, peerAck: p.peerAck, heardFrom: p.heardFrom,
         ackLag: remote ? Math.max(0, remote.nextSeq - 1 - p.ack) : null,
         peerAckLag: Math.max(0, status.nextSeq - 1 - p.peerAck),
+        ...(replication.has(p.id) ? { bytesBehind: replication.get(p.id)!.bytesBehind, bytesExact: replication.get(p.id)!.bytesExact, lastContactAt: replication.get(p.id)!.lastContactAt } : {}),
         ...(lastRound ? { lastRound } : {}),
         ...(probe ? { probe } : {}),
         rounds: link?.rounds ?? 0,
