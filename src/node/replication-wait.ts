@@ -8,7 +8,7 @@
  */
 import { WaveKVError } from "../core/errors.js";
 import type { Entry, ReplicatedOptions } from "../core/types.js";
-import type { ReplicationHost, ReplicationLinks } from "./replication.js";
+import type { ReplicationHost, ReplicationLinks } from "./replication-host.js";
 
 interface Waiter {
   seq: number;

@@ -24,30 +24,11 @@ import type { Entry, PeerReplication, ReplicatedOptions, ReplicationStatus } fro
 import { utf8Length } from "../core/encoding.js";
 import { OwnWriteLog } from "./replication-log.js";
 import type { Waits } from "./replication-wait.js";
+import type { ReplicationHost, ReplicationLinks } from "./replication-host.js";
 
 export type { ReplicatedOptions, ReplicationStatus } from "../core/types.js";
 
-/** The link fields read here (a PeerLinkStatus of src/node/links.ts, which imports this module). */
-interface LinkView { peer: number; rounds: number; failures: number; consecutiveFailures: number; lastOkAt: number; retryAt: number; lastRoundMs?: number; lastError?: string }
-
-/** What a SyncManager lends the tracker: its per-peer links, and a round with a peer now. */
-export interface ReplicationLinks {
-  links(): LinkView[];
-  syncSoon(peer: number): void;
-}
-
-export interface ReplicationHost {
-  /** This node's id (read lazily: the tracker is made before the node's fields are set). */
-  id(): number;
-  hasPeers(): boolean;
-  /** Current peers (configured and discovered). */
-  peers(): number[];
-  /** The peer's ack of our id as last reported (0: none). */
-  peerAck(peer: number): number;
-  /** The seq of our latest write (nextSeq − 1). */
-  lastSeq(): number;
-  now(): number;
-}
+export type { ReplicationHost, ReplicationLinks } from "./replication-host.js";
 
 /** The tracker of each node, for its SyncManager to find (attachTo). */
 const trackers = new WeakMap<object, Replication>();
