@@ -156,9 +156,15 @@ export interface ReplicationStatus {
 
 /** `Node.replicated(entry, opts)`: how many peers must confirm, and when to stop waiting. */
 export interface ReplicatedOptions {
-  /** "all": every peer at call time (a peer removed meanwhile is no longer waited for); n: any n peers. Default "all". */
+  /**
+   * "all": every peer at call time (a peer removed meanwhile is no longer waited for); n: any n peers.
+   * @defaultValue `"all"`
+   */
   peers?: "all" | number;
-  /** Stops the wait: rejects with NOT_REPLICATED (the write itself stands). */
+  /**
+   * Stops the wait: rejects with NOT_REPLICATED (the write itself stands).
+   * @defaultValue none: waits until confirmed, the peers left cannot confirm, or the node closes
+   */
   signal?: AbortSignal;
 }
 
