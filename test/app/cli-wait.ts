@@ -69,15 +69,13 @@ test("put --wait all / N on a 3-node cluster: 200 once confirmed, 504 with the r
     assert.match(metrics, /wavekv_peer_bytes_behind\{peer="3"\} [1-9]/);
 
     // More confirmations than peers: refused before the write (400), nothing written.
-    const many = await put("k4", "v4", "--wait", "5");
+    // And usage mistakes: exit 2, one line (the three run at once).
+    const [many, noWait, badWait] = await Promise.all([put("k4", "v4", "--wait", "5"), put("k5", "v5", "--timeout", "2s"), put("k5", "v5", "--wait", "most")]);
     assert.is(many.status, 1);
     assert.match(many.stderr, /400 .*more confirmations than node 1 has peers/);
     assert.is(running.get(1)!.node.get("k4"), undefined);
-    // Usage mistakes: exit 2, one line.
-    const noWait = await put("k5", "v5", "--timeout", "2s");
     assert.is(noWait.status, 2);
     assert.match(noWait.stderr, /--timeout bounds --wait/);
-    const badWait = await put("k5", "v5", "--wait", "most");
     assert.is(badWait.status, 2);
     assert.is(running.get(1)!.node.get("k5"), undefined);
   } finally {
