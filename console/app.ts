@@ -26,6 +26,7 @@ import { RequestSigner, kvPath } from "../src/transport/fetch.js";
 import { FRAME, readPushStream } from "../src/transport/push-frames.js";
 import type { ChangeRecord, ClusterMember, ConsoleSnapshot } from "../src/app/console.js";
 import type { NodeStatus } from "../src/core/types.js";
+import { ChartHistory, renderCharts } from "./charts.js";
 
 const POLL_MS = 1_000;
 const SECRET_KEY = "wavekv.console.secret";
@@ -71,6 +72,8 @@ let lastSnapshot: ConsoleSnapshot | null = null;
 /** The feed stream: its controller while one is wanted, and whether it is up now. */
 let feedStream: AbortController | null = null;
 let feedLive = false;
+/** The charts' samples (console/charts.ts): each poll asks only for the ones after the latest held. */
+const charts = new ChartHistory();
 
 class Unauthorized extends Error {}
 
@@ -313,7 +316,7 @@ function renderCluster(snap: ConsoleSnapshot | null, status: NodeStatus): void {
       reachCell,
       cell("Digest", digest),
       cell("Ack lag", m.self ? h("span", { class: "dim" }, "—") : lag(m.ackLag, `ack ${m.ack}`)),
-      cell("Peer-ack lag", m.self ? h("span", { class: "dim" }, "—") : lag(m.peerAckLag, `peerAck ${m.peerAck}`)),
+      cell("Peer-ack lag", m.self ? h("span", { class: "dim" }, "—") : lag(m.peerAckLag, `peerAck ${m.peerAck}${m.peerAckLag > 0 && m.bytesBehind !== undefined ? ` · ${m.bytesExact ? "" : "≥ "}${fmtBytes(m.bytesBehind)}` : ""}${m.lastContactAt ? ` · heard ${fmtAgo(m.lastContactAt)}` : ""}`)),
       cell("Last sync", lastSyncCell(m)),
     );
   }));
@@ -390,6 +393,20 @@ function renderKeys(entries: KvEntry[] | null): void {
   ($("next") as HTMLButtonElement).disabled = !hasMore;
 }
 
+/** The charts, from the samples the state answer carried; hidden while locked (they come from signed answers). */
+function renderHistory(snap: ConsoleSnapshot | null): void {
+  $("charts-card").hidden = snap === null;
+  if (!snap) {
+    charts.clear();
+    $("charts").replaceChildren();
+    return;
+  }
+  charts.merge(snap.history);
+  const minutes = Math.round((charts.capacity * charts.intervalMs) / 60_000);
+  $("charts-note").textContent = `one sample every ${charts.intervalMs / 1000} s, the last ${minutes > 0 ? `${minutes} min` : `${Math.round((charts.capacity * charts.intervalMs) / 1000)} s`}, kept by the node`;
+  renderCharts($("charts"), charts);
+}
+
 // ------------------------------------------------------------------ polling
 
 function showInternal(): boolean {
@@ -428,11 +445,12 @@ async function poll(): Promise<void> {
       renderCluster(null, status);
       renderKeys(null);
       renderFeed(null);
+      renderHistory(null);
       setConn("warn", "locked · /status only");
     } else {
       const [snap, kv] = await Promise.all([
         // With the feed streamed, the poll leaves the feed out (feed=0).
-        getJson<ConsoleSnapshot>(`/console/api/state?after=${feedCursor}${feedLive || (scope?.prefixes.length ?? 0) > 0 ? "&feed=0" : ""}`),
+        getJson<ConsoleSnapshot>(`/console/api/state?after=${feedCursor}${feedLive || (scope?.prefixes.length ?? 0) > 0 ? "&feed=0" : ""}&since=${charts.latestAt()}`),
         getJson<{ entries: KvEntry[]; more: boolean }>(keysRoute()),
       ]);
       // Answers to a secret forgotten meanwhile must not bring its data back.
@@ -444,6 +462,7 @@ async function poll(): Promise<void> {
       renderAgreement(snap.cluster);
       renderCluster(snap, snap.node);
       renderKeys(kv.entries);
+      renderHistory(snap);
       if (!feedLive) renderFeed(snap.changes);
       setConn("ok", `${authRequired ? `live · signed${scope?.credential ? ` as ${scope.credential} (${scope.mode}${scope.prefixes.length ? `, ${scope.prefixes.join(" ")}` : ""})` : ""}` : "live · no secret set"}${feedLive ? " · feed streamed" : ""}`);
     }
@@ -519,6 +538,7 @@ function forget(message = ""): void {
   lastSnapshot = null;
   renderKeys(null);
   renderFeed(null);
+  renderHistory(null);
   // Addresses, lags and storage came from signed answers too: gone until /status answers.
   $("cluster").querySelector("tbody")!.replaceChildren();
   $("stats").replaceChildren();

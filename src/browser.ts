@@ -26,6 +26,7 @@ export type { BrowserStorageOptions } from "./storage/browser-storage.js";
 export { Node, type NodeOptions, type MergeOutcome, type ScanOptions, type StorageFactory, type StorageOpenContext } from "./node/node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
 export { DEFAULT_LIMITS, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./core/types.js";
+export type { PeerReplication, ReplicationStatus, ReplicatedOptions } from "./core/types.js";
 export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./sync/protocol.js";
 export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION, type Envelope } from "./sync/envelope.js";
 export { compareKeys } from "./core/keyorder.js";

@@ -24,6 +24,7 @@ useSha256(nodeSha256(createHash));
 export { Node, type NodeOptions, type MergeOutcome, type ScanOptions, type StorageFactory, type StorageOpenContext } from "./node/node.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
 export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type DuplicateIdStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./core/types.js";
+export type { PeerReplication, ReplicationStatus, ReplicatedOptions } from "./core/types.js";
 /**
  * When a write to a node with a `dir` is durable (`NodeOptions.fsync`, `serve --fsync`).
  * - `"always"`: `put`/`delete` resolve only after an fdatasync that started after the

@@ -40,6 +40,19 @@ function parseCount(v: string): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError("must be a positive integer");
   return n;
 }
+/** `--timeout` of put --wait: 10s, 500ms, 2m, or plain ms. */
+function parseDuration(v: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)?$/.exec(v.trim());
+  const ms = m ? Math.round(Number(m[1]) * (m[2] === "s" ? 1000 : m[2] === "m" ? 60_000 : 1)) : NaN;
+  if (!(ms >= 1 && ms <= 600_000)) throw new InvalidArgumentError("expected a duration from 1ms to 10m, e.g. 10s, 500ms, 2m");
+  return ms;
+}
+function parseWait(v: string): "all" | number {
+  if (v === "all") return v;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected "all" or a number of peers');
+  return n;
+}
 function readSecret(file: string | undefined, env = false): string | undefined {
   // Client commands also take the secret from WAVEKV_SECRET (a file wins): secrets stay out of `ps`.
   if (file === undefined) return env ? envSecret() : undefined;
@@ -145,6 +158,7 @@ function describeError(e: unknown): string {
     const value = w.value !== undefined ? JSON.stringify(w.value) : w.valueBase64 !== undefined ? `(binary, base64 ${w.valueBase64.slice(0, 40)})` : "(deleted)";
     return `not written: a newer entry wins (value ${value}, written by node ${w.node} at ${new Date(w.timestamp).toISOString()}); ${message}`;
   }
+  if (err?.code === "NOT_REPLICATED") return `written, not confirmed as asked (exit 1): ${message}`;
   if (err?.code === "CLOCK_SKEW") return `not written: this node's clock is ahead of the cluster; fix its clock (NTP) and retry. ${message}`;
   return message;
 }
@@ -244,9 +258,13 @@ async function warnIfRefused(kv: import("./client.js").KvClient): Promise<void> 
   console.error(`warning: ${all ? "every peer" : `peer${refusing.length > 1 ? "s" : ""} ${refusing.join(", ")}`} of node ${s.id} ${!all && refusing.length > 1 ? "refuse" : "refuses"} it as a duplicate of id ${s.id}: this write is stored on node ${s.id}${all ? " only and will not replicate" : " and will not reach them"}; give one of the nodes with id ${s.id} a new id (if node ${s.id} was just rebuilt, this clears once its peers reach it)`);
 }
 
-clientCommand("put", "write a key").argument("<key>").argument("<value>").action(async (key, value, o) => {
+clientCommand("put", "write a key").argument("<key>").argument("<value>")
+  .option("--wait <all|n>", "answer once that many peers confirmed the write (exit 1 with the reason if not within --timeout; the write stands)", parseWait)
+  .option("--timeout <duration>", "how long --wait waits (e.g. 10s, 500ms)", parseDuration)
+  .action(async (key, value, o, cmd: Command) => {
+  if (o.timeout !== undefined && o.wait === undefined) cmd.error("--timeout bounds --wait: give --wait all or --wait <n> with it");
   const kv = await client(o);
-  printEntry(await kv.put(key, value));
+  printEntry(await kv.put(key, value, { wait: o.wait, timeoutMs: o.timeout }));
   await warnIfRefused(kv);
 });
 clientCommand("get", "read a key").argument("<key>").action(async (key, o) => {

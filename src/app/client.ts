@@ -15,7 +15,7 @@
 import { signRequest } from "../transport/auth.js";
 import { kvPath } from "../transport/fetch.js";
 import { describeTlsError, fetchWithCa } from "../transport/tls.js";
-import type { NodeStatus } from "../core/types.js";
+import type { NodeStatus, ReplicationStatus } from "../core/types.js";
 
 export interface KvEntryJson {
   key: string;
@@ -92,10 +92,10 @@ export class KvClient {
     return `cannot reach ${this.url}: ${cause?.message ?? e.message}`;
   }
 
-  async #call(method: string, path: string, body?: Uint8Array, sign = this.secret !== undefined): Promise<{ status: number; json: any }> {
+  async #call(method: string, path: string, body?: Uint8Array, sign = this.secret !== undefined, timeoutMs = this.timeoutMs): Promise<{ status: number; json: any }> {
     const headers: Record<string, string> = {};
     if (sign && this.secret !== undefined) Object.assign(headers, signRequest(this.secret, method, path, body ?? new Uint8Array(0), await this.nodeId(), Date.now(), this.#key));
-    const res = await this.#fetch(this.url + path, { method, headers, body: body as Uint8Array<ArrayBuffer> | undefined, signal: AbortSignal.timeout(this.timeoutMs) }).catch((e: Error) => {
+    const res = await this.#fetch(this.url + path, { method, headers, body: body as Uint8Array<ArrayBuffer> | undefined, signal: AbortSignal.timeout(timeoutMs) }).catch((e: Error) => {
       throw new KvClientError(this.#unreachable(e), 0, "IO");
     });
     const text = await res.text();
@@ -110,9 +110,16 @@ export class KvClient {
     return { status: res.status, json };
   }
 
-  async put(key: string, value: string | Uint8Array): Promise<KvEntryJson> {
+  /**
+   * Writes `key`. With `wait`, the server answers once that many peers ("all", or n)
+   * confirmed the write, or rejects with code NOT_REPLICATED (HTTP 504) after
+   * `timeoutMs` (default 10 s): the write itself stands then too.
+   */
+  async put(key: string, value: string | Uint8Array, opts: { wait?: "all" | number; timeoutMs?: number } = {}): Promise<KvEntryJson> {
     const body = typeof value === "string" ? new TextEncoder().encode(value) : value;
-    return (await this.#call("PUT", kvPath(key), body)).json;
+    if (opts.wait === undefined) return (await this.#call("PUT", kvPath(key), body)).json;
+    const wait = opts.timeoutMs ?? 10_000, q = new URLSearchParams({ wait: String(opts.wait), timeoutMs: String(wait) });
+    return (await this.#call("PUT", `${kvPath(key)}?${q}`, body, undefined, Math.max(this.timeoutMs, wait + 5_000))).json;
   }
 
   async get(key: string): Promise<KvEntryJson | undefined> {
@@ -140,6 +147,11 @@ export class KvClient {
   /** Who the node takes this client for: its credential's name, mode and prefixes (GET /whoami). */
   async whoami(): Promise<{ credential: string | null; mode: "ro" | "rw" | "cluster"; prefixes: string[] }> {
     return (await this.#call("GET", "/whoami")).json;
+  }
+
+  /** Per peer, what it confirmed of the node's writes (signed GET /replication: Node.replication()). */
+  async replication(): Promise<ReplicationStatus> {
+    return (await this.#call("GET", "/replication")).json;
   }
 
   async status(): Promise<NodeStatus> {

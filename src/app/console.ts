@@ -10,9 +10,9 @@
  * Routes (mounted by src/transport/http.ts):
  * - public: `GET /` (the page shell), `GET /console/app.js`, `GET /console/app.css`. They
  *   hold no data, so a browser can load them before it has the secret.
- * - signed like /kv when the node has a secret: `GET /console/api/state?after=<n>` →
+ * - signed like /kv when the node has a secret: `GET /console/api/state?after=<n>&since=<ms>` →
  *   `ConsoleSnapshot` (this node, every peer, sync stats, changes after cursor n; `feed=0`
- *   leaves the changes out), and
+ *   leaves the changes out; the charts' samples taken after `since`), and
  *   `GET /console/api/feed?after=<n>`: the change feed as a live push stream (frames of
  *   src/transport/push-frames.ts, type `feed`: the changes after n, then each new batch).
  *   The page lists keys and writes through the ordinary /kv routes.
@@ -35,6 +35,9 @@ import type { PeerLinkStatus, PeerReport, SyncStats } from "../node/manager.js";
 import type { Entry, FsyncPolicy, NodeStatus } from "../core/types.js";
 import { FRAME } from "../transport/push-frames.js";
 import type { StreamSubscriber } from "../transport/push-stream.js";
+import { ConsoleHistory, type ConsoleHistoryView } from "./console-history.js";
+
+export type { ConsoleHistoryView, HistorySample } from "./console-history.js";
 
 export interface WebConsoleOptions {
   node: Node;
@@ -53,6 +56,9 @@ export interface WebConsoleOptions {
   probeTimeoutMs?: number;
   /** The fetch the peer probes use (one that trusts the cluster's TLS CA). Default: the global fetch. */
   fetch?: typeof fetch;
+  /** The charts' sampling period (ms) and how many samples they span. Default 2 000 and 150 (5 minutes). */
+  historyIntervalMs?: number;
+  historySamples?: number;
 }
 
 export interface ConsoleResponse {
@@ -117,6 +123,11 @@ export interface ClusterMember {
   ackLag: number | null;
   /** Our writes it has not confirmed (our nextSeq − 1 − peerAck). */
   peerAckLag: number;
+  /** Key + value bytes of those writes, and whether that is exact (Node.replication(), docs/design/0029). */
+  bytesBehind?: number;
+  bytesExact?: boolean;
+  /** When an envelope of it was last merged here (0: not since start). */
+  lastContactAt?: number;
   lastRound?: LastRound;
   probe?: PeerProbe;
   /** From SyncManager.links(): rounds we started with it, failed ones, the last success. */
@@ -152,6 +163,8 @@ export interface ConsoleSnapshot {
   sync: SyncStats | null;
   cluster: ClusterMember[];
   changes: { latest: number; oldest: number; gap: boolean; items: ChangeRecord[] };
+  /** The charts' samples after `since=` (src/app/console-history.ts). */
+  history: ConsoleHistoryView;
 }
 
 interface ConsoleAsset {
@@ -202,12 +215,14 @@ export class WebConsole {
   /** Feed streams and the last change each was sent (src/transport/push-stream.ts bounds them). */
   readonly #sinks = new Map<StreamSubscriber, number>();
   #sinkFlush = false;
+  readonly #history: ConsoleHistory;
 
   constructor(opts: WebConsoleOptions) {
     this.#node = opts.node;
     this.#opts = opts;
     this.#feedSize = Math.max(1, opts.feedSize ?? 256);
     this.#probeTimeoutMs = opts.probeTimeoutMs ?? 1_500;
+    this.#history = new ConsoleHistory({ node: opts.node, intervalMs: opts.historyIntervalMs, samples: opts.historySamples });
     void this.#follow();
   }
 
@@ -220,6 +235,7 @@ export class WebConsole {
   }
 
   #record(e: Entry): void {
+    this.#history.noteChange(e.node === this.#node.id);
     const n = ++this.#latest;
     const rec: ChangeRecord = { n, at: Date.now(), key: e.key, deleted: e.value === null, node: e.node, seq: e.seq, timestamp: e.timestamp, bytes: e.value?.length ?? 0 };
     if (e.value) Object.assign(rec, preview(e.value));
@@ -295,14 +311,16 @@ export class WebConsole {
     if (this.#node.closed) return json(503, { error: "CLOSED", message: "the node is closed" });
     const after = Number(url.searchParams.get("after") ?? 0);
     // feed=0: the page holds the feed stream and wants only the latest count here.
-    return json(200, await this.snapshot(Number.isFinite(after) ? after : 0, url.searchParams.get("feed") !== "0"));
+    const since = Number(url.searchParams.get("since") ?? 0);
+    return json(200, await this.snapshot(Number.isFinite(after) ? after : 0, url.searchParams.get("feed") !== "0", Number.isFinite(since) ? since : 0));
   }
 
   /** Everything the page shows once unlocked; `after` is the feed cursor it already holds. */
-  async snapshot(after = 0, withFeed = true): Promise<ConsoleSnapshot> {
+  async snapshot(after = 0, withFeed = true, since = 0): Promise<ConsoleSnapshot> {
     await this.#probePeers();
     const status = this.#node.status();
     const links = new Map((this.#opts.sync?.links() ?? []).map((l) => [l.peer, l]));
+    const replication = new Map(this.#node.replication().peers.map((r) => [r.peer, r]));
     const self: ClusterMember = {
       id: status.id, self: true, address: this.#opts.addressOf?.(status.id), reachable: true, digest: status.digest, keys: status.keys,
       ack: status.nextSeq - 1, peerAck: status.nextSeq - 1, heardFrom: true, ackLag: 0, peerAckLag: 0, rounds: 0, failures: 0, lastOkAt: 0, consecutiveFailures: 0, retryAt: 0,
@@ -319,6 +337,7 @@ export class WebConsole {
         ack: p.ack, peerAck: p.peerAck, heardFrom: p.heardFrom,
         ackLag: remote ? Math.max(0, remote.nextSeq - 1 - p.ack) : null,
         peerAckLag: Math.max(0, status.nextSeq - 1 - p.peerAck),
+        ...(replication.has(p.id) ? { bytesBehind: replication.get(p.id)!.bytesBehind, bytesExact: replication.get(p.id)!.bytesExact, lastContactAt: replication.get(p.id)!.lastContactAt } : {}),
         ...(lastRound ? { lastRound } : {}),
         ...(probe ? { probe } : {}),
         rounds: link?.rounds ?? 0,
@@ -334,6 +353,7 @@ export class WebConsole {
       sync: this.#opts.sync ? { ...this.#opts.sync.stats } : null,
       cluster: [self, ...peers],
       changes: withFeed ? this.#changesAfter(after) : { latest: this.#latest, oldest: 0, gap: false, items: [] },
+      history: this.#history.since(since),
     };
   }
 
@@ -418,6 +438,7 @@ export class WebConsole {
   /** Stops the change feed and any probe in flight. */
   close(): void {
     this.#life.abort();
+    this.#history.close();
   }
 }
 

@@ -37,7 +37,9 @@ export type ErrorCode =
    * failed whole, nothing acknowledged before it is lost, and the storage is latched
    * until the node is reopened after space was freed.
    */
-  | "STORAGE_FULL";
+  | "STORAGE_FULL"
+  /** `replicated()` gave up before enough peers confirmed the write (aborted, or too few peers remain); the write itself stands and still replicates. */
+  | "NOT_REPLICATED";
 
 export class WaveKVError extends Error {
   readonly code: ErrorCode;

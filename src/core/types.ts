@@ -120,6 +120,54 @@ export interface NodeStatus {
   refusedBy: number[];
 }
 
+/**
+ * What one peer has confirmed of this node's writes (`Node.replication()`, docs/design/0029).
+ * "Behind" counts this node's writes (seqs it handed out: puts and deletes, a write later
+ * overwritten included) above the peer's ack of this node: an upper bound on what the next
+ * round sends it (a round sends only each key's latest entry).
+ */
+export interface PeerReplication {
+  peer: number;
+  /** The peer's ack of this node's id, as it last reported it: it holds every write of ours up to this seq (0: none, or not heard from since open). */
+  ackedSeq: number;
+  /** Writes of ours above `ackedSeq` (our last seq − ackedSeq). */
+  entriesBehind: number;
+  /** Key + value bytes of those writes, as written (exact when `bytesExact`; see the design record for the bound kept in memory). */
+  bytesBehind: number;
+  /** False when some of those writes predate this node's open (or the bounded log was thinned): `bytesBehind` then counts only those it logged. */
+  bytesExact: boolean;
+  /** Epoch ms of the last envelope from the peer merged here (its request, push, or answer to ours); 0: none since open. */
+  lastContactAt: number;
+  /** Epoch ms when `ackedSeq` last moved up; 0: never since open. */
+  ackedAt: number;
+  /** From the SyncManager driving this node (absent without one): its rounds with the peer. */
+  link?: { rounds: number; failures: number; consecutiveFailures: number; lastOkAt: number; retryAt: number; lastRoundMs: number | null; lastError?: string };
+}
+
+/** `Node.replication()`: how far each peer has confirmed this node's writes. */
+export interface ReplicationStatus {
+  id: number;
+  /** The seq of this node's latest write (nextSeq − 1). */
+  lastSeq: number;
+  /** Whether a SyncManager reports its links here (`link` of each peer). */
+  managed: boolean;
+  peers: PeerReplication[];
+}
+
+/** `Node.replicated(entry, opts)`: how many peers must confirm, and when to stop waiting. */
+export interface ReplicatedOptions {
+  /**
+   * "all": every peer at call time (a peer removed meanwhile is no longer waited for); n: any n peers.
+   * @defaultValue `"all"`
+   */
+  peers?: "all" | number;
+  /**
+   * Stops the wait: rejects with NOT_REPLICATED (the write itself stands).
+   * @defaultValue none: waits until confirmed, the peers left cannot confirm, or the node closes
+   */
+  signal?: AbortSignal;
+}
+
 /** A node id: a uint32 (SPEC section 1), the one spelling of that check. */
 export function isNodeId(x: unknown): x is number {
   return typeof x === "number" && Number.isInteger(x) && x >= 0 && x <= 0xffffffff;

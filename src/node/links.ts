@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { attachTo, type ReplicationLinks } from "./replication.js";
 
 export interface PeerLinkStatus {
   peer: number;
@@ -22,6 +23,8 @@ export interface PeerLinkStatus {
   /** Epoch ms before which the periodic loop leaves this peer alone (0: no backoff). */
   retryAt: number;
   lastError?: string;
+  /** Duration of the last round with the peer (ms), failed or not; absent before the first. */
+  lastRoundMs?: number;
 }
 
 /** One peer's link: kept here, read by the loop, `pushing` set by the push channel. */
@@ -39,6 +42,7 @@ export interface Link {
   nextAt: number;
   /** syncSoon() asked for a round that has not started yet: the round ending now does not count as it. */
   soon: boolean;
+  lastRoundMs?: number;
 }
 
 /** The round timing of SyncOptions, defaults applied. */
@@ -57,14 +61,17 @@ export interface RoundEnd {
   error?: Error;
   sentBytes: number;
   receivedBytes: number;
+  durationMs?: number;
 }
 
 export class PeerLinks {
   readonly #links = new Map<number, Link>();
   readonly #timing: LinkTiming;
 
-  constructor(timing: LinkTiming) {
+  /** `owner`: the SyncManager whose links these are; it is lent to its node's replication tracker (src/node/replication.ts). */
+  constructor(timing: LinkTiming, owner?: ReplicationLinks & { readonly node: object }) {
     this.#timing = timing;
+    if (owner) attachTo(owner.node, owner);
   }
 
   /** The link of `peer`, made on first use. */
@@ -102,6 +109,7 @@ export class PeerLinks {
     link.rounds++;
     link.bytesSent += r.sentBytes;
     link.bytesReceived += r.receivedBytes;
+    if (r.durationMs !== undefined) link.lastRoundMs = r.durationMs;
     const t = this.#timing;
     if (r.ok) {
       link.lastOkAt = now;
@@ -129,6 +137,7 @@ export class PeerLinks {
     return [...this.#links].sort((a, b) => a[0] - b[0]).map(([peer, l]) => ({
       peer, rounds: l.rounds, failures: l.totalFailures, bytesSent: l.bytesSent, bytesReceived: l.bytesReceived, lastOkAt: l.lastOkAt,
       consecutiveFailures: l.failures, retryAt: l.retryAt, ...(l.lastError ? { lastError: l.lastError } : {}),
+      ...(l.lastRoundMs !== undefined ? { lastRoundMs: l.lastRoundMs } : {}),
     }));
   }
 }

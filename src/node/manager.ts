@@ -191,7 +191,7 @@ export class SyncManager implements SyncHandler {
     const maxBytes = opts.maxPushBytes ?? DEFAULTS.maxPushBytes;
     const maxBackoffMs = opts.maxBackoffMs ?? Math.max(this.intervalMs, 300_000);
     const retryMs = opts.retryMs ?? DEFAULTS.retryMs;
-    this.#links = new PeerLinks({ intervalMs: this.intervalMs, retryMs, maxBackoffMs, random: opts.random ?? Math.random });
+    this.#links = new PeerLinks({ intervalMs: this.intervalMs, retryMs, maxBackoffMs, random: opts.random ?? Math.random }, this);
     this.#slicing = { sliceEntries: opts.mergeSliceEntries ?? DEFAULTS.mergeSliceEntries, pause: macrotask };
     this.#onRound = opts.onRound;
     this.#warn = opts.onWarning ?? ((m) => console.warn(`wavekv sync ${node.id}: ${m}`));

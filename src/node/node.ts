@@ -27,6 +27,7 @@ import { OwnSeqs } from "./seqs.js";
 import { isWellFormed, scanOptions, type ScanOptions } from "./scan-options.js";
 import { logMerged, replayLog, snapshotRecords } from "./log-records.js";
 import { seqMarkRecord } from "../core/record.js";
+import { Replication, type ReplicatedOptions, type ReplicationStatus } from "./replication.js";
 
 export type { NodeOptions, StorageFactory, StorageOpenContext } from "./options.js";
 export type { MergeOutcome } from "../sync/protocol.js";
@@ -57,6 +58,7 @@ export class Node {
   readonly #clocks: PeerClocks;
   /** Duplicate ids seen from both sides (status().duplicateIds, refusedBy). */
   readonly #conflicts: IdConflicts;
+  readonly #replication: Replication = Replication.of(this, { id: () => this.id, hasPeers: () => this.#members.peers.size > 0, peers: () => this.peers(), peerAck: (p) => this.#protocol.peerAcks.get(p)?.get(this.id) ?? 0, lastSeq: () => this.#seqs.next - 1, now: Date.now });
 
   private constructor(opts: NodeOptions, uuid: string, storage: Storage | null) {
     this.id = opts.id;
@@ -95,7 +97,7 @@ export class Node {
       id: this.id,
       storage: () => this.#storage,
       maxDiscovered: () => this.#protocol.tuning.maxDiscoveredPeers,
-      forget: (peer) => this.#protocol.forgetPeer(peer),
+      forget: (peer) => { this.#protocol.forgetPeer(peer); this.#replication.removed(peer); },
       warn: this.#warn,
     });
     this.#writes = new LocalWrites({
@@ -201,7 +203,7 @@ export class Node {
 
   #write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
     this.#checkOpen();
-    return this.#writes.write(key, value, force);
+    return this.#replication.wrote(this.#writes.write(key, value, force), key, value);
   }
 
   /** Turns synchronous throws of an async API into rejections. */
@@ -346,13 +348,13 @@ export class Node {
   /** Responder: merge a request or push, build the response. Throws UUID_MISMATCH for a reused id. */
   handleEnvelope(env: Envelope): Envelope {
     this.#checkOpen();
-    return this.#protocol.handleEnvelope(env);
+    return this.#replication.heard(env.senderId, this.#protocol.handleEnvelope(env));
   }
 
   /** Requester: merge a response. */
   applyEnvelope(env: Envelope): MergeOutcome {
     this.#checkOpen();
-    return this.#protocol.applyEnvelope(env);
+    return this.#replication.heard(env.senderId, this.#protocol.applyEnvelope(env));
   }
 
   /**
@@ -361,11 +363,11 @@ export class Node {
    * after the last slice, and only if every slice merged completely (R1).
    */
   handleEnvelopeInSlices(env: Envelope, slicing: MergeSlicing): Promise<Envelope> {
-    return this.#guard(() => { this.#checkOpen(); return this.#protocol.handleEnvelopeInSlices(env, slicing); });
+    return this.#guard(() => { this.#checkOpen(); return this.#protocol.handleEnvelopeInSlices(env, slicing).then((out) => this.#replication.heard(env.senderId, out)); });
   }
 
   applyEnvelopeInSlices(env: Envelope, slicing: MergeSlicing): Promise<MergeOutcome> {
-    return this.#guard(() => { this.#checkOpen(); return this.#protocol.applyEnvelopeInSlices(env, slicing); });
+    return this.#guard(() => { this.#checkOpen(); return this.#protocol.applyEnvelopeInSlices(env, slicing).then((out) => this.#replication.heard(env.senderId, out)); });
   }
 
   /**
@@ -429,6 +431,10 @@ export class Node {
     return { walBytes: s.walBytes, fsyncCount: s.fsyncCount, fsyncLatency: { bounds: h.bounds, counts: [...h.counts], sum: h.sum, count: h.count } };
   }
 
+  /** Per peer: what it confirmed of our writes (acked seq; writes and bytes behind), last contact, and a SyncManager's link errors and round time. O(peers · log W), no scan (docs/design/0029). */
+  replication(): ReplicationStatus { return this.#replication.status(); }
+  /** Resolves with `entry` (our write) once `opts.peers` peers ("all" at call time, default, or n) confirmed it; rejects with NOT_REPLICATED on abort or when the peers left cannot, CLOSED on close. The write stands either way. */
+  replicated(entry: Entry, opts: ReplicatedOptions = {}): Promise<Entry> { return this.#replication.replicated(entry, opts); }
   status(): NodeStatus {
     return {
       id: this.id,
@@ -482,6 +488,7 @@ export class Node {
     await this.#writes.settled();
     if (this.#snapshotting) await this.#snapshotting.catch(() => undefined);
     this.#closed = true;
+    this.#replication.close();
     this.#watchers.closeAll();
     await this.#storage?.close();
     this.#state.dispose();

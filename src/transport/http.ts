@@ -36,6 +36,7 @@ import type { SyncHandler } from "./transport.js";
 import { RESERVED_PREFIX, type Entry } from "../core/types.js";
 import { isReservedKey } from "../core/reserved.js";
 import { warningLog } from "../core/warnings.js";
+import { replicatedReply, replicationMetrics, replicationWait } from "./replication-http.js";
 
 /** Learned peer addresses live in the store under this prefix, so one seed address finds everyone. */
 export { PEER_ADDRESS_PREFIX } from "../core/types.js";
@@ -330,6 +331,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       const r = await opts.console.api(method, new URL(target, "http://localhost"));
       if (r) return reply(res, r);
     }
+    if (method === "GET" && path === "/replication") return send(res, 200, JSON.stringify(node.replication()));
     if (path === "/peers" || path.startsWith("/peers/")) return peersRoute(res, method, path);
     const key = keyOf(path, query);
     if (key !== undefined) {
@@ -343,8 +345,10 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
         throw new HttpError(403, `keys under ${RESERVED_PREFIX} are this node's own bookkeeping and cannot be written through the API`, "RESERVED_KEY");
       }
       if (method === "PUT") {
+        const wait = replicationWait(query, node); // ?wait=all|N&timeoutMs=: checked before the write (src/transport/replication-http.ts)
         const e = await node.put(key, body);
         counters.kvPuts++;
+        if (wait) return send(res, ...(await replicatedReply(node, e, wait, res, JSON.stringify(entryJson(e)))));
         return send(res, 200, JSON.stringify(entryJson(e)));
       }
       if (method === "DELETE") {
@@ -477,6 +481,7 @@ function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, n
     metric("wavekv_sync_received_bytes_total", "counter", "Bytes received from the peer in rounds.", links.map((l) => [`{peer="${l.peer}"}`, l.bytesReceived]));
     metric("wavekv_sync_consecutive_failures", "gauge", "Failed rounds in a row (0: reachable).", links.map((l) => [`{peer="${l.peer}"}`, l.consecutiveFailures]));
   }
+  out.push(...replicationMetrics(node));
   const st = node.storageStats();
   if (st) {
     metric("wavekv_wal_bytes", "gauge", "Size of the write-ahead log.", [["", st.walBytes]]);
