@@ -36,7 +36,8 @@ import type { SyncHandler } from "./transport.js";
 import { RESERVED_PREFIX, type Entry } from "../core/types.js";
 import { isReservedKey } from "../core/reserved.js";
 import { warningLog } from "../core/warnings.js";
-import { replicatedReply, replicationMetrics, replicationWait } from "./replication-http.js";
+import { replicatedReply, replicationWait } from "./replication-http.js";
+import { renderMetrics, type BodyGauge } from "./http-metrics.js";
 
 /** Learned peer addresses live in the store under this prefix, so one seed address finds everyone. */
 export { PEER_ADDRESS_PREFIX } from "../core/types.js";
@@ -115,7 +116,6 @@ const MAX_PAGE = 10_000;
 const MAX_QUERY_KEY_CHARS = 4 * 1024;
 
 /** In-flight body bytes, all requests together (ISSUE 15 item 9: 40 unsigned 63 MiB bodies = 2.6 GB). */
-interface BodyGauge { buffered: number; read: number; busy: number }
 
 async function readBody(req: IncomingMessage, max: number, budget: number, gauge: BodyGauge, digest: string | undefined): Promise<Uint8Array> {
   const declared = Number(req.headers["content-length"] ?? NaN);
@@ -431,67 +431,6 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       server.closeAllConnections?.();
     }),
   };
-}
-
-/** What /metrics reads from a SyncManager, when the handler is one. */
-interface SyncMetricsSource {
-  stats?: { rounds: number; roundFailures: number; handled: number; handleFailures: number; pushesSent: number; bytesSent: number; bytesReceived: number };
-  links?(): { peer: number; rounds: number; failures: number; bytesSent: number; bytesReceived: number; consecutiveFailures: number }[];
-}
-
-function renderMetrics(node: Node, sync: SyncHandler, counters: Record<string, number>, gauge: BodyGauge, streams: PushStreams): string {
-  const s = node.status();
-  const out: string[] = [];
-  const metric = (name: string, type: "gauge" | "counter", help: string, samples: [string, number][]) => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of samples) out.push(`${name}${labels} ${v}`);
-  };
-  metric("wavekv_keys", "gauge", "Live keys.", [["", s.keys]]);
-  metric("wavekv_tombstones", "gauge", "Deleted keys still held.", [["", s.tombstones]]);
-  metric("wavekv_bytes", "gauge", "Key and value bytes held, tombstones included.", [["", node.totalBytes]]);
-  metric("wavekv_next_seq", "gauge", "The seq of the next local write.", [["", s.nextSeq]]);
-  metric("wavekv_entries_merged_total", "counter", "Remote entries merged.", [["", s.entriesMerged]]);
-  metric("wavekv_entries_rejected_total", "counter", "Remote entries refused.", [["", s.entriesRejected]]);
-  metric("wavekv_kv_puts_total", "counter", "Writes through the HTTP API.", [["", counters.kvPuts!]]);
-  metric("wavekv_kv_deletes_total", "counter", "Deletes through the HTTP API.", [["", counters.kvDeletes!]]);
-  metric("wavekv_http_requests_total", "counter", "HTTP requests.", [["", counters.requests!]]);
-  metric("wavekv_http_unauthorized_total", "counter", "Requests refused for a missing, wrong or replayed signature.", [["", counters.unauthorized!]]);
-  metric("wavekv_http_buffered_bytes", "gauge", "Request body bytes held by in-flight requests (bounded by maxBufferedBytes).", [["", gauge.buffered]]);
-  metric("wavekv_http_body_bytes_read_total", "counter", "Request body bytes read.", [["", gauge.read]]);
-  metric("wavekv_http_busy_total", "counter", "Requests refused with 503 because the body budget was spent.", [["", gauge.busy]]);
-  metric("wavekv_bad_envelopes_total", "counter", "Sync bodies refused as BAD_ENVELOPE.", [["", counters.badEnvelopes!]]);
-  const ps = streams.stats;
-  metric("wavekv_push_streams", "gauge", "Live push streams open (GET /subscribe and the console feed).", [["", ps.subscribers]]);
-  metric("wavekv_push_frames_dropped_total", "counter", "Stream frames dropped because a subscriber read too slowly.", [["", ps.framesDropped]]);
-  metric("wavekv_duplicate_ids", "gauge", "Node ids claimed by a second node (another uuid): its requests are refused. 0 normally.", [["", s.duplicateIds.length]]);
-  metric("wavekv_refused_by_peers", "gauge", "Peers refusing this node's requests because they hold another uuid for its id: writes here do not reach them. 0 normally.", [["", s.refusedBy.length]]);
-  metric("wavekv_peer_ack", "gauge", "How far this node covers the peer's writes.", s.peers.map((p) => [`{peer="${p.id}"}`, p.ack]));
-  metric("wavekv_peer_reported_ack", "gauge", "How far the peer reported covering this node's writes.", s.peers.map((p) => [`{peer="${p.id}"}`, p.peerAck]));
-  metric("wavekv_peer_heard_from", "gauge", "1 once the peer has been heard from.", s.peers.map((p) => [`{peer="${p.id}"}`, p.heardFrom ? 1 : 0]));
-  const src = sync as SyncHandler & SyncMetricsSource;
-  if (src.stats) {
-    metric("wavekv_sync_requests_handled_total", "counter", "Sync requests and pushes served.", [["", src.stats.handled]]);
-    metric("wavekv_sync_pushes_sent_total", "counter", "Opportunistic pushes sent.", [["", src.stats.pushesSent]]);
-  }
-  if (typeof src.links === "function") {
-    const links = src.links();
-    metric("wavekv_sync_rounds_total", "counter", "Sync rounds started with the peer.", links.map((l) => [`{peer="${l.peer}"}`, l.rounds]));
-    metric("wavekv_sync_errors_total", "counter", "Sync rounds with the peer that failed.", links.map((l) => [`{peer="${l.peer}"}`, l.failures]));
-    metric("wavekv_sync_sent_bytes_total", "counter", "Bytes sent to the peer in rounds.", links.map((l) => [`{peer="${l.peer}"}`, l.bytesSent]));
-    metric("wavekv_sync_received_bytes_total", "counter", "Bytes received from the peer in rounds.", links.map((l) => [`{peer="${l.peer}"}`, l.bytesReceived]));
-    metric("wavekv_sync_consecutive_failures", "gauge", "Failed rounds in a row (0: reachable).", links.map((l) => [`{peer="${l.peer}"}`, l.consecutiveFailures]));
-  }
-  out.push(...replicationMetrics(node));
-  const st = node.storageStats();
-  if (st) {
-    metric("wavekv_wal_bytes", "gauge", "Size of the write-ahead log.", [["", st.walBytes]]);
-    const h = st.fsyncLatency;
-    out.push("# HELP wavekv_fsync_seconds Latency of WAL fsyncs (group commit).", "# TYPE wavekv_fsync_seconds histogram");
-    let cumulative = 0;
-    h.bounds.forEach((b, i) => { cumulative += h.counts[i]!; out.push(`wavekv_fsync_seconds_bucket{le="${b / 1000}"} ${cumulative}`); });
-    out.push(`wavekv_fsync_seconds_bucket{le="+Inf"} ${h.count}`, `wavekv_fsync_seconds_sum ${h.sum / 1000}`, `wavekv_fsync_seconds_count ${h.count}`);
-  }
-  return out.join("\n") + "\n";
 }
 
 /** `FetchTransportOptions` under the HTTP name; `timeoutMs` defaults to `10_000` (10 s) per request, both legs. */
