@@ -160,6 +160,7 @@ const SYNC_TUNING_FIELDS: Record<string, Field> = {
   bucketRepairAttempts: int(0, 1_000_000),
   deltaBodies: bool,
   maxDiscoveredPeers: int(0, 65_536),
+  holdBack: bool,
 };
 
 const FSYNC_ACCEPTS = `"always", "never" or { intervalMs: 1 to 3600000 }`;
