@@ -24,7 +24,7 @@ export interface DeltaSlots {
 }
 
 /**
- * Fan-out hold-back (docs/PROTOCOL.md §3.2): entries of an origin not in `exempt` are
+ * Fan-out hold-back (docs/PROTOCOL.md §2.2): entries of an origin not in `exempt` are
  * selected only up to `horizon`'s seq of that origin (none when it has no seq there).
  */
 export interface DeltaHold {

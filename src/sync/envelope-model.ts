@@ -61,7 +61,7 @@ export interface Envelope {
   /** The sender's wall clock (ms) when it built this envelope: peer clock evidence (docs/PROTOCOL.md "Clocks"). */
   senderClock?: number;
   /**
-   * Fan-out hold-back (docs/PROTOCOL.md §3.2): the origins of which this envelope left out
+   * Fan-out hold-back (docs/PROTOCOL.md §2.2): the origins of which this envelope left out
    * entries the receiver lacks, with the sender's true ack of each. `acks` carries them
    * capped (what the receiver may adopt); these say what the sender covers.
    */

@@ -1,5 +1,5 @@
 /**
- * Fan-out hold-back (docs/PROTOCOL.md §3.2, docs/design/0023): a delta carries a
+ * Fan-out hold-back (docs/PROTOCOL.md §2.2, docs/design/0023): a delta carries a
  * third-party origin's entries to a peer only up to what we held two of our own rounds
  * with that peer ago, so the origin (which sends its own writes to every peer each round)
  * gets its chance first and a write does not cross every link ~N times.
@@ -47,10 +47,16 @@ export class HoldBack {
    * The hold for a delta to `peer`, or undefined (send everything). A peer not heard from
    * yet is held back from too: the capped acks keep an older build safe, and it is
    * recognised by its first envelope (then it gets full deltas, which it does not echo).
+   * `ownInFlight` (a response while our own request to the peer is in flight: the peer's
+   * acks): our own writes are held above the peer's ack of us too — each pair exchanges
+   * twice a round, and the request already carries them. Lost, it is resent next round.
    */
-  hold(peer: number): DeltaHold | undefined {
+  hold(peer: number, ownInFlight?: ReadonlyMap<number, number>): DeltaHold | undefined {
     if (!this.enabled || this.#older.has(peer)) return undefined;
-    return { horizon: this.#horizons.get(peer)?.prev ?? NONE, exempt: [this.self, peer] };
+    const horizon = this.#horizons.get(peer)?.prev ?? NONE;
+    if (ownInFlight === undefined) return { horizon, exempt: [this.self, peer] };
+    // Our own writes above the peer's ack went in our request to it, in flight: not a second copy.
+    return { horizon: new Map(horizon).set(this.self, ownInFlight.get(this.self) ?? 0), exempt: [peer] };
   }
 
   /** Our own round with `peer` began; `tops`: per origin, the top seq its delta selected. */

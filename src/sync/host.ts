@@ -55,7 +55,7 @@ export interface SyncTuning {
    */
   maxDiscoveredPeers: number;
   /**
-   * Fan-out hold-back (FEATURES bit HoldBack, docs/PROTOCOL.md §3.2): hold third-party
+   * Fan-out hold-back (FEATURES bit HoldBack, docs/PROTOCOL.md §2.2): hold third-party
    * entries back from a peer until two of our rounds with it went by. false behaves as a
    * build that predates it (tests, benchmarks): never holds, does not read heldAcks.
    */

@@ -41,8 +41,10 @@ import { decodeEntries, ingressRefusals, mergeInSlices, type MergeSlicing, type 
 import type { ProtocolHost, SyncTuning } from "./host.js";
 import { HoldBack } from "./hold-back.js";
 import { heldFields, minAcks, withHeldAcks } from "./ack-maps.js";
+import type { MergeOutcome, Round } from "./round.js";
 
 export type { MergeSlicing } from "./ingress.js";
+export type { MergeOutcome } from "./round.js";
 export { DEFAULT_SYNC_TUNING, type ProtocolHost, type SyncTuning } from "./host.js";
 
 /**
@@ -50,36 +52,6 @@ export { DEFAULT_SYNC_TUNING, type ProtocolHost, type SyncTuning } from "./host.
  * buckets (a quarter of them) the full reset costs about the same and is simpler.
  */
 const MAX_REPAIR_BUCKETS = BUCKETS / 4;
-
-export interface MergeOutcome {
-  /** Entries received in this envelope. */
-  received: number;
-  merged: number;
-  rejected: number;
-  /** Every entry was decided (rule R1). */
-  complete: boolean;
-  /** Acks were adopted from this envelope. */
-  adopted: boolean;
-  /** The responder has more pages: call prepareSync(peer) again to continue the round. */
-  more: boolean;
-  /** Response digests compared: equal or not (undefined when not comparable). */
-  digestMatch?: boolean;
-  /** Coverage for this peer was reset, or a bucket repair ran, to repair a persistent mismatch. */
-  repaired: boolean;
-  reasons: string[];
-}
-
-interface Round {
-  /** Our state version when the round began: a round during which it moved is not quiescent. */
-  version: number;
-  /** Per origin, the minimum ack over the pages of this round (see `applyEnvelope`). */
-  minAcks: Map<number, number> | null;
-  clean: boolean;
-  cursor?: DeltaCursor;
-  exchanged: number;
-  /** Entries were held back either way (hold-back, ./hold-back.ts): unequal digests are expected. */
-  held: boolean;
-}
 
 export class SyncProtocol {
   readonly acks = new Map<number, number>();
@@ -217,7 +189,7 @@ export class SyncProtocol {
     const hold = this.#hold.hold(peer);
     const page = deltaPage(this.host.state, base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, undefined, hold);
     this.#hold.ownRound(peer, page.tops);
-    this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: page.encoded.count, version: this.host.state.version, held: (page.held?.length ?? 0) > 0 });
+    this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: page.encoded.count, version: this.host.state.version, held: (page.held?.length ?? 0) > 0, whole: page.last });
     return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks, summaryGroups, ...heldFields(this.acks, page.held, hold) }, true, page);
   }
 
@@ -322,7 +294,7 @@ export class SyncProtocol {
     if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(acks);
     this.peerAcks.set(sender, told);
     // A reset asks for everything: its acks are what is in doubt.
-    const hold = this.#hold.hold(sender);
+    const hold = this.#hold.hold(sender, this.#rounds.get(sender)?.whole ? told : undefined);
     const page = deltaPage(this.host.state, env.resetAcks ? new Map() : told, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing, hold);
     if (env.resumeFrom === undefined) this.#hold.answered(sender, page.tops);
     const paged = env.resumeFrom !== undefined || !page.last;

@@ -1,4 +1,4 @@
-// Fan-out hold-back (docs/PROTOCOL.md §3.2, docs/design/0023): a node forwards a third
+// Fan-out hold-back (docs/PROTOCOL.md §2.2, docs/design/0023): a node forwards a third
 // party's entries to a peer only after two of its own rounds with that peer, and the acks
 // a receiver may adopt are capped for every origin held back (INV). Checked here: the
 // invariant after every round, a forwarder whose origin dies, a mixed cluster with builds
@@ -63,6 +63,18 @@ function recorder() {
   return { seen, tamper };
 }
 
+/** `count` writes on every node, then a round, `n` times (INV checked after each), recording the envelopes. */
+async function waves(c: Cluster, n: number, count: number): Promise<ReturnType<typeof recorder>> {
+  const rec = recorder();
+  c.net.setTamper(rec.tamper);
+  for (let wave = 0; wave < n; wave++) {
+    for (const id of c.ids) await write(c, id, count);
+    await c.round();
+    checkInvariant(c, `wave ${wave}`);
+  }
+  return rec;
+}
+
 test("a forwarder holds a third party's writes back, then delivers them after the origin died", async () => {
   written.clear();
   // 1 – 2 – 3: node 1's writes reach node 3 only through node 2.
@@ -104,13 +116,7 @@ test("mixed cluster: builds without hold-back and with it converge under loss, I
   written.clear();
   const older = (id: number) => id % 2 === 1;
   const c = await cluster([1, 2, 3, 4, 5, 6], { net: { seed: 11, drop: 0.2 }, node: (id) => ({ sync: { holdBack: !older(id) } }) });
-  const rec = recorder();
-  c.net.setTamper(rec.tamper);
-  for (let wave = 0; wave < 4; wave++) {
-    for (const id of c.ids) await write(c, id, 15);
-    await c.round();
-    checkInvariant(c, `wave ${wave}`);
-  }
+  const rec = await waves(c, 4, 15);
   const firstSeen = rec.seen.length;
   await settle(c, 12);
   for (const id of c.ids) assert.is([...c.node(id).scan("")].length, 6 * 60, `node ${id} holds every write`);
@@ -124,13 +130,7 @@ test("mixed cluster: builds without hold-back and with it converge under loss, I
 test("paged responses: the hold spans pages and the round adopts only capped acks", async () => {
   written.clear();
   const c = await cluster([1, 2, 3, 4], { net: { seed: 3, drop: 0.1 }, node: { sync: { maxDeltaEntries: 3 } } });
-  const rec = recorder();
-  c.net.setTamper(rec.tamper);
-  for (let wave = 0; wave < 3; wave++) {
-    for (const id of c.ids) await write(c, id, 8);
-    await c.round();
-    checkInvariant(c, `wave ${wave}`);
-  }
+  const rec = await waves(c, 3, 8);
   await settle(c, 30);
   for (const id of c.ids) assert.is([...c.node(id).scan("")].length, 4 * 24);
   assert.ok(rec.seen.some((s) => s.env.page !== undefined && s.env.heldAcks !== undefined), "some paged envelope held entries back");
