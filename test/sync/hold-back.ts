@@ -11,7 +11,7 @@ import { isWaveKVError } from "../../src/core/errors.js";
 import { HoldBack } from "../../src/sync/hold-back.js";
 import type { NetworkMessage } from "../../src/transport/memory.js";
 import type { PeerReport } from "../../src/node/manager.js";
-import { cluster, type Cluster } from "../helpers/cluster.js";
+import { cluster, text, type Cluster } from "../helpers/cluster.js";
 
 /** Writes of node `id` get keys `w<id>/<seq>` (puts only: a node's i-th write has seq i). */
 async function write(c: Cluster, id: number, count: number): Promise<void> {
@@ -93,6 +93,25 @@ test("a forwarder holds a third party's writes back, then delivers them after th
   const { rounds } = await settle(c, 6);
   assert.ok(rounds <= 3, `delivered within the two-round horizon (took ${rounds})`);
   assert.ok(c.node(3).get("w1/000019") !== undefined);
+  await c.close();
+});
+
+test("an overwrite held back: the receiver may adopt the overwritten origin's ack, and is owed the winner", async () => {
+  // 1, 3, 4 reach each other only through 2. Node 4 overwrites node 1's key on node 2
+  // before node 2 forwards anything: node 1's entry is gone from node 2's map.
+  const c = await cluster([1, 2, 3, 4], { net: { seed: 9 }, peers: (id) => (id === 2 ? [1, 3, 4] : [2]) });
+  await c.node(1).put("k", "from 1");
+  await c.sync(1).syncOnce();
+  await c.node(4).put("k", "from 4");
+  await c.sync(4).syncOnce();
+  assert.is(text(c.node(2).get("k")?.value), "from 4");
+  const [first] = await c.sync(3).syncOnce();
+  assert.ok(first!.ok);
+  assert.is(c.node(3).get("k"), undefined, "the winner (node 4's, a third party's to node 2) was held back");
+  let rounds = 0;
+  while (!converged(c) && rounds < 6) { await c.round(); rounds++; }
+  assert.ok(rounds <= 4, `took ${rounds} rounds`);
+  for (const id of c.ids) assert.is(text(c.node(id).get("k")?.value), "from 4", `node ${id} holds the winner`);
   await c.close();
 });
 
