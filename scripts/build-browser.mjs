@@ -60,7 +60,8 @@ export const ENTRY = join(root, "src", "browser.ts");
 // subscriptions and the stream reader, 4.6 KiB, loaded when SyncOptions.live first
 // subscribes): the core is 96.5 KiB (the split saves 3.5 KiB of the 4.6: more shared chunks
 // to import from); the stop is 97 KiB.
-export const TARGETS = { js: 97 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024 };
+// Issue 20's fan-out hold-back (horizons per peer, capped acks, the HELD_ACKS codec): 96.4 to 98.9 KiB: the stop moves to 99 KiB.
+export const TARGETS = { js: 99 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
