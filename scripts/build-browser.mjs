@@ -62,7 +62,9 @@ export const ENTRY = join(root, "src", "browser.ts");
 // to import from); the stop is 97 KiB.
 // Issue 21's replication status (per-peer acks, bytes behind from a log of our writes, 3.3 KiB; the
 // write-concern waits are a chunk of their own) took it to 99.9 KiB: the stop moves to 100 KiB.
-export const TARGETS = { js: 100 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024 };
+// Issue 20's fan-out hold-back (horizons per peer, capped acks, the HELD_ACKS codec): 96.4 to 98.9 KiB: the stop moves to 99 KiB.
+// Both together: 102.4 KiB before the bundle work of the same session: the stop is 103 KiB.
+export const TARGETS = { js: 103 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

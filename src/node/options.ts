@@ -47,7 +47,7 @@ export interface NodeOptions {
   /**
    * Pagination and digest-repair tuning for sync (default `DEFAULT_SYNC_TUNING`): maxDeltaEntries
    * 1..65 536, maxDeltaBytes 1..2^31 − 1, digestCheckRounds ≥ 1, bucketRepairAttempts ≥ 0,
-   * maxDiscoveredPeers 0..65 536, deltaBodies boolean. Unknown fields are refused.
+   * maxDiscoveredPeers 0..65 536, deltaBodies boolean, holdBack boolean. Unknown fields are refused.
    */
   sync?: Partial<SyncTuning>;
   /** WAL size that triggers an automatic snapshot (default 64 MiB; an integer ≥ 1, `Number.MAX_SAFE_INTEGER` for never). */
@@ -160,6 +160,7 @@ const SYNC_TUNING_FIELDS: Record<string, Field> = {
   bucketRepairAttempts: int(0, 1_000_000),
   deltaBodies: bool,
   maxDiscoveredPeers: int(0, 65_536),
+  holdBack: bool,
 };
 
 const FSYNC_ACCEPTS = `"always", "never" or { intervalMs: 1 to 3600000 }`;

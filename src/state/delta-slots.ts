@@ -17,6 +17,19 @@ export interface DeltaSlots {
   last: boolean;
   /** The last (node, seq) included: where the next page resumes. */
   cursor?: SlotCursor;
+  /** With a hold: the origins of which entries were left out (ascending). */
+  held?: number[];
+  /** With a hold: per origin, the highest seq the acks selected (before the hold). */
+  tops?: Map<number, number>;
+}
+
+/**
+ * Fan-out hold-back (docs/PROTOCOL.md §2.2): entries of an origin not in `exempt` are
+ * selected only up to `horizon`'s seq of that origin (none when it has no seq there).
+ */
+export interface DeltaHold {
+  horizon: ReadonlyMap<number, number>;
+  exempt: readonly number[];
 }
 
 /**
@@ -26,10 +39,12 @@ export interface DeltaSlots {
  * least one entry per page). `seqOrder`: in (node, seq) order even unpaged (delta-coded bodies,
  * FORMAT §1.1; slots mostly come in that order already: the sort is ~linear).
  */
-export function selectDelta(index: MergeIndex, sizeOf: (slot: number) => number, acks: ReadonlyMap<number, number>, after: SlotCursor | undefined, maxEntries: number, maxBytes: number, seqOrder: boolean): DeltaSlots {
+export function selectDelta(index: MergeIndex, sizeOf: (slot: number) => number, acks: ReadonlyMap<number, number>, after: SlotCursor | undefined, maxEntries: number, maxBytes: number, seqOrder: boolean, hold?: DeltaHold): DeltaSlots {
   const selected = index.selectDelta(acks);
   const metas = Array.from(selected, (s) => index.meta(s));
   let order = Array.from(selected.keys());
+  let held: number[] | undefined, tops: Map<number, number> | undefined;
+  if (hold) ({ order, held, tops } = applyHold(order, metas, hold));
   const paged = after !== undefined || selected.length > maxEntries;
   if (paged || seqOrder) {
     order.sort((a, b) => metas[a]!.node - metas[b]!.node || metas[a]!.seq - metas[b]!.seq);
@@ -48,5 +63,20 @@ export function selectDelta(index: MergeIndex, sizeOf: (slot: number) => number,
     lastI = i;
   }
   const cursor = lastI >= 0 ? { node: metas[lastI]!.node, seq: metas[lastI]!.seq } : after;
-  return { slots, total, last: slots.length === total, cursor };
+  return { slots, total, last: slots.length === total, cursor, held, tops };
+}
+
+/** The selection without the entries `hold` keeps back, the origins that lost some, and every origin's top seq. */
+function applyHold(order: number[], metas: readonly { node: number; seq: number }[], hold: DeltaHold): { order: number[]; held: number[]; tops: Map<number, number> } {
+  const tops = new Map<number, number>();
+  const held = new Set<number>();
+  const exempt = new Set(hold.exempt);
+  const kept = order.filter((i) => {
+    const { node, seq } = metas[i]!;
+    if (seq > (tops.get(node) ?? 0)) tops.set(node, seq);
+    if (exempt.has(node) || seq <= (hold.horizon.get(node) ?? 0)) return true;
+    held.add(node);
+    return false;
+  });
+  return { order: kept, held: [...held].sort((a, b) => a - b), tops };
 }

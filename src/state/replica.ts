@@ -26,7 +26,7 @@ import { createMergeIndex } from "../index/kernel-index.js";
 import { digestOf, PerVersion } from "./digest.js";
 import { KeyOrder, type OrderSource } from "./order.js";
 import { RETAIN_MIN_SHARE, SlotValues } from "./values.js";
-import { selectDelta, type DeltaSlots, type SlotCursor } from "./delta-slots.js";
+import { selectDelta, type DeltaHold, type DeltaSlots, type SlotCursor } from "./delta-slots.js";
 import { admitWinners, framedWinners, mergeLimitsOf, REFUSE_TEXT, type BatchOutcome, type MergeOptions } from "./admission.js";
 import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import type { Entry } from "../core/types.js";
@@ -469,8 +469,8 @@ export class ReplicaState implements OrderSource {
   }
 
   /** The slots of the delta a peer with coverage `acks` is missing, one page of them (./delta-slots.ts). */
-  deltaSlots(acks: ReadonlyMap<number, number>, after: SlotCursor | undefined, maxEntries: number, maxBytes: number, seqOrder: boolean): DeltaSlots {
-    return selectDelta(this.#index, (slot) => utf8Length(this.keyAt(slot)) + this.#values.lengthAt(slot) + 16, acks, after, maxEntries, maxBytes, seqOrder);
+  deltaSlots(acks: ReadonlyMap<number, number>, after: SlotCursor | undefined, maxEntries: number, maxBytes: number, seqOrder: boolean, hold?: DeltaHold): DeltaSlots {
+    return selectDelta(this.#index, (slot) => utf8Length(this.keyAt(slot)) + this.#values.lengthAt(slot) + 16, acks, after, maxEntries, maxBytes, seqOrder, hold);
   }
 
   /** Tombstone slots with their stamps, for GC. */

@@ -15,6 +15,7 @@ import type { RecordInput } from "../core/record.js";
 import { differingGroups } from "../index/summary.js";
 import type { Summary } from "../index/merge-index.js";
 import type { ReplicaState } from "../state/replica.js";
+import type { DeltaHold } from "../state/delta-slots.js";
 import { MAX_ENVELOPE_ENTRIES, type BodyFraming, type DeltaCursor, type EncodedEntries } from "./envelope.js";
 
 export interface DeltaPage {
@@ -25,6 +26,10 @@ export interface DeltaPage {
   /** The last (node, seq) included: where the next page resumes. */
   cursor?: DeltaCursor;
   bytes: number;
+  /** With a hold: the origins of which entries were left out. */
+  held?: number[];
+  /** With a hold: per origin, the highest seq selected before the hold. */
+  tops?: Map<number, number>;
 }
 
 /** The entries of `slots`, in that order, encoded as envelope entries. */
@@ -44,10 +49,10 @@ export function encodeSlots(state: ReplicaState, slots: ArrayLike<number>, frami
  * (node, seq) order, at most `maxEntries` entries / about `maxBytes` bytes (see
  * ReplicaState.deltaSlots). Delta-coded bodies go in (node, seq) order.
  */
-export function deltaPage(state: ReplicaState, acks: ReadonlyMap<number, number>, after: DeltaCursor | undefined, maxEntries: number, maxBytes: number, framing: BodyFraming = "bare"): DeltaPage {
-  const page = state.deltaSlots(acks, after, maxEntries, maxBytes, framing === "delta");
+export function deltaPage(state: ReplicaState, acks: ReadonlyMap<number, number>, after: DeltaCursor | undefined, maxEntries: number, maxBytes: number, framing: BodyFraming = "bare", hold?: DeltaHold): DeltaPage {
+  const page = state.deltaSlots(acks, after, maxEntries, maxBytes, framing === "delta", hold);
   const encoded = encodeSlots(state, page.slots, framing);
-  return { encoded, total: page.total, last: page.last, cursor: page.cursor, bytes: encoded.bytes.length };
+  return { encoded, total: page.total, last: page.last, cursor: page.cursor, bytes: encoded.bytes.length, held: page.held, tops: page.tops };
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { BUCKETS, BUCKETS_PER_GROUP, GROUPS } from "../index/summary.js";
 import type { Envelope } from "./envelope-model.js";
-import { Reader, bad, checkSafe, hexOf, invalid, pushVaru, zigzag } from "./envelope-wire.js";
+import { Reader, bad, checkSafe, checkSeq, checkU32, hexOf, invalid, pushVaru, zigzag } from "./envelope-wire.js";
 
 /** Extension tags (frozen, append only; 0–15 left unused: tests use them as "unknown"). */
 export const enum ExtTag {
@@ -14,6 +14,8 @@ export const enum ExtTag {
   SummaryBuckets = 19,
   RepairBuckets = 20,
   SenderClock = 21,
+  /** Fan-out hold-back: the held origins with the sender's true acks of them (laid out as the acks). */
+  HeldAcks = 22,
 }
 /** The range summary's shape (src/index/summary.ts): its group hashes, and the bucket hashes of one group (u64 each). */
 const GROUP_HASH_BYTES = GROUPS * 8;
@@ -35,6 +37,7 @@ export function readExtensions(r: Reader, env: Record<string, unknown>): void {
     prev = tag;
     const what = `extension ${tag}`;
     const body = r.take(r.varu(`${what} length`), what);
+    if (tag === ExtTag.HeldAcks) { env.heldAcks = readAckList(body, what); continue; }
     if (tag < ExtTag.Features || tag > ExtTag.SenderClock) continue;
     const x = new Reader(body, 0, body.length);
     if (tag === ExtTag.Features) env.features = x.varu(what);
@@ -57,6 +60,33 @@ export function readExtensions(r: Reader, env: Record<string, unknown>): void {
     }
     if (x.remaining !== 0) throw bad(`${what}: ${x.remaining} trailing bytes`);
   }
+}
+
+/** An (origin, seq) list laid out as the acks section (FORMAT §6): count, then u32 origin (ascending) • seq. */
+function readAckList(body: Uint8Array, what: string): Map<number, number> {
+  const x = new Reader(body, 0, body.length);
+  const n = x.varu(what);
+  if (n * 2 > x.remaining) throw bad(`${what}: ${n} acks in ${x.remaining} bytes`);
+  const acks = new Map<number, number>();
+  for (let k = 0, prev = -1; k < n; k++) {
+    const origin = x.u32(what);
+    if (origin <= prev) throw bad(`${what}: origins not strictly ascending (${origin} after ${prev})`);
+    prev = origin;
+    acks.set(origin, x.seq(`${what}: ack of ${origin}`));
+  }
+  if (x.remaining !== 0) throw bad(`${what}: ${x.remaining} trailing bytes`);
+  return acks;
+}
+
+function ackListBytes(acks: ReadonlyMap<number, number>): number[] {
+  const b: number[] = [];
+  const list = [...acks].sort((p, q) => p[0] - q[0]);
+  pushVaru(b, list.length);
+  for (const [origin, seq] of list) {
+    pushVaru(b, checkU32(origin, "heldAcks origin"));
+    pushVaru(b, checkSeq(seq, `heldAcks of ${origin}`));
+  }
+  return b;
 }
 
 /** The extension section (count, then tag • len • payload in tag order), or null when there is none. */
@@ -105,6 +135,7 @@ export function encodeExtensions(env: Envelope): Uint8Array | null {
     if (!Number.isSafeInteger(t)) throw invalid(`senderClock ${t} is not an integer within ±(2^53 − 1)`);
     part(ExtTag.SenderClock, zigzag(t));
   }
+  if (env.heldAcks !== undefined) part(ExtTag.HeldAcks, ackListBytes(env.heldAcks));
   if (n === 0) return null;
   const head: number[] = [];
   pushVaru(head, n);

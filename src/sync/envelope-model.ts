@@ -60,6 +60,12 @@ export interface Envelope {
   repairBuckets?: number[];
   /** The sender's wall clock (ms) when it built this envelope: peer clock evidence (docs/PROTOCOL.md "Clocks"). */
   senderClock?: number;
+  /**
+   * Fan-out hold-back (docs/PROTOCOL.md §2.2): the origins of which this envelope left out
+   * entries the receiver lacks, with the sender's true ack of each. `acks` carries them
+   * capped (what the receiver may adopt); these say what the sender covers.
+   */
+  heldAcks?: Map<number, number>;
 }
 
 /** Feature bits of the FEATURES extension (frozen, append only). */
@@ -68,4 +74,6 @@ export const enum Feature {
   SummaryRoot = 1,
   /** Decodes delta-coded bodies (envelope version 2): answer with them. */
   DeltaBodies = 2,
+  /** Reads `heldAcks`: a sender may hold third-party entries back from it (and needs not resend what the sender covers). */
+  HoldBack = 4,
 }

@@ -54,6 +54,12 @@ export interface SyncTuning {
    * refused with TOO_MANY_PEERS; configure the peer or removePeer() one.
    */
   maxDiscoveredPeers: number;
+  /**
+   * Fan-out hold-back (FEATURES bit HoldBack, docs/PROTOCOL.md §2.2): hold third-party
+   * entries back from a peer until two of our rounds with it went by. false behaves as a
+   * build that predates it (tests, benchmarks): never holds, does not read heldAcks.
+   */
+  holdBack?: boolean;
 }
 
 export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
@@ -64,4 +70,5 @@ export const DEFAULT_SYNC_TUNING: Readonly<SyncTuning> = Object.freeze({
   bucketRepairAttempts: 2,
   deltaBodies: true,
   maxDiscoveredPeers: 64,
+  holdBack: true,
 });

@@ -39,8 +39,12 @@ import type { BatchOutcome } from "../state/replica.js";
 import type { PeerStatus } from "../core/types.js";
 import { decodeEntries, ingressRefusals, mergeInSlices, type MergeSlicing, type Merged } from "./ingress.js";
 import type { ProtocolHost, SyncTuning } from "./host.js";
+import { HoldBack } from "./hold-back.js";
+import { heldFields, minAcks, withHeldAcks } from "./ack-maps.js";
+import type { MergeOutcome, Round } from "./round.js";
 
 export type { MergeSlicing } from "./ingress.js";
+export type { MergeOutcome } from "./round.js";
 export { DEFAULT_SYNC_TUNING, type ProtocolHost, type SyncTuning } from "./host.js";
 
 /**
@@ -48,34 +52,6 @@ export { DEFAULT_SYNC_TUNING, type ProtocolHost, type SyncTuning } from "./host.
  * buckets (a quarter of them) the full reset costs about the same and is simpler.
  */
 const MAX_REPAIR_BUCKETS = BUCKETS / 4;
-
-export interface MergeOutcome {
-  /** Entries received in this envelope. */
-  received: number;
-  merged: number;
-  rejected: number;
-  /** Every entry was decided (rule R1). */
-  complete: boolean;
-  /** Acks were adopted from this envelope. */
-  adopted: boolean;
-  /** The responder has more pages: call prepareSync(peer) again to continue the round. */
-  more: boolean;
-  /** Response digests compared: equal or not (undefined when not comparable). */
-  digestMatch?: boolean;
-  /** Coverage for this peer was reset, or a bucket repair ran, to repair a persistent mismatch. */
-  repaired: boolean;
-  reasons: string[];
-}
-
-interface Round {
-  /** Our state version when the round began: a round during which it moved is not quiescent. */
-  version: number;
-  /** Per origin, the minimum ack over the pages of this round (see `applyEnvelope`). */
-  minAcks: Map<number, number> | null;
-  clean: boolean;
-  cursor?: DeltaCursor;
-  exchanged: number;
-}
 
 export class SyncProtocol {
   readonly acks = new Map<number, number>();
@@ -92,6 +68,7 @@ export class SyncProtocol {
   readonly #repairPending = new Map<number, number[]>();
   /** Bucket repairs since the roots were last seen equal, per peer. */
   readonly #repairAttempts = new Map<number, number>();
+  readonly #hold: HoldBack;
   #bootstrapping = false;
   /**
    * Set by the node when recovery reported damage (a truncated log tail, a lost snapshot):
@@ -112,6 +89,7 @@ export class SyncProtocol {
   constructor(private readonly host: ProtocolHost, tuning: SyncTuning) {
     // Never page past what a receiver accepts (envelope.ts MAX_ENVELOPE_ENTRIES).
     this.tuning = { ...tuning, maxDeltaEntries: Math.max(1, Math.min(tuning.maxDeltaEntries, MAX_ENVELOPE_ENTRIES)) };
+    this.#hold = new HoldBack(host.id, this.tuning.holdBack ?? true);
   }
 
   /** While bootstrapping, our own coverage is unknown: never adopt a requester's acks. */
@@ -158,6 +136,7 @@ export class SyncProtocol {
     this.#wantBuckets.delete(peer);
     this.#repairPending.delete(peer);
     this.#repairAttempts.delete(peer);
+    this.#hold.forget(peer);
   }
 
   peerStatus(peer: number): PeerStatus {
@@ -173,13 +152,13 @@ export class SyncProtocol {
     return status;
   }
 
-  #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks">, withAcks: boolean, page: DeltaPage | null, encoded?: EncodedEntries): Envelope {
+  #envelope(fields: Omit<Envelope, "entries" | "version" | "senderId" | "senderUuid" | "acks"> & { acks?: Map<number, number> }, withAcks: boolean, page: DeltaPage | null, encoded?: EncodedEntries): Envelope {
     const entries = encoded ?? (page ? page.encoded : { bytes: new Uint8Array(0), count: 0, base: 0 });
     return envelopeWithEncodedEntries(
       // Every envelope says what we read: summary roots, delta-coded bodies (3 bytes; a responder answers with them).
       {
         version: entries.framing === "delta" ? ENVELOPE_VERSION_DELTA : ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid,
-        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0),
+        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0) | (this.#bootstrapping ? 0 : this.#hold.feature),
         senderClock: this.host.now?.(), ...fields,
       },
       entries,
@@ -206,11 +185,12 @@ export class SyncProtocol {
     }
     const summaryGroups = this.#wantBuckets.has(peer) ? this.host.state.summary().groups : undefined;
     this.#wantBuckets.delete(peer);
-    this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: 0, version: this.host.state.version });
     const base = this.peerAcks.get(peer) ?? new Map<number, number>();
-    const page = deltaPage(this.host.state, base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes);
-    this.#rounds.get(peer)!.exchanged = page.encoded.count;
-    return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks, summaryGroups }, true, page);
+    const hold = this.#hold.hold(peer);
+    const page = deltaPage(this.host.state, base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, undefined, hold);
+    this.#hold.ownRound(peer, page.tops);
+    this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: page.encoded.count, version: this.host.state.version, held: (page.held?.length ?? 0) > 0, whole: page.last });
+    return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks, summaryGroups, ...heldFields(this.acks, page.held, hold) }, true, page);
   }
 
   /**
@@ -304,15 +284,19 @@ export class SyncProtocol {
       return this.#envelope({ pushOnly: true }, false, null);
     }
     this.heardFrom.add(sender);
+    this.#hold.noteFeatures(sender, env.features);
+    const told = this.#clampOwn(withHeldAcks(acks, this.#hold.read(env.heldAcks))); // what it covers; `acks` (capped) is ours to adopt
     if (env.resetAcks) {
       this.peerAcks.delete(sender);
       this.#resetRequested.delete(sender);
     }
     const requestComplete = env.page === undefined || env.page.last;
     if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(acks);
-    this.peerAcks.set(sender, acks);
+    this.peerAcks.set(sender, told);
     // A reset asks for everything: its acks are what is in doubt.
-    const page = deltaPage(this.host.state, env.resetAcks ? new Map() : acks, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing);
+    const hold = this.#hold.hold(sender, this.#rounds.get(sender)?.whole ? told : undefined);
+    const page = deltaPage(this.host.state, env.resetAcks ? new Map() : told, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing, hold);
+    if (env.resumeFrom === undefined) this.#hold.answered(sender, page.tops);
     const paged = env.resumeFrom !== undefined || !page.last;
     // A requester that reads summary roots gets ours instead of the SHA-256 digest (which
     // rehashes the whole store after every change); an older one gets the digest.
@@ -328,6 +312,7 @@ export class SyncProtocol {
         summaryBuckets,
         page: paged ? { last: page.last } : undefined,
         resumeFrom: page.last ? undefined : page.cursor,
+        ...heldFields(this.acks, page.held, hold),
       },
       true,
       page,
@@ -385,7 +370,10 @@ export class SyncProtocol {
       return { ...base, adopted: false, more: false, digestMatch, repaired: true };
     }
     this.heardFrom.add(peer);
-    const round = this.#rounds.get(peer) ?? { minAcks: null, clean: true, exchanged: 0, version: -1 };
+    this.#hold.noteFeatures(peer, env.features);
+    const round = this.#rounds.get(peer) ?? { minAcks: null, clean: true, exchanged: 0, version: -1, held: false };
+    const held = this.#hold.read(env.heldAcks);
+    round.held ||= (held?.size ?? 0) > 0;
     // Local writes or other peers' merges during the round make unequal digests expected.
     const moved = this.host.state.version !== round.version;
     round.clean &&= merged.complete;
@@ -401,7 +389,7 @@ export class SyncProtocol {
     // The reset travelled with this round; an aborted round keeps it armed.
     this.#resetRequested.delete(peer);
     if (env.resetAcks) this.peerAcks.delete(peer);
-    else this.peerAcks.set(peer, this.#clampOwn(env.acks));
+    else this.peerAcks.set(peer, this.#clampOwn(withHeldAcks(env.acks, held)));
     let adopted = false;
     if (round.clean && round.minAcks) {
       this.#adopt(round.minAcks);
@@ -425,7 +413,7 @@ export class SyncProtocol {
       digestMatch = env.summaryRoot !== undefined ? env.summaryRoot === this.host.state.summaryRoot() : env.digest === this.host.state.digest();
       // Only a round that moved nothing either way says anything about divergence:
       // otherwise the digests differ simply because the round is still converging.
-      const quiescent = round.exchanged === 0 && round.clean && !moved;
+      const quiescent = round.exchanged === 0 && round.clean && !moved && !round.held;
       if (digestMatch || !quiescent) {
         if (digestMatch) {
           this.#mismatches.set(peer, 0);
@@ -481,14 +469,4 @@ export class SyncProtocol {
     }
     return true;
   }
-}
-
-function minAcks(current: Map<number, number> | null, next: ReadonlyMap<number, number>): Map<number, number> {
-  if (current === null) return new Map(next);
-  const out = new Map<number, number>();
-  for (const [origin, seq] of current) {
-    const other = next.get(origin);
-    if (other !== undefined) out.set(origin, Math.min(seq, other));
-  }
-  return out;
 }

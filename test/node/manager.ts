@@ -135,7 +135,8 @@ test("persistent digest mismatch triggers the full reset (no bucket repair), rec
   // 1 and 2 are peers, 2 and 3 are peers; 1 never talks to 3.
   const c = await cluster([1, 2, 3], {
     peers: (id) => (id === 2 ? [1, 3] : [2]),
-    node: (id) => (id === 1 ? { sync: { digestCheckRounds: 2, bucketRepairAttempts: 0 } } : {}),
+    // Node 2 forwards 3's entry at once (no fan-out hold-back, as an older build): the entry lost is the point here.
+    node: (id) => (id === 1 ? { sync: { digestCheckRounds: 2, bucketRepairAttempts: 0 } } : id === 2 ? { sync: { holdBack: false } } : {}),
   });
   await c.node(3).put("from-3", "c");
   await c.sync(3).syncOnce();
@@ -172,7 +173,8 @@ test("a refusal on an early page blocks adoption at the end of the round", async
   const c = await cluster([1, 2, 5], {
     peers: (id) => (id === 2 ? [1, 5] : [2]),
     node: (id) => id === 1 ? { clock: manualClock(now + 3_600_000) }
-      : id === 2 ? { clock: manualClock(now), limits: { maxClockDriftMs: 10 * 86_400_000 }, sync: { maxDeltaEntries: 1 } }
+      // Node 2 forwards node 1's entry at once (no fan-out hold-back): R1 across pages is the point here.
+      : id === 2 ? { clock: manualClock(now), limits: { maxClockDriftMs: 10 * 86_400_000 }, sync: { maxDeltaEntries: 1, holdBack: false } }
       : { clock: clockA, limits: { maxClockDriftMs: 60_000 } },
   });
   await c.node(1).put("future", "x");

@@ -56,6 +56,7 @@ const BAD_NODE_OPTIONS: [Record<string, unknown>, RegExp][] = [
   [{ sync: { digestCheckRounds: 0 } }, /sync\.digestCheckRounds must be an integer from 1/],
   [{ sync: { bucketRepairAttempts: -1 } }, /sync\.bucketRepairAttempts must be an integer from 0/],
   [{ sync: { deltaBodies: "yes" } }, /sync\.deltaBodies must be true or false/],
+  [{ sync: { holdBack: 1 } }, /sync\.holdBack must be true or false/],
   [{ sync: { maxDiscoveredPeers: 1e9 } }, /sync\.maxDiscoveredPeers must be an integer from 0 to 65536/],
   [{ sync: { digestRounds: 2 } }, /sync\.digestRounds must be one of the known fields/],
   [{ snapshotWalBytes: 0 }, /snapshotWalBytes must be an integer from 1 to 2\^53 - 1/],
@@ -96,7 +97,7 @@ test("every good value opens a working node: fsync modes, limits at their bounds
     { peers: [1, 2, 0xffffffff] }, // our own id among the peers is ignored, as addPeer does
     { limits: { maxKeyBytes: 65_536, maxValueBytes: 2 ** 31 - 1, maxKeys: 0xffffffff, maxTotalBytes: 2 ** 52, maxClockDriftMs: 2 ** 48 } },
     { limits: { maxKeyBytes: 1, maxValueBytes: 1, maxKeys: 1, maxTotalBytes: 1 << 20, maxClockDriftMs: 1 } },
-    { sync: { maxDeltaEntries: 65_536, maxDeltaBytes: 1, digestCheckRounds: 1, bucketRepairAttempts: 0, deltaBodies: false, maxDiscoveredPeers: 0 } },
+    { sync: { maxDeltaEntries: 65_536, maxDeltaBytes: 1, digestCheckRounds: 1, bucketRepairAttempts: 0, deltaBodies: false, maxDiscoveredPeers: 0, holdBack: false } },
     { snapshotWalBytes: Number.MAX_SAFE_INTEGER },
     { snapshotWalBytes: 1 },
     { storage: { acceptDataLoss: true, faults: () => undefined } },

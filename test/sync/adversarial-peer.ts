@@ -296,8 +296,11 @@ test("a stored entry at the edge of the timestamp range (-(2^53-1)) never stops 
   try {
     await c.sync(1).handle(push(c.node(3), [{ key: "ancient", value: new TextEncoder().encode("x"), timestamp: -Number.MAX_SAFE_INTEGER, node: 3, seq: 1 }]));
     await c.node(1).put("new", "v");
-    const [r] = (await c.sync(1).syncOnce()).filter((x) => x.peer === 2);
-    assert.ok(r!.ok, r!.error?.message);
+    // Node 3's entry is a third party's to node 1: held back from node 2 for two of node 1's rounds with it (fan-out hold-back).
+    for (let i = 0; i < 3; i++) {
+      const [r] = (await c.sync(1).syncOnce()).filter((x) => x.peer === 2);
+      assert.ok(r!.ok, r!.error?.message);
+    }
     assert.is(c.node(2).get("ancient")?.timestamp, -Number.MAX_SAFE_INTEGER);
     assert.ok(c.node(2).get("new"));
   } finally {

@@ -62,7 +62,8 @@ test("a lost entry is repaired by bucket repair alone: no full reset, traffic of
 test("bucket repair recovers an entry authored by a third node the requester never talks to", async () => {
   const c = await cluster([1, 2, 3], {
     peers: (id) => (id === 2 ? [1, 3] : [2]),
-    node: (id) => (id === 1 ? { sync: { digestCheckRounds: 2 } } : {}),
+    // Node 2 forwards 3's entry at once (no fan-out hold-back): the entry lost on the wire is the point here.
+    node: (id) => (id === 1 ? { sync: { digestCheckRounds: 2 } } : id === 2 ? { sync: { holdBack: false } } : {}),
   });
   await c.node(3).put("from-3", "c");
   await c.sync(3).syncOnce();
