@@ -15,7 +15,9 @@
  *   const node = await Node.open({ id: 7, storage: browserStorage("notes") });  // LOCKED in a second tab
  *
  * What is not here: data directories (`dir`), the HTTP server and the CLI — they need a
- * file system or a listening socket.
+ * file system or a listening socket. The in-process network with seeded faults
+ * (`MemoryNetwork`, for tests and simulations) is the subpath `wavekv/browser/memory`
+ * (src/browser-memory.ts): a page that syncs over FetchTransport does not load it.
  */
 import { initKernel } from "./kernel/instance.js";
 import type { StorageFactory } from "./node/options.js";
@@ -30,7 +32,6 @@ export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./sync/protocol.js";
 export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION, type Envelope } from "./sync/envelope.js";
 export { compareKeys } from "./core/keyorder.js";
 export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./node/manager.js";
-export { MemoryNetwork, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type Tamper } from "./transport/memory.js";
 export { type Transport, type TransportSubscribeOptions, type SyncHandler } from "./transport/transport.js";
 export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./transport/fetch.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./state/digest.js";
