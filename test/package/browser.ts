@@ -172,7 +172,7 @@ if (!chromiumPath || !playwright) {
     assert.is(ctx.server.node.digest(), before);
   });
 
-  test("the browser's pure-TS SHA-256 digest equals node:crypto's for the same entries", async () => {
+  test("the browser bundle's SHA-256 (rounds in the WASM kernel) gives node:crypto's digest for the same entries", async () => {
     const n = await Node.open({ id: 9, clock: () => 1_700_000_000_000 });
     await n.put("a", "1");
     await n.put("é/ü", new Uint8Array([0, 1, 255]));

@@ -136,8 +136,11 @@ async function inRealm(kernel: "file" | "inline", wasm: Uint8Array | null, scena
   return JSON.parse(await (vm.runInContext(`(async () => JSON.stringify(await (${scenario})(wavekv)))()`, realm) as Promise<string>));
 }
 
-const CONVERGE = `async ({ init, Node, SyncManager, MemoryNetwork }) => {
+const CONVERGE = `async ({ init, Node, SyncManager, MemoryNetwork, sha256, hmacSha256 }) => {
   if (kernelBytes) await init(kernelBytes);
+  // The bundle's SHA-256 has its rounds in the kernel (src/kernel/sha256.ts).
+  const hex = (b) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  const hashes = [hex(sha256(new TextEncoder().encode("abc"))), hex(hmacSha256(new Uint8Array(20).fill(11), new TextEncoder().encode("Hi There")))];
   const net = new MemoryNetwork({ seed: 7, drop: 0.2, duplicate: 0.1, reorder: true });
   const ids = [1, 2, 3];
   const nodes = await Promise.all(ids.map((id) => Node.open({ id, peers: ids.filter((p) => p !== id) })));
@@ -160,6 +163,7 @@ const CONVERGE = `async ({ init, Node, SyncManager, MemoryNetwork }) => {
     keys: [...nodes[2].scan("")].map((e) => e.key),
     tombstone: nodes[1].getIncludingTombstones("k/3")?.value,
     dirError,
+    hashes,
   };
   await Promise.all(syncs.map((s) => s.stop()));
   await Promise.all(nodes.map((n) => n.close()));
@@ -176,14 +180,19 @@ for (const kernel of ["inline", "file"] as const) {
     assert.is(r.value, "v49·" + "é".repeat(49));
     assert.is(r.tombstone, null);
     assert.is(r.dirError, "INVALID_ARGUMENT");
+    assert.equal(r.hashes, ["ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"]);
   });
 }
 
-test("the file-kernel bundle refuses to run before init() with a message that says so", async () => {
-  const r = await inRealm("file", null, `async ({ Node }) => {
-    try { const n = await Node.open({ id: 1 }); await n.put("a", "b"); return "no error"; } catch (e) { return e.message; }
+test("the file-kernel bundle refuses to run before init() with a message that says so (a node, SHA-256)", async () => {
+  const r = await inRealm("file", null, `async ({ Node, sha256 }) => {
+    const open = await Node.open({ id: 1 }).then((n) => n.put("a", "b")).then(() => "no error", (e) => e.message);
+    let hash = "no error";
+    try { sha256(new Uint8Array(100)); } catch (e) { hash = e.message; }
+    return { open, hash };
   }`);
-  assert.match(r, /await init\(\)/);
+  assert.match(r.open, /await init\(\)/);
+  assert.match(r.hash, /await init\(\)/);
 });
 
 test("the browser entry from source, on this runtime: two nodes converge and agree with a third built from scratch", async () => {
