@@ -13,7 +13,7 @@ import { pathToFileURL } from "node:url";
 import type { Metafile } from "esbuild";
 // @ts-expect-error: a plain .mjs build script, no type declarations
 import { bundleBrowser, kernelWasm, TARGETS } from "../../scripts/build-browser.mjs";
-import { Node, SyncManager, init, isWaveKVError } from "../../src/browser.js";
+import { Node, SyncManager, init, isWaveKVError, encodeEnvelope, type Envelope } from "../../src/browser.js";
 import { MemoryNetwork } from "../../src/browser-memory.js";
 
 interface Bundle {
@@ -136,8 +136,22 @@ async function inRealm(kernel: "file" | "inline", wasm: Uint8Array | null, scena
   return JSON.parse(await (vm.runInContext(`(async () => JSON.stringify(await (${scenario})(wavekv)))()`, realm) as Promise<string>));
 }
 
-const CONVERGE = `async ({ init, Node, SyncManager, MemoryNetwork, sha256, hmacSha256 }) => {
+/** Two fixed envelopes (under and over 256 B: the source's CRC takes its TS loop for one, the kernel for the other). */
+const FIXED_ENVELOPES = `[
+  { version: 1, senderId: 7, senderUuid: "00112233-4455-6677-8899-aabbccddeeff", acks: new Map([[1, 2]]), entries: [] },
+  { version: 1, senderId: 7, senderUuid: "00112233-4455-6677-8899-aabbccddeeff", acks: new Map(Array.from({ length: 120 }, (_, i) => [i * 3, i * 1000 + 1])), digest: "ab".repeat(32), entries: [] },
+]`;
+
+const CONVERGE = `async ({ init, Node, SyncManager, MemoryNetwork, sha256, hmacSha256, encodeEnvelope, decodeEnvelope }) => {
   if (kernelBytes) await init(kernelBytes);
+  // The bundle's envelope CRC is the kernel's at every size (scripts/build-browser.mjs).
+  const envelopes = ${FIXED_ENVELOPES}.map((e) => [...encodeEnvelope(e)]);
+  const refused = envelopes.map((bytes) => {
+    const b = new Uint8Array(bytes);
+    b[b.length >> 1] ^= 1;
+    try { decodeEnvelope(b); return "accepted"; } catch (e) { return e.code + (/checksum/.test(e.message) ? ": checksum" : ""); }
+  });
+  const acksBack = decodeEnvelope(new Uint8Array(envelopes[1])).acks.size;
   // The bundle's SHA-256 has its rounds in the kernel (src/kernel/sha256.ts).
   const hex = (b) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
   const hashes = [hex(sha256(new TextEncoder().encode("abc"))), hex(hmacSha256(new Uint8Array(20).fill(11), new TextEncoder().encode("Hi There")))];
@@ -164,6 +178,9 @@ const CONVERGE = `async ({ init, Node, SyncManager, MemoryNetwork, sha256, hmacS
     tombstone: nodes[1].getIncludingTombstones("k/3")?.value,
     dirError,
     hashes,
+    envelopes,
+    refused,
+    acksBack,
   };
   await Promise.all(syncs.map((s) => s.stop()));
   await Promise.all(nodes.map((n) => n.close()));
@@ -180,6 +197,11 @@ for (const kernel of ["inline", "file"] as const) {
     assert.is(r.value, "v49·" + "é".repeat(49));
     assert.is(r.tombstone, null);
     assert.is(r.dirError, "INVALID_ARGUMENT");
+    // Byte for byte what the sources encode (their CRC: TS loop, Bun's, or the kernel's).
+    const fixed = new Function(`return ${FIXED_ENVELOPES}`)() as Envelope[];
+    assert.equal(r.envelopes, fixed.map((e) => [...encodeEnvelope(e)]));
+    assert.equal(r.refused, ["BAD_ENVELOPE: checksum", "BAD_ENVELOPE: checksum"]);
+    assert.is(r.acksBack, 120);
     assert.equal(r.hashes, ["ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"]);
   });
 }
