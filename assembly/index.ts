@@ -25,6 +25,7 @@ import { compareStamps } from "./stamp";
 import { REGION_COUNT, SCRATCH, ensureRegion, inRegion, isRegionBlock, pinRegion, trimRegion } from "./layout";
 import { S_NODE, S_SEQ_LO, S_TS_LO } from "./handle";
 import * as snapshotBody from "./snapshot";
+import { sha256Blocks as shaImpl } from "./sha256";
 
 export { abi } from "./abi";
 
@@ -76,6 +77,13 @@ export function crc32Spans(base: u32, spans: u32, n: u32, out: u32): void {
   need(out, <u64>n << 2, "out of region: crc32Spans out");
   if (n != 0) need(base, 1, "out of region: crc32Spans base");
   crcSpansImpl(base, spans, n, out);
+}
+
+/** SHA-256 compression of `blocks` 64-byte blocks at `data` into the 8 u32 words at `state` (src/kernel/sha256.ts). */
+export function sha256Blocks(state: u32, data: u32, blocks: u32): void {
+  need(state, 32, "out of region: sha256Blocks state");
+  need(data, <u64>blocks << 6, "out of region: sha256Blocks data");
+  shaImpl(state, data, blocks);
 }
 
 /** Returns the record count; descriptors in region DESC; stop reason/offset in the mailbox. mode: 0 bare, 1 framed, 2 delta. */

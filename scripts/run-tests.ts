@@ -46,7 +46,8 @@ const SUBSETS: Record<string, { include: string[]; exclude: string[] }> = {
   deno: {
     include: ["test/kernel/", "test/node/", "test/storage/", "test/transport/", "test/app/",
       "test/sync/adversarial-peer.ts", "test/sync/clock.ts", "test/sync/duplicate-id.ts", "test/sync/repair.ts",
-      "test/package/package.ts", "test/package/readme.ts", "test/package/portability.ts"],
+      "test/package/package.ts", "test/package/readme.ts", "test/package/portability.ts",
+      "test/package/bundle-exports.ts"],
     exclude: ["test/app/console.ts", "test/app/console-access.ts", "test/app/console-charts.ts"],
   },
 };

@@ -14,8 +14,14 @@
  *
  *   const node = await Node.open({ id: 7, storage: browserStorage("notes") });  // LOCKED in a second tab
  *
+ * In the bundles (dist/browser/), `Sha256`, `sha256` and `hmacSha256` run their rounds in
+ * the WASM kernel (src/kernel/sha256.ts; from source and in Node, the TS twin
+ * src/core/sha256.ts, same bytes): with wavekv.js, call them after `init()`.
+ *
  * What is not here: data directories (`dir`), the HTTP server and the CLI — they need a
- * file system or a listening socket.
+ * file system or a listening socket. The in-process network with seeded faults
+ * (`MemoryNetwork`, for tests and simulations) is the subpath `wavekv/browser/memory`
+ * (src/browser-memory.ts): a page that syncs over FetchTransport does not load it.
  */
 import { initKernel } from "./kernel/instance.js";
 import type { StorageFactory } from "./node/options.js";
@@ -31,7 +37,6 @@ export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./sync/protocol.js";
 export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION, type Envelope } from "./sync/envelope.js";
 export { compareKeys } from "./core/keyorder.js";
 export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./node/manager.js";
-export { MemoryNetwork, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type Tamper } from "./transport/memory.js";
 export { type Transport, type TransportSubscribeOptions, type SyncHandler } from "./transport/transport.js";
 export { FetchTransport, RequestSigner, PeerAddresses, kvPath, type FetchTransportOptions } from "./transport/fetch.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./state/digest.js";
@@ -50,7 +55,7 @@ export type KernelSource = URL | string | BufferSource | WebAssembly.Module | Re
 
 /**
  * Loads the WASM kernel, once; later calls return at once. Call it before the first
- * `Node.open`: required with the kernel in a separate file (dist/browser/wavekv.js);
+ * `Node.open` (or SHA-256 call): required with the kernel in a separate file (dist/browser/wavekv.js);
  * with the kernel embedded it compiles asynchronously what the first write would
  * otherwise compile synchronously (fine in Chromium 156 for this ~12 KB module, but
  * some engines limit synchronous compilation on a page's main thread).

@@ -14,7 +14,7 @@ import { kernel } from "../kernel/instance.js";
 const POLY = 0xedb88320;
 
 /** 8 tables × 256 u32 (8 KiB): T[k][b] = CRC of byte b followed by k zero bytes. */
-const TABLES: Uint32Array = (() => {
+const TABLES: Uint32Array = /* @__PURE__ */ (() => {
   const t = new Uint32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
@@ -67,7 +67,7 @@ function multModP(a: number, b: number): number {
 }
 
 /** X2N[k] = x^(2^k) mod P (reflected); x^(8·len) is a product of these. */
-const X2N: Uint32Array = (() => {
+const X2N: Uint32Array = /* @__PURE__ */ (() => {
   const t = new Uint32Array(32);
   let p = 0x40000000; // x^1
   t[0] = p;

@@ -18,7 +18,7 @@
  */
 
 /** Round constants: first 32 bits of the fractional parts of the cube roots of the first 64 primes. */
-const K = new Int32Array([
+const K = /* @__PURE__ */ new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
   0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
   0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -30,9 +30,9 @@ const K = new Int32Array([
 ]);
 
 /** Initial hash: fractional parts of the square roots of the first 8 primes. */
-const IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+export const SHA256_IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const HEX: string[] = /* @__PURE__ */ Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 export function toHex(bytes: Uint8Array): string {
   let s = "";
@@ -40,10 +40,14 @@ export function toHex(bytes: Uint8Array): string {
   return s;
 }
 
-export class Sha256 {
+/**
+ * SHA-256's message handling — the partial block between updates, the padding, the
+ * length — over a compression function: the TS rounds below (`Sha256`) or the kernel's
+ * (src/kernel/sha256.ts, the browser bundle's). Invariant: the total length is tracked as
+ * a JS number, exact up to 2^53 bytes.
+ */
+export abstract class Sha256Stream {
   readonly #h = new Int32Array(8);
-  /** Message schedule, reused by every block: no allocation per update. */
-  readonly #w = new Int32Array(64);
   /** A partial block carried between updates. */
   readonly #buf = new Uint8Array(64);
   readonly #bufView = new DataView(this.#buf.buffer);
@@ -55,7 +59,7 @@ export class Sha256 {
   }
 
   reset(): this {
-    this.#h.set(IV);
+    this.#h.set(SHA256_IV);
     this.#bufLen = 0;
     this.#total = 0;
     return this;
@@ -70,12 +74,12 @@ export class Sha256 {
       this.#buf.set(data.subarray(0, pos), this.#bufLen);
       this.#bufLen += pos;
       if (this.#bufLen < 64) return this;
-      this.#blocks(this.#buf, 0, 64);
+      this.compressBlocks(this.#h, this.#bufView, 0, 64);
       this.#bufLen = 0;
     }
     // Whole blocks straight from the caller's bytes: no copy on the hot path.
     const end = n - ((n - pos) % 64);
-    if (end > pos) this.#blocks(data, pos, end);
+    if (end > pos) this.compressBlocks(this.#h, new DataView(data.buffer, data.byteOffset, data.byteLength), pos, end);
     if (end < n) {
       this.#buf.set(data.subarray(end), 0);
       this.#bufLen = n - end;
@@ -91,7 +95,7 @@ export class Sha256 {
     buf[p++] = 0x80;
     if (p > 56) {
       buf.fill(0, p);
-      this.#blocks(buf, 0, 64);
+      this.compressBlocks(this.#h, this.#bufView, 0, 64);
       p = 0;
     }
     buf.fill(0, p, 56);
@@ -100,7 +104,7 @@ export class Sha256 {
     const lo = (total % 0x20000000) * 8;
     this.#bufView.setUint32(56, hi, false);
     this.#bufView.setUint32(60, lo, false);
-    this.#blocks(buf, 0, 64);
+    this.compressBlocks(this.#h, this.#bufView, 0, 64);
     const out = new Uint8Array(32);
     const ov = new DataView(out.buffer);
     for (let i = 0; i < 8; i++) ov.setInt32(i * 4, this.#h[i]!, false);
@@ -112,14 +116,26 @@ export class Sha256 {
     return toHex(this.digest());
   }
 
-  /** Compresses the 64-byte blocks of d[start, end); (end - start) is a multiple of 64. */
-  #blocks(d: Uint8Array, start: number, end: number): void {
-    const dv = d === this.#buf ? this.#bufView : new DataView(d.buffer, d.byteOffset, d.byteLength);
+  /** Compresses the 64-byte blocks of d[start, end) into `h` (H0..H7); (end - start) is a multiple of 64. */
+  protected abstract compressBlocks(h: Int32Array, d: DataView, start: number, end: number): void;
+}
+
+/** SHA-256 with the rounds in TypeScript. */
+export class Sha256 extends Sha256Stream {
+  /** Message schedule, reused by every block: no allocation per update. */
+  readonly #w = new Int32Array(64);
+
+  /** The state being compressed, held on the instance: see #block. */
+  #h: Int32Array | null = null;
+
+  protected compressBlocks(h: Int32Array, dv: DataView, start: number, end: number): void {
+    this.#h = h;
     for (let p = start; p < end; p += 64) this.#block(dv, p);
   }
 
   /**
-   * One block per call, state in and out of `#h`: a loop over many blocks that ended
+   * One block per call, state in and out of `#h` (a field, not a parameter: passing it
+   * measured 5–30 % slower on Node 20): a loop over many blocks that ended
    * in the state write-back was optimized on-stack before that write-back ever ran,
    * then deoptimized on every call (no type feedback) — a 30 % loss measured on V8.
    * Big-endian words through DataView and the 3-operation forms of Ch and Maj measured
@@ -127,7 +143,7 @@ export class Sha256 {
    */
   #block(dv: DataView, p: number): void {
     const w = this.#w;
-    const h = this.#h;
+    const h = this.#h!;
     for (let i = 0; i < 16; i++) w[i] = dv.getInt32(p + i * 4);
     for (let i = 16; i < 64; i++) {
       const x = w[i - 15]!, y = w[i - 2]!;
@@ -155,12 +171,22 @@ export function sha256(data: Uint8Array): Uint8Array {
 
 /** HMAC-SHA256 (RFC 2104); a string key is its UTF-8 bytes, as node:crypto's createHmac takes it. */
 export function hmacSha256(key: string | Uint8Array, message: Uint8Array): Uint8Array {
+  return hmacWith(Sha256, key, message);
+}
+
+/** HMAC (RFC 2104) over any SHA-256 with this class's shape (src/kernel/sha256.ts reuses it). */
+export function hmacWith(Hash: new () => { update(data: Uint8Array): unknown; digest(): Uint8Array }, key: string | Uint8Array, message: Uint8Array): Uint8Array {
+  const hash = (...parts: Uint8Array[]) => {
+    const h = new Hash();
+    for (const p of parts) h.update(p);
+    return h.digest();
+  };
   let k = typeof key === "string" ? new TextEncoder().encode(key) : key;
-  if (k.length > 64) k = sha256(k);
+  if (k.length > 64) k = hash(k);
   const pad = new Uint8Array(64);
   pad.set(k);
   for (let i = 0; i < 64; i++) pad[i] = pad[i]! ^ 0x36;
-  const inner = new Sha256().update(pad).update(message).digest();
+  const inner = hash(pad, message);
   for (let i = 0; i < 64; i++) pad[i] = pad[i]! ^ 0x36 ^ 0x5c;
-  return new Sha256().update(pad).update(inner).digest();
+  return hash(pad, inner);
 }

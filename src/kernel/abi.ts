@@ -65,6 +65,8 @@ export interface KernelExports {
   maxSeqOf(h: number, node: number): void;
   /** The LWW order on two stamps as u32 halves (ts, node, seq): 1, -1 or 0 (tests pit it against src/core/stamp.ts). */
   lwwCompare(tsLo: number, tsHi: number, node: number, seqLo: number, seqHi: number, tsLo2: number, tsHi2: number, node2: number, seqLo2: number, seqHi2: number): number;
+  /** SHA-256 compression of `blocks` 64-byte blocks at `data` into the 8 u32 words (H0..H7, as numbers) at `state`. */
+  sha256Blocks(state: number, data: number, blocks: number): void;
   /** The self-description (assembly/abi.ts): address of 5 u32 words, the 5th the ABI fingerprint. */
   abi(): number;
   /** A v2 snapshot body at blk + at rewritten in place as bare bodies from blk, up to maxBlocks blocks from (from, wFrom, nFrom): 0, 8 (more: state in MB_STOP_OFFSET, MB_PREV, MB_COUNT), or an error code (offset in MB_STOP_OFFSET, record in MB_COUNT). */
@@ -76,7 +78,7 @@ export interface KernelExports {
  * bundle's size budget): instance.ts checks each is exported; test/kernel/abi.ts checks
  * that the kernel exports no other.
  */
-export const KERNEL_FUNCTIONS = "reserve pin unpin trim crc32 crc32Spans decode findFrame encode indexNew indexFree merge indexReserve commit rollback upsert summaryRoot summaryOff selectBuckets find release selectDelta maxSeqOf lwwCompare abi expandSnapshot";
+export const KERNEL_FUNCTIONS = "reserve pin unpin trim crc32 crc32Spans decode findFrame encode indexNew indexFree merge indexReserve commit rollback upsert summaryRoot summaryOff selectBuckets find release selectDelta maxSeqOf lwwCompare abi expandSnapshot sha256Blocks";
 type Words<S extends string> = S extends `${infer W} ${infer Rest}` ? W | Words<Rest> : S;
 /** Fails to compile, naming it, when KERNEL_FUNCTIONS lists a name KernelExports lacks, or lacks one of its functions. */
 export type EveryFunctionListed<

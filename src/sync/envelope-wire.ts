@@ -8,6 +8,7 @@
 import { WaveKVError } from "../core/errors.js";
 import { hi32, lo32, varU64Size, writeVarU64, writeVarUint, zigzagHi, zigzagLo } from "../core/encoding.js";
 import { MAX_SEQ } from "./envelope-model.js";
+import { toHex } from "../core/sha256.js";
 
 const MAX_U32 = 0xffffffff;
 /** Timestamps are exact JS numbers: ±(2^53 − 1). The base travels as a zvar of up to 2^54. */
@@ -123,21 +124,16 @@ export class Reader {
 
 // ------------------------------------------------------------------ uuid and digest
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
 export function writeHex(out: Uint8Array, pos: number, hex: string): number {
   for (let i = 0; i < hex.length; i += 2) out[pos++] = parseInt(hex.slice(i, i + 2), 16);
   return pos;
 }
 
-export function hexOf(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]!];
-  return s;
-}
+/** Lowercase hex of `bytes` (the one hex table: src/core/sha256.ts). */
+export { toHex as hexOf };
 
 /** Canonical lowercase 8-4-4-4-12 form of 16 raw bytes. */
 export function uuidOf(bytes: Uint8Array): string {
-  const h = hexOf(bytes);
+  const h = toHex(bytes);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

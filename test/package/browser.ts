@@ -91,13 +91,15 @@ if (!chromiumPath || !playwright) {
 
   test.before(async () => {
     ctx.watchdog = setTimeout(() => { console.error(`test/package/browser.ts: over ${BUDGET_MS} ms, tearing down`); void teardown(); }, BUDGET_MS);
-    const [file, inline, wasm] = await Promise.all([bundleBrowser({ kernel: "file" }), bundleBrowser({ kernel: "inline" }), kernelWasm()]);
+    // What ships: wavekv.js with its chunks and memory.js (wavekv/browser/memory), and the one-file bundle.
+    const [file, inline, wasm] = await Promise.all([bundleBrowser({ kernel: "file", split: true }), bundleBrowser({ kernel: "inline" }), kernelWasm()]);
     const files = new Map<string, { body: Uint8Array | string; type: string }>([
       ["/index.html", { body: readFileSync(join(PAGE_DIR, "index.html")), type: "text/html; charset=utf-8" }],
       ["/page.js", { body: readFileSync(join(PAGE_DIR, "page.js")), type: "text/javascript" }],
       ["/wavekv.js", { body: file.js, type: "text/javascript" }],
       ["/wavekv.inline.js", { body: inline.js, type: "text/javascript" }],
       ["/wavekv.wasm", { body: wasm, type: "application/wasm" }],
+      ...(file.chunks as { name: string; js: Uint8Array }[]).map((c) => [`/${c.name}`, { body: c.js, type: "text/javascript" }] as const),
     ]);
     // The server node keeps a real data directory: the browser syncs with a durable node.
     ctx.dir = mkdtempSync(join(tmpdir(), "wavekv-browser-"));
@@ -170,7 +172,7 @@ if (!chromiumPath || !playwright) {
     assert.is(ctx.server.node.digest(), before);
   });
 
-  test("the browser's pure-TS SHA-256 digest equals node:crypto's for the same entries", async () => {
+  test("the browser bundle's SHA-256 (rounds in the WASM kernel) gives node:crypto's digest for the same entries", async () => {
     const n = await Node.open({ id: 9, clock: () => 1_700_000_000_000 });
     await n.put("a", "1");
     await n.put("é/ü", new Uint8Array([0, 1, 255]));
@@ -181,7 +183,8 @@ if (!chromiumPath || !playwright) {
     assert.is(await run("wk.fixedDigest()"), expected);
   });
 
-  test("MemoryNetwork works in the page (lossy, two in-page nodes)", async () => {
+  test("MemoryNetwork works in the page (lossy, two in-page nodes), from memory.js beside wavekv.js", async () => {
+    assert.is(await run("wk.memoryFrom"), "memory.js");
     const r = await run<{ equal: boolean; rounds: number; size: number }>("wk.memoryNetwork()", 20_000);
     assert.ok(r.equal, JSON.stringify(r));
     assert.is(r.size, 20);

@@ -20,11 +20,14 @@ if (compileStreaming) WebAssembly.compileStreaming = (res) => { streamed.count++
 
 window.wkReady = (async () => {
   const lib = await import(bundle === "inline" ? "./wavekv.inline.js" : "./wavekv.js");
+  // wavekv/browser/memory: memory.js beside wavekv.js (sharing its chunks); the one-file bundle has it all.
+  const memory = bundle === "inline" ? lib : await import("./memory.js");
   if (params.has("noinit")) {
     try { await (await lib.Node.open({ id: 3 })).put("k", "v"); return "no error"; } catch (e) { return String(e && e.message); }
   }
   await lib.init();
-  const { Node, SyncManager, FetchTransport, MemoryNetwork } = lib;
+  const { Node, SyncManager, FetchTransport } = lib;
+  const { MemoryNetwork } = memory;
   const node = await Node.open({ id: 2, peers: [1] });
   const transport = new FetchTransport({ peers: { 1: "/wavekv" }, secret, timeoutMs: 5_000 });
   const sync = new SyncManager(node, transport, { intervalMs: 60_000, onWarning: () => {} });
@@ -32,6 +35,7 @@ window.wkReady = (async () => {
 
   window.wk = {
     lib, node, sync, streamed,
+    memoryFrom: lib.MemoryNetwork === undefined && memory !== lib ? "memory.js" : "wavekv.js",
     isSecureContext: globalThis.isSecureContext,
     put: (k, v) => node.put(k, v).then((e) => e.seq),
     putBytes: (k, bytes) => node.put(k, new Uint8Array(bytes)).then((e) => e.seq),
