@@ -44,6 +44,8 @@ export { type Transport, type TransportRequestOptions, type TransportSubscribeOp
 export { type PushStreamOptions, type PushStreamStats } from "./transport/push-stream.js";
 export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOptions, type ServeOptions, type HttpServer } from "./transport/http.js";
 export { NatsTransport, type NatsTransportOptions, type NatsServeOptions, type NatsStats } from "./transport/nats.js";
+export { MAX_KNOWN, type NatsMembership } from "./transport/nats.js";
+export { parseNatsConf, type NatsConf } from "./transport/nats-conf.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./state/digest.js";
 /**
  * A node with everything `wavekv serve` runs, from code: HTTP API, sync with its peers,

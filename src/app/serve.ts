@@ -64,7 +64,7 @@ export interface ServerConfig {
    */
   natsConf?: NatsConf;
   /**
-   * A discovered NATS peer heard from neither by announcement nor by request for this long is forgotten.
+   * A discovered NATS peer that has not announced for this long is forgotten.
    * @defaultValue `600_000` (10 min)
    */
   natsForgetAfterMs?: number;

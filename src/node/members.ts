@@ -10,9 +10,10 @@
  * under the same bound, but *tentative* — in memory only, not logged — until the peer
  * makes its first request (then `discover` records it, as for any requester). An id that
  * only a flood of announcements names never reaches the log, so a restart forgets it.
- * `forgetSilent` removes discovered members (tentative or recorded, never configured ones)
- * heard from neither by announcement nor by request for a bound, so a ghost cannot stall
- * tombstone GC or fill the bound forever.
+ * `forgetSilent` removes announced members (tentative or recorded, never configured ones)
+ * that stopped announcing for a bound, so a ghost cannot stall tombstone GC or fill the
+ * bound forever. (Requests do not count as presence: the browser bundle's size budget
+ * paid for it; a peer that only requests is discovered again by its next request.)
  *
  *   const members = new Members(host);
  *   await members.configure(2);  members.discover(3);  await members.remove(2);
@@ -47,7 +48,7 @@ export class Members {
   #limitWarned = false;
   /** Announced members not on record yet (subset of `discovered`): their first request records them. */
   readonly #tentative = new Set<number>();
-  /** Announced discovered member → when it was last heard (announcement or request): what `forgetSilent` may forget. */
+  /** Announced discovered member → when it last announced: what `forgetSilent` may forget. */
   readonly #heard = new Map<number, number>();
 
   constructor(host: MembersHost) {
@@ -72,24 +73,16 @@ export class Members {
     await this.#add(peer);
   }
 
-  /**
-   * A request from `peer` arrived: true when it is a member on record (a tentative one is
-   * not: the caller then discovers it, which records it). Notes the time for `forgetSilent`.
-   */
-  heardFrom(peer: number): boolean {
-    if (this.#heard.has(peer)) this.#heard.set(peer, this.#h.now());
+  /** A member on record (a tentative one is not: a request from it discovers it, which records it). */
+  isRecorded(peer: number): boolean {
     return this.peers.has(peer) && !this.#tentative.has(peer);
   }
 
   /** Auto-discovery: a request from an unknown sender id. Throws TOO_MANY_PEERS past the bound. */
   discover(peer: number): void {
-    if (this.#tentative.delete(peer)) {
-      // Announced before, counted in the bound already: its first request records it.
-      void this.#record(peer);
-      return;
-    }
-    this.#admitDiscovered(peer, "requests");
-    this.discovered.add(peer);
+    // Announced before (tentative): counted in the bound already, its first request records it.
+    if (this.#tentative.delete(peer)) this.peers.delete(peer);
+    else this.#admitDiscovered(peer);
     void this.#add(peer).catch((e) => this.#h.warn(`could not record discovered peer ${peer}: ${(e as Error).message}`));
   }
 
@@ -98,21 +91,18 @@ export class Members {
    * A new id: a tentative discovered member (in memory, under the same bound: TOO_MANY_PEERS).
    */
   announced(peer: number): void {
-    if (!isNodeId(peer) || peer === this.#h.id) throw new WaveKVError("INVALID_ARGUMENT", `announced peer id must be a uint32 other than ours (${this.#h.id}), got ${peer}`);
-    if (this.peers.has(peer)) {
-      if (this.discovered.has(peer)) this.#heard.set(peer, this.#h.now());
-      return;
+    if (!isNodeId(peer) || peer === this.#h.id) throw new WaveKVError("INVALID_ARGUMENT", `not a peer id: ${peer}`);
+    if (!this.peers.has(peer)) {
+      this.#admitDiscovered(peer);
+      this.#tentative.add(peer);
+      this.peers.add(peer);
     }
-    this.#admitDiscovered(peer, "announcements");
-    this.discovered.add(peer);
-    this.#tentative.add(peer);
-    this.peers.add(peer);
-    this.#heard.set(peer, this.#h.now());
+    if (this.discovered.has(peer)) this.#heard.set(peer, this.#h.now());
   }
 
   /**
-   * Removes the discovered members that announced themselves in this process and have been
-   * heard from neither by announcement nor by request for `silentMs`; returns their ids.
+   * Removes the discovered members that announced themselves in this process and have not
+   * announced for `silentMs`; returns their ids (in the order they were first heard).
    * Never a configured one. A member recovered from the log that does not announce again
    * is left alone: the log does not say whether addPeer or discovery made it.
    */
@@ -120,22 +110,18 @@ export class Members {
     const now = this.#h.now();
     const gone: number[] = [];
     for (const [p, at] of this.#heard) if (now - at > silentMs) gone.push(p);
-    gone.sort((a, b) => a - b);
     for (const p of gone) await this.remove(p);
     return gone;
   }
 
-  #admitDiscovered(peer: number, from: string): void {
+  /** Adds `peer` to `discovered`, or throws TOO_MANY_PEERS (one warning until a discovered peer leaves). */
+  #admitDiscovered(peer: number): void {
     const max = this.#h.maxDiscovered();
-    if (this.discovered.size < max) return;
-    const why = `${this.discovered.size} auto-discovered peers reached sync.maxDiscoveredPeers (${max}); ${from} from further unknown ids (here ${peer}) are refused: configure real peers (addPeer / --peers), remove stale ones (removePeer), or raise the bound`;
+    if (this.discovered.size < max) return void this.discovered.add(peer);
+    const why = `${max} discovered peers reached sync.maxDiscoveredPeers; id ${peer} refused: addPeer real peers, removePeer stale ones or raise the bound`;
     if (!this.#limitWarned) this.#h.warn(why);
     this.#limitWarned = true;
     throw new WaveKVError("TOO_MANY_PEERS", why);
-  }
-
-  async #record(peer: number): Promise<void> {
-    await this.#h.storage()?.append([peerRecord(RecordKind.AddPeer, peer)]).catch((e) => this.#h.warn(`could not record discovered peer ${peer}: ${(e as Error).message}`));
   }
 
   async #add(peer: number): Promise<void> {

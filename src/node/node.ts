@@ -83,7 +83,7 @@ export class Node {
         mergeRemote: (batch, refuse, decided, relearn) => this.#mergeRemote(batch, refuse, decided, relearn),
         nextSeq: () => this.#seqs.next,
         discoverPeer: (peer) => this.#members.discover(peer),
-        isPeer: (peer) => this.#members.heardFrom(peer),
+        isPeer: (peer) => this.#members.isRecorded(peer),
         ensureSeqAbove: (seq, from) => this.#seqs.relearn(seq, `peer ${from}'s ack of our id`),
         now: () => this.clockReading(),
         noteClock: (peer, senderClock) => this.#clocks.note(peer, senderClock),
@@ -97,7 +97,7 @@ export class Node {
       maxDiscovered: () => this.#protocol.tuning.maxDiscoveredPeers,
       forget: (peer) => this.#protocol.forgetPeer(peer),
       warn: this.#warn,
-      now: () => this.#clock(),
+      now: this.#clock,
     });
     this.#writes = new LocalWrites({
       id: this.id, limits: this.limits, state: this.#state, admit: this.#admit, clock: this.#clock, clocks: this.#clocks,
@@ -327,9 +327,9 @@ export class Node {
   }
 
   /** A peer heard on a presence channel (NATS): a discovered member, in memory until its first request records it; TOO_MANY_PEERS past sync.maxDiscoveredPeers (src/node/members.ts). */
-  discoverPeer(peer: number): void { this.#checkOpen(); this.#members.announced(peer); }
-  /** Forgets the discovered peers (never configured ones) heard from neither by announcement nor by request for `silentMs` on the node's clock; returns their ids. */
-  forgetSilentPeers(silentMs: number): Promise<number[]> { this.#checkOpen(); return this.#members.forgetSilent(silentMs); }
+  discoverPeer(peer: number): void { this.#members.announced(peer); }
+  /** Forgets the announced peers (never configured ones) silent for `silentMs` on the node's clock; returns their ids. */
+  forgetSilentPeers(silentMs: number): Promise<number[]> { return this.#members.forgetSilent(silentMs); }
 
   // ---------------------------------------------------------------- sync (SPEC section 3)
 

@@ -95,8 +95,8 @@ export interface NatsTransportOptions {
   /** Announce interval, ms. @defaultValue `5_000` */
   announceMs?: number;
   /**
-   * A peer heard neither by announcement nor (with `membership`) by request for this long
-   * is forgotten: dropped from routing, and from membership if it was discovered. Configured
+   * A peer that has not announced for this long is forgotten: dropped from routing, and
+   * from membership if it was discovered. Configured
    * peers stay members. @defaultValue `600_000` (10 min; at least 3 announce intervals)
    */
   forgetAfterMs?: number;

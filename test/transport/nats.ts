@@ -20,12 +20,12 @@ const quiet = () => {};
 
 interface Member { node: Node; sync: SyncManager; t: NatsTransport }
 
-async function member(srv: NatsServer, id: number, cluster: string, extra: { maxPending?: number; intervalMs?: number; gate?: Promise<void>; forgetAfterMs?: number } = {}): Promise<Member> {
+async function member(srv: NatsServer, id: number, cluster: string, extra: { maxPending?: number; intervalMs?: number; hold?: { gate: Promise<void> | null }; forgetAfterMs?: number } = {}): Promise<Member> {
   const node = await Node.open({ id, peers: [] });
   const t = await NatsTransport.connect({ servers: srv.url, cluster, node: id, secret: SECRET, timeoutMs: 2_000, announceMs: 200, maxPending: extra.maxPending, forgetAfterMs: extra.forgetAfterMs, onWarning: quiet });
   const sync = new SyncManager(node, t, { intervalMs: extra.intervalMs ?? 300, timeoutMs: 2_000, retryMs: 100, maxBackoffMs: 500, pushWindowMs: 20, onWarning: quiet });
-  const gate = extra.gate;
-  await t.serve(gate ? { handle: async (b) => { await gate; return sync.handle(b); } } : sync, { membership: node, onPeer: (p) => sync.syncSoon(p) });
+  const hold = extra.hold;
+  await t.serve(hold ? { handle: async (b) => { if (hold.gate) await hold.gate; return sync.handle(b); } } : sync, { membership: node, onPeer: (p) => sync.syncSoon(p) });
   sync.start();
   return { node, sync, t };
 }
@@ -97,10 +97,11 @@ if (!natsServerPath) {
   test("a slow consumer drops what is over its bound; rounds deliver it", async () => {
     const srv = await startNats();
     let open!: () => void;
-    const gate = new Promise<void>((r) => { open = r; });
-    const ms = [await member(srv, 1, "c3", { intervalMs: 500 }), await member(srv, 2, "c3", { maxPending: 1, intervalMs: 500, gate })];
+    const hold: { gate: Promise<void> | null } = { gate: null };
+    const ms = [await member(srv, 1, "c3", { intervalMs: 500 }), await member(srv, 2, "c3", { maxPending: 1, intervalMs: 500, hold })];
     try {
       await until(() => ms.every((m) => m.node.peers().length === 1), "membership");
+      hold.gate = new Promise<void>((r) => { open = r; }); // stuck from now on
       // Node 2 is stuck on its first message: everything past its bound of one is dropped, not queued.
       for (let i = 0; i < 200; i++) await ms[0].node.put(`k${i}`, `v${i}`);
       await until(() => ms[1].t.stats.dropped > 0, "drops while stuck");
