@@ -96,8 +96,8 @@ export interface NatsTransportOptions {
   announceMs?: number;
   /**
    * A peer that has not announced for this long is forgotten: dropped from routing, and
-   * from membership if it was discovered. Configured
-   * peers stay members. @defaultValue `600_000` (10 min; at least 3 announce intervals)
+   * from membership if it was discovered (configured peers stay members). At least 3
+   * announce intervals. @defaultValue `600_000` (10 min), or 3 announce intervals if longer
    */
   forgetAfterMs?: number;
   /** Credentials and TLS (src/transport/nats-conf.ts: what `serve --nats-conf` reads). */
@@ -112,7 +112,7 @@ export interface NatsTransportOptions {
 export interface NatsMembership {
   /** An announced id (every announcement, so its silence clock restarts); throws TOO_MANY_PEERS past the bound. */
   discoverPeer(id: number): void;
-  /** Forgets discovered members silent for `silentMs`; resolves to their ids. */
+  /** Forgets announced, discovered members that have not announced for `silentMs`; resolves to their ids. */
   forgetSilentPeers(silentMs: number): Promise<number[]>;
 }
 
@@ -132,6 +132,11 @@ export interface NatsStats {
   rejected: number;
   dropped: number;
   announced: number;
+}
+
+/** `o` without its undefined fields: `{ maxPending: undefined }` keeps the default. */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
 async function loadClient(): Promise<NatsModule> {
@@ -163,7 +168,7 @@ export class NatsTransport implements Transport {
   private constructor(mod: NatsModule, nc: NatsConn, o: NatsTransportOptions) {
     this.#mod = mod;
     this.#nc = nc;
-    this.#o = { timeoutMs: 10_000, maxBytes: 8 << 20, maxPending: 64, announceMs: 5_000, forgetAfterMs: 600_000, ...o };
+    this.#o = { timeoutMs: 10_000, maxBytes: 8 << 20, maxPending: 64, announceMs: 5_000, forgetAfterMs: Math.max(600_000, 3 * (o.announceMs ?? 5_000)), ...defined(o) };
     this.#warn = warningLog(o.onWarning ?? (() => undefined));
     if (o.secret !== undefined) {
       this.#verifyOwn = new RequestVerifier(o.secret, { node: o.node });
