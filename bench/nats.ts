@@ -55,7 +55,7 @@ async function natsCluster(n: number, url: string): Promise<Cluster> {
     const node = await Node.open({ id });
     const t = await NatsTransport.connect({ servers: url, cluster: "bench", node: id, secret: SECRET, announceMs: 500, maxPending: 256, onWarning: quiet });
     const sync = new SyncManager(node, t, TUNING);
-    await t.serve(sync, { onPeer: (p) => node.addPeer(p) });
+    await t.serve(sync, { membership: node }); // announced ids: discovered members (31 < maxDiscoveredPeers 64)
     nodes.push(node); syncs.push(sync); ts.push(t);
   }
   while (nodes.some((x) => x.peers().length < n - 1)) await new Promise((r) => setTimeout(r, 50));

@@ -47,6 +47,8 @@ export { HttpTransport, serveHttp, PEER_ADDRESS_PREFIX, type HttpTransportOption
 export { NatsTransport, type NatsTransportOptions, type NatsServeOptions, type NatsStats } from "./transport/nats.js";
 export { parseClientKey, parseClientKeys, type ClientCredential, type CredentialMode, type ServeAccessOptions } from "./transport/credentials.js";
 export { readTlsFiles, fetchWithCa, type TlsServerOptions, type TlsClientOptions } from "./transport/tls.js";
+export { MAX_KNOWN, type NatsMembership } from "./transport/nats.js";
+export { parseNatsConf, type NatsConf } from "./transport/nats-conf.js";
 export { useSha256, type Sha256Hasher, type Sha256Factory } from "./state/digest.js";
 /**
  * A node with everything `wavekv serve` runs, from code: HTTP API, sync with its peers,

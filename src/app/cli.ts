@@ -189,6 +189,7 @@ program
   .option("--advertise <url>", "URL other nodes should use to reach this one")
   .option("--nats <url>", "also sync over NATS (comma-separated server URLs; needs @nats-io/transport-node)")
   .option("--cluster <name>", "cluster name: the NATS subject namespace (with --nats)")
+  .option("--nats-conf <file>", "NATS credentials and TLS, `key = value` lines: user + password, token, nkey (seed) or creds (file); tls_ca, tls_cert + tls_key")
   .option("--no-console", "do not serve the web console at GET /")
   .option("--accept-data-loss", "open even if snapshot or WAL files the directory says existed are missing (re-sync the rest from peers)")
   .option("--new-node", "start this id in a --dir that holds only other nodes' data (refused otherwise: it looks like lost data)")
@@ -201,11 +202,12 @@ program
     const secret = readSecret(o.secretFile);
     const access = await accessOptions(o, secret);
     await checkDataDir(o.dir, o.id, o.newNode === true);
+    const natsConf = o.natsConf === undefined ? undefined : (await import("./serve.js")).readNatsConf(o.natsConf);
     const limits = Object.fromEntries(Object.entries({ maxKeys: o.maxKeys, maxValueBytes: o.maxValueBytes, maxTotalBytes: o.maxTotalBytes, maxClockDriftMs: o.maxClockDrift }).filter(([, v]) => v !== undefined));
     await untilSignal(() => startServer({
       id: o.id, port: o.port, host: o.host, dir: o.dir, peers: o.peer, secret,
       fsync: o.fsync, intervalMs: o.interval, timeoutMs: o.timeout, advertise: o.advertise, console: o.console,
-      limits, acceptDataLoss: o.acceptDataLoss === true, nats: o.nats, cluster: o.cluster, ...access,
+      limits, acceptDataLoss: o.acceptDataLoss === true, nats: o.nats, cluster: o.cluster, natsConf, ...access,
     }));
   });
 

@@ -23,6 +23,8 @@ import type { Transport } from "../transport/transport.js";
 import type { NatsTransport } from "../transport/nats.js";
 import { fetchWithCa, type TlsServerOptions } from "../transport/tls.js";
 import type { ClientCredential } from "../transport/credentials.js";
+import { parseNatsConf, type NatsConf } from "../transport/nats-conf.js";
+import { readFileSync } from "node:fs";
 
 export interface ServerConfig {
   /** This node's id, unique in the cluster. */
@@ -64,9 +66,22 @@ export interface ServerConfig {
   /**
    * NATS server URL(s) (needs the optional package `@nats-io/transport-node`): peers
    * announced on the cluster's NATS subjects are synced over NATS, the others over HTTP.
+   * An announced id is a *discovered* peer (bounded by sync.maxDiscoveredPeers, forgotten
+   * after `natsForgetAfterMs` of silence), never a configured one. A URL with credentials
+   * (`user:pass@`) is refused: put them in `natsConf`.
    * @defaultValue none: HTTP only
    */
   nats?: string;
+  /**
+   * NATS credentials and TLS (src/transport/nats-conf.ts; the CLI's `--nats-conf FILE`).
+   * @defaultValue none: no credentials, plain TCP
+   */
+  natsConf?: NatsConf;
+  /**
+   * A discovered NATS peer that has not announced for this long is forgotten.
+   * @defaultValue `600_000` (10 min)
+   */
+  natsForgetAfterMs?: number;
   /**
    * Cluster name: the NATS subject namespace (`wavekv.<cluster>.*`); required with `nats`.
    * @defaultValue none
@@ -163,7 +178,8 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
   if (cfg.console !== false) web = new WebConsole({ node, sync, addressOf, dir: cfg.dir, fsync: cfg.fsync ?? "always", secretRequired: cfg.secret !== undefined, ...(cfg.tls?.ca ? { fetch: fetchWithCa(cfg.tls.ca) } : {}) });
   const http = await serveHttp(sync, { node, port: cfg.port, host: cfg.host ?? "127.0.0.1", secret: cfg.secret, credentials: cfg.credentials, tls: cfg.tls, console: web, addressOf, maxBodyBytes: cfg.maxBodyBytes, maxBufferedBytes: cfg.maxBufferedBytes, onWarning: (m) => log(`warning: ${m}`) });
   const self = cfg.advertise ?? http.url;
-  await nats?.serve(sync, { onPeer: async (p) => { if (!node.peers().includes(p)) await node.addPeer(p); sync.syncSoon(p); } });
+  // Announced ids are discovered members (bounded, not durable until they make a request), never configured ones.
+  await nats?.serve(sync, { membership: node, onPeer: (p) => sync.syncSoon(p) });
 
   // A new peer or a new address is news: a round with that peer now, not an interval
   // later (nodes 2 and 3 started with node 1's address meet within a second, not a minute).
@@ -175,7 +191,8 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
     if (learned.get(peer) === url && node.peers().includes(peer)) return;
     learned.set(peer, url);
     transport.learnPeer(peer, url);
-    if (!node.peers().includes(peer)) await node.addPeer(peer);
+    // Beside NATS, an address is discovery too: bounded and forgotten when silent, like an announcement.
+    if (!node.peers().includes(peer)) await (nats ? node.discoverPeer(peer) : node.addPeer(peer));
     sync.syncSoon(peer);
   };
   // Only our own entry: `__wavekv/peers/<N>` is admitted from node N alone (src/core/reserved.ts).
@@ -210,8 +227,20 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
 
 async function connectNats(cfg: ServerConfig, warn: (m: string) => void): Promise<NatsTransport> {
   if (!cfg.cluster) throw new WaveKVError("INVALID_ARGUMENT", "--nats needs --cluster NAME (the NATS subject namespace of this cluster)");
+  const servers = cfg.nats!.split(",");
+  // Credentials in a URL would show in `ps` and in the start-up line: only the settings file carries them.
+  if (servers.some((u) => /^[a-z]+:\/\/[^/]*@/i.test(u))) throw new WaveKVError("INVALID_ARGUMENT", "--nats URL with credentials (user:pass@): put them in a file given with --nats-conf (user = ..., password = ...), which `ps` does not show");
   const { NatsTransport } = await import("../transport/nats.js");
-  return NatsTransport.connect({ servers: cfg.nats!.split(","), cluster: cfg.cluster, node: cfg.id, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000, onWarning: warn });
+  return NatsTransport.connect({ servers, cluster: cfg.cluster, node: cfg.id, secret: cfg.secret, conf: cfg.natsConf, timeoutMs: cfg.timeoutMs ?? 5_000, forgetAfterMs: cfg.natsForgetAfterMs, onWarning: warn });
+}
+
+/** `--nats-conf FILE`: the settings, with a `creds` file read in. Errors name the file, never a value. */
+export function readNatsConf(file: string): NatsConf {
+  const read = (f: string, what: string) => {
+    try { return readFileSync(f); } catch (err) { throw new WaveKVError("INVALID_ARGUMENT", `cannot read the NATS ${what} ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
+  };
+  const conf = parseNatsConf(read(file, "settings file").toString("utf8"));
+  return conf.credsFile === undefined ? conf : { ...conf, creds: new Uint8Array(read(conf.credsFile, "creds file")) };
 }
 
 /**

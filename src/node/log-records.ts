@@ -23,7 +23,7 @@ import type { OwnSeqs } from "./seqs.js";
  */
 export function* snapshotRecords(seqs: OwnSeqs, members: Members, state: ReplicaState, pending: Map<number, RecordInput>): IterableIterator<RecordInput> {
   yield seqMarkRecord(seqs.next - 1);
-  for (const p of members.sorted()) yield peerRecord(RecordKind.AddPeer, p);
+  for (const p of members.recorded()) yield peerRecord(RecordKind.AddPeer, p);
   yield* state.records();
   yield* pending.values();
 }

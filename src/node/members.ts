@@ -6,11 +6,22 @@
  * minimum over peers, and a peer forgotten in a crash would let us collect tombstones it
  * never saw.
  *
+ * Presence (NATS announcements, docs/design/0025): an announced id is a discovered member
+ * under the same bound, but *tentative* — in memory only, not logged — until the peer
+ * makes its first request (then `discover` records it, as for any requester). An id that
+ * only a flood of announcements names never reaches the log, so a restart forgets it.
+ * `forgetSilent` removes announced members (tentative or recorded, never configured ones)
+ * that stopped announcing for a bound, so a ghost cannot stall tombstone GC or fill the
+ * bound forever. (Requests do not count as presence: the browser bundle's size budget
+ * paid for it; a peer that only requests is discovered again by its next request.)
+ *
  *   const members = new Members(host);
  *   await members.configure(2);  members.discover(3);  await members.remove(2);
+ *   members.announced(4);  await members.forgetSilent(600_000);
  */
 import { RecordKind, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
+import { isNodeId } from "../core/types.js";
 import type { Storage } from "../storage/interface.js";
 
 /** What membership reads from and reports to its node. */
@@ -23,6 +34,8 @@ export interface MembersHost {
   /** Forget everything sync knows of `peer` (uuid, acks, rounds). */
   forget(peer: number): void;
   warn(message: string): void;
+  /** The node's clock, ms (silence is measured on it). */
+  now(): number;
 }
 
 export class Members {
@@ -33,6 +46,10 @@ export class Members {
   readonly discovered = new Set<number>();
   /** The discovery bound was hit and said so: one warning, not one per request. */
   #limitWarned = false;
+  /** Announced members not on record yet (subset of `discovered`): their first request records them. */
+  readonly #tentative = new Set<number>();
+  /** Announced discovered member → when it last announced: what `forgetSilent` may forget. */
+  readonly #heard = new Map<number, number>();
 
   constructor(host: MembersHost) {
     this.#h = host;
@@ -43,23 +60,68 @@ export class Members {
     return [...this.peers].sort((a, b) => a - b);
   }
 
-  /** A configured member (durable); a discovered peer becomes a configured one. */
+  /** Members on record, in id order (what a snapshot logs: tentative ones are left out). */
+  recorded(): number[] {
+    return this.sorted().filter((p) => !this.#tentative.has(p));
+  }
+
+  /** A configured member (durable, never forgotten by silence); a discovered peer becomes a configured one. */
   async configure(peer: number): Promise<void> {
     this.discovered.delete(peer);
+    this.#heard.delete(peer);
+    if (this.#tentative.delete(peer)) this.peers.delete(peer); // so #add records it
     await this.#add(peer);
+  }
+
+  /** A member on record (a tentative one is not: a request from it discovers it, which records it). */
+  isRecorded(peer: number): boolean {
+    return this.peers.has(peer) && !this.#tentative.has(peer);
   }
 
   /** Auto-discovery: a request from an unknown sender id. Throws TOO_MANY_PEERS past the bound. */
   discover(peer: number): void {
-    const max = this.#h.maxDiscovered();
-    if (this.discovered.size >= max) {
-      const why = `${this.discovered.size} auto-discovered peers reached sync.maxDiscoveredPeers (${max}); requests from further unknown ids (here ${peer}) are refused: configure real peers (addPeer / --peers), remove stale ones (removePeer), or raise the bound`;
-      if (!this.#limitWarned) this.#h.warn(why);
-      this.#limitWarned = true;
-      throw new WaveKVError("TOO_MANY_PEERS", why);
-    }
-    this.discovered.add(peer);
+    // Announced before (tentative): counted in the bound already, its first request records it.
+    if (this.#tentative.delete(peer)) this.peers.delete(peer);
+    else this.#admitDiscovered(peer);
     void this.#add(peer).catch((e) => this.#h.warn(`could not record discovered peer ${peer}: ${(e as Error).message}`));
+  }
+
+  /**
+   * Presence: `peer` announced itself (NATS). A member already: its silence clock restarts.
+   * A new id: a tentative discovered member (in memory, under the same bound: TOO_MANY_PEERS).
+   */
+  announced(peer: number): void {
+    if (!isNodeId(peer) || peer === this.#h.id) throw new WaveKVError("INVALID_ARGUMENT", `not a peer id: ${peer}`);
+    if (!this.peers.has(peer)) {
+      this.#admitDiscovered(peer);
+      this.#tentative.add(peer);
+      this.peers.add(peer);
+    }
+    if (this.discovered.has(peer)) this.#heard.set(peer, this.#h.now());
+  }
+
+  /**
+   * Removes the discovered members that announced themselves in this process and have not
+   * announced for `silentMs`; returns their ids (in the order they were first heard).
+   * Never a configured one. A member recovered from the log that does not announce again
+   * is left alone: the log does not say whether addPeer or discovery made it.
+   */
+  async forgetSilent(silentMs: number): Promise<number[]> {
+    const now = this.#h.now();
+    const gone: number[] = [];
+    for (const [p, at] of this.#heard) if (now - at > silentMs) gone.push(p);
+    for (const p of gone) await this.remove(p);
+    return gone;
+  }
+
+  /** Adds `peer` to `discovered`, or throws TOO_MANY_PEERS (one warning until a discovered peer leaves). */
+  #admitDiscovered(peer: number): void {
+    const max = this.#h.maxDiscovered();
+    if (this.discovered.size < max) return void this.discovered.add(peer);
+    const why = `${max} discovered peers reached sync.maxDiscoveredPeers; id ${peer} refused: addPeer real peers, removePeer stale ones or raise the bound`;
+    if (!this.#limitWarned) this.#h.warn(why);
+    this.#limitWarned = true;
+    throw new WaveKVError("TOO_MANY_PEERS", why);
   }
 
   async #add(peer: number): Promise<void> {
@@ -72,8 +134,10 @@ export class Members {
   async remove(peer: number): Promise<void> {
     this.#h.forget(peer);
     if (this.discovered.delete(peer)) this.#limitWarned = false;
+    this.#heard.delete(peer);
     if (!this.peers.has(peer)) return;
     this.peers.delete(peer);
+    if (this.#tentative.delete(peer)) return; // never logged: nothing to undo on record
     await this.#h.storage()?.append([peerRecord(RecordKind.RemovePeer, peer)]);
   }
 

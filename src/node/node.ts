@@ -85,7 +85,7 @@ export class Node {
         mergeRemote: (batch, refuse, decided, relearn) => this.#mergeRemote(batch, refuse, decided, relearn),
         nextSeq: () => this.#seqs.next,
         discoverPeer: (peer) => this.#members.discover(peer),
-        isPeer: (peer) => this.#members.peers.has(peer),
+        isPeer: (peer) => this.#members.isRecorded(peer),
         ensureSeqAbove: (seq, from) => this.#seqs.relearn(seq, `peer ${from}'s ack of our id`),
         now: () => this.clockReading(),
         noteClock: (peer, senderClock) => this.#clocks.note(peer, senderClock),
@@ -99,6 +99,7 @@ export class Node {
       maxDiscovered: () => this.#protocol.tuning.maxDiscoveredPeers,
       forget: (peer) => { this.#protocol.forgetPeer(peer); this.#replication.removed(peer); },
       warn: this.#warn,
+      now: this.#clock,
     });
     this.#writes = new LocalWrites({
       id: this.id, limits: this.limits, state: this.#state, admit: this.#admit, clock: this.#clock, clocks: this.#clocks,
@@ -326,6 +327,11 @@ export class Node {
     this.#checkOpen();
     await this.#members.remove(peer);
   }
+
+  /** A peer heard on a presence channel (NATS): a discovered member, in memory until its first request records it; TOO_MANY_PEERS past sync.maxDiscoveredPeers (src/node/members.ts). */
+  discoverPeer(peer: number): void { this.#members.announced(peer); }
+  /** Forgets the announced peers (never configured ones) silent for `silentMs` on the node's clock; returns their ids. */
+  forgetSilentPeers(silentMs: number): Promise<number[]> { return this.#members.forgetSilent(silentMs); }
 
   // ---------------------------------------------------------------- sync (SPEC section 3)
 

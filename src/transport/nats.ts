@@ -5,7 +5,7 @@
  *
  *   const t = await NatsTransport.connect({ servers: "nats://127.0.0.1:4222", cluster: "c1", node: 1, secret });
  *   const sync = new SyncManager(node, t);
- *   await t.serve(sync, { onPeer: (id) => node.addPeer(id) });
+ *   await t.serve(sync, { membership: node, onPeer: (id) => sync.syncSoon(id) });
  *
  * Subjects (cluster name: letters, digits, `-`, `_`):
  *   wavekv.<cluster>.node.<id>   request/reply: one sync envelope, reply is the response
@@ -19,10 +19,23 @@
  * replayed one is dropped and counted in `stats.rejected` before its body is decoded.
  * NATS credentials and TLS pass through `nats` (the client's own ConnectionOptions).
  *
+ * Membership (docs/design/0025): an announced id goes to `membership.discoverPeer` (a
+ * Node: a discovered member under sync.maxDiscoveredPeers, in memory until its first
+ * request) — never straight to addPeer, so a holder of the secret announcing many ids
+ * cannot grow anyone's durable membership. Each announce interval `forgetSilentPeers`
+ * drops discovered members silent for `forgetAfterMs`. The ids this transport routes to
+ * (`knows`) are bounded the same way: only ids membership accepted (at most
+ * MAX_KNOWN without membership), dropped after `forgetAfterMs` of silence.
+ *
  * Bounds: at most `maxPending` received messages are being handled at once; beyond it a
  * message is dropped (`stats.dropped`), so a slow node cannot grow memory without bound —
  * the anti-entropy rounds deliver what a dropped push carried. The client is an optional
  * peer dependency (`@nats-io/transport-node`), loaded here only.
+ *
+ * No `subscribe` (the live push stream): every node already holds a subscription to the
+ * cluster's push subject, which delivers each write's push as it is published — on NATS
+ * that subscription is the live channel, and SyncOptions.live adds nothing (live.ts skips
+ * a transport without `subscribe`).
  *
  * @module
  */
@@ -31,6 +44,7 @@ import { warningLog } from "../core/warnings.js";
 import { signRequest, RequestVerifier, sha256Hex } from "./auth.js";
 import type { SyncHandler, Transport, TransportRequestOptions } from "./transport.js";
 import { encodeEnvelope, ENVELOPE_VERSION } from "../sync/envelope.js";
+import { clientOptions, type NatsConf } from "./nats-conf.js";
 
 const PKG = "@nats-io/transport-node";
 const METHOD = "NATS";
@@ -39,6 +53,10 @@ const CLUSTER = 0;
 const ERROR_HEADER = "wavekv-error";
 /** The local push acknowledgement names no real incarnation (push.ts checks only id and pushOnly). */
 const NIL_UUID = "00000000-0000-0000-0000-000000000000";
+/** Ids a transport without `membership` routes to: announcements of further ids are refused. */
+export const MAX_KNOWN = 1024;
+/** An announced id: canonical decimal, 1 ≤ id ≤ 2^32 − 1 (0 names the cluster). */
+const ID_TEXT = /^[1-9][0-9]{0,9}$/;
 
 /* Minimal structural types of the client: the package stays optional at compile time too. */
 interface NatsHeaders { get(k: string): string; set(k: string, v: string): void }
@@ -52,7 +70,12 @@ interface NatsConn {
   close(): Promise<void>;
   isClosed(): boolean;
 }
-interface NatsModule { connect(opts: Record<string, unknown>): Promise<NatsConn>; headers(): NatsHeaders }
+interface NatsModule {
+  connect(opts: Record<string, unknown>): Promise<NatsConn>;
+  headers(): NatsHeaders;
+  nkeyAuthenticator(seed: Uint8Array): unknown;
+  credsAuthenticator(creds: Uint8Array): unknown;
+}
 
 export interface NatsTransportOptions {
   /** nats:// URL(s) of the NATS server(s). */
@@ -71,14 +94,32 @@ export interface NatsTransportOptions {
   maxPending?: number;
   /** Announce interval, ms. @defaultValue `5_000` */
   announceMs?: number;
-  /** Passed to the client's connect(): user/pass, token, authenticator (nkey), tls, ... */
+  /**
+   * A peer that has not announced for this long is forgotten: dropped from routing, and
+   * from membership if it was discovered (configured peers stay members). At least 3
+   * announce intervals. @defaultValue `600_000` (10 min), or 3 announce intervals if longer
+   */
+  forgetAfterMs?: number;
+  /** Credentials and TLS (src/transport/nats-conf.ts: what `serve --nats-conf` reads). */
+  conf?: NatsConf;
+  /** Passed to the client's connect() last (overrides `conf`): user/pass, token, authenticator, tls, ... */
   nats?: Record<string, unknown>;
   /** Warnings: every rejected message is counted (`stats.rejected`); each reason is reported once, then at 10, 100, … repeats (core/warnings.ts, as the HTTP server does). */
   onWarning?: (msg: string) => void;
 }
 
+/** Where announced ids go: a `Node` (Node.discoverPeer, Node.forgetSilentPeers). */
+export interface NatsMembership {
+  /** An announced id (every announcement, so its silence clock restarts); throws TOO_MANY_PEERS past the bound. */
+  discoverPeer(id: number): void;
+  /** Forgets announced, discovered members that have not announced for `silentMs`; resolves to their ids. */
+  forgetSilentPeers(silentMs: number): Promise<number[]>;
+}
+
 export interface NatsServeOptions {
-  /** An announcement from an id not seen before (authenticated when a secret is set). */
+  /** Bounded discovery (recommended: the Node). Without it announced ids only reach `onPeer`. */
+  membership?: NatsMembership;
+  /** An announcement from an id not known before and accepted by `membership` (authenticated when a secret is set). */
   onPeer?: (id: number) => void | Promise<void>;
 }
 
@@ -93,6 +134,11 @@ export interface NatsStats {
   announced: number;
 }
 
+/** `o` without its undefined fields: `{ maxPending: undefined }` keeps the default. */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
 async function loadClient(): Promise<NatsModule> {
   try {
     return (await import(PKG)) as unknown as NatsModule;
@@ -105,13 +151,15 @@ export class NatsTransport implements Transport {
   readonly stats: NatsStats = { published: 0, bytesSent: 0, requests: 0, handled: 0, rejected: 0, dropped: 0, announced: 0 };
   readonly #nc: NatsConn;
   readonly #mod: NatsModule;
-  readonly #o: Required<Pick<NatsTransportOptions, "timeoutMs" | "maxBytes" | "maxPending" | "announceMs">> & NatsTransportOptions;
+  readonly #o: Required<Pick<NatsTransportOptions, "timeoutMs" | "maxBytes" | "maxPending" | "announceMs" | "forgetAfterMs">> & NatsTransportOptions;
   readonly #verifyOwn?: RequestVerifier;
   readonly #verifyCluster?: RequestVerifier;
   /** Push bodies already published: SyncManager hands the same body once per peer. */
   readonly #published = new WeakSet<Uint8Array>();
   readonly #subs: NatsSub[] = [];
-  readonly #known = new Set<number>();
+  /** Id → when last announced (Date.now): what `knows` answers; bounded (see the module doc). */
+  readonly #known = new Map<number, number>();
+  #membership: NatsMembership | undefined;
   #pending = 0;
   #timer: ReturnType<typeof setInterval> | null = null;
   /** Each reason once, then at 10, 100, … repeats (as the HTTP server warns). */
@@ -120,7 +168,7 @@ export class NatsTransport implements Transport {
   private constructor(mod: NatsModule, nc: NatsConn, o: NatsTransportOptions) {
     this.#mod = mod;
     this.#nc = nc;
-    this.#o = { timeoutMs: 10_000, maxBytes: 8 << 20, maxPending: 64, announceMs: 5_000, ...o };
+    this.#o = { timeoutMs: 10_000, maxBytes: 8 << 20, maxPending: 64, announceMs: 5_000, forgetAfterMs: Math.max(600_000, 3 * (o.announceMs ?? 5_000)), ...defined(o) };
     this.#warn = warningLog(o.onWarning ?? (() => undefined));
     if (o.secret !== undefined) {
       this.#verifyOwn = new RequestVerifier(o.secret, { node: o.node });
@@ -130,11 +178,14 @@ export class NatsTransport implements Transport {
 
   static async connect(o: NatsTransportOptions): Promise<NatsTransport> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.cluster)) throw new WaveKVError("INVALID_ARGUMENT", `NATS cluster name ${JSON.stringify(o.cluster)}: use 1-64 letters, digits, - or _`);
-    if (!Number.isSafeInteger(o.node) || o.node < 1) throw new WaveKVError("INVALID_ARGUMENT", `NATS node id ${o.node}: a positive integer`);
+    if (!Number.isInteger(o.node) || o.node < 1 || o.node > 0xffffffff) throw new WaveKVError("INVALID_ARGUMENT", `NATS node id ${o.node}: an integer in [1, 4294967295]`);
+    const announceMs = o.announceMs ?? 5_000;
+    if (o.forgetAfterMs !== undefined && !(o.forgetAfterMs >= 3 * announceMs)) throw new WaveKVError("INVALID_ARGUMENT", `NATS forgetAfterMs ${o.forgetAfterMs}: at least 3 announce intervals (${3 * announceMs} ms)`);
     const mod = await loadClient();
+    const auth = o.conf && clientOptions(o.conf, mod);
     let nc: NatsConn;
     try {
-      nc = await mod.connect({ servers: o.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...o.nats });
+      nc = await mod.connect({ servers: o.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...auth, ...o.nats });
     } catch (err) {
       throw new WaveKVError("IO", `cannot connect to NATS at ${String(o.servers)}: ${(err as Error).message}`);
     }
@@ -205,18 +256,18 @@ export class NatsTransport implements Transport {
       if (m.headers?.get("wavekv-from") === String(own)) return;
       await sync.handle(m.data);
     }) }));
+    this.#membership = opts.membership;
     this.#subs.push(this.#nc.subscribe(this.subject("announce"), { callback: (_e, m) => this.#admit(m, this.#verifyCluster, "announce", async () => {
       const text = new TextDecoder().decode(m.data);
-      if (!/^[1-9][0-9]{0,15}$/.test(text)) return void this.#reject("announce", "malformed id");
       const id = Number(text);
-      if (id === own || this.#known.has(id)) return;
-      this.#known.add(id);
+      if (!ID_TEXT.test(text) || id > 0xffffffff) return void this.#reject("announce", "malformed id (a node id is canonical decimal in [1, 4294967295])");
+      if (id === own || !this.#heardAnnouncement(id)) return;
       await opts.onPeer?.(id);
       this.#announce(); // the newcomer learns us without waiting an interval
     }) }));
     await this.#nc.flush();
     this.#announce();
-    this.#timer = setInterval(() => this.#announce(), this.#o.announceMs);
+    this.#timer = setInterval(() => { this.#announce(); void this.#forgetSilent(); }, this.#o.announceMs);
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
@@ -224,6 +275,38 @@ export class NatsTransport implements Transport {
     if (this.#timer) clearInterval(this.#timer);
     for (const s of this.#subs.splice(0)) s.unsubscribe();
     if (!this.#nc.isClosed()) await this.#nc.close();
+  }
+
+  /** Records an announcement of `id`; true when it is newly known (and membership accepted it). */
+  #heardAnnouncement(id: number): boolean {
+    try {
+      this.#membership?.discoverPeer(id);
+    } catch (err) {
+      // TOO_MANY_PEERS (the bound) or CLOSED: not known, not routed to; the node logged the bound once.
+      const code = err instanceof WaveKVError ? err.code : (err as Error).message;
+      this.#warn(`NATS announcement of a new id not admitted (${code}): see the node's warning`);
+      return false;
+    }
+    const fresh = !this.#known.has(id);
+    if (fresh && !this.#membership && this.#known.size >= MAX_KNOWN) {
+      this.#warn(`NATS announcement of a new id ignored: ${MAX_KNOWN} ids known already (serve with membership to bound discovery by sync.maxDiscoveredPeers)`);
+      return false;
+    }
+    this.#known.set(id, Date.now());
+    return fresh;
+  }
+
+  /** Each announce interval: ids silent for forgetAfterMs leave routing, and discovered ones membership. */
+  async #forgetSilent(): Promise<void> {
+    const since = Date.now() - this.#o.forgetAfterMs;
+    for (const [id, at] of this.#known) if (at < since) this.#known.delete(id);
+    try {
+      const gone = (await this.#membership?.forgetSilentPeers(this.#o.forgetAfterMs)) ?? [];
+      for (const id of gone) {
+        this.#known.delete(id);
+        this.#warn(`NATS: forgot discovered peer ${id}, silent for ${this.#o.forgetAfterMs} ms (it is discovered again when it announces)`);
+      }
+    } catch { /* the node is closing */ }
   }
 
   #announce(): void {

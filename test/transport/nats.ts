@@ -1,13 +1,18 @@
 /**
  * NatsTransport against a real nats-server (test/helpers/nats-server.ts): convergence,
  * one publish per push, server crash and restart, a partitioned node, a slow consumer,
- * forged and unsigned messages. Without the nats-server binary: a loud NOT RUN.
+ * forged and unsigned messages, a signed flood of announced ids (bounded, not durable,
+ * ghosts forgotten; docs/design/0025). Without the nats-server binary: a loud NOT RUN.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Node } from "../../src/node/node.js";
 import { SyncManager } from "../../src/node/manager.js";
-import { NatsTransport } from "../../src/transport/nats.js";
+import { MAX_KNOWN, NatsTransport } from "../../src/transport/nats.js";
+import { signRequest } from "../../src/transport/auth.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { natsServerPath, startNats, type NatsServer } from "../helpers/nats-server.js";
 
 const SECRET = "a-shared-secret-of-some-length";
@@ -15,12 +20,12 @@ const quiet = () => {};
 
 interface Member { node: Node; sync: SyncManager; t: NatsTransport }
 
-async function member(srv: NatsServer, id: number, cluster: string, extra: { maxPending?: number; intervalMs?: number; gate?: Promise<void> } = {}): Promise<Member> {
+async function member(srv: NatsServer, id: number, cluster: string, extra: { maxPending?: number; intervalMs?: number; hold?: { gate: Promise<void> | null }; forgetAfterMs?: number } = {}): Promise<Member> {
   const node = await Node.open({ id, peers: [] });
-  const t = await NatsTransport.connect({ servers: srv.url, cluster, node: id, secret: SECRET, timeoutMs: 2_000, announceMs: 200, maxPending: extra.maxPending, onWarning: quiet });
+  const t = await NatsTransport.connect({ servers: srv.url, cluster, node: id, secret: SECRET, timeoutMs: 2_000, announceMs: 200, maxPending: extra.maxPending, forgetAfterMs: extra.forgetAfterMs, onWarning: quiet });
   const sync = new SyncManager(node, t, { intervalMs: extra.intervalMs ?? 300, timeoutMs: 2_000, retryMs: 100, maxBackoffMs: 500, pushWindowMs: 20, onWarning: quiet });
-  const gate = extra.gate;
-  await t.serve(gate ? { handle: async (b) => { await gate; return sync.handle(b); } } : sync, { onPeer: (p) => node.addPeer(p) });
+  const hold = extra.hold;
+  await t.serve(hold ? { handle: async (b) => { if (hold.gate) await hold.gate; return sync.handle(b); } } : sync, { membership: node, onPeer: (p) => sync.syncSoon(p) });
   sync.start();
   return { node, sync, t };
 }
@@ -80,7 +85,7 @@ if (!natsServerPath) {
       await ms[2].node.put("d", "4");
       ms[2].t = await NatsTransport.connect({ servers: srv.url, cluster: "c2", node: 3, secret: SECRET, timeoutMs: 2_000, announceMs: 200, onWarning: quiet });
       ms[2].sync = new SyncManager(ms[2].node, ms[2].t, { intervalMs: 300, timeoutMs: 2_000, retryMs: 100, maxBackoffMs: 500, onWarning: quiet });
-      await ms[2].t.serve(ms[2].sync, { onPeer: (p) => ms[2].node.addPeer(p) });
+      await ms[2].t.serve(ms[2].sync, { membership: ms[2].node, onPeer: (p) => ms[2].sync.syncSoon(p) });
       ms[2].sync.start();
       await until(() => has(ms, "c", "3") && has(ms, "d", "4"), "writes across the partition");
     } finally {
@@ -92,10 +97,11 @@ if (!natsServerPath) {
   test("a slow consumer drops what is over its bound; rounds deliver it", async () => {
     const srv = await startNats();
     let open!: () => void;
-    const gate = new Promise<void>((r) => { open = r; });
-    const ms = [await member(srv, 1, "c3", { intervalMs: 500 }), await member(srv, 2, "c3", { maxPending: 1, intervalMs: 500, gate })];
+    const hold: { gate: Promise<void> | null } = { gate: null };
+    const ms = [await member(srv, 1, "c3", { intervalMs: 500 }), await member(srv, 2, "c3", { maxPending: 1, intervalMs: 500, hold })];
     try {
       await until(() => ms.every((m) => m.node.peers().length === 1), "membership");
+      hold.gate = new Promise<void>((r) => { open = r; }); // stuck from now on
       // Node 2 is stuck on its first message: everything past its bound of one is dropped, not queued.
       for (let i = 0; i < 200; i++) await ms[0].node.put(`k${i}`, `v${i}`);
       await until(() => ms[1].t.stats.dropped > 0, "drops while stuck");
@@ -132,11 +138,121 @@ if (!natsServerPath) {
     }
   });
 
+  test("a signed flood of announced ids: membership bounded and not durable, routing bounded, bad ids refused", async () => {
+    const srv = await startNats();
+    const dir = mkdtempSync(join(tmpdir(), "wavekv-nats-flood-"));
+    const nodeWarnings: string[] = [];
+    const open = () => Node.open({ id: 1, dir, fsync: "never", peers: [], sync: { maxDiscoveredPeers: 4 }, onWarning: (m) => nodeWarnings.push(m) });
+    let node = await open();
+    let t = await NatsTransport.connect({ servers: srv.url, cluster: "c5", node: 1, secret: SECRET, announceMs: 200, onWarning: quiet });
+    let sync = new SyncManager(node, t, { intervalMs: 300, timeoutMs: 500, retryMs: 100, maxBackoffMs: 500, onWarning: quiet });
+    await t.serve(sync, { membership: node, onPeer: (p) => sync.syncSoon(p) });
+    sync.start();
+    const { connect, headers } = await import("@nats-io/transport-node");
+    const rogue = await connect({ servers: srv.url });
+    const flood = Array.from({ length: 600 }, (_, i) => 1_000 + i);
+    try {
+      // A holder of the secret announces 600 ids nobody runs, then ids that are no node ids.
+      for (let i = 0; i < flood.length; i += 40) {
+        for (const id of flood.slice(i, i + 40)) announceAs(rogue, headers(), "c5", String(id));
+        await rogue.flush();
+        await until(() => t.stats.handled + t.stats.dropped + t.stats.rejected >= i, "the batch handled");
+      }
+      const rejectedBefore = t.stats.rejected;
+      for (const text of ["0", "4294967296", "99999999999", "007", "+5", "5 ", "1e3", "12345678901234567"]) announceAs(rogue, headers(), "c5", text);
+      await rogue.flush();
+      await until(() => t.stats.rejected - rejectedBefore >= 8, "bad ids refused");
+      await until(() => node.peers().length === 4, "the bound filled");
+      assert.is(node.peers().length, 4, "membership bounded by maxDiscoveredPeers");
+      assert.ok(node.peers().every((p) => flood.includes(p)));
+      assert.ok(nodeWarnings.some((w) => w.includes("maxDiscoveredPeers")), "TOO_MANY_PEERS surfaced as a warning");
+      assert.is(flood.filter((id) => t.knows(id)).length, 4, "only the admitted ids are routed to");
+      for (const id of [0, 4294967296, 99999999999, 7, 5]) assert.not.ok(t.knows(id) || node.peers().includes(id), `id ${id}`);
+      // Restart: nothing of the flood was recorded (no flood id ever made a request).
+      await sync.stop();
+      await t.close();
+      await node.close();
+      node = await open();
+      assert.equal(node.peers(), [], "the flood's ids are gone after a restart");
+      t = await NatsTransport.connect({ servers: srv.url, cluster: "c5", node: 1, secret: SECRET, announceMs: 200, onWarning: quiet });
+      sync = new SyncManager(node, t, { intervalMs: 300, timeoutMs: 500, retryMs: 100, maxBackoffMs: 500, onWarning: quiet });
+      await t.serve(sync, { membership: node });
+    } finally {
+      await rogue.close();
+      await sync.stop();
+      await t.close();
+      await node.close();
+      rmSync(dir, { recursive: true, force: true });
+      await srv.close();
+    }
+  });
+
+  test("without membership the routed ids stop at MAX_KNOWN", async () => {
+    const srv = await startNats();
+    const t = await NatsTransport.connect({ servers: srv.url, cluster: "c6", node: 1, secret: SECRET, maxPending: 100_000, onWarning: quiet });
+    let heard = 0;
+    await t.serve({ handle: async () => new Uint8Array() }, { onPeer: () => { heard++; } });
+    const { connect, headers } = await import("@nats-io/transport-node");
+    const rogue = await connect({ servers: srv.url });
+    try {
+      const n = MAX_KNOWN + 100;
+      for (let i = 0; i < n; i += 40) {
+        for (let id = 2 + i; id < 2 + Math.min(i + 40, n); id++) announceAs(rogue, headers(), "c6", String(id));
+        await rogue.flush();
+        await until(() => t.stats.handled + t.stats.dropped >= Math.min(i + 40, n), "the batch handled");
+      }
+      assert.is(t.stats.dropped, 0, "batches small enough not to be dropped");
+      let known = 0;
+      for (let id = 2; id < 2 + n; id++) if (t.knows(id)) known++;
+      assert.is(known, MAX_KNOWN);
+      assert.is(heard, MAX_KNOWN);
+    } finally {
+      await rogue.close();
+      await t.close();
+      await srv.close();
+    }
+  });
+
+  test("a discovered peer that stops announcing is forgotten after forgetAfterMs; a configured one never", async () => {
+    const srv = await startNats();
+    const ms = [await member(srv, 1, "c7", { forgetAfterMs: 600 }), await member(srv, 2, "c7")];
+    const { connect, headers } = await import("@nats-io/transport-node");
+    const rogue = await connect({ servers: srv.url });
+    try {
+      await ms[0].node.addPeer(40); // configured, silent
+      announceAs(rogue, headers(), "c7", "41"); // a ghost: announced once
+      await until(() => ms[0].node.peers().includes(41) && ms[0].node.peers().includes(2), "ghost and real peer discovered");
+      await until(() => !ms[0].node.peers().includes(41), "the ghost forgotten");
+      assert.not.ok(ms[0].t.knows(41));
+      assert.ok(ms[0].node.peers().includes(2), "a peer that keeps announcing stays");
+      assert.ok(ms[0].node.peers().includes(40), "a configured peer stays");
+      // Node 2 stops (its announcements stop): forgotten too, and discovered again when it is back.
+      await ms[1].sync.stop();
+      await ms[1].t.close();
+      await until(() => !ms[0].node.peers().includes(2), "the stopped peer forgotten");
+      ms[1].t = await NatsTransport.connect({ servers: srv.url, cluster: "c7", node: 2, secret: SECRET, announceMs: 200, onWarning: quiet });
+      ms[1].sync = new SyncManager(ms[1].node, ms[1].t, { intervalMs: 300, timeoutMs: 2_000, retryMs: 100, maxBackoffMs: 500, onWarning: quiet });
+      await ms[1].t.serve(ms[1].sync, { membership: ms[1].node });
+      ms[1].sync.start();
+      await until(() => ms[0].node.peers().includes(2), "back");
+      await ms[0].node.put("after", "1");
+      await until(() => has(ms, "after", "1"), "syncs again");
+    } finally {
+      await rogue.close();
+      await shut(ms);
+      await srv.close();
+    }
+  });
+
   test("a missing server is one clear IO error", async () => {
     const err = await NatsTransport.connect({ servers: "nats://127.0.0.1:1", cluster: "x", node: 1, nats: { maxReconnectAttempts: 0, reconnect: false } }).catch((e) => e);
     assert.is(err.code, "IO");
     const bad = await NatsTransport.connect({ servers: "nats://127.0.0.1:1", cluster: "a.b", node: 1 }).catch((e) => e);
     assert.is(bad.code, "INVALID_ARGUMENT");
+    for (const o of [{ node: 2 ** 32 }, { node: 0 }, { node: 1, forgetAfterMs: 1_000 }]) {
+      const e = await NatsTransport.connect({ servers: "nats://127.0.0.1:1", cluster: "x", ...o }).catch((e) => e);
+      assert.is(e.code, "INVALID_ARGUMENT", JSON.stringify(o));
+    }
   });
 
   test.run();
@@ -146,4 +262,13 @@ async function assert_rejects(f: () => Promise<unknown>): Promise<void> {
   let threw = false;
   try { await f(); } catch { threw = true; }
   assert.ok(threw, "expected a rejection");
+}
+
+/** A signed announcement of `text` on cluster `cluster`, as any holder of the secret can send. */
+function announceAs(nc: { publish(s: string, d: Uint8Array, o: { headers: { set(k: string, v: string): void } }): void }, h: { set(k: string, v: string): void }, cluster: string, text: string): void {
+  const subject = `wavekv.${cluster}.announce`;
+  const body = new TextEncoder().encode(text);
+  h.set("wavekv-from", "999");
+  for (const [k, v] of Object.entries(signRequest(SECRET, "NATS", subject, body, 0))) h.set(k, v);
+  nc.publish(subject, body, { headers: h });
 }
