@@ -10,10 +10,12 @@
  * under the same bound, but *tentative* — in memory only, not logged — until the peer
  * makes its first request (then `discover` records it, as for any requester). An id that
  * only a flood of announcements names never reaches the log, so a restart forgets it.
- * `forgetSilent` removes announced members (tentative or recorded, never configured ones)
- * that stopped announcing for a bound, so a ghost cannot stall tombstone GC or fill the
- * bound forever. (Requests do not count as presence: the browser bundle's size budget
- * paid for it; a peer that only requests is discovered again by its next request.)
+ * `forgetSilent` removes tentative members (announced, never a request) that stopped
+ * announcing for a bound, so a ghost cannot fill the bound forever. A member on record
+ * (it made a request: a node ran under that id and may hold our data) is never forgotten
+ * by silence: a peer down longer than the bound may come back holding values whose
+ * tombstones GC would otherwise have collected meanwhile (digest repair would then bring
+ * the deleted values back). It stalls GC until `removePeer`, as an HTTP peer does.
  *
  *   const members = new Members(host);
  *   await members.configure(2);  members.discover(3);  await members.remove(2);
@@ -101,15 +103,14 @@ export class Members {
   }
 
   /**
-   * Removes the discovered members that announced themselves in this process and have not
-   * announced for `silentMs`; returns their ids (in the order they were first heard).
-   * Never a configured one. A member recovered from the log that does not announce again
-   * is left alone: the log does not say whether addPeer or discovery made it.
+   * Removes the tentative members (announced, no request yet) that have not announced for
+   * `silentMs`; returns their ids (in the order they were first heard). Never a configured
+   * one, never one on record (see the module comment: forgetting those risks deleted data).
    */
   async forgetSilent(silentMs: number): Promise<number[]> {
     const now = this.#h.now();
     const gone: number[] = [];
-    for (const [p, at] of this.#heard) if (now - at > silentMs) gone.push(p);
+    for (const [p, at] of this.#heard) if (now - at > silentMs && this.#tentative.has(p)) gone.push(p);
     for (const p of gone) await this.remove(p);
     return gone;
   }

@@ -330,7 +330,7 @@ export class Node {
 
   /** A peer heard on a presence channel (NATS): a discovered member, in memory until its first request records it; TOO_MANY_PEERS past sync.maxDiscoveredPeers (src/node/members.ts). */
   discoverPeer(peer: number): void { this.#members.announced(peer); }
-  /** Forgets the announced peers (never configured ones) silent for `silentMs` on the node's clock; returns their ids. */
+  /** Forgets the tentative peers (announced, no request yet; never configured or recorded ones) silent for `silentMs` on the node's clock; returns their ids. */
   forgetSilentPeers(silentMs: number): Promise<number[]> { return this.#members.forgetSilent(silentMs); }
 
   // ---------------------------------------------------------------- sync (SPEC section 3)

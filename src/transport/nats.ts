@@ -23,7 +23,8 @@
  * Node: a discovered member under sync.maxDiscoveredPeers, in memory until its first
  * request) — never straight to addPeer, so a holder of the secret announcing many ids
  * cannot grow anyone's durable membership. Each announce interval `forgetSilentPeers`
- * drops discovered members silent for `forgetAfterMs`. The ids this transport routes to
+ * drops tentative members (no request yet) silent for `forgetAfterMs`; members on record
+ * stay until removePeer (GC safety). The ids this transport routes to
  * (`knows`) are bounded the same way: only ids membership accepted (at most
  * MAX_KNOWN without membership), dropped after `forgetAfterMs` of silence.
  *
@@ -96,7 +97,8 @@ export interface NatsTransportOptions {
   announceMs?: number;
   /**
    * A peer that has not announced for this long is forgotten: dropped from routing, and
-   * from membership if it was discovered (configured peers stay members). At least 3
+   * from membership if it is tentative (no request yet; configured and recorded peers stay
+   * members: GC safety, docs/design/0025). At least 3
    * announce intervals. @defaultValue `600_000` (10 min), or 3 announce intervals if longer
    */
   forgetAfterMs?: number;
