@@ -27,6 +27,7 @@ import { OwnSeqs } from "./seqs.js";
 import { isWellFormed, scanOptions, type ScanOptions } from "./scan-options.js";
 import { logMerged, replayLog, snapshotRecords } from "./log-records.js";
 import { seqMarkRecord } from "../core/record.js";
+import { ExpiryTimer, ttlOption as ttlOf } from "./expiry-timer.js";
 
 export type { NodeOptions, StorageFactory, StorageOpenContext } from "./options.js";
 export type { MergeOutcome } from "../sync/protocol.js";
@@ -57,6 +58,7 @@ export class Node {
   readonly #clocks: PeerClocks;
   /** Duplicate ids seen from both sides (status().duplicateIds, refusedBy). */
   readonly #conflicts: IdConflicts;
+  readonly #expiry: ExpiryTimer; // expiry events for watchers
 
   private constructor(opts: NodeOptions, uuid: string, storage: Storage | null) {
     this.id = opts.id;
@@ -70,7 +72,10 @@ export class Node {
     this.#seqs = new OwnSeqs(opts.id, this.#warn);
     this.#state = new ReplicaState(opts.id);
     this.#conflicts = new IdConflicts(this, this.#clock, this.#warn);
+    this.#state.now = this.#clock;
+    this.#expiry = ExpiryTimer.forWatchers(this.#state, this.#watchers, this.id);
     this.#state.onChange = (slot) => {
+      this.#expiry.changed(slot);
       if (this.#watchers.size === 0 || (this.#merging && !this.#watchers.wantsRemote)) return;
       this.#watchers.emit(this.#state.entryAt(slot), !this.#merging);
     };
@@ -177,8 +182,8 @@ export class Node {
    * Rejects with CLOCK_SKEW when this node's clock is ahead of its peers' by more than
    * limits.maxClockDriftMs (peers would refuse the write).
    */
-  put(key: string, value: string | Uint8Array): Promise<Entry> {
-    return this.#guard(() => this.#write(key, toBytes(value), false));
+  put(key: string, value: string | Uint8Array, opts?: { ttlMs?: number }): Promise<Entry> {
+    return this.#guard(() => this.#write(key, toBytes(value), false, ttlOf(opts)));
   }
 
   /**
@@ -186,8 +191,8 @@ export class Node {
    * even under clock skew (never SUPERSEDED), unless that stamp is beyond what peers
    * accept: CLOCK_SKEW.
    */
-  forcePut(key: string, value: string | Uint8Array): Promise<Entry> {
-    return this.#guard(() => this.#write(key, toBytes(value), true));
+  forcePut(key: string, value: string | Uint8Array, opts?: { ttlMs?: number }): Promise<Entry> {
+    return this.#guard(() => this.#write(key, toBytes(value), true, ttlOf(opts)));
   }
 
   /**
@@ -199,9 +204,9 @@ export class Node {
     return this.#guard(() => this.#write(key, null, false));
   }
 
-  #write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
+  #write(key: string, value: Uint8Array | null, force: boolean, ttlMs?: number): Promise<Entry> {
     this.#checkOpen();
-    return this.#writes.write(key, value, force);
+    return this.#writes.write(key, value, force, ttlMs);
   }
 
   /** Turns synchronous throws of an async API into rejections. */
@@ -295,7 +300,7 @@ export class Node {
   watch(prefix = "", opts: { signal?: AbortSignal; localOnly?: boolean } = {}): AsyncIterableIterator<Entry> {
     this.#checkOpen();
     if (typeof prefix !== "string" || !isWellFormed(prefix)) throw new WaveKVError("INVALID_ARGUMENT", `watch prefix must be a well-formed string ("" for every key), got ${typeof prefix === "string" ? JSON.stringify(prefix) : typeof prefix}`);
-    return this.#watchers.subscribe(prefix, opts.signal, opts.localOnly ?? false);
+    try { return this.#watchers.subscribe(prefix, opts.signal, opts.localOnly ?? false); } finally { this.#expiry.start(); }
   }
 
   /** SPEC section 5: SHA-256 over every entry in UTF-8 key order, as 64 hex chars. Cached until the state changes. */
@@ -406,7 +411,7 @@ export class Node {
     this.#checkOpen();
     const peers = this.peers();
     const drop: number[] = [];
-    for (const t of this.#state.tombstoneSlots()) {
+    for (const t of this.#state.tombstoneSlots(this.#clock())) {
       if (this.#protocol.collectable(peers, t.node, t.seq)) drop.push(t.slot);
     }
     for (const slot of drop) this.#state.release(slot);
@@ -482,6 +487,7 @@ export class Node {
     await this.#writes.settled();
     if (this.#snapshotting) await this.#snapshotting.catch(() => undefined);
     this.#closed = true;
+    this.#expiry.stop();
     this.#watchers.closeAll();
     await this.#storage?.close();
     this.#state.dispose();

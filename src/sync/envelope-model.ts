@@ -68,4 +68,6 @@ export const enum Feature {
   SummaryRoot = 1,
   /** Decodes delta-coded bodies (envelope version 2): answer with them. */
   DeltaBodies = 2,
+  /** Decodes and keeps expiring entries (record kind 5): send them (docs/PROTOCOL.md "Expiry"). */
+  Expiry = 8,
 }
