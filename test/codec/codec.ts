@@ -232,13 +232,14 @@ const keyArb = fc.oneof(
 );
 const tsArb = fc.oneof(fc.integer({ min: -(2 ** 52), max: 2 ** 52 }), fc.integer({ min: BASE - 100_000, max: BASE + 100_000 }));
 const recordArb: fc.Arbitrary<RecordInput> = fc.record({
-  kind: fc.constantFrom(0, 1, 1, 1, 2, 3, 4) as fc.Arbitrary<RecordKind>,
+  kind: fc.constantFrom(0, 1, 1, 1, 2, 3, 4, 5) as fc.Arbitrary<RecordKind>,
   key: keyArb,
   value: fc.uint8Array({ maxLength: 200 }),
   timestamp: tsArb,
   node: fc.oneof(fc.constantFrom(0, 1, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff })),
   seq: fc.oneof(fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1), fc.integer({ min: 0, max: 2 ** 53 - 1 })),
-});
+  // Kind 5 (an expiring value): its value field starts with the 8 expiry bytes.
+}).map((r) => (r.kind === RecordKind.Expiring && r.value!.length < 8 ? { ...r, value: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, ...r.value!]) } : r));
 const framingArb = fc.constantFrom<Framing>("bare", "framed", "delta");
 /**
  * Records as a node's delta holds them: runs of one origin with rising seqs (steps of
