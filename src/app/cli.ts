@@ -207,9 +207,9 @@ async function warnIfRefused(kv: import("./client.js").KvClient): Promise<void> 
   console.error(`warning: ${all ? "every peer" : `peer${refusing.length > 1 ? "s" : ""} ${refusing.join(", ")}`} of node ${s.id} ${!all && refusing.length > 1 ? "refuse" : "refuses"} it as a duplicate of id ${s.id}: this write is stored on node ${s.id}${all ? " only and will not replicate" : " and will not reach them"}; give one of the nodes with id ${s.id} a new id (if node ${s.id} was just rebuilt, this clears once its peers reach it)`);
 }
 
-clientCommand("put", "write a key").argument("<key>").argument("<value>").action(async (key, value, o) => {
+clientCommand("put", "write a key").argument("<key>").argument("<value>").option("--ttl <duration>", "expire the entry after this long: 500ms, 30s, 5m, 2h, 7d, or plain ms").action(async (key, value, o) => {
   const kv = await client(o);
-  printEntry(await kv.put(key, value));
+  printEntry(await kv.put(key, value, o.ttl === undefined ? undefined : { ttlMs: (await import("../core/expiry.js")).parseTtl(o.ttl) }));
   await warnIfRefused(kv);
 });
 clientCommand("get", "read a key").argument("<key>").action(async (key, o) => {

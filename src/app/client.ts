@@ -19,6 +19,8 @@ export interface KvEntryJson {
   timestamp: number;
   node: number;
   seq: number;
+  /** When the entry expires (ms since the epoch), for an entry written with a TTL. */
+  expiresAt?: number;
 }
 
 export interface KvPeerJson {
@@ -91,9 +93,10 @@ export class KvClient {
     return { status: res.status, json };
   }
 
-  async put(key: string, value: string | Uint8Array): Promise<KvEntryJson> {
+  async put(key: string, value: string | Uint8Array, opts?: { ttlMs?: number }): Promise<KvEntryJson> {
     const body = typeof value === "string" ? new TextEncoder().encode(value) : value;
-    return (await this.#call("PUT", kvPath(key), body)).json;
+    const path = kvPath(key), ttl = opts?.ttlMs === undefined ? "" : `ttlMs=${opts.ttlMs}`;
+    return (await this.#call("PUT", ttl === "" ? path : `${path}${path.includes("?") ? "&" : "?"}${ttl}`, body)).json;
   }
 
   async get(key: string): Promise<KvEntryJson | undefined> {

@@ -36,3 +36,14 @@ export function expiryProblem(timestamp: number, expiresAt: number): string | un
   if (ttl > MAX_TTL_MS) return `expires ${ttl} ms after its stamp (more than ${MAX_TTL_MS})`;
   return undefined;
 }
+
+/**
+ * A TTL as people write it: an integer with a unit, `500ms`, `30s`, `5m`, `2h`, `7d`, or
+ * plain ms (`1500`). Throws INVALID_ARGUMENT for anything else, then as `checkTtl`.
+ */
+export function parseTtl(text: string): number {
+  const m = /^([0-9]{1,16})(ms|s|m|h|d)?$/.exec(text.trim());
+  if (m === null) throw new WaveKVError("INVALID_ARGUMENT", `a TTL is an integer with a unit (500ms, 30s, 5m, 2h, 7d) or plain ms, got ${JSON.stringify(text.slice(0, 40))}`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms"];
+  return checkTtl(Number(m[1]) * unit);
+}

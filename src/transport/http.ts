@@ -6,7 +6,8 @@
  *   const transport = new HttpTransport({ peers: { 2: "http://127.0.0.1:8002" }, secret });
  *
  * Routes: POST /sync and POST /push (envelope bytes in, envelope bytes out);
- * GET/PUT/DELETE /kv/<key> (key = raw path, decoded once, never normalised) and
+ * GET/PUT/DELETE /kv/<key> (key = raw path, decoded once, never normalised; PUT takes
+ * `?ttlMs=N`: an expiring write, and entries show `expiresAt`) and
  * /kv?key=<key>; GET of a key answers JSON (`value`, or `valueBase64` when the bytes are
  * not UTF-8; 404 when absent), or with `raw=1` / `Accept: application/octet-stream` the
  * value's bytes, its stamp in x-wavekv-timestamp/-node/-seq response headers (`curl -o`
@@ -24,6 +25,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { RequestVerifier } from "./auth.js";
+import { ttlOfQuery } from "./kv-ttl.js";
 import { FetchTransport, type FetchTransportOptions } from "./fetch.js";
 import { PushStreams, type PushStreamOptions, type PushStreamStats } from "./push-stream.js";
 import { isWaveKVError, type WaveKVError } from "../core/errors.js";
@@ -183,6 +185,7 @@ function entryJson(e: Entry) {
     timestamp: e.timestamp,
     node: e.node,
     seq: e.seq,
+    expiresAt: e.expiresAt,
   };
 }
 
@@ -220,6 +223,7 @@ function sendRaw(res: ServerResponse, e: Entry): void {
     "x-wavekv-timestamp": String(e.timestamp),
     "x-wavekv-node": String(e.node),
     "x-wavekv-seq": String(e.seq),
+    ...(e.expiresAt !== undefined ? { "x-wavekv-expires-at": String(e.expiresAt) } : {}),
   });
   res.end(value);
 }
@@ -338,7 +342,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
         throw new HttpError(403, `keys under ${RESERVED_PREFIX} are this node's own bookkeeping and cannot be written through the API`, "RESERVED_KEY");
       }
       if (method === "PUT") {
-        const e = await node.put(key, body);
+        const e = await node.put(key, body, ttlOfQuery(query));
         counters.kvPuts++;
         return send(res, 200, JSON.stringify(entryJson(e)));
       }
