@@ -108,10 +108,11 @@ export function differingBucketHashes(mine: Summary, theirs: Uint8Array): { grou
 
 /**
  * Records whether `env`'s sender reads expiring entries (Feature.Expiry in its FEATURES,
- * which every envelope of a build carries): what our requests to it may hold. A peer
+ * which every request and response of a build carries): what our requests to it may hold. A peer
  * that downgrades stops getting them with its next envelope.
  */
 export function noteExpiryPeer(peers: Set<number>, env: Envelope): void {
-  if (((env.features ?? 0) & Feature.Expiry) !== 0) peers.add(env.senderId);
+  if (env.features === undefined) return; // a push (or a hand-built envelope) says nothing
+  if ((env.features & Feature.Expiry) !== 0) peers.add(env.senderId);
   else peers.delete(env.senderId);
 }

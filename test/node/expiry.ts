@@ -10,6 +10,7 @@ import { WaveKVError } from "../../src/core/errors.js";
 import { MAX_TTL_MS } from "../../src/core/expiry.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../src/sync/envelope.js";
 import { Feature } from "../../src/sync/envelope-model.js";
+import { pushEnvelopes } from "../../src/node/push.js";
 
 const text = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode(b) : b);
 const UUID2 = "00000000-0000-4000-8000-000000000002";
@@ -177,6 +178,7 @@ test("sync: the expiry travels to a peer that advertises Feature.Expiry; both re
   assert.is(b.get("k")?.expiresAt, 1_100);
   assert.is(a.get("x")?.expiresAt, 1_100);
   assert.is(a.digest(), b.digest());
+  assert.is(a.summaryRoot(), b.summaryRoot()); // the kernel hashed the same payload on both sides
   clock.set(1_100);
   assert.equal([a.get("k"), b.get("k"), a.size, b.size], [undefined, undefined, 0, 0]);
   await a.close();
@@ -201,6 +203,15 @@ test("sync: a peer without Feature.Expiry never receives an expiring entry (requ
   await a.close();
   await old.close();
   await fresh.close();
+});
+
+test("pushes never carry an expiring entry (a pusher does not know its receivers' features)", async () => {
+  const node = await Node.open({ id: 1 });
+  const ttl = await node.put("t", "v", { ttlMs: 1_000 });
+  const plain = await node.put("p", "v");
+  const sent = pushEnvelopes(node, [ttl, plain]).flatMap((bytes) => decodeEnvelope(bytes).entries);
+  assert.equal(sent.map((e) => e.key), ["p"]);
+  await node.close();
 });
 
 test("from a peer: an expiry not after its stamp, or absurdly far: BAD_ENVELOPE, nothing applied", async () => {
