@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Node } from "../../src/node/node.js";
-import { WaveKVError } from "../../src/core/errors.js";
+import { rejectsWith } from "../helpers/cluster.js";
+import type { WaveKVError } from "../../src/core/errors.js";
 import { MAX_TTL_MS } from "../../src/core/expiry.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../src/sync/envelope.js";
 import { Feature } from "../../src/sync/envelope-model.js";
@@ -20,17 +21,6 @@ function fakeClock(start: number) {
   const clock = () => now;
   clock.set = (t: number) => { now = t; };
   return clock;
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.instance(e, WaveKVError);
-    assert.is((e as WaveKVError).code, code);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
 }
 
 /** `a` pulls from `b` over encoded bytes; `strip` drops Feature.Expiry from the envelopes of that node (an older build). */
