@@ -180,7 +180,7 @@ export class Node {
    * also when the write loses only as it applies (a peer's entry merged during its
    * fsync): then it was logged, lost last-writer-wins legitimately, and its seq is spent.
    * Rejects with CLOCK_SKEW when this node's clock is ahead of its peers' by more than
-   * limits.maxClockDriftMs (peers would refuse the write).
+   * limits.maxClockDriftMs (peers would refuse the write). `ttlMs` (1 ms–10 years, else INVALID_ARGUMENT): the entry expires at `timestamp + ttlMs` (`Entry.expiresAt`) on every replica, reads as absent from then on, and watchers see it as a change (docs/design/0026-expiry.md).
    */
   put(key: string, value: string | Uint8Array, opts?: { ttlMs?: number }): Promise<Entry> {
     return this.#guard(() => this.#write(key, toBytes(value), false, ttlOf(opts)));
