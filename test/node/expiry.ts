@@ -176,8 +176,9 @@ test("sync: the expiry travels to a peer that advertises Feature.Expiry; both re
 });
 
 test("sync: a peer without Feature.Expiry never receives an expiring entry (requests and responses), the rest flows", async () => {
-  const a = await Node.open({ id: 1, peers: [2] });
-  const old = await Node.open({ id: 2, peers: [1] });
+  const clock = fakeClock(1_000);
+  const a = await Node.open({ id: 1, peers: [2], clock });
+  const old = await Node.open({ id: 2, peers: [1], clock });
   await a.put("ttl", "v", { ttlMs: 60_000 });
   await a.put("plain", "p");
   const seen = [...round(old, a, old), ...round(a, old, old), ...round(old, a, old)];
@@ -186,8 +187,15 @@ test("sync: a peer without Feature.Expiry never receives an expiring entry (requ
   }
   assert.is(text(old.get("plain")?.value), "p");
   assert.is(old.get("ttl"), undefined);
+  // Its acks stay below what it never got: once expired, the entry is not collected from under it.
+  assert.ok((old.status().peers.find((p) => p.id === 1)?.ack ?? 0) < a.getIncludingTombstones("ttl")!.seq);
+  clock.set(100_000);
+  round(old, a, old);
+  assert.is(await a.collectGarbage(), 0);
+  assert.is(a.getIncludingTombstones("ttl")?.expiresAt, 61_000);
+  clock.set(1_000);
   // Once it advertises the feature it gets it, in responses and in requests.
-  const fresh = await Node.open({ id: 3, peers: [1] });
+  const fresh = await Node.open({ id: 3, peers: [1], clock });
   round(fresh, a);
   assert.is(fresh.get("ttl")?.expiresAt !== undefined, true);
   await a.close();
