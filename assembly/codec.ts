@@ -2,7 +2,8 @@
  * Entry record codec kernel (docs/FORMAT.md §1–2); TS twin: src/codec/records.ts.
  *
  * Body:   u8 kind | varu node (≤ 2^32−1) | varu seq | zvar (timestamp − base)
- *         | varu keyLen (≤ 2^31−1) | key | [kind 1: varu valueLen (≤ 2^31−1) | value]
+ *         | varu keyLen (≤ 2^31−1) | key | [kind 1, 5: varu valueLen (≤ 2^31−1) | value]
+ *         (kind 5: the value field is i64 LE expiresAt • value, so valueLen ≥ 8)
  * Framed: u32 bodyLen | u32 crc32(body) | body
  * Delta (§1.1, bodies back to back, each against the previous record of the batch):
  *         u8 head (kind | 8 if node follows | S << 4) | [varu node] | [S = 0: zvar seq delta]
@@ -38,6 +39,15 @@ export const MODE_DELTA: u32 = 2;
 
 /** `encode` result when the output would exceed REGION_MAX (src/kernel/abi.ts ENCODE_TOO_LARGE). */
 export const ENCODE_TOO_LARGE: u32 = u32.MAX_VALUE;
+
+/** Kind 5's value field starts with its expiry, an i64 (src/core/record.ts EXPIRY_BYTES). */
+const EXPIRY_BYTES: u64 = 8;
+
+/** Kinds with a value field: 1, and 5 (expiry + value). */
+// @ts-ignore: decorator
+@inline export function hasValue(kind: u32): bool {
+  return kind == 1 || kind == 5;
+}
 
 // parse results besides a position
 const TRUNC: usize = <usize>-1;
@@ -83,7 +93,7 @@ function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize, delta:
   if (p >= end) return TRUNC;
   const head = <u32>load<u8>(p++);
   const kind = delta ? head & 7 : head;
-  if (kind > 4) return INVALID;
+  if (kind > 5) return INVALID;
   let node = prevNode;
   if (!delta || (head & 8) != 0) {
     p = readVaru(p, end);
@@ -111,10 +121,10 @@ function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize, delta:
   p += keyLen;
   let valOff: usize = 0;
   let valLen: usize = 0;
-  if (kind == 1) {
+  if (kind == 1 || kind == 5) {
     p = readVaru(p, end);
     if (p >= INVALID) return p;
-    if (vval > MAX_LEN) return INVALID;
+    if (vval > MAX_LEN || (kind == 5 && vval < EXPIRY_BYTES)) return INVALID;
     valLen = <usize>vval;
     if (valLen > end - p) return TRUNC;
     valOff = p - inp;
@@ -310,7 +320,7 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64, p
     } else {
       size += <u64>(varuSize(<u64>node) + varuSize(seq));
     }
-    if (load<u32>(d, D_KIND << 2) == 1) {
+    if (hasValue(load<u32>(d, D_KIND << 2))) {
       const valLen = <usize>load<u32>(d, D_VAL_LEN << 2);
       size += <u64>varuSize(<u64>valLen) + <u64>valLen;
     }
@@ -351,7 +361,7 @@ export function encode(desc: usize, n: u32, data: usize, mode: u32, base: i64, p
     p = writeVaru(p, <u64>keyLen);
     memory.copy(p, data + <usize>load<u32>(d, D_KEY_OFF << 2), keyLen);
     p += keyLen;
-    if (kind == 1) {
+    if (hasValue(kind)) {
       const valLen = <usize>load<u32>(d, D_VAL_LEN << 2);
       p = writeVaru(p, <u64>valLen);
       memory.copy(p, data + <usize>load<u32>(d, D_VAL_OFF << 2), valLen);

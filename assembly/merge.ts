@@ -174,9 +174,9 @@ export function merge(p: usize, inp: usize, desc: usize, n: u32, skip: usize, ma
     const ts = load<i64>(d, D_TS_LO << 2);
     let why: u32 = 0;
     if (skip != 0 && load<u8>(skip + <usize>i) != 0) why = REFUSE_MASKED;
-    else if (kind > 1) why = REFUSE_KIND;
+    else if (kind > 1 && kind != 5) why = REFUSE_KIND;
     else if (<u32>keyLen > maxKey) why = REFUSE_KEY;
-    else if (kind == 1 && load<u32>(d, D_VAL_LEN << 2) > maxVal) why = REFUSE_VALUE;
+    else if (kind != 0 && <u64>load<u32>(d, D_VAL_LEN << 2) > <u64>maxVal + (kind == 5 ? 8 : 0)) why = REFUSE_VALUE;
     else if (ts > maxTs) why = REFUSE_CLOCK;
     if (why != 0) {
       if (nr + 2 > refCap) {

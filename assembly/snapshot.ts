@@ -18,6 +18,7 @@
  */
 import { crc32 } from "./crc";
 import { MB_COUNT, MB_PREV, MB_STOP_OFFSET, mailbox } from "./layout";
+import { hasValue } from "./codec";
 
 export const E_BLOCK_HEADER: u32 = 1;
 export const E_BLOCK_LENGTH: u32 = 2;
@@ -104,7 +105,7 @@ export function expand(blk: usize, at: usize, bodyLen: usize, expandedLen: usize
       const recAt = p;
       const head = <u32>load<u8>(p++);
       const kind = head & 7;
-      if (kind > 4) return fail(E_RECORD, recAt - start, n);
+      if (kind > 5) return fail(E_RECORD, recAt - start, n);
       if (head & 8) {
         p = readV(p, blockEnd);
         if (p == 0 || vv > 0xffffffff) return fail(E_RECORD, recAt - start, n);
@@ -133,16 +134,16 @@ export function expand(blk: usize, at: usize, bodyLen: usize, expandedLen: usize
       const keyLen = shared + suffixLen;
       p += suffixLen;
       let valueAt: usize = 0, valueLen: usize = 0;
-      if (kind == 1) {
+      if (hasValue(kind)) {
         p = readV(p, blockEnd);
-        if (p == 0 || vv > <u64>(blockEnd - p)) return fail(E_RECORD, recAt - start, n);
+        if (p == 0 || vv > <u64>(blockEnd - p) || (kind == 5 && vv < 8)) return fail(E_RECORD, recAt - start, n);
         valueLen = <usize>vv;
         valueAt = p;
         p += valueLen;
       }
       const tz = <u64>((off << 1) ^ (off >> 63));
       const keyOut = w + 1 + vsize(node) + vsize(<u64>seq) + vsize(tz) + vsize(<u64>keyLen);
-      const recEnd = keyOut + keyLen + (kind == 1 ? vsize(<u64>valueLen) + valueLen : 0);
+      const recEnd = keyOut + keyLen + (hasValue(kind) ? vsize(<u64>valueLen) + valueLen : 0);
       if (recEnd > p) return fail(E_IN_PLACE, recAt - start, n);
       // The suffix, the prefix from the previous key, the fields, the value: none overwrites a byte still to be read.
       memory.copy(keyOut + shared, suffix, suffixLen);
@@ -152,7 +153,7 @@ export function expand(blk: usize, at: usize, bodyLen: usize, expandedLen: usize
       q = writeV(q, <u64>seq);
       q = writeV(q, tz);
       writeV(q, <u64>keyLen);
-      if (kind == 1) {
+      if (hasValue(kind)) {
         q = writeV(keyOut + keyLen, <u64>valueLen);
         memory.copy(q, valueAt, valueLen);
       }

@@ -643,7 +643,10 @@ async function write(method: "PUT" | "DELETE"): Promise<void> {
   }
   out.textContent = method === "PUT" ? "Writing…" : "Deleting…";
   try {
-    const res = await call(method, kvPath(key), method === "PUT" ? value : undefined);
+    // An expiring write: the server checks ttlMs (400 with the reason when it is not 1 ms to 10 years).
+    const ttl = method === "PUT" ? ($("w-ttl") as HTMLInputElement).value.trim() : "";
+    const path = kvPath(key) + (ttl === "" ? "" : `${kvPath(key).includes("?") ? "&" : "?"}ttlMs=${encodeURIComponent(ttl)}`);
+    const res = await call(method, path, method === "PUT" ? value : undefined);
     const j = (await res.json().catch(() => ({}))) as { message?: string; seq?: number };
     out.textContent = res.ok ? `${method === "PUT" ? "Written" : "Deleted"} “${key}” (seq ${j.seq}).` : `Refused: ${j.message ?? `HTTP ${res.status}`}`;
     void poll();

@@ -261,12 +261,14 @@ async function warnIfRefused(kv: import("./client.js").KvClient): Promise<void> 
 }
 
 clientCommand("put", "write a key").argument("<key>").argument("<value>")
+  .option("--ttl <duration>", "expire the entry after this long: 500ms, 30s, 5m, 2h, 7d, or plain ms")
   .option("--wait <all|n>", "answer once that many peers confirmed the write (exit 1 with the reason if not within --timeout; the write stands)", parseWait)
   .option("--timeout <duration>", "how long --wait waits (e.g. 10s, 500ms)", parseDuration)
   .action(async (key, value, o, cmd: Command) => {
   if (o.timeout !== undefined && o.wait === undefined) cmd.error("--timeout bounds --wait: give --wait all or --wait <n> with it");
   const kv = await client(o);
-  printEntry(await kv.put(key, value, { wait: o.wait, timeoutMs: o.timeout }));
+  const ttlMs = o.ttl === undefined ? undefined : (await import("../core/expiry.js")).parseTtl(o.ttl);
+  printEntry(await kv.put(key, value, { ttlMs, wait: o.wait, timeoutMs: o.timeout }));
   await warnIfRefused(kv);
 });
 clientCommand("get", "read a key").argument("<key>").action(async (key, o) => {

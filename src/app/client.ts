@@ -25,6 +25,8 @@ export interface KvEntryJson {
   timestamp: number;
   node: number;
   seq: number;
+  /** When the entry expires (ms since the epoch), for an entry written with a TTL. */
+  expiresAt?: number;
 }
 
 export interface KvPeerJson {
@@ -111,15 +113,20 @@ export class KvClient {
   }
 
   /**
-   * Writes `key`. With `wait`, the server answers once that many peers ("all", or n)
-   * confirmed the write, or rejects with code NOT_REPLICATED (HTTP 504) after
-   * `timeoutMs` (default 10 s): the write itself stands then too.
+   * Writes `key`; with `ttlMs`, the entry expires that long after its timestamp. With
+   * `wait`, the server answers once that many peers ("all", or n) confirmed the write, or
+   * rejects with code NOT_REPLICATED (HTTP 504) after `timeoutMs` (default 10 s): the
+   * write itself stands then too.
    */
-  async put(key: string, value: string | Uint8Array, opts: { wait?: "all" | number; timeoutMs?: number } = {}): Promise<KvEntryJson> {
+  async put(key: string, value: string | Uint8Array, opts: { ttlMs?: number; wait?: "all" | number; timeoutMs?: number } = {}): Promise<KvEntryJson> {
     const body = typeof value === "string" ? new TextEncoder().encode(value) : value;
-    if (opts.wait === undefined) return (await this.#call("PUT", kvPath(key), body)).json;
-    const wait = opts.timeoutMs ?? 10_000, q = new URLSearchParams({ wait: String(opts.wait), timeoutMs: String(wait) });
-    return (await this.#call("PUT", `${kvPath(key)}?${q}`, body, undefined, Math.max(this.timeoutMs, wait + 5_000))).json;
+    const q = new URLSearchParams();
+    if (opts.ttlMs !== undefined) q.set("ttlMs", String(opts.ttlMs));
+    const wait = opts.timeoutMs ?? 10_000;
+    if (opts.wait !== undefined) { q.set("wait", String(opts.wait)); q.set("timeoutMs", String(wait)); }
+    const path = kvPath(key), query = q.toString();
+    const target = query === "" ? path : `${path}${path.includes("?") ? "&" : "?"}${query}`;
+    return (await this.#call("PUT", target, body, undefined, opts.wait === undefined ? this.timeoutMs : Math.max(this.timeoutMs, wait + 5_000))).json;
   }
 
   async get(key: string): Promise<KvEntryJson | undefined> {

@@ -9,7 +9,7 @@
  */
 import {
   DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF,
-  FRAME_HEADER_BYTES, RecordKind, STOP_REASONS, type DecodedBatch, type Framing, type RecordInput,
+  FRAME_HEADER_BYTES, RecordKind, STOP_REASONS, hasValue, type DecodedBatch, type Framing, type RecordInput,
 } from "../core/record.js";
 import { DESC_MAX, ENCODE_TOO_LARGE, R_AUX, R_DESC, R_IN, R_OUT, MB_STOP_OFFSET, MB_STOP_REASON } from "../kernel/abi.js";
 import { WaveKVError } from "../core/errors.js";
@@ -111,7 +111,7 @@ export function encodeRecordsWasm(records: readonly RecordInput[], framing: Fram
     const r = records[i]!;
     checkRecord(r, i);
     bound += typeof r.key === "string" ? r.key.length * 3 : r.key.length;
-    if ((r.kind as number) === RecordKind.Value) bound += r.value!.length;
+    if (hasValue(r.kind)) bound += r.value!.length;
   }
   const k = kernel();
   const desc = k.reserve(R_DESC, Math.max(n * DESCRIPTOR_BYTES, 16));
@@ -129,7 +129,7 @@ export function encodeRecordsWasm(records: readonly RecordInput[], framing: Fram
     const keyLen = at - keyOff;
     if (keyLen > 0x7fffffff) throw new TypeError(`record ${i}: key too large`);
     let valOff = 0, valLen = 0;
-    if ((r.kind as number) === RecordKind.Value) {
+    if (hasValue(r.kind)) {
       const v = r.value!;
       valOff = at;
       valLen = v.length;

@@ -13,7 +13,7 @@ import { crc32Reference } from "./crc.js";
 import { BatchView, checkRecord, maxRecordsOf } from "./batch.js";
 import {
   DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_REC_LEN, D_REC_OFF, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO,
-  D_VAL_LEN, D_VAL_OFF, FRAME_HEADER_BYTES, RecordKind, STOP_REASONS, type DecodedBatch, type Framing, type RecordInput,
+  D_VAL_LEN, D_VAL_OFF, EXPIRY_BYTES, FRAME_HEADER_BYTES, RecordKind, STOP_REASONS, hasValue, type DecodedBatch, type Framing, type RecordInput,
 } from "../core/record.js";
 import {
   VAR_INVALID, VAR_TRUNCATED, hi32, lo32, readVarU64, toBytes, unzigzagHi, unzigzagLo, varOut, varU64Size, writeVarU64, zigzagHi, zigzagLo,
@@ -66,7 +66,7 @@ export function encodeRecordsReference(records: readonly RecordInput[], framing:
       size = 1 + varU64Size(r.node >>> 0, 0) + varU64Size(slo, shi) + varU64Size(halves[i * 4]!, halves[i * 4 + 1]!);
     }
     size += varU64Size(key.length, 0) + key.length;
-    if ((r.kind as number) === RecordKind.Value) {
+    if (hasValue(r.kind)) {
       size += varU64Size(r.value!.length, 0) + r.value!.length;
     }
     sizes[i] = size;
@@ -95,7 +95,7 @@ export function encodeRecordsReference(records: readonly RecordInput[], framing:
     pos = writeVarU64(out, pos, key.length, 0);
     out.set(key, pos);
     pos += key.length;
-    if ((r.kind as number) === RecordKind.Value) {
+    if (hasValue(r.kind)) {
       const v = r.value!;
       pos = writeVarU64(out, pos, v.length, 0);
       out.set(v, pos);
@@ -134,7 +134,7 @@ function add64(aLo: number, aHi: number, bLo: number, bHi: number): void {
 // slower reading the imports directly).
 const TS_LO = D_TS_LO, TS_HI = D_TS_HI, SEQ_LO = D_SEQ_LO, SEQ_HI = D_SEQ_HI, NODE = D_NODE, KIND = D_KIND;
 const KEY_OFF = D_KEY_OFF, KEY_LEN = D_KEY_LEN, VAL_OFF = D_VAL_OFF, VAL_LEN = D_VAL_LEN, REC_OFF = D_REC_OFF, REC_LEN = D_REC_LEN;
-const VALUE = RecordKind.Value, LAST_KIND = RecordKind.SeqMark;
+const VALUE = RecordKind.Value, EXPIRING = RecordKind.Expiring, LAST_KIND = RecordKind.Expiring;
 const readVar = readVarU64, unzigLo = unzigzagLo, unzigHi = unzigzagHi, v = varOut;
 
 /** parseBody's failures, the same codes as readVarU64's. */
@@ -194,11 +194,11 @@ function parseBody(bytes: Uint8Array, pos: number, end: number, baseLo: number, 
   const keyOff = pos;
   pos += keyLen;
   let valOff = 0, valLen = 0;
-  if (kind === VALUE) {
+  if (kind === VALUE || kind === EXPIRING) {
     r = readVar(bytes, pos, end);
     if (r < 0) return r;
     pos = r;
-    if (v.hi !== 0 || v.lo > MAX_LEN) return INVALID;
+    if (v.hi !== 0 || v.lo > MAX_LEN || (kind === EXPIRING && v.lo < EXPIRY_BYTES)) return INVALID;
     valLen = v.lo;
     if (valLen > end - pos) return TRUNCATED;
     valOff = pos;

@@ -14,7 +14,7 @@
  * | 4 | D_NODE | node u32 |
  * | 5 | D_KIND | kind u32 (RecordKind) |
  * | 6, 7 | D_KEY_OFF, D_KEY_LEN | key offset and length in `bytes` |
- * | 8, 9 | D_VAL_OFF, D_VAL_LEN | value offset and length (0, 0 unless kind 1) |
+ * | 8, 9 | D_VAL_OFF, D_VAL_LEN | value offset and length (0, 0 unless kind 1 or 5; kind 5: the expiry + value payload) |
  * | 10, 11 | D_REC_OFF, D_REC_LEN | the whole record (framed: the 8-byte header included) |
  *
  * The AssemblyScript side writes the same words (assembly/codec.ts); a test checks that
@@ -22,7 +22,19 @@
  */
 import type { Entry } from "./types.js";
 
-export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4 }
+export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4, Expiring = 5 }
+
+/**
+ * Kinds that carry a value field: 1, and 5 (an expiring value), whose value field is the
+ * payload `i64 LE expiresAt • value` (docs/FORMAT.md §1). The codec and the kernel treat
+ * both alike; only the state reads the expiry out of the payload (src/state/expiry.ts).
+ */
+export function hasValue(kind: number): boolean {
+  return kind === RecordKind.Value || kind === RecordKind.Expiring;
+}
+
+/** Bytes of the expiry in front of a kind-5 value (an i64 LE, ms since the epoch). */
+export const EXPIRY_BYTES = 8;
 
 /**
  * "framed": `u32 len | u32 crc | body` per record (WAL, snapshot). "bare": bodies back to
@@ -38,7 +50,7 @@ export const STOP_REASONS: readonly StopReason[] = ["end", "torn", "zero", "crc"
 export interface RecordInput {
   kind: RecordKind;
   key: string | Uint8Array;       // string → UTF-8
-  value: Uint8Array | null;       // kind 1 only
+  value: Uint8Array | null;       // kind 1 only; kind 5: the payload (expiry + value, see hasValue)
   timestamp: number;
   node: number;
   seq: number;
@@ -136,11 +148,31 @@ export function forEachRecord(batch: DecodedBatch, fn: (words: Uint32Array, at: 
 
 /** The record of an entry: kind 1 (value), or kind 0 (tombstone) when `value` is null. */
 export function entryToRecord(e: Entry): RecordInput {
+  if (e.expiresAt !== undefined && e.value !== null) return { kind: RecordKind.Expiring, key: e.key, value: expiringPayload(e.expiresAt, e.value), timestamp: e.timestamp, node: e.node, seq: e.seq };
   return { kind: e.value === null ? RecordKind.Tombstone : RecordKind.Value, key: e.key, value: e.value, timestamp: e.timestamp, node: e.node, seq: e.seq };
 }
 
-/** Record `i` of a batch (kind 0 or 1) as an entry: the key decoded, the value copied. */
+/** A kind-5 payload: `i64 LE expiresAt • value` (one copy of the value). */
+export function expiringPayload(expiresAt: number, value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(EXPIRY_BYTES + value.length);
+  new DataView(out.buffer).setBigInt64(0, BigInt(expiresAt), true);
+  out.set(value, EXPIRY_BYTES);
+  return out;
+}
+
+/** The expiry at the front of a kind-5 payload `bytes[off, off + 8)` (exact up to 2^53). */
+export function readExpiry(bytes: Uint8Array, off: number): number {
+  const lo = bytes[off]! | (bytes[off + 1]! << 8) | (bytes[off + 2]! << 16) | (bytes[off + 3]! << 24);
+  const hi = bytes[off + 4]! | (bytes[off + 5]! << 8) | (bytes[off + 6]! << 16) | (bytes[off + 7]! << 24);
+  return hi * 4294967296 + (lo >>> 0);
+}
+
+/** Record `i` of a batch (kind 0, 1 or 5) as an entry: the key decoded, the value copied. */
 export function recordToEntry(batch: DecodedBatch, i: number): Entry {
+  if (batch.kind(i) === RecordKind.Expiring) {
+    const payload = batch.value(i)!;
+    return { key: batch.key(i), value: payload.subarray(EXPIRY_BYTES), timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i), expiresAt: readExpiry(payload, 0) };
+  }
   return { key: batch.key(i), value: batch.kind(i) === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
 }
 

@@ -11,6 +11,13 @@ export interface Entry {
   node: number;
   /** Per-origin sequence number, starts at 1 (uint64 on the wire, exact up to 2^53). */
   seq: number;
+  /**
+   * When the entry expires, ms since the Unix epoch, in the writer's timestamp domain
+   * (`timestamp + ttlMs` of `put(…, { ttlMs })`); absent for an entry that never expires.
+   * From that moment every replica reads the key as absent (compared with the reader's
+   * clock), and watchers see a change. docs/design/0026-expiry.md.
+   */
+  expiresAt?: number;
 }
 
 export interface Limits {

@@ -22,7 +22,7 @@ const { D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_
 const { ARENA_COMPACT_MIN, FLAG_TOMBSTONE, FLAG_USED, ORIGIN_EXISTING, ORIGIN_FREE, ORIGIN_NEW, SLOT_WORDS, UNDO_WORDS, hashKey } = layout;
 const { S_FLAGS, S_KEY_LEN, S_KEY_OFF, S_NEXT_FREE, S_NODE, S_SEQ_HI, S_SEQ_LO, S_TS_HI, S_TS_LO, U_EHASH, U_ORIGIN, U_PRIOR, U_SLOT } = layout;
 const { compareStampHalves } = stamp;
-const KIND_VALUE = record.RecordKind.Value, KIND_TOMBSTONE = record.RecordKind.Tombstone;
+const KIND_VALUE = record.RecordKind.Value, KIND_TOMBSTONE = record.RecordKind.Tombstone, KIND_EXPIRING = record.RecordKind.Expiring;
 
 /** A merge index in TS (tests and benchmarks; the product uses the kernel's). */
 export function createMergeIndexReference(): MergeIndex {
@@ -272,9 +272,9 @@ class ReferenceMergeIndex implements MergeIndex {
       const keyLen = d[w + D_KEY_LEN]!;
       const tsHi = d[w + D_TS_HI]! | 0;
       if (skip !== undefined && i < skip.length && skip[i] !== 0) refuse = RefuseReason.Masked;
-      else if (kind > KIND_VALUE) refuse = RefuseReason.BadKind;
+      else if (kind > KIND_VALUE && kind !== KIND_EXPIRING) refuse = RefuseReason.BadKind;
       else if (keyLen > maxKey) refuse = RefuseReason.KeyTooLarge;
-      else if (kind === KIND_VALUE && d[w + D_VAL_LEN]! > maxVal) refuse = RefuseReason.ValueTooLarge;
+      else if (kind !== KIND_TOMBSTONE && d[w + D_VAL_LEN]! > maxVal + (kind === KIND_EXPIRING ? 8 : 0)) refuse = RefuseReason.ValueTooLarge;
       else if (tsHi > mHi || (tsHi === mHi && d[w + D_TS_LO]! > mLo)) refuse = RefuseReason.ClockDrift;
       if (refuse !== 0) {
         if (nr + 2 > this.#refused.length) this.#refused = grow32(this.#refused);

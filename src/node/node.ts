@@ -28,6 +28,7 @@ import { isWellFormed, scanOptions, type ScanOptions } from "./scan-options.js";
 import { logMerged, replayLog, snapshotRecords } from "./log-records.js";
 import { seqMarkRecord } from "../core/record.js";
 import { Replication, type ReplicatedOptions, type ReplicationStatus } from "./replication.js";
+import { ExpiryTimer, ttlOption as ttlOf } from "./expiry-timer.js";
 
 export type { NodeOptions, StorageFactory, StorageOpenContext } from "./options.js";
 export type { MergeOutcome } from "../sync/protocol.js";
@@ -59,6 +60,7 @@ export class Node {
   /** Duplicate ids seen from both sides (status().duplicateIds, refusedBy). */
   readonly #conflicts: IdConflicts;
   readonly #replication: Replication = Replication.of(this, { id: () => this.id, hasPeers: () => this.#members.peers.size > 0, peers: () => this.peers(), peerAck: (p) => this.#protocol.peerAcks.get(p)?.get(this.id) ?? 0, lastSeq: () => this.#seqs.next - 1, now: Date.now });
+  readonly #expiry: ExpiryTimer; // expiry events for watchers
 
   private constructor(opts: NodeOptions, uuid: string, storage: Storage | null) {
     this.id = opts.id;
@@ -72,7 +74,10 @@ export class Node {
     this.#seqs = new OwnSeqs(opts.id, this.#warn);
     this.#state = new ReplicaState(opts.id);
     this.#conflicts = new IdConflicts(this, this.#clock, this.#warn);
+    this.#state.now = this.#clock;
+    this.#expiry = ExpiryTimer.forWatchers(this.#state, this.#watchers, this.id);
     this.#state.onChange = (slot) => {
+      this.#expiry.changed(slot);
       if (this.#watchers.size === 0 || (this.#merging && !this.#watchers.wantsRemote)) return;
       this.#watchers.emit(this.#state.entryAt(slot), !this.#merging);
     };
@@ -178,10 +183,10 @@ export class Node {
    * also when the write loses only as it applies (a peer's entry merged during its
    * fsync): then it was logged, lost last-writer-wins legitimately, and its seq is spent.
    * Rejects with CLOCK_SKEW when this node's clock is ahead of its peers' by more than
-   * limits.maxClockDriftMs (peers would refuse the write).
+   * limits.maxClockDriftMs (peers would refuse the write). `ttlMs` (1 ms–10 years, else INVALID_ARGUMENT): the entry expires at `timestamp + ttlMs` (`Entry.expiresAt`) on every replica, reads as absent from then on, and watchers see it as a change (docs/design/0026-expiry.md).
    */
-  put(key: string, value: string | Uint8Array): Promise<Entry> {
-    return this.#guard(() => this.#write(key, toBytes(value), false));
+  put(key: string, value: string | Uint8Array, opts?: { ttlMs?: number }): Promise<Entry> {
+    return this.#guard(() => this.#write(key, toBytes(value), false, ttlOf(opts)));
   }
 
   /**
@@ -189,8 +194,8 @@ export class Node {
    * even under clock skew (never SUPERSEDED), unless that stamp is beyond what peers
    * accept: CLOCK_SKEW.
    */
-  forcePut(key: string, value: string | Uint8Array): Promise<Entry> {
-    return this.#guard(() => this.#write(key, toBytes(value), true));
+  forcePut(key: string, value: string | Uint8Array, opts?: { ttlMs?: number }): Promise<Entry> {
+    return this.#guard(() => this.#write(key, toBytes(value), true, ttlOf(opts)));
   }
 
   /**
@@ -202,9 +207,9 @@ export class Node {
     return this.#guard(() => this.#write(key, null, false));
   }
 
-  #write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
+  #write(key: string, value: Uint8Array | null, force: boolean, ttlMs?: number): Promise<Entry> {
     this.#checkOpen();
-    return this.#replication.wrote(this.#writes.write(key, value, force), key, value);
+    return this.#replication.wrote(this.#writes.write(key, value, force, ttlMs), key, value);
   }
 
   /** Turns synchronous throws of an async API into rejections. */
@@ -298,7 +303,7 @@ export class Node {
   watch(prefix = "", opts: { signal?: AbortSignal; localOnly?: boolean } = {}): AsyncIterableIterator<Entry> {
     this.#checkOpen();
     if (typeof prefix !== "string" || !isWellFormed(prefix)) throw new WaveKVError("INVALID_ARGUMENT", `watch prefix must be a well-formed string ("" for every key), got ${typeof prefix === "string" ? JSON.stringify(prefix) : typeof prefix}`);
-    return this.#watchers.subscribe(prefix, opts.signal, opts.localOnly ?? false);
+    try { return this.#watchers.subscribe(prefix, opts.signal, opts.localOnly ?? false); } finally { this.#expiry.start(); }
   }
 
   /** SPEC section 5: SHA-256 over every entry in UTF-8 key order, as 64 hex chars. Cached until the state changes. */
@@ -414,7 +419,7 @@ export class Node {
     this.#checkOpen();
     const peers = this.peers();
     const drop: number[] = [];
-    for (const t of this.#state.tombstoneSlots()) {
+    for (const t of this.#state.tombstoneSlots(this.#clock())) {
       if (this.#protocol.collectable(peers, t.node, t.seq)) drop.push(t.slot);
     }
     for (const slot of drop) this.#state.release(slot);
@@ -495,6 +500,7 @@ export class Node {
     if (this.#snapshotting) await this.#snapshotting.catch(() => undefined);
     this.#closed = true;
     this.#replication.close();
+    this.#expiry.stop();
     this.#watchers.closeAll();
     await this.#storage?.close();
     this.#state.dispose();

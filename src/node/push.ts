@@ -74,6 +74,9 @@ export class PushQueue {
  * MAX_ENVELOPE_ENTRIES an envelope: a larger burst goes as several.
  */
 export function pushEnvelopes(node: Node, entries: readonly Entry[]): Uint8Array[] {
+  // Expiring entries are not pushed: a receiver that predates them refuses kind 5 (it never
+  // says which it is to a pusher); rounds carry them to peers that advertise Feature.Expiry.
+  entries = entries.filter((e) => e.expiresAt === undefined);
   const bodies: Uint8Array[] = [];
   for (let i = 0; i < entries.length; i += MAX_ENVELOPE_ENTRIES) {
     bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: node.id, senderUuid: node.uuid, acks: new Map(), entries: entries.slice(i, i + MAX_ENVELOPE_ENTRIES), pushOnly: true, senderClock: node.clockReading() }));

@@ -34,7 +34,7 @@ export class OwnSeqs {
   noteBatch(batch: DecodedBatch): void {
     const d = batch.words, id = this.#id;
     for (let i = 0, at = 0; i < batch.count; i++, at += DESCRIPTOR_WORDS) {
-      if (d[at + D_NODE] !== id || d[at + D_KIND]! > RecordKind.Value) continue;
+      if (d[at + D_NODE] !== id || (d[at + D_KIND]! > RecordKind.Value && d[at + D_KIND] !== RecordKind.Expiring)) continue;
       const seq = joinU64(d[at + D_SEQ_LO]!, d[at + D_SEQ_HI]!);
       if (seq >= this.next && seq <= MAX_SEQ) this.next = seq + 1;
     }

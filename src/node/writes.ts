@@ -120,8 +120,9 @@ export class LocalWrites {
    * before this returns, with no async function frame (on JSC that frame was a tenth
    * of an in-memory put).
    */
-  write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
+  write(key: string, value: Uint8Array | null, force: boolean, ttlMs?: number): Promise<Entry> {
     const keyLen = this.#checkKey(key);
+    if (ttlMs !== undefined && isReservedKey(key)) throw new WaveKVError("INVALID_ARGUMENT", `keys under ${RESERVED_PREFIX} do not expire (ttlMs given for ${JSON.stringify(key)})`);
     const h = this.#h, id = h.id, state = h.state;
     const m = this.#stamp, exists = state.stampInto(key, m);
     const pendingSeq = this.#pendingKeys.get(key);
@@ -133,6 +134,8 @@ export class LocalWrites {
     }
     if (force && exists && m[0]! >= timestamp) timestamp = m[0]! + 1;
     const entry: Entry = { key, value, timestamp, node: id, seq: h.seqs.next };
+    // The expiry is in the stamp's domain: every replica compares it with its own clock.
+    if (ttlMs !== undefined && value !== null) entry.expiresAt = timestamp + ttlMs;
     if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, id, entry.seq) > 0) throw this.#superseded(key, "was refused");
     this.#checkClock(timestamp, key);
     this.#checkWrite(entry, keyLen, exists);
@@ -178,7 +181,7 @@ export class LocalWrites {
 
   #apply(entry: Entry, keyLen: number): Entry {
     const h = this.#h;
-    const won = h.state.applyOne(entry.key, entry.value, entry.timestamp, h.id, entry.seq, keyLen);
+    const won = h.state.applyOne(entry.key, entry.value, entry.timestamp, h.id, entry.seq, keyLen, entry.expiresAt);
     h.applied(entry.seq);
     if (!won) throw this.#superseded(entry.key, "was logged, then lost to an entry merged during its fsync");
     return entry;

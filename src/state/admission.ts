@@ -3,11 +3,25 @@
  * only: the limits that count the whole store (maxKeys, maxTotalBytes), the reserved-key
  * rule, and the caller's `admit`; and the winners as records for the log.
  */
-import { D_KEY_LEN, D_KEY_OFF, DESCRIPTOR_WORDS, RecordKind, recordToEntry, type DecodedBatch, type FramedRecords } from "../core/record.js";
+import { D_KEY_LEN, D_KEY_OFF, DESCRIPTOR_WORDS, hasValue, recordToEntry, type DecodedBatch, type FramedRecords } from "../core/record.js";
 import { encodePicked } from "../codec/records.js";
 import { PrevState, type MergeLimits } from "../index/merge-index.js";
 import { isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "../core/types.js";
+
+/**
+ * A merge whose `admit` is running: the kernel holds its winners tentatively. Once a read
+ * settled it, `prior` holds the stamps (and tombstone flags) its winners overwrite, as
+ * reads must see them; `fresh` its new keys' slots (not held yet), once asked.
+ */
+export interface Admitting {
+  batch: DecodedBatch;
+  limits: MergeLimits;
+  skip: Uint8Array | undefined;
+  w: Uint32Array;
+  prior: Map<number, [timestamp: number, node: number, seq: number, tombstone: number]> | null;
+  fresh: Set<number> | null;
+}
 
 export interface MergeOptions {
   limits: Limits;
@@ -73,7 +87,7 @@ export function admitWinners(state: AdmissionView, batch: DecodedBatch, w: Uint3
   const d = batch.words;
   for (let j = 0; j < w.length; j += 3) {
     const i = w[j]!, slot = w[j + 1]!, prev = w[j + 2]!;
-    const valueLen = batch.kind(i) === RecordKind.Value ? batch.valueLength(i) : 0;
+    const valueLen = hasValue(batch.kind(i)) ? batch.valueLength(i) : 0;
     let why: string | undefined;
     const at = i * DESCRIPTOR_WORDS;
     if (isReservedKeyBytes(batch.bytes, d[at + D_KEY_OFF]!, d[at + D_KEY_LEN]!)) {
@@ -113,4 +127,23 @@ export function admitWinners(state: AdmissionView, batch: DecodedBatch, w: Uint3
  */
 export function framedWinners(batch: DecodedBatch, w: Uint32Array): FramedRecords {
   return { count: w.length / 3, frame: (base) => encodePicked(batch, w, 3, "framed", base) };
+}
+
+/**
+ * Drop the reserved entries of `slots` the reserved-key rule refuses: written before the
+ * rule existed (a build that published every configured peer's address under that peer's
+ * id). Run once recovered: every node drops the same ones, so replicas stay equal and
+ * none keeps offering what the others refuse. Returns their keys.
+ */
+export function dropRefusedReserved(state: AdmissionView & { keyAt(slot: number): string; stampInto(key: string, out: Float64Array): boolean; release(slot: number): void }, slots: ReadonlySet<number>): string[] {
+  const dropped: string[] = [];
+  const m = new Float64Array(4);
+  for (const slot of [...slots]) {
+    const key = state.keyAt(slot);
+    state.stampInto(key, m);
+    if (reservedRefusal(key, m[1]!, state.valueLengthAt(slot)) === undefined) continue;
+    state.release(slot);
+    dropped.push(key);
+  }
+  return dropped;
 }

@@ -3,7 +3,10 @@
  * UTF-8 key order, each as
  *   u32 keyLen | key | u32 node | u64 seq | i64 timestamp | 0x00            (tombstone)
  *   u32 keyLen | key | u32 node | u64 seq | i64 timestamp | 0x01 | u32 valueLen | value
- * little-endian — byte for byte upstream wavekv 2.1's `StateDigest::compute`.
+ * little-endian — byte for byte upstream wavekv 2.1's `StateDigest::compute`. An entry
+ * with an expiry (record kind 5, which upstream has not) hashes, expired or not, as
+ *   u32 keyLen | key | u32 node | u64 seq | i64 timestamp | 0x02 | i64 expiresAt | u32 valueLen | value
+ * (docs/FORMAT.md §1.2): a state without expiring entries digests as upstream's.
  *
  *   const d = new DigestBuilder(); d.add(keyBytes, node, seq, timestamp, value); d.hex()
  *
@@ -72,8 +75,8 @@ export class DigestBuilder {
    * `key` as a string is encoded straight into the chunk (no per-key allocation: a copy
    * of every key into its own Uint8Array dominated the digest at 100k keys).
    */
-  add(key: Uint8Array | string, node: number, seq: number, timestamp: number, value: Uint8Array | null): void {
-    const fixed = 4 + 4 + 8 + 8 + 1 + 4;
+  add(key: Uint8Array | string, node: number, seq: number, timestamp: number, value: Uint8Array | null, expiresAt?: number): void {
+    const fixed = 4 + 4 + 8 + 8 + 1 + 8 + 4;
     const v = this.#view;
     let p: number;
     if (typeof key === "string" && 4 + key.length * 3 + fixed <= CHUNK) {
@@ -103,7 +106,11 @@ export class DigestBuilder {
       this.#len = p;
       return;
     }
-    this.#buf[p++] = 1;
+    this.#buf[p++] = expiresAt === undefined ? 1 : 2;
+    if (expiresAt !== undefined) {
+      const hi = Math.floor(expiresAt / 4294967296);
+      v.setUint32(p, expiresAt - hi * 4294967296, true); v.setInt32(p + 4, hi, true); p += 8;
+    }
     v.setUint32(p, value.length, true); p += 4;
     this.#len = p;
     this.#bytes(value);
@@ -134,7 +141,7 @@ export function digestOf(slots: readonly number[], entryAt: (slot: number) => En
   const d = new DigestBuilder();
   for (const slot of slots) {
     const e = entryAt(slot);
-    d.add(e.key, e.node, e.seq, e.timestamp, e.value);
+    d.add(e.key, e.node, e.seq, e.timestamp, e.value, e.expiresAt);
   }
   return d.hex();
 }

@@ -20,34 +20,21 @@
  * Measured without them (bench/store.ts, 100k keys): get 1.0 vs 2.6 M/s, scan 0.5 vs 1.1
  * M/s — a get would be a kernel find, and every key a scan or seek compares decoded again.
  */
-import { D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_VAL_LEN, D_VAL_OFF, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_SEQ_HI, D_SEQ_LO, D_VAL_LEN, D_VAL_OFF, DESCRIPTOR_WORDS, EXPIRY_BYTES, RecordKind, expiringPayload, hasValue, readExpiry, type DecodedBatch, type RecordInput } from "../core/record.js";
+import { Expiries } from "./expiry.js";
 import { PrevState, type MergeIndex, type MergeLimits, type Summary } from "../index/merge-index.js";
 import { createMergeIndex } from "../index/kernel-index.js";
 import { digestOf, PerVersion } from "./digest.js";
 import { KeyOrder, type OrderSource } from "./order.js";
 import { RETAIN_MIN_SHARE, SlotValues } from "./values.js";
 import { selectDelta, type DeltaHold, type DeltaSlots, type SlotCursor } from "./delta-slots.js";
-import { admitWinners, framedWinners, mergeLimitsOf, REFUSE_TEXT, type BatchOutcome, type MergeOptions } from "./admission.js";
-import { isReservedKey, isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
+import { admitWinners, dropRefusedReserved, framedWinners, mergeLimitsOf, REFUSE_TEXT, type Admitting, type BatchOutcome, type MergeOptions } from "./admission.js";
+import { isReservedKey, isReservedKeyBytes } from "../core/reserved.js";
 import type { Entry } from "../core/types.js";
 import { joinU64, readUtf8, utf8Length } from "../core/encoding.js";
 
 export type { BatchOutcome, MergeOptions } from "./admission.js";
 export type { DeltaSlots, SlotCursor } from "./delta-slots.js";
-
-/**
- * A merge whose `admit` is running: the kernel holds its winners tentatively. Once a read
- * settled it, `prior` holds the stamps (and tombstone flags) its winners overwrite, as
- * reads must see them; `fresh` its new keys' slots (not held yet), once asked.
- */
-interface Admitting {
-  batch: DecodedBatch;
-  limits: MergeLimits;
-  skip: Uint8Array | undefined;
-  w: Uint32Array;
-  prior: Map<number, [timestamp: number, node: number, seq: number, tombstone: number]> | null;
-  fresh: Set<number> | null;
-}
 
 export class ReplicaState implements OrderSource {
   readonly selfId: number;
@@ -77,6 +64,9 @@ export class ReplicaState implements OrderSource {
   #admitting: Admitting | null = null;
   /** Called after a slot changed; the node turns it into watch events. */
   onChange: ((slot: number) => void) | null = null;
+  /** Expiring entries by slot (./expiry.ts), and the clock reads compare them with (the node's). */
+  readonly expiries = new Expiries();
+  now: () => number = Date.now;
 
   constructor(selfId: number, index: MergeIndex = createMergeIndex()) {
     this.selfId = selfId;
@@ -95,7 +85,7 @@ export class ReplicaState implements OrderSource {
   /** Key + value bytes outside the reserved prefix: what `maxTotalBytes` limits. */
   get userBytes(): number { return this.#bytes - this.#reservedBytes; }
   /** Live keys outside the reserved prefix. */
-  get userLive(): number { return this.#live - this.#reservedLive; }
+  get userLive(): number { return this.#live - this.#reservedLive - (this.expiries.size === 0 ? 0 : this.expiries.expiredCount(this.now())); }
   /** Tombstones outside the reserved prefix. */
   get userTombstones(): number { return this.#tombstones - (this.#reserved.size - this.#reservedLive); }
   /** Bytes of merged batches kept because values are read from them (./values.ts). */
@@ -185,7 +175,21 @@ export class ReplicaState implements OrderSource {
   readEntry(slot: number, includeTombstones: boolean, key?: string): Entry | undefined {
     const m = this.#metaOf(slot);
     if (m[3] !== 0 && !includeTombstones) return undefined;
+    const expiresAt = m[3] !== 0 ? undefined : this.expiries.at(slot);
+    if (expiresAt !== undefined) {
+      // Expired: absent to reads, a deletion to reads that show tombstones (and to watchers).
+      const expired = expiresAt <= this.now();
+      if (expired && !includeTombstones) return undefined;
+      return { key: key ?? this.keyAt(slot), value: expired ? null : this.#values.get(slot).subarray(EXPIRY_BYTES), timestamp: m[0]!, node: m[1]!, seq: m[2]!, expiresAt };
+    }
     return { key: key ?? this.keyAt(slot), value: m[3] !== 0 ? null : this.#values.get(slot), timestamp: m[0]!, node: m[1]!, seq: m[2]! };
+  }
+
+  /** The entry as stored, expired or not (the digest's view: it hashes what replicas hold, not what a clock shows). */
+  #storedEntry(slot: number): Entry {
+    const e = this.readEntry(slot, true)!;
+    if (e.expiresAt !== undefined && e.value === null) e.value = this.#values.get(slot).subarray(EXPIRY_BYTES);
+    return e;
   }
 
   get(key: string): Entry | undefined {
@@ -205,7 +209,10 @@ export class ReplicaState implements OrderSource {
   }
 
   /** Decide one local (or replayed) entry under LWW now. Returns false if it lost. */
-  applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number, keyLen = utf8Length(key)): boolean {
+  applyOne(key: string, value: Uint8Array | null, timestamp: number, node: number, seq: number, keyLen = utf8Length(key), expiresAt?: number): boolean {
+    // An expiring value is stored (and hashed into the summary) as its kind-5 payload.
+    if (expiresAt !== undefined && value !== null) value = expiringPayload(expiresAt, value);
+    else expiresAt = undefined;
     const r = this.#index.upsert(key, timestamp, node, seq, value === null, value);
     this.#noteOwn(node, seq);
     if (r === null) return false;
@@ -214,6 +221,8 @@ export class ReplicaState implements OrderSource {
     const oldLen = this.#values.lengthAt(slot);
     this.#values.clear(slot);
     if (value !== null) this.#values.set(slot, value);
+    if (expiresAt !== undefined) this.expiries.set(slot, expiresAt);
+    else this.expiries.delete(slot);
     this.#changed(slot, prev, oldLen, value === null ? -1 : value.length);
     return true;
   }
@@ -312,7 +321,7 @@ export class ReplicaState implements OrderSource {
     let valueBytes = 0, high = 0;
     for (let j = 0; j < w.length; j += 3) {
       const at = w[j]! * DESCRIPTOR_WORDS;
-      if (d[at + D_KIND] === RecordKind.Value) valueBytes += d[at + D_VAL_LEN]!;
+      if (hasValue(d[at + D_KIND]!)) valueBytes += d[at + D_VAL_LEN]!;
       if (w[j + 1]! >= high) high = w[j + 1]! + 1;
     }
     const values = this.#values;
@@ -330,7 +339,10 @@ export class ReplicaState implements OrderSource {
       const oldLen = values.lengthAt(slot);
       values.clear(slot);
       let len = -1;
-      if (d[at + D_KIND] === RecordKind.Value) {
+      const kind = d[at + D_KIND]!;
+      if (kind === RecordKind.Expiring) this.expiries.set(slot, readExpiry(bytes, d[at + D_VAL_OFF]!));
+      else this.expiries.delete(slot);
+      if (kind !== RecordKind.Tombstone) {
         len = d[at + D_VAL_LEN]!;
         const off = d[at + D_VAL_OFF]!;
         // An empty value holds no bytes of the buffer: kept apart, the buffer's live count stays exact.
@@ -386,23 +398,8 @@ export class ReplicaState implements OrderSource {
     this.#order.added(slot);
   }
 
-  /**
-   * Drop the reserved entries the reserved-key rule refuses: written before the rule
-   * existed (a build that published every configured peer's address under that peer's
-   * id). Run once recovered: every node drops the same ones, so replicas stay equal and
-   * none keeps offering what the others refuse. Returns their keys.
-   */
-  dropRefusedReserved(): string[] {
-    const dropped: string[] = [];
-    for (const slot of [...this.#reserved]) {
-      this.#index.metaInto(slot, this.#meta);
-      const key = this.keyAt(slot);
-      if (reservedRefusal(key, this.#meta[1]!, this.#values.lengthAt(slot)) === undefined) continue;
-      this.release(slot);
-      dropped.push(key);
-    }
-    return dropped;
-  }
+  /** Drop the reserved entries the reserved-key rule refuses (./admission.ts dropRefusedReserved). Returns their keys. */
+  dropRefusedReserved(): string[] { return dropRefusedReserved(this, this.#reserved); }
 
   /** Drop a slot (tombstone GC; a refused reserved entry). The caller has checked it may go. */
   release(slot: number): void {
@@ -413,6 +410,7 @@ export class ReplicaState implements OrderSource {
     // Not keyAt: a key never decoded is not in `#slotOf` either (slotOf fills both).
     const key = this.#keys[slot];
     this.#index.release(slot);
+    this.expiries.delete(slot);
     if (key !== undefined) this.#slotOf.delete(key);
     if (this.#reserved.delete(slot)) {
       this.#reservedBytes -= keyLen + valueLen;
@@ -435,7 +433,7 @@ export class ReplicaState implements OrderSource {
   /** SPEC section 5 digest, cached until the state changes. */
   digest(): string {
     // entryAt, not the index's meta: while `admit` runs, the stamps before the batch.
-    return this.#digest.get(this.#version, () => digestOf(this.#order.slots(), (slot) => this.entryAt(slot)));
+    return this.#digest.get(this.#version, () => digestOf(this.#order.slots(), (slot) => this.#storedEntry(slot)));
   }
 
   /**
@@ -465,7 +463,8 @@ export class ReplicaState implements OrderSource {
     this.#index.metaInto(slot, m);
     const tombstone = m[3] !== 0;
     const timestamp = m[0]!, node = m[1]!, seq = m[2]!;
-    return { kind: tombstone ? RecordKind.Tombstone : RecordKind.Value, key: this.keyAt(slot), value: tombstone ? null : this.#values.get(slot), timestamp, node, seq };
+    const kind = tombstone ? RecordKind.Tombstone : this.expiries.at(slot) !== undefined ? RecordKind.Expiring : RecordKind.Value;
+    return { kind, key: this.keyAt(slot), value: tombstone ? null : this.#values.get(slot), timestamp, node, seq };
   }
 
   /** The slots of the delta a peer with coverage `acks` is missing, one page of them (./delta-slots.ts). */
@@ -473,12 +472,12 @@ export class ReplicaState implements OrderSource {
     return selectDelta(this.#index, (slot) => utf8Length(this.keyAt(slot)) + this.#values.lengthAt(slot) + 16, acks, after, maxEntries, maxBytes, seqOrder, hold);
   }
 
-  /** Tombstone slots with their stamps, for GC. */
-  *tombstoneSlots(): IterableIterator<{ slot: number; node: number; seq: number }> {
+  /** Tombstone slots with their stamps, for GC; with `now`, the entries expired then too (they read as absent alike). */
+  *tombstoneSlots(now?: number): IterableIterator<{ slot: number; node: number; seq: number }> {
     const m = new Float64Array(4);
     for (const slot of this.#index.usedSlots()) {
       this.#index.metaInto(slot, m);
-      if (m[3] === 0) continue;
+      if (m[3] === 0 && !(now !== undefined && (this.expiries.at(slot) ?? Infinity) <= now)) continue;
       yield { slot, node: m[1]!, seq: m[2]! };
     }
   }

@@ -35,7 +35,7 @@ export interface RecordStats {
   seqMarks: number;
   /** Highest kind-4 high-water mark, 0 if none. */
   maxSeqMark: number;
-  /** Per origin node, over kinds 0/1. */
+  /** Per origin node, over kinds 0/1/5. */
   seqRanges: SeqRange[];
   keyBytes: number;
   valueBytes: number;
@@ -243,11 +243,11 @@ export function statsOf(batch: DecodedBatch): RecordStats {
   const ranges = new Map<number, SeqRange>();
   forEachRecord(batch, (w, at, i) => {
     const kind = w[at + D_KIND]!;
-    if (kind === RecordKind.Value || kind === RecordKind.Tombstone) {
-      if (kind === RecordKind.Value) s.values++;
+    if (kind === RecordKind.Value || kind === RecordKind.Tombstone || kind === RecordKind.Expiring) {
+      if (kind !== RecordKind.Tombstone) s.values++; // kind 5: an expiring value, its 8 expiry bytes in valueBytes
       else s.tombstones++;
       s.keyBytes += w[at + D_KEY_LEN]!;
-      s.valueBytes += kind === RecordKind.Value ? w[at + D_VAL_LEN]! : 0;
+      s.valueBytes += kind !== RecordKind.Tombstone ? w[at + D_VAL_LEN]! : 0;
       const node = batch.node(i);
       const seq = batch.seq(i);
       const r = ranges.get(node);

@@ -19,7 +19,7 @@
  * that true for its records, and the expander refuses any record for which it is not
  * (a crafted body can never make it overwrite bytes it has not read yet).
  */
-import { RecordKind, type RecordInput } from "../core/record.js";
+import { EXPIRY_BYTES, RecordKind, hasValue, type RecordInput } from "../core/record.js";
 import { readVarU64, varOut, varUintSize, writeUtf8, writeVarUint } from "../core/encoding.js";
 import { checkRecord } from "../codec/batch.js";
 import { crc32 } from "../codec/crc.js";
@@ -63,7 +63,7 @@ export function encodeSnapshotBody(records: readonly RecordInput[], base: number
     const r = records[i]!;
     checkRecord(r, i);
     if (!Number.isSafeInteger(r.seq) || r.seq < 0 || !Number.isSafeInteger(r.timestamp) || Math.abs(r.timestamp - base) > MAX_TS_OFFSET) return null;
-    bound += 48 + (typeof r.key === "string" ? r.key.length * 3 : r.key.length) + (r.kind === RecordKind.Value ? r.value!.length : 0);
+    bound += 48 + (typeof r.key === "string" ? r.key.length * 3 : r.key.length) + (hasValue(r.kind) ? r.value!.length : 0);
   }
   bound += Math.ceil(bound / SNAPSHOT_BLOCK_BYTES + 1) * BLOCK_HEADER_BYTES;
   const out = new Uint8Array(bound);
@@ -115,7 +115,7 @@ export function encodeSnapshotBody(records: readonly RecordInput[], base: number
     out.set(keys.subarray(keyAt + shared, keyAt + keyLen), p);
     p += keyLen - shared;
     let bare = 1 + varUintSize(r.node) + varUintSize(r.seq) + varUintSize(zigzag(r.timestamp - base)) + varUintSize(keyLen) + keyLen;
-    if (kind === RecordKind.Value) {
+    if (hasValue(kind)) {
       const v = r.value!;
       p = writeVarUint(out, p, v.length);
       out.set(v, p);
@@ -168,7 +168,7 @@ export function expandSnapshotBody(u8: Uint8Array, at: number, bodyLen: number, 
       const bad = (what: string) => `record ${n} ${what} at body offset ${recAt - at}`;
       const head = u8[p++]!;
       const kind = head & 7;
-      if (kind > 4) return bad(`has kind ${kind}`);
+      if (kind > 5) return bad(`has kind ${kind}`);
       if (head & 8) {
         p = readVarU64(u8, p, blockEnd);
         if (p < 0 || varOut.hi !== 0) return bad("has a bad node");
@@ -194,9 +194,10 @@ export function expandSnapshotBody(u8: Uint8Array, at: number, bodyLen: number, 
       const suffix = p, keyLen = shared + varOut.lo;
       p += varOut.lo;
       let valueAt = 0, valueLen = 0;
-      if (kind === RecordKind.Value) {
+      if (hasValue(kind)) {
         p = readVarU64(u8, p, blockEnd);
         if (p < 0 || varOut.hi !== 0 || varOut.lo > blockEnd - p) return bad("has a value running past its block");
+        if (kind === RecordKind.Expiring && varOut.lo < EXPIRY_BYTES) return bad("has no expiry in front of its value");
         valueLen = varOut.lo;
         valueAt = p;
         p += valueLen;
@@ -204,7 +205,7 @@ export function expandSnapshotBody(u8: Uint8Array, at: number, bodyLen: number, 
       // Bare form: kind, node, seq, timestamp − base, key length, key, [value length, value].
       const tz = zigzag(ts - base);
       const keyOut = w + 1 + varUintSize(node) + varUintSize(seq) + varUintSize(tz) + varUintSize(keyLen);
-      const recEnd = keyOut + keyLen + (kind === RecordKind.Value ? varUintSize(valueLen) + valueLen : 0);
+      const recEnd = keyOut + keyLen + (hasValue(kind) ? varUintSize(valueLen) + valueLen : 0);
       if (recEnd > p) return bad("does not expand in place (slack too small)");
       // Order matters (see the header): the suffix, then the prefix from the previous
       // key, then the fields, then the value; none overwrites a byte still to be read.
@@ -215,7 +216,7 @@ export function expandSnapshotBody(u8: Uint8Array, at: number, bodyLen: number, 
       q = writeVarUint(u8, q, seq);
       q = writeVarUint(u8, q, tz);
       writeVarUint(u8, q, keyLen);
-      if (kind === RecordKind.Value) {
+      if (hasValue(kind)) {
         q = writeVarUint(u8, keyOut + keyLen, valueLen);
         u8.copyWithin(q, valueAt, valueAt + valueLen);
       }

@@ -6,11 +6,12 @@
  * BAD_ENVELOPE) and what only refuses one entry at merge (`entryFault`).
  */
 import { decodeRecords, encodeRecords } from "../codec/records.js";
-import { DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF, RecordKind, entryToRecord, type RecordInput } from "../core/record.js";
+import { DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF, EXPIRY_BYTES, RecordKind, entryToRecord, readExpiry, type RecordInput } from "../core/record.js";
+import { expiryProblem } from "../core/expiry.js";
 import type { Entry } from "../core/types.js";
 import { ENVELOPE_VERSION_DELTA, MAX_SEQ, type Envelope } from "./envelope-model.js";
 import { bad, invalid } from "./envelope-wire.js";
-import { isUtf8 } from "../core/encoding.js";
+import { isUtf8, joinI64 } from "../core/encoding.js";
 
 /**
  * The fast path: entries as encoded record bodies ("bare" framing, docs/FORMAT.md §1)
@@ -62,8 +63,10 @@ function materialise(enc: EncodedEntries): Entry[] {
   const w = batch.words;
   const out = new Array<Entry>(batch.count);
   for (let i = 0, d = 0; i < batch.count; i++, d += DESCRIPTOR_WORDS) {
-    const value = w[d + D_KIND] === RecordKind.Value ? own.subarray(w[d + D_VAL_OFF]!, w[d + D_VAL_OFF]! + w[d + D_VAL_LEN]!) : null;
+    const kind = w[d + D_KIND]!, off = w[d + D_VAL_OFF]!;
+    const value = kind !== RecordKind.Tombstone ? own.subarray(off + (kind === RecordKind.Expiring ? EXPIRY_BYTES : 0), off + w[d + D_VAL_LEN]!) : null;
     out[i] = { key: batch.key(i), value, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
+    if (kind === RecordKind.Expiring) out[i]!.expiresAt = readExpiry(own, off);
   }
   batch.release();
   return out;
@@ -109,6 +112,8 @@ export function encodedEntriesOf(env: Envelope): EncodedEntries {
     const e = entries[i]!;
     if (!Number.isSafeInteger(e.timestamp)) throw invalid(`entry ${i} has timestamp ${e.timestamp}`);
     if (e.timestamp < base) base = e.timestamp;
+    const why = e.expiresAt === undefined || e.value === null ? undefined : expiryProblem(e.timestamp, e.expiresAt);
+    if (why !== undefined) throw invalid(`entry ${i} ${why}`);
     records[i] = entryToRecord(e);
   }
   return { bytes: encodeRecords(records, framing, base), count: entries.length, base, framing };
@@ -118,7 +123,8 @@ export function encodedEntriesOf(env: Envelope): EncodedEntries {
 
 /**
  * The entries section of an envelope being decoded, checked: the claimed count fits,
- * the bodies parse exactly (kinds 0/1 only, UTF-8 keys, no trailing bytes) in one WASM
+ * the bodies parse exactly (kinds 0, 1 and 5 only, an expiry a peer may send, UTF-8
+ * keys, no trailing bytes) in one WASM
  * call. Throws BAD_ENVELOPE; the result aliases `bodies`.
  */
 export function checkedEntries(bodies: Uint8Array, framing: BodyFraming, base: number, count: number): EncodedEntries {
@@ -139,7 +145,11 @@ export function checkedEntries(bodies: Uint8Array, framing: BodyFraming, base: n
   const w = batch.words;
   for (let i = 0, d = 0; i < count; i++, d += DESCRIPTOR_WORDS) {
     const kind = w[d + D_KIND]!;
-    if (kind !== RecordKind.Tombstone && kind !== RecordKind.Value) throw bad(`entry ${i} has record kind ${kind}; envelopes carry only kinds 0 and 1`);
+    if (kind !== RecordKind.Tombstone && kind !== RecordKind.Value && kind !== RecordKind.Expiring) throw bad(`entry ${i} has record kind ${kind}; envelopes carry only kinds 0, 1 and 5`);
+    if (kind === RecordKind.Expiring) {
+      const why = expiryProblem(joinI64(w[d + D_TS_LO]!, w[d + D_TS_HI]!), readExpiry(bodies, w[d + D_VAL_OFF]!));
+      if (why !== undefined) throw bad(`entry ${i} ${why}`);
+    }
     // Seqs and timestamps out of range (entryFault) are refused per entry at merge, not
     // here: one such entry must not cost the rest of the envelope.
     // Keys are compared by bytes in the index and by string in JS: bytes that are not

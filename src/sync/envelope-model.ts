@@ -76,4 +76,6 @@ export const enum Feature {
   DeltaBodies = 2,
   /** Reads `heldAcks`: a sender may hold third-party entries back from it (and needs not resend what the sender covers). */
   HoldBack = 4,
+  /** Decodes and keeps expiring entries (record kind 5): send them (docs/PROTOCOL.md "Expiry"). */
+  Expiry = 8,
 }

@@ -33,7 +33,7 @@
 import type { DecodedBatch } from "../core/record.js";
 import { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, Feature, MAX_ENVELOPE_ENTRIES, MAX_SEQ, encodedEntriesOf, envelopeWithEncodedEntries, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
 import { BUCKETS, differingBuckets } from "../index/summary.js";
-import { bucketEntries, deltaPage, differingBucketHashes, type DeltaPage } from "./delta.js";
+import { bucketEntries, deltaPage, differingBucketHashes, noteExpiryPeer, withHeldBack, type DeltaPage } from "./delta.js";
 import { WaveKVError } from "../core/errors.js";
 import type { BatchOutcome } from "../state/replica.js";
 import type { PeerStatus } from "../core/types.js";
@@ -59,6 +59,8 @@ export class SyncProtocol {
   readonly heardFrom = new Set<number>();
   /** The uuid on record for each node id, learned from requests and responses. */
   readonly uuids = new Map<number, string>();
+  /** Peers whose last envelope advertised Feature.Expiry: our requests to them carry expiring entries (src/sync/delta.ts). */
+  readonly expiryPeers = new Set<number>();
   readonly #rounds = new Map<number, Round>();
   readonly #mismatches = new Map<number, number>();
   readonly #resetRequested = new Set<number>();
@@ -126,6 +128,7 @@ export class SyncProtocol {
 
   forgetPeer(peer: number): void {
     this.uuids.delete(peer);
+    this.expiryPeers.delete(peer);
     this.host.conflicts?.forget(peer);
     this.acks.delete(peer);
     this.peerAcks.delete(peer);
@@ -158,7 +161,7 @@ export class SyncProtocol {
       // Every envelope says what we read: summary roots, delta-coded bodies (3 bytes; a responder answers with them).
       {
         version: entries.framing === "delta" ? ENVELOPE_VERSION_DELTA : ENVELOPE_VERSION, senderId: this.host.id, senderUuid: this.host.uuid,
-        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0) | (this.#bootstrapping ? 0 : this.#hold.feature),
+        acks: withAcks ? new Map(this.acks) : new Map(), features: Feature.SummaryRoot | Feature.Expiry | (this.tuning.deltaBodies ? Feature.DeltaBodies : 0) | (this.#bootstrapping ? 0 : this.#hold.feature),
         senderClock: this.host.now?.(), ...fields,
       },
       entries,
@@ -179,7 +182,7 @@ export class SyncProtocol {
       // Bucket repair: no acks (R3: nothing about coverage travels or moves), our entries of those buckets.
       this.#repairPending.delete(peer);
       this.#rounds.delete(peer);
-      const { buckets, encoded } = bucketEntries(this.host.state, repair, "bare");
+      const { buckets, encoded } = bucketEntries(this.host.state, repair, "bare", this.expiryPeers.has(peer));
       this.repairEntriesSent += encoded.count;
       return this.#envelope({ repairBuckets: buckets }, false, null, encoded);
     }
@@ -187,10 +190,10 @@ export class SyncProtocol {
     this.#wantBuckets.delete(peer);
     const base = this.peerAcks.get(peer) ?? new Map<number, number>();
     const hold = this.#hold.hold(peer);
-    const page = deltaPage(this.host.state, base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, undefined, hold);
+    const page = deltaPage(this.host.state, base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, "bare", hold, this.expiryPeers.has(peer));
     this.#hold.ownRound(peer, page.tops);
     this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: page.encoded.count, version: this.host.state.version, held: (page.held?.length ?? 0) > 0, whole: page.last });
-    return this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks, summaryGroups, ...heldFields(this.acks, page.held, hold) }, true, page);
+    return withHeldBack(this.#envelope({ page: page.last ? undefined : { last: false }, resetAcks, summaryGroups, ...heldFields(this.acks, page.held, hold) }, true, page), page);
   }
 
   /**
@@ -258,6 +261,7 @@ export class SyncProtocol {
   #admit(env: Envelope): void {
     this.#checkIdentity(env);
     if (env.senderClock !== undefined) this.host.noteClock?.(env.senderId, env.senderClock);
+    noteExpiryPeer(this.expiryPeers, env);
     const sender = env.senderId;
     // Discovery first: a sender refused by the peer bound leaves no uuid record either.
     if (!this.host.isPeer(sender)) this.host.discoverPeer(sender);
@@ -273,7 +277,7 @@ export class SyncProtocol {
     if (env.repairBuckets !== undefined && !env.pushOnly) {
       // Bucket repair (R3-like: no acks move or are recorded). Our entries of those
       // buckets are read before merging the requester's, so its winners are not echoed.
-      const { buckets, encoded } = bucketEntries(this.host.state, env.repairBuckets, framing);
+      const { buckets, encoded } = bucketEntries(this.host.state, env.repairBuckets, framing, ((env.features ?? 0) & Feature.Expiry) !== 0);
       this.#merge(env);
       this.repairEntriesSent += encoded.count;
       return this.#envelope({ repairBuckets: buckets, summaryRoot: this.host.state.summaryRoot() }, false, null, encoded);
@@ -295,7 +299,7 @@ export class SyncProtocol {
     this.peerAcks.set(sender, told);
     // A reset asks for everything: its acks are what is in doubt.
     const hold = this.#hold.hold(sender, this.#rounds.get(sender)?.whole ? told : undefined);
-    const page = deltaPage(this.host.state, env.resetAcks ? new Map() : told, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing, hold);
+    const page = deltaPage(this.host.state, env.resetAcks ? new Map() : told, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing, hold, ((env.features ?? 0) & Feature.Expiry) !== 0);
     if (env.resumeFrom === undefined) this.#hold.answered(sender, page.tops);
     const paged = env.resumeFrom !== undefined || !page.last;
     // A requester that reads summary roots gets ours instead of the SHA-256 digest (which
@@ -305,7 +309,7 @@ export class SyncProtocol {
     if (env.summaryGroups !== undefined) {
       summaryBuckets = differingBucketHashes(this.host.state.summary(), env.summaryGroups);
     }
-    return this.#envelope(
+    return withHeldBack(this.#envelope(
       {
         digest: useRoot ? undefined : this.host.state.digest(),
         summaryRoot: useRoot ? this.host.state.summaryRoot() : undefined,
@@ -316,7 +320,7 @@ export class SyncProtocol {
       },
       true,
       page,
-    );
+    ), page);
   }
 
   /**
@@ -349,6 +353,7 @@ export class SyncProtocol {
       this.host.conflicts?.answered(peer, env.senderUuid);
     }
     if (peer !== this.host.id && env.senderClock !== undefined) this.host.noteClock?.(peer, env.senderClock);
+    if (peer !== this.host.id) noteExpiryPeer(this.expiryPeers, env);
     // While relearning, a peer's ack of our own id proves those seqs spent, whatever
     // happens to the rest of this round (a refused entry must not let us reuse them).
     const relearn = this.relearning;

@@ -6,7 +6,8 @@
  *   const transport = new HttpTransport({ peers: { 2: "http://127.0.0.1:8002" }, secret });
  *
  * Routes: POST /sync and POST /push (envelope bytes in, envelope bytes out);
- * GET/PUT/DELETE /kv/<key> (key = raw path, decoded once, never normalised) and
+ * GET/PUT/DELETE /kv/<key> (key = raw path, decoded once, never normalised; PUT takes
+ * `?ttlMs=N`: an expiring write, and entries show `expiresAt`) and
  * /kv?key=<key>; GET of a key answers JSON (`value`, or `valueBase64` when the bytes are
  * not UTF-8; 404 when absent), or with `raw=1` / `Accept: application/octet-stream` the
  * value's bytes, its stamp in x-wavekv-timestamp/-node/-seq response headers (`curl -o`
@@ -26,6 +27,7 @@ import { createHash } from "node:crypto";
 import { RequestVerifier } from "./auth.js";
 import { forbidden, noVerifier, routeOf, scopeJson, type ClientCredential, type ServeAccessOptions } from "./credentials.js";
 import { createNodeServer, withCa, type TlsClientOptions } from "./tls.js";
+import { ttlOfQuery } from "./kv-ttl.js";
 import { FetchTransport, type FetchTransportOptions } from "./fetch.js";
 import { PushStreams, type PushStreamOptions, type PushStreamStats } from "./push-stream.js";
 import { isWaveKVError, type WaveKVError } from "../core/errors.js";
@@ -186,6 +188,7 @@ function entryJson(e: Entry) {
     timestamp: e.timestamp,
     node: e.node,
     seq: e.seq,
+    expiresAt: e.expiresAt,
   };
 }
 
@@ -223,6 +226,7 @@ function sendRaw(res: ServerResponse, e: Entry): void {
     "x-wavekv-timestamp": String(e.timestamp),
     "x-wavekv-node": String(e.node),
     "x-wavekv-seq": String(e.seq),
+    ...(e.expiresAt !== undefined ? { "x-wavekv-expires-at": String(e.expiresAt) } : {}),
   });
   res.end(value);
 }
@@ -346,7 +350,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
       }
       if (method === "PUT") {
         const wait = replicationWait(query, node); // ?wait=all|N&timeoutMs=: checked before the write (src/transport/replication-http.ts)
-        const e = await node.put(key, body);
+        const e = await node.put(key, body, ttlOfQuery(query));
         counters.kvPuts++;
         if (wait) return send(res, ...(await replicatedReply(node, e, wait, res, JSON.stringify(entryJson(e)))));
         return send(res, 200, JSON.stringify(entryJson(e)));

@@ -140,7 +140,8 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
     ["11-byte varint", [0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0], "malformed"],
     ["10th varint byte above 1", [0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0], "malformed"],
     ["varint cut short", [0, 1, 0xff], "torn"],
-    ["kind 5", [5, 1, 1, 0, 0], "malformed"],
+    ["kind 6", [6, 1, 1, 0, 0], "malformed"],
+    ["kind 5 with a value shorter than its 8 expiry bytes", [5, 1, 1, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7], "malformed"],
   ];
   for (const [name, body, reason] of cases) {
     for (const decode of [decodeRecords, decodeRecordsReference]) {
@@ -150,7 +151,7 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
   }
   // delta-coded: the kind shares the head byte; the node and seq step are optional fields
   const delta: [string, number[], string][] = [
-    ["kind 5 in the head", [0x15, 0, 0], "malformed"],
+    ["kind 6 in the head", [0x16, 0, 0], "malformed"],
     ["kind 7 with a node flag", [0x0f, 1, 0, 0], "malformed"],
     ["node above u32", [0x18, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0], "malformed"],
     ["node cut short", [0x18, 0x80], "torn"],
@@ -168,7 +169,7 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
   }
   // Steps wrap in u64 / i64: from u64 max, +1 is 0; two records stop at the second's offset.
   for (const decode of [decodeRecords, decodeRecordsReference]) {
-    const wrap = decode(new Uint8Array([0x00, 0x01, 0, 0, 0x10, 0, 0, 0x15]), "delta", 0);
+    const wrap = decode(new Uint8Array([0x00, 0x01, 0, 0, 0x10, 0, 0, 0x16]), "delta", 0);
     assert.equal([wrap.count, wrap.seq(1), wrap.stop], [2, 0, { reason: "malformed", offset: 7 }]);
     assert.is(hex(wrap.descriptors.subarray(8, 16)), "ffffffffffffffff");
   }
@@ -231,13 +232,14 @@ const keyArb = fc.oneof(
 );
 const tsArb = fc.oneof(fc.integer({ min: -(2 ** 52), max: 2 ** 52 }), fc.integer({ min: BASE - 100_000, max: BASE + 100_000 }));
 const recordArb: fc.Arbitrary<RecordInput> = fc.record({
-  kind: fc.constantFrom(0, 1, 1, 1, 2, 3, 4) as fc.Arbitrary<RecordKind>,
+  kind: fc.constantFrom(0, 1, 1, 1, 2, 3, 4, 5) as fc.Arbitrary<RecordKind>,
   key: keyArb,
   value: fc.uint8Array({ maxLength: 200 }),
   timestamp: tsArb,
   node: fc.oneof(fc.constantFrom(0, 1, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff })),
   seq: fc.oneof(fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1), fc.integer({ min: 0, max: 2 ** 53 - 1 })),
-});
+  // Kind 5 (an expiring value): its value field starts with the 8 expiry bytes.
+}).map((r) => (r.kind === RecordKind.Expiring && r.value!.length < 8 ? { ...r, value: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, ...r.value!]) } : r));
 const framingArb = fc.constantFrom<Framing>("bare", "framed", "delta");
 /**
  * Records as a node's delta holds them: runs of one origin with rising seqs (steps of

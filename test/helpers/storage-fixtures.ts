@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
 import { crc32 as zcrc32 } from "node:zlib";
-import type { DecodedBatch, RecordInput } from "../../src/core/record.js";
+import { expiringPayload, type DecodedBatch, type RecordInput } from "../../src/core/record.js";
 import { seededRandom } from "../../src/transport/memory.js";
 
 export function tempDir(prefix: string): string {
@@ -52,6 +52,11 @@ export function valueRecord(id: number, node = 1): RecordInput {
   return { kind: 1, key: `key/${id}`, value: valueOf(id), timestamp: T0 + id, node, seq: id };
 }
 
+/** An expiring value (kind 5): its value field is `i64 LE expiresAt • value` (docs/FORMAT.md §1). */
+export function expiringRecord(id: number, node = 1): RecordInput {
+  return { kind: 5, key: `key/${id}`, value: expiringPayload(T0 + id + 60_000, valueOf(id)), timestamp: T0 + id, node, seq: id };
+}
+
 export function tombstoneRecord(id: number, node = 1): RecordInput {
   return { kind: 0, key: `key/${id}`, value: null, timestamp: T0 + id, node, seq: id };
 }
@@ -73,6 +78,7 @@ export function crashRecord(id: number): RecordInput {
 export function mixedRecord(id: number): RecordInput {
   switch (id % 9) {
     case 3: return tombstoneRecord(id);
+    case 4: return expiringRecord(id, 1 + (id % 3));
     case 5: return peerRecord(2, 100 + (id % 5));
     case 7: return peerRecord(3, 100 + (id % 5));
     case 8: return seqMark(id);
@@ -87,8 +93,8 @@ const keyText = (k: string | Uint8Array) => (typeof k === "string" ? k : new Tex
 
 /** Kinds 2/3/4 carry no timestamp (the container base); compare them without it. */
 export function plain(r: RecordInput): Plain {
-  const ts = r.kind <= 1 ? r.timestamp : 0;
-  return { kind: r.kind, key: keyText(r.key), value: r.kind === 1 ? hex(r.value) : null, timestamp: ts, node: r.node, seq: r.seq };
+  const entry = r.kind <= 1 || r.kind === 5; // 5: an expiring value (its value field: 8 expiry bytes + value)
+  return { kind: r.kind, key: keyText(r.key), value: entry && r.kind !== 0 ? hex(r.value) : null, timestamp: entry ? r.timestamp : 0, node: r.node, seq: r.seq };
 }
 
 export function flatten(batches: readonly DecodedBatch[]): Plain[] {
@@ -96,7 +102,7 @@ export function flatten(batches: readonly DecodedBatch[]): Plain[] {
   for (const b of batches) {
     for (let i = 0; i < b.count; i++) {
       const kind = b.kind(i);
-      out.push({ kind, key: b.key(i), value: kind === 1 ? hex(b.value(i)) : null, timestamp: kind <= 1 ? b.timestamp(i) : 0, node: b.node(i), seq: b.seq(i) });
+      out.push({ kind, key: b.key(i), value: kind === 1 || kind === 5 ? hex(b.value(i)) : null, timestamp: kind <= 1 || kind === 5 ? b.timestamp(i) : 0, node: b.node(i), seq: b.seq(i) });
     }
   }
   return out;
@@ -121,7 +127,7 @@ function readVaru(b: Uint8Array, p: number): [bigint, number] | null {
 export function oracleBody(body: Uint8Array, base: number): Plain | null {
   if (body.length < 1) return null;
   const kind = body[0]!;
-  if (kind > 4) return null;
+  if (kind > 5) return null;
   let p = 1;
   const n = readVaru(body, p); if (!n) return null; p = n[1];
   if (n[0] > 0xffffffffn) return null;
@@ -132,14 +138,14 @@ export function oracleBody(body: Uint8Array, base: number): Plain | null {
   if (kl[0] > 0x7fffffffn || Number(kl[0]) > body.length - p) return null;
   const key = body.subarray(p, p + Number(kl[0])); p += Number(kl[0]);
   let value: Uint8Array | null = null;
-  if (kind === 1) {
+  if (kind === 1 || kind === 5) {
     const vl = readVaru(body, p); if (!vl) return null; p = vl[1];
-    if (vl[0] > 0x7fffffffn || Number(vl[0]) > body.length - p) return null;
+    if (vl[0] > 0x7fffffffn || Number(vl[0]) > body.length - p || (kind === 5 && vl[0] < 8n)) return null;
     value = body.subarray(p, p + Number(vl[0])); p += Number(vl[0]);
   }
   if (p !== body.length) return null;
   const keyStr = new TextDecoder().decode(key);
-  return { kind, key: keyStr, value: hex(value), timestamp: kind <= 1 ? base + Number(delta) : 0, node: Number(n[0]), seq: Number(s[0]) };
+  return { kind, key: keyStr, value: hex(value), timestamp: kind <= 1 || kind === 5 ? base + Number(delta) : 0, node: Number(n[0]), seq: Number(s[0]) };
 }
 
 /** The frame at `p`: its parsed record and end, or null if not a valid frame. */
@@ -239,7 +245,7 @@ function oracleBlocks(body: Uint8Array, base: number): Plain[] | null {
     while (q < block.length) {
       const head = block[q++]!;
       const kind = head & 7;
-      if (kind > 4) return null;
+      if (kind > 5) return null;
       let r: [bigint, number] | null;
       if (head & 8) { r = readVaru(block, q); if (!r || r[0] > 0xffffffffn) return null; node = r[0]; q = r[1]; }
       if (head >> 4) seq += BigInt(head >> 4);
@@ -253,13 +259,13 @@ function oracleBlocks(body: Uint8Array, base: number): Plain[] | null {
       key.set(block.subarray(r[1], r[1] + Number(r[0])), shared);
       q = r[1] + Number(r[0]);
       let value: Uint8Array | null = null;
-      if (kind === 1) {
-        r = readVaru(block, q); if (!r || r[0] > BigInt(block.length - r[1])) return null;
+      if (kind === 1 || kind === 5) {
+        r = readVaru(block, q); if (!r || r[0] > BigInt(block.length - r[1]) || (kind === 5 && r[0] < 8n)) return null;
         value = block.subarray(r[1], r[1] + Number(r[0]));
         q = r[1] + Number(r[0]);
       }
       if (seq < 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-      records.push({ kind, key: new TextDecoder().decode(key), value: hex(value), timestamp: kind <= 1 ? Number(ts) : 0, node: Number(node), seq: Number(seq) });
+      records.push({ kind, key: new TextDecoder().decode(key), value: hex(value), timestamp: kind <= 1 || kind === 5 ? Number(ts) : 0, node: Number(node), seq: Number(seq) });
       prev = key;
     }
   }

@@ -55,12 +55,18 @@ class Gen {
     const value = this.chance(0.2) ? null : this.bytes(this.int(40));
     // Timestamps and seqs sometimes at the edges of what the wire carries (refused per entry, not per envelope).
     const timestamp = this.chance(0.9) ? 1_764_000_000_000 + this.int(100_000) - 50_000 : this.pick([-Number.MAX_SAFE_INTEGER, -(2 ** 52) - 1, Number.MAX_SAFE_INTEGER]);
-    return { key, value, timestamp, node: this.pick([1, 2, 3, this.num(2 ** 32 - 1)]), seq: this.chance(0.95) ? 1 + this.num(2 ** 40) : this.pick([0, MAX_SEQ, MAX_SEQ + 1, Number.MAX_SAFE_INTEGER]) };
+    const e: Entry = { key, value, timestamp, node: this.pick([1, 2, 3, this.num(2 ** 32 - 1)]), seq: this.chance(0.95) ? 1 + this.num(2 ** 40) : this.pick([0, MAX_SEQ, MAX_SEQ + 1, Number.MAX_SAFE_INTEGER]) };
+    return this.withExpiry(e);
+  }
+  /** Sometimes an expiring value (record kind 5), its expiry after its stamp as the encoder requires. */
+  withExpiry(e: Entry): Entry {
+    if (e.value === null || Math.abs(e.timestamp) > 2 ** 52 || !this.chance(0.25)) return e;
+    return { ...e, expiresAt: e.timestamp + 1 + this.num(2 ** 30) };
   }
   /** One origin's entries with rising seqs and close timestamps, as a responder sends them delta-coded. */
   run(): Entry[] {
     const first = this.entry();
-    return Array.from({ length: this.int(8) }, (_, i) => ({ ...this.entry(), node: first.node, seq: first.seq + i * (1 + this.int(this.pick([2, 20]))), timestamp: Math.min(first.timestamp + i, Number.MAX_SAFE_INTEGER) }));
+    return Array.from({ length: this.int(8) }, (_, i) => this.withExpiry({ ...this.entry(), node: first.node, seq: first.seq + i * (1 + this.int(this.pick([2, 20]))), timestamp: Math.min(first.timestamp + i, Number.MAX_SAFE_INTEGER), expiresAt: undefined }));
   }
   envelope(): Envelope {
     const acks = new Map<number, number>();
