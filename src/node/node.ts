@@ -22,6 +22,7 @@ import { toBytes } from "../core/encoding.js";
 import { Watchers } from "./watch.js";
 import { randomUuid } from "./uuid.js";
 import { LocalWrites } from "./writes.js";
+import { batchItems, type BatchOperation } from "./batch.js";
 import { Members } from "./members.js";
 import { OwnSeqs } from "./seqs.js";
 import { isWellFormed, scanOptions, type ScanOptions } from "./scan-options.js";
@@ -197,6 +198,11 @@ export class Node {
    */
   delete(key: string): Promise<Entry> {
     return this.#guard(() => this.#write(key, null, false));
+  }
+
+  /** Puts and deletes written all or nothing (docs/design/0027-atomic-batches.md): one log append, one fsync, applied in one step; refused whole (src/node/batch.ts). */
+  batch(ops: readonly BatchOperation[], opts: { signal?: AbortSignal } = {}): Promise<Entry[]> {
+    return this.#guard(() => { this.#checkOpen(); return this.#writes.batch(batchItems(ops, opts.signal)); });
   }
 
   #write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {

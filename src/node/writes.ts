@@ -18,6 +18,7 @@ import type { ReplicaState } from "../state/replica.js";
 import type { Storage } from "../storage/interface.js";
 import type { OwnSeqs } from "./seqs.js";
 import { isWellFormed } from "./scan-options.js";
+import { batchHeadRecord, checkBatchCapacity, type BatchItem } from "./batch.js";
 
 /** What the write path reads from and reports to its node. */
 export interface WriteHost {
@@ -122,8 +123,21 @@ export class LocalWrites {
    */
   write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
     const keyLen = this.#checkKey(key);
-    const h = this.#h, id = h.id, state = h.state;
-    const m = this.#stamp, exists = state.stampInto(key, m);
+    const h = this.#h;
+    const entry = this.#stamped(key, value, force, h.seqs.next, keyLen);
+    h.seqs.next++;
+    const storage = h.storage();
+    if (storage) return this.#logged(storage, entry, keyLen);
+    return Promise.resolve(this.#apply(entry, keyLen));
+  }
+
+  /**
+   * `key`'s write stamped (see write) with `seq`, checked: SUPERSEDED, CLOCK_SKEW, limits,
+   * reserved prefix, `admit`. Leaves the key's current stamp in #stamp.
+   */
+  #stamped(key: string, value: Uint8Array | null, force: boolean, seq: number, keyLen: number): Entry {
+    const h = this.#h, id = h.id;
+    const m = this.#stamp, exists = h.state.stampInto(key, m);
     const pendingSeq = this.#pendingKeys.get(key);
     let timestamp = h.clock();
     if (exists && m[1] === id && m[0]! > timestamp) timestamp = m[0]!;
@@ -132,14 +146,61 @@ export class LocalWrites {
       if (pending > timestamp) timestamp = pending;
     }
     if (force && exists && m[0]! >= timestamp) timestamp = m[0]! + 1;
-    const entry: Entry = { key, value, timestamp, node: id, seq: h.seqs.next };
-    if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, id, entry.seq) > 0) throw this.#superseded(key, "was refused");
+    const entry: Entry = { key, value, timestamp, node: id, seq };
+    if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, id, seq) > 0) throw this.#superseded(key, "was refused");
     this.#checkClock(timestamp, key);
     this.#checkWrite(entry, keyLen, exists);
-    h.seqs.next++;
+    return entry;
+  }
+
+  /**
+   * An atomic batch (src/node/batch.ts, docs/design/0027-atomic-batches.md): every item
+   * stamped and checked as a put or delete would be, and the batch's capacity as a whole,
+   * before any seq is spent; then consecutive seqs, one append (a batch head and the
+   * records: one write, one fsync) and, once durable, one synchronous apply, so no reader
+   * or watcher runs between two of its entries. LWW decides each key: an entry that loses
+   * to one merged during the fsync is returned all the same (logged, its seq spent) and
+   * `get` shows the winner. Any refusal throws, nothing written.
+   */
+  batch(items: readonly BatchItem[]): Promise<Entry[]> {
+    const h = this.#h, first = h.seqs.next;
+    const keyLens = items.map((it) => this.#checkKey(it.key));
+    const entries = items.map((it, i) => this.#stamped(it.key, it.value, false, first + i, keyLens[i]!));
+    checkBatchCapacity(h.state, h.limits, items, keyLens);
+    h.seqs.next += entries.length;
     const storage = h.storage();
-    if (storage) return this.#logged(storage, entry, keyLen);
-    return Promise.resolve(this.#apply(entry, keyLen));
+    if (storage === null) return Promise.resolve(this.#applyAll(entries, keyLens));
+    const records = entries.map(entryToRecord);
+    const durable = storage.append([batchHeadRecord(h.id, records.length, entries[0]!.timestamp), ...records], { defer: true });
+    for (const r of records) {
+      this.pendingRecords.set(r.seq, r);
+      this.#pendingKeys.set(r.key as string, r.seq);
+    }
+    return this.#awaitBatch(durable, entries, keyLens);
+  }
+
+  async #awaitBatch(durable: Promise<void>, entries: Entry[], keyLens: number[]): Promise<Entry[]> {
+    let failed = true;
+    try {
+      await durable;
+      failed = false;
+    } catch (err) {
+      throw err instanceof WaveKVError ? err : new WaveKVError("IO", `batch write failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      for (const e of entries) this.#settle(e.key, e.seq, failed);
+    }
+    return this.#applyAll(entries, keyLens);
+  }
+
+  /** The batch applied in one synchronous step (LWW per key); then our coverage moves. */
+  #applyAll(entries: Entry[], keyLens: number[]): Entry[] {
+    const h = this.#h, state = h.state;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      state.applyOne(e.key, e.value, e.timestamp, h.id, e.seq, keyLens[i]!);
+    }
+    for (const e of entries) h.applied(e.seq);
+    return entries;
   }
 
   /** Log `entry` (a group write while an fsync runs), then apply it once durable. */
@@ -159,21 +220,26 @@ export class LocalWrites {
     } catch (err) {
       throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
     } finally {
-      this.pendingRecords.delete(seq);
-      if (this.#pendingKeys.get(key) === seq) {
-        this.#pendingKeys.delete(key);
-        // Appends succeed in log (= seq) order, so none of this key's is still pending, unless
-        // this one was refused alone (INVALID_ARGUMENT) ahead of an earlier one: rare, so a scan.
-        if (failed) for (const r of this.pendingRecords.values()) if (r.key === key) this.#pendingKeys.set(key, r.seq);
-      }
-      if (this.#drained !== null && this.pendingRecords.size === 0) {
-        const drained = this.#drained;
-        this.#drained = null;
-        drained();
-      }
+      this.#settle(key, seq, failed);
     }
     // Applied only once durable, so memory never shows a write the log refused.
     return this.#apply(entry, keyLen);
+  }
+
+  /** The logged write `seq` to `key` left the pending set (applied next, or `failed`). */
+  #settle(key: string, seq: number, failed: boolean): void {
+    this.pendingRecords.delete(seq);
+    if (this.#pendingKeys.get(key) === seq) {
+      this.#pendingKeys.delete(key);
+      // Appends succeed in log (= seq) order, so none of this key's is still pending, unless
+      // this one was refused alone (INVALID_ARGUMENT) ahead of an earlier one: rare, so a scan.
+      if (failed) for (const r of this.pendingRecords.values()) if (r.key === key) this.#pendingKeys.set(key, r.seq);
+    }
+    if (this.#drained !== null && this.pendingRecords.size === 0) {
+      const drained = this.#drained;
+      this.#drained = null;
+      drained();
+    }
   }
 
   #apply(entry: Entry, keyLen: number): Entry {
