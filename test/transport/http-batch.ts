@@ -73,6 +73,21 @@ test("bad bodies and refused batches: one-line JSON error, status by code, nothi
   await s.close();
 });
 
+test("KvClient.batch (the CLI's `wavekv batch FILE|-`) signs and posts, and reports refusals with their code", async () => {
+  const s = await serve(SECRET);
+  const { KvClient } = await import("../../src/app/client.js");
+  const kv = new KvClient(s.http.url, SECRET);
+  const out = await kv.batch(JSON.stringify([{ type: "put", key: "a", value: "1" }, { type: "delete", key: "b" }]));
+  assert.equal(out.map((e) => e.key), ["a", "b"]);
+  try {
+    await kv.batch("[]");
+    assert.unreachable("an empty batch");
+  } catch (e) {
+    assert.is((e as { code?: string }).code, "INVALID_ARGUMENT");
+  }
+  await s.close();
+});
+
 test("with a secret, an unsigned batch is refused unread; a signed one is written", async () => {
   const s = await serve(SECRET);
   const body = JSON.stringify([{ type: "put", key: "a", value: "1" }]);
