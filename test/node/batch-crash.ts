@@ -7,44 +7,30 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Node } from "../../src/node/node.js";
 import { BATCH_KEYS, batchOfValue, batchValue } from "../helpers/batch-crash-child.js";
 import { removeDir, rng, tempDir } from "../helpers/storage-fixtures.js";
+import { watch } from "../helpers/procs.js";
 
-const CRASHES = Number(process.env.WAVEKV_CRASHES ?? 12);
-const LANES = Number(process.env.WAVEKV_CRASH_LANES ?? 4);
+const [CRASHES, LANES] = [Number(process.env.WAVEKV_CRASHES ?? 12), Number(process.env.WAVEKV_CRASH_LANES ?? 4)];
 const SEED = Number(process.env.WAVEKV_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const here = dirname(fileURLToPath(import.meta.url));
-const childFile = join(here, "..", "helpers", "batch-crash-child.ts");
-const root = join(here, "..", "..");
+const childFile = fileURLToPath(new URL("../helpers/batch-crash-child.ts", import.meta.url));
 
-interface Run { ready: number; acked: number; stderr: string; code: number | null; signal: NodeJS.Signals | null }
+interface Run { ready: number; acked: number; output: string; exit: number | string }
 
-function runAndKill(dir: string, seed: number, killAfterMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const args = process.versions.bun ? [childFile, dir, String(seed)] : ["--import", "tsx", childFile, dir, String(seed)];
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    const run: Run = { ready: -1, acked: 0, stderr: "", code: null, signal: null };
-    let buf = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const [word, a] = buf.slice(0, nl).split(" ");
-        buf = buf.slice(nl + 1);
-        if (word === "ready") {
-          run.ready = Number(a);
-          setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-        } else if (word === "ack") run.acked = Math.max(run.acked, Number(a));
-      }
-    });
-    child.stderr.on("data", (c) => { run.stderr += c; });
-    child.once("error", reject);
-    child.once("close", (code, signal) => resolve({ ...run, code, signal }));
-  });
+/** One child run, SIGKILLed `killAfterMs` after it is ready; `acked`: the last batch acknowledged on a whole line. */
+async function runAndKill(dir: string, seed: number, killAfterMs: number): Promise<Run> {
+  const args = process.versions.bun ? [childFile, dir, String(seed)] : ["--import", "tsx", childFile, dir, String(seed)];
+  const run = watch(spawn(process.execPath, args, { cwd: fileURLToPath(new URL("../..", import.meta.url)), stdio: ["ignore", "pipe", "pipe"] }));
+  const ready = Number((await run.waitFor(/^ready (\d+)$/m, 60_000))[1]);
+  setTimeout(() => run.child.kill("SIGKILL"), killAfterMs);
+  const exit = await run.exited;
+  const out = run.output();
+  let acked = 0;
+  // A line cut by the kill is an ack the parent never received: only whole lines count.
+  for (const m of out.slice(0, out.lastIndexOf("\n") + 1).matchAll(/^ack (\d+)$/gm)) acked = Math.max(acked, Number(m[1]));
+  return { ready, acked, output: out, exit };
 }
 
 /** The batch number every key holds; fails if two keys disagree (half a batch). */
@@ -77,17 +63,18 @@ async function recoveredBatch(dir: string, where: string): Promise<number> {
 
 async function lane(laneNo: number, crashes: number, r: () => number): Promise<{ acked: number; torn: number }> {
   const dir = tempDir(`batch-crash${laneNo}`);
-  let lastAcked = 0, torn = 0;
+  let lastAcked = 0, torn = 0, recovered = 0;
   try {
     for (let i = 0; i < crashes; i++) {
       const where = `lane ${laneNo}, crash ${i}`;
       const run = await runAndKill(dir, Math.floor(r() * 2 ** 31), 20 + Math.floor(r() * 200));
-      assert.ok(run.ready >= 0, `${where}: the child never became ready (exit ${run.code}): ${run.stderr}`);
-      assert.is(run.signal, "SIGKILL", `${where}: the child ended by itself (exit ${run.code}): ${run.stderr}`);
+      assert.is(run.exit, "SIGKILL", `${where}: the child ended by itself: ${run.output}`);
+      assert.is(run.ready, recovered, `${where}: the child opened at another batch than the parent recovered`);
       lastAcked = Math.max(lastAcked, run.acked);
       const b = await recoveredBatch(dir, where);
       assert.ok(b >= lastAcked, `${where}: batch ${lastAcked} was acknowledged, the keys hold batch ${b}`);
       if (b > run.acked) torn++;
+      recovered = b;
     }
     return { acked: lastAcked, torn };
   } finally {
