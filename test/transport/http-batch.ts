@@ -8,6 +8,11 @@ import { SyncManager } from "../../src/node/manager.js";
 import { serveHttp, type HttpServer } from "../../src/transport/http.js";
 import { signRequest } from "../../src/transport/auth.js";
 import { MAX_BATCH_ENTRIES } from "../../src/node/batch.js";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { builtCli } from "../helpers/procs.js";
 
 const SECRET = "a-shared-secret-of-some-length";
 const quiet = () => undefined;
@@ -86,6 +91,38 @@ test("KvClient.batch (the CLI's `wavekv batch FILE|-`) signs and posts, and repo
     assert.is((e as { code?: string }).code, "INVALID_ARGUMENT");
   }
   await s.close();
+});
+
+test("the built CLI: `wavekv batch FILE` and `wavekv batch -` (stdin), signed; a refusal exits 1 with one line (npm run build first)", async () => {
+  const s = await serve(SECRET);
+  const dir = mkdtempSync(join(tmpdir(), "wavekv-cli-batch-"));
+  try {
+    writeFileSync(join(dir, "secret"), SECRET);
+    writeFileSync(join(dir, "ops.json"), JSON.stringify([{ type: "put", key: "f", value: "file" }]));
+    // Spawned asynchronously: this process serves the node the CLI talks to.
+    const cli = (args: string[], input?: string) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn("node", [builtCli, "batch", ...args, "--url", s.http.url, "--secret-file", join(dir, "secret")], { stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "", stderr = "";
+      child.stdout.on("data", (d: Buffer) => { stdout += d; });
+      child.stderr.on("data", (d: Buffer) => { stderr += d; });
+      child.stdin.end(input ?? "");
+      child.once("close", (status: number | null) => resolve({ status, stdout, stderr }));
+    });
+    const fromFile = await cli([join(dir, "ops.json")]);
+    assert.is(fromFile.status, 0, fromFile.stderr);
+    assert.is(JSON.parse(fromFile.stdout.trim()).key, "f");
+    const fromStdin = await cli(["-"], JSON.stringify([{ type: "put", key: "g", value: "in" }, { type: "delete", key: "f" }]));
+    assert.is(fromStdin.status, 0, fromStdin.stderr);
+    assert.equal(fromStdin.stdout.trim().split("\n").map((l) => JSON.parse(l).key), ["g", "f"]);
+    const refused = await cli(["-"], "[]");
+    assert.is(refused.status, 1);
+    assert.match(refused.stderr, /INVALID_ARGUMENT/);
+    assert.is(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+    assert.is(s.node.get("f"), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await s.close();
+  }
 });
 
 test("with a secret, an unsigned batch is refused unread; a signed one is written", async () => {
