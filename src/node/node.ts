@@ -200,7 +200,8 @@ export class Node {
     return this.#guard(() => this.#write(key, null, false));
   }
 
-  /** Puts and deletes written all or nothing (docs/design/0027-atomic-batches.md): one log append, one fsync, applied in one step; refused whole (src/node/batch.ts). */
+  /** Puts and deletes written all or nothing: one log append and fsync, applied in one step (readers never see part; watchers get its events together); LWW per key. Resolves to the entries.
+   *  Refused whole, nothing written: INVALID_ARGUMENT (empty, over MAX_BATCH_ENTRIES / MAX_BATCH_BYTES, a key twice, a bad operation, `signal` aborted), RESERVED_KEY, and put's codes (docs/design/0027-atomic-batches.md). */
   batch(ops: readonly BatchOperation[], opts: { signal?: AbortSignal } = {}): Promise<Entry[]> {
     return this.#guard(() => { this.#checkOpen(); return this.#writes.batch(batchItems(ops, opts.signal)); });
   }
