@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import { RecordKind, type DecodedBatch, type RecordInput } from "../../src/core/record.js";
 import { files } from "../../src/storage/datadir.js";
 import { openStorage } from "../../src/storage/storage.js";
+import { formatInspect, inspectDir } from "../../src/storage/inspect.js";
 import { MAX_BATCH_ENTRIES } from "../../src/storage/wal-batches.js";
 import { batchHeadRecord } from "../../src/node/batch.js";
 import { freshDirs, peerRecord, valueRecord } from "../helpers/storage-fixtures.js";
@@ -217,6 +218,11 @@ test("fixture: a WAL with a batch written by this release (test/fixtures/wal-bat
   assert.equal(kinds, [1, RecordKind.BatchHead, 1, 0, 1, 1]);
   assert.equal(entrySeqs(s.recovered.batches), [1, 2, 3, 4, 5]);
   await s.close();
+  // `wavekv inspect` counts the head apart from entries.
+  const report = inspectDir(dir);
+  assert.ok(report.ok, formatInspect(report));
+  assert.is(report.nodes[0]!.wal.stats?.batchHeads, 1);
+  assert.match(formatInspect(report), "1 batch heads");
   const { Node } = await import("../../src/node/node.js");
   const node = await Node.open({ id: 1, dir });
   const text = (k: string) => { const v = node.get(k)?.value; return v ? new TextDecoder().decode(v) : undefined; };
