@@ -7,7 +7,7 @@
  *   await writes.write("k", bytes, false);      // the Entry written, or SUPERSEDED / CLOCK_SKEW / …
  *   writes.pendingRecords.values();              // logged, not yet applied (snapshots include them)
  */
-import { entryToRecord, type RecordInput } from "../core/record.js";
+import { RecordKind, entryToRecord, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import { compareStamps } from "../core/stamp.js";
 import { isReservedKey, reservedRefusal } from "../core/reserved.js";
@@ -18,7 +18,6 @@ import type { ReplicaState } from "../state/replica.js";
 import type { Storage } from "../storage/interface.js";
 import type { OwnSeqs } from "./seqs.js";
 import { isWellFormed } from "./scan-options.js";
-import { batchHeadRecord, checkBatchCapacity, type BatchItem } from "./batch.js";
 
 /** What the write path reads from and reports to its node. */
 export interface WriteHost {
@@ -61,6 +60,11 @@ export class LocalWrites {
     this.#h = host;
   }
 
+  /** Its node (read by src/node/batch.ts, which writes batches through this class). */
+  get host(): WriteHost {
+    return this.#h;
+  }
+
   /** Resolves once no write is between its log append and its apply (close() waits for it). */
   settled(): Promise<void> {
     if (this.pendingRecords.size === 0) return Promise.resolve();
@@ -70,7 +74,7 @@ export class LocalWrites {
     });
   }
 
-  #checkKey(key: string): number {
+  checkKey(key: string): number {
     if (typeof key !== "string") throw new WaveKVError("INVALID_ARGUMENT", "keys are strings");
     // A lone surrogate has no UTF-8 form: "a\uD800" and "a\uDC00" would both become
     // "a\uFFFD" on the wire and in the index while staying two keys in JS.
@@ -122,9 +126,9 @@ export class LocalWrites {
    * of an in-memory put).
    */
   write(key: string, value: Uint8Array | null, force: boolean): Promise<Entry> {
-    const keyLen = this.#checkKey(key);
+    const keyLen = this.checkKey(key);
     const h = this.#h;
-    const entry = this.#stamped(key, value, force, h.seqs.next, keyLen);
+    const entry = this.stamped(key, value, force, h.seqs.next, keyLen);
     h.seqs.next++;
     const storage = h.storage();
     if (storage) return this.#logged(storage, entry, keyLen);
@@ -135,7 +139,7 @@ export class LocalWrites {
    * `key`'s write stamped (see write) with `seq`, checked: SUPERSEDED, CLOCK_SKEW, limits,
    * reserved prefix, `admit`. Leaves the key's current stamp in #stamp.
    */
-  #stamped(key: string, value: Uint8Array | null, force: boolean, seq: number, keyLen: number): Entry {
+  stamped(key: string, value: Uint8Array | null, force: boolean, seq: number, keyLen: number): Entry {
     const h = this.#h, id = h.id;
     const m = this.#stamp, exists = h.state.stampInto(key, m);
     const pendingSeq = this.#pendingKeys.get(key);
@@ -154,53 +158,18 @@ export class LocalWrites {
   }
 
   /**
-   * An atomic batch (src/node/batch.ts, docs/design/0027-atomic-batches.md): every item
-   * stamped and checked as a put or delete would be, and the batch's capacity as a whole,
-   * before any seq is spent; then consecutive seqs, one append (a batch head and the
-   * records: one write, one fsync) and, once durable, one synchronous apply, so no reader
-   * or watcher runs between two of its entries. LWW decides each key: an entry that loses
-   * to one merged during the fsync is returned all the same (logged, its seq spent) and
-   * `get` shows the winner. Any refusal throws, nothing written.
+   * Logs a batch's entries behind their head (docs/FORMAT.md §3.1) in one deferred append
+   * and holds them pending like a put's until `settle` (src/node/batch.ts writes batches).
    */
-  batch(items: readonly BatchItem[]): Promise<Entry[]> {
-    const h = this.#h, first = h.seqs.next;
-    const keyLens = items.map((it) => this.#checkKey(it.key));
-    const entries = items.map((it, i) => this.#stamped(it.key, it.value, false, first + i, keyLens[i]!));
-    checkBatchCapacity(h.state, h.limits, items, keyLens);
-    h.seqs.next += entries.length;
-    const storage = h.storage();
-    if (storage === null) return Promise.resolve(this.#applyAll(entries, keyLens));
+  logBatch(storage: Storage, entries: readonly Entry[]): Promise<void> {
     const records = entries.map(entryToRecord);
-    const durable = storage.append([batchHeadRecord(h.id, records.length, entries[0]!.timestamp), ...records], { defer: true });
+    const head: RecordInput = { kind: RecordKind.BatchHead, key: "", value: null, timestamp: entries[0]!.timestamp, node: this.#h.id, seq: entries.length };
+    const durable = storage.append([head, ...records], { defer: true });
     for (const r of records) {
       this.pendingRecords.set(r.seq, r);
       this.#pendingKeys.set(r.key as string, r.seq);
     }
-    return this.#awaitBatch(durable, entries, keyLens);
-  }
-
-  async #awaitBatch(durable: Promise<void>, entries: Entry[], keyLens: number[]): Promise<Entry[]> {
-    let failed = true;
-    try {
-      await durable;
-      failed = false;
-    } catch (err) {
-      throw err instanceof WaveKVError ? err : new WaveKVError("IO", `batch write failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      for (const e of entries) this.#settle(e.key, e.seq, failed);
-    }
-    return this.#applyAll(entries, keyLens);
-  }
-
-  /** The batch applied in one synchronous step (LWW per key); then our coverage moves. */
-  #applyAll(entries: Entry[], keyLens: number[]): Entry[] {
-    const h = this.#h, state = h.state;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      state.applyOne(e.key, e.value, e.timestamp, h.id, e.seq, keyLens[i]!);
-    }
-    for (const e of entries) h.applied(e.seq);
-    return entries;
+    return durable;
   }
 
   /** Log `entry` (a group write while an fsync runs), then apply it once durable. */
@@ -220,14 +189,14 @@ export class LocalWrites {
     } catch (err) {
       throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
     } finally {
-      this.#settle(key, seq, failed);
+      this.settle(key, seq, failed);
     }
     // Applied only once durable, so memory never shows a write the log refused.
     return this.#apply(entry, keyLen);
   }
 
   /** The logged write `seq` to `key` left the pending set (applied next, or `failed`). */
-  #settle(key: string, seq: number, failed: boolean): void {
+  settle(key: string, seq: number, failed: boolean): void {
     this.pendingRecords.delete(seq);
     if (this.#pendingKeys.get(key) === seq) {
       this.#pendingKeys.delete(key);

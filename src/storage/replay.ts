@@ -19,7 +19,7 @@ import { D_KEY_LEN, DESCRIPTOR_WORDS, type DecodedBatch } from "../core/record.j
 import type { PinnedBytes } from "../kernel/memory.js";
 import { kernel } from "../kernel/instance.js";
 import type { ReplayExpectation, ReplaySink, ReplayTarget } from "./interface.js";
-import { MAX_BATCH_ENTRIES, cutAtBatch, cutStop, type BatchCut } from "./wal-batches.js";
+import { MAX_BATCH_RECORDS, cutAtBatch, cutStop, type BatchCut } from "./wal-batches.js";
 
 /** Records per window when a long file is replayed window by window (descriptors: 48 B each). */
 export const REPLAY_WINDOW_RECORDS = 1 << 16;
@@ -52,7 +52,7 @@ export function applyLogWindows(session: ReplaySession, block: PinnedBytes, base
     if (cut.kind === "incomplete" && cut.decoderStop.reason === "limit" && cut.batch.count === 0) {
       // A batch longer than the window: a window of the longest batch a head may claim.
       cut.batch.release();
-      cut = cutAtBatch(decode(MAX_BATCH_ENTRIES + 1), decode);
+      cut = cutAtBatch(decode(MAX_BATCH_RECORDS + 1), decode);
     }
     const batch = cut.batch, more = cut.decoderStop.reason === "limit" && cut.kind !== "malformed";
     const stop = more ? batch.stop : cutStop(cut);

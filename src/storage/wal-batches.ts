@@ -14,10 +14,12 @@ import { joinU64 } from "../core/encoding.js";
 import { D_KIND, D_SEQ_HI, D_SEQ_LO, DESCRIPTOR_WORDS, RecordKind, type DecodedBatch } from "../core/record.js";
 
 /**
- * Most entries one batch head may claim: what `node.batch` accepts (src/node/batch.ts
- * checks it before anything is logged) — a head claiming more is malformed.
+ * Most entry records one batch head may claim; a head claiming more is malformed.
+ * `node.batch` takes at most as many (MAX_BATCH_ENTRIES in src/node/batch.ts, equal: a
+ * test checks; the node layer keeps its own so the browser bundle's batch chunk does not
+ * pull the storage layer in).
  */
-export const MAX_BATCH_ENTRIES = 10_000;
+export const MAX_BATCH_RECORDS = 10_000;
 
 /** A batch the records end inside (`incomplete`), or whose head is wrong (`malformed`): its head's index. */
 export interface OpenBatch {
@@ -27,7 +29,7 @@ export interface OpenBatch {
 
 /**
  * The first batch in `batch` that is not whole, or null. Malformed: a head claiming 0 or
- * more than MAX_BATCH_ENTRIES records, or a claimed record that is not an entry (another
+ * more than MAX_BATCH_RECORDS records, or a claimed record that is not an entry (another
  * head, a membership record, a seq mark). Incomplete: the records end before the claim.
  * Cost: one pass over the descriptors, reading kinds only.
  */
@@ -37,7 +39,7 @@ export function openBatch(batch: DecodedBatch): OpenBatch | null {
     const at = i * DESCRIPTOR_WORDS;
     if (w[at + D_KIND] !== RecordKind.BatchHead) { i++; continue; }
     const n = joinU64(w[at + D_SEQ_LO]!, w[at + D_SEQ_HI]!);
-    if (!(n >= 1 && n <= MAX_BATCH_ENTRIES)) return { index: i, kind: "malformed" };
+    if (!(n >= 1 && n <= MAX_BATCH_RECORDS)) return { index: i, kind: "malformed" };
     for (let j = i + 1; j <= i + n; j++) {
       if (j >= count) return { index: i, kind: "incomplete" };
       if (w[j * DESCRIPTOR_WORDS + D_KIND]! > RecordKind.Value) return { index: i, kind: "malformed" };

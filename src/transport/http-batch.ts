@@ -8,10 +8,13 @@
  *   const ops = batchOperations(body);          // INVALID_ARGUMENT on any malformed part
  *   const entries = await node.batch(ops);
  *
- * Everything else (count, bytes, a key twice, reserved keys, limits) is node.batch's, with
- * its codes; whatever is refused, nothing is written.
+ * Keys under the reserved prefix are refused (RESERVED_KEY) as PUT/DELETE refuse them;
+ * everything else (count, bytes, a key twice, limits) is node.batch's, with its codes;
+ * whatever is refused, nothing is written.
  */
 import { WaveKVError } from "../core/errors.js";
+import { isReservedKey } from "../core/reserved.js";
+import { RESERVED_PREFIX } from "../core/types.js";
 import type { BatchOperation } from "../node/batch.js";
 
 /** What `valueBase64` may hold: standard alphabet, padded (what Buffer/btoa write). */
@@ -36,6 +39,8 @@ export function batchOperations(body: Uint8Array): BatchOperation[] {
     const extra = Object.keys(rest);
     if (extra.length > 0) throw bad(`operation ${i} has unknown field ${JSON.stringify(extra[0]!.slice(0, 40))}`);
     if (typeof key !== "string") throw bad(`operation ${i}: key must be a string`);
+    // As PUT/DELETE /kv refuse them: the node's own bookkeeping is not written through the API.
+    if (isReservedKey(key)) throw new WaveKVError("RESERVED_KEY", `POST /kv/_batch: operation ${i}: keys under ${RESERVED_PREFIX} are this node's own bookkeeping and cannot be written through the API; nothing was written`);
     if (type === "delete" || type === "del") {
       if (value !== undefined || valueBase64 !== undefined) throw bad(`operation ${i}: a delete carries no value`);
       return { type: "delete", key };

@@ -119,6 +119,15 @@ test("bad input is refused whole: clear code, one line, nothing written, no seq 
   await rejectsWith(node.batch(puts(1)), "CLOSED", "closed node");
 });
 
+test("reserved keys follow put's rules: the node's own address key is written, any other is RESERVED_KEY", async () => {
+  const node = await Node.open({ id: 4 });
+  await rejectsWith(node.batch([{ type: "put", key: "a", value: "1" }, { type: "put", key: "__wavekv/peers/5", value: "http://x" }]), "RESERVED_KEY", "another node's address");
+  assert.is(node.size, 0);
+  await node.batch([{ type: "put", key: "a", value: "1" }, { type: "put", key: "__wavekv/peers/4", value: "http://127.0.0.1:1" }]);
+  assert.is(text(node.get("__wavekv/peers/4")?.value), "http://127.0.0.1:1");
+  await node.close();
+});
+
 test("LWW decides per key: a batch that would lose on one key is refused before anything is written", async () => {
   const node = await Node.open({ id: 1, clock: () => 1_000, limits: { maxClockDriftMs: 10_000_000 } });
   const bytes = encodeRecords([{ kind: RecordKind.Value, key: "k/1", value: new TextEncoder().encode("theirs"), timestamp: 5_000_000, node: 2, seq: 1 }], "bare", 0);

@@ -13,8 +13,8 @@ import { RecordKind, type DecodedBatch, type RecordInput } from "../../src/core/
 import { files } from "../../src/storage/datadir.js";
 import { openStorage } from "../../src/storage/storage.js";
 import { formatInspect, inspectDir } from "../../src/storage/inspect.js";
-import { MAX_BATCH_ENTRIES } from "../../src/storage/wal-batches.js";
-import { batchHeadRecord } from "../../src/node/batch.js";
+import { MAX_BATCH_RECORDS } from "../../src/storage/wal-batches.js";
+import { MAX_BATCH_ENTRIES } from "../../src/node/batch.js";
 import { freshDirs, peerRecord, valueRecord } from "../helpers/storage-fixtures.js";
 
 const fresh = freshDirs("batch-wal", test.after);
@@ -22,7 +22,8 @@ const fresh = freshDirs("batch-wal", test.after);
 /** One append of the log: a lone record or a batch (head + entries). */
 type Append = { batch: boolean; records: RecordInput[] };
 
-const head = (n: number) => batchHeadRecord(1, n, 0);
+/** A batch head claiming `n` records (docs/FORMAT.md §3.1), as LocalWrites.logBatch writes it. */
+const head = (n: number): RecordInput => ({ kind: RecordKind.BatchHead, key: "", value: null, timestamp: 0, node: 1, seq: n });
 function batchOf(ids: number[]): Append {
   return { batch: true, records: [head(ids.length), ...ids.map((id) => valueRecord(id))] };
 }
@@ -134,6 +135,10 @@ async function everyCut(appends: Append[], from: (ends: number[]) => number, win
 /** Byte step of the cuts inside bodies (frame ends and headers are always cut): 1 = every offset. */
 const STEP = Number(process.env.WAVEKV_BATCH_CUT_STEP ?? 5);
 
+test("node.batch takes no more entries than a WAL batch head may claim", () => {
+  assert.is(MAX_BATCH_ENTRIES, MAX_BATCH_RECORDS);
+});
+
 const SHORT: Append[] = [lone(1), batchOf([2, 3, 4]), lone(5), batchOf([6]), batchOf([7, 8, 9, 10])];
 
 test("short log cut at every frame boundary and every few bytes (WAVEKV_BATCH_CUT_STEP=1: every offset): each batch whole or absent (JS decoder)", async () => {
@@ -167,7 +172,7 @@ async function crafted(appends: Append[], bad: RecordInput): Promise<{ seqs: num
 }
 
 test("a crafted batch head in the middle of a log is CORRUPT_WAL, never a part applied", async () => {
-  for (const bad of [head(0), head(MAX_BATCH_ENTRIES + 1), head(2 ** 40)]) {
+  for (const bad of [head(0), head(MAX_BATCH_RECORDS + 1), head(2 ** 40)]) {
     const r = await crafted([lone(1), batchOf([2, 3]), lone(4)], bad);
     assert.is(r.code, "CORRUPT_WAL", `head claiming ${bad.seq}`);
   }
@@ -180,7 +185,7 @@ test("a crafted batch head in the middle of a log is CORRUPT_WAL, never a part a
 });
 
 test("a crafted batch head at the end of a log: kept aside, truncated, nothing of it applied", async () => {
-  for (const bad of [head(0), head(MAX_BATCH_ENTRIES + 1)]) {
+  for (const bad of [head(0), head(MAX_BATCH_RECORDS + 1)]) {
     const r = await crafted([lone(1), { batch: true, records: [head(1)] }], bad);
     assert.equal(r.seqs, [1], `head claiming ${bad.seq}`);
     assert.ok(r.warnings.some((w) => w.includes("DAMAGED RECORD")), r.warnings.join("\n"));

@@ -41,12 +41,12 @@ test("an envelope carrying a batch head (kind 6, a WAL-only record) is BAD_ENVEL
   const { Node } = await import("../../src/node/node.js");
   const { encodeRecords } = await import("../../src/codec/records.js");
   const { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries } = await import("../../src/sync/envelope.js");
-  const { batchHeadRecord } = await import("../../src/node/batch.js");
+  const { RecordKind } = await import("../../src/core/record.js");
   const node = await Node.open({ id: 1 });
   const value = (k: string) => ({ kind: 1 as const, key: k, value: new TextEncoder().encode("v"), timestamp: Date.now(), node: 2, seq: k === "a" ? 1 : 2 });
   const header = { version: 1, senderId: 2, senderUuid: "00000000-0000-4000-8000-000000000002", acks: new Map<number, number>(), pushOnly: true };
   for (const framing of ["bare", "delta"] as const) {
-    const bytes = encodeRecords([value("a"), batchHeadRecord(2, 1, 0), value("b")], framing, 0);
+    const bytes = encodeRecords([value("a"), { kind: RecordKind.BatchHead, key: "", value: null, timestamp: 0, node: 2, seq: 1 }, value("b")], framing, 0);
     const env = envelopeWithEncodedEntries({ ...header, version: framing === "delta" ? 2 : 1 }, { bytes, count: 3, base: 0, framing });
     let code: string | undefined;
     try {

@@ -66,6 +66,8 @@ test("bad bodies and refused batches: one-line JSON error, status by code, nothi
     [JSON.stringify([{ type: "put", key: "a", value: "1" }, { type: "put", key: "a", value: "2" }]), 400, "INVALID_ARGUMENT"],
     [JSON.stringify(Array.from({ length: MAX_BATCH_ENTRIES + 1 }, (_, i) => ({ type: "delete", key: `k${i}` }))), 400, "INVALID_ARGUMENT"],
     [JSON.stringify([{ type: "put", key: "a", value: "1" }, { type: "put", key: "__wavekv/x", value: "1" }]), 422, "RESERVED_KEY"],
+    // The node's own address key: node.batch takes it as put does, the API refuses it as PUT does.
+    [JSON.stringify([{ type: "put", key: "__wavekv/peers/1", value: "http://x" }]), 422, "RESERVED_KEY"],
     [JSON.stringify([{ type: "put", key: "a", value: "1" }, { type: "put", key: "x".repeat(2000), value: "1" }]), 422, "KEY_TOO_LARGE"],
   ];
   for (const [body, status, code] of cases) {
