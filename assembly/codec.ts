@@ -93,7 +93,7 @@ function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize, delta:
   if (p >= end) return TRUNC;
   const head = <u32>load<u8>(p++);
   const kind = delta ? head & 7 : head;
-  if (kind > 5) return INVALID;
+  if (kind > 6) return INVALID; // 5: expiring value; 6: batch head (WAL)
   let node = prevNode;
   if (!delta || (head & 8) != 0) {
     p = readVaru(p, end);

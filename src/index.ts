@@ -22,6 +22,7 @@ import { nodeSha256, useSha256 } from "./state/digest.js";
 useSha256(nodeSha256(createHash));
 
 export { Node, type NodeOptions, type MergeOutcome, type ScanOptions, type StorageFactory, type StorageOpenContext } from "./node/node.js";
+export { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, type BatchOperation } from "./node/batch.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
 export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type DuplicateIdStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./core/types.js";
 export type { PeerReplication, ReplicationStatus, ReplicatedOptions } from "./core/types.js";

@@ -271,6 +271,11 @@ clientCommand("put", "write a key").argument("<key>").argument("<value>")
   printEntry(await kv.put(key, value, { ttlMs, wait: o.wait, timeoutMs: o.timeout }));
   await warnIfRefused(kv);
 });
+clientCommand("batch", "write operations all or nothing: a JSON array of {type: put|delete, key, value|valueBase64}").argument("<file>", "the JSON file, - for stdin").action(async (file, o) => {
+  const kv = await client(o);
+  for (const e of await kv.batch(readFileSync(file === "-" ? 0 : file))) printEntry(e);
+  await warnIfRefused(kv);
+});
 clientCommand("get", "read a key").argument("<key>").action(async (key, o) => {
   const e = await (await client(o)).get(key);
   if (!e) { console.error(`${key}: not found`); process.exitCode = 1; return; }

@@ -129,6 +129,11 @@ export class KvClient {
     return (await this.#call("PUT", target, body, undefined, opts.wait === undefined ? this.timeoutMs : Math.max(this.timeoutMs, wait + 5_000))).json;
   }
 
+  /** POST /kv/_batch: a JSON array of operations written as one atomic batch; the entries written. */
+  async batch(ops: string | Uint8Array): Promise<KvEntryJson[]> {
+    return (await this.#call("POST", "/kv/_batch", typeof ops === "string" ? new TextEncoder().encode(ops) : ops)).json.entries;
+  }
+
   async get(key: string): Promise<KvEntryJson | undefined> {
     const r = await this.#call("GET", kvPath(key));
     return r.status === 404 ? undefined : r.json;

@@ -21,7 +21,7 @@ import type { PinnedBytes } from "../kernel/memory.js";
  */
 export function checkRecord(r: RecordInput, i: number): void {
   const kind = r.kind as number;
-  if (!(kind >= 0 && kind <= 5) || (kind | 0) !== kind) throw new TypeError(`record ${i}: bad kind ${kind}`);
+  if (!((kind >= 0 && kind <= 5) || kind === RecordKind.BatchHead) || (kind | 0) !== kind) throw new TypeError(`record ${i}: bad kind ${kind}`);
   if (!(r.node >= 0 && r.node <= 0xffffffff)) throw new TypeError(`record ${i}: node ${r.node} is not a u32`);
   if (typeof r.key !== "string" && !(r.key instanceof Uint8Array)) throw new TypeError(`record ${i}: key must be a string or a Uint8Array`);
   if (hasValue(kind)) {

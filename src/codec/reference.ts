@@ -151,7 +151,7 @@ function parseBody(bytes: Uint8Array, pos: number, end: number, baseLo: number, 
   if (pos >= end) return TRUNCATED;
   const head = bytes[pos++]!;
   const kind = delta ? head & 7 : head;
-  if (kind > LAST_KIND) return INVALID;
+  if (kind > LAST_KIND && kind !== RecordKind.BatchHead) return INVALID;
   let r: number;
   // node
   let node = pNode;

@@ -22,7 +22,9 @@
  */
 import type { Entry } from "./types.js";
 
-export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4, Expiring = 5 }
+export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4, Expiring = 5,
+  /** WAL only: the next `seq` records (kinds 0/1) are one atomic batch (src/node/batch.ts). */
+  BatchHead = 6 }
 
 /**
  * Kinds that carry a value field: 1, and 5 (an expiring value), whose value field is the

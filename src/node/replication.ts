@@ -68,8 +68,7 @@ export class Replication {
    * write failing later (fsync, LWW lost as it applied) stays counted: its seq is spent,
    * and no peer's ack passes it sooner. Returns `written`.
    */
-  wrote<T>(written: T, key: string, value: Uint8Array | null): T {
-    const seq = this.#h.lastSeq();
+  wrote<T>(written: T, key: string, value: Uint8Array | null, seq = this.#h.lastSeq()): T {
     if (this.#h.hasPeers()) this.#log.add(seq, utf8Length(key) + (value?.length ?? 0));
     else this.#log.skipThrough(seq);
     return written;

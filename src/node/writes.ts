@@ -7,7 +7,7 @@
  *   await writes.write("k", bytes, false);      // the Entry written, or SUPERSEDED / CLOCK_SKEW / …
  *   writes.pendingRecords.values();              // logged, not yet applied (snapshots include them)
  */
-import { entryToRecord, type RecordInput } from "../core/record.js";
+import { RecordKind, entryToRecord, type RecordInput } from "../core/record.js";
 import { WaveKVError } from "../core/errors.js";
 import { compareStamps } from "../core/stamp.js";
 import { isReservedKey, reservedRefusal } from "../core/reserved.js";
@@ -60,6 +60,11 @@ export class LocalWrites {
     this.#h = host;
   }
 
+  /** Its node (read by src/node/batch.ts, which writes batches through this class). */
+  get host(): WriteHost {
+    return this.#h;
+  }
+
   /** Resolves once no write is between its log append and its apply (close() waits for it). */
   settled(): Promise<void> {
     if (this.pendingRecords.size === 0) return Promise.resolve();
@@ -69,7 +74,7 @@ export class LocalWrites {
     });
   }
 
-  #checkKey(key: string): number {
+  checkKey(key: string): number {
     if (typeof key !== "string") throw new WaveKVError("INVALID_ARGUMENT", "keys are strings");
     // A lone surrogate has no UTF-8 form: "a\uD800" and "a\uDC00" would both become
     // "a\uFFFD" on the wire and in the index while staying two keys in JS.
@@ -121,10 +126,23 @@ export class LocalWrites {
    * of an in-memory put).
    */
   write(key: string, value: Uint8Array | null, force: boolean, ttlMs?: number): Promise<Entry> {
-    const keyLen = this.#checkKey(key);
+    const keyLen = this.checkKey(key);
     if (ttlMs !== undefined && isReservedKey(key)) throw new WaveKVError("INVALID_ARGUMENT", `keys under ${RESERVED_PREFIX} do not expire (ttlMs given for ${JSON.stringify(key)})`);
-    const h = this.#h, id = h.id, state = h.state;
-    const m = this.#stamp, exists = state.stampInto(key, m);
+    const h = this.#h;
+    const entry = this.stamped(key, value, force, h.seqs.next, keyLen, ttlMs);
+    h.seqs.next++;
+    const storage = h.storage();
+    if (storage) return this.#logged(storage, entry, keyLen);
+    return Promise.resolve(this.#apply(entry, keyLen));
+  }
+
+  /**
+   * `key`'s write stamped (see write) with `seq`, checked: SUPERSEDED, CLOCK_SKEW, limits,
+   * reserved prefix, `admit`. Leaves the key's current stamp in #stamp.
+   */
+  stamped(key: string, value: Uint8Array | null, force: boolean, seq: number, keyLen: number, ttlMs?: number): Entry {
+    const h = this.#h, id = h.id;
+    const m = this.#stamp, exists = h.state.stampInto(key, m);
     const pendingSeq = this.#pendingKeys.get(key);
     let timestamp = h.clock();
     if (exists && m[1] === id && m[0]! > timestamp) timestamp = m[0]!;
@@ -133,16 +151,28 @@ export class LocalWrites {
       if (pending > timestamp) timestamp = pending;
     }
     if (force && exists && m[0]! >= timestamp) timestamp = m[0]! + 1;
-    const entry: Entry = { key, value, timestamp, node: id, seq: h.seqs.next };
+    const entry: Entry = { key, value, timestamp, node: id, seq };
     // The expiry is in the stamp's domain: every replica compares it with its own clock.
     if (ttlMs !== undefined && value !== null) entry.expiresAt = timestamp + ttlMs;
-    if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, id, entry.seq) > 0) throw this.#superseded(key, "was refused");
+    if (exists && compareStamps(m[0]!, m[1]!, m[2]!, timestamp, id, seq) > 0) throw this.#superseded(key, "was refused");
     this.#checkClock(timestamp, key);
     this.#checkWrite(entry, keyLen, exists);
-    h.seqs.next++;
-    const storage = h.storage();
-    if (storage) return this.#logged(storage, entry, keyLen);
-    return Promise.resolve(this.#apply(entry, keyLen));
+    return entry;
+  }
+
+  /**
+   * Logs a batch's entries behind their head (docs/FORMAT.md §3.1) in one deferred append
+   * and holds them pending like a put's until `settle` (src/node/batch.ts writes batches).
+   */
+  logBatch(storage: Storage, entries: readonly Entry[]): Promise<void> {
+    const records = entries.map(entryToRecord);
+    const head: RecordInput = { kind: RecordKind.BatchHead, key: "", value: null, timestamp: entries[0]!.timestamp, node: this.#h.id, seq: entries.length };
+    const durable = storage.append([head, ...records], { defer: true });
+    for (const r of records) {
+      this.pendingRecords.set(r.seq, r);
+      this.#pendingKeys.set(r.key as string, r.seq);
+    }
+    return durable;
   }
 
   /** Log `entry` (a group write while an fsync runs), then apply it once durable. */
@@ -162,21 +192,26 @@ export class LocalWrites {
     } catch (err) {
       throw err instanceof WaveKVError ? err : new WaveKVError("IO", `write failed: ${(err as Error).message}`, { cause: err });
     } finally {
-      this.pendingRecords.delete(seq);
-      if (this.#pendingKeys.get(key) === seq) {
-        this.#pendingKeys.delete(key);
-        // Appends succeed in log (= seq) order, so none of this key's is still pending, unless
-        // this one was refused alone (INVALID_ARGUMENT) ahead of an earlier one: rare, so a scan.
-        if (failed) for (const r of this.pendingRecords.values()) if (r.key === key) this.#pendingKeys.set(key, r.seq);
-      }
-      if (this.#drained !== null && this.pendingRecords.size === 0) {
-        const drained = this.#drained;
-        this.#drained = null;
-        drained();
-      }
+      this.settle(key, seq, failed);
     }
     // Applied only once durable, so memory never shows a write the log refused.
     return this.#apply(entry, keyLen);
+  }
+
+  /** The logged write `seq` to `key` left the pending set (applied next, or `failed`). */
+  settle(key: string, seq: number, failed: boolean): void {
+    this.pendingRecords.delete(seq);
+    if (this.#pendingKeys.get(key) === seq) {
+      this.#pendingKeys.delete(key);
+      // Appends succeed in log (= seq) order, so none of this key's is still pending, unless
+      // this one was refused alone (INVALID_ARGUMENT) ahead of an earlier one: rare, so a scan.
+      if (failed) for (const r of this.pendingRecords.values()) if (r.key === key) this.#pendingKeys.set(key, r.seq);
+    }
+    if (this.#drained !== null && this.pendingRecords.size === 0) {
+      const drained = this.#drained;
+      this.#drained = null;
+      drained();
+    }
   }
 
   #apply(entry: Entry, keyLen: number): Entry {

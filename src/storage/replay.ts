@@ -19,6 +19,7 @@ import { D_KEY_LEN, DESCRIPTOR_WORDS, type DecodedBatch } from "../core/record.j
 import type { PinnedBytes } from "../kernel/memory.js";
 import { kernel } from "../kernel/instance.js";
 import type { ReplayExpectation, ReplaySink, ReplayTarget } from "./interface.js";
+import { MAX_BATCH_RECORDS, cutAtBatch, cutStop, type BatchCut } from "./wal-batches.js";
 
 /** Records per window when a long file is replayed window by window (descriptors: 48 B each). */
 export const REPLAY_WINDOW_RECORDS = 1 << 16;
@@ -40,15 +41,26 @@ export function expectation(first: DecodedBatch, total: number): ReplayExpectati
  * A framed log in `block` (stamps relative to `base`) handed to `session` a window of
  * `windowRecords` at a time: the file WAL's long replay and the browser store's. Returns
  * where the last window started (`at`) and where and why it stopped (`stop.offset` from `at`).
+ * Windows never cut an atomic batch (src/storage/wal-batches.ts): one that ends inside a
+ * batch ends before its head, and a log that ends inside one stops at its head (`stop`,
+ * with `cut` saying why and `decoderStop` where the records themselves stopped).
  */
-export function applyLogWindows(session: ReplaySession, block: PinnedBytes, base: number, windowRecords: number, totalBytes: number): { at: number; stop: DecodedBatch["stop"] } {
+export function applyLogWindows(session: ReplaySession, block: PinnedBytes, base: number, windowRecords: number, totalBytes: number): { at: number; stop: DecodedBatch["stop"]; decoderStop: DecodedBatch["stop"]; cut: BatchCut["kind"] } {
   for (let at = 0; ;) {
-    const batch = decodeWindow(block, at, "framed", base, Math.max(1, windowRecords));
-    const stop = batch.stop;
+    const decode = (max: number) => decodeWindow(block, at, "framed", base, max);
+    let cut = cutAtBatch(decode(Math.max(1, windowRecords)), decode);
+    if (cut.kind === "incomplete" && cut.decoderStop.reason === "limit" && cut.batch.count === 0) {
+      // A batch longer than the window: a window of the longest batch a head may claim.
+      cut.batch.release();
+      cut = cutAtBatch(decode(MAX_BATCH_RECORDS + 1), decode);
+    }
+    const batch = cut.batch, more = cut.decoderStop.reason === "limit" && cut.kind !== "malformed";
+    const stop = more ? batch.stop : cutStop(cut);
     // With the first of several windows: what the whole log likely holds, extrapolated
     // from it, so the consumer can grow its index once (see ReplicaState.reserve).
-    session.apply(batch, at === 0 && stop.reason === "limit" ? expectation(batch, totalBytes) : undefined);
-    if (stop.reason !== "limit") return { at, stop };
+    if (batch.count > 0) session.apply(batch, at === 0 && more ? expectation(batch, totalBytes) : undefined);
+    else batch.release();
+    if (!more) return { at, stop, decoderStop: cut.decoderStop, cut: cut.kind };
     at += stop.offset;
   }
 }

@@ -12,6 +12,7 @@ import { WaveKVError } from "../core/errors.js";
 import { readExactly, readFully } from "./datadir.js";
 import { WAL_HEADER_BYTES, isZeroFrom, parseWalHeader, walVersion, type WalHeader } from "./wal-file.js";
 import { REPLAY_WINDOW_RECORDS, applyLogWindows, type ReplaySession } from "./replay.js";
+import { cutAtBatch, cutStop, type BatchCut } from "./wal-batches.js";
 
 export interface WalDamage {
   /** Absolute offset of the first bad record. */
@@ -55,9 +56,10 @@ export function scanWal(bytes: Uint8Array, startAt = WAL_HEADER_BYTES): WalScan 
   // (A preallocated zero tail does not count: the JS decoder stops at its first header.)
   let content = region.length;
   while (content > 0 && region[content - 1] === 0) content--;
-  const batch = content <= SMALL_SCAN_BYTES ? decodeRecordsReference(region, "framed", header.base) : decodeRecords(region, "framed", header.base);
+  const decode = content <= SMALL_SCAN_BYTES ? decodeRecordsReference : decodeRecords;
+  const cut = cutAtBatch(decode(region, "framed", header.base), (max) => decode(region, "framed", header.base, max));
   const version = walVersion(bytes);
-  return { header, fileSize: bytes.length, start, batch, version, ...verdict(bytes.length, start, batch.stop, region, version >= 2) };
+  return { header, fileSize: bytes.length, start, batch: cut.batch, version, ...batchVerdict(bytes.length, start, cut.decoderStop, cutStop(cut), cut.kind, region, version >= 2) };
 }
 
 /** What `scanWalFile` found; the records went to its replay session. */
@@ -92,8 +94,8 @@ export function scanWalFile(fd: number, size: number, header: WalHeader, startAt
   }
   const version = walVersion(readFully(fd, 8, 0));
   return session.withBlock(size - start, (dst) => readExactly(fd, dst, start), (block) => {
-    const { at, stop } = applyLogWindows(session, block, header.base, windowRecords, size - start);
-    return { header, fileSize: size, start, version, ...verdict(size, start + at, stop, block.view().subarray(at), version >= 2) };
+    const { at, stop, decoderStop, cut } = applyLogWindows(session, block, header.base, windowRecords, size - start);
+    return { header, fileSize: size, start, version, ...batchVerdict(size, start + at, decoderStop, stop, cut, block.view().subarray(at), version >= 2) };
   });
 }
 
@@ -108,6 +110,24 @@ function contentEnd(fd: number, size: number, start: number): number {
     end = from;
   }
   return start;
+}
+
+/**
+ * `verdict` for records cut back to a whole batch (src/storage/wal-batches.ts) at `stop`:
+ * a batch the log ends inside is a torn tail from its head (what follows the head is the
+ * batch's own records, not valid records after damage), unless the records themselves
+ * stopped at damage followed by valid records (CORRUPT_WAL, as without batches). A
+ * malformed batch is judged like a malformed record at its head.
+ */
+function batchVerdict(fileSize: number, start: number, decoderStop: DecodedBatch["stop"], stop: DecodedBatch["stop"], cut: BatchCut["kind"], bytes: Uint8Array, zeroEnd: boolean): { validEnd: number; damage: WalDamage | null } {
+  if (cut !== "incomplete") return verdict(fileSize, start, stop, bytes, zeroEnd);
+  const d = verdict(fileSize, start, decoderStop, bytes, zeroEnd).damage;
+  const after = d !== null && d.nextValid >= 0;
+  // Valid records after damage: CORRUPT_WAL names the damage itself. A version 2 zero
+  // run before valid records (unsynced writes) is kept and truncated from the head on.
+  if (after && !(zeroEnd && d.reason === "zero")) return { validEnd: d.offset, damage: d };
+  const at = start + stop.offset;
+  return { validEnd: at, damage: { offset: at, reason: after ? d.reason : stop.reason, nextValid: after ? d.nextValid : -1 } };
 }
 
 /**

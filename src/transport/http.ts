@@ -11,7 +11,8 @@
  * /kv?key=<key>; GET of a key answers JSON (`value`, or `valueBase64` when the bytes are
  * not UTF-8; 404 when absent), or with `raw=1` / `Accept: application/octet-stream` the
  * value's bytes, its stamp in x-wavekv-timestamp/-node/-seq response headers (`curl -o`
- * saves a binary value); GET /kv?prefix=&limit=&after=&internal= (internal=0 leaves
+ * saves a binary value); POST /kv/_batch: an atomic batch, a JSON array of operations
+ * (src/transport/http-batch.ts); GET /kv?prefix=&limit=&after=&internal= (internal=0 leaves
  * `__wavekv/` keys out, as the console does by default); GET /peers, DELETE /peers/<id>;
  * GET /subscribe?from=<id>: the live push stream (src/transport/push-stream.ts, a response that
  * does not end); GET /status (JSON); GET /metrics (Prometheus text); with `console`, the web console
@@ -40,6 +41,7 @@ import { isReservedKey } from "../core/reserved.js";
 import { warningLog } from "../core/warnings.js";
 import { replicatedReply, replicationWait } from "./replication-http.js";
 import { renderMetrics, type BodyGauge } from "./http-metrics.js";
+import { batchOperations } from "./http-batch.js";
 
 /** Learned peer addresses live in the store under this prefix, so one seed address finds everyone. */
 export { PEER_ADDRESS_PREFIX } from "../core/types.js";
@@ -337,6 +339,8 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     }
     if (method === "GET" && path === "/replication") return send(res, 200, JSON.stringify(node.replication()));
     if (path === "/peers" || path.startsWith("/peers/")) return peersRoute(res, method, path);
+    // Before keyOf: POST is no method of a key, so "_batch" stays an ordinary key for GET/PUT/DELETE.
+    if (method === "POST" && path === "/kv/_batch") return send(res, 200, JSON.stringify({ entries: (await node.batch(batchOperations(body))).map(entryJson) }));
     const key = keyOf(path, query);
     if (key !== undefined) {
       if (method === "GET") {
