@@ -21,7 +21,7 @@ import { nodeSha256, useSha256 } from "./state/digest.js";
 // falls back to pure TS where `process.getBuiltinModule` is missing, Node < 20.16).
 useSha256(nodeSha256(createHash));
 
-export { Node, type NodeOptions, type MergeOutcome, type ScanOptions, type StorageFactory, type StorageOpenContext } from "./node/node.js";
+export { Node, type NodeOptions, type MergeOutcome, type ScanOptions, type StorageFactory, type StorageOpenContext, type StorageStats } from "./node/node.js";
 export { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, type BatchOperation } from "./node/batch.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
 export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type DuplicateIdStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./core/types.js";

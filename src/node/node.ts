@@ -30,10 +30,12 @@ import { logMerged, replayLog, snapshotRecords } from "./log-records.js";
 import { seqMarkRecord } from "../core/record.js";
 import { Replication, type ReplicatedOptions, type ReplicationStatus } from "./replication.js";
 import { ExpiryTimer, ttlOption as ttlOf } from "./expiry-timer.js";
+import { nodeStatus, storageStatsOf, type StorageStats } from "./node-status.js";
 
 export type { NodeOptions, StorageFactory, StorageOpenContext } from "./options.js";
 export type { MergeOutcome } from "../sync/protocol.js";
 export type { ScanOptions } from "./scan-options.js";
+export type { StorageStats } from "./node-status.js";
 
 export class Node {
   readonly id: number;
@@ -437,40 +439,20 @@ export class Node {
   }
 
   /** Key + value bytes of every entry, tombstones included (what `maxTotalBytes` limits). */
-  get totalBytes(): number {
-    return this.#state.totalBytes;
-  }
+  get totalBytes(): number { return this.#state.totalBytes; }
 
   /** WAL size and fsync statistics; null for an in-memory node. */
-  storageStats(): { walBytes: number; fsyncCount: number; fsyncLatency: { bounds: readonly number[]; counts: readonly number[]; sum: number; count: number } } | null {
-    const s = this.#storage;
-    if (!s) return null;
-    const h = s.fsyncLatency;
-    return { walBytes: s.walBytes, fsyncCount: s.fsyncCount, fsyncLatency: { bounds: h.bounds, counts: [...h.counts], sum: h.sum, count: h.count } };
-  }
+  storageStats(): StorageStats | null { return storageStatsOf(this.#storage); }
 
   /** Per peer: what it confirmed of our writes (acked seq; writes and bytes behind), last contact, and a SyncManager's link errors and round time. O(peers · log W), no scan (docs/design/0029). */
   replication(): ReplicationStatus { return this.#replication.status(); }
   /** Resolves with `entry` (our write) once `opts.peers` peers ("all" at call time, default, or n) confirmed it; rejects with NOT_REPLICATED on abort or when the peers left cannot, CLOSED on close. The write stands either way. */
   replicated(entry: Entry, opts: ReplicatedOptions = {}): Promise<Entry> { return this.#replication.replicated(entry, opts); }
   status(): NodeStatus {
-    return {
-      id: this.id,
-      uuid: this.uuid,
-      keys: this.#state.userLive,
-      tombstones: this.#state.userTombstones,
-      reservedKeys: this.#state.reservedKeys,
-      clock: { offsetMs: this.#clocks.offset(), peers: this.#clocks.samples() },
-      nextSeq: this.#seqs.next,
-      digest: this.digest(),
-      wal: this.#storage !== null,
-      entriesMerged: this.#protocol.entriesMerged,
-      entriesRejected: this.#protocol.entriesRejected,
-      peers: this.peers().map((p) => ({ ...this.#protocol.peerStatus(p), discovered: this.#members.discovered.has(p) })),
-      duplicateIds: this.#conflicts.duplicateIds(),
-      refusedBy: this.#conflicts.refusedBy(),
-    };
+    const parts = { id: this.id, uuid: this.uuid, state: this.#state, clocks: this.#clocks, nextSeq: this.#seqs.next, digest: this.digest(), wal: this.#storage !== null };
+    return nodeStatus({ ...parts, protocol: this.#protocol, peers: this.peers(), discovered: this.#members.discovered, conflicts: this.#conflicts });
   }
+
 
   // ---------------------------------------------------------------- durability
 
@@ -513,7 +495,5 @@ export class Node {
     this.#state.dispose();
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
+  get closed(): boolean { return this.#closed; }
 }
