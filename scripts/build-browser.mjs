@@ -76,8 +76,11 @@ export const MEMORY_ENTRY = join(root, "src", "browser-memory.ts");
 // Issue 21's replication status (per-peer acks, bytes behind from a log of our writes, 3.3 KiB; the
 // write-concern waits are a chunk of their own) took it to 99.9 KiB: the stop moves to 100 KiB.
 // Issue 20's fan-out hold-back (horizons per peer, capped acks, the HELD_ACKS codec): 96.4 to 98.9 KiB: the stop moves to 99 KiB.
-// All three in one build: see the merge commit; the stop is set just above it.
-export const TARGETS = { js: 99 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024, memory: 6 * 1024 };
+// All of session 8 merged (the bundle work above; replication status +3.3 KiB, fan-out hold-back +2.5,
+// NATS bounded membership +0.6, expiry +5.1 minus a lazy watch timer, batches with node.batch a lazy
+// chunk +0.5): the core is 101.6 KiB (36.1 gzip). The ≤ 60 KiB target stays missed (bench/analysis.md
+// "Browser bundle", docs/design/0024): the stop is 102 KiB.
+export const TARGETS = { js: 102 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024, memory: 6 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 /**
@@ -94,9 +97,9 @@ const KERNEL_FILE = "wavekv.wasm";
 export const INTERNAL_PROPS = [
   "pendingRecords", "mailbox", "regionPtr", "metaInto", "relearnUntilRound", "lengthAt", "nextAt", "exchanged",
   "dropRefusedReserved", "keyAt", "valueLengthAt", "totalFailures", "evictResident", "seenMono", "minAcks",
-  "maxTimestamp", "userKeyCount", "noteOwnWrite", "conflicts", "setResident", "slotsInBuckets", "ensureSeqAbove",
+  "maxTimestamp", "noteOwnWrite", "conflicts", "setResident", "slotsInBuckets", "ensureSeqAbove",
   "reusable", "keyCount", "mergeBatch", "maxDiscovered", "noteClock", "readEntry", "userBytes", "usedSlots",
-  "ownMaxSeq", "noteBatch", "discoverPeer", "keyView", "entryAt", "pushing", "recordAt", "mergeRemote",
+  "ownMaxSeq", "noteBatch", "keyView", "entryAt", "pushing", "recordAt", "mergeRemote",
   "setRetained", "relearnFrom", "collectable", "pinnedBytes", "deltaSlots", "slotOf", "mergeFinal", "beginApply",
   "forgetPeer", "abortRound", "peerStatus", "backingOff", "residentOf", "maxEntries", "heldSlots", "stampInto", "refusedUs", "compressBlocks",
 ];
