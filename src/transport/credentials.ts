@@ -142,6 +142,8 @@ export function forbidden(c: ClientCredential, method: string, path: string, que
     const prefix = query.get("prefix") ?? "";
     return within(c, prefix) ? undefined : `credential ${c.name} lists only ${scope}; pass prefix= with one of them`;
   }
+  // A batch names its keys in its body: `batchForbidden` checks them once it is parsed.
+  if (method === "POST" && path === "/kv/_batch") return c.mode === "rw" ? undefined : `credential ${c.name} is read-only`;
   const key = keyOf(path, query);
   if (key !== undefined) {
     if (method === "GET" || method === "HEAD") return within(c, key) ? undefined : `credential ${c.name} reads only ${scope}`;
@@ -154,6 +156,12 @@ export function forbidden(c: ClientCredential, method: string, path: string, que
     return c.prefixes.length === 0 || query.get("feed") === "0" ? undefined : `credential ${c.name} reads only ${scope}, not the change feed; ask with feed=0`;
   }
   return `this route accepts only the cluster secret, not credential ${c.name}`;
+}
+
+/** Why `c` may not write every key of a batch (POST /kv/_batch, after its body is parsed), or undefined. */
+export function batchForbidden(c: ClientCredential, keys: readonly string[]): string | undefined {
+  if (keys.every((k) => within(c, k))) return undefined;
+  return `credential ${c.name} writes only keys under ${c.prefixes.map((p) => JSON.stringify(p)).join(", ")}, and the batch names others`;
 }
 
 /** The route of `path` for a log line: its first segment ("/kv", "/sync"), never a key. */

@@ -26,7 +26,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { RequestVerifier } from "./auth.js";
-import { forbidden, noVerifier, routeOf, scopeJson, type ClientCredential, type ServeAccessOptions } from "./credentials.js";
+import { batchForbidden, forbidden, noVerifier, routeOf, scopeJson, type ClientCredential, type ServeAccessOptions } from "./credentials.js";
 import { createNodeServer, withCa, type TlsClientOptions } from "./tls.js";
 import { ttlOfQuery } from "./kv-ttl.js";
 import { FetchTransport, type FetchTransportOptions } from "./fetch.js";
@@ -300,6 +300,9 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     // The console's page shell is public: it holds no data, and it is what asks for the secret.
     const asset = opts.console ? await opts.console.asset(method, path, req.headers["if-none-match"]) : undefined;
     if (asset) return reply(res, asset, method === "HEAD");
+    const refuse = (denied: string | undefined): void => {
+      if (denied) { warn(`refused ${method} ${routeOf(path)}: ${denied}`); throw new HttpError(403, `forbidden: ${denied}`, "FORBIDDEN"); }
+    };
     // Signature first, from the headers alone: an unsigned body is refused unread.
     let digest: string | undefined, who: ClientCredential | undefined;
     if (verifier) {
@@ -310,8 +313,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
         throw new HttpError(401, `unauthorized: ${v.reason}`, "UNAUTHORIZED");
       }
       digest = v.contentSha256;
-      const denied = (who = v.credential) && forbidden(who, method, path, query); // credentials.ts: what a client credential may do
-      if (denied) { warn(`refused ${method} ${routeOf(path)}: ${denied}`); throw new HttpError(403, `forbidden: ${denied}`, "FORBIDDEN"); }
+      refuse((who = v.credential) && forbidden(who, method, path, query)); // credentials.ts: what a client credential may do
     }
     if (method === "GET" && path === "/whoami") return send(res, 200, JSON.stringify(scopeJson(who)));
     const body = method === "GET" || method === "HEAD" ? new Uint8Array(0) : await readBody(req, max, budget, gauge, digest).catch((e: unknown) => {
@@ -340,7 +342,11 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     if (method === "GET" && path === "/replication") return send(res, 200, JSON.stringify(node.replication()));
     if (path === "/peers" || path.startsWith("/peers/")) return peersRoute(res, method, path);
     // Before keyOf: POST is no method of a key, so "_batch" stays an ordinary key for GET/PUT/DELETE.
-    if (method === "POST" && path === "/kv/_batch") return send(res, 200, JSON.stringify({ entries: (await node.batch(batchOperations(body))).map(entryJson) }));
+    if (method === "POST" && path === "/kv/_batch") {
+      const ops = batchOperations(body);
+      if (who) refuse(batchForbidden(who, ops.map((o) => o.key)));
+      return send(res, 200, JSON.stringify({ entries: (await node.batch(ops)).map(entryJson) }));
+    }
     const key = keyOf(path, query);
     if (key !== undefined) {
       if (method === "GET") {

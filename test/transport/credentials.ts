@@ -165,4 +165,25 @@ test("credentials without a cluster secret are refused at start", async () => {
   }
 });
 
+test("POST /kv/_batch with a credential: every key of the batch must be in its scope; read-only ones write none", async () => {
+  const s = await start();
+  try {
+    const batch = (secret: string, key: string, ops: unknown) => call(s.server.url, secret, key, "POST", "/kv/_batch", JSON.stringify(ops));
+    const ok = await batch(APP, "app", [{ type: "put", key: "app/x", value: "1" }, { type: "put", key: "shared/y", value: "2" }]);
+    assert.is(ok.status, 200);
+    assert.equal(ok.json.entries.map((e: any) => e.key), ["app/x", "shared/y"]);
+    const out = await batch(APP, "app", [{ type: "put", key: "app/z", value: "1" }, { type: "del", key: "other/b" }]);
+    assert.is(out.status, 403);
+    assert.match(out.json.message, "credential app writes only keys under");
+    assert.not.ok(s.node.get("app/z"), "nothing of a refused batch is written");
+    assert.ok(s.logs.some((l) => l.includes("refused POST /kv") && l.includes("credential app")), "the refusal is logged with the credential's name");
+    const ro = await batch(RO, "reader", [{ type: "put", key: "app/w", value: "1" }]);
+    assert.is(ro.status, 403);
+    assert.match(ro.json.message, "credential reader is read-only");
+    assert.not.ok(s.node.get("app/w"));
+  } finally {
+    await s.close();
+  }
+});
+
 test.run();
