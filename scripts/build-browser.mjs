@@ -80,7 +80,10 @@ export const MEMORY_ENTRY = join(root, "src", "browser-memory.ts");
 // NATS bounded membership +0.6, expiry +5.1 minus a lazy watch timer, batches with node.batch a lazy
 // chunk +0.5): the core is 101.6 KiB (36.1 gzip). The ≤ 60 KiB target stays missed (bench/analysis.md
 // "Browser bundle", docs/design/0024): the stop is 102 KiB.
-export const TARGETS = { js: 102 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024, memory: 6 * 1024 };
+// Then node.batch imports its module statically again (+2.4 KiB: 104.0 KiB): loaded lazily it took
+// its seqs in a later job, so batches and puts could be stamped out of call order (a crash loop
+// found acknowledged batches superseded by earlier ones). The stop is 105 KiB.
+export const TARGETS = { js: 105 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024, memory: 6 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 /**

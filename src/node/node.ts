@@ -22,7 +22,7 @@ import { toBytes } from "../core/encoding.js";
 import { Watchers } from "./watch.js";
 import { randomUuid } from "./uuid.js";
 import { LocalWrites } from "./writes.js";
-import type { BatchOperation } from "./batch.js";
+import { writeBatch, type BatchOperation } from "./batch.js";
 import { Members } from "./members.js";
 import { OwnSeqs } from "./seqs.js";
 import { isWellFormed, scanOptions, type ScanOptions } from "./scan-options.js";
@@ -213,7 +213,8 @@ export class Node {
   /** Puts and deletes written all or nothing: one log append and fsync, applied in one step (readers never see part; watchers get its events together); LWW per key. Resolves to the entries.
    *  Refused whole, nothing written: INVALID_ARGUMENT (empty, over MAX_BATCH_ENTRIES / MAX_BATCH_BYTES, a key twice, a bad operation, `signal` aborted), RESERVED_KEY, and put's codes (docs/design/0027-atomic-batches.md). */
   batch(ops: readonly BatchOperation[], opts: { signal?: AbortSignal } = {}): Promise<Entry[]> {
-    return this.#guard(() => { this.#checkOpen(); return import("./batch.js").then((b) => { this.#checkOpen(); return b.writeBatch(this.#writes, ops, opts.signal, (e) => this.#replication.wrote(e, e.key, e.value, e.seq)); }); });
+    // Seqs are taken now, in call order like put's (a lazily loaded batch module took them in a later job: out of program order).
+    return this.#guard(() => { this.#checkOpen(); return writeBatch(this.#writes, ops, opts.signal, (e) => this.#replication.wrote(e, e.key, e.value, e.seq)); });
   }
 
   #write(key: string, value: Uint8Array | null, force: boolean, ttlMs?: number): Promise<Entry> {

@@ -140,7 +140,7 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
     ["11-byte varint", [0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0], "malformed"],
     ["10th varint byte above 1", [0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0], "malformed"],
     ["varint cut short", [0, 1, 0xff], "torn"],
-    ["kind 6", [6, 1, 1, 0, 0], "malformed"],
+    ["kind 7 (6 is a batch head, valid in the WAL)", [7, 1, 1, 0, 0], "malformed"],
     ["kind 5 with a value shorter than its 8 expiry bytes", [5, 1, 1, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7], "malformed"],
   ];
   for (const [name, body, reason] of cases) {
@@ -151,7 +151,7 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
   }
   // delta-coded: the kind shares the head byte; the node and seq step are optional fields
   const delta: [string, number[], string][] = [
-    ["kind 6 in the head", [0x16, 0, 0], "malformed"],
+    ["kind 7 in the head", [0x17, 0, 0], "malformed"],
     ["kind 7 with a node flag", [0x0f, 1, 0, 0], "malformed"],
     ["node above u32", [0x18, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0], "malformed"],
     ["node cut short", [0x18, 0x80], "torn"],
@@ -169,7 +169,7 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
   }
   // Steps wrap in u64 / i64: from u64 max, +1 is 0; two records stop at the second's offset.
   for (const decode of [decodeRecords, decodeRecordsReference]) {
-    const wrap = decode(new Uint8Array([0x00, 0x01, 0, 0, 0x10, 0, 0, 0x16]), "delta", 0);
+    const wrap = decode(new Uint8Array([0x00, 0x01, 0, 0, 0x10, 0, 0, 0x17]), "delta", 0);
     assert.equal([wrap.count, wrap.seq(1), wrap.stop], [2, 0, { reason: "malformed", offset: 7 }]);
     assert.is(hex(wrap.descriptors.subarray(8, 16)), "ffffffffffffffff");
   }

@@ -46,6 +46,20 @@ test("a batch writes every operation with consecutive seqs, and survives a reope
   await again.close();
 });
 
+test("batches and puts take their seqs in call order: the later call wins its keys", async () => {
+  for (const dir of [fresh(), undefined]) {
+    const node = await Node.open({ id: 1, dir, fsync: "always" });
+    // Not awaited in between: each call stamps at once, so program order is LWW order.
+    const calls = [node.batch([{ type: "put", key: "k", value: "batch 1" }]), node.put("k", "put 2"), node.batch([{ type: "put", key: "k", value: "batch 3" }]), node.batch([{ type: "put", key: "j", value: "batch 4" }]), node.put("j", "put 5")];
+    const written = await Promise.all(calls);
+    const seqs = written.map((w) => (Array.isArray(w) ? w[0]!.seq : w.seq));
+    assert.equal(seqs, [1, 2, 3, 4, 5], "seqs follow the calls");
+    assert.is(new TextDecoder().decode(node.get("k")!.value!), "batch 3");
+    assert.is(new TextDecoder().decode(node.get("j")!.value!), "put 5");
+    await node.close();
+  }
+});
+
 test("readers see none of a batch until it is durable, then all of it at once", async () => {
   const node = await Node.open({ id: 1, dir: fresh(), fsync: "always" });
   const p = node.batch(puts(50));

@@ -43,7 +43,7 @@ test("no node: module is statically reachable from src/browser.ts or src/browser
   assert.equal(offenders, [], `static node: imports reachable from the browser entry:\n${offenders.join("\n")}`);
   // The only dynamic edge into Node-only code is Node.open's storage import.
   const dynamic = Object.entries(inputs).flatMap(([file, i]) => i.imports.filter((x) => x.kind === "dynamic-import").map((x) => `${file} → ${x.path}`));
-  assert.equal(dynamic.sort(), ["src/browser.ts → src/storage/browser-storage.ts", "src/node/manager.ts → src/node/live.ts", "src/node/node.ts → src/node/batch.ts", "src/node/node.ts → src/storage/storage.ts", "src/node/replication.ts → src/node/replication-wait.ts", "src/transport/fetch.ts → src/transport/push-frames.ts"]);
+  assert.equal(dynamic.sort(), ["src/browser.ts → src/storage/browser-storage.ts", "src/node/manager.ts → src/node/live.ts", "src/node/node.ts → src/storage/storage.ts", "src/node/replication.ts → src/node/replication-wait.ts", "src/transport/fetch.ts → src/transport/push-frames.ts"]);
   assert.ok(b.nodeImports.length > 0, "sanity: the unstubbed graph does contain the storage's node:fs");
 });
 

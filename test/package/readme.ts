@@ -19,7 +19,10 @@ test("README embedding example prints what its comment says", () => {
     writeFileSync(file, code.replace(`from "wavekv"`, `from ${JSON.stringify(entry)}`));
     const r = spawnSync(process.execPath, [...process.execArgv, file], { encoding: "utf8", timeout: 60_000 });
     assert.is(r.status, 0, r.stderr);
-    assert.is(r.stdout.trim(), "fast");
+    // Each console.log line says what it prints in its comment: `// "fast"` (a string) or `// 60000`.
+    const said = [...code.matchAll(/console\.log\(.*\);\s*\/\/\s*(.+)$/gm)].map((m) => m[1]!.trim().replace(/^"(.*)"$/, "$1"));
+    assert.ok(said.length > 0, "the example prints something");
+    assert.equal(r.stdout.trim().split("\n"), said);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
