@@ -137,6 +137,8 @@ test("digest: unchanged for entries without expiry; an expiring entry hashes its
 test("watch: one event when an entry expires (a timer at the nearest expiry), value null with its expiresAt", async () => {
   const clock = fakeClock(1_000);
   const node = await Node.open({ id: 1, clock });
+  // The expiry timer is unref'd: this test, with nothing else alive, holds the loop itself.
+  const hold = setInterval(() => {}, 1_000);
   const ac = new AbortController();
   const feed = node.watch("", { signal: ac.signal });
   await node.put("late", "x", { ttlMs: 60_000 });
@@ -153,6 +155,7 @@ test("watch: one event when an entry expires (a timer at the nearest expiry), va
   assert.is((await feed.next()).value.key, "poke");
   const next = await feed.next();
   assert.equal([next.value.key, next.value.value], ["late", null]);
+  clearInterval(hold);
   ac.abort();
   await node.close();
 });
@@ -283,6 +286,29 @@ test("GC: an expired entry leaves memory and disk once every peer covers it, and
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a pending expiry does not keep the process alive (the timer is unref'd; close() is not needed)", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const { writeFileSync } = await import("node:fs");
+  const dir = mkdtempSync(join(tmpdir(), "wavekv-expiry-unref-"));
+  const file = join(dir, "forgotten.mts");
+  const src = new URL("../../src/", import.meta.url).pathname;
+  writeFileSync(file, `
+    import { Node } from ${JSON.stringify(src + "node/node.ts")};
+    const node = await Node.open({ id: 1 });
+    const feed = node.watch("");
+    void (async () => { for await (const _ of feed) {} })();
+    await node.put("k", "v", { ttlMs: 60_000 });   // arms the expiry timer at +60 s
+    console.log("watching");
+  `);
+  const runtime = process.versions.bun ? [process.execPath, file] : [process.execPath, "--import", "tsx", file];
+  const t0 = Date.now();
+  const out = spawnSync(runtime[0]!, runtime.slice(1), { encoding: "utf8", timeout: 30_000, cwd: new URL("../..", import.meta.url).pathname });
+  rmSync(dir, { recursive: true, force: true });
+  assert.is(out.status, 0, `${out.stderr} (signal ${out.signal})`);
+  assert.match(out.stdout, /watching/);
+  assert.ok(Date.now() - t0 < 25_000, "exited on its own, long before the 60 s expiry");
 });
 
 test.run();
