@@ -6,7 +6,8 @@
  *
  * Address book: this node publishes only its own address, under `__wavekv/peers/<id>`,
  * and it replicates, so a node configured with one seed address learns every other node's
- * address and adds it as a peer. Addresses given with `--peer` stay local to the transport.
+ * address and discovers it as a peer (tentative and bounded, like a NATS announcement: on
+ * record once it makes a request). Addresses given with `--peer` stay local to the transport.
  * A learned address is a candidate: the transport keeps the one a peer answered at until
  * the candidate answers (src/transport/fetch.ts), so a bogus entry cannot cut a link.
  *
@@ -191,8 +192,19 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
     if (learned.get(peer) === url && node.peers().includes(peer)) return;
     learned.set(peer, url);
     transport.learnPeer(peer, url);
-    // Beside NATS, an address is discovery too: bounded and forgotten when silent, like an announcement.
-    if (!node.peers().includes(peer)) await (nats ? node.discoverPeer(peer) : node.addPeer(peer));
+    // An address is discovery, never configuration (with or without NATS): anyone holding
+    // the secret can write book entries, so each is a tentative member under
+    // sync.maxDiscoveredPeers, logged only once that peer makes a request (a restart
+    // forgets the rest). `--peer` peers are configured at open. docs/design/0025.
+    if (!node.peers().includes(peer)) {
+      try {
+        node.discoverPeer(peer);
+      } catch (err) {
+        // The bound is full: membership warned once already; one line per entry would flood.
+        if (err instanceof WaveKVError && err.code === "TOO_MANY_PEERS") return;
+        throw err;
+      }
+    }
     sync.syncSoon(peer);
   };
   // Only our own entry: `__wavekv/peers/<N>` is admitted from node N alone (src/core/reserved.ts).
