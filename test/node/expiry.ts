@@ -9,6 +9,8 @@ import { Node } from "../../src/node/node.js";
 import { rejectsWith } from "../helpers/cluster.js";
 import type { WaveKVError } from "../../src/core/errors.js";
 import { MAX_TTL_MS } from "../../src/core/expiry.js";
+import { MAX_TTL_MS as PUBLIC_MAX_TTL_MS } from "../../src/index.js";
+import { MAX_TTL_MS as BROWSER_MAX_TTL_MS } from "../../src/browser.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../src/sync/envelope.js";
 import { Feature } from "../../src/sync/envelope-model.js";
 import { pushEnvelopes } from "../../src/node/push.js";
@@ -286,6 +288,15 @@ test("GC: an expired entry leaves memory and disk once every peer covers it, and
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("MAX_TTL_MS is public (wavekv and wavekv/browser): the longest ttlMs a put accepts", async () => {
+  assert.is(PUBLIC_MAX_TTL_MS, MAX_TTL_MS);
+  assert.is(BROWSER_MAX_TTL_MS, MAX_TTL_MS);
+  const node = await Node.open({ id: 1 });
+  assert.is((await node.put("k", "v", { ttlMs: PUBLIC_MAX_TTL_MS })).expiresAt! - (node.get("k")!.timestamp), PUBLIC_MAX_TTL_MS);
+  await rejectsWith(node.put("k", "v", { ttlMs: PUBLIC_MAX_TTL_MS + 1 }), "INVALID_ARGUMENT");
+  await node.close();
 });
 
 test("a pending expiry does not keep the process alive (the timer is unref'd; close() is not needed)", async () => {
