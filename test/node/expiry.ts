@@ -2,7 +2,8 @@
 // the Feature.Expiry negotiation, and bad input. docs/design/0026-expiry.md.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Node } from "../../src/node/node.js";
@@ -300,8 +301,6 @@ test("MAX_TTL_MS is public (wavekv and wavekv/browser): the longest ttlMs a put 
 });
 
 test("a pending expiry does not keep the process alive (the timer is unref'd; close() is not needed)", async () => {
-  const { spawnSync } = await import("node:child_process");
-  const { writeFileSync } = await import("node:fs");
   const dir = mkdtempSync(join(tmpdir(), "wavekv-expiry-unref-"));
   const file = join(dir, "forgotten.mts");
   const src = new URL("../../src/", import.meta.url).pathname;
