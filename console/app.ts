@@ -39,7 +39,7 @@ const VALUE_SHOWN = 160;
 /** The node's own bookkeeping (address book): hidden in the key browser unless asked for. */
 const INTERNAL_PREFIX = "__wavekv/";
 
-interface KvEntry { key: string; value?: string; valueBase64?: string; timestamp: number; node: number; seq: number }
+interface KvEntry { key: string; value?: string; valueBase64?: string; timestamp: number; node: number; seq: number; expiresAt?: number }
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const utf8 = new TextEncoder();
@@ -150,6 +150,16 @@ function fmtAgo(at: number): string {
   if (s < 90) return `${Math.round(s)} s ago`;
   if (s < 5400) return `${Math.round(s / 60)} min ago`;
   return `${Math.round(s / 3600)} h ago`;
+}
+
+/** When an expiring entry (ttlMs) expires, on the node's clock: "expires in 4 min". */
+function fmtExpiry(at: number): string {
+  const s = (at - (Date.now() + clockOffset)) / 1000;
+  if (s <= 0) return "expired";
+  if (s < 90) return `expires in ${Math.ceil(s)} s`;
+  if (s < 5400) return `expires in ${Math.round(s / 60)} min`;
+  if (s < 172_800) return `expires in ${Math.round(s / 3600)} h`;
+  return `expires in ${Math.round(s / 86_400)} d`;
 }
 
 function fmtTime(ms: number): string {
@@ -384,7 +394,8 @@ function renderKeys(entries: KvEntry[] | null): void {
         $("w-value").focus();
       });
       return h("tr", { "data-key": e.key }, cell("Key", pick), cell("Value", value),
-        cell("Written", h("span", { class: "dim" }, `${fmtTime(e.timestamp)} · node ${e.node} · seq ${e.seq}`)));
+        cell("Written", h("span", { class: "dim" }, `${fmtTime(e.timestamp)} · node ${e.node} · seq ${e.seq}`),
+          e.expiresAt !== undefined ? h("span", { class: "dim", title: new Date(e.expiresAt).toISOString() }, ` · ${fmtExpiry(e.expiresAt)}`) : null));
     }));
   }
   const page = pages.length;

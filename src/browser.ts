@@ -31,6 +31,7 @@ export type { BrowserStorageOptions } from "./storage/browser-storage.js";
 
 export { Node, type NodeOptions, type MergeOutcome, type ScanOptions, type StorageFactory, type StorageOpenContext } from "./node/node.js";
 export type { BatchOperation } from "./node/batch.js";
+export { MAX_TTL_MS } from "./core/expiry.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
 export { DEFAULT_LIMITS, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./core/types.js";
 export type { PeerReplication, ReplicationStatus, ReplicatedOptions } from "./core/types.js";

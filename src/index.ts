@@ -23,6 +23,7 @@ useSha256(nodeSha256(createHash));
 
 export { Node, type NodeOptions, type MergeOutcome, type ScanOptions, type StorageFactory, type StorageOpenContext, type StorageStats } from "./node/node.js";
 export { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, type BatchOperation } from "./node/batch.js";
+export { MAX_TTL_MS } from "./core/expiry.js";
 export { WaveKVError, isWaveKVError, type ErrorCode } from "./core/errors.js";
 export { DEFAULT_LIMITS, RESERVED_PREFIX, RESERVED_LIMITS, type ClockStatus, type DuplicateIdStatus, type Entry, type Limits, type AdmitFn, type NodeStatus, type PeerStatus } from "./core/types.js";
 export type { PeerReplication, ReplicationStatus, ReplicatedOptions } from "./core/types.js";

@@ -6,7 +6,8 @@
  *
  * Address book: this node publishes only its own address, under `__wavekv/peers/<id>`,
  * and it replicates, so a node configured with one seed address learns every other node's
- * address and adds it as a peer. Addresses given with `--peer` stay local to the transport.
+ * address and discovers it as a peer (tentative and bounded, like a NATS announcement: on
+ * record once it makes a request). Addresses given with `--peer` stay local to the transport.
  * A learned address is a candidate: the transport keeps the one a peer answered at until
  * the candidate answers (src/transport/fetch.ts), so a bogus entry cannot cut a link.
  *
@@ -15,6 +16,7 @@
 import { WebConsole } from "./console.js";
 import { HttpTransport, PEER_ADDRESS_PREFIX, serveHttp, type HttpServer } from "../transport/http.js";
 import { warningLog } from "../core/warnings.js";
+import { unrefTimer } from "../core/abort.js";
 import { Node } from "../node/node.js";
 import { SyncManager } from "../node/manager.js";
 import type { Entry, FsyncPolicy, Limits } from "../core/types.js";
@@ -82,6 +84,13 @@ export interface ServerConfig {
    * @defaultValue `600_000` (10 min)
    */
   natsForgetAfterMs?: number;
+  /**
+   * Without `nats`: a peer learned from the address book that has made no request for this
+   * long after it was learned is forgotten (it never reached the log), so forged entries
+   * cannot hold the discovery bound (`maxDiscoveredPeers`) against real nodes for ever.
+   * @defaultValue `600_000` (10 min)
+   */
+  bookForgetAfterMs?: number;
   /**
    * Cluster name: the NATS subject namespace (`wavekv.<cluster>.*`); required with `nats`.
    * @defaultValue none
@@ -164,6 +173,8 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
 }
 
 async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, warn: (m: string) => void): Promise<RunningServer> {
+  const forgetAfter = cfg.bookForgetAfterMs ?? 600_000;
+  if (!(forgetAfter >= 0 && forgetAfter <= 2 ** 31 - 1)) throw new WaveKVError("INVALID_ARGUMENT", `bookForgetAfterMs ${forgetAfter}: 0 to 2^31 - 1 ms`);
   const transport = new HttpTransport({ peers: cfg.peers, secret: cfg.secret, timeoutMs: cfg.timeoutMs ?? 5_000, ca: cfg.tls?.ca });
   const nats = cfg.nats === undefined ? undefined : await connectNats(cfg, warn);
   // A peer heard on NATS is reached over NATS (one publish per push), any other over HTTP.
@@ -191,8 +202,19 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
     if (learned.get(peer) === url && node.peers().includes(peer)) return;
     learned.set(peer, url);
     transport.learnPeer(peer, url);
-    // Beside NATS, an address is discovery too: bounded and forgotten when silent, like an announcement.
-    if (!node.peers().includes(peer)) await (nats ? node.discoverPeer(peer) : node.addPeer(peer));
+    // An address is discovery, never configuration (with or without NATS): anyone holding
+    // the secret can write book entries, so each is a tentative member under
+    // sync.maxDiscoveredPeers, logged only once that peer makes a request (a restart
+    // forgets the rest). `--peer` peers are configured at open. docs/design/0025.
+    if (!node.peers().includes(peer)) {
+      try {
+        node.discoverPeer(peer);
+      } catch (err) {
+        // The bound is full: membership warned once already; one line per entry would flood.
+        if (err instanceof WaveKVError && err.code === "TOO_MANY_PEERS") return;
+        throw err;
+      }
+    }
     sync.syncSoon(peer);
   };
   // Only our own entry: `__wavekv/peers/<N>` is admitted from node N alone (src/core/reserved.ts).
@@ -208,6 +230,10 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
     }
   })().catch(() => undefined);
 
+  // Without NATS nothing else forgets a tentative book peer (NatsTransport does, each announce).
+  const forgetting = nats ? undefined : setInterval(() => void node.forgetSilentPeers(forgetAfter).catch((e: Error) => warn(e.message)), Math.min(60_000, Math.max(100, forgetAfter / 3)));
+  unrefTimer(forgetting);
+
   await sync.bootstrap().then((r) => web?.recordRounds(r)).catch((e) => log(`bootstrap incomplete: ${(e as Error).message} (sync loop will retry)`));
   sync.start();
   log(`node ${cfg.id} (${node.uuid}) serving ${http.url}${web ? ` (console: ${http.url}/)` : ""}${nats ? ` and NATS ${cfg.nats} cluster ${cfg.cluster}` : ""}${cfg.dir ? ` with data in ${cfg.dir}` : " in memory"}; peers ${node.peers().join(", ") || "none"}`);
@@ -216,6 +242,7 @@ async function run(cfg: ServerConfig, node: Node, log: (line: string) => void, w
   const stop = () =>
     (stopping ??= (async () => {
       watching.abort();
+      clearInterval(forgetting);
       web?.close();
       await sync.stop();
       await nats?.close();

@@ -17,6 +17,7 @@ import type { Expiries } from "../state/expiry.js";
 import type { ReplicaState } from "../state/replica.js";
 import type { Watchers } from "./watch.js";
 import { checkTtl } from "../core/expiry.js";
+import { unrefTimer } from "../core/abort.js";
 
 /** The checked `ttlMs` of a put's options (INVALID_ARGUMENT), or undefined. */
 export function ttlOption(opts: { ttlMs?: number } | undefined): number | undefined {
@@ -92,8 +93,10 @@ export class ExpiryTimer {
     const due = next ?? now + MAX_DELAY;
     this.#due = due;
     const t = setTimeout(() => this.#fire(), Math.min(Math.max(due - now, 0), MAX_DELAY));
-    // A due expiry is an event a watcher awaits: it keeps the process up (close() stops it).
-    if (next === undefined) (t as { unref?: () => void }).unref?.();
+    // Unref'd like the sync manager's timers: a pending expiry (up to MAX_TTL_MS away) must
+    // not keep a process alive that has nothing else to do. A process that is waiting on
+    // a watcher keeps itself up through its own handles (a server, a socket, a stdin).
+    unrefTimer(t);
     this.#timer = t;
   }
 

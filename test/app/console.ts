@@ -327,6 +327,11 @@ if (!chromiumPath || !playwright) {
     // Binary values as hex, text as text.
     assert.match(await text('#keys tr[data-key="blob/raw"]'), /hex\s+00 01 02 fe ff/);
     assert.match(await text('#keys tr[data-key="users/ada"]'), /Ada Lovelace/);
+    // An expiring entry (ttlMs) shows when it expires; a plain one does not.
+    await ctx.a.node.put("ttl/soon", "short-lived", { ttlMs: 240_000 });
+    await ctx.page.locator('#keys tr[data-key="ttl/soon"]', { hasText: "expires in 4 min" }).waitFor();
+    assert.not.match(await text('#keys tr[data-key="users/ada"]'), /expire/);
+    await ctx.a.node.delete("ttl/soon");
 
     // Write through node 2's HTTP API; node 1's console must show it once sync brings it.
     const put = await signedFetch(ctx.b.http.url, "PUT", `/kv/${encodeURIComponent("from/node-2")}`, "written through node 2");

@@ -6,12 +6,14 @@
  * Opens the storage with fsync "always", prints `ready <nextId>`, then appends records
  * forever — up to 8 appends in flight, 1–3 records each, a snapshot now and then — and
  * prints `ack <id> <id> ...` once an append has resolved. The parent SIGKILLs it at a
- * random moment. Record `id` is key `r/<id>`, seq `id`, value `valueOf(id)`: the parent
- * recomputes the exact bytes from the id alone.
+ * random moment. Record `id` is `crashRecordOf(id)` (test/helpers/crash-records.ts: key
+ * `r/<id>`, seq `id`, every third one expiring): the parent recomputes the exact bytes,
+ * expiry included, from the id alone.
  */
 import { RecordKind, type RecordInput } from "../../src/core/record.js";
 import { openStorage } from "../../src/storage/storage.js";
-import { crashRecord, rng } from "./storage-fixtures.js";
+import { rng } from "./storage-fixtures.js";
+import { crashRecordOf } from "./crash-records.js";
 
 const [dir, seedArg] = process.argv.slice(2);
 if (!dir) throw new Error("usage: crash-child <dir> <seed>");
@@ -24,7 +26,8 @@ let maxSeq = 0;
 for (const b of storage.recovered.batches) {
   for (let i = 0; i < b.count; i++) {
     maxSeq = Math.max(maxSeq, b.seq(i));
-    if (b.kind(i) === RecordKind.Value) state.set(b.seq(i), { kind: RecordKind.Value, key: b.key(i), value: b.value(i), timestamp: b.timestamp(i), node: b.node(i), seq: b.seq(i) });
+    const kind = b.kind(i);
+    if (kind === RecordKind.Value || kind === RecordKind.Expiring) state.set(b.seq(i), { kind, key: b.key(i), value: b.value(i), timestamp: b.timestamp(i), node: b.node(i), seq: b.seq(i) });
   }
 }
 let nextId = maxSeq + 1;
@@ -37,7 +40,7 @@ function pump(): void {
     const n = 1 + Math.floor(r() * 3);
     const recs: RecordInput[] = [];
     for (let i = 0; i < n; i++) {
-      const rec = crashRecord(nextId++);
+      const rec = crashRecordOf(nextId++);
       recs.push(rec);
       state.set(rec.seq, rec);
     }

@@ -6,8 +6,9 @@
  *   bun test/helpers/node-crash-child.ts <dir> <seed> [quiescent|inflight]
  *
  * Opens `Node.open({ id: 1, dir, fsync: "always" })`, prints `ready <nextSeq>`, then writes
- * until killed: 1–8 puts/deletes in flight over CRASH_KEYS keys, printing
- * `ack <seq> <p|d> <timestamp>` only once the write's promise has resolved. Every 4–23 acks
+ * until killed: 1–8 puts/deletes in flight over CRASH_KEYS keys (about a third of the puts
+ * with a `ttlMs` of an hour or more: expiring entries, issue 21), printing
+ * `ack <seq> <p|d> <timestamp> <expiresAt|->` only once the write's promise has resolved. Every 4–23 acks
  * it calls persist(): "quiescent" (default) stops issuing until the writes in flight have
  * settled, calls persist(), and writes on while the snapshot installs; "inflight" calls it
  * with writes in flight (docs/design/0011-memory-never-shows-what-the-log-refused.md, bug 2). Prints `persisted` when a
@@ -21,13 +22,16 @@ import { rng } from "./storage-fixtures.js";
 
 export const CRASH_KEYS = 12;
 
-/** Key and value of seq `seq` in the run seeded `seed` (a delete of the key writes no value). */
-export function crashWrite(seed: number, seq: number): { key: string; value: Uint8Array } {
+/**
+ * Key, value and TTL of seq `seq` in the run seeded `seed` (a delete of the key writes no
+ * value). `ttlMs`, when set, is an hour or more: nothing expires before the parent reads it.
+ */
+export function crashWrite(seed: number, seq: number): { key: string; value: Uint8Array; ttlMs?: number } {
   const r = rng((seed ^ Math.imul(seq, 0x9e3779b1)) >>> 0);
   const key = `k/${Math.floor(r() * CRASH_KEYS)}`;
   const value = new Uint8Array(1 + Math.floor(r() * 200));
   for (let i = 0; i < value.length; i++) value[i] = Math.floor(r() * 256);
-  return { key, value };
+  return r() < 1 / 3 ? { key, value, ttlMs: 3_600_000 + Math.floor(r() * 1_000_000) } : { key, value };
 }
 
 async function main(): Promise<void> {
@@ -55,14 +59,14 @@ async function main(): Promise<void> {
 
   function issue(): void {
     const seq = nextSeq++;
-    const { key, value } = crashWrite(seed, seq);
+    const { key, value, ttlMs } = crashWrite(seed, seq);
     // Delete only a key that is live in memory: such a delete always takes the next seq.
     const del = node.get(key) !== undefined && r() < 0.25;
-    const p = del ? node.delete(key) : node.put(key, value);
+    const p = del ? node.delete(key) : node.put(key, value, ttlMs === undefined ? undefined : { ttlMs });
     inFlight++;
     p.then((e) => {
       if (e?.seq !== seq) die("seq", 4)(`expected seq ${seq}, got ${e?.seq}`);
-      process.stdout.write(`ack ${seq} ${del ? "d" : "p"} ${e!.timestamp}\n`);
+      process.stdout.write(`ack ${seq} ${del ? "d" : "p"} ${e!.timestamp} ${e!.expiresAt ?? "-"}\n`);
       inFlight--;
       if (++acks % persistEvery === 0) {
         if (mode === "inflight") persist();

@@ -2,13 +2,16 @@
 // the Feature.Expiry negotiation, and bad input. docs/design/0026-expiry.md.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Node } from "../../src/node/node.js";
 import { rejectsWith } from "../helpers/cluster.js";
 import type { WaveKVError } from "../../src/core/errors.js";
 import { MAX_TTL_MS } from "../../src/core/expiry.js";
+import { MAX_TTL_MS as PUBLIC_MAX_TTL_MS } from "../../src/index.js";
+import { MAX_TTL_MS as BROWSER_MAX_TTL_MS } from "../../src/browser.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../src/sync/envelope.js";
 import { Feature } from "../../src/sync/envelope-model.js";
 import { pushEnvelopes } from "../../src/node/push.js";
@@ -137,6 +140,8 @@ test("digest: unchanged for entries without expiry; an expiring entry hashes its
 test("watch: one event when an entry expires (a timer at the nearest expiry), value null with its expiresAt", async () => {
   const clock = fakeClock(1_000);
   const node = await Node.open({ id: 1, clock });
+  // The expiry timer is unref'd: this test, with nothing else alive, holds the loop itself.
+  const hold = setInterval(() => {}, 1_000);
   const ac = new AbortController();
   const feed = node.watch("", { signal: ac.signal });
   await node.put("late", "x", { ttlMs: 60_000 });
@@ -153,6 +158,7 @@ test("watch: one event when an entry expires (a timer at the nearest expiry), va
   assert.is((await feed.next()).value.key, "poke");
   const next = await feed.next();
   assert.equal([next.value.key, next.value.value], ["late", null]);
+  clearInterval(hold);
   ac.abort();
   await node.close();
 });
@@ -283,6 +289,36 @@ test("GC: an expired entry leaves memory and disk once every peer covers it, and
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("MAX_TTL_MS is public (wavekv and wavekv/browser): the longest ttlMs a put accepts", async () => {
+  assert.is(PUBLIC_MAX_TTL_MS, MAX_TTL_MS);
+  assert.is(BROWSER_MAX_TTL_MS, MAX_TTL_MS);
+  const node = await Node.open({ id: 1 });
+  assert.is((await node.put("k", "v", { ttlMs: PUBLIC_MAX_TTL_MS })).expiresAt! - (node.get("k")!.timestamp), PUBLIC_MAX_TTL_MS);
+  await rejectsWith(node.put("k", "v", { ttlMs: PUBLIC_MAX_TTL_MS + 1 }), "INVALID_ARGUMENT");
+  await node.close();
+});
+
+test("a pending expiry does not keep the process alive (the timer is unref'd; close() is not needed)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wavekv-expiry-unref-"));
+  const file = join(dir, "forgotten.mts");
+  const src = new URL("../../src/", import.meta.url).pathname;
+  writeFileSync(file, `
+    import { Node } from ${JSON.stringify(src + "node/node.ts")};
+    const node = await Node.open({ id: 1 });
+    const feed = node.watch("");
+    void (async () => { for await (const _ of feed) {} })();
+    await node.put("k", "v", { ttlMs: 60_000 });   // arms the expiry timer at +60 s
+    console.log("watching");
+  `);
+  const runtime = process.versions.bun ? [process.execPath, file] : [process.execPath, "--import", "tsx", file];
+  const t0 = Date.now();
+  const out = spawnSync(runtime[0]!, runtime.slice(1), { encoding: "utf8", timeout: 30_000, cwd: new URL("../..", import.meta.url).pathname });
+  rmSync(dir, { recursive: true, force: true });
+  assert.is(out.status, 0, `${out.stderr} (signal ${out.signal})`);
+  assert.match(out.stdout, /watching/);
+  assert.ok(Date.now() - t0 < 25_000, "exited on its own, long before the 60 s expiry");
 });
 
 test.run();

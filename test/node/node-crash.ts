@@ -2,7 +2,9 @@
 // puts and deletes (several in flight) and persist() calls, and reports every acknowledged
 // write on stdout; the parent SIGKILLs it at random moments, reopens the directory with
 // Node.open and checks that every acknowledged write is present with its exact key, value
-// and stamp — or superseded by a later write of the same key — that every record found is
+// and stamp (and, for a put with ttlMs, its exact expiresAt: about a third of the puts; the
+// TTLs are an hour or more, so the reopened node reads them unexpired) — or superseded by
+// a later write of the same key — that every record found is
 // one the child wrote, and that nextSeq is above every acknowledged seq.
 //   WAVEKV_CRASHES=500 WAVEKV_CRASH_SEED=7 node --import tsx test/node/node-crash.ts   (default 50)
 // The child is test/helpers/node-crash-child.ts.
@@ -32,7 +34,7 @@ function childArgs(dir: string, seed: number, mode: Mode): string[] {
   return process.versions.bun ? args : ["--import", "tsx", ...args];
 }
 
-interface Ack { seq: number; del: boolean; timestamp: number }
+interface Ack { seq: number; del: boolean; timestamp: number; expiresAt?: number }
 interface Run { ready: number; acks: Ack[]; persisted: number; stderr: string; code: number | null; signal: NodeJS.Signals | null }
 
 function runAndKill(dir: string, seed: number, mode: Mode, killAfterMs: number): Promise<Run> {
@@ -45,12 +47,12 @@ function runAndKill(dir: string, seed: number, mode: Mode, killAfterMs: number):
       buf += chunk;
       let nl: number;
       while ((nl = buf.indexOf("\n")) >= 0) {
-        const [word, a, b, c] = buf.slice(0, nl).split(" ");
+        const [word, a, b, c, d] = buf.slice(0, nl).split(" ");
         buf = buf.slice(nl + 1);
         if (word === "ready") {
           run.ready = Number(a);
           setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-        } else if (word === "ack") run.acks.push({ seq: Number(a), del: b === "d", timestamp: Number(c) });
+        } else if (word === "ack") run.acks.push({ seq: Number(a), del: b === "d", timestamp: Number(c), ...(d !== "-" && d !== undefined ? { expiresAt: Number(d) } : {}) });
         else if (word === "persisted") run.persisted++;
       }
     });
@@ -61,7 +63,7 @@ function runAndKill(dir: string, seed: number, mode: Mode, killAfterMs: number):
   });
 }
 
-interface LaneResult { acked: number; persisted: number; viaSnapshot: number; midSnapshot: number; resetFinished: number }
+interface LaneResult { acked: number; persisted: number; viaSnapshot: number; midSnapshot: number; resetFinished: number; expiring: number }
 
 /** Header fields that tell a crash between snapshot install and WAL reset (docs/FORMAT.md §3–4). */
 function interruptedReset(dir: string): boolean {
@@ -82,7 +84,7 @@ async function lane(laneNo: number, crashes: number, r: () => number, mode: Mode
   const lastAcked = new Map<string, number>();
   let maxAcked = 0;
   let nextSeqSeen = 1;
-  const result: LaneResult = { acked: 0, persisted: 0, viaSnapshot: 0, midSnapshot: 0, resetFinished: 0 };
+  const result: LaneResult = { acked: 0, persisted: 0, viaSnapshot: 0, midSnapshot: 0, resetFinished: 0, expiring: 0 };
   try {
     for (let i = 0; i < crashes; i++) {
       const where = `lane ${laneNo}, crash ${i}`;
@@ -124,7 +126,11 @@ async function lane(laneNo: number, crashes: number, r: () => number, mode: Mode
           if (a) {
             assert.is(e.value === null, a.del, `${what}: acknowledged as a ${a.del ? "delete" : "put"}`);
             assert.is(e.timestamp, a.timestamp, `${what}: acknowledged timestamp`);
+            assert.is(e.expiresAt, a.del ? undefined : a.expiresAt, `${what}: acknowledged expiresAt`);
+            if (a.expiresAt !== undefined) result.expiring++;
           }
+          // A put with ttlMs expires at its stamp + ttlMs; any other entry has no expiry.
+          assert.is(e.expiresAt, e.value !== null && w.ttlMs !== undefined ? e.timestamp + w.ttlMs : undefined, `${what}: expiresAt`);
           // Unacknowledged writes may or may not have reached the disk; what is there is exact.
           if (e.value !== null) assert.ok(Buffer.from(e.value).equals(Buffer.from(w.value)), `${what}: value bytes`);
           const last = lastAcked.get(e.key);
@@ -162,6 +168,7 @@ test(`crash loop: ${CRASHES} SIGKILLs of a Node writing with fsync "always" and 
   const sum = await crashLoop(CRASHES, "quiescent");
   assert.ok(sum.acked > CRASHES, "the children acknowledged writes");
   assert.ok(sum.persisted > 0 && sum.viaSnapshot > 0, "some reopens went through a snapshot");
+  assert.ok(sum.expiring > 0, "acknowledged expiring entries were checked");
 });
 
 // Bug 2 (docs/design/0011-memory-never-shows-what-the-log-refused.md): persist() with writes in flight drops

@@ -1,7 +1,8 @@
 // Crash loop: a child process appends with fsync "always" and reports every acknowledged
 // record on stdout; the parent SIGKILLs it at random moments, reopens the directory and
 // checks that every acknowledged record is there with its exact bytes — and that nothing
-// else is there but whole, correct, unduplicated records.
+// else is there but whole, correct, unduplicated records. Every third record is an expiring
+// value (kind 5): it must come back as kind 5 with its exact expiresAt.
 //   WAVEKV_CRASHES=500 node --import tsx test/storage/crash.ts      (default 50)
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -9,11 +10,12 @@ import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as fs from "node:fs";
-import { RecordKind } from "../../src/core/record.js";
+import { RecordKind, readExpiry } from "../../src/core/record.js";
 import { files } from "../../src/storage/datadir.js";
 import { isZeroFrom } from "../../src/storage/wal-file.js";
 import { openStorage } from "../../src/storage/storage.js";
-import { crashRecord, oracleWal, plain, removeDir, rng, tempDir } from "../helpers/storage-fixtures.js";
+import { oracleWal, plain, removeDir, rng, tempDir } from "../helpers/storage-fixtures.js";
+import { crashExpiry, crashRecordOf } from "../helpers/crash-records.js";
 
 const CRASHES = Number(process.env.WAVEKV_CRASHES ?? 50);
 const LANES = Number(process.env.WAVEKV_CRASH_LANES ?? 4);
@@ -67,6 +69,7 @@ async function lane(laneNo: number, crashes: number, r: () => number): Promise<{
   let viaSnapshot = 0;
   // Kills that left a preallocated zero tail (FORMAT §3 version 2) after the last record.
   let preallocated = 0;
+  let expiring = 0;
   try {
     for (let i = 0; i < crashes; i++) {
       const where = `lane ${laneNo}, crash ${i}`;
@@ -82,11 +85,15 @@ async function lane(laneNo: number, crashes: number, r: () => number): Promise<{
       const seen = new Map<number, number>();
       for (const b of s.recovered.batches) {
         for (let j = 0; j < b.count; j++) {
-          if (b.kind(j) !== RecordKind.Value) continue;
+          const kind = b.kind(j);
+          if (kind !== RecordKind.Value && kind !== RecordKind.Expiring) continue;
           const id = b.seq(j);
+          const at = crashExpiry(id);
+          assert.is(kind, at === undefined ? RecordKind.Value : RecordKind.Expiring, `${where}: record ${id} has the wrong kind`);
+          if (at !== undefined) { assert.is(readExpiry(b.value(j)!, 0), at, `${where}: record ${id} has the wrong expiresAt`); expiring++; }
           seen.set(id, (seen.get(id) ?? 0) + 1);
           const got = { kind: b.kind(j), key: b.key(j), value: Buffer.from(b.value(j)!).toString("hex"), timestamp: b.timestamp(j), node: b.node(j), seq: id };
-          assert.equal(got, plain(crashRecord(id)), `${where}: record ${id} has the wrong bytes`);
+          assert.equal(got, plain(crashRecordOf(id)), `${where}: record ${id} has the wrong bytes`);
         }
       }
       if (s.recovered.batches.length > 1) viaSnapshot++;
@@ -94,6 +101,7 @@ async function lane(laneNo: number, crashes: number, r: () => number): Promise<{
       for (const id of acked) assert.ok(seen.has(id), `${where}: acknowledged record ${id} is missing`);
       for (const [id, n] of seen) assert.is(n, 1, `${where}: record ${id} recovered ${n} times`);
     }
+    assert.ok(expiring > 0, `lane ${laneNo}: expiring records were recovered`);
     return { acked: acked.size, viaSnapshot, preallocated };
   } finally {
     removeDir(dir);
