@@ -281,9 +281,13 @@ clientCommand("get", "read a key").argument("<key>").action(async (key, o) => {
   if (!e) { console.error(`${key}: not found`); process.exitCode = 1; return; }
   printEntry(e);
 });
-clientCommand("del", "delete a key").argument("<key>").action(async (key, o) => {
+clientCommand("del", "delete a key").argument("<key>")
+  .option("--wait <all|n>", "answer once that many peers confirmed the delete (exit 1 with the reason if not within --timeout; the delete stands)", parseWait)
+  .option("--timeout <duration>", "how long --wait waits (e.g. 10s, 500ms)", parseDuration)
+  .action(async (key, o, cmd: Command) => {
+  if (o.timeout !== undefined && o.wait === undefined) cmd.error("--timeout bounds --wait: give --wait all or --wait <n> with it");
   const kv = await client(o);
-  const e = await kv.del(key);
+  const e = await kv.del(key, { wait: o.wait, timeoutMs: o.timeout });
   if (!e) { console.error(`${key}: not found`); process.exitCode = 1; return; }
   printEntry(e);
   await warnIfRefused(kv);

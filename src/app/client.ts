@@ -122,12 +122,19 @@ export class KvClient {
     const body = typeof value === "string" ? new TextEncoder().encode(value) : value;
     const q = new URLSearchParams();
     if (opts.ttlMs !== undefined) q.set("ttlMs", String(opts.ttlMs));
+    const { target, timeoutMs } = this.#waitTarget(key, q, opts);
+    return (await this.#call("PUT", target, body, undefined, timeoutMs)).json;
+  }
+
+  /** `key`'s path with `q` and, with `wait`, the write concern's parameters; the request's deadline covers the wait. */
+  #waitTarget(key: string, q: URLSearchParams, opts: { wait?: "all" | number; timeoutMs?: number }): { target: string; timeoutMs: number } {
     const wait = opts.timeoutMs ?? 10_000;
     if (opts.wait !== undefined) { q.set("wait", String(opts.wait)); q.set("timeoutMs", String(wait)); }
     const path = kvPath(key), query = q.toString();
     const target = query === "" ? path : `${path}${path.includes("?") ? "&" : "?"}${query}`;
-    return (await this.#call("PUT", target, body, undefined, opts.wait === undefined ? this.timeoutMs : Math.max(this.timeoutMs, wait + 5_000))).json;
+    return { target, timeoutMs: opts.wait === undefined ? this.timeoutMs : Math.max(this.timeoutMs, wait + 5_000) };
   }
+
 
   /** POST /kv/_batch: a JSON array of operations written as one atomic batch; the entries written. */
   async batch(ops: string | Uint8Array): Promise<KvEntryJson[]> {
@@ -139,8 +146,10 @@ export class KvClient {
     return r.status === 404 ? undefined : r.json;
   }
 
-  async del(key: string): Promise<KvEntryJson | undefined> {
-    const r = await this.#call("DELETE", kvPath(key));
+  /** Deletes `key` (undefined: it was not there). `wait` and `timeoutMs` as for put. */
+  async del(key: string, opts: { wait?: "all" | number; timeoutMs?: number } = {}): Promise<KvEntryJson | undefined> {
+    const { target, timeoutMs } = this.#waitTarget(key, new URLSearchParams(), opts);
+    const r = await this.#call("DELETE", target, undefined, undefined, timeoutMs);
     return r.status === 404 ? undefined : r.json;
   }
 

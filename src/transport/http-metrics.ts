@@ -33,6 +33,7 @@ export function renderMetrics(node: Node, sync: SyncHandler, counters: Record<st
   metric("wavekv_kv_deletes_total", "counter", "Deletes through the HTTP API.", [["", counters.kvDeletes!]]);
   metric("wavekv_http_requests_total", "counter", "HTTP requests.", [["", counters.requests!]]);
   metric("wavekv_http_unauthorized_total", "counter", "Requests refused for a missing, wrong or replayed signature.", [["", counters.unauthorized!]]);
+  metric("wavekv_http_forbidden_total", "counter", "Requests a client credential made outside its scope (403; the log names the credential).", [["", counters.forbidden!]]);
   metric("wavekv_http_buffered_bytes", "gauge", "Request body bytes held by in-flight requests (bounded by maxBufferedBytes).", [["", gauge.buffered]]);
   metric("wavekv_http_body_bytes_read_total", "counter", "Request body bytes read.", [["", gauge.read]]);
   metric("wavekv_http_busy_total", "counter", "Requests refused with 503 because the body budget was spent.", [["", gauge.busy]]);

@@ -283,7 +283,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
   const verifier = opts.secret !== undefined ? new RequestVerifier(opts.secret, { node: node.id, credentials: opts.credentials }) : noVerifier(opts.credentials);
   const warn = warningLog(opts.onWarning ?? ((m: string) => console.warn(`wavekv http: ${m}`)));
   if (!verifier) warn("no secret configured: anyone who can reach this port can read and write the store");
-  const counters = { requests: 0, unauthorized: 0, badEnvelopes: 0, kvPuts: 0, kvDeletes: 0 };
+  const counters = { requests: 0, unauthorized: 0, forbidden: 0, badEnvelopes: 0, kvPuts: 0, kvDeletes: 0 };
   const gauge: BodyGauge = { buffered: 0, read: 0, busy: 0 };
   const streams = new PushStreams(node, { ...opts.streams, secret: opts.secret });
 
@@ -301,7 +301,7 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
     const asset = opts.console ? await opts.console.asset(method, path, req.headers["if-none-match"]) : undefined;
     if (asset) return reply(res, asset, method === "HEAD");
     const refuse = (denied: string | undefined): void => {
-      if (denied) { warn(`refused ${method} ${routeOf(path)}: ${denied}`); throw new HttpError(403, `forbidden: ${denied}`, "FORBIDDEN"); }
+      if (denied) { counters.forbidden++; warn(`refused ${method} ${routeOf(path)}: ${denied}`); throw new HttpError(403, `forbidden: ${denied}`, "FORBIDDEN"); }
     };
     // Signature first, from the headers alone: an unsigned body is refused unread.
     let digest: string | undefined, who: ClientCredential | undefined;
@@ -366,9 +366,12 @@ export async function serveHttp(sync: SyncHandler, opts: ServeOptions): Promise<
         return send(res, 200, JSON.stringify(entryJson(e)));
       }
       if (method === "DELETE") {
+        const wait = replicationWait(query, node); // as PUT's: checked before the delete
         const e = await node.delete(key);
         counters.kvDeletes++;
-        return e ? send(res, 200, JSON.stringify(entryJson(e))) : sendError(res, 404, "NOT_FOUND", `no live entry for ${JSON.stringify(key)}`);
+        if (!e) return sendError(res, 404, "NOT_FOUND", `no live entry for ${JSON.stringify(key)}`);
+        if (wait) return send(res, ...(await replicatedReply(node, e, wait, res, JSON.stringify(entryJson(e)))));
+        return send(res, 200, JSON.stringify(entryJson(e)));
       }
     }
     if (method === "GET" && path === "/kv") {

@@ -22,7 +22,7 @@ const run = (...args: string[]) => new Promise<{ status: number | null; stdout: 
   child.once("close", (status) => resolve({ status, stdout, stderr }));
 });
 
-test("put --wait all / N on a 3-node cluster: 200 once confirmed, 504 with the reason when a peer is down, usage mistakes exit 2", async () => {
+test("put / del --wait all / N on a 3-node cluster: 200 once confirmed, 504 with the reason when a peer is down, usage mistakes exit 2", async () => {
   const root = mkdtempSync(join(tmpdir(), "wavekv-wait-"));
   const secretFile = join(root, "secret");
   writeFileSync(secretFile, SECRET);
@@ -42,6 +42,12 @@ test("put --wait all / N on a 3-node cluster: 200 once confirmed, 504 with the r
     assert.is(e.seq > 0 && e.node === 1, true);
     // Confirmed means held: both peers have it, by the seq it was written with.
     for (const id of [2, 3]) assert.is(running.get(id)!.node.getIncludingTombstones("k1")?.seq, e.seq, `node ${id}`);
+
+    // del --wait: the same concern for a delete; the tombstone is on both peers when it answers.
+    const gone = await run("del", "k1", "--wait", "all", "--timeout", "20s", "--url", url(1), "--secret-file", secretFile);
+    assert.is(gone.status, 0, gone.stderr);
+    const t = JSON.parse(gone.stdout);
+    for (const id of [2, 3]) assert.is(running.get(id)!.node.getIncludingTombstones("k1")?.seq, t.seq, `node ${id} holds the tombstone`);
 
     // Signed GET /replication: nothing behind now.
     const kv = new KvClient(url(1), SECRET);

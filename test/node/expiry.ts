@@ -143,24 +143,28 @@ test("watch: one event when an entry expires (a timer at the nearest expiry), va
   // The expiry timer is unref'd: this test, with nothing else alive, holds the loop itself.
   const hold = setInterval(() => {}, 1_000);
   const ac = new AbortController();
-  const feed = node.watch("", { signal: ac.signal });
-  await node.put("late", "x", { ttlMs: 60_000 });
-  await node.put("soon", "y", { ttlMs: 20 });
-  const first = await feed.next();
-  const second = await feed.next();
-  assert.equal([first.value.key, second.value.key], ["late", "soon"]);
-  clock.set(1_020); // "soon" is due; the timer fires ~20 ms from now in real time
-  const expired = await feed.next();
-  assert.equal([expired.value.key, expired.value.value, expired.value.expiresAt], ["soon", null, 1_020]);
-  clock.set(100_000);
-  // An expiring write after the clock jumped reschedules: "late" is overdue and comes first.
-  await node.put("poke", "z", { ttlMs: 60_000 });
-  assert.is((await feed.next()).value.key, "poke");
-  const next = await feed.next();
-  assert.equal([next.value.key, next.value.value], ["late", null]);
-  clearInterval(hold);
-  ac.abort();
-  await node.close();
+  try {
+    const feed = node.watch("", { signal: ac.signal });
+    await node.put("late", "x", { ttlMs: 60_000 });
+    await node.put("soon", "y", { ttlMs: 20 });
+    const first = await feed.next();
+    const second = await feed.next();
+    assert.equal([first.value.key, second.value.key], ["late", "soon"]);
+    clock.set(1_020); // "soon" is due; the timer fires ~20 ms from now in real time
+    const expired = await feed.next();
+    assert.equal([expired.value.key, expired.value.value, expired.value.expiresAt], ["soon", null, 1_020]);
+    clock.set(100_000);
+    // An expiring write after the clock jumped reschedules: "late" is overdue and comes first.
+    await node.put("poke", "z", { ttlMs: 60_000 });
+    assert.is((await feed.next()).value.key, "poke");
+    const next = await feed.next();
+    assert.equal([next.value.key, next.value.value], ["late", null]);
+  } finally {
+    // Also when an assertion fails: the interval would keep the file from exiting.
+    clearInterval(hold);
+    ac.abort();
+    await node.close();
+  }
 });
 
 test("sync: the expiry travels to a peer that advertises Feature.Expiry; both read it expired on their own clock", async () => {

@@ -181,6 +181,8 @@ test("POST /kv/_batch with a credential: every key of the batch must be in its s
     assert.is(ro.status, 403);
     assert.match(ro.json.message, "credential reader is read-only");
     assert.not.ok(s.node.get("app/w"));
+    const metrics = await (await fetch(s.server.url + "/metrics")).text();
+    assert.match(metrics, /^wavekv_http_forbidden_total 2$/m, "each 403 is counted");
   } finally {
     await s.close();
   }
