@@ -5,7 +5,6 @@
 import type { Node } from "../node/node.js";
 import type { SyncHandler } from "./transport.js";
 import type { PushStreams } from "./push-stream.js";
-import { replicationMetrics } from "./replication-http.js";
 
 /** Request body bytes held and read by the server (its body budget), and 503s for a spent budget. */
 export interface BodyGauge { buffered: number; read: number; busy: number }
@@ -59,7 +58,16 @@ export function renderMetrics(node: Node, sync: SyncHandler, counters: Record<st
     metric("wavekv_sync_received_bytes_total", "counter", "Bytes received from the peer in rounds.", links.map((l) => [`{peer="${l.peer}"}`, l.bytesReceived]));
     metric("wavekv_sync_consecutive_failures", "gauge", "Failed rounds in a row (0: reachable).", links.map((l) => [`{peer="${l.peer}"}`, l.consecutiveFailures]));
   }
-  out.push(...replicationMetrics(node));
+  if (!node.closed) {
+    // Per-peer lag (Node.replication(), docs/design/0029); a peer without a figure gets no sample.
+    const peers = node.replication().peers;
+    const perPeer = (value: (p: (typeof peers)[number]) => number | null): [string, number][] =>
+      peers.flatMap((p) => { const v = value(p); return v === null ? [] : [[`{peer="${p.peer}"}`, v] as [string, number]]; });
+    metric("wavekv_peer_entries_behind", "gauge", "Writes of this node the peer has not confirmed (this node's last seq minus the peer's ack of it).", perPeer((p) => p.entriesBehind));
+    metric("wavekv_peer_bytes_behind", "gauge", "Key and value bytes of those writes (a lower bound when some predate this process).", perPeer((p) => p.bytesBehind));
+    metric("wavekv_peer_last_contact_timestamp_seconds", "gauge", "When an envelope of the peer was last merged here (0: not since start).", perPeer((p) => p.lastContactAt / 1000));
+    metric("wavekv_peer_round_seconds", "gauge", "Duration of the last sync round with the peer.", perPeer((p) => (p.link?.lastRoundMs ?? null) === null ? null : p.link!.lastRoundMs! / 1000));
+  }
   const st = node.storageStats();
   if (st) {
     metric("wavekv_wal_bytes", "gauge", "Size of the write-ahead log.", [["", st.walBytes]]);

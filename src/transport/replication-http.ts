@@ -1,7 +1,7 @@
 /**
  * The HTTP side of replication status (docs/design/0029), mounted by src/transport/http.ts:
  *
- * - `PUT /kv/<key>?wait=all|N[&timeoutMs=10000]`: the write, then the server waits until
+ * - `PUT` / `DELETE /kv/<key>?wait=all|N[&timeoutMs=10000]`: the write, then the server waits until
  *   that many peers confirmed it (Node.replicated) and answers 200 with the entry; after
  *   `timeoutMs` (or if the peers left cannot make it) 504 with code NOT_REPLICATED, a
  *   one-line reason, and the entry: the write itself was acknowledged either way. A bad
@@ -9,7 +9,6 @@
  * - `GET /replication` (signed like /kv: error messages may name peer addresses) →
  *   Node.replication() as JSON. /status stays public and small: its peers' `peerAck` already
  *   says how far each confirmed.
- * - /metrics gauges per peer: writes and bytes behind, last contact, last round time.
  */
 import type { ServerResponse } from "node:http";
 import { WaveKVError, isWaveKVError } from "../core/errors.js";
@@ -64,23 +63,4 @@ export async function replicatedReply(node: Node, entry: Entry, wait: Replicatio
     clearTimeout(timer);
     res.off("close", gone);
   }
-}
-
-/** Per-peer lag gauges for /metrics (Prometheus text lines); none once the node is closed. */
-export function replicationMetrics(node: Node): string[] {
-  if (node.closed) return [];
-  const r = node.replication();
-  const out: string[] = [];
-  const gauge = (name: string, help: string, value: (p: (typeof r.peers)[number]) => number | null) => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-    for (const p of r.peers) {
-      const v = value(p);
-      if (v !== null) out.push(`${name}{peer="${p.peer}"} ${v}`);
-    }
-  };
-  gauge("wavekv_peer_entries_behind", "Writes of this node the peer has not confirmed (this node's last seq minus the peer's ack of it).", (p) => p.entriesBehind);
-  gauge("wavekv_peer_bytes_behind", "Key and value bytes of those writes (a lower bound when some predate this process).", (p) => p.bytesBehind);
-  gauge("wavekv_peer_last_contact_timestamp_seconds", "When an envelope of the peer was last merged here (0: not since start).", (p) => p.lastContactAt / 1000);
-  gauge("wavekv_peer_round_seconds", "Duration of the last sync round with the peer.", (p) => (p.link?.lastRoundMs ?? null) === null ? null : p.link!.lastRoundMs! / 1000);
-  return out;
 }
