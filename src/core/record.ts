@@ -24,7 +24,14 @@ import type { Entry } from "./types.js";
 
 export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4, Expiring = 5,
   /** WAL only: the next `seq` records (kinds 0/1) are one atomic batch (src/node/batch.ts). */
-  BatchHead = 6 }
+  BatchHead = 6,
+  /** Snapshots only: a batch range — node = origin, seq = first seq, timestamp = count (src/state/batch-ranges.ts). */
+  BatchRange = 7 }
+
+/** A kind-7 record: seqs `first` … `first + count − 1` of `node` were one batch. */
+export function batchRangeRecord(node: number, first: number, count: number): RecordInput {
+  return { kind: RecordKind.BatchRange, key: "", value: null, timestamp: count, node, seq: first };
+}
 
 /**
  * Kinds that carry a value field: 1, and 5 (an expiring value), whose value field is the

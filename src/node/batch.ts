@@ -109,6 +109,8 @@ export function writeBatch(writes: LocalWrites, ops: unknown, signal?: AbortSign
   const entries = items.map((it, i) => writes.stamped(it.key, it.value, false, first + i, it.keyLen));
   checkBatchCapacity(h.state, h.limits, items);
   h.seqs.next += entries.length;
+  // One range from now on (src/state/batch-ranges.ts): our pages and pushes keep it whole.
+  if (entries.length > 1) h.state.batches.add(h.id, first, first + entries.length - 1);
   // Each entry's seq is spent now (whatever the append does): the node's write log learns them in seq order.
   if (onSeq) for (const e of entries) onSeq(e);
   const storage = h.storage();

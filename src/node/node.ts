@@ -15,7 +15,7 @@ import { WaveKVError } from "../core/errors.js";
 import { DEFAULT_SYNC_TUNING, SyncProtocol, type MergeOutcome, type MergeSlicing } from "../sync/protocol.js";
 import { IdConflicts } from "../sync/identity.js";
 import { checkNodeOptions, withDefaults, type NodeOptions } from "./options.js";
-import { ReplicaState, type BatchOutcome } from "../state/replica.js";
+import { ReplicaState, type BatchOutcome, type MergeGroups, type RangeGroup } from "../state/replica.js";
 import type { ReplaySink, Storage, StorageTuning } from "../storage/interface.js";
 import { DEFAULT_LIMITS, isNodeId, type AdmitFn, type Entry, type Limits, type NodeStatus } from "../core/types.js";
 import { toBytes } from "../core/encoding.js";
@@ -90,7 +90,7 @@ export class Node {
         id: this.id,
         uuid,
         state: this.#state,
-        mergeRemote: (batch, refuse, decided, relearn) => this.#mergeRemote(batch, refuse, decided, relearn),
+        mergeRemote: (batch, refuse, decided, relearn, groups) => this.#mergeRemote(batch, refuse, decided, relearn, groups),
         nextSeq: () => this.#seqs.next,
         discoverPeer: (peer) => this.#members.discover(peer),
         isPeer: (peer) => this.#members.isRecorded(peer),
@@ -141,7 +141,7 @@ export class Node {
             // Entries under LWW in one kernel call (no admission: they were admitted once;
             // the kernel skips the non-entry kinds), then membership and seq marks.
             n.#state.mergeBatch(batch, { limits: n.limits, now: n.#clock(), trusted: true });
-            replayLog(batch, n.#members, n.#seqs);
+            replayLog(batch, n.#members, n.#seqs, n.#state.batches);
           },
           abandon: () => n.#state.dispose(), // nothing it replayed is kept (pinned file bytes included)
         };
@@ -231,14 +231,14 @@ export class Node {
     }
   }
 
-  #mergeRemote(batch: DecodedBatch, refuse: ReadonlyMap<number, string> | undefined, decided: number, relearn: boolean): BatchOutcome {
+  #mergeRemote(batch: DecodedBatch, refuse: ReadonlyMap<number, string> | undefined, decided: number, relearn: boolean, groups?: MergeGroups): BatchOutcome {
     this.#checkOpen();
     const storage = this.#storage;
     this.#merging = true;
     let out: BatchOutcome;
     try {
       const persist = storage ? logMerged(storage, this.#warn) : undefined;
-      out = this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), admit: this.#admit, refuse, decided, persist });
+      out = this.#state.mergeBatch(batch, { limits: this.limits, now: this.#clock(), admit: this.#admit, refuse, decided, persist, groups });
     } finally {
       this.#merging = false;
     }
@@ -356,15 +356,14 @@ export class Node {
     return this.#protocol.prepareSync(peer);
   }
 
-  /**
-   * This node's clock as every envelope carries it (SENDER_CLOCK, docs/PROTOCOL.md §6.1),
-   * for envelopes built outside the protocol (SyncManager's pushes). A reading the
-   * envelope cannot carry is left out (undefined), never a reason for an encoder to fail.
-   */
+  /** This node's clock as every envelope carries it (SENDER_CLOCK, docs/PROTOCOL.md §6.1), for envelopes built outside the protocol (pushes); undefined when an envelope could not carry it. */
   clockReading(): number | undefined {
     const t = this.#clock();
     return Number.isSafeInteger(t) && Math.abs(t) < 2 ** 52 ? t : undefined;
   }
+
+  /** @internal Which of `list` (entries to push) are batches, and whether whole (src/node/push.ts; docs/PROTOCOL.md §2.4). */
+  batchGroups(list: readonly { node: number; seq: number }[]): RangeGroup[] { return this.#state.batches.groups(list.length, (i) => list[i]!.node, (i) => list[i]!.seq); }
 
   /** Responder: merge a request or push, build the response. Throws UUID_MISMATCH for a reused id. */
   handleEnvelope(env: Envelope): Envelope {

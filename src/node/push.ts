@@ -16,6 +16,8 @@
  * they are the safety net whenever the stream is down or dropped something.
  */
 import { ENVELOPE_VERSION, MAX_ENVELOPE_ENTRIES, decodeEnvelope, encodeEnvelope } from "../sync/envelope.js";
+import type { BatchRange } from "../sync/envelope-model.js";
+import type { RangeGroup } from "../state/batch-ranges.js";
 import { WaveKVError } from "../core/errors.js";
 import { raceAbort, unrefTimer } from "../core/abort.js";
 import type { Entry } from "../core/types.js";
@@ -78,10 +80,36 @@ export function pushEnvelopes(node: Node, entries: readonly Entry[]): Uint8Array
   // says which it is to a pusher); rounds carry them to peers that advertise Feature.Expiry.
   entries = entries.filter((e) => e.expiresAt === undefined);
   const bodies: Uint8Array[] = [];
-  for (let i = 0; i < entries.length; i += MAX_ENVELOPE_ENTRIES) {
-    bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: node.id, senderUuid: node.uuid, acks: new Map(), entries: entries.slice(i, i + MAX_ENVELOPE_ENTRIES), pushOnly: true, senderClock: node.clockReading() }));
+  for (const { list, batchRanges } of pushChunks(entries, node.batchGroups(entries))) {
+    bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: node.id, senderUuid: node.uuid, acks: new Map(), entries: list, pushOnly: true, senderClock: node.clockReading(), batchRanges }));
   }
   return bodies;
+}
+
+/**
+ * `entries` in envelopes of at most MAX_ENVELOPE_ENTRIES, batches kept whole (docs/PROTOCOL.md
+ * §2.4): a batch whose every entry is here goes in one envelope naming its range; one with
+ * an entry missing (evicted from the queue, or overwritten within the window) is left out —
+ * the periodic round delivers it whole. Batches in (node, seq) order, then the rest.
+ */
+export function pushChunks(entries: readonly Entry[], groups: readonly RangeGroup[]): { list: Entry[]; batchRanges?: BatchRange[] }[] {
+  const inGroup = new Set<number>();
+  const units: { list: Entry[]; range?: BatchRange }[] = [];
+  for (const g of groups) {
+    for (const i of g.members) inGroup.add(i);
+    if (!g.whole) continue;
+    const list = g.members.map((i) => entries[i]!).sort((a, b) => a.seq - b.seq);
+    units.push({ list, range: { node: g.node, first: g.min, count: g.max - g.min + 1 } });
+  }
+  entries.forEach((e, i) => { if (!inGroup.has(i)) units.push({ list: [e] }); });
+  const chunks: { list: Entry[]; batchRanges?: BatchRange[] }[] = [];
+  let cur: { list: Entry[]; batchRanges?: BatchRange[] } | null = null;
+  for (const u of units) {
+    if (cur === null || cur.list.length + u.list.length > MAX_ENVELOPE_ENTRIES) chunks.push((cur = { list: [] }));
+    cur.list.push(...u.list);
+    if (u.range !== undefined) (cur.batchRanges ??= []).push(u.range);
+  }
+  return chunks;
 }
 
 /** What the channel uses of its SyncManager. */

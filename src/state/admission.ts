@@ -5,6 +5,7 @@
  */
 import { D_KEY_LEN, D_KEY_OFF, DESCRIPTOR_WORDS, hasValue, recordToEntry, type DecodedBatch, type FramedRecords } from "../core/record.js";
 import { encodePicked } from "../codec/records.js";
+import type { MergeGroups } from "./batch-ranges.js";
 import { PrevState, type MergeLimits } from "../index/merge-index.js";
 import { isReservedKeyBytes, reservedRefusal } from "../core/reserved.js";
 import { RESERVED_LIMITS, RESERVED_PREFIX, type AdmitFn, type Entry, type Limits } from "../core/types.js";
@@ -41,6 +42,8 @@ export interface MergeOptions {
   refuse?: ReadonlyMap<number, string>;
   /** How many of `refuse` count as decided all the same (R1): they leave the batch complete. */
   decided?: number;
+  /** The batch ranges the entries belong to (a peer's envelope named them): ./batch-winners.ts. */
+  groups?: MergeGroups;
 }
 
 export interface BatchOutcome {

@@ -4,6 +4,14 @@
  * (node, seq) order. The protocol encodes the slots (src/sync/delta.ts).
  */
 import type { MergeIndex } from "../index/merge-index.js";
+import type { BatchRanges } from "./batch-ranges.js";
+
+/**
+ * Most bytes (key + value + 16 each) a page grows to so as to hold one batch whole when the
+ * batch alone exceeds maxEntries / maxBytes: a batch's own limit (16 MiB of keys and values,
+ * 10 000 entries). A range claiming more (a peer's word, not our batch) is split past it.
+ */
+const MAX_RANGE_PAGE_BYTES = (16 << 20) + 16 * 10_000;
 
 /** Where a delta page ends: the last (origin node, seq) it holds. */
 export interface SlotCursor { node: number; seq: number }
@@ -39,44 +47,80 @@ export interface DeltaHold {
  * least one entry per page). `seqOrder`: in (node, seq) order even unpaged (delta-coded bodies,
  * FORMAT §1.1; slots mostly come in that order already: the sort is ~linear).
  */
-export function selectDelta(index: MergeIndex, sizeOf: (slot: number) => number, acks: ReadonlyMap<number, number>, after: SlotCursor | undefined, maxEntries: number, maxBytes: number, seqOrder: boolean, hold?: DeltaHold): DeltaSlots {
+export function selectDelta(index: MergeIndex, sizeOf: (slot: number) => number, acks: ReadonlyMap<number, number>, after: SlotCursor | undefined, maxEntries: number, maxBytes: number, seqOrder: boolean, hold?: DeltaHold, ranges?: BatchRanges): DeltaSlots {
   const selected = index.selectDelta(acks);
   const metas = Array.from(selected, (s) => index.meta(s));
   let order = Array.from(selected.keys());
   let held: number[] | undefined, tops: Map<number, number> | undefined;
-  if (hold) ({ order, held, tops } = applyHold(order, metas, hold));
+  if (hold) ({ order, held, tops } = applyHold(order, metas, hold, ranges));
   const paged = after !== undefined || selected.length > maxEntries;
-  if (paged || seqOrder) {
+  // With batch ranges held, (node, seq) order puts a batch's entries side by side: pages
+  // and the receiver's merge slices are cut between batches (docs/PROTOCOL.md §2.4).
+  if (paged || seqOrder || (ranges !== undefined && ranges.size > 0)) {
     order.sort((a, b) => metas[a]!.node - metas[b]!.node || metas[a]!.seq - metas[b]!.seq);
     if (after) order = order.filter((i) => metas[i]!.node > after.node || (metas[i]!.node === after.node && metas[i]!.seq > after.seq));
   }
   const total = order.length;
   const slots: number[] = [];
-  let bytes = 0, lastI = -1;
-  for (const i of order) {
+  let bytes = 0, k = 0;
+  for (; k < order.length; k++) {
     if (slots.length >= maxEntries) break;
-    const slot = selected[i]!;
+    const slot = selected[order[k]!]!;
     const size = sizeOf(slot);
     if (slots.length > 0 && bytes + size > maxBytes) break;
     bytes += size;
     slots.push(slot);
-    lastI = i;
   }
+  if (ranges !== undefined && k > 0 && k < order.length) k = batchBoundary(order, metas, k, ranges, slots, selected, sizeOf, bytes);
+  const lastI = k > 0 ? order[k - 1]! : -1;
   const cursor = lastI >= 0 ? { node: metas[lastI]!.node, seq: metas[lastI]!.seq } : after;
   return { slots, total, last: slots.length === total, cursor, held, tops };
 }
 
 /** The selection without the entries `hold` keeps back, the origins that lost some, and every origin's top seq. */
-function applyHold(order: number[], metas: readonly { node: number; seq: number }[], hold: DeltaHold): { order: number[]; held: number[]; tops: Map<number, number> } {
+function applyHold(order: number[], metas: readonly { node: number; seq: number }[], hold: DeltaHold, ranges?: BatchRanges): { order: number[]; held: number[]; tops: Map<number, number> } {
   const tops = new Map<number, number>();
   const held = new Set<number>();
   const exempt = new Set(hold.exempt);
+  // A horizon inside a batch is lowered to before it: the batch is held whole or sent whole.
+  const horizon = new Map<number, number>();
+  const horizonOf = (node: number): number => {
+    let h = horizon.get(node);
+    if (h === undefined) horizon.set(node, (h = ranges !== undefined ? ranges.alignBelow(node, hold.horizon.get(node) ?? 0) : hold.horizon.get(node) ?? 0));
+    return h;
+  };
   const kept = order.filter((i) => {
     const { node, seq } = metas[i]!;
     if (seq > (tops.get(node) ?? 0)) tops.set(node, seq);
-    if (exempt.has(node) || seq <= (hold.horizon.get(node) ?? 0)) return true;
+    if (exempt.has(node) || seq <= horizonOf(node)) return true;
     held.add(node);
     return false;
   });
   return { order: kept, held: [...held].sort((a, b) => a - b), tops };
+}
+
+/**
+ * Where a page that would end at `order[k]` (exclusive) ends instead when `order[k - 1]`
+ * and `order[k]` are one batch: before the batch when the page holds something else
+ * (`slots` is cut back), else after it — the page grows past its limits to hold the batch
+ * whole, up to MAX_RANGE_PAGE_BYTES. Returns the new end.
+ */
+function batchBoundary(order: number[], metas: readonly { node: number; seq: number }[], k: number, ranges: BatchRanges, slots: number[], selected: Uint32Array, sizeOf: (slot: number) => number, bytes: number): number {
+  const startOf = (i: number): number => ranges.startOf(metas[i]!.node, metas[i]!.seq);
+  const start = startOf(order[k - 1]!);
+  const same = (i: number): boolean => metas[i]!.node === metas[order[k - 1]!]!.node && startOf(i) === start;
+  if (start === 0 || !same(order[k]!)) return k;
+  let j = k - 1;
+  while (j > 0 && same(order[j - 1]!)) j--;
+  if (j > 0) {
+    slots.length = j;
+    return j;
+  }
+  for (; k < order.length && same(order[k]!); k++) {
+    const slot = selected[order[k]!]!;
+    bytes += sizeOf(slot);
+    if (bytes > MAX_RANGE_PAGE_BYTES) break;
+    slots.push(slot);
+  }
+  return k;
 }

@@ -28,12 +28,15 @@ import { digestOf, PerVersion } from "./digest.js";
 import { KeyOrder, type OrderSource } from "./order.js";
 import { RETAIN_MIN_SHARE, SlotValues } from "./values.js";
 import { selectDelta, type DeltaHold, type DeltaSlots, type SlotCursor } from "./delta-slots.js";
-import { admitWinners, dropRefusedReserved, framedWinners, mergeLimitsOf, REFUSE_TEXT, type Admitting, type BatchOutcome, type MergeOptions } from "./admission.js";
+import { BatchRanges } from "./batch-ranges.js";
+import { framedWithHeads, winnerRuns } from "./batch-winners.js";
+import { admitWinners, dropRefusedReserved, mergeLimitsOf, REFUSE_TEXT, type Admitting, type BatchOutcome, type MergeOptions } from "./admission.js";
 import { isReservedKey, isReservedKeyBytes } from "../core/reserved.js";
 import type { Entry } from "../core/types.js";
 import { joinU64, readUtf8, utf8Length } from "../core/encoding.js";
 
 export type { BatchOutcome, MergeOptions } from "./admission.js";
+export type { MergeGroups, RangeGroup } from "./batch-ranges.js";
 export type { DeltaSlots, SlotCursor } from "./delta-slots.js";
 
 export class ReplicaState implements OrderSource {
@@ -53,10 +56,7 @@ export class ReplicaState implements OrderSource {
   #version = 0;
   /** Highest seq of our own entries ever applied (seq safety). */
   ownMaxSeq = 0;
-  /**
-   * Slots of keys under RESERVED_PREFIX: they are kept out of the user's limits and counts
-   * (`userKeyCount`, `userBytes`, `userLive`), which subtract what these add.
-   */
+  /** Slots of keys under RESERVED_PREFIX, kept out of the user's limits and counts (`userKeyCount`, `userBytes`, `userLive` subtract what these add). */
   readonly #reserved = new Set<number>();
   #reservedBytes = 0;
   #reservedLive = 0;
@@ -67,6 +67,7 @@ export class ReplicaState implements OrderSource {
   /** Expiring entries by slot (./expiry.ts), and the clock reads compare them with (the node's). */
   readonly expiries = new Expiries();
   now: () => number = Date.now;
+  /** Batch ranges of the entries (./batch-ranges.ts): pages and merges keep each whole. */ readonly batches = new BatchRanges();
 
   constructor(selfId: number, index: MergeIndex = createMergeIndex()) {
     this.selfId = selfId;
@@ -152,10 +153,7 @@ export class ReplicaState implements OrderSource {
     return this.#values.lengthAt(slot);
   }
 
-  /**
-   * The slot's metadata into #meta, as reads must see it: while `admit` runs, the stamps
-   * from before the batch (see #settle).
-   */
+  /** The slot's metadata into #meta, as reads must see it: while `admit` runs, the stamps from before the batch (see #settle). */
   #metaOf(slot: number): Float64Array {
     const t = this.#admitting, m = this.#meta;
     if (t !== null && t.prior === null) this.#settle(t);
@@ -197,10 +195,7 @@ export class ReplicaState implements OrderSource {
     return slot < 0 ? undefined : this.entryAt(slot);
   }
 
-  /**
-   * The LWW stamp of `key`'s entry into `out` (timestamp, node, seq), or false when the
-   * key is absent: what a local write compares with, without building an Entry.
-   */
+  /** The LWW stamp of `key`'s entry into `out` (timestamp, node, seq), or false when absent: what a local write compares with, without an Entry. */
   stampInto(key: string, out: Float64Array): boolean {
     const slot = this.slotOf(key);
     if (slot < 0) return false;
@@ -274,9 +269,10 @@ export class ReplicaState implements OrderSource {
       }
       const rejected = reasons.size;
       const why = [...reasons].slice(0, 8).map(([i, r]) => `${batch.key(i)}: ${r}`);
+      const runs = winnerRuns(batch, w, opts.groups); // a received batch's winners (./batch-winners.ts)
       if (opts.persist && w.length > 0) {
         try {
-          opts.persist(framedWinners(batch, w));
+          opts.persist(framedWithHeads(batch, w, runs));
         } catch (err) {
           this.#index.rollback();
           return { merged: 0, rejected, complete: false, reasons: [...why, `log append failed: ${(err as Error).message}`] };
@@ -284,6 +280,7 @@ export class ReplicaState implements OrderSource {
       }
       if (!final) this.#index.commit();
       this.#applyWinners(batch, w, opts.trusted === true);
+      if (runs.length > 0) this.batches.addRuns(runs, this.#index);
       return { merged: w.length / 3, rejected, complete: rejected === (opts.decided ?? 0) + refusedForGood.size, reasons: why };
     }
   }
@@ -469,8 +466,11 @@ export class ReplicaState implements OrderSource {
 
   /** The slots of the delta a peer with coverage `acks` is missing, one page of them (./delta-slots.ts). */
   deltaSlots(acks: ReadonlyMap<number, number>, after: SlotCursor | undefined, maxEntries: number, maxBytes: number, seqOrder: boolean, hold?: DeltaHold): DeltaSlots {
-    return selectDelta(this.#index, (slot) => utf8Length(this.keyAt(slot)) + this.#values.lengthAt(slot) + 16, acks, after, maxEntries, maxBytes, seqOrder, hold);
+    return selectDelta(this.#index, (slot) => utf8Length(this.keyAt(slot)) + this.#values.lengthAt(slot) + 16, acks, after, maxEntries, maxBytes, seqOrder, hold, this.batches);
   }
+
+  /** Drops the batch ranges that group fewer than two held entries (one walk of the slots). */
+  pruneBatchRanges(): void { this.batches.retainLive(this.#index); }
 
   /** Tombstone slots with their stamps, for GC; with `now`, the entries expired then too (they read as absent alike). */
   *tombstoneSlots(now?: number): IterableIterator<{ slot: number; node: number; seq: number }> {

@@ -1,7 +1,8 @@
 /**
  * Atomic batches in a log (docs/FORMAT.md §3.1, docs/design/0027-atomic-batches.md): a
  * batch head (kind 6, `seq` = n) claims the n records right after it, all entries (kinds
- * 0/1), written by one append and covered by one fsync. Replay hands a batch over whole
+ * 0/1/5: our own batch, or the winners of a peer's batch merged here), written by one
+ * append and covered by one fsync. Replay hands a batch over whole
  * or not at all: a decode that ends inside a batch is cut back to the batch's head.
  *
  *   const cut = cutAtBatch(batch, (max) => decodeRecords(bytes, "framed", base, max));
@@ -30,7 +31,7 @@ export interface OpenBatch {
 /**
  * The first batch in `batch` that is not whole, or null. Malformed: a head claiming 0 or
  * more than MAX_BATCH_RECORDS records, or a claimed record that is not an entry (another
- * head, a membership record, a seq mark). Incomplete: the records end before the claim.
+ * head, a membership record, a seq mark, a batch range). Incomplete: the records end before the claim.
  * Cost: one pass over the descriptors, reading kinds only.
  */
 export function openBatch(batch: DecodedBatch): OpenBatch | null {
@@ -42,7 +43,8 @@ export function openBatch(batch: DecodedBatch): OpenBatch | null {
     if (!(n >= 1 && n <= MAX_BATCH_RECORDS)) return { index: i, kind: "malformed" };
     for (let j = i + 1; j <= i + n; j++) {
       if (j >= count) return { index: i, kind: "incomplete" };
-      if (w[j * DESCRIPTOR_WORDS + D_KIND]! > RecordKind.Value) return { index: i, kind: "malformed" };
+      const kind = w[j * DESCRIPTOR_WORDS + D_KIND]!;
+      if (kind !== RecordKind.Tombstone && kind !== RecordKind.Value && kind !== RecordKind.Expiring) return { index: i, kind: "malformed" };
     }
     i += n + 1;
   }

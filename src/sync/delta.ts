@@ -15,6 +15,7 @@ import { RecordKind, type RecordInput } from "../core/record.js";
 import { differingGroups } from "../index/summary.js";
 import type { Summary } from "../index/merge-index.js";
 import type { ReplicaState } from "../state/replica.js";
+import type { SeqRange } from "../state/batch-ranges.js";
 import type { DeltaHold } from "../state/delta-slots.js";
 import { Feature, MAX_ENVELOPE_ENTRIES, type BodyFraming, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
 
@@ -52,7 +53,22 @@ export function encodeSlots(state: ReplicaState, slots: ArrayLike<number>, frami
     records.push(r);
   }
   if (records.length === 0) base = 0;
-  return { bytes: encodeRecords(records, framing, base), count: records.length, base, framing };
+  return { bytes: encodeRecords(records, framing, base), count: records.length, base, framing, ranges: rangesOf(state, records) };
+}
+
+/**
+ * The batch ranges `records` belong to, as an envelope names them (docs/PROTOCOL.md §2.4):
+ * each held range with two of them or more, clipped to them. Only from our own table and
+ * these records, so always a list the encoder takes (ascending, disjoint, 2 … 10 000 seqs).
+ */
+function rangesOf(state: ReplicaState, records: readonly RecordInput[]): SeqRange[] | undefined {
+  if (state.batches.size === 0 || records.length < 2) return undefined;
+  const out: SeqRange[] = [];
+  for (const g of state.batches.groups(records.length, (i) => records[i]!.node, (i) => records[i]!.seq)) {
+    // Two records of one stamp (a peer's forgery) make no range.
+    if (g.max > g.min) out.push({ node: g.node, first: g.min, count: g.max - g.min + 1 });
+  }
+  return out.length > 0 ? out : undefined;
 }
 
 /**

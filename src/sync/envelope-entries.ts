@@ -9,7 +9,7 @@ import { decodeRecords, encodeRecords } from "../codec/records.js";
 import { DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO, D_VAL_LEN, D_VAL_OFF, EXPIRY_BYTES, RecordKind, entryToRecord, readExpiry, type RecordInput } from "../core/record.js";
 import { expiryProblem } from "../core/expiry.js";
 import type { Entry } from "../core/types.js";
-import { ENVELOPE_VERSION_DELTA, MAX_SEQ, type Envelope } from "./envelope-model.js";
+import { ENVELOPE_VERSION_DELTA, MAX_SEQ, type BatchRange as SeqRange, type Envelope } from "./envelope-model.js";
 import { bad, invalid } from "./envelope-wire.js";
 import { isUtf8, joinI64 } from "../core/encoding.js";
 
@@ -24,6 +24,8 @@ export interface EncodedEntries {
   base: number;
   /** How the bodies are coded (absent: "bare"); "delta" makes the envelope version 2. */
   framing?: BodyFraming;
+  /** The batch ranges of these entries (src/sync/delta.ts): the envelope's `batchRanges`. */
+  ranges?: SeqRange[];
 }
 
 /** The record framings an envelope's entries may use. */
@@ -94,6 +96,7 @@ export function attachEncoded(env: Record<PropertyKey, unknown>, encoded: Encode
 export function envelopeWithEncodedEntries(fields: Omit<Envelope, "entries">, encoded: EncodedEntries): Envelope {
   const env = { ...fields } as Record<PropertyKey, unknown>;
   delete env.entries;
+  if (encoded.ranges !== undefined) env.batchRanges = encoded.ranges;
   attachEncoded(env, encoded);
   return env as unknown as Envelope;
 }

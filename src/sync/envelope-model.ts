@@ -66,7 +66,12 @@ export interface Envelope {
    * capped (what the receiver may adopt); these say what the sender covers.
    */
   heldAcks?: Map<number, number>;
+  /** BATCH_RANGES (ext 26): the batch ranges the entries belong to (docs/PROTOCOL.md §2.4). */
+  batchRanges?: BatchRange[];
 }
+
+/** A batch range: `count` consecutive seqs of `node` from `first`, written as one batch. */
+export interface BatchRange { node: number; first: number; count: number }
 
 /** Feature bits of the FEATURES extension (frozen, append only). */
 export const enum Feature {

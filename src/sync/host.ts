@@ -5,6 +5,7 @@
  */
 import type { DecodedBatch } from "../core/record.js";
 import type { BatchOutcome, ReplicaState } from "../state/replica.js";
+import type { MergeGroups } from "../state/batch-ranges.js";
 import type { IdConflicts } from "./identity.js";
 
 /** What the protocol needs from its node. */
@@ -17,7 +18,7 @@ export interface ProtocolHost {
    * (`decided` of them leave the batch complete). `relearn`: our own entries in the batch
    * prove their seqs spent (the relearning window, see `relearning`).
    */
-  mergeRemote(batch: DecodedBatch, refuse: ReadonlyMap<number, string> | undefined, decided: number, relearn: boolean): BatchOutcome;
+  mergeRemote(batch: DecodedBatch, refuse: ReadonlyMap<number, string> | undefined, decided: number, relearn: boolean, groups?: MergeGroups): BatchOutcome;
   /** The next seq this node would hand out. */
   nextSeq(): number;
   /** Auto-discovery: make `peer` a (durable) member. Throws TOO_MANY_PEERS past the bound. */

@@ -5,9 +5,10 @@
  *
  *   const batch = decodeEntries(env);                        // every entry, or BAD_ENVELOPE
  *   const { refuse, decided } = ingressRefusals(batch, self, nextSeq, relearn);
- *   await mergeInSlices(env, { sliceEntries: 2048, pause }, (slice) => mergeOne(slice));
+ *   await mergeInSlices(env, { sliceEntries: 2048, pause }, (slice, groups) => mergeOne(slice, groups));
  */
 import { decodeRecords } from "../codec/records.js";
+import type { MergeGroups } from "../state/batch-ranges.js";
 import { DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_NODE, D_SEQ_HI, D_SEQ_LO, type DecodedBatch } from "../core/record.js";
 import { encodedEntriesOf, entryFault } from "./envelope-entries.js";
 import type { Envelope } from "./envelope-model.js";
@@ -62,29 +63,91 @@ export function ingressRefusals(batch: DecodedBatch, self: number, nextSeq: numb
 }
 
 /**
+ * The batch ranges `env` names (docs/PROTOCOL.md §2.4) as merge groups over its decoded
+ * entries: the range each entry falls in (-1: none). BAD_ENVELOPE, before anything merges,
+ * when a listed range holds fewer than two of the entries: a range groups entries the
+ * envelope carries, it is not a claim to record on its own. Undefined when none is listed.
+ */
+export function mergeGroupsOf(env: Envelope, batch: DecodedBatch): MergeGroups | undefined {
+  const ranges = env.batchRanges;
+  if (ranges === undefined || ranges.length === 0) return undefined;
+  const member = new Int32Array(batch.count).fill(-1);
+  const hits = new Uint32Array(ranges.length);
+  const w = batch.words;
+  for (let i = 0, d = 0; i < batch.count; i++, d += DESCRIPTOR_WORDS) {
+    const node = w[d + D_NODE]!, seq = joinU64(w[d + D_SEQ_LO]!, w[d + D_SEQ_HI]!);
+    // The last range at or before (node, seq): ranges ascend by (node, first) (the decoder checked).
+    let lo = 0, hi = ranges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1, r = ranges[mid]!;
+      if (r.node < node || (r.node === node && r.first <= seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    const r = ranges[lo - 1];
+    if (r !== undefined && r.node === node && seq < r.first + r.count) {
+      member[i] = lo - 1;
+      hits[lo - 1]!++;
+    }
+  }
+  const k = hits.findIndex((n) => n < 2);
+  if (k >= 0) {
+    const r = ranges[k]!;
+    throw new WaveKVError("BAD_ENVELOPE", `batch range ${k} (node ${r.node}, seqs ${r.first}…${r.first + r.count - 1}) holds ${hits[k]} of the envelope's entries; a range groups at least two`);
+  }
+  return { ranges, member };
+}
+
+/**
+ * Where the slice starting at `start` ends: `step` entries on, moved past every batch
+ * range that would be split there (a batch is merged in one slice: one synchronous step).
+ */
+function sliceEnd(start: number, step: number, count: number, member: Int32Array | undefined, lastOf: Int32Array | undefined): number {
+  let end = Math.min(count, start + step);
+  if (member === undefined || lastOf === undefined) return end;
+  for (let i = start; i < end; i++) {
+    const r = member[i]!;
+    if (r >= 0 && lastOf[r]! >= end) end = lastOf[r]! + 1;
+  }
+  return end;
+}
+
+/**
  * Merges `env`'s entries `s.sliceEntries` at a time through `mergeOne`, awaiting
  * `s.pause()` before each slice so that other requests run (one 64k-entry envelope would
- * otherwise hold the event loop for its whole merge).
+ * otherwise hold the event loop for its whole merge). A slice never splits a batch range
+ * (it grows to the range's last entry).
  * Each slice is admitted, logged and applied as one batch; the outcome is complete only
  * if every slice was (R1). LWW merges commute, so what runs in between changes no result.
  */
-export async function mergeInSlices(env: Envelope, s: MergeSlicing, mergeOne: (slice: DecodedBatch) => BatchOutcome): Promise<Merged> {
+export async function mergeInSlices(env: Envelope, s: MergeSlicing, mergeOne: (slice: DecodedBatch, groups: MergeGroups | undefined) => BatchOutcome): Promise<Merged> {
   // The envelope was just decoded and validated whole (decodeEnvelope): let others run
   // before decoding it a second time for the merge.
   await s.pause();
   const batch = decodeEntries(env);
   if (batch === null) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
   const count = batch.count, bytes = batch.bytes;
+  let groups: MergeGroups | undefined;
+  try {
+    groups = mergeGroupsOf(env, batch);
+  } catch (err) {
+    batch.release();
+    throw err;
+  }
   // Our own copy of the descriptors: the kernel reuses its memory between slices.
   const descriptors = batch.descriptors.slice();
   batch.release();
+  let lastOf: Int32Array | undefined;
+  if (groups !== undefined) {
+    lastOf = new Int32Array(groups.ranges.length);
+    groups.member.forEach((r, i) => { if (r >= 0) lastOf![r] = i; });
+  }
   const total: Merged = { merged: 0, rejected: 0, complete: true, reasons: [], received: count };
   const step = Math.max(1, Math.floor(s.sliceEntries));
-  for (let start = 0; start < count; start += step) {
+  for (let start = 0, end = 0; start < count; start = end) {
     await s.pause();
-    const end = Math.min(count, start + step);
+    end = sliceEnd(start, step, count, groups?.member, lastOf);
     const slice = new BatchView(bytes, descriptors.subarray(start * DESCRIPTOR_BYTES, end * DESCRIPTOR_BYTES), end - start, { reason: "end", offset: bytes.length });
-    const out = mergeOne(slice);
+    const out = mergeOne(slice, groups && { ranges: groups.ranges, member: groups.member.subarray(start, end) });
     slice.release();
     total.merged += out.merged;
     total.rejected += out.rejected;

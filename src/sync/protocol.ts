@@ -37,7 +37,8 @@ import { bucketEntries, deltaPage, differingBucketHashes, noteExpiryPeer, withHe
 import { WaveKVError } from "../core/errors.js";
 import type { BatchOutcome } from "../state/replica.js";
 import type { PeerStatus } from "../core/types.js";
-import { decodeEntries, ingressRefusals, mergeInSlices, type MergeSlicing, type Merged } from "./ingress.js";
+import { decodeEntries, ingressRefusals, mergeGroupsOf, mergeInSlices, type MergeSlicing, type Merged } from "./ingress.js";
+import type { MergeGroups } from "../state/batch-ranges.js";
 import type { ProtocolHost, SyncTuning } from "./host.js";
 import { HoldBack } from "./hold-back.js";
 import { heldFields, minAcks, withHeldAcks } from "./ack-maps.js";
@@ -211,9 +212,9 @@ export class SyncProtocol {
     }
   }
 
-  #mergeBatch(batch: DecodedBatch, relearn: boolean): BatchOutcome {
+  #mergeBatch(batch: DecodedBatch, relearn: boolean, groups: MergeGroups | undefined): BatchOutcome {
     const { refuse, decided } = ingressRefusals(batch, this.host.id, this.host.nextSeq(), relearn);
-    const out = this.host.mergeRemote(batch, refuse, decided, relearn);
+    const out = this.host.mergeRemote(batch, refuse, decided, relearn, groups);
     this.entriesMerged += out.merged;
     this.entriesRejected += out.rejected;
     return out;
@@ -222,14 +223,16 @@ export class SyncProtocol {
   #merge(env: Envelope, relearn = false): Merged {
     const batch = decodeEntries(env);
     if (batch === null) return { merged: 0, rejected: 0, complete: true, reasons: [], received: 0 };
-    const out = this.#mergeBatch(batch, relearn);
-    batch.release(); // merged: its descriptors need not be copied out of the kernel
-    return { ...out, received: batch.count };
+    try {
+      return { ...this.#mergeBatch(batch, relearn, mergeGroupsOf(env, batch)), received: batch.count };
+    } finally {
+      batch.release(); // merged (or refused whole): its descriptors need not be copied out of the kernel
+    }
   }
 
   /** #merge in slices (src/sync/ingress.ts mergeInSlices); the caller adopts acks only after the last. */
   #mergeSliced(env: Envelope, relearn: boolean, s: MergeSlicing): Promise<Merged> {
-    return mergeInSlices(env, s, (slice) => this.#mergeBatch(slice, relearn));
+    return mergeInSlices(env, s, (slice, groups) => this.#mergeBatch(slice, relearn, groups));
   }
 
   /** Whether `env` is worth slicing (a bucket repair is not: its reply is read before its merge). */
