@@ -88,7 +88,7 @@ export function pushEnvelopes(node: Node, entries: readonly Entry[]): Uint8Array
 
 /**
  * `entries` in envelopes of at most MAX_ENVELOPE_ENTRIES, batches kept whole (docs/PROTOCOL.md
- * §2.4): a batch whose every entry is here goes in one envelope naming its range; one with
+ * §2.3): a batch whose every entry is here goes in one envelope naming its range; one with
  * an entry missing (evicted from the queue, or overwritten within the window) is left out —
  * the periodic round delivers it whole. Batches in (node, seq) order, then the rest.
  */

@@ -1,5 +1,5 @@
 /**
- * Batch ranges (docs/design/0027-atomic-batches.md, docs/PROTOCOL.md §2.4): the runs of one
+ * Batch ranges (docs/design/0027-atomic-batches.md, docs/PROTOCOL.md §2.3): the runs of one
  * origin's consecutive seqs that were written as one atomic batch, so that this node never
  * sends or applies part of one on its own — a delta page never ends inside a range, a merge
  * slice never splits one, an envelope names the ranges its entries belong to.

@@ -1,6 +1,6 @@
 /**
  * The winners of a merged batch, grouped by the batch ranges its envelope named
- * (docs/PROTOCOL.md §2.4): each group with two winners or more is logged behind a batch
+ * (docs/PROTOCOL.md §2.3): each group with two winners or more is logged behind a batch
  * head (docs/FORMAT.md §3.1: replay takes it whole or not at all, so a crash never brings
  * back part of a peer's batch) and recorded in the node's BatchRanges, so that this node's
  * own pages keep it whole when it forwards it.

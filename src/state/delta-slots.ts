@@ -55,7 +55,7 @@ export function selectDelta(index: MergeIndex, sizeOf: (slot: number) => number,
   if (hold) ({ order, held, tops } = applyHold(order, metas, hold, ranges));
   const paged = after !== undefined || selected.length > maxEntries;
   // With batch ranges held, (node, seq) order puts a batch's entries side by side: pages
-  // and the receiver's merge slices are cut between batches (docs/PROTOCOL.md §2.4).
+  // and the receiver's merge slices are cut between batches (docs/PROTOCOL.md §2.3).
   if (paged || seqOrder || (ranges !== undefined && ranges.size > 0)) {
     order.sort((a, b) => metas[a]!.node - metas[b]!.node || metas[a]!.seq - metas[b]!.seq);
     if (after) order = order.filter((i) => metas[i]!.node > after.node || (metas[i]!.node === after.node && metas[i]!.seq > after.seq));

@@ -57,7 +57,7 @@ export function encodeSlots(state: ReplicaState, slots: ArrayLike<number>, frami
 }
 
 /**
- * The batch ranges `records` belong to, as an envelope names them (docs/PROTOCOL.md §2.4):
+ * The batch ranges `records` belong to, as an envelope names them (docs/PROTOCOL.md §2.3):
  * each held range with two of them or more, clipped to them. Only from our own table and
  * these records, so always a list the encoder takes (ascending, disjoint, 2 … 10 000 seqs).
  */

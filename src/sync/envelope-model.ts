@@ -66,7 +66,7 @@ export interface Envelope {
    * capped (what the receiver may adopt); these say what the sender covers.
    */
   heldAcks?: Map<number, number>;
-  /** BATCH_RANGES (ext 26): the batch ranges the entries belong to (docs/PROTOCOL.md §2.4). */
+  /** BATCH_RANGES (ext 26): the batch ranges the entries belong to (docs/PROTOCOL.md §2.3). */
   batchRanges?: BatchRange[];
 }
 

@@ -63,7 +63,7 @@ export function ingressRefusals(batch: DecodedBatch, self: number, nextSeq: numb
 }
 
 /**
- * The batch ranges `env` names (docs/PROTOCOL.md §2.4) as merge groups over its decoded
+ * The batch ranges `env` names (docs/PROTOCOL.md §2.3) as merge groups over its decoded
  * entries: the range each entry falls in (-1: none). BAD_ENVELOPE, before anything merges,
  * when a listed range holds fewer than two of the entries: a range groups entries the
  * envelope carries, it is not a claim to record on its own. Undefined when none is listed.
