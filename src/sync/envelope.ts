@@ -48,6 +48,7 @@ import { varUintSize, writeVarUint } from "../core/encoding.js";
 // Every name this module exported before it was split keeps importing from here.
 export { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, MAX_SEQ, MAX_ENVELOPE_ENTRIES, Feature, type DeltaCursor, type Envelope } from "./envelope-model.js";
 export { ENCODED_ENTRIES, encodedEntriesOf, entryFault, envelopeWithEncodedEntries, type BodyFraming, type EncodedEntries } from "./envelope-entries.js";
+export { MAX_BATCH_RANGE, MAX_ENVELOPE_BATCH_RANGES, type BatchRange } from "./envelope-model.js";
 export { ExtTag } from "./envelope-ext.js";
 
 export const ENVELOPE_MAGIC = Object.freeze([0x57, 0x4b, 0x56, 0x45] as const); // "WKVE"
