@@ -41,7 +41,7 @@ export function readExtensions(r: Reader, env: Record<string, unknown>): void {
     const what = `extension ${tag}`;
     const body = r.take(r.varu(`${what} length`), what);
     if (tag === ExtTag.HeldAcks) { env.heldAcks = readAckList(body, what); continue; }
-    if (tag === ExtTag.BatchRanges) { env.batchRanges = readBatchRanges(body, what); continue; }
+    if (tag === ExtTag.BatchRanges) { env.batchRanges = readBatchRanges(body); continue; }
     if (tag < ExtTag.Features || tag > ExtTag.SenderClock) continue;
     const x = new Reader(body, 0, body.length);
     if (tag === ExtTag.Features) env.features = x.varu(what);
@@ -141,7 +141,7 @@ export function encodeExtensions(env: Envelope): Uint8Array | null {
   }
   if (env.heldAcks !== undefined) part(ExtTag.HeldAcks, ackListBytes(env.heldAcks));
   // Tag 26: keep it the last part (tags ascend); an empty list is not written at all.
-  if (env.batchRanges !== undefined && env.batchRanges.length > 0) part(ExtTag.BatchRanges, batchRangeBytes(env.batchRanges));
+  if (env.batchRanges?.length) part(ExtTag.BatchRanges, batchRangeBytes(env.batchRanges));
   if (n === 0) return null;
   const head: number[] = [];
   pushVaru(head, n);
