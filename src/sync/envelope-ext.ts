@@ -17,7 +17,7 @@ export const enum ExtTag {
   SenderClock = 21,
   /** Fan-out hold-back: the held origins with the sender's true acks of them (laid out as the acks). */
   HeldAcks = 22,
-  /** The atomic batches the entries belong to (src/sync/envelope-ranges.ts); 23–25 are other work's. */
+  /** The atomic batches the entries belong to (src/sync/envelope-ranges.ts, docs/FORMAT.md §6.1). */
   BatchRanges = 26,
 }
 /** The range summary's shape (src/index/summary.ts): its group hashes, and the bucket hashes of one group (u64 each). */
