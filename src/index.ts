@@ -40,6 +40,7 @@ export type { PeerReplication, ReplicationStatus, ReplicatedOptions } from "./co
 export type { FsyncPolicy } from "./core/types.js";
 export { DEFAULT_SYNC_TUNING, type SyncTuning } from "./sync/protocol.js";
 export { encodeEnvelope, decodeEnvelope, envelopeWithEncodedEntries, encodedEntriesOf, ENCODED_ENTRIES, ENVELOPE_VERSION, type Envelope, type DeltaCursor, type EncodedEntries, type BodyFraming } from "./sync/envelope.js";
+export type { BatchRange } from "./sync/envelope.js";
 export { compareKeys } from "./core/keyorder.js";
 export { SyncManager, type SyncOptions, type PeerReport, type SyncStats, type PeerLinkStatus } from "./node/manager.js";
 export { MemoryNetwork, dropOneEntry, seededRandom, type MemoryNetworkOptions, type NetworkFaults, type NetworkMessage, type NetworkStats, type Direction, type EntryDropper, type Tamper } from "./transport/memory.js";

@@ -4,6 +4,7 @@
  */
 import { BUCKETS, BUCKETS_PER_GROUP, GROUPS } from "../index/summary.js";
 import type { Envelope } from "./envelope-model.js";
+import { batchRangeBytes, readBatchRanges } from "./envelope-ranges.js";
 import { Reader, bad, checkSafe, checkSeq, checkU32, hexOf, invalid, pushVaru, zigzag } from "./envelope-wire.js";
 
 /** Extension tags (frozen, append only; 0–15 left unused: tests use them as "unknown"). */
@@ -16,6 +17,8 @@ export const enum ExtTag {
   SenderClock = 21,
   /** Fan-out hold-back: the held origins with the sender's true acks of them (laid out as the acks). */
   HeldAcks = 22,
+  /** The atomic batches the entries belong to (src/sync/envelope-ranges.ts, docs/FORMAT.md §6.1). */
+  BatchRanges = 26,
 }
 /** The range summary's shape (src/index/summary.ts): its group hashes, and the bucket hashes of one group (u64 each). */
 const GROUP_HASH_BYTES = GROUPS * 8;
@@ -38,6 +41,7 @@ export function readExtensions(r: Reader, env: Record<string, unknown>): void {
     const what = `extension ${tag}`;
     const body = r.take(r.varu(`${what} length`), what);
     if (tag === ExtTag.HeldAcks) { env.heldAcks = readAckList(body, what); continue; }
+    if (tag === ExtTag.BatchRanges) { env.batchRanges = readBatchRanges(body); continue; }
     if (tag < ExtTag.Features || tag > ExtTag.SenderClock) continue;
     const x = new Reader(body, 0, body.length);
     if (tag === ExtTag.Features) env.features = x.varu(what);
@@ -136,6 +140,8 @@ export function encodeExtensions(env: Envelope): Uint8Array | null {
     part(ExtTag.SenderClock, zigzag(t));
   }
   if (env.heldAcks !== undefined) part(ExtTag.HeldAcks, ackListBytes(env.heldAcks));
+  // Tag 26: keep it the last part (tags ascend); an empty list is not written at all.
+  if (env.batchRanges?.length) part(ExtTag.BatchRanges, batchRangeBytes(env.batchRanges));
   if (n === 0) return null;
   const head: number[] = [];
   pushVaru(head, n);

@@ -24,9 +24,23 @@ export const MAX_SEQ = 2 ** 48;
  * further sliced, src/node/manager.ts); senders page (maxDeltaEntries) and split pushes below it.
  */
 export const MAX_ENVELOPE_ENTRIES = 65_536;
+/**
+ * Most seqs one batch range may span: the batch limit. Equals MAX_BATCH_RECORDS of
+ * src/storage/wal-batches.ts (a test checks; kept here so the sync layer does not reach up
+ * into storage): no honest node holds a longer batch.
+ */
+export const MAX_BATCH_RANGE = 10_000;
+/** Batch ranges one envelope may list: every range holds at least two of its entries. */
+export const MAX_ENVELOPE_BATCH_RANGES = MAX_ENVELOPE_ENTRIES / 2;
 
 /** A cursor in (origin node, seq) order: the last entry a page included. */
 export interface DeltaCursor { node: number; seq: number }
+
+/**
+ * One atomic batch of an origin (docs/PROTOCOL.md "Batch ranges"): its consecutive seqs
+ * `first` .. `first + count − 1` (2 ≤ count ≤ MAX_BATCH_RANGE, the last ≤ MAX_SEQ).
+ */
+export interface BatchRange { node: number; first: number; count: number }
 
 export interface Envelope {
   /** 1: bare entry bodies; 2: delta-coded (on encode, attached encoded entries decide). */
@@ -66,12 +80,15 @@ export interface Envelope {
    * capped (what the receiver may adopt); these say what the sender covers.
    */
   heldAcks?: Map<number, number>;
-  /** BATCH_RANGES (ext 26): the batch ranges the entries belong to (docs/PROTOCOL.md §2.3). */
+  /**
+   * The batches the entries belong to (ExtTag 26, docs/FORMAT.md §6.1), sorted by (node,
+   * first), non-overlapping within a node: the entries whose (node, seq) fall in a listed
+   * range are one batch (or the part of it still live at the sender). A receiver merges
+   * all of a range's entries of one envelope in one merge slice; a sender never ends a
+   * delta page inside a range. Never empty when present (an empty list is not written).
+   */
   batchRanges?: BatchRange[];
 }
-
-/** A batch range: `count` consecutive seqs of `node` from `first`, written as one batch. */
-export interface BatchRange { node: number; first: number; count: number }
 
 /** Feature bits of the FEATURES extension (frozen, append only). */
 export const enum Feature {

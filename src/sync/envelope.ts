@@ -22,8 +22,9 @@
  *
  *   flags: 0x01 DIGEST, 0x02 PAGE, 0x04 LAST (page.last; only with PAGE), 0x08 RESUME,
  *          0x10 RESET_ACKS, 0x20 PUSH_ONLY, 0x40 EXT, 0x80 reserved (must be 0)
- *   extensions (FORMAT §6.1): 16 FEATURES (bits: SummaryRoot, DeltaBodies), 17 SUMMARY_ROOT, 18 SUMMARY_GROUPS,
- *          19 SUMMARY_BUCKETS, 20 REPAIR_BUCKETS, 21 SENDER_CLOCK; unknown tags are skipped
+ *   extensions (FORMAT §6.1): 16 FEATURES (bits: SummaryRoot, DeltaBodies, HoldBack, Expiry), 17 SUMMARY_ROOT, 18 SUMMARY_GROUPS,
+ *          19 SUMMARY_BUCKETS, 20 REPAIR_BUCKETS, 21 SENDER_CLOCK, 22 HELD_ACKS,
+ *          26 BATCH_RANGES; unknown tags are skipped
  *
  * Decoding trusts nothing: magic, version and CRC first, then every count and length is
  * checked against the bytes that remain before anything is allocated (at most
@@ -48,6 +49,7 @@ import { varUintSize, writeVarUint } from "../core/encoding.js";
 // Every name this module exported before it was split keeps importing from here.
 export { ENVELOPE_VERSION, ENVELOPE_VERSION_DELTA, MAX_SEQ, MAX_ENVELOPE_ENTRIES, Feature, type DeltaCursor, type Envelope } from "./envelope-model.js";
 export { ENCODED_ENTRIES, encodedEntriesOf, entryFault, envelopeWithEncodedEntries, type BodyFraming, type EncodedEntries } from "./envelope-entries.js";
+export { MAX_BATCH_RANGE, MAX_ENVELOPE_BATCH_RANGES, type BatchRange } from "./envelope-model.js";
 export { ExtTag } from "./envelope-ext.js";
 
 export const ENVELOPE_MAGIC = Object.freeze([0x57, 0x4b, 0x56, 0x45] as const); // "WKVE"
