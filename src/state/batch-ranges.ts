@@ -127,29 +127,38 @@ export class BatchRanges {
    */
   groups(count: number, nodeAt: (i: number) => number, seqAt: (i: number) => number): RangeGroup[] {
     if (this.#size === 0) return [];
-    const found = new Map<number, Map<number, RangeGroup>>();
+    const all: RangeGroup[] = [];
+    const found = new Map<string, RangeGroup>();
+    // Entries mostly come in (node, seq) order: the last range and group found serve the next.
+    let node = -1, list: number[] | undefined, first = 0, last = -1, g: RangeGroup | undefined;
     for (let i = 0; i < count; i++) {
-      const node = nodeAt(i);
-      if (!this.#by.has(node)) continue;
-      const seq = seqAt(i), start = this.startOf(node, seq);
-      if (start === 0) continue;
-      let of = found.get(node);
-      if (of === undefined) found.set(node, (of = new Map()));
-      const g = of.get(start);
-      if (g === undefined) of.set(start, { node, min: seq, max: seq, members: [i], whole: false });
-      else {
-        g.members.push(i);
-        if (seq < g.min) g.min = seq;
-        if (seq > g.max) g.max = seq;
+      const n = nodeAt(i);
+      if (n !== node) {
+        node = n;
+        list = this.#by.get(n);
+        last = -1;
       }
+      if (list === undefined) continue;
+      const seq = seqAt(i);
+      if (!(seq >= first && seq <= last)) {
+        const k = firstEndingAtOrAfter(list, seq);
+        if (2 * k >= list.length || list[2 * k]! > seq) continue;
+        first = list[2 * k]!;
+        last = list[2 * k + 1]!;
+        g = found.get(`${node}:${first}`);
+        if (g === undefined) {
+          found.set(`${node}:${first}`, (g = { node, min: seq, max: seq, members: [], whole: false }));
+          all.push(g);
+        }
+      }
+      g!.members.push(i);
+      if (seq < g!.min) g!.min = seq;
+      if (seq > g!.max) g!.max = seq;
     }
-    const out: RangeGroup[] = [];
-    for (const [node, of] of [...found].sort((a, b) => a[0] - b[0])) {
-      for (const [start, g] of [...of].sort((a, b) => a[0] - b[0])) {
-        if (g.members.length < 2) continue;
-        g.whole = g.min === start && g.max === this.endOf(node, start) && g.members.length === g.max - g.min + 1;
-        out.push(g);
-      }
+    const out = all.filter((x) => x.members.length >= 2).sort((a, b) => a.node - b.node || a.min - b.min);
+    for (const x of out) {
+      const start = this.startOf(x.node, x.min);
+      x.whole = x.min === start && x.max === this.endOf(x.node, start) && x.members.length === x.max - x.min + 1;
     }
     return out;
   }
