@@ -1,7 +1,8 @@
 // Batch ranges (kind 7, docs/FORMAT.md §1, §4) in snapshots: both versions carry them
 // among entries, seq marks and peers; the kernel's expander and its TS twin read the
 // same records back and refuse the same crafted bodies; a node opening such a snapshot
-// merges its entries and ignores the ranges; inspect counts them.
+// merges its entries and ignores the ranges; inspect counts them; a WAL replay sink
+// receives them as ordinary decoded records.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as fs from "node:fs";
@@ -12,6 +13,7 @@ import { decodeRecordsReference } from "../../src/codec/reference.js";
 import { files } from "../../src/storage/datadir.js";
 import { formatInspect, inspectDir } from "../../src/storage/inspect.js";
 import { ReplaySession } from "../../src/storage/replay.js";
+import { openStorage } from "../../src/storage/storage.js";
 import { SNAPSHOT_V2_HEADER_BYTES, encodeSnapshot, loadSnapshot, parseSnapshot, streamSnapshot, writeSnapshotFile } from "../../src/storage/snapshot.js";
 import { encodeSnapshotBody } from "../../src/storage/snapshot-body.js";
 import { expiringRecord, freshDirs, peerRecord, seqMark, tombstoneRecord, valueRecord } from "../helpers/storage-fixtures.js";
@@ -225,6 +227,18 @@ test("a node opening a snapshot that holds ranges merges its entries and ignores
   node = await Node.open({ id: 4, dir, fsync: "never" });
   assert.is(node.get("d")?.value?.[0], 4);
   await node.close();
+});
+
+test("WAL replay hands ranges to the sink as ordinary decoded records, in log order", async () => {
+  const dir = fresh();
+  const s = await openStorage({ dir, nodeId: 3, fsync: "never" });
+  await s.append(records.slice(0, 8));
+  await s.append(records.slice(8));
+  await s.close();
+  const seen: ReturnType<typeof fields> = [];
+  const r = await openStorage({ dir, nodeId: 3, fsync: "never", replay: () => ({ apply: (b) => { seen.push(...fields([b])); }, abandon: () => undefined }) });
+  await r.close();
+  assert.equal(seen, expected(records));
 });
 
 test.run();
