@@ -193,21 +193,18 @@ export const BATCH_RANGE_MAX = 10_000;
 /** Highest seq a batch range may name (= the protocol's MAX_SEQ, src/sync/envelope-model.ts). */
 export const BATCH_RANGE_MAX_SEQ = 2 ** 48;
 
-/** Why (first, count) is not a batch range of these bounds (node aside), or null. The decoders apply the same rule. */
-export function batchRangeProblem(first: number, count: number): string | null {
-  if (!Number.isInteger(count) || count < BATCH_RANGE_MIN || count > BATCH_RANGE_MAX) return `count ${count} is not an integer in ${BATCH_RANGE_MIN}…${BATCH_RANGE_MAX}`;
-  if (!Number.isInteger(first) || first < 1 || first > BATCH_RANGE_MAX_SEQ - count + 1) return `first seq ${first} is not in 1…${BATCH_RANGE_MAX_SEQ} − count + 1`;
-  return null;
+/** Whether seqs `first … first + count − 1` fit a batch range's bounds (node aside): what the decoders accept. */
+export function isBatchRange(first: number, count: number): boolean {
+  return Number.isInteger(count) && count >= BATCH_RANGE_MIN && count <= BATCH_RANGE_MAX && Number.isInteger(first) && first >= 1 && first <= BATCH_RANGE_MAX_SEQ - count + 1;
 }
 
 /**
  * A batch range (kind 7, snapshots only): seqs `first … first + count − 1` of `node`
- * are one batch. Throws TypeError outside the bounds (batchRangeProblem, node a u32):
- * the encoders would write it, but no decoder would read it back.
+ * are one batch. Throws TypeError outside the bounds (isBatchRange, node a u32): no
+ * decoder would read such a record back.
  */
 export function batchRangeRecord(node: number, first: number, count: number): RecordInput {
-  const why = !(Number.isInteger(node) && node >= 0 && node <= 0xffffffff) ? `node ${node} is not a u32` : batchRangeProblem(first, count);
-  if (why !== null) throw new TypeError(`batch range: ${why}`);
+  if (!(Number.isInteger(node) && node >= 0 && node <= 0xffffffff && isBatchRange(first, count))) throw new TypeError(`batch range (node ${node}, first ${first}, count ${count}) out of bounds`);
   return { kind: RecordKind.BatchRange, key: "", value: null, timestamp: count, node, seq: first };
 }
 
