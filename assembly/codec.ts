@@ -3,7 +3,8 @@
  *
  * Body:   u8 kind | varu node (≤ 2^32−1) | varu seq | zvar (timestamp − base)
  *         | varu keyLen (≤ 2^31−1) | key | [kind 1, 5: varu valueLen (≤ 2^31−1) | value]
- *         (kind 5: the value field is i64 LE expiresAt • value, so valueLen ≥ 8)
+ *         (kind 5: the value field is i64 LE expiresAt • value, so valueLen ≥ 8;
+ *         kind 7: keyLen 0, timestamp = count in 2…10 000, 1 ≤ seq ≤ 2^48 − count + 1)
  * Framed: u32 bodyLen | u32 crc32(body) | body
  * Delta (§1.1, bodies back to back, each against the previous record of the batch):
  *         u8 head (kind | 8 if node follows | S << 4) | [varu node] | [S = 0: zvar seq delta]
@@ -49,6 +50,11 @@ const EXPIRY_BYTES: u64 = 8;
   return kind == 1 || kind == 5;
 }
 
+/** Batch range bounds (src/core/record.ts BATCH_RANGE_MIN, _MAX, _MAX_SEQ). */
+const RANGE_MIN: i64 = 2;
+const RANGE_MAX: i64 = 10000;
+const RANGE_MAX_SEQ: u64 = 0x1000000000000;
+
 // parse results besides a position
 const TRUNC: usize = <usize>-1;
 const INVALID: usize = <usize>-2;
@@ -93,7 +99,7 @@ function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize, delta:
   if (p >= end) return TRUNC;
   const head = <u32>load<u8>(p++);
   const kind = delta ? head & 7 : head;
-  if (kind > 6) return INVALID; // 5: expiring value; 6: batch head (WAL)
+  if (kind > 7) return INVALID; // 5: expiring value; 6: batch head (WAL); 7: batch range (snapshot)
   let node = prevNode;
   if (!delta || (head & 8) != 0) {
     p = readVaru(p, end);
@@ -119,6 +125,8 @@ function parseBody(p: usize, end: usize, base: i64, d: usize, inp: usize, delta:
   if (keyLen > end - p) return TRUNC;
   const keyOff = p;
   p += keyLen;
+  // Kind 7 (a batch range, src/core/record.ts): no key, count = timestamp in 2…10 000, 1 ≤ first, last seq ≤ 2^48.
+  if (kind == 7 && (keyLen != 0 || ts < RANGE_MIN || ts > RANGE_MAX || seq == 0 || seq > RANGE_MAX_SEQ + 1 - <u64>ts)) return INVALID;
   let valOff: usize = 0;
   let valLen: usize = 0;
   if (kind == 1 || kind == 5) {

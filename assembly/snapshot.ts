@@ -105,7 +105,7 @@ export function expand(blk: usize, at: usize, bodyLen: usize, expandedLen: usize
       const recAt = p;
       const head = <u32>load<u8>(p++);
       const kind = head & 7;
-      if (kind > 5) return fail(E_RECORD, recAt - start, n);
+      if (kind == 6) return fail(E_RECORD, recAt - start, n); // WAL only; 0–5 and 7 (a batch range) are snapshot kinds
       if (head & 8) {
         p = readV(p, blockEnd);
         if (p == 0 || vv > 0xffffffff) return fail(E_RECORD, recAt - start, n);

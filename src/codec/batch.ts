@@ -10,20 +10,23 @@
  */
 import {
   DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_REC_LEN, D_REC_OFF, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO,
-  D_VAL_LEN, D_VAL_OFF, EXPIRY_BYTES, RecordKind, hasValue, type DecodedBatch, type RecordInput, type RetainedBytes, type StopReason,
+  D_VAL_LEN, D_VAL_OFF, EXPIRY_BYTES, RecordKind, hasValue, isBatchRange, type DecodedBatch, type RecordInput, type RetainedBytes, type StopReason,
 } from "../core/record.js";
 import { joinI64, joinU64, readUtf8 } from "../core/encoding.js";
 import type { PinnedBytes } from "../kernel/memory.js";
 
 /**
- * What both encoders refuse (TypeError): a kind outside 0–5, a node outside u32, kind 1
- * or 5 without a Uint8Array value (kind 5: of at least the 8 expiry bytes), a value over 2^31−1 bytes. Key length is checked once encoded.
+ * What both encoders refuse (TypeError): a kind outside 0–7, a node outside u32, kind 1
+ * or 5 without a Uint8Array value (kind 5: of at least the 8 expiry bytes), a value over 2^31−1 bytes,
+ * a kind-7 record with a key or outside isBatchRange's bounds (the decoders would refuse
+ * it). Key length is checked once encoded.
  */
 export function checkRecord(r: RecordInput, i: number): void {
   const kind = r.kind as number;
-  if (!((kind >= 0 && kind <= 5) || kind === RecordKind.BatchHead) || (kind | 0) !== kind) throw new TypeError(`record ${i}: bad kind ${kind}`);
+  if (!(kind >= 0 && kind <= RecordKind.BatchRange) || (kind | 0) !== kind) throw new TypeError(`record ${i}: bad kind ${kind}`);
   if (!(r.node >= 0 && r.node <= 0xffffffff)) throw new TypeError(`record ${i}: node ${r.node} is not a u32`);
   if (typeof r.key !== "string" && !(r.key instanceof Uint8Array)) throw new TypeError(`record ${i}: key must be a string or a Uint8Array`);
+  if (kind === RecordKind.BatchRange && (r.key.length !== 0 || !isBatchRange(r.seq, r.timestamp))) throw new TypeError(`record ${i}: batch range with a key or out of bounds`);
   if (hasValue(kind)) {
     if (!(r.value instanceof Uint8Array)) throw new TypeError(`record ${i}: kind ${kind} (value) needs a Uint8Array value`);
     if (kind === 5 && r.value.length < EXPIRY_BYTES) throw new TypeError(`record ${i}: kind 5 needs the ${EXPIRY_BYTES} expiry bytes in front of its value`);

@@ -10,14 +10,17 @@
  *
  * | field | encoding | note |
  * |---|---|---|
- * | kind | u8 | 0 tombstone, 1 value, 2 add peer, 3 remove peer, 4 seq mark; others malformed |
+ * | kind | u8 | 0 tombstone, 1 value, 2 add peer, 3 remove peer, 4 seq mark, 5 expiring value, 6 batch head, 7 batch range; others malformed |
  * | node | varu ≤ 2^32−1 | |
  * | seq | varu ≤ 2^64−1 | |
  * | timestamp | zvar | timestamp − base (i64, wrapping) |
  * | keyLen | varu ≤ 2^31−1 | checked against the remaining bytes before the key is read |
  * | key | keyLen bytes | UTF-8 |
- * | valueLen | varu ≤ 2^31−1 | kind 1 only |
- * | value | valueLen bytes | kind 1 only |
+ * | valueLen | varu ≤ 2^31−1 | kinds 1 and 5 only |
+ * | value | valueLen bytes | kinds 1 and 5 only |
+ *
+ * Kind 7 (a batch range) has a shape the decoders enforce: keyLen 0, timestamp (the count)
+ * 2…10 000, 1 ≤ seq ≤ 2^48 − count + 1; any other is malformed (src/core/record.ts).
  *
  * Delta-coded bodies (docs/FORMAT.md §1.1, envelopes of version 2): back to back, each
  * against the previous record of the batch (the first against node 0, seq 0, base):

@@ -13,7 +13,7 @@ import { crc32Reference } from "./crc.js";
 import { BatchView, checkRecord, maxRecordsOf } from "./batch.js";
 import {
   DESCRIPTOR_BYTES, DESCRIPTOR_WORDS, D_KEY_LEN, D_KEY_OFF, D_KIND, D_NODE, D_REC_LEN, D_REC_OFF, D_SEQ_HI, D_SEQ_LO, D_TS_HI, D_TS_LO,
-  D_VAL_LEN, D_VAL_OFF, EXPIRY_BYTES, FRAME_HEADER_BYTES, RecordKind, STOP_REASONS, hasValue, type DecodedBatch, type Framing, type RecordInput,
+  BATCH_RANGE_MAX, BATCH_RANGE_MAX_SEQ, BATCH_RANGE_MIN, D_VAL_LEN, D_VAL_OFF, EXPIRY_BYTES, FRAME_HEADER_BYTES, RecordKind, STOP_REASONS, hasValue, type DecodedBatch, type Framing, type RecordInput,
 } from "../core/record.js";
 import {
   VAR_INVALID, VAR_TRUNCATED, hi32, lo32, readVarU64, toBytes, unzigzagHi, unzigzagLo, varOut, varU64Size, writeVarU64, zigzagHi, zigzagLo,
@@ -134,7 +134,8 @@ function add64(aLo: number, aHi: number, bLo: number, bHi: number): void {
 // slower reading the imports directly).
 const TS_LO = D_TS_LO, TS_HI = D_TS_HI, SEQ_LO = D_SEQ_LO, SEQ_HI = D_SEQ_HI, NODE = D_NODE, KIND = D_KIND;
 const KEY_OFF = D_KEY_OFF, KEY_LEN = D_KEY_LEN, VAL_OFF = D_VAL_OFF, VAL_LEN = D_VAL_LEN, REC_OFF = D_REC_OFF, REC_LEN = D_REC_LEN;
-const VALUE = RecordKind.Value, EXPIRING = RecordKind.Expiring, LAST_KIND = RecordKind.Expiring;
+const VALUE = RecordKind.Value, EXPIRING = RecordKind.Expiring, RANGE = RecordKind.BatchRange, LAST_KIND = RecordKind.BatchRange;
+const RANGE_MIN = BATCH_RANGE_MIN, RANGE_MAX = BATCH_RANGE_MAX, RANGE_MAX_SEQ = BATCH_RANGE_MAX_SEQ;
 const readVar = readVarU64, unzigLo = unzigzagLo, unzigHi = unzigzagHi, v = varOut;
 
 /** parseBody's failures, the same codes as readVarU64's. */
@@ -151,7 +152,7 @@ function parseBody(bytes: Uint8Array, pos: number, end: number, baseLo: number, 
   if (pos >= end) return TRUNCATED;
   const head = bytes[pos++]!;
   const kind = delta ? head & 7 : head;
-  if (kind > LAST_KIND && kind !== RecordKind.BatchHead) return INVALID;
+  if (kind > LAST_KIND) return INVALID;
   let r: number;
   // node
   let node = pNode;
@@ -193,6 +194,9 @@ function parseBody(bytes: Uint8Array, pos: number, end: number, baseLo: number, 
   if (keyLen > end - pos) return TRUNCATED;
   const keyOff = pos;
   pos += keyLen;
+  // Kind 7 (a batch range): no key, count = timestamp in RANGE_MIN…RANGE_MAX, 1 ≤ first, last seq ≤ RANGE_MAX_SEQ.
+  if (kind === RANGE && (keyLen !== 0 || tsHi !== 0 || tsLo < RANGE_MIN || tsLo > RANGE_MAX || (seqLo | seqHi) === 0 ||
+    seqHi > RANGE_MAX_SEQ / 4294967296 || seqHi * 4294967296 + seqLo > RANGE_MAX_SEQ - tsLo + 1)) return INVALID;
   let valOff = 0, valLen = 0;
   if (kind === VALUE || kind === EXPIRING) {
     r = readVar(bytes, pos, end);

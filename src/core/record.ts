@@ -25,13 +25,14 @@ import type { Entry } from "./types.js";
 export const enum RecordKind { Tombstone = 0, Value = 1, AddPeer = 2, RemovePeer = 3, SeqMark = 4, Expiring = 5,
   /** WAL only: the next `seq` records (kinds 0/1) are one atomic batch (src/node/batch.ts). */
   BatchHead = 6,
-  /** Snapshots only: a batch range — node = origin, seq = first seq, timestamp = count (src/state/batch-ranges.ts). */
+  /**
+   * Snapshot only (never in an envelope, never merged as an entry): a batch range, the
+   * seqs `seq … seq + timestamp − 1` of origin `node` are one atomic batch. `node` = the
+   * batch's origin, `seq` = its first seq, `timestamp` = its length (BATCH_RANGE_MIN …
+   * BATCH_RANGE_MAX), empty key, no value (docs/FORMAT.md §1). The decoders refuse any
+   * other shape as malformed, so a decoded kind-7 record always satisfies these bounds.
+   */
   BatchRange = 7 }
-
-/** A kind-7 record: seqs `first` … `first + count − 1` of `node` were one batch. */
-export function batchRangeRecord(node: number, first: number, count: number): RecordInput {
-  return { kind: RecordKind.BatchRange, key: "", value: null, timestamp: count, node, seq: first };
-}
 
 /**
  * Kinds that carry a value field: 1, and 5 (an expiring value), whose value field is the
@@ -183,6 +184,28 @@ export function recordToEntry(batch: DecodedBatch, i: number): Entry {
     return { key: batch.key(i), value: payload.subarray(EXPIRY_BYTES), timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i), expiresAt: readExpiry(payload, 0) };
   }
   return { key: batch.key(i), value: batch.kind(i) === RecordKind.Value ? batch.value(i) : null, timestamp: batch.timestamp(i), node: batch.node(i), seq: batch.seq(i) };
+}
+
+/** Fewest seqs a batch range names (a range of one is not a batch). */
+export const BATCH_RANGE_MIN = 2;
+/** Most seqs a batch range names (= MAX_BATCH_ENTRIES of src/node/batch.ts, the largest batch). */
+export const BATCH_RANGE_MAX = 10_000;
+/** Highest seq a batch range may name (= the protocol's MAX_SEQ, src/sync/envelope-model.ts). */
+export const BATCH_RANGE_MAX_SEQ = 2 ** 48;
+
+/** Whether seqs `first … first + count − 1` fit a batch range's bounds (node aside): what the decoders accept. */
+export function isBatchRange(first: number, count: number): boolean {
+  return Number.isInteger(count) && count >= BATCH_RANGE_MIN && count <= BATCH_RANGE_MAX && Number.isInteger(first) && first >= 1 && first <= BATCH_RANGE_MAX_SEQ - count + 1;
+}
+
+/**
+ * A batch range (kind 7, snapshots only): seqs `first … first + count − 1` of `node`
+ * are one batch. Throws TypeError outside the bounds (isBatchRange, node a u32): no
+ * decoder would read such a record back.
+ */
+export function batchRangeRecord(node: number, first: number, count: number): RecordInput {
+  if (!(Number.isInteger(node) && node >= 0 && node <= 0xffffffff && isBatchRange(first, count))) throw new TypeError(`batch range (node ${node}, first ${first}, count ${count}) out of bounds`);
+  return { kind: RecordKind.BatchRange, key: "", value: null, timestamp: count, node, seq: first };
 }
 
 /**

@@ -41,6 +41,8 @@ export interface RecordStats {
   valueBytes: number;
   /** Kind-6 records: atomic batches in a WAL (docs/FORMAT.md §3.1). */
   batchHeads: number;
+  /** Kind-7 records: batch ranges a snapshot keeps (docs/FORMAT.md §1). */
+  batchRanges: number;
 }
 
 /** One file's verdict; `H` is its header's type (the WAL's or a snapshot's). */
@@ -241,7 +243,7 @@ function inspectWal(path: string, nodeId: number, snapHeader?: SnapshotHeader): 
 }
 
 export function statsOf(batch: DecodedBatch): RecordStats {
-  const s: RecordStats = { records: batch.count, values: 0, tombstones: 0, addPeer: 0, removePeer: 0, seqMarks: 0, maxSeqMark: 0, seqRanges: [], keyBytes: 0, valueBytes: 0, batchHeads: 0 };
+  const s: RecordStats = { records: batch.count, values: 0, tombstones: 0, addPeer: 0, removePeer: 0, seqMarks: 0, maxSeqMark: 0, seqRanges: [], keyBytes: 0, valueBytes: 0, batchHeads: 0, batchRanges: 0 };
   const ranges = new Map<number, SeqRange>();
   forEachRecord(batch, (w, at, i) => {
     const kind = w[at + D_KIND]!;
@@ -260,6 +262,7 @@ export function statsOf(batch: DecodedBatch): RecordStats {
         if (seq > r.max) r.max = seq;
       }
     } else if (kind === RecordKind.BatchHead) s.batchHeads++;
+    else if (kind === RecordKind.BatchRange) s.batchRanges++;
     else if (kind === RecordKind.AddPeer) s.addPeer++;
     else if (kind === RecordKind.RemovePeer) s.removePeer++;
     else if (kind === RecordKind.SeqMark) {
@@ -297,7 +300,7 @@ function formatFile(fr: FileReport): string[] {
   if (fr.preallocated !== undefined) lines.push(`    records end at offset ${fr.size - fr.preallocated}; ${fr.preallocated} preallocated zero bytes follow (the clean end)`);
   if (fr.stats) {
     const s = fr.stats;
-    lines.push(`    records ${s.records}: ${s.values} values, ${s.tombstones} tombstones, ${s.addPeer} add-peer, ${s.removePeer} remove-peer, ${s.seqMarks} seq marks (max ${s.maxSeqMark})${s.batchHeads > 0 ? `, ${s.batchHeads} batch heads` : ""}; keys ${s.keyBytes} B, values ${s.valueBytes} B`);
+    lines.push(`    records ${s.records}: ${s.values} values, ${s.tombstones} tombstones, ${s.addPeer} add-peer, ${s.removePeer} remove-peer, ${s.seqMarks} seq marks (max ${s.maxSeqMark})${s.batchHeads > 0 ? `, ${s.batchHeads} batch heads` : ""}${s.batchRanges > 0 ? `, ${s.batchRanges} batch ranges` : ""}; keys ${s.keyBytes} B, values ${s.valueBytes} B`);
     for (const q of s.seqRanges) lines.push(`    origin ${q.node}: seq ${q.min}..${q.max} (${q.count} records)`);
   }
   if (fr.damagedAt !== undefined) lines.push(`    first damaged offset: ${fr.damagedAt}`);

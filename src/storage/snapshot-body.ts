@@ -55,13 +55,15 @@ const unzigzag = (z: number): number => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
 /**
  * The v2 body of `records`, in their order; null when a record's stamps do not fit the
  * v2 coding (a timestamp more than 2^51 from `base`, a seq step over 2^52): the caller
- * writes version 1 then. Throws TypeError on what no format can carry (checkRecord).
+ * writes version 1 then. Throws TypeError on what no format can carry (checkRecord), and
+ * on a kind-6 record (WAL only: the expander refuses it, so the snapshot would not open).
  */
 export function encodeSnapshotBody(records: readonly RecordInput[], base: number): SnapshotBody | null {
   let bound = 0;
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     checkRecord(r, i);
+    if (r.kind === RecordKind.BatchHead) throw new TypeError(`record ${i}: kind 6 (a batch head) is WAL only; the snapshot expander refuses it`);
     if (!Number.isSafeInteger(r.seq) || r.seq < 0 || !Number.isSafeInteger(r.timestamp) || Math.abs(r.timestamp - base) > MAX_TS_OFFSET) return null;
     bound += 48 + (typeof r.key === "string" ? r.key.length * 3 : r.key.length) + (hasValue(r.kind) ? r.value!.length : 0);
   }
@@ -168,7 +170,7 @@ export function expandSnapshotBody(u8: Uint8Array, at: number, bodyLen: number, 
       const bad = (what: string) => `record ${n} ${what} at body offset ${recAt - at}`;
       const head = u8[p++]!;
       const kind = head & 7;
-      if (kind > 5) return bad(`has kind ${kind}`);
+      if (kind === RecordKind.BatchHead) return bad(`has kind ${kind}`); // WAL only; 0–5 and 7 (a batch range) are snapshot kinds
       if (head & 8) {
         p = readVarU64(u8, p, blockEnd);
         if (p < 0 || varOut.hi !== 0) return bad("has a bad node");

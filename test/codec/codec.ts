@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { decodeRecords, encodePicked, encodeRecords, findNextValidFrame } from "../../src/codec/records.js";
 import { decodeRecordsReference, encodeRecordsReference, findNextValidFrameReference } from "../../src/codec/reference.js";
-import { DESCRIPTOR_BYTES, RecordKind, type DecodedBatch, type Framing, type RecordInput } from "../../src/core/record.js";
+import { DESCRIPTOR_BYTES, RecordKind, batchRangeRecord, type DecodedBatch, type Framing, type RecordInput } from "../../src/core/record.js";
 import { crc32Spans, crc32SpansReference } from "../../src/codec/crc.js";
 import { createMergeIndex } from "../../src/index/kernel-index.js";
 import { createMergeIndexReference } from "../../src/index/reference.js";
@@ -140,7 +140,8 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
     ["11-byte varint", [0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0], "malformed"],
     ["10th varint byte above 1", [0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0], "malformed"],
     ["varint cut short", [0, 1, 0xff], "torn"],
-    ["kind 7 (6 is a batch head, valid in the WAL)", [7, 1, 1, 0, 0], "malformed"],
+    ["kind 8 (6 is a batch head, valid in the WAL; 7 a batch range)", [8, 1, 1, 4, 0], "malformed"],
+    ["kind 7 claiming 0 seqs", [7, 1, 1, 0, 0], "malformed"],
     ["kind 5 with a value shorter than its 8 expiry bytes", [5, 1, 1, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7], "malformed"],
   ];
   for (const [name, body, reason] of cases) {
@@ -151,8 +152,8 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
   }
   // delta-coded: the kind shares the head byte; the node and seq step are optional fields
   const delta: [string, number[], string][] = [
-    ["kind 7 in the head", [0x17, 0, 0], "malformed"],
-    ["kind 7 with a node flag", [0x0f, 1, 0, 0], "malformed"],
+    ["kind 7 in the head, claiming 0 seqs", [0x17, 0, 0], "malformed"],
+    ["kind 7 with a node flag, seq 0", [0x0f, 1, 0, 4, 0], "malformed"],
     ["node above u32", [0x18, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0], "malformed"],
     ["node cut short", [0x18, 0x80], "torn"],
     ["seq step cut short", [0x00, 0xff], "torn"],
@@ -169,7 +170,7 @@ test("bare stop reasons and claimed lengths checked against the remaining bytes"
   }
   // Steps wrap in u64 / i64: from u64 max, +1 is 0; two records stop at the second's offset.
   for (const decode of [decodeRecords, decodeRecordsReference]) {
-    const wrap = decode(new Uint8Array([0x00, 0x01, 0, 0, 0x10, 0, 0, 0x17]), "delta", 0);
+    const wrap = decode(new Uint8Array([0x00, 0x01, 0, 0, 0x10, 0, 0, 0x17, 0, 0]), "delta", 0); // the third: a batch range of 0 seqs
     assert.equal([wrap.count, wrap.seq(1), wrap.stop], [2, 0, { reason: "malformed", offset: 7 }]);
     assert.is(hex(wrap.descriptors.subarray(8, 16)), "ffffffffffffffff");
   }
@@ -209,7 +210,12 @@ test("findNextValidFrame tells a torn tail from damage followed by valid records
 test("encoders refuse what the format cannot carry, identically", () => {
   const bad: [string, Partial<RecordInput>][] = [
     ["kind 1 without a value", { kind: RecordKind.Value, value: null }],
-    ["kind 7", { kind: 7 as RecordKind }],
+    ["kind 8", { kind: 8 as RecordKind }],
+    ["kind 7 with a key", { kind: RecordKind.BatchRange, timestamp: 2 }],
+    ["kind 7 of 1 seq", { kind: RecordKind.BatchRange, key: "", timestamp: 1 }],
+    ["kind 7 of 10 001 seqs", { kind: RecordKind.BatchRange, key: "", timestamp: 10_001 }],
+    ["kind 7 from seq 0", { kind: RecordKind.BatchRange, key: "", timestamp: 2, seq: 0 }],
+    ["kind 7 past seq 2^48", { kind: RecordKind.BatchRange, key: "", timestamp: 2, seq: 2 ** 48 }],
     ["node -1", { node: -1 }],
     ["node 2^32", { node: 2 ** 32 }],
   ];
@@ -232,14 +238,18 @@ const keyArb = fc.oneof(
 );
 const tsArb = fc.oneof(fc.integer({ min: -(2 ** 52), max: 2 ** 52 }), fc.integer({ min: BASE - 100_000, max: BASE + 100_000 }));
 const recordArb: fc.Arbitrary<RecordInput> = fc.record({
-  kind: fc.constantFrom(0, 1, 1, 1, 2, 3, 4, 5) as fc.Arbitrary<RecordKind>,
+  kind: fc.constantFrom(0, 1, 1, 1, 2, 3, 4, 5, 6, 7) as fc.Arbitrary<RecordKind>,
   key: keyArb,
   value: fc.uint8Array({ maxLength: 200 }),
   timestamp: tsArb,
   node: fc.oneof(fc.constantFrom(0, 1, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff })),
   seq: fc.oneof(fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1), fc.integer({ min: 0, max: 2 ** 53 - 1 })),
   // Kind 5 (an expiring value): its value field starts with the 8 expiry bytes.
-}).map((r) => (r.kind === RecordKind.Expiring && r.value!.length < 8 ? { ...r, value: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, ...r.value!]) } : r));
+  // Kind 7 (a batch range): no key, its count in the timestamp, within 2^48.
+  count: fc.oneof(fc.constantFrom(2, 10_000), fc.integer({ min: 2, max: 10_000 })),
+  first: fc.oneof(fc.constantFrom(1, 2 ** 32, 2 ** 48 - 9_999), fc.integer({ min: 1, max: 2 ** 48 - 9_999 })),
+}).map(({ count, first, ...r }) => (r.kind === RecordKind.Expiring && r.value!.length < 8 ? { ...r, value: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, ...r.value!]) }
+  : r.kind === RecordKind.BatchRange ? batchRangeRecord(r.node, first, count) : r));
 const framingArb = fc.constantFrom<Framing>("bare", "framed", "delta");
 /**
  * Records as a node's delta holds them: runs of one origin with rising seqs (steps of
@@ -253,7 +263,7 @@ const recordsArb: fc.Arbitrary<RecordInput[]> = fc.oneof(
     for (const [step, dt, key, tomb, jump] of steps) {
       const p = out[out.length - 1]!;
       const r = jump ? { ...p, node: (p.node + 1) % 4 } : p;
-      out.push({ ...r, key, kind: tomb ? RecordKind.Tombstone : RecordKind.Value, seq: Math.min(r.seq + step, 2 ** 53 - 1), timestamp: Math.max(-(2 ** 52), Math.min(r.timestamp + dt, 2 ** 52)) });
+      out.push({ ...r, key, kind: tomb ? RecordKind.Tombstone : RecordKind.Value, value: r.value ?? new Uint8Array(0), seq: Math.min(r.seq + step, 2 ** 53 - 1), timestamp: Math.max(-(2 ** 52), Math.min(r.timestamp + dt, 2 ** 52)) });
     }
     return out;
   }),

@@ -88,6 +88,8 @@ test("each limit: exactly at it passes, one past it is refused; mask and bad kin
     { key: "m", ts: 1, node: 1, seq: 6 },                    // 5: masked
     { key: "p", kind: RecordKind.AddPeer, ts: 1, node: 1, seq: 7 }, // 6: not mergeable
     { key: "é", ts: 1, node: 1, seq: 8 },                    // 7: 2 bytes
+    { key: "", kind: RecordKind.BatchHead, ts: 1, node: 1, seq: 2 },  // 8: a batch head (WAL only): not mergeable
+    { key: "", kind: RecordKind.BatchRange, ts: 2, node: 1, seq: 1 }, // 9: a batch range (snapshot only): not mergeable
   ];
   const skip = new Uint8Array(entries.length);
   skip[5] = 1;
@@ -96,7 +98,7 @@ test("each limit: exactly at it passes, one past it is refused; mask and bad kin
     const r = ix.merge(batchOf(entries), limits, skip);
     assert.equal([...r.winners], [0, 0, PrevState.Absent, 3, 1, PrevState.Absent, 7, 2, PrevState.Absent], name);
     assert.equal([...r.refused], [1, RefuseReason.KeyTooLarge, 2, RefuseReason.ValueTooLarge, 4, RefuseReason.ClockDrift,
-      5, RefuseReason.Masked, 6, RefuseReason.BadKind], name);
+      5, RefuseReason.Masked, 6, RefuseReason.BadKind, 8, RefuseReason.BadKind, 9, RefuseReason.BadKind], name);
     ix.commit();
     assert.ok(ix.meta(1).tombstone, name);
   }
@@ -259,7 +261,7 @@ const KEYS = ["", "a", "b", "ab", "é", "😀", "\u{10FFFF}", "\uFFFF", "k".repe
   "x".repeat(200), "a\u0000", "\u0000"];
 const entryArb = fc.record({
   k: fc.nat(KEYS.length - 1),
-  kind: fc.constantFrom(0, 1, 1, 1, 2),
+  kind: fc.constantFrom(0, 1, 1, 1, 2, 6, 7),
   value: fc.constantFrom(0, 1, 49, 50, 51),
   ts: fc.constantFrom(-1, 0, 1, 2, 2 ** 40, 2 ** 40 + 1),
   node: fc.constantFrom(0, 1, 0xffffffff),
@@ -283,7 +285,9 @@ test("random operation sequences: WASM = twin = model; rollback leaves no trace 
       try {
         for (const o of ops) {
           if (o.op === "merge") {
-            const es: E[] = o.entries.map((e) => ({ key: KEYS[e.k]!, kind: e.kind, value: e.value, ts: e.ts, node: e.node, seq: e.seq }));
+            // Kind 7 (a batch range) as the codec takes it: no key, its count in the timestamp, from seq 1.
+            const es: E[] = o.entries.map((e) => e.kind === RecordKind.BatchRange ? { key: "", kind: e.kind, ts: 2 + e.value, node: e.node, seq: 1 + e.k }
+              : { key: KEYS[e.k]!, kind: e.kind, value: e.value, ts: e.ts, node: e.node, seq: e.seq });
             const skip = o.mask ? Uint8Array.from(o.mask, Number) : undefined;
             const rw = wasm.merge(batchOf(es, o.refDecode ? decodeRecordsReference : decodeRecords), LIMITS, skip);
             const rr = ref.merge(batchOf(es, decodeRecordsReference), LIMITS, skip);
