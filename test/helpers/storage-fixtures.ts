@@ -94,7 +94,7 @@ const keyText = (k: string | Uint8Array) => (typeof k === "string" ? k : new Tex
 /** Kinds 2/3/4 carry no timestamp (the container base); compare them without it. */
 export function plain(r: RecordInput): Plain {
   const entry = r.kind <= 1 || r.kind === 5; // 5: an expiring value (its value field: 8 expiry bytes + value)
-  return { kind: r.kind, key: keyText(r.key), value: entry && r.kind !== 0 ? hex(r.value) : null, timestamp: entry ? r.timestamp : 0, node: r.node, seq: r.seq };
+  return { kind: r.kind, key: keyText(r.key), value: entry && r.kind !== 0 ? hex(r.value) : null, timestamp: entry || r.kind === 7 ? r.timestamp : 0, node: r.node, seq: r.seq };
 }
 
 export function flatten(batches: readonly DecodedBatch[]): Plain[] {
@@ -102,7 +102,7 @@ export function flatten(batches: readonly DecodedBatch[]): Plain[] {
   for (const b of batches) {
     for (let i = 0; i < b.count; i++) {
       const kind = b.kind(i);
-      out.push({ kind, key: b.key(i), value: kind === 1 || kind === 5 ? hex(b.value(i)) : null, timestamp: kind <= 1 || kind === 5 ? b.timestamp(i) : 0, node: b.node(i), seq: b.seq(i) });
+      out.push({ kind, key: b.key(i), value: kind === 1 || kind === 5 ? hex(b.value(i)) : null, timestamp: kind <= 1 || kind === 5 || kind === 7 ? b.timestamp(i) : 0, node: b.node(i), seq: b.seq(i) });
     }
   }
   return out;
@@ -127,7 +127,7 @@ function readVaru(b: Uint8Array, p: number): [bigint, number] | null {
 export function oracleBody(body: Uint8Array, base: number): Plain | null {
   if (body.length < 1) return null;
   const kind = body[0]!;
-  if (kind > 5) return null;
+  if (kind > 5 && kind !== 7) return null; // 7: a batch range (snapshots; its timestamp field is the count)
   let p = 1;
   const n = readVaru(body, p); if (!n) return null; p = n[1];
   if (n[0] > 0xffffffffn) return null;
@@ -145,7 +145,7 @@ export function oracleBody(body: Uint8Array, base: number): Plain | null {
   }
   if (p !== body.length) return null;
   const keyStr = new TextDecoder().decode(key);
-  return { kind, key: keyStr, value: hex(value), timestamp: kind <= 1 || kind === 5 ? base + Number(delta) : 0, node: Number(n[0]), seq: Number(s[0]) };
+  return { kind, key: keyStr, value: hex(value), timestamp: kind <= 1 || kind === 5 || kind === 7 ? base + Number(delta) : 0, node: Number(n[0]), seq: Number(s[0]) };
 }
 
 /** The frame at `p`: its parsed record and end, or null if not a valid frame. */
@@ -245,7 +245,7 @@ function oracleBlocks(body: Uint8Array, base: number): Plain[] | null {
     while (q < block.length) {
       const head = block[q++]!;
       const kind = head & 7;
-      if (kind > 5) return null;
+      if (kind > 5 && kind !== 7) return null; // 7: a batch range (snapshots; its timestamp field is the count)
       let r: [bigint, number] | null;
       if (head & 8) { r = readVaru(block, q); if (!r || r[0] > 0xffffffffn) return null; node = r[0]; q = r[1]; }
       if (head >> 4) seq += BigInt(head >> 4);
