@@ -34,6 +34,8 @@ export interface WorkloadOptions {
   maxBatch?: number;
   /** Sizes of the first batches, before the random ones (e.g. one larger than a page). */
   leading?: number[];
+  /** Values carry up to this many padding bytes (default 40). */
+  pad?: number;
 }
 
 /**
@@ -50,7 +52,7 @@ export async function workload(node: Node, o: WorkloadOptions, into: Written = {
     const size = sizes.shift() ?? (r() < 0.5 ? lo + Math.floor(r() * (hi - lo + 1)) : 0);
     if (size > 0) {
       const n = into.batches.length;
-      const ops: BatchOperation[] = Array.from({ length: size }, (_, k) => (r() < 0.2 ? { type: "delete", key: `${o.prefix}b${n}/${k}` } : { type: "put", key: `${o.prefix}b${n}/${k}`, value: `batch ${n} item ${k} ${"x".repeat(Math.floor(r() * 40))}` }));
+      const ops: BatchOperation[] = Array.from({ length: size }, (_, k) => (r() < 0.2 ? { type: "delete", key: `${o.prefix}b${n}/${k}` } : { type: "put", key: `${o.prefix}b${n}/${k}`, value: `batch ${n} item ${k} ${"x".repeat(Math.floor(r() * (o.pad ?? 40)))}` }));
       into.batches.push(await node.batch(ops));
     } else if (singles > 0 && r() < 0.3) {
       into.singles.push(await node.delete(`${o.prefix}s/${Math.floor(r() * singles)}`));
