@@ -13,7 +13,8 @@ import { macrotask } from "../../src/core/abort.js";
 import { isWaveKVError } from "../../src/core/errors.js";
 import { RecordKind } from "../../src/core/record.js";
 import { encodeRecords } from "../../src/codec/records.js";
-import { decodeEnvelope, encodeEnvelope, envelopeWithEncodedEntries, type Envelope } from "../../src/sync/envelope.js";
+import { crc32 } from "../../src/codec/crc.js";
+import { decodeEnvelope, encodeEnvelope, encodedEntriesOf, envelopeWithEncodedEntries, type Envelope } from "../../src/sync/envelope.js";
 import type { SyncTuning } from "../../src/sync/protocol.js";
 import type { Entry } from "../../src/core/types.js";
 import { cluster, manualClock, text } from "../helpers/cluster.js";
@@ -57,12 +58,14 @@ for (const [what, tuning] of pageTunings) {
     const w = await workload(a, { seed: 101, ops: 40, prefix: "a/", leading: [60, 2, 33] });
     const watcher = own(watchInvariant(b, () => w.batches));
     const seen: string[] = [];
-    const pages = await pull(b, a, { afterPage: (p) => seen.push(...halfBatches(b, w.batches).map((s) => `after page ${p}: ${s}`)) });
+    const sizes: number[] = [];
+    const pages = await pull(b, a, { received: (env) => { sizes.push(encodedEntriesOf(env).count); return env; }, afterPage: (p) => seen.push(...halfBatches(b, w.batches).map((s) => `after page ${p}: ${s}`)) });
     const watched = await watcher.stop();
     assert.ok(pages > 1, `the delta was paged (${pages} pages)`);
     assert.equal(seen.slice(0, 5), [], "a reader between pages");
     assert.ok(watched.events > 0);
     assert.equal(watched.seen, [], "a watcher");
+    if ((tuning.maxDeltaEntries ?? 1e9) < 60) assert.ok(sizes.some((n) => n >= 60), `a page grew to hold the 60-entry batch (page sizes ${sizes.join(" ")})`);
     holdsAll(b, w, "after the round");
     assert.is(b.digest(), a.digest(), "converged");
   });
@@ -210,24 +213,50 @@ test("mixed builds: a receiver that ignores the batch ranges (an older build) st
   }
   assert.is(a.digest(), b.digest(), "converged");
   holdsAll(b, w, "the older build");
-  assert.ok(received.some((e) => (e as { batchRanges?: unknown[] }).batchRanges !== undefined), "the newer sender did send ranges (stripped here)");
+  assert.ok(received.some((e) => rangesOf(e) !== undefined), "the newer sender did send ranges (stripped here)");
 });
 
-// Hostile ranges: built with encodeEnvelope (a range is the contract's { node, first, count }).
+// Hostile ranges. A range is the contract's { node, first, count } (common.md, ExtTag 26:
+// `varu n • n × (varu node • varu first • varu count)`). The hostile envelopes are built
+// by hand — encodeEnvelope's bytes without extensions, plus that extension — so that they
+// reach the receiver whatever the encoder checks; a valid set is also encoded with
+// encodeEnvelope and must give the same bytes (the encoder writes the contract's form).
+type Range = { node: number; first: number; count: number };
 const T = 1_764_000_000_000;
 const UUID5 = "00000000-0000-4000-8000-000000000005";
-function crafted(seqs: number[], ranges: { node: number; first: number; count: number }[]): Uint8Array {
+const BATCH_RANGES_TAG = 26, EXT_FLAG = 0x40;
+
+/** `Envelope.batchRanges` (a cast until the field exists). */
+const rangesOf = (env: Envelope): Range[] | undefined => (env as unknown as { batchRanges?: Range[] }).batchRanges;
+
+function envelopeOf(seqs: number[]): Envelope {
   const bytes = encodeRecords(seqs.map((seq) => ({ kind: RecordKind.Value, key: `h/${seq}`, value: new TextEncoder().encode(`v${seq}`), timestamp: T + seq, node: 5, seq })), "bare", 0);
-  const env = envelopeWithEncodedEntries({ version: 1, senderId: 5, senderUuid: UUID5, acks: new Map([[5, Math.max(...seqs)]]) }, { bytes, count: seqs.length, base: 0 });
-  (env as { batchRanges?: unknown }).batchRanges = ranges;
-  return encodeEnvelope(env);
+  return envelopeWithEncodedEntries({ version: 1, senderId: 5, senderUuid: UUID5, acks: new Map([[5, Math.max(...seqs)]]) }, { bytes, count: seqs.length, base: 0 });
+}
+
+/** `seqs` of origin 5 (keys h/<seq>) with `ranges` as extension 26 (every number below 128: one varint byte). */
+function crafted(seqs: number[], ranges: Range[]): Uint8Array {
+  const plain = encodeEnvelope(envelopeOf(seqs));
+  // "WKVE" • version • flags • senderId 5 • uuid[16] • ackCount 1 • (5, top): 26 bytes, then the entries.
+  const at = 6 + 1 + 16 + 1 + 2;
+  assert.is(plain[5], 0, "no flags: the extensions go right after the acks");
+  const payload = [ranges.length, ...ranges.flatMap((r) => [r.node, r.first, r.count])];
+  assert.ok([...payload, seqs.length].every((b) => b < 128));
+  const ext = [1, BATCH_RANGES_TAG, payload.length, ...payload];
+  const out = new Uint8Array(plain.length + ext.length);
+  out.set(plain.subarray(0, at), 0);
+  out.set(ext, at);
+  out.set(plain.subarray(at, plain.length - 4), at + ext.length);
+  out[5] = EXT_FLAG;
+  new DataView(out.buffer).setUint32(out.length - 4, crc32(out.subarray(0, out.length - 4)) >>> 0, true);
+  return out;
 }
 
 test("hostile: a batch range naming fewer than two of the envelope's entries is BAD_ENVELOPE, nothing merged", async () => {
   const node = own(await Node.open({ id: 2, clock: () => T + 100 }));
   await node.put("mine", "kept");
   const digest = node.digest();
-  const cases: [string, number[], { node: number; first: number; count: number }[]][] = [
+  const cases: [string, number[], Range[]][] = [
     ["a range holding one of the entries", [1, 2, 5], [{ node: 5, first: 2, count: 3 }]],
     ["a range holding none", [1, 2, 3], [{ node: 5, first: 10, count: 2 }]],
     ["one good range and one holding a single entry", [1, 2, 3, 6], [{ node: 5, first: 1, count: 3 }, { node: 5, first: 6, count: 4 }]],
@@ -249,7 +278,11 @@ test("hostile: a batch range naming fewer than two of the envelope's entries is 
     }
   }
   // Control: a range holding two of its three seqs (the third superseded at the sender) is fine.
-  node.handleEnvelope(decodeEnvelope(crafted([1, 2, 4], [{ node: 5, first: 1, count: 3 }])));
+  const valid: Range[] = [{ node: 5, first: 1, count: 3 }];
+  const bytes = crafted([1, 2, 4], valid);
+  assert.equal(rangesOf(decodeEnvelope(bytes)), valid, "the decoder reads the contract's form");
+  assert.equal(encodeEnvelope(Object.assign(envelopeOf([1, 2, 4]), { batchRanges: valid })), bytes, "encodeEnvelope writes it");
+  node.handleEnvelope(decodeEnvelope(bytes));
   assert.is(text(node.get("h/2")?.value), "v2");
   assert.is(text(node.get("mine")?.value), "kept");
 });
