@@ -200,6 +200,25 @@ test("LWW per key: a batch key that loses to a newer entry at the receiver keeps
   assert.is(a.digest(), b.digest());
 });
 
+test("the part of a batch still live at the sender arrives together (pages of 7, slices of 3), also forwarded; one live entry left is no range", async () => {
+  const [a, b, c] = [own(await Node.open({ id: 1, sync: { maxDeltaEntries: 7 } })), own(await Node.open({ id: 2, sync: { maxDeltaEntries: 7 } })), own(await Node.open({ id: 3, sync: { maxDeltaEntries: 7 } }))];
+  const ops = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ type: "put" as const, key: `${prefix}/${i}`, value: `${prefix} ${i}` }));
+  const [p, q, r] = [await a.batch(ops("p", 30)), await a.batch(ops("q", 5)), await a.batch(ops("r", 4))];
+  // Later writes of the origin supersede 10 of p's keys and 4 of q's: 20 of p and 1 of q stay live.
+  for (let i = 0; i < 10; i++) await a.put(`p/${i}`, "later");
+  for (let i = 0; i < 4; i++) await a.put(`q/${i}`, "later");
+  const live = [p.slice(10), q.slice(4), r];
+  const slicing = (n: Node, seen: string[]) => ({ sliceEntries: 3, pause: async () => { seen.push(...halfBatches(n, live)); } });
+  const seen: string[] = [];
+  await pull(b, a, { slicing: slicing(b, seen), afterPage: () => seen.push(...halfBatches(b, live)) });
+  assert.equal(seen.slice(0, 5), [], "node 2, between pages and slices");
+  assert.is(b.digest(), a.digest());
+  for (let i = 0; i < 10 && c.digest() !== b.digest(); i++) await pull(c, b, { slicing: slicing(c, seen), afterPage: () => seen.push(...halfBatches(c, live)) });
+  assert.equal(seen.slice(0, 5), [], "node 3 (forwarded by node 2), between pages and slices");
+  assert.is(c.digest(), a.digest(), "converged");
+  assert.equal([heldOf(c, live[0]!), heldOf(c, live[1]!), text(c.get("p/0")?.value)], [20, 1, "later"]);
+});
+
 test("mixed builds: a receiver that ignores the batch ranges (an older build) still converges", async () => {
   const a = own(await Node.open({ id: 1, sync: { maxDeltaEntries: 5 } }));
   const b = own(await Node.open({ id: 2, sync: { maxDeltaEntries: 5 } }));
