@@ -68,10 +68,7 @@ export interface SyncOptions {
   maxPushEntries?: number;
   /** Bound on key + value bytes waiting to be pushed. Default 4 MiB. */
   maxPushBytes?: number;
-  /**
-   * Entries of a received envelope merged between two yields to the event loop (a large
-   * push or page is merged in slices, so one request cannot hold the node). Default 1 024.
-   */
+  /** Entries of a received envelope merged between two yields to the event loop (a large push or page is merged in slices, so one request cannot hold the node; a slice never splits a batch). Default 1 024. */
   mergeSliceEntries?: number;
   /**
    * First retry of a failed round (ms); each further consecutive failure doubles it, up to
@@ -130,6 +127,8 @@ export interface SyncStats {
   pushEvicted: number;
   /** Pushes not sent to a peer because its previous push was still in flight or it was backing off. */
   pushSkipped: number;
+  /** Own batch entries left out of a push, their batch not whole in the queue (evicted or overwritten part): the round delivers it whole. */
+  pushHeldBack: number;
   bytesSent: number;
   bytesReceived: number;
   /** Live streams (`live`): envelopes merged, streams opened, attempts that failed or broke, gaps reported. */
@@ -176,7 +175,7 @@ export class SyncManager implements SyncHandler {
   #tickAt = 0;
   /** Peers with a background round started by #tick and not finished. */
   readonly #looping = new Set<number>();
-  readonly stats: SyncStats = { rounds: 0, roundFailures: 0, handled: 0, handleFailures: 0, pushesSent: 0, pushFailures: 0, pushEvicted: 0, pushSkipped: 0, bytesSent: 0, bytesReceived: 0, livePushes: 0, liveConnects: 0, liveFailures: 0, liveGaps: 0 };
+  readonly stats: SyncStats = { rounds: 0, roundFailures: 0, handled: 0, handleFailures: 0, pushesSent: 0, pushFailures: 0, pushEvicted: 0, pushSkipped: 0, pushHeldBack: 0, bytesSent: 0, bytesReceived: 0, livePushes: 0, liveConnects: 0, liveFailures: 0, liveGaps: 0 };
 
   constructor(node: Node, transport: Transport, opts: SyncOptions = {}) {
     // Types and bounds of every option (src/node/options.ts), before any is read.
@@ -414,10 +413,7 @@ export class SyncManager implements SyncHandler {
 
   // ---------------------------------------------------------------- loop
 
-  /**
-   * Starts the background rounds — at once with every peer not synced yet, then per peer
-   * about every `intervalMs`, failures retried from `retryMs` — and the push channel.
-   */
+  /** Starts the background rounds — at once with every peer not synced yet, then per peer about every `intervalMs`, failures retried from `retryMs` — and the push channel. */
   start(): void {
     if (this.#running) return;
     if (this.node.closed) throw new WaveKVError("CLOSED", "the node is closed");

@@ -75,12 +75,15 @@ export class PushQueue {
  * `entries` as `pushOnly` envelopes from `node` (R3: no acks). A receiver takes at most
  * MAX_ENVELOPE_ENTRIES an envelope: a larger burst goes as several.
  */
-export function pushEnvelopes(node: Node, entries: readonly Entry[]): Uint8Array[] {
+export function pushEnvelopes(node: Node, entries: readonly Entry[], onHeldBack?: (entries: number) => void): Uint8Array[] {
   // Expiring entries are not pushed: a receiver that predates them refuses kind 5 (it never
   // says which it is to a pusher); rounds carry them to peers that advertise Feature.Expiry.
   entries = entries.filter((e) => e.expiresAt === undefined);
   const bodies: Uint8Array[] = [];
-  for (const { list, batchRanges } of pushChunks(entries, node.batchGroups(entries))) {
+  const chunks = pushChunks(entries, node.batchGroups(entries));
+  const held = entries.length - chunks.reduce((n, c) => n + c.list.length, 0);
+  if (held > 0) onHeldBack?.(held);
+  for (const { list, batchRanges } of chunks) {
     bodies.push(encodeEnvelope({ version: ENVELOPE_VERSION, senderId: node.id, senderUuid: node.uuid, acks: new Map(), entries: list, pushOnly: true, senderClock: node.clockReading(), batchRanges }));
   }
   return bodies;
@@ -118,7 +121,7 @@ export interface PushHost {
   readonly transport: Transport;
   readonly links: PeerLinks;
   /** The manager's counters the channel moves (SyncManager.stats). */
-  readonly stats: { pushesSent: number; pushFailures: number; pushEvicted: number; pushSkipped: number; bytesSent: number; bytesReceived: number };
+  readonly stats: { pushesSent: number; pushFailures: number; pushEvicted: number; pushSkipped: number; pushHeldBack: number; bytesSent: number; bytesReceived: number };
   running(): boolean;
   /** A signal for one exchange, aborted after the manager's timeout or by stop(). */
   deadline(what: string): { signal: AbortSignal; dispose(): void };
@@ -186,7 +189,7 @@ export class PushChannel {
     const { node, links, stats } = this.#host;
     if (this.#queue.size === 0 || !this.#host.running() || node.closed) return;
     // R3: no acks ride a push; the receiver merges and moves nothing.
-    const bodies = pushEnvelopes(node, this.#queue.drain());
+    const bodies = pushEnvelopes(node, this.#queue.drain(), (n) => { stats.pushHeldBack += n; });
     const now = Date.now();
     for (const peer of node.peers()) {
       const link = links.of(peer);
