@@ -52,7 +52,7 @@ export function selectDelta(index: MergeIndex, sizeOf: (slot: number) => number,
   const metas = Array.from(selected, (s) => index.meta(s));
   let order = Array.from(selected.keys());
   let held: number[] | undefined, tops: Map<number, number> | undefined;
-  if (hold) ({ order, held, tops } = applyHold(order, metas, hold, ranges));
+  if (hold) ({ order, held, tops } = applyHold(order, metas, hold));
   const paged = after !== undefined || selected.length > maxEntries;
   // With batch ranges held, (node, seq) order puts a batch's entries side by side: pages
   // and the receiver's merge slices are cut between batches (docs/PROTOCOL.md §2.3).
@@ -77,22 +77,28 @@ export function selectDelta(index: MergeIndex, sizeOf: (slot: number) => number,
   return { slots, total, last: slots.length === total, cursor, held, tops };
 }
 
+/**
+ * `hold` with each horizon that falls inside a batch range lowered to before the range:
+ * a batch is then held back whole or sent whole. The protocol uses the result both to
+ * select and to cap the acks it sends (src/sync/ack-maps.ts heldFields): a receiver may
+ * adopt only the horizon below which everything was sent (INV).
+ */
+export function alignHold(hold: DeltaHold | undefined, ranges: BatchRanges): DeltaHold | undefined {
+  if (hold === undefined || ranges.size === 0) return hold;
+  const horizon = new Map<number, number>();
+  for (const [node, h] of hold.horizon) horizon.set(node, ranges.alignBelow(node, h));
+  return { horizon, exempt: hold.exempt };
+}
+
 /** The selection without the entries `hold` keeps back, the origins that lost some, and every origin's top seq. */
-function applyHold(order: number[], metas: readonly { node: number; seq: number }[], hold: DeltaHold, ranges?: BatchRanges): { order: number[]; held: number[]; tops: Map<number, number> } {
+function applyHold(order: number[], metas: readonly { node: number; seq: number }[], hold: DeltaHold): { order: number[]; held: number[]; tops: Map<number, number> } {
   const tops = new Map<number, number>();
   const held = new Set<number>();
   const exempt = new Set(hold.exempt);
-  // A horizon inside a batch is lowered to before it: the batch is held whole or sent whole.
-  const horizon = new Map<number, number>();
-  const horizonOf = (node: number): number => {
-    let h = horizon.get(node);
-    if (h === undefined) horizon.set(node, (h = ranges !== undefined ? ranges.alignBelow(node, hold.horizon.get(node) ?? 0) : hold.horizon.get(node) ?? 0));
-    return h;
-  };
   const kept = order.filter((i) => {
     const { node, seq } = metas[i]!;
     if (seq > (tops.get(node) ?? 0)) tops.set(node, seq);
-    if (exempt.has(node) || seq <= horizonOf(node)) return true;
+    if (exempt.has(node) || seq <= (hold.horizon.get(node) ?? 0)) return true;
     held.add(node);
     return false;
   });

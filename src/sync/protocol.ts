@@ -39,6 +39,7 @@ import type { BatchOutcome } from "../state/replica.js";
 import type { PeerStatus } from "../core/types.js";
 import { decodeEntries, ingressRefusals, mergeGroupsOf, mergeInSlices, type MergeSlicing, type Merged } from "./ingress.js";
 import type { MergeGroups } from "../state/batch-ranges.js";
+import { alignHold } from "../state/delta-slots.js";
 import type { ProtocolHost, SyncTuning } from "./host.js";
 import { HoldBack } from "./hold-back.js";
 import { heldFields, minAcks, withHeldAcks } from "./ack-maps.js";
@@ -190,7 +191,7 @@ export class SyncProtocol {
     const summaryGroups = this.#wantBuckets.has(peer) ? this.host.state.summary().groups : undefined;
     this.#wantBuckets.delete(peer);
     const base = this.peerAcks.get(peer) ?? new Map<number, number>();
-    const hold = this.#hold.hold(peer);
+    const hold = alignHold(this.#hold.hold(peer), this.host.state.batches);
     const page = deltaPage(this.host.state, base, undefined, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, "bare", hold, this.expiryPeers.has(peer));
     this.#hold.ownRound(peer, page.tops);
     this.#rounds.set(peer, { minAcks: null, clean: true, exchanged: page.encoded.count, version: this.host.state.version, held: (page.held?.length ?? 0) > 0, whole: page.last });
@@ -301,7 +302,7 @@ export class SyncProtocol {
     if (outcome.complete && requestComplete && !this.#bootstrapping) this.#adopt(acks);
     this.peerAcks.set(sender, told);
     // A reset asks for everything: its acks are what is in doubt.
-    const hold = this.#hold.hold(sender, this.#rounds.get(sender)?.whole ? told : undefined);
+    const hold = alignHold(this.#hold.hold(sender, this.#rounds.get(sender)?.whole ? told : undefined), this.host.state.batches);
     const page = deltaPage(this.host.state, env.resetAcks ? new Map() : told, env.resumeFrom, this.tuning.maxDeltaEntries, this.tuning.maxDeltaBytes, framing, hold, ((env.features ?? 0) & Feature.Expiry) !== 0);
     if (env.resumeFrom === undefined) this.#hold.answered(sender, page.tops);
     const paged = env.resumeFrom !== undefined || !page.last;

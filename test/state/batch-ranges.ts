@@ -6,6 +6,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { BatchRanges, MAX_RANGE_SEQS } from "../../src/state/batch-ranges.js";
 import { ReplicaState } from "../../src/state/replica.js";
+import { alignHold } from "../../src/state/delta-slots.js";
+import { heldFields } from "../../src/sync/ack-maps.js";
 import { framedWithHeads, winnerRuns } from "../../src/state/batch-winners.js";
 import { MAX_BATCH_ENTRIES } from "../../src/node/batch.js";
 import { MAX_BATCH_RECORDS, openBatch } from "../../src/storage/wal-batches.js";
@@ -128,13 +130,18 @@ test("an unpaged delta comes in (node, seq) order once ranges are held", () => {
   s.dispose();
 });
 
-test("a hold-back horizon inside a range holds the whole range back", () => {
+test("a hold-back horizon inside a range holds the whole range back, and caps the acks there", () => {
   const s = origin(10);
   s.batches.add(1, 4, 8);
-  const hold = { horizon: new Map([[1, 6]]), exempt: [] };
+  const hold = alignHold({ horizon: new Map([[1, 6], [2, 5]]), exempt: [3] }, s.batches)!;
+  assert.equal([...hold.horizon], [[1, 3], [2, 5]], "lowered to before the range; another origin untouched");
+  assert.equal(hold.exempt, [3]);
   assert.equal(pages(s, 100, hold), [[1, 2, 3]], "held back from 4 on, not from 7");
-  const atEnd = { horizon: new Map([[1, 8]]), exempt: [] };
+  // What the receiver may adopt is capped at the aligned horizon: never a seq it was not sent (INV).
+  assert.equal(heldFields(new Map([[1, 10]]), [1], hold).acks, new Map([[1, 3]]));
+  const atEnd = alignHold({ horizon: new Map([[1, 8]]), exempt: [] }, s.batches);
   assert.equal(pages(s, 100, atEnd), [[1, 2, 3, 4, 5, 6, 7, 8]]);
+  assert.is(alignHold(undefined, s.batches), undefined);
   s.dispose();
 });
 
