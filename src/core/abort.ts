@@ -64,17 +64,6 @@ export function unrefTimer(timer: unknown): void {
   (timer as { unref?: () => void } | null)?.unref?.();
 }
 
-/** Resolves after `ms` (unref'd timer), or rejects when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortReason(signal));
-    const onAbort = () => { clearTimeout(timer); reject(abortReason(signal!)); };
-    const timer = setTimeout(() => { signal?.removeEventListener("abort", onAbort); resolve(); }, ms);
-    unrefTimer(timer);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /**
  * Resolves on the next macrotask: timers and I/O callbacks (other requests) run before it
  * does, unlike after a microtask. setImmediate where there is one (Node, Bun, the browser

@@ -10,7 +10,7 @@
 import { decodeEnvelope } from "../sync/envelope.js";
 import type { MergeSlicing } from "../sync/protocol.js";
 import { WaveKVError } from "../core/errors.js";
-import { sleep } from "../core/abort.js";
+import { sleep } from "../core/sleep.js";
 import type { Node } from "./node.js";
 import type { Transport } from "../transport/transport.js";
 

@@ -36,13 +36,6 @@ export class Expiries {
     return n;
   }
 
-  /** Slots expired at `now`. */
-  expiredSlots(now: number): number[] {
-    const out: number[] = [];
-    for (const [slot, at] of this.#at) if (at <= now) out.push(slot);
-    return out;
-  }
-
   /** The earliest expiry after `now`, or undefined. */
   next(now: number): number | undefined {
     let best: number | undefined;

@@ -3,7 +3,8 @@
 // asserted: timers here only decide which of two events comes first by a wide margin.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { abortReason, deadline, raceAbort, sleep } from "../../src/core/abort.js";
+import { abortReason, deadline, raceAbort } from "../../src/core/abort.js";
+import { sleep } from "../../src/core/sleep.js";
 import { WaveKVError } from "../../src/core/errors.js";
 
 async function settled<T>(p: Promise<T>): Promise<string> {
