@@ -16,7 +16,7 @@ import { WaveKVError } from "../core/errors.js";
 import { hi32, lo32, writeUtf8 } from "../core/encoding.js";
 import { BatchView, checkRecord, maxRecordsOf } from "./batch.js";
 import { kernel, type Kernel } from "../kernel/instance.js";
-import { adoptInput, type PinnedBytes } from "../kernel/memory.js";
+import type { PinnedBytes } from "../kernel/memory.js";
 
 /** The kernel's `mode` argument for a framing. */
 const modeOf = (framing: Framing): number => (framing === "framed" ? 1 : framing === "delta" ? 2 : 0);
@@ -30,45 +30,10 @@ export function decodeRecordsWasm(bytes: Uint8Array, framing: Framing, base: num
 }
 
 /**
- * Reads `length` bytes that `fill` writes straight into the kernel's input region (a file
- * read into linear memory: no JS copy of it, no second copy in), as a block that batches
- * decoded from it (`decodeWindowWasm`) and values kept from it share. The block stays
- * where it is when the region is reused while anything holds it (PinnedBytes). `holder`
- * holds the first reference. `fill` must write all of `dst` and call nothing that uses
- * the kernel.
- */
-export function readIntoKernel(length: number, fill: (dst: Uint8Array) => void, holder: object): PinnedBytes {
-  const k = kernel();
-  const block = adoptInput(k, length, holder);
-  try {
-    fill(k.u8.subarray(block.ptr, block.ptr + length));
-  } catch (e) {
-    block.drop(holder);
-    throw e;
-  }
-  return block;
-}
-
-/**
- * Decodes up to `maxRecords` records of `block` from `offset` (a window: a replay decodes
- * a long log window by window, so its descriptors need a few MB, not one per record of the
- * whole log at once). The batch's offsets and `stop` are relative to `offset`. The block must still be
- * the input region's (nothing has reserved that region since `readIntoKernel`).
- */
-export function decodeWindowWasm(block: PinnedBytes, offset: number, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
-  if (!block.inRegion) throw new Error("wavekv: the block left the input region (something reserved it) and can no longer be decoded in place");
-  const k = block.kernel;
-  // The decoder rewrites the descriptor region: a batch still reading there copies out first.
-  k.evictResident();
-  k.generation++;
-  return decodeResident(k, block.ptr + offset, block.length - offset, framing, base, maxRecords, { block, offset });
-}
-
-/**
  * Decodes `len` bytes at `inp` in the input region; `from` is the JS buffer they were
- * copied from, or the block (and offset in it) they were read into.
+ * copied from, or the block (and offset in it) they were read into (./windows.ts).
  */
-function decodeResident(k: Kernel, inp: number, len: number, framing: Framing, base: number, maxRecords: number | undefined, from: Uint8Array | { block: PinnedBytes; offset: number }): DecodedBatch {
+export function decodeResident(k: Kernel, inp: number, len: number, framing: Framing, base: number, maxRecords: number | undefined, from: Uint8Array | { block: PinnedBytes; offset: number }): DecodedBatch {
   const wanted = maxRecordsOf(maxRecords);
   const max = Math.min(wanted, DESC_MAX);
   const count = k.exports.decode(inp, len, modeOf(framing), lo32(base), hi32(base), max) >>> 0;

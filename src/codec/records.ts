@@ -35,8 +35,7 @@
  * content is `malformed`. `limit` = `maxRecords` reached with bytes left. The stop
  * offset is the start of the record that stopped decoding (the input length at `end`).
  */
-import { decodeRecordsWasm, decodeWindowWasm, encodePickedWasm, encodeRecordsWasm, findNextValidFrameWasm, readIntoKernel as readIntoKernelWasm } from "./kernel-codec.js";
-import type { PinnedBytes } from "../kernel/memory.js";
+import { decodeRecordsWasm, encodePickedWasm, encodeRecordsWasm, findNextValidFrameWasm } from "./kernel-codec.js";
 import type { DecodedBatch, Framing, RecordInput } from "../core/record.js";
 
 export { decodeRecordsReference, encodeRecordsReference, findNextValidFrameReference } from "./reference.js";
@@ -71,25 +70,6 @@ export function encodePicked(batch: DecodedBatch, picks: Uint32Array, stride: nu
  */
 export function decodeRecords(bytes: Uint8Array, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
   return decodeRecordsWasm(bytes, framing, base, maxRecords);
-}
-
-/**
- * `length` bytes written by `fill` into the decoder's input buffer, kept as a block to
- * decode window by window (`decodeWindow`): a long log is replayed a window at a time.
- * `holder` holds the first reference: drop it (`block.drop(holder)`) when done decoding.
- */
-export function readIntoKernel(length: number, fill: (dst: Uint8Array) => void, holder: object): PinnedBytes {
-  return readIntoKernelWasm(length, fill, holder);
-}
-
-/**
- * Up to `maxRecords` records of `block` from `offset`; offsets and `stop` relative to
- * `offset` (with stop reason "limit", the next window starts at `offset + stop.offset`).
- * Decode each window after the previous one is merged or released: a batch still
- * holding descriptors in place has them copied out.
- */
-export function decodeWindow(block: PinnedBytes, offset: number, framing: Framing, base: number, maxRecords?: number): DecodedBatch {
-  return decodeWindowWasm(block, offset, framing, base, maxRecords);
 }
 
 /**

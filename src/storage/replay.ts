@@ -14,7 +14,7 @@
  *   session.withBlock(len, (dst) => readExactly(fd, dst, at), (block) => { … session.apply(batch) … });
  *   const batches = session.finish();   // or session.fail() if open fails
  */
-import { decodeWindow, readIntoKernel } from "../codec/records.js";
+import { decodeWindow, readIntoKernel } from "../codec/windows.js";
 import { D_KEY_LEN, DESCRIPTOR_WORDS, type DecodedBatch } from "../core/record.js";
 import type { PinnedBytes } from "../kernel/memory.js";
 import { kernel } from "../kernel/instance.js";

@@ -15,7 +15,8 @@
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "../codec/crc.js";
-import { decodeRecords, decodeWindow, encodeRecords } from "../codec/records.js";
+import { decodeRecords, encodeRecords } from "../codec/records.js";
+import { decodeWindow } from "../codec/windows.js";
 import { D_KIND, DESCRIPTOR_WORDS, RecordKind, seqMarkRecord, type DecodedBatch, type Framing, type RecordInput } from "../core/record.js";
 import type { PinnedBytes } from "../kernel/memory.js";
 import { MB_COUNT, MB_PREV, MB_STOP_OFFSET } from "../kernel/abi.js";
