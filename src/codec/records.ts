@@ -1,6 +1,7 @@
 /**
  * Entry record codec (docs/FORMAT.md §1–2): the entry points, all on the WASM kernel
  * (./kernel-codec.ts). The pure-TS twin (./reference.ts) is re-exported here.
+ * A file read into kernel memory is decoded window by window by ./windows.ts (the stores' replay).
  *
  *   const bytes = encodeRecords(entries, "framed", base);
  *   const batch = decodeRecords(bytes, "framed", base);

@@ -12,7 +12,7 @@
  * the browser bundle this code lives in the browser store's chunk, not in the core every
  * page loads (−1.5 KiB of the core, docs/design/0024). The bytes decode exactly as
  * `decodeRecords` of the same bytes (the kernel's one decoder, ./kernel-codec.ts); the TS
- * twin (./reference.ts) is pitted against window decoding in test/codec/windows.ts.
+ * twin (./reference.ts) is pitted against window decoding in test/codec/codec.ts.
  */
 import type { DecodedBatch, Framing } from "../core/record.js";
 import { kernel } from "../kernel/instance.js";

@@ -1,5 +1,6 @@
 // Record codec (docs/FORMAT.md §1–2): golden bytes, every stop reason, length claims
-// checked before use, and WASM vs TS reference on random, mutated and truncated inputs.
+// checked before use, and WASM vs TS reference on random, mutated and truncated inputs, whole
+// and window by window (src/codec/windows.ts).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
@@ -8,6 +9,7 @@ import { decodeRecords, encodePicked, encodeRecords, findNextValidFrame } from "
 import { decodeRecordsReference, encodeRecordsReference, findNextValidFrameReference } from "../../src/codec/reference.js";
 import { DESCRIPTOR_BYTES, RecordKind, batchRangeRecord, type DecodedBatch, type Framing, type RecordInput } from "../../src/core/record.js";
 import { crc32Spans, crc32SpansReference } from "../../src/codec/crc.js";
+import { decodeWindow, readIntoKernel } from "../../src/codec/windows.js";
 import { createMergeIndex } from "../../src/index/kernel-index.js";
 import { createMergeIndexReference } from "../../src/index/reference.js";
 import { isWaveKVError } from "../../src/core/errors.js";
@@ -358,6 +360,61 @@ test("random junk decodes identically on both sides (property)", () => {
     }),
     { numRuns: 400 },
   );
+});
+
+// ---------------------------------------------------------------------------------
+// Window decoding (src/codec/windows.ts): a file read into kernel memory, decoded a window at a time
+
+/**
+ * Decodes `image` as recovery does: read into the kernel, windows of `window` records from
+ * where the previous one stopped, each kept to the end (later decodes copy the earlier
+ * descriptors out). Every window must equal the twin's decode of the same bytes from the
+ * same offset, when decoded and after the last; returns the records and where they stopped.
+ */
+function decodeWindows(image: Uint8Array, framing: Framing, base: number, window: number): { count: number; stop: DecodedBatch["stop"] } {
+  encodeRecords([{ ...golden, value: new Uint8Array(300).fill(7) }], framing, base); // stale bytes past the block
+  const holder = {};
+  const block = readIntoKernel(image.length, (dst) => dst.set(image), holder);
+  const kept: [DecodedBatch, number][] = [];
+  const check = (batch: DecodedBatch, at: number, what: string) => {
+    const ref = decodeRecordsReference(image.subarray(at), framing, base, window);
+    sameBatch(batch, ref, `${what} at ${at}`);
+    for (let i = 0; i < batch.count; i++) assert.is(hex(batch.keyBytes(i)) + hex(batch.value(i) ?? utf8("-")), hex(ref.keyBytes(i)) + hex(ref.value(i) ?? utf8("-")), `${what} at ${at}: record ${i}`);
+  };
+  try {
+    for (let at = 0, count = 0; ; at += kept[kept.length - 1]![0].stop.offset) {
+      const batch = decodeWindow(block, at, framing, base, window);
+      check(batch, at, "window");
+      kept.push([batch, at]);
+      count += batch.count;
+      if (batch.stop.reason !== "limit") return { count, stop: { reason: batch.stop.reason, offset: at + batch.stop.offset } };
+    }
+  } finally {
+    for (const [batch, at] of kept) check(batch, at, "kept window");
+    for (const [batch] of kept) batch.release();
+    block.drop(holder);
+  }
+}
+
+test("windows of a file read into kernel memory decode as the twin decodes the same bytes from the same offset; bare and framed windows add up to the whole file (property)", () => {
+  const pinned = kernel().pinnedBytes;
+  fc.assert(
+    fc.property(
+      recordsArb, framingArb, baseArb, fc.option(fc.array(mutationArb, { minLength: 1, maxLength: 4 }), { nil: undefined }), fc.integer({ min: 1, max: 12 }),
+      (records, framing, base, ms, window) => {
+        const clean = encodeRecords(records, framing, base);
+        const image = ms ? mutate(clean, ms) : clean;
+        const got = decodeWindows(image, framing, base, window);
+        if (framing === "delta") return; // each window restarts the delta chain: only the per-window check applies
+        const whole = decodeRecordsReference(image, framing, base);
+        assert.equal([got.count, got.stop], [whole.count, whole.stop]);
+        if (!ms) assert.is(got.count, records.length);
+      },
+    ),
+    { numRuns: 400 },
+  );
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), framingArb, fc.integer({ min: 1, max: 6 }), (b, framing, window) => void decodeWindows(b, framing, 0, window)), { numRuns: 200 });
+  assert.is(kernel().pinnedBytes, pinned, "every block freed");
 });
 
 // ---------------------------------------------------------------------------------
