@@ -84,10 +84,12 @@ export const MEMORY_ENTRY = join(root, "src", "browser-memory.ts");
 // its seqs in a later job, so batches and puts could be stamped out of call order (a crash loop
 // found acknowledged batches superseded by earlier ones). The stop is 105 KiB.
 // Issue 21's batch ranges (peers apply a batch as a unit: the range table, merged winners behind
-// batch heads, the BATCH_RANGES extension) took it to 111.2 KiB; 33 more INTERNAL_PROPS names and
-// `sleep` out of the core, one dead method: 110.1 KiB. The stop stays 105 KiB and is missed: what reaching it would
-// take is in bench/analysis.md "Browser bundle" and docs/design/0024.
-export const TARGETS = { js: 105 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024, memory: 6 * 1024 };
+// batch heads, the BATCH_RANGES extension) took it to 111.2 KiB; 33 more INTERNAL_PROPS names,
+// `sleep` out of the core, one dead method and the store's window decode out of the codec: 109.2 KiB.
+// The lead moved the stop to 110 KiB: the growth is the issue's required feature, measured per
+// module; what 105 would take (~4 KiB more: bucket repair as a lazy chunk, a smaller range table)
+// is in bench/analysis.md "Browser bundle" and docs/design/0024.
+export const TARGETS = { js: 110 * 1024, wasm: 64 * 1024, store: 16 * 1024, live: 8 * 1024, memory: 6 * 1024 };
 const KERNEL_FILE = "wavekv.wasm";
 
 /**
