@@ -18,7 +18,8 @@
  * Costs and guarantees:
  * - Rounds with all peers run concurrently; each is bounded by `timeoutMs` (all of its
  *   pages together), so a dead or slow peer costs its own round and stalls nobody. A
- *   timed-out round is abandoned on the node (`abortSync`): nothing is adopted.
+ *   timed-out round is abandoned on the node (`abortSync`): nothing is adopted (a paged
+ *   round keeps its cursor: the next round resumes it, docs/PROTOCOL.md §2).
  * - Timing of the background loop (start()), per peer: a round at once with every peer
  *   not synced yet, then one about every `intervalMs` (±10 % jitter) — the steady cost,
  *   one round per peer per interval, whatever the cluster size. A failed round is retried
@@ -359,7 +360,7 @@ export class SyncManager implements SyncHandler {
       }
       report.ok = true;
     } catch (err) {
-      // Nothing of a broken round may be adopted later: forget its cursor and pages.
+      // Nothing is adopted now; a paged round keeps its cursor and resumes next time (R2 still spans it).
       this.node.abortSync(peer);
       // The peer holds another uuid for our id: shown on our side too (status().refusedBy).
       if (err instanceof WaveKVError && err.code === "UUID_MISMATCH") this.node.noteRefusedBy(peer);

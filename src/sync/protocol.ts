@@ -43,7 +43,7 @@ import { alignHold } from "../state/delta-slots.js";
 import type { ProtocolHost, SyncTuning } from "./host.js";
 import { HoldBack } from "./hold-back.js";
 import { heldFields, minAcks, withHeldAcks } from "./ack-maps.js";
-import type { MergeOutcome, Round } from "./round.js";
+import { resumeAfterAbort, samePeer, type MergeOutcome, type Round } from "./round.js";
 
 export type { MergeSlicing } from "./ingress.js";
 export type { MergeOutcome } from "./round.js";
@@ -381,6 +381,11 @@ export class SyncProtocol {
     this.heardFrom.add(peer);
     this.#hold.noteFeatures(peer, env.features);
     const round = this.#rounds.get(peer) ?? { minAcks: null, clean: true, exchanged: 0, version: -1, held: false };
+    if (!samePeer(round, env.senderUuid)) {
+      // Rebuilt between pages: its pages are not one delta. Merged (always safe), nothing adopted; page 1 again.
+      this.#rounds.delete(peer);
+      return { ...base, reasons: [...base.reasons, `peer ${peer} answered with a new uuid mid-round: round started over`], adopted: false, more: true };
+    }
     const held = this.#hold.read(env.heldAcks);
     round.held ||= (held?.size ?? 0) > 0;
     // Local writes or other peers' merges during the round make unequal digests expected.
@@ -460,9 +465,12 @@ export class SyncProtocol {
     return { ...base, adopted, more: false, digestMatch, repaired };
   }
 
-  /** Abandon a round in progress (timeout, peer error): nothing is adopted. */
+  /**
+   * A round's exchange failed (timeout, peer error): nothing is adopted. A paged round
+   * keeps its cursor and minimum acks to resume from (round.ts resumeAfterAbort).
+   */
   abortRound(peer: number): void {
-    this.#rounds.delete(peer);
+    if (!resumeAfterAbort(this.#rounds.get(peer), this.#resetRequested.has(peer))) this.#rounds.delete(peer);
     this.#wantBuckets.delete(peer);
     this.#repairPending.delete(peer);
   }

@@ -35,4 +35,42 @@ export interface Round {
   held: boolean;
   /** Our request carried our whole delta (not paged): a response to the peer meanwhile needs not repeat our writes. */
   whole?: boolean;
+  /** The uuid that answered this round's pages: a page from another one starts the round over. */
+  uuid?: string;
+  /** Aborts since the last page applied (`resumeAfterAbort`). */
+  resumes?: number;
+}
+
+/**
+ * Failed exchanges in a row a paged round survives (`resumeAfterAbort`). A resumed round
+ * is safe however long the gap (docs/PROTOCOL.md §2, "Resuming a paged round"); the bound
+ * only keeps a dead or hostile peer's cursor from living forever. 8: at a third of
+ * exchanges failing (20 % of legs dropped) eight in a row happen once in ~3 500 exchanges,
+ * while against a peer that is down the manager's backoff reaches minutes within eight
+ * failures, and a round started over then costs the pages resent, no more than before.
+ */
+export const MAX_ROUND_RESUMES = 8;
+
+/**
+ * On abort: whether `round` is kept so the next request continues from its cursor. Only
+ * a round with a cursor (a page was applied: a failed first exchange has nothing to
+ * keep), not one that carries a reset request (it starts over, as before), and at most
+ * MAX_ROUND_RESUMES aborts since its last applied page.
+ */
+export function resumeAfterAbort(round: Round | undefined, resetting: boolean): boolean {
+  if (round?.cursor === undefined || resetting) return false;
+  round.resumes = (round.resumes ?? 0) + 1;
+  return round.resumes <= MAX_ROUND_RESUMES;
+}
+
+/**
+ * On a page applied: false when it comes from another uuid than the round's earlier
+ * pages (the peer was rebuilt: its pages are not one delta), and the round starts over.
+ * Otherwise records the uuid and clears the abort count (`resumes` counts in a row).
+ */
+export function samePeer(round: Round, uuid: string): boolean {
+  if (round.uuid !== undefined && round.uuid !== uuid) return false;
+  round.uuid = uuid;
+  round.resumes = 0;
+  return true;
 }
