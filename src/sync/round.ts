@@ -44,10 +44,11 @@ export interface Round {
 /**
  * Failed exchanges in a row a paged round survives (`resumeAfterAbort`). A resumed round
  * is safe however long the gap (docs/PROTOCOL.md §2, "Resuming a paged round"); the bound
- * only keeps a dead or hostile peer's cursor from living forever. 8: at a third of
+ * only keeps a dead or hostile peer's cursor from living forever. 8: at 36 % of
  * exchanges failing (20 % of legs dropped) eight in a row happen once in ~3 500 exchanges,
- * while against a peer that is down the manager's backoff reaches minutes within eight
- * failures, and a round started over then costs the pages resent, no more than before.
+ * while eight failures against a peer that is down take ~25 s of the manager's backoff
+ * (100 ms doubling) or 8 intervals: the link is down, not lossy, and a round started over
+ * costs the pages resent, no more than before.
  */
 export const MAX_ROUND_RESUMES = 8;
 
