@@ -176,10 +176,9 @@ test("message loss (drops on every link), small pages and slices, writes between
     await c.rounds(3);
   }
   assert.ok(c.net.stats.dropped > 20, `messages were lost (${c.net.stats.dropped})`);
-  // Long paged rounds rarely complete under this loss (a failed round restarts from its
-  // base): the loss is what INV is checked under; convergence is checked on a healed network.
-  c.net.setFaults({ drop: 0 });
-  await c.converge(30);
+  // Still lossy: a paged round that fails resumes from its cursor (PROTOCOL §2), so the
+  // cluster converges under the same loss it was written under.
+  await c.converge(60);
   const seen = obs.stop();
   assert.equal(seen, [], "every node, on every event-loop turn");
   for (const id of ids) holdsAll(c.node(id), w, `node ${id}`);
