@@ -22,7 +22,8 @@ const SECRET = "push-stream-secret-0123456789";
 const quiet = () => undefined;
 const text = (v: Uint8Array | null | undefined) => (v ? new TextDecoder().decode(v) : v);
 
-async function until(what: string, cond: () => boolean, ms = 5_000): Promise<void> {
+// A liveness bound, not a timing claim: generous, so a loaded CI machine (Deno under the full suite once took over 5 s to its connect round) does not fail it.
+async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
