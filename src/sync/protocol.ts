@@ -393,6 +393,7 @@ export class SyncProtocol {
     round.clean &&= merged.complete;
     round.exchanged += merged.received;
     round.minAcks = minAcks(round.minAcks, env.acks);
+    round.summaryBuckets ??= env.summaryBuckets;
     if (env.page && !env.page.last && env.resumeFrom) {
       round.cursor = env.resumeFrom;
       this.#rounds.set(peer, round);
@@ -411,10 +412,11 @@ export class SyncProtocol {
     }
     let digestMatch: boolean | undefined;
     let repaired = false;
-    if (env.summaryBuckets !== undefined && env.summaryRoot !== undefined) {
+    const sb = round.summaryBuckets; // this page's, or a paged response's first page's
+    if (sb !== undefined && env.summaryRoot !== undefined) {
       // Second step of a bucket repair: which buckets differ, then send ours of them.
       const mine = this.host.state.summary();
-      const buckets = differingBuckets(mine.buckets, env.summaryBuckets.groups, env.summaryBuckets.hashes);
+      const buckets = differingBuckets(mine.buckets, sb.groups, sb.hashes);
       digestMatch = env.summaryRoot === mine.root;
       if (buckets.length > 0 && buckets.length <= MAX_REPAIR_BUCKETS) {
         this.#repairPending.set(peer, buckets);

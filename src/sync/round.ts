@@ -39,6 +39,11 @@ export interface Round {
   uuid?: string;
   /** Aborts since the last page applied (`resumeAfterAbort`). */
   resumes?: number;
+  /**
+   * The responder's bucket hashes (a bucket repair's second step) when they came on a page
+   * that was not the last: the first response carries them, the round ends on the last.
+   */
+  summaryBuckets?: { groups: number[]; hashes: Uint8Array };
 }
 
 /**
