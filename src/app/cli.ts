@@ -12,6 +12,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { isNodeId, type FsyncPolicy } from "../core/types.js";
+import { readDuration } from "../core/duration.js";
 
 function parseId(v: string): number {
   const n = Number(v);
@@ -42,8 +43,7 @@ function parseCount(v: string): number {
 }
 /** `--timeout` of put --wait: 10s, 500ms, 2m, or plain ms. */
 function parseDuration(v: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)?$/.exec(v.trim());
-  const ms = m ? Math.round(Number(m[1]) * (m[2] === "s" ? 1000 : m[2] === "m" ? 60_000 : 1)) : NaN;
+  const ms = readDuration(v, { decimals: true });
   if (!(ms >= 1 && ms <= 600_000)) throw new InvalidArgumentError("expected a duration from 1ms to 10m, e.g. 10s, 500ms, 2m");
   return ms;
 }

@@ -7,6 +7,7 @@
  *   expiryProblem(timestamp, expiresAt);        // undefined, or why a peer's entry is refused
  */
 import { WaveKVError } from "./errors.js";
+import { readDuration } from "./duration.js";
 
 /**
  * The longest TTL: 10 years of 365 days, in ms. Longer is almost certainly a unit mix-up
@@ -42,8 +43,7 @@ export function expiryProblem(timestamp: number, expiresAt: number): string | un
  * plain ms (`1500`). Throws INVALID_ARGUMENT for anything else, then as `checkTtl`.
  */
 export function parseTtl(text: string): number {
-  const m = /^([0-9]{1,16})(ms|s|m|h|d)?$/.exec(text.trim());
-  if (m === null) throw new WaveKVError("INVALID_ARGUMENT", `a TTL is an integer with a unit (500ms, 30s, 5m, 2h, 7d) or plain ms, got ${JSON.stringify(text.slice(0, 40))}`);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms"];
-  return checkTtl(Number(m[1]) * unit);
+  const ms = readDuration(text, { decimals: false });
+  if (Number.isNaN(ms)) throw new WaveKVError("INVALID_ARGUMENT", `a TTL is an integer with a unit (500ms, 30s, 5m, 2h, 7d) or plain ms, got ${JSON.stringify(text.slice(0, 40))}`);
+  return checkTtl(ms);
 }
