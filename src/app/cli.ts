@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { isNodeId, type FsyncPolicy } from "../core/types.js";
-import { readDuration } from "../core/duration.js";
+import { parseTtl, readDuration } from "../core/duration.js";
 
 function parseId(v: string): number {
   const n = Number(v);
@@ -267,7 +267,7 @@ clientCommand("put", "write a key").argument("<key>").argument("<value>")
   .action(async (key, value, o, cmd: Command) => {
   if (o.timeout !== undefined && o.wait === undefined) cmd.error("--timeout bounds --wait: give --wait all or --wait <n> with it");
   const kv = await client(o);
-  const ttlMs = o.ttl === undefined ? undefined : (await import("../core/expiry.js")).parseTtl(o.ttl);
+  const ttlMs = o.ttl === undefined ? undefined : parseTtl(o.ttl);
   printEntry(await kv.put(key, value, { ttlMs, wait: o.wait, timeoutMs: o.timeout }));
   await warnIfRefused(kv);
 });

@@ -7,7 +7,6 @@
  *   expiryProblem(timestamp, expiresAt);        // undefined, or why a peer's entry is refused
  */
 import { WaveKVError } from "./errors.js";
-import { readDuration } from "./duration.js";
 
 /**
  * The longest TTL: 10 years of 365 days, in ms. Longer is almost certainly a unit mix-up
@@ -38,12 +37,3 @@ export function expiryProblem(timestamp: number, expiresAt: number): string | un
   return undefined;
 }
 
-/**
- * A TTL as people write it: an integer with a unit, `500ms`, `30s`, `5m`, `2h`, `7d`, or
- * plain ms (`1500`). Throws INVALID_ARGUMENT for anything else, then as `checkTtl`.
- */
-export function parseTtl(text: string): number {
-  const ms = readDuration(text, { decimals: false });
-  if (Number.isNaN(ms)) throw new WaveKVError("INVALID_ARGUMENT", `a TTL is an integer with a unit (500ms, 30s, 5m, 2h, 7d) or plain ms, got ${JSON.stringify(text.slice(0, 40))}`);
-  return checkTtl(ms);
-}

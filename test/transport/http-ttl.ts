@@ -7,7 +7,8 @@ import { Node } from "../../src/node/node.js";
 import { SyncManager } from "../../src/node/manager.js";
 import { HttpTransport, serveHttp } from "../../src/transport/http.js";
 import { KvClient, KvClientError } from "../../src/app/client.js";
-import { MAX_TTL_MS, parseTtl } from "../../src/core/expiry.js";
+import { MAX_TTL_MS } from "../../src/core/expiry.js";
+import { parseTtl } from "../../src/core/duration.js";
 import { WaveKVError } from "../../src/core/errors.js";
 
 const SECRET = "a-shared-secret-of-some-length";
