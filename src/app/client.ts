@@ -135,7 +135,6 @@ export class KvClient {
     return { target, timeoutMs: opts.wait === undefined ? this.timeoutMs : Math.max(this.timeoutMs, wait + 5_000) };
   }
 
-
   /** POST /kv/_batch: a JSON array of operations written as one atomic batch; the entries written. */
   async batch(ops: string | Uint8Array): Promise<KvEntryJson[]> {
     return (await this.#call("POST", "/kv/_batch", typeof ops === "string" ? new TextEncoder().encode(ops) : ops)).json.entries;

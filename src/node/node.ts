@@ -363,7 +363,7 @@ export class Node {
   }
 
   /** @internal Which of `list` (entries to push) are batches, and whether whole (src/node/push.ts; docs/PROTOCOL.md §2.3). */
-  batchGroups(list: readonly { node: number; seq: number }[]): RangeGroup[] { return this.#state.batches.groups(list.length, (i) => list[i]!.node, (i) => list[i]!.seq); }
+  batchGroups(list: readonly { node: number; seq: number }[]): RangeGroup[] { return this.#state.batches.groups(list); }
 
   /** Responder: merge a request or push, build the response. Throws UUID_MISMATCH for a reused id. */
   handleEnvelope(env: Envelope): Envelope {

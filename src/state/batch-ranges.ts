@@ -20,12 +20,21 @@
  */
 
 import type { MergeIndex } from "../index/merge-index.js";
+import { BATCH_RANGE_MAX, isBatchRange } from "../core/record.js";
 
 /** What pruning reads of the index: the slots in use and their stamps. */
 type SlotStamps = Pick<MergeIndex, "usedSlots" | "metaInto">;
 
-/** Most seqs one range spans: a batch's limit (src/node/batch.ts MAX_BATCH_ENTRIES; a test checks). */
-export const MAX_RANGE_SEQS = 10_000;
+/** Most seqs one range spans: a batch's limit (src/core/record.ts owns it; = src/node/batch.ts MAX_BATCH_ENTRIES, a test checks). */
+export const MAX_RANGE_SEQS = BATCH_RANGE_MAX;
+
+/**
+ * Most bytes (key + value + 16 each, as pages count them) a delta page grows to so as to
+ * hold one batch whole when it alone exceeds the page's limits: a batch's own limit
+ * (src/node/batch.ts MAX_BATCH_BYTES of keys and values, MAX_RANGE_SEQS entries; a test
+ * checks). A range claiming more (a peer's word, not our batch) is split past it.
+ */
+export const MAX_RANGE_PAGE_BYTES = (16 << 20) + 16 * MAX_RANGE_SEQS;
 
 /** A batch range as envelopes and snapshots carry it: `count` consecutive seqs of `node` from `first`. */
 export interface SeqRange {
@@ -69,11 +78,11 @@ export class BatchRanges {
 
   /**
    * Records seqs `first` … `last` of `node` as one batch. Ignored (false) when the range is
-   * not 2 … MAX_RANGE_SEQS seqs of positive safe integers, already held, or partly overlaps
+   * not a batch range's shape (isBatchRange: 2 … MAX_RANGE_SEQS seqs from 1 up to MAX_SEQ), already held, or partly overlaps
    * a held range (honest batches of one node never do); one covering held ranges replaces them.
    */
   add(node: number, first: number, last: number): boolean {
-    if (!(Number.isSafeInteger(first) && Number.isSafeInteger(last) && first >= 1 && last > first && last - first < MAX_RANGE_SEQS)) return false;
+    if (!isBatchRange(first, last - first + 1)) return false;
     let list = this.#by.get(node);
     if (list === undefined) this.#by.set(node, (list = []));
     const lo = firstEndingAtOrAfter(list, first);
@@ -125,21 +134,21 @@ export class BatchRanges {
    * least two members in the list, its members and span; ascending by (node, min). Cost:
    * one lookup per entry of an origin that has ranges, nothing for the others.
    */
-  groups(count: number, nodeAt: (i: number) => number, seqAt: (i: number) => number): RangeGroup[] {
+  groups(entries: readonly { node: number; seq: number }[]): RangeGroup[] {
     if (this.#size === 0) return [];
     const all: RangeGroup[] = [];
     const found = new Map<string, RangeGroup>();
     // Entries mostly come in (node, seq) order: the last range and group found serve the next.
     let node = -1, list: number[] | undefined, first = 0, last = -1, g: RangeGroup | undefined;
-    for (let i = 0; i < count; i++) {
-      const n = nodeAt(i);
+    for (let i = 0; i < entries.length; i++) {
+      const n = entries[i]!.node;
       if (n !== node) {
         node = n;
         list = this.#by.get(n);
         last = -1;
       }
       if (list === undefined) continue;
-      const seq = seqAt(i);
+      const seq = entries[i]!.seq;
       if (!(seq >= first && seq <= last)) {
         const k = firstEndingAtOrAfter(list, seq);
         if (2 * k >= list.length || list[2 * k]! > seq) continue;

@@ -4,14 +4,7 @@
  * (node, seq) order. The protocol encodes the slots (src/sync/delta.ts).
  */
 import type { MergeIndex } from "../index/merge-index.js";
-import type { BatchRanges } from "./batch-ranges.js";
-
-/**
- * Most bytes (key + value + 16 each) a page grows to so as to hold one batch whole when the
- * batch alone exceeds maxEntries / maxBytes: a batch's own limit (16 MiB of keys and values,
- * 10 000 entries). A range claiming more (a peer's word, not our batch) is split past it.
- */
-const MAX_RANGE_PAGE_BYTES = (16 << 20) + 16 * 10_000;
+import { MAX_RANGE_PAGE_BYTES, type BatchRanges } from "./batch-ranges.js";
 
 /** Where a delta page ends: the last (origin node, seq) it holds. */
 export interface SlotCursor { node: number; seq: number }

@@ -17,7 +17,7 @@ import type { Summary } from "../index/merge-index.js";
 import type { ReplicaState } from "../state/replica.js";
 import type { SeqRange } from "../state/batch-ranges.js";
 import type { DeltaHold } from "../state/delta-slots.js";
-import { Feature, MAX_ENVELOPE_ENTRIES, MAX_SEQ, type BodyFraming, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
+import { Feature, MAX_ENVELOPE_ENTRIES, type BodyFraming, type DeltaCursor, type EncodedEntries, type Envelope } from "./envelope.js";
 
 export interface DeltaPage {
   encoded: EncodedEntries;
@@ -64,9 +64,9 @@ export function encodeSlots(state: ReplicaState, slots: ArrayLike<number>, frami
 function rangesOf(state: ReplicaState, records: readonly RecordInput[]): SeqRange[] | undefined {
   if (state.batches.size === 0 || records.length < 2) return undefined;
   const out: SeqRange[] = [];
-  for (const g of state.batches.groups(records.length, (i) => records[i]!.node, (i) => records[i]!.seq)) {
-    // Two records of one stamp (a peer's forgery) make no range; nor do seqs past MAX_SEQ (an old directory's).
-    if (g.max > g.min && g.max <= MAX_SEQ) out.push({ node: g.node, first: g.min, count: g.max - g.min + 1 });
+  for (const g of state.batches.groups(records)) {
+    // Two records of one stamp (a peer's forgery) make no range. (Held ranges end at MAX_SEQ at most: isBatchRange.)
+    if (g.max > g.min) out.push({ node: g.node, first: g.min, count: g.max - g.min + 1 });
   }
   return out.length > 0 ? out : undefined;
 }

@@ -25,11 +25,11 @@ export const MAX_SEQ = 2 ** 48;
  */
 export const MAX_ENVELOPE_ENTRIES = 65_536;
 /**
- * Most seqs one batch range may span: the batch limit. Equals MAX_BATCH_RECORDS of
- * src/storage/wal-batches.ts (a test checks; kept here so the sync layer does not reach up
- * into storage): no honest node holds a longer batch.
+ * Most seqs one batch range may span: the batch limit, BATCH_RANGE_MAX of src/core/record.ts
+ * (which owns a range's bounds; equal to MAX_BATCH_RECORDS of src/storage/wal-batches.ts, a
+ * test checks): no honest node holds a longer batch.
  */
-export const MAX_BATCH_RANGE = 10_000;
+export { BATCH_RANGE_MAX as MAX_BATCH_RANGE } from "../core/record.js";
 /** Batch ranges one envelope may list: every range holds at least two of its entries. */
 export const MAX_ENVELOPE_BATCH_RANGES = MAX_ENVELOPE_ENTRIES / 2;
 

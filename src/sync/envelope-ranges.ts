@@ -10,7 +10,8 @@
  * Cost: one pass, no allocation before the claimed count is checked against the bytes
  * (every range takes at least 3), so a crafted count never allocates.
  */
-import { MAX_BATCH_RANGE, MAX_ENVELOPE_BATCH_RANGES, MAX_SEQ, type BatchRange } from "./envelope-model.js";
+import { MAX_ENVELOPE_BATCH_RANGES, type BatchRange } from "./envelope-model.js";
+import { isBatchRange } from "../core/record.js";
 import { Reader, bad, invalid, pushVaru } from "./envelope-wire.js";
 
 const MAX_U32 = 0xffffffff;
@@ -28,9 +29,9 @@ const within = (v: unknown, lo: number, hi: number): v is number => Number.isInt
  */
 function fits(range: BatchRange, prev: BatchRange | undefined): boolean {
   const { node, first, count } = Object(range) as Partial<BatchRange>;
-  // The last seq first + count − 1 stays ≤ MAX_SEQ.
-  return within(node, 0, MAX_U32) && within(count, 2, MAX_BATCH_RANGE) && within(first, 1, MAX_SEQ + 1 - count)
-    && (!prev || node > prev.node || (node === prev.node && first >= prev.first + prev.count));
+  // Bounds as every layer checks them (count 2 … 10 000, first ≥ 1, last seq ≤ MAX_SEQ).
+  return within(node, 0, MAX_U32) && isBatchRange(first!, count!)
+    && (!prev || node > prev.node || (node === prev.node && first! >= prev.first + prev.count));
 }
 const fault = (what: string, r: unknown) => `${what}: ${JSON.stringify(r)} is out of bounds or order`;
 

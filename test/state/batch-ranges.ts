@@ -4,12 +4,12 @@
 // merged range's winners framed for the log behind a batch head (src/state/batch-winners.ts).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { BatchRanges, MAX_RANGE_SEQS } from "../../src/state/batch-ranges.js";
+import { BatchRanges, MAX_RANGE_PAGE_BYTES, MAX_RANGE_SEQS } from "../../src/state/batch-ranges.js";
 import { ReplicaState } from "../../src/state/replica.js";
 import { alignHold } from "../../src/state/delta-slots.js";
 import { heldFields } from "../../src/sync/ack-maps.js";
 import { framedWithHeads, winnerRuns } from "../../src/state/batch-winners.js";
-import { MAX_BATCH_ENTRIES } from "../../src/node/batch.js";
+import { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from "../../src/node/batch.js";
 import { MAX_BATCH_RECORDS, openBatch } from "../../src/storage/wal-batches.js";
 import { decodeRecords, encodeRecords } from "../../src/codec/records.js";
 import { RecordKind, type RecordInput } from "../../src/core/record.js";
@@ -20,6 +20,7 @@ const list = (r: BatchRanges) => [...r.ranges()].map((x) => [x.node, x.first, x.
 test("the range bound is the batch bound", () => {
   assert.is(MAX_RANGE_SEQS, MAX_BATCH_ENTRIES);
   assert.is(MAX_RANGE_SEQS, MAX_BATCH_RECORDS);
+  assert.is(MAX_RANGE_PAGE_BYTES, MAX_BATCH_BYTES + 16 * MAX_BATCH_ENTRIES, "a page grown to hold a batch: its keys and values plus 16 B an entry");
 });
 
 test("add: bounds, overlaps, containment and replacement", () => {
@@ -28,7 +29,7 @@ test("add: bounds, overlaps, containment and replacement", () => {
   assert.ok(r.add(1, 30, 31));
   assert.ok(r.add(2, 10, 19), "another origin's seqs are its own");
   // Refused: one seq, empty, non-positive, not integers, over the batch limit.
-  for (const [f, l] of [[5, 5], [6, 5], [0, 3], [-4, 2], [1.5, 3], [1, MAX_RANGE_SEQS + 1], [1, Infinity], [NaN, 4]] as const) assert.not.ok(r.add(3, f, l), `${f}…${l}`);
+  for (const [f, l] of [[5, 5], [6, 5], [0, 3], [-4, 2], [1.5, 3], [1, MAX_RANGE_SEQS + 1], [1, Infinity], [NaN, 4], [2 ** 48, 2 ** 48 + 1]] as const) assert.not.ok(r.add(3, f, l), `${f}…${l}`);
   assert.ok(r.add(3, 1, MAX_RANGE_SEQS), "exactly the limit");
   assert.not.ok(r.add(1, 12, 15), "held already (contained)");
   assert.not.ok(r.add(1, 15, 25), "partly overlapping: two batches of one node never overlap");
@@ -58,10 +59,10 @@ test("groups: members, spans and whether whole", () => {
   const r = new BatchRanges();
   r.add(1, 10, 12);
   r.add(2, 5, 8);
-  const items = [[2, 6], [1, 11], [9, 3], [1, 10], [2, 7], [1, 12], [1, 30], [2, 20]];
-  const g = r.groups(items.length, (i) => items[i]![0]!, (i) => items[i]![1]!);
+  const items = [[2, 6], [1, 11], [9, 3], [1, 10], [2, 7], [1, 12], [1, 30], [2, 20]].map(([node, seq]) => ({ node: node!, seq: seq! }));
+  const g = r.groups(items);
   assert.equal(g.map((x) => [x.node, x.min, x.max, x.members, x.whole]), [[1, 10, 12, [1, 3, 5], true], [2, 6, 7, [0, 4], false]]);
-  assert.equal(r.groups(1, () => 1, () => 10), [], "one member groups nothing");
+  assert.equal(r.groups([{ node: 1, seq: 10 }]), [], "one member groups nothing");
 });
 
 test("retainLive keeps ranges holding two live entries (tombstones count)", () => {
@@ -175,6 +176,23 @@ test("a merged range's winners are logged behind a head, side by side, one repla
   assert.equal(list(s.batches), [[1, 5, 6]], "the winners' range is recorded, the one-winner range is not");
   // winnerRuns without groups: none.
   assert.equal(winnerRuns(batch, new Uint32Array(0), undefined), []);
+  batch.release();
+  s.dispose();
+});
+
+test("two runs and an entry between them: each run behind its own head, in the order of their first winners", () => {
+  const t = 1_700_000_000_000;
+  const rec = (key: string, node: number, seq: number): RecordInput => ({ kind: RecordKind.Value, key, value: new Uint8Array([seq]), timestamp: t + seq, node, seq });
+  const records = [rec("a", 1, 5), rec("c", 3, 1), rec("b", 2, 7), rec("d", 1, 6), rec("e", 2, 8)];
+  const s = new ReplicaState(9);
+  const batch = decodeRecords(encodeRecords(records, "bare", 0), "bare", 0, records.length);
+  const groups = { ranges: [{ node: 1, first: 5, count: 2 }, { node: 2, first: 7, count: 2 }], member: Int32Array.from([0, -1, 1, 0, 1]) };
+  let logged: Uint8Array | null = null;
+  assert.is(s.mergeBatch(batch, { limits: DEFAULT_LIMITS, now: t + 1000, groups, persist: (f) => { logged = f.frame(t); assert.is(f.count, 7); } }).merged, 5);
+  const head = (node: number): RecordInput => ({ kind: RecordKind.BatchHead, key: "", value: null, timestamp: t, node, seq: 2 });
+  const [a, c, b, d, e] = records;
+  assert.equal(logged, encodeRecords([head(1), a!, d!, c!, head(2), b!, e!], "framed", t));
+  assert.equal(list(s.batches), [[1, 5, 6], [2, 7, 8]]);
   batch.release();
   s.dispose();
 });
