@@ -13,7 +13,6 @@ import { encodePicked, encodeRecords } from "../codec/records.js";
 import type { MergeGroups } from "./batch-ranges.js";
 import { framedWinners } from "./admission.js";
 
-
 /** The winners of one range: positions of their triples in `w` (in `w` order), their origin and span. */
 export interface WinnerRun {
   node: number;
@@ -43,8 +42,8 @@ export function winnerRuns(batch: DecodedBatch, w: Uint32Array, groups: MergeGro
 
 /**
  * The winners framed for the log with a batch head before each run: the runs' winners
- * side by side (at the place of their first), everything in one kernel call, the heads
- * (a few bytes each) spliced in between frames. Without runs: framedWinners.
+ * side by side (at the place of their first) in one kernel call, the heads (a few bytes
+ * each) in one more, spliced in between frames. Without runs: framedWinners.
  */
 export function framedWithHeads(batch: DecodedBatch, w: Uint32Array, runs: readonly WinnerRun[]): FramedRecords {
   if (runs.length === 0) return framedWinners(batch, w);
@@ -68,21 +67,28 @@ export function framedWithHeads(batch: DecodedBatch, w: Uint32Array, runs: reado
     count: records + runs.length,
     frame: (base) => {
       const body = encodePicked(batch, picks, 3, "framed", base);
-      const heads = runs.map((run) => encodeRecords([{ kind: RecordKind.BatchHead, key: "", value: null, timestamp: base, node: run.node, seq: run.picks.length }], "framed", base));
+      // The heads in the order they go in, framed together.
       const order = runs.map((_, r) => r).sort((a, b) => headAt[a]! - headAt[b]!);
-      const out = new Uint8Array(body.length + heads.reduce((n, h) => n + h.length, 0));
-      let from = 0, at = 0, rec = 0, o = 0;
+      const heads = encodeRecords(order.map((r) => ({ kind: RecordKind.BatchHead, key: "", value: null, timestamp: base, node: runs[r]!.node, seq: runs[r]!.picks.length })), "framed", base);
+      const out = new Uint8Array(body.length + heads.length);
+      let from = 0, at = 0, rec = 0, o = 0, h = 0;
       for (const r of order) {
-        // Walk the frames (u32 LE body length, u32 CRC, body) up to the run's first record.
-        for (; rec < headAt[r]!; rec++) at += FRAME_HEADER_BYTES + ((body[at]! | (body[at + 1]! << 8) | (body[at + 2]! << 16) | (body[at + 3]! << 24)) >>> 0);
+        while (rec < headAt[r]!) { at = nextFrame(body, at); rec++; }
         out.set(body.subarray(from, at), o);
         o += at - from;
         from = at;
-        out.set(heads[r]!, o);
-        o += heads[r]!.length;
+        const hEnd = nextFrame(heads, h);
+        out.set(heads.subarray(h, hEnd), o);
+        o += hEnd - h;
+        h = hEnd;
       }
       out.set(body.subarray(from), o);
       return out;
     },
   };
+}
+
+/** Where the frame at `at` of `bytes` ends (a frame: u32 LE body length, u32 CRC, body). */
+function nextFrame(bytes: Uint8Array, at: number): number {
+  return at + FRAME_HEADER_BYTES + ((bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0);
 }
