@@ -10,8 +10,10 @@
  *
  * Not a test file: the runner skips test/helpers/.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createConnection, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -29,6 +31,29 @@ export interface Spawned {
   exited: Promise<number | string>;
   /** `exited`, or "still running" after `ms`. */
   exitedWithin(ms: number): Promise<number | string>;
+}
+
+/** The checkout's src/ directory (a path ending in /), for scripts that import the sources. */
+export const srcDir = fileURLToPath(new URL("../../src/", import.meta.url));
+
+/**
+ * Runs `script` (an ES module's text; import the sources from `srcDir`) in a child of this
+ * runtime — Bun as it is, Node through tsx — from the checkout's root, and waits for it:
+ * its status, output and wall time (`ms`). The file lives in a fresh temp directory,
+ * removed after.
+ */
+export function runScript(script: string, timeoutMs: number): SpawnSyncReturns<string> & { ms: number } {
+  const dir = mkdtempSync(join(tmpdir(), "wavekv-script-"));
+  const file = join(dir, "script.mts");
+  writeFileSync(file, script);
+  const args = process.versions.bun ? [file] : ["--import", "tsx", file];
+  const t0 = Date.now();
+  try {
+    const out = spawnSync(process.execPath, args, { encoding: "utf8", timeout: timeoutMs, cwd: fileURLToPath(new URL("../..", import.meta.url)) });
+    return Object.assign(out, { ms: Date.now() - t0 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function spawnCli(args: string[], opts: { cwd?: string } = {}): Spawned {

@@ -3,11 +3,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Node } from "../../src/node/node.js";
 import { rejectsWith } from "../helpers/cluster.js";
+import { runScript, srcDir } from "../helpers/procs.js";
 import type { WaveKVError } from "../../src/core/errors.js";
 import { MAX_TTL_MS } from "../../src/core/expiry.js";
 import { MAX_TTL_MS as PUBLIC_MAX_TTL_MS } from "../../src/index.js";
@@ -305,24 +305,17 @@ test("MAX_TTL_MS is public (wavekv and wavekv/browser): the longest ttlMs a put 
 });
 
 test("a pending expiry does not keep the process alive (the timer is unref'd; close() is not needed)", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "wavekv-expiry-unref-"));
-  const file = join(dir, "forgotten.mts");
-  const src = new URL("../../src/", import.meta.url).pathname;
-  writeFileSync(file, `
-    import { Node } from ${JSON.stringify(src + "node/node.ts")};
+  const out = runScript(`
+    import { Node } from ${JSON.stringify(srcDir + "node/node.ts")};
     const node = await Node.open({ id: 1 });
     const feed = node.watch("");
     void (async () => { for await (const _ of feed) {} })();
     await node.put("k", "v", { ttlMs: 60_000 });   // arms the expiry timer at +60 s
     console.log("watching");
-  `);
-  const runtime = process.versions.bun ? [process.execPath, file] : [process.execPath, "--import", "tsx", file];
-  const t0 = Date.now();
-  const out = spawnSync(runtime[0]!, runtime.slice(1), { encoding: "utf8", timeout: 30_000, cwd: new URL("../..", import.meta.url).pathname });
-  rmSync(dir, { recursive: true, force: true });
+  `, 30_000);
   assert.is(out.status, 0, `${out.stderr} (signal ${out.signal})`);
   assert.match(out.stdout, /watching/);
-  assert.ok(Date.now() - t0 < 25_000, "exited on its own, long before the 60 s expiry");
+  assert.ok(out.ms < 25_000, "exited on its own, long before the 60 s expiry");
 });
 
 test.run();

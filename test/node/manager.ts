@@ -8,6 +8,7 @@ import { MemoryNetwork, dropOneEntry } from "../../src/transport/memory.js";
 import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION } from "../../src/sync/envelope.js";
 import type { Transport } from "../../src/transport/transport.js";
 import { cluster, manualClock, rejectsWith, text, warningSink } from "../helpers/cluster.js";
+import { runScript, srcDir } from "../helpers/procs.js";
 
 const ackOf = (node: Node, peer: number) => node.status().peers.find((p) => p.id === peer)?.ack ?? 0;
 
@@ -650,31 +651,20 @@ test("start() runs periodic rounds; stop() aborts rounds in flight and waits for
 });
 
 test("a forgotten, started manager does not keep the process alive", async () => {
-  const { spawnSync } = await import("node:child_process");
-  const { writeFileSync, mkdtempSync, rmSync } = await import("node:fs");
-  const { join } = await import("node:path");
-  const { tmpdir } = await import("node:os");
-  const dir = mkdtempSync(join(tmpdir(), "wavekv-unref-"));
-  const file = join(dir, "forgotten.mts");
-  const src = new URL("../../src/", import.meta.url).pathname;
-  writeFileSync(file, `
-    import { Node } from ${JSON.stringify(src + "node/node.ts")};
-    import { SyncManager } from ${JSON.stringify(src + "node/manager.ts")};
-    import { MemoryNetwork } from ${JSON.stringify(src + "transport/memory.ts")};
+  const out = runScript(`
+    import { Node } from ${JSON.stringify(srcDir + "node/node.ts")};
+    import { SyncManager } from ${JSON.stringify(srcDir + "node/manager.ts")};
+    import { MemoryNetwork } from ${JSON.stringify(srcDir + "transport/memory.ts")};
     const net = new MemoryNetwork();
     const node = await Node.open({ id: 1, peers: [2] });
     const sync = new SyncManager(node, net.transport(1), { intervalMs: 60_000, onWarning: () => {} });
     sync.start();
     await node.put("k", "v");   // arms the push timer too
     console.log("started");
-  `);
-  const runtime = process.versions.bun ? [process.execPath, file] : [process.execPath, "--import", "tsx", file];
-  const t0 = Date.now();
-  const out = spawnSync(runtime[0]!, runtime.slice(1), { encoding: "utf8", timeout: 20_000, cwd: new URL("../..", import.meta.url).pathname });
-  rmSync(dir, { recursive: true, force: true });
+  `, 20_000);
   assert.is(out.status, 0, out.stderr);
   assert.match(out.stdout, /started/);
-  assert.ok(Date.now() - t0 < 15_000, "exited on its own, long before the 60 s interval");
+  assert.ok(out.ms < 15_000, "exited on its own, long before the 60 s interval");
 });
 
 test("a large envelope is merged in slices: other work runs in between, acks move only if every slice merged", async () => {
