@@ -146,21 +146,26 @@ test("a hold-back horizon inside a range holds the whole range back, and caps th
   s.dispose();
 });
 
+/** Merged-batch fixtures: a value of `node`'s `seq` (stamped after T), a batch head, a decoded bare batch. */
+const T = 1_700_000_000_000;
+const rec = (key: string, node: number, seq: number): RecordInput => ({ kind: RecordKind.Value, key, value: new Uint8Array([seq]), timestamp: T + seq, node, seq });
+const headOf = (node: number, n: number): RecordInput => ({ kind: RecordKind.BatchHead, key: "", value: null, timestamp: T, node, seq: n });
+const bare = (records: RecordInput[]) => decodeRecords(encodeRecords(records, "bare", 0), "bare", 0, records.length);
+
 test("a merged range's winners are logged behind a head, side by side, one replayable batch", () => {
-  const t = 1_700_000_000_000;
-  const rec = (key: string, node: number, seq: number): RecordInput => ({ kind: RecordKind.Value, key, value: new Uint8Array([seq]), timestamp: t + seq, node, seq });
+  const t = T;
   // Entries 0 and 3 are one range, 1 and 4 another, 2 none; entry 4 loses (the state holds newer).
   const records = [rec("a", 1, 5), rec("b", 2, 7), rec("c", 3, 1), rec("d", 1, 6), rec("e", 2, 8)];
   const s = new ReplicaState(9);
   s.applyOne("e", new Uint8Array([0]), t + 100, 4, 1);
-  const batch = decodeRecords(encodeRecords(records, "bare", 0), "bare", 0, records.length);
+  const batch = bare(records);
   const ranges = [{ node: 1, first: 5, count: 2 }, { node: 2, first: 7, count: 2 }];
   const member = Int32Array.from([0, 1, -1, 0, 1]);
   let logged: Uint8Array | null = null, count = 0;
   const out = s.mergeBatch(batch, { limits: DEFAULT_LIMITS, now: t + 1000, groups: { ranges, member }, persist: (f) => { logged = f.frame(t); count = f.count; } });
   assert.is(out.merged, 4);
   assert.ok(logged !== null);
-  const head: RecordInput = { kind: RecordKind.BatchHead, key: "", value: null, timestamp: t, node: 1, seq: 2 };
+  const head = headOf(1, 2);
   // The run of node 1 (entries 0 and 3) together behind its head; node 2 has one winner: no head.
   const expected = [head, records[0]!, records[3]!, records[1]!, records[2]!];
   assert.is(count, expected.length);
@@ -181,28 +186,25 @@ test("a merged range's winners are logged behind a head, side by side, one repla
 });
 
 test("two runs and an entry between them: each run behind its own head, in the order of their first winners", () => {
-  const t = 1_700_000_000_000;
-  const rec = (key: string, node: number, seq: number): RecordInput => ({ kind: RecordKind.Value, key, value: new Uint8Array([seq]), timestamp: t + seq, node, seq });
+  const t = T;
   const records = [rec("a", 1, 5), rec("c", 3, 1), rec("b", 2, 7), rec("d", 1, 6), rec("e", 2, 8)];
   const s = new ReplicaState(9);
-  const batch = decodeRecords(encodeRecords(records, "bare", 0), "bare", 0, records.length);
+  const batch = bare(records);
   const groups = { ranges: [{ node: 1, first: 5, count: 2 }, { node: 2, first: 7, count: 2 }], member: Int32Array.from([0, -1, 1, 0, 1]) };
   let logged: Uint8Array | null = null;
   assert.is(s.mergeBatch(batch, { limits: DEFAULT_LIMITS, now: t + 1000, groups, persist: (f) => { logged = f.frame(t); assert.is(f.count, 7); } }).merged, 5);
-  const head = (node: number): RecordInput => ({ kind: RecordKind.BatchHead, key: "", value: null, timestamp: t, node, seq: 2 });
   const [a, c, b, d, e] = records;
-  assert.equal(logged, encodeRecords([head(1), a!, d!, c!, head(2), b!, e!], "framed", t));
+  assert.equal(logged, encodeRecords([headOf(1, 2), a!, d!, c!, headOf(2, 2), b!, e!], "framed", t));
   assert.equal(list(s.batches), [[1, 5, 6], [2, 7, 8]]);
   batch.release();
   s.dispose();
 });
 
 test("framedWithHeads without runs frames exactly the winners", () => {
-  const t = 1_700_000_000_000;
-  const records: RecordInput[] = [{ kind: RecordKind.Value, key: "x", value: new Uint8Array([1]), timestamp: t, node: 1, seq: 1 }];
-  const batch = decodeRecords(encodeRecords(records, "bare", 0), "bare", 0, 1);
+  const records = [rec("x", 1, 1)];
+  const batch = bare(records);
   const f = framedWithHeads(batch, Uint32Array.from([0, 0, 0]), []);
-  assert.equal(f.frame(t), encodeRecords(records, "framed", t));
+  assert.equal(f.frame(T), encodeRecords(records, "framed", T));
   batch.release();
 });
 
